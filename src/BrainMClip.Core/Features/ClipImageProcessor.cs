@@ -160,7 +160,7 @@ public sealed record ClipImageProcessor
     /// Float path for images that are already tensors in [0, 1], (N, 3, H, W) — e.g. HDF5 image datasets or generated
     /// images. The same resize filter is applied as a matrix product in float (no 8-bit rounding, so it can differ
     /// from the byte path by up to about one 8-bit level; identical when no resize is needed), then the crop and
-    /// normalisation. Rescaling is skipped: the values are already in [0, 1]. Runs on the tensor's device.
+    /// normalisation. Like Pillow, each resize pass is clipped to [0, 1]. Rescaling is skipped: the values are already in [0, 1]. Runs on the tensor's device.
     /// </summary>
     public Tensor PreprocessBatch(Tensor images01)
     {
@@ -173,12 +173,12 @@ public sealed record ClipImageProcessor
         if (rw != w)
         {
             var m = tensor(PillowResize.WeightMatrix(w, rw, Resample), [rw, w]).to(x.device);
-            x = einsum("nchw,pw->nchp", x, m);
+            x = einsum("nchw,pw->nchp", x, m).clamp_(0, 1); // Pillow clips each pass to the 8-bit range
         }
         if (rh != h)
         {
             var m = tensor(PillowResize.WeightMatrix(h, rh, Resample), [rh, h]).to(x.device);
-            x = einsum("oh,nchw->ncow", m, x);
+            x = einsum("oh,nchw->ncow", m, x).clamp_(0, 1);
         }
         if (DoCenterCrop)
         {
