@@ -27,7 +27,7 @@ public sealed class FeaturesCommand : ICliCommand
         var dtype = new Option<string>("--dtype") { Description = "Storage type of the output tensors: float32 or float16 (half the disk).", DefaultValueFactory = _ => "float32" };
         var resume = new Option<bool>("--resume") { Description = "Continue an interrupted run: reuse the finished batches in OUT.partial/ (same settings required)." };
         foreach (var opt in new Option[] { clip, input, dataset, output, detail, hidden, batch, shard, device, dtype, resume }) command.Options.Add(opt);
-        command.SetAction(p =>
+        command.SetAction((p, cancel) =>
         {
             var (si, sn) = ParseShard(p.GetValue(shard)!);
             string? hs = p.GetResult(hidden) is { Implicit: false } ? p.GetValue(hidden) ?? "all" : null;
@@ -50,6 +50,7 @@ public sealed class FeaturesCommand : ICliCommand
                     var s => throw new UserInputException($"--dtype {s}: expected float32 or float16"),
                 },
                 Resume = p.GetValue(resume),
+                Cancellation = cancel, // Ctrl+C stops between batches; rerun with --resume
             });
             Console.WriteLine(JsonSerializer.Serialize(new
             {
@@ -67,7 +68,7 @@ public sealed class FeaturesCommand : ICliCommand
                 seconds = Math.Round(result.Seconds, 2),
                 images_per_second = result.Seconds > 0 ? Math.Round(result.Samples / result.Seconds, 2) : 0,
             }, new JsonSerializerOptions { WriteIndented = true }));
-            return 0;
+            return Task.FromResult(0);
         });
     }
 

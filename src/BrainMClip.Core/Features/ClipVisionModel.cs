@@ -83,14 +83,33 @@ public sealed class ClipVisionModel : nn.Module
     {
         UserInputException.RequireDirectory(folder, "CLIP checkpoint");
         var config = ClipVisionConfig.FromFile(Path.Combine(folder, "config.json"));
-        string weights = Path.Combine(folder, "model.safetensors");
-        if (!File.Exists(weights))
-            throw new UserInputException($"{weights}: CLIP weights not found (expected a Hugging Face folder with model.safetensors; convert pytorch_model.bin with safetensors' convert script)");
         var model = new ClipVisionModel(config);
-        model.LoadSafeTensors(weights);
+        model.LoadSafeTensors(WeightFiles(folder));
         model.Source = Path.GetFullPath(folder);
         if (device != null && device.type != DeviceType.CPU) model.to(device);
         return model;
+    }
+
+    /// <summary><c>model.safetensors</c>, or the files listed by a sharded checkpoint's <c>model.safetensors.index.json</c>.</summary>
+    static IReadOnlyList<string> WeightFiles(string folder)
+    {
+        string single = Path.Combine(folder, "model.safetensors");
+        if (File.Exists(single)) return [single];
+        string index = Path.Combine(folder, "model.safetensors.index.json");
+        if (File.Exists(index))
+        {
+            try
+            {
+                var map = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(index))?["weight_map"] as System.Text.Json.Nodes.JsonObject
+                          ?? throw new UserInputException($"{index}: no 'weight_map' object");
+                return map.Select(kv => Path.Combine(folder, kv.Value!.GetValue<string>())).Distinct().Order(StringComparer.Ordinal).ToList();
+            }
+            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException)
+            {
+                throw new UserInputException($"{index}: malformed index ({e.Message})");
+            }
+        }
+        throw new UserInputException($"{single}: CLIP weights not found (expected a Hugging Face folder with model.safetensors or model.safetensors.index.json; convert a pytorch_model.bin with the safetensors convert script)");
     }
 
     /// <summary>Keys in a checkpoint that are not part of the vision tower and are skipped on purpose.</summary>
@@ -98,32 +117,40 @@ public sealed class ClipVisionModel : nn.Module
         key.StartsWith("text_model.", StringComparison.Ordinal) || key.StartsWith("text_projection", StringComparison.Ordinal) ||
         key == "logit_scale" || key.EndsWith("position_ids", StringComparison.Ordinal);
 
-    /// <summary>Copies weights from a safetensors file, failing on any missing, unexpected or wrongly shaped key.</summary>
-    public void LoadSafeTensors(string path)
+    /// <summary>
+    /// Copies weights from safetensors file(s), failing on any missing, unexpected or wrongly shaped key (all problems
+    /// are listed, each naming the key). Half-precision tensors are converted to the parameters' float32.
+    /// </summary>
+    public void LoadSafeTensors(IReadOnlyList<string> paths)
     {
-        var header = SafeTensors.ReadHeader(path);
+        var found = new Dictionary<string, (string Path, SafeTensors.Entry Entry)>(StringComparer.Ordinal);
+        foreach (var path in paths)
+            foreach (var (key, e) in SafeTensors.ReadHeader(path).Entries)
+                if (!found.TryAdd(key, (path, e)))
+                    throw new UserInputException($"{path}: key '{key}' also appears in {found[key].Path}");
+        string where = paths.Count == 1 ? paths[0] : Path.GetDirectoryName(paths[0]) + " (sharded checkpoint)";
         var expected = state_dict();
         var problems = new List<string>();
         foreach (var (key, p) in expected)
         {
-            if (!header.Entries.TryGetValue(key, out var e)) problems.Add($"missing key '{key}' (expected shape [{Shape(p.shape)}])");
-            else if (!e.Shape.SequenceEqual(p.shape))
-                problems.Add($"key '{key}' has shape [{Shape(e.Shape)}] in the file but the config needs [{Shape(p.shape)}]");
-            else if (e.DType is not ("F32" or "F16" or "BF16" or "F64"))
-                problems.Add($"key '{key}' has dtype {e.DType}; expected a floating type");
+            if (!found.TryGetValue(key, out var f)) problems.Add($"missing key '{key}' (expected shape [{Shape(p.shape)}])");
+            else if (!f.Entry.Shape.SequenceEqual(p.shape))
+                problems.Add($"key '{key}' has shape [{Shape(f.Entry.Shape)}] in the file but the config needs [{Shape(p.shape)}]");
+            else if (f.Entry.DType is not ("F32" or "F16" or "BF16" or "F64"))
+                problems.Add($"key '{key}' has dtype {f.Entry.DType}; expected a floating type");
         }
-        foreach (var key in header.Entries.Keys)
-            if (!expected.ContainsKey(key) && !IsIgnoredKey(key)) problems.Add($"unexpected key '{key}' [{Shape(header.Entries[key].Shape)}]");
+        foreach (var (key, f) in found)
+            if (!expected.ContainsKey(key) && !IsIgnoredKey(key)) problems.Add($"unexpected key '{key}' [{Shape(f.Entry.Shape)}]");
         if (problems.Count > 0)
             throw new UserInputException(
-                $"{path}: does not match the CLIP vision config ({problems.Count} problem{(problems.Count == 1 ? "" : "s")}): " +
+                $"{where}: does not match the CLIP vision config ({problems.Count} problem{(problems.Count == 1 ? "" : "s")}): " +
                 string.Join("; ", problems.Take(10)) + (problems.Count > 10 ? "; ..." : ""));
         using var _ = no_grad();
         // One tensor at a time, so a large (e.g. CLIPModel) checkpoint never sits in memory whole.
         foreach (var (key, p) in expected)
         {
             using var scope = NewDisposeScope();
-            var t = SafeTensors.LoadTensor(path, key);
+            var t = SafeTensors.LoadTensor(found[key].Path, key);
             p.copy_(t.to(p.dtype, p.device));
         }
     }
@@ -186,6 +213,26 @@ public sealed class ClipVisionModel : nn.Module
             DetailMean = detail?.MoveToOuterDisposeScope(),
         };
         return output;
+    }
+
+    /// <summary>
+    /// Treats <paramref name="hidden"/> (B, T, W) as hidden_states[<paramref name="fromLayer"/>] and runs the remaining
+    /// blocks, post_layernorm and the projection on every token; returns the VD tokens (B, T, P), CLS-normalised.
+    /// This is SPEC §3's fusion option <c>propagate</c> (a predicted CLIP-Detail pushed through the rest of CLIP).
+    /// </summary>
+    public Tensor PropagateToVdTokens(Tensor hidden, int fromLayer)
+    {
+        var c = Config;
+        if (fromLayer < 0 || fromLayer > c.NumHiddenLayers)
+            throw new UserInputException($"propagate: layer {fromLayer} is outside 0..{c.NumHiddenLayers}");
+        if (hidden.dim() != 3 || hidden.shape[1] != c.NumTokens || hidden.shape[2] != c.HiddenSize)
+            throw new UserInputException($"propagate: tokens have shape [{Shape(hidden.shape)}]; this CLIP expects [N,{c.NumTokens},{c.HiddenSize}]");
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var h = hidden.to(ScalarType.Float32, Device);
+        for (int i = fromLayer; i < c.NumHiddenLayers; i++) h = vision_model.encoder.layers[i].call(h);
+        var z = visual_projection.call(vision_model.post_layernorm.call(h));
+        return (z / z.select(1, 0).norm(1, keepdim: true).unsqueeze(1)).MoveToOuterDisposeScope();
     }
 
     /// <summary>The vision tower's state dict in HF key order (for writing checkpoints).</summary>

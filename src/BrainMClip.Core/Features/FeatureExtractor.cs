@@ -30,8 +30,10 @@ public sealed record FeatureExtractionOptions
     public bool Resume { get; init; }
     /// <summary>Show a progress bar on stderr.</summary>
     public bool Progress { get; init; } = true;
-    /// <summary>Test hook: stop (throwing <see cref="OperationCanceledException"/>) after computing this many batches.</summary>
-    public int? StopAfterBatches { get; init; }
+    /// <summary>Stops between batches (finished batches stay in OUTPUT.partial/ for --resume).</summary>
+    public CancellationToken Cancellation { get; init; }
+    /// <summary>Called after each batch is saved, with (batch index, rows in it).</summary>
+    public Action<long, int>? BatchSaved { get; init; }
 }
 
 public sealed record FeatureExtractionResult(
@@ -122,8 +124,7 @@ public static class FeatureExtractor
                 string part = Path.Combine(partial, $"batch-{b:D7}.safetensors");
                 parts.Add(part);
                 if (o.Resume && File.Exists(part)) { reused++; bar?.Advance(n, "resumed"); continue; }
-                if (o.StopAfterBatches is { } stop && computed >= stop)
-                    throw new OperationCanceledException($"stopped after {computed} batches (test hook)");
+                o.Cancellation.ThrowIfCancellationRequested();
                 using (var scope = NewDisposeScope())
                 {
                     var px = source.Load(start, n, processor);
@@ -139,6 +140,7 @@ public static class FeatureExtractor
                 }
                 computed++;
                 bar?.Advance(n);
+                o.BatchSaved?.Invoke(b, n);
             }
         }
         FeatureFile.Concatenate(o.Output, parts, columns, meta);

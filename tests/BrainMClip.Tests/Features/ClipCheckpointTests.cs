@@ -116,6 +116,30 @@ public class ClipCheckpointTests
         Assert.Contains("unexpected key 'vision_model.encoder.layers.6.mlp.fc1.bias'", e.Message);
     }
 
+    [Fact]
+    public void ShardedCheckpointWithIndexLoads()
+    {
+        using var dir = new TempDir();
+        string d = CopyGolden(dir);
+        string single = Path.Combine(d, "model.safetensors");
+        var all = SafeTensors.Load(single);
+        File.Delete(single);
+        var keys = all.Keys.Order(StringComparer.Ordinal).ToList();
+        var map = new JsonObject();
+        for (int part = 0; part < 2; part++)
+        {
+            string file = $"model-0000{part + 1}-of-00002.safetensors";
+            var chunk = keys.Where((_, i) => i % 2 == part).ToDictionary(k => k, k => all[k]);
+            SafeTensors.Save(Path.Combine(d, file), chunk);
+            foreach (var k in chunk.Keys) map[k] = file;
+        }
+        File.WriteAllText(Path.Combine(d, "model.safetensors.index.json"), new JsonObject { ["weight_map"] = map }.ToJsonString());
+        using var model = ClipVisionModel.FromPretrained(d);
+        var g = SafeTensors.Load(Path.Combine(GoldenDir, "golden.safetensors"));
+        using var o = model.Run(g["pixel_values"], new ClipRunOptions());
+        Assert.True(ClipGoldenTests.MaxAbs(o.ImageEmbeds, g["image_embeds"]) < 1e-5);
+    }
+
     [Theory]
     [InlineData("hidden_act", "\"relu\"", "hidden_act")]
     [InlineData("hidden_size", "\"big\"", "hidden_size")]

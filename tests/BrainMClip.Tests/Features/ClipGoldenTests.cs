@@ -72,3 +72,17 @@ public class ClipGoldenTests
         Assert.True(MaxAbs(o.ImageEmbeds, Golden["image_embeds"]) < 1e-5);
     }
 }
+
+public class ClipPropagateTests
+{
+    [Fact]
+    public void PropagatingAHiddenStateReproducesVdTokens()
+    {
+        string dir = TestPaths.Golden("clip-vit-tiny");
+        var g = SafeTensors.Load(Path.Combine(dir, "golden.safetensors"));
+        using var model = ClipVisionModel.FromPretrained(dir);
+        var vd = model.PropagateToVdTokens(g["hidden_states.3"], 3);
+        Assert.True(ClipGoldenTests.MaxAbs(vd, g["vd_tokens"]) < 1e-5);
+        Assert.True(ClipGoldenTests.MaxAbs(model.PropagateToVdTokens(g["hidden_states.6"], 6), g["vd_tokens"]) < 1e-5);
+    }
+}

@@ -98,8 +98,13 @@ public class FeatureExtractionTests
         var (ckpt, npy) = Setup(dir);
         string full = Path.Combine(dir.Path, "full.safetensors"), resumed = Path.Combine(dir.Path, "resumed.safetensors");
         FeatureExtractor.Run(Opts(ckpt, npy, full) with { OutputDType = ScalarType.Float16 });
-        Assert.Throws<OperationCanceledException>(() =>
-            FeatureExtractor.Run(Opts(ckpt, npy, resumed) with { OutputDType = ScalarType.Float16, StopAfterBatches = 2 }));
+        using var cts = new CancellationTokenSource();
+        int saved = 0;
+        Assert.Throws<OperationCanceledException>(() => FeatureExtractor.Run(Opts(ckpt, npy, resumed) with
+        {
+            OutputDType = ScalarType.Float16, Cancellation = cts.Token,
+            BatchSaved = (_, _) => { if (++saved == 2) cts.Cancel(); }, // "killed" after two batches
+        }));
         Assert.False(File.Exists(resumed));
         Assert.Equal(2, Directory.GetFiles(resumed + ".partial", "batch-*").Length);
         // Other settings must not reuse those batches.
