@@ -148,6 +148,13 @@ public class FeatureExtractionTests
         FeatureExtractor.Run(Opts(ckpt, Path.Combine(dir.Path, "pv.safetensors"), fPx));
         Assert.True(ClipGoldenTests.MaxAbs(SafeTensors.Load(fH5)["image_embeds"], SafeTensors.Load(fPx)["image_embeds"]) < 1e-5);
 
+        // float16 storage (MindEye's coco_images_224_float16.hdf5), read through --dataset.
+        string h5half = Path.Combine(dir.Path, "half.hdf5");
+        new H5File { ["images"] = new H5Dataset(nchw.data<float>().ToArray().Select(v => (Half)v).ToArray(), fileDims: [4, 3, 16, 16]) }.Write(h5half);
+        string fHalf = Path.Combine(dir.Path, "half.safetensors");
+        FeatureExtractor.Run(Opts(ckpt, h5half, fHalf) with { Dataset = "images" });
+        Assert.True(ClipGoldenTests.MaxAbs(SafeTensors.Load(fHalf)["image_embeds"], SafeTensors.Load(fPx)["image_embeds"]) < 1e-2);
+
         var e = Assert.Throws<UserInputException>(() => FeatureExtractor.Run(Opts(ckpt, h5, fH5)));
         Assert.Contains("'images' not found", e.Message);
     }
