@@ -125,9 +125,16 @@ public sealed record ClipImageProcessor
     /// <summary>Preprocesses one 8-bit RGB image into normalised pixel values (3, cropH, cropW), float32.</summary>
     public Tensor Preprocess(RgbImage image)
     {
+        var values = PreprocessValues(image, out int oh, out int ow);
+        return tensor(values, [3, oh, ow]);
+    }
+
+    /// <summary>The CHW float values of <see cref="Preprocess(RgbImage)"/> (plain arrays, so batches can be made in parallel).</summary>
+    float[] PreprocessValues(RgbImage image, out int oh, out int ow)
+    {
         var (w, h) = ResizedSize(image.Width, image.Height);
         var resized = PillowResize.Resize(image, w, h, Resample);
-        int oh = DoCenterCrop ? CropHeight : h, ow = DoCenterCrop ? CropWidth : w;
+        oh = DoCenterCrop ? CropHeight : h; ow = DoCenterCrop ? CropWidth : w;
         // HF center_crop: top = (h − ch) // 2 (floor), pixels outside the image are zero.
         int top = DoCenterCrop ? FloorDiv(h - oh, 2) : 0, left = DoCenterCrop ? FloorDiv(w - ow, 2) : 0;
         var values = new float[3 * oh * ow];
@@ -146,14 +153,27 @@ public sealed record ClipImageProcessor
                 }
             }
         }
-        return tensor(values, [3, oh, ow]);
+        return values;
     }
 
     /// <summary>Preprocesses several images into (N, 3, cropH, cropW).</summary>
     public Tensor Preprocess(IReadOnlyList<RgbImage> images)
     {
-        using var scope = NewDisposeScope();
-        return stack(images.Select(Preprocess).ToArray()).MoveToOuterDisposeScope();
+        if (images.Count == 0) throw new ArgumentException("no images to preprocess");
+        var parts = new float[images.Count][];
+        var sizes = new (int H, int W)[images.Count];
+        // Plain arrays in parallel (tensors made on worker threads would escape the caller's dispose scope).
+        Parallel.For(0, images.Count, i =>
+        {
+            parts[i] = PreprocessValues(images[i], out int h, out int w);
+            sizes[i] = (h, w);
+        });
+        if (sizes.Distinct().Count() != 1)
+            throw new UserInputException($"images give different sizes after preprocessing ({string.Join(", ", sizes.Distinct())}); enable center crop");
+        int per = parts[0].Length;
+        var all = new float[checked(per * images.Count)];
+        for (int i = 0; i < parts.Length; i++) parts[i].CopyTo(all, i * per);
+        return tensor(all, [images.Count, 3, sizes[0].H, sizes[0].W]);
     }
 
     /// <summary>
