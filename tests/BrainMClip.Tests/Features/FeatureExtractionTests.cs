@@ -175,3 +175,59 @@ public class FeatureExtractionTests
         Assert.Contains(Parity.Components, c => c.Name == "clip-vision");
     }
 }
+
+public class FeatureCliTests
+{
+    [Fact]
+    public void ClipInitThenFeaturesWithAllHiddenStatesAndEmptyShards()
+    {
+        using var dir = new TempDir();
+        string ckpt = Path.Combine(dir.Path, "clip");
+        // A small custom config through the library (the CLI presets are larger); the CLI reads it back.
+        ClipCheckpointFactory.CreateRandom(ckpt, new ClipVisionConfig
+        {
+            HiddenSize = 16, IntermediateSize = 32, NumAttentionHeads = 2, NumHiddenLayers = 3, ImageSize = 16, PatchSize = 8, ProjectionDim = 8,
+        }, 0);
+        var px = new byte[5 * 16 * 16 * 3];
+        new Random(1).NextBytes(px);
+        string npy = Path.Combine(dir.Path, "s.npy");
+        Npy.WriteUInt8(npy, [5, 16, 16, 3], px);
+        string full = Path.Combine(dir.Path, "full.safetensors");
+        Assert.Equal(0, BrainMClip.Cli.Program.Main(["features", "--clip", ckpt, "--input", npy, "--out", full, "--batch", "2", "--hidden-states"]));
+        var t = SafeTensors.Load(full, out var meta);
+        Assert.Equal("0,1,2,3", meta["hidden_states"]);
+        Assert.Equal("1-3", meta["detail_layers"]); // 11..20 of 24 scaled to 3 layers: round(1.375)..round(2.5)
+        Assert.Equal(new long[] { 5, 5, 16 }, t["hidden_states.2"].shape);
+        var mean = (t["hidden_states.1"] + t["hidden_states.2"] + t["hidden_states.3"]) / 3;
+        Assert.True(ClipGoldenTests.MaxAbs(mean, t["detail"]) < 1e-5);
+
+        // 3 batches over 5 shards: shards 0 and 2 are empty; the merge is still byte-identical.
+        var shards = Enumerable.Range(0, 5).Select(i => Path.Combine(dir.Path, $"s{i}.safetensors")).ToList();
+        for (int i = 0; i < 5; i++)
+            Assert.Equal(0, BrainMClip.Cli.Program.Main(["features", "--clip", ckpt, "--input", npy, "--out", shards[i], "--batch", "2", "--hidden-states", "--shard", $"{i}/5"]));
+        Assert.Equal(0L, SafeTensors.ReadHeader(shards[0]).Entries["detail"].Shape[0]);
+        string merged = Path.Combine(dir.Path, "merged.safetensors");
+        Assert.Equal(0, BrainMClip.Cli.Program.Main(["merge-features", "--out", merged, .. shards]));
+        Assert.Equal(File.ReadAllBytes(full), File.ReadAllBytes(merged));
+
+        Assert.Equal(2, BrainMClip.Cli.Program.Main(["features", "--clip", ckpt, "--input", npy, "--out", full, "--dtype", "int8"]));
+        Assert.Equal(2, BrainMClip.Cli.Program.Main(["features", "--clip", ckpt, "--input", npy, "--out", full, "--detail-layers", "2-9"]));
+    }
+
+    [Fact]
+    public void Bfloat16CheckpointIsConvertedToFloat32()
+    {
+        using var dir = new TempDir();
+        string g = TestPaths.Golden("clip-vit-tiny");
+        string d = Path.Combine(dir.Path, "bf16");
+        Directory.CreateDirectory(d);
+        File.Copy(Path.Combine(g, "config.json"), Path.Combine(d, "config.json"));
+        var w = SafeTensors.Load(Path.Combine(g, "model.safetensors")).ToDictionary(kv => kv.Key, kv => kv.Value.to_type(ScalarType.BFloat16));
+        SafeTensors.Save(Path.Combine(d, "model.safetensors"), w);
+        using var model = ClipVisionModel.FromPretrained(d);
+        var golden = SafeTensors.Load(Path.Combine(g, "golden.safetensors"));
+        using var o = model.Run(golden["pixel_values"], new ClipRunOptions());
+        Assert.Equal(ScalarType.Float32, o.ImageEmbeds.dtype);
+        Assert.True(ClipGoldenTests.MaxAbs(o.ImageEmbeds, golden["image_embeds"]) < 0.1); // bf16 keeps ~3 significant digits
+    }
+}
