@@ -16,7 +16,7 @@ public sealed class FeaturesCommand : ICliCommand
     public void Configure(Command command)
     {
         var clip = new Option<string>("--clip") { Description = "Hugging Face CLIP folder (config.json, model.safetensors, optional preprocessor_config.json); clip_vision_model or full clip checkpoints.", Required = true };
-        var input = new Option<string>("--input") { Description = "Images: a folder (sorted by the number in the file name, else by name), an image file, a stimulus .npy (N,H,W,3; uint8 or 0-255 floats), an HDF5 file (N,3,H,W in [0,1]; FILE.hdf5:DATASET or --dataset), or a .safetensors with normalised pixel_values.", Required = true };
+        var input = new Option<string>("--input") { Description = "Images: a folder (sorted by the number in the file name, else by name), an image file, a stimulus .npy (N,H,W,3; uint8, or floats holding 0-255, rounded to 8 bit), an HDF5 file (N,3,H,W in [0,1]; FILE.hdf5:DATASET or --dataset), or a .safetensors with normalised pixel_values.", Required = true };
         var dataset = new Option<string?>("--dataset") { Description = "HDF5 dataset name (default: images)." };
         var output = new Option<string>("--out") { Description = "Output feature file (.safetensors), written atomically.", Required = true };
         var detail = new Option<string?>("--detail-layers") { Description = "Inclusive hidden-state range averaged into 'detail' (0 = pre_layrnorm output, k = block k). Default 11-20 for 24-layer models, scaled proportionally for other depths." };
@@ -25,7 +25,7 @@ public sealed class FeaturesCommand : ICliCommand
         var shard = new Option<string>("--shard") { Description = "i/n: process only the i-th (0-based) of n contiguous blocks of rows, e.g. for a cluster array job; merge the n files with merge-features.", DefaultValueFactory = _ => "0/1" };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var dtype = new Option<string>("--dtype") { Description = "Storage type of the output tensors: float32 or float16 (half the disk).", DefaultValueFactory = _ => "float32" };
-        var resume = new Option<bool>("--resume") { Description = "Continue an interrupted run: reuse the finished batches in OUT.partial/ (same settings required)." };
+        var resume = new Option<bool>("--resume") { Description = "Continue an interrupted run (killed, Ctrl+C): reuse the finished batches in OUT.partial/ (same settings required). Safe on a first run too, e.g. in array jobs that may be restarted." };
         foreach (var opt in new Option[] { clip, input, dataset, output, detail, hidden, batch, shard, device, dtype, resume }) command.Options.Add(opt);
         command.SetAction((p, cancel) =>
         {

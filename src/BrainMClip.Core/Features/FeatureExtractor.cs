@@ -44,7 +44,8 @@ public sealed record FeatureExtractionResult(
 /// Batched CLIP feature extraction (SPEC §2) with sharding and resumption. Batches are fixed blocks of absolute rows
 /// (batch k = rows [k·B, (k+1)·B)); a shard is a contiguous block of whole batches, so every batch is computed on
 /// exactly the same input whether the run is sharded or not, which makes merged shards byte-identical to one run.
-/// Each finished batch is saved atomically to OUTPUT.partial/; the final file is assembled from them atomically.
+/// Each finished batch is saved atomically to OUTPUT.partial/; the final file is assembled from them atomically
+/// (so the disk briefly holds the output twice) and the folder is then removed.
 /// </summary>
 public static class FeatureExtractor
 {
@@ -99,7 +100,11 @@ public static class FeatureExtractor
                     throw new UserInputException($"{partial}: left by an extraction with other settings; delete it or run without --resume (previous settings: {old ?? "unknown"})");
                 foreach (var tmp in Directory.EnumerateFiles(partial, ".*.tmp")) File.Delete(tmp);
             }
-            else Directory.Delete(partial, recursive: true);
+            else
+            {
+                if (o.Progress) Console.Error.WriteLine($"features: discarding the unfinished run in {partial} (pass --resume to continue it)");
+                Directory.Delete(partial, recursive: true);
+            }
         }
         Directory.CreateDirectory(partial);
         if (!File.Exists(jobFile)) AtomicFile.WriteAllText(jobFile, job);

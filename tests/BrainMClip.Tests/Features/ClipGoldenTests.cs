@@ -86,3 +86,22 @@ public class ClipPropagateTests
         Assert.True(ClipGoldenTests.MaxAbs(model.PropagateToVdTokens(g["hidden_states.6"], 6), g["vd_tokens"]) < 1e-5);
     }
 }
+
+public class ClipMemoryTests
+{
+    [Fact]
+    public void RunLeavesNoLiveTensorsBehindOnceOutputsAreDisposed()
+    {
+        string dir = TestPaths.Golden("clip-vit-tiny");
+        using var model = ClipVisionModel.FromPretrained(dir);
+        using var px = randn(2, 3, 32, 32);
+        using (var warm = model.Run(px, new ClipRunOptions { DetailLayers = (2, 4), HiddenStates = [1, 6] })) { }
+        long before = TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        for (int i = 0; i < 3; i++)
+        {
+            using var o = model.Run(px, new ClipRunOptions { DetailLayers = (2, 4), HiddenStates = [1, 6] });
+            Assert.Equal(2, o.HiddenStates.Count);
+        }
+        Assert.Equal(before, TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
+}
