@@ -186,9 +186,10 @@ def nsd_subject(rng, root, subj, n_train, n_test, fmri_dtype, stim_float, scale)
         std = tr.std(axis=0, ddof=1)
         std[std == 0] = 1.0
         for split in ("train", "test"):
-            raw = scaled[split][:, idx].astype(np.float32)
+            # Column fancy-indexing yields Fortran-ordered arrays; store C order like real exchange files.
+            raw = np.ascontiguousarray(scaled[split][:, idx].astype(np.float32))
             np.save(os.path.join(exp_dir, f"subj0{subj}_{split}_{sname}.npy"), raw)
-            z = ((raw.astype(np.float64) - mean) / std).astype(np.float32)
+            z = np.ascontiguousarray(((raw.astype(np.float64) - mean) / std).astype(np.float32))
             np.save(os.path.join(exp_dir, f"subj0{subj}_{split}_{sname}_z.npy"), z)
     info = {
         "subject": subj, "train_samples": n_train, "test_samples": n_test, "voxels_detail": n_d,
