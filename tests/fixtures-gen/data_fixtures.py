@@ -106,6 +106,13 @@ def nifti_fixtures(rng):
     save(img, "int16_4d.nii.gz")
     assert expected["int16_4d.nii.gz"]["shape"] == list(SHAPE)
 
+    # A header extension moves vox_offset beyond 352.
+    img = nib.Nifti1Image(datas["float64"], AFFINE)
+    img.header.extensions.append(nib.nifti1.Nifti1Extension("comment", b"BrainMClip fixture: vox_offset > 352"))
+    save(img, "float64_extension.nii")
+    raw = open(os.path.join(d, "float64_extension.nii"), "rb").read(352)
+    assert np.frombuffer(raw[108:112], "<f4")[0] > 352 and raw[348] == 1, "extension not written" 
+
     img = nib.Nifti1Image(rng.normal(size=SHAPE).astype(np.complex64), AFFINE)
     nib.save(img, os.path.join(d, "complex64.nii.gz"))
 

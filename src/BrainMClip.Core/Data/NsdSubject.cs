@@ -244,5 +244,10 @@ public sealed class NsdSubject
     }
 
     /// <summary>The stimulus array of <paramref name="split"/> as stored: uint8 or float (N, H, W, 3).</summary>
+    /// <remarks>Real NSD stimulus files (e.g. 8859×425×425×3 = 4.8 GB) exceed one .NET array; read those with
+    /// <see cref="LoadStimuliRows"/> in batches.</remarks>
     public NpyArray LoadStimuli(string split) => Npy.Read(StimuliPath(split));
+
+    /// <summary>Rows [start, start+count) of the stimulus array, as stored.</summary>
+    public NpyArray LoadStimuliRows(string split, int start, int count) => Npy.ReadRows(StimuliPath(split), start, count);
 }

@@ -38,7 +38,7 @@ public class BadInputTests : IDisposable
     {
         var (code, stdout, err) = CliRunner.Run("data", "info", "--data", Root);
         Assert.True(code == 2, $"exit {code}; stderr: {err}");
-        Assert.Equal("", stdout);
+        Assert.DoesNotContain("\"voxels_detail\"", stdout); // no report on failure
         Assert.Contains(mustName, err);
         Assert.DoesNotContain("   at ", err); // no stack trace
         return err;
