@@ -245,6 +245,9 @@ public static class SyntheticNsd
     static void Render(Scene sc, int S, double[] img)
     {
         var rgb = new double[3];
+        // Per-scene constants hoisted out of the pixel loop.
+        var wave = sc.Waves.Select(w => (kx: 2 * Math.PI * w[0] * Math.Cos(w[1]), ky: 2 * Math.PI * w[0] * Math.Sin(w[1]), ph: w[2], amp: w[3])).ToArray();
+        var obj = sc.Objects.Select(o => (o, cr: Math.Cos(o.Rotation), sr: Math.Sin(o.Rotation))).ToArray();
         for (int py = 0; py < S; py++)
             for (int px = 0; px < S; px++)
             {
@@ -254,13 +257,12 @@ public static class SyntheticNsd
                     {
                         double x = (px + 0.25 + 0.5 * sx) / S, y = (py + 0.25 + 0.5 * sy) / S;
                         double tex = 0;
-                        foreach (var w in sc.Waves)
-                            tex += w[3] * Math.Sin(2 * Math.PI * w[0] * (x * Math.Cos(w[1]) + y * Math.Sin(w[1])) + w[2]);
+                        foreach (var w in wave) tex += w.amp * Math.Sin(w.kx * x + w.ky * y + w.ph);
                         for (int c = 0; c < 3; c++) rgb[c] = sc.Background[c] + tex;
-                        foreach (var ob in sc.Objects)
+                        foreach (var (ob, cr, sr) in obj)
                         {
                             double dx = x - ob.X, dy = y - ob.Y;
-                            double cr = Math.Cos(ob.Rotation), sr = Math.Sin(ob.Rotation);
+                            if (Math.Abs(dx) > 1.5 * ob.Size || Math.Abs(dy) > 1.5 * ob.Size) continue;
                             double u = (cr * dx + sr * dy) / ob.Size, v = (-sr * dx + cr * dy) / ob.Size;
                             if (Math.Abs(u) <= 1.01 && Math.Abs(v) <= 1.01 && Inside(ob.Category, u, v))
                                 for (int c = 0; c < 3; c++) rgb[c] = ob.Color[c];
