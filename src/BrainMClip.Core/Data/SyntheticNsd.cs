@@ -364,8 +364,8 @@ public static class SyntheticNsd
         {
             int i = idx[j], x = i / (ny * nz);
             string? floc = NsdRois.FlocMasks.FirstOrDefault(m => rois[m][i] > 0);
-            double[] Weights(double contrast) =>
-                [contrast * (0.6 + 0.4 * rng.NextDouble()), 0.5 * Gauss(rng), 0.5 * Gauss(rng), 0.3 * Gauss(rng)];
+            // Feature weights: contrast energy (always driving), red–green, blue–yellow, luminance (signed preferences).
+            double[] Weights() => [0.6 + 0.4 * rng.NextDouble(), 0.5 * Gauss(rng), 0.5 * Gauss(rng), 0.3 * Gauss(rng)];
             if (prf[i] > 0)
             {
                 int label = (int)prf[i];
@@ -380,7 +380,7 @@ public static class SyntheticNsd
                 double areaScale = label switch { 1 or 2 => 1.0, 3 or 4 => 1.4, 5 or 6 => 1.9, _ => 2.5 };
                 double sigma = (0.03 + 0.15 * ecc) * areaScale;
                 var tuning = Enumerable.Range(0, K).Select(_ => 0.1 * Gauss(rng)).ToArray();
-                res[j] = new Voxel(VoxelKind.Prf, name, cx, cy, sigma, Weights(1.0), tuning, 1.0, 0.1);
+                res[j] = new Voxel(VoxelKind.Prf, name, cx, cy, sigma, Weights(), tuning, 1.0, 0.1);
             }
             else if (floc != null)
             {
@@ -390,14 +390,14 @@ public static class SyntheticNsd
                 var tuning = Enumerable.Range(0, K).Select(k => pref.Contains(k) ? 0.8 + 0.7 * rng.NextDouble() : 0.25 * Gauss(rng)).ToArray();
                 // A broad, roughly foveal receptive field gives category voxels a little low-level drive too.
                 res[j] = new Voxel(VoxelKind.Floc, name, 0.5 + 0.1 * Gauss(rng), 0.5 + 0.1 * Gauss(rng), 0.3 + 0.1 * rng.NextDouble(),
-                    Weights(1.0), tuning, 0.2, 1.0);
+                    Weights(), tuning, 0.2, 1.0);
             }
             else
             {
                 double alpha = 0.3 + 0.4 * rng.NextDouble();
                 var tuning = Enumerable.Range(0, K).Select(_ => 0.7 * Gauss(rng)).ToArray();
                 res[j] = new Voxel(VoxelKind.Mixed, "", 0.15 + 0.7 * rng.NextDouble(), 0.15 + 0.7 * rng.NextDouble(),
-                    0.12 + 0.2 * rng.NextDouble(), Weights(1.0), tuning, alpha, 1 - alpha);
+                    0.12 + 0.2 * rng.NextDouble(), Weights(), tuning, alpha, 1 - alpha);
             }
         }
         return res;
