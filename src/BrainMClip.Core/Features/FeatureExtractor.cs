@@ -88,6 +88,7 @@ public static class FeatureExtractor
             [FeatureFile.Keys.Batch] = o.Batch.ToString(),
         };
 
+        AtomicFile.DeleteStaleTemps(o.Output); // a run killed while assembling the output leaves a full-size temp
         string partial = Path.GetFullPath(o.Output) + ".partial";
         string jobFile = Path.Combine(partial, "job.json");
         string job = JsonSerializer.Serialize(meta.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(), new JsonSerializerOptions { WriteIndented = true });

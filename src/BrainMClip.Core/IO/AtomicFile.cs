@@ -28,6 +28,37 @@ public static class AtomicFile
         }
     }
 
+    /// <summary>
+    /// Deletes the temp files that writes to <paramref name="path"/> left behind when their process was killed
+    /// (SIGKILL skips the cleanup above). Temps of processes still running are kept. Returns how many were deleted.
+    /// </summary>
+    public static int DeleteStaleTemps(string path)
+    {
+        string full = Path.GetFullPath(path);
+        string dir = Path.GetDirectoryName(full)!, name = Path.GetFileName(full);
+        if (!Directory.Exists(dir)) return 0;
+        int deleted = 0;
+        foreach (var tmp in Directory.EnumerateFiles(dir, $".{name}.*.tmp"))
+        {
+            var parts = Path.GetFileName(tmp)[(name.Length + 2)..].Split('.');
+            if (parts.Length != 3 || !int.TryParse(parts[0], out int pid) || IsRunning(pid)) continue;
+            try { File.Delete(tmp); deleted++; } catch (IOException) { }
+        }
+        return deleted;
+    }
+
+    static bool IsRunning(int pid)
+    {
+        if (pid == Environment.ProcessId) return true;
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
+    }
+
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
     {
         byte[] copy = bytes.ToArray();
