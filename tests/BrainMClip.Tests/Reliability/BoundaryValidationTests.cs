@@ -14,10 +14,13 @@ namespace BrainMClip.Tests.Reliability;
 [Collection("Console")]
 public class BoundaryValidationTests
 {
+    /// <summary>The committed tiny CLIPModel fixture copied to <paramref name="root"/> (tests edit its configs).</summary>
     static string TinyClip(string root)
     {
         string clip = Path.Combine(root, "clip");
-        ClipCheckpointFactory.CreateRandom(clip, ClipVisionConfig.Preset("tiny"), seed: 1);
+        Directory.CreateDirectory(clip);
+        foreach (var f in new[] { "config.json", "model.safetensors", "preprocessor_config.json" })
+            File.Copy(TestPaths.Fixture("clip/clipmodel/" + f), Path.Combine(clip, f));
         return clip;
     }
 
@@ -67,10 +70,10 @@ public class BoundaryValidationTests
     [Theory]
     [InlineData("hidden_size", "-1")]
     [InlineData("hidden_size", "0")]
-    [InlineData("hidden_size", "130")] // not divisible by 4 heads
+    [InlineData("hidden_size", "97")] // not divisible by 3 heads
     [InlineData("num_hidden_layers", "\"twelve\"")]
     [InlineData("num_attention_heads", "0")]
-    [InlineData("patch_size", "7")] // 64 not divisible by 7
+    [InlineData("patch_size", "7")] // 48 not divisible by 7
     [InlineData("image_size", "2.5")]
     [InlineData("layer_norm_eps", "0")]
     [InlineData("layer_norm_eps", "-1e-5")]
@@ -83,7 +86,9 @@ public class BoundaryValidationTests
         string clip = TinyClip(dir.Path), stim = Stimuli(dir.Path);
         string cfgPath = Path.Combine(clip, "config.json");
         var cfg = JsonNode.Parse(File.ReadAllText(cfgPath))!.AsObject();
-        cfg[field] = JsonNode.Parse(value);
+        // CLIPModel layout: tower fields under vision_config, model_type and projection_dim at the top.
+        var target = field is "model_type" or "projection_dim" ? cfg : cfg["vision_config"]!.AsObject();
+        target[field] = JsonNode.Parse(value);
         File.WriteAllText(cfgPath, cfg.ToJsonString());
         var (code, _, err) = CliRunner.Run("features", "--clip", clip, "--input", stim, "--out", Path.Combine(dir.Path, "f.safetensors"));
         Assert.Equal(2, code);
@@ -92,7 +97,7 @@ public class BoundaryValidationTests
     }
 
     [Theory]
-    [InlineData("crop_size", "{\"height\": 100000, \"width\": 64}")]
+    [InlineData("crop_size", "{\"height\": 100000, \"width\": 48}")]
     [InlineData("size", "{\"shortest_edge\": -3}")]
     [InlineData("resample", "9")]
     [InlineData("image_std", "[0.2, 0, 0.2]")]
@@ -125,5 +130,37 @@ public class BoundaryValidationTests
         Assert.Equal(1, AtomicFile.DeleteStaleTemps(target));
         Assert.False(File.Exists(dead));
         Assert.True(File.Exists(live) && File.Exists(other));
+    }
+}
+
+/// <summary>
+/// Mutated inputs through the whole CLI (<c>brainmclip features</c>): every case ends with exit code 0 or 2 (a clear
+/// input error), never 1 (an internal error) or a crash.
+/// </summary>
+[Trait("Category", "Reliability")]
+[Collection("Console")]
+public class CliFuzzTests(Xunit.Abstractions.ITestOutputHelper log)
+{
+    static void Features(string input)
+    {
+        string output = Path.Combine(Path.GetDirectoryName(input)!, "out.safetensors");
+        var (code, _, err) = CliRunner.Run("features", "--clip", TestPaths.Fixture("clip/clipmodel"), "--input", input, "--out", output, "--batch", "2");
+        if (code == 2) throw new UserInputException(err.Trim());
+        if (code != 0) throw new InvalidOperationException($"exit code {code}: {err}");
+    }
+
+    [Fact]
+    public void FeaturesExitsWith2OnMutatedInputs()
+    {
+        var stim = new byte[3 * 6 * 6 * 3];
+        new Random(4).NextBytes(stim);
+        using var dir = new TempDir();
+        string npy = Path.Combine(dir.Path, "s.npy");
+        Npy.Write(npy, NpyDType.UInt8, [3, 6, 6, 3], stim);
+        int total = 0;
+        total += Fuzzer.Run("cli-npy", [File.ReadAllBytes(npy)], 40, ".npy", Features, log, headerBytes: 128).Cases;
+        total += Fuzzer.Run("cli-hdf5", [File.ReadAllBytes(TestPaths.Fixture("reliability/images_f16.hdf5"))], 40, ".hdf5", Features, log, headerBytes: 4096).Cases;
+        total += Fuzzer.Run("cli-jpeg", [File.ReadAllBytes(TestPaths.Fixture("reliability/seed.jpg"))], 40, ".jpg", Features, log, headerBytes: 400).Cases;
+        Assert.Equal(120, total);
     }
 }
