@@ -26,12 +26,17 @@ public sealed class DemoPipeline(DemoOptions o)
     readonly List<(string Stage, double Seconds)> _timings = [];
     readonly TextWriter _log = Console.Error;
 
+    static readonly string[] OwnedFolders = ["data", "clip", "features", "run", "ridge", "generator", "recon", "eval", "layers", "ablations"];
+
     string P(params string[] parts) => Path.Combine([o.OutDir, .. parts]);
 
     public int Run()
     {
         var total = Stopwatch.StartNew();
         Directory.CreateDirectory(o.OutDir);
+        // --force: start clean in the folders the demo owns (never anything else in --out).
+        foreach (var d in OwnedFolders)
+            if (Directory.Exists(P(d))) Directory.Delete(P(d), recursive: true);
         _log.WriteLine($"BrainMClip demo → {Path.GetFullPath(o.OutDir)}");
 
         Stage("1. Synthetic NSD-like subject (real on-disk formats: npy + NIfTI ROI masks)", null,
@@ -39,6 +44,15 @@ public sealed class DemoPipeline(DemoOptions o)
             "--seed", $"{o.Seed}");
         var info = Stage("2. Check the data: counts per split, voxel streams, ROIs", P("data-info.json"),
             "data", "info", "--data", P("data"));
+        string stim(string split) => P("data", "processed_data", "subj01", $"nsd_{split}_stim_sub1.npy");
+
+        Stage("3. A CLIP vision model in Hugging Face layout (random weights: nothing to download)", null,
+            "clip-init", "--out", P("clip"), "--preset", "tiny", "--seed", $"{o.Seed}");
+        Stage("4a. CLIP features of the training images (CLIP-Detail = mean of middle layers, CLIP-Semantic = VD tokens)", null,
+            "features", "--clip", P("clip"), "--input", stim("train"), "--out", P("features", "train.safetensors"), "--batch", "32");
+        Stage("4b. CLIP features of the test images, with every hidden layer for the layer analysis", null,
+            "features", "--clip", P("clip"), "--input", stim("test"), "--out", P("features", "test.safetensors"), "--batch", "32",
+            "--hidden-states");
 
         var summary = new JsonObject
         {
