@@ -90,6 +90,14 @@ public sealed class ConfigReader
         { throw Error(key, "must be a list of integers"); }
     }
 
+    public double[] Doubles(string key)
+    {
+        if (_root[key] is not JsonArray a) throw Error(key, "must be a list of numbers");
+        try { return a.Select(x => x!.GetValue<double>()).ToArray(); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
+        { throw Error(key, "must be a list of numbers"); }
+    }
+
     /// <summary>An int or a per-level list (diffusers accepts both for several UNet fields).</summary>
     public int[] IntOrList(string key, int fallback, int levels)
     {
