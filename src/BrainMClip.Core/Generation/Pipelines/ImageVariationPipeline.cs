@@ -116,7 +116,7 @@ public sealed class ImageVariationPipeline
         var dtype = ScalarType.Float32;
         var c = cond.to_type(dtype);
         var context = guidance > 1.0 ? cat([uncond?.to_type(dtype) ?? zeros_like(c), c], 0) : c;
-        var latents = InitialLatents(cond.shape[0], h, w, generator);
+        var latents = InitialLatents(cond.shape[0], h, w, generator).to(c.device);
         var final = Denoise(latents, context, guidance, steps, onProgress: onProgress);
         var image = Decode(final);
         final.Dispose();
