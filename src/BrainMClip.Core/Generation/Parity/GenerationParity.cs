@@ -5,17 +5,6 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Generation.Parity;
 
-/// <summary>
-/// A component of <c>brainmclip parity</c> (SPEC §6): reads the input tensors it recognises (golden names) and returns every
-/// output it can compute, under the golden names.
-/// </summary>
-public interface IGenerationParity
-{
-    string Name { get; }
-    string Description { get; }
-    Dictionary<string, Tensor> Run(string modelDir, IReadOnlyDictionary<string, Tensor> inputs);
-}
-
 internal static class ParityInputs
 {
     public static Tensor Require(IReadOnlyDictionary<string, Tensor> inputs, string name, string component) =>
@@ -24,19 +13,34 @@ internal static class ParityInputs
     public static long Long(Tensor t) => t.to_type(ScalarType.Int64).flatten()[0].item<long>();
     public static double Double(Tensor t) => t.to_type(ScalarType.Float64).flatten()[0].item<double>();
 
-    public static string Dir(string modelDir, params string[] subs) =>
-        subs.Select(s => Path.Combine(modelDir, s)).FirstOrDefault(Directory.Exists) ?? modelDir;
+    public static string Dir(string? modelDir, string component, params string[] subs)
+    {
+        if (modelDir == null) throw new UserInputException($"parity {component}: --model (a diffusers folder) is required");
+        return subs.Select(s => Path.Combine(modelDir, s)).FirstOrDefault(Directory.Exists) ?? modelDir;
+    }
+
+    /// <summary>Copies results into the command's output dictionary (detached from any dispose scope, on the CPU).</summary>
+    public static void Emit(IDictionary<string, Tensor> outputs, Dictionary<string, Tensor> results)
+    {
+        foreach (var (k, v) in results) outputs[k] = v.cpu().DetachFromDisposeScope();
+    }
 }
 
 /// <summary><c>unet</c>: sample, timestep, encoder_hidden_states → noise_pred; extra_sample → extra_noise_pred.</summary>
-public sealed class UnetParity : IGenerationParity
+public sealed class UnetParity : IParityComponent
 {
     public string Name => "unet";
     public string Description => "diffusers UNet2DConditionModel folder: sample, timestep, encoder_hidden_states -> noise_pred (extra_sample -> extra_noise_pred)";
 
-    public Dictionary<string, Tensor> Run(string modelDir, IReadOnlyDictionary<string, Tensor> inputs)
+    public void Run(string? model, IReadOnlyDictionary<string, Tensor> inputs, IDictionary<string, Tensor> outputs, ParityOptions options)
     {
-        using var unet = UNet2DConditionModel.FromPretrained(ParityInputs.Dir(modelDir, "unet", "image_unet"));
+        using var scope = NewDisposeScope();
+        ParityInputs.Emit(outputs, Compute(model, inputs));
+    }
+
+    Dictionary<string, Tensor> Compute(string? modelDir, IReadOnlyDictionary<string, Tensor> inputs)
+    {
+        using var unet = UNet2DConditionModel.FromPretrained(ParityInputs.Dir(modelDir, Name, "unet", "image_unet"));
         using var noGrad = no_grad();
         var sample = ParityInputs.Require(inputs, "sample", Name);
         var t = ParityInputs.Require(inputs, "timestep", Name);
@@ -55,14 +59,20 @@ public sealed class UnetParity : IGenerationParity
 }
 
 /// <summary><c>vae</c>: latents → image, image_01; encode_image → encode_mean, encode_logvar; extra_latents → extra_image.</summary>
-public sealed class VaeParity : IGenerationParity
+public sealed class VaeParity : IParityComponent
 {
     public string Name => "vae";
     public string Description => "diffusers AutoencoderKL folder: latents -> image, image_01; encode_image -> encode_mean, encode_logvar; extra_latents -> extra_image";
 
-    public Dictionary<string, Tensor> Run(string modelDir, IReadOnlyDictionary<string, Tensor> inputs)
+    public void Run(string? model, IReadOnlyDictionary<string, Tensor> inputs, IDictionary<string, Tensor> outputs, ParityOptions options)
     {
-        using var vae = AutoencoderKL.FromPretrained(ParityInputs.Dir(modelDir, "vae"));
+        using var scope = NewDisposeScope();
+        ParityInputs.Emit(outputs, Compute(model, inputs));
+    }
+
+    Dictionary<string, Tensor> Compute(string? modelDir, IReadOnlyDictionary<string, Tensor> inputs)
+    {
+        using var vae = AutoencoderKL.FromPretrained(ParityInputs.Dir(modelDir, Name, "vae"));
         using var noGrad = no_grad();
         var result = new Dictionary<string, Tensor>();
         if (inputs.TryGetValue("latents", out var z))
@@ -87,14 +97,20 @@ public sealed class VaeParity : IGenerationParity
 /// <c>ddim</c>: num_inference_steps, step_timestep, step{k}_model_output, step{k}_sample, cfg_* → timesteps, alphas_cumprod,
 /// step{k}_prev_sample, step{k}_pred_original_sample, cfg_noise_pred (plus betas, final_alpha_cumprod and the step alphas).
 /// </summary>
-public sealed class DdimParity : IGenerationParity
+public sealed class DdimParity : IParityComponent
 {
     public string Name => "ddim";
     public string Description => "folder with scheduler_config.json: num_inference_steps, step_timestep, step{k}_model_output, step{k}_sample, cfg_* -> timesteps, alphas_cumprod, step{k}_prev_sample, step{k}_pred_original_sample, cfg_noise_pred";
 
-    public Dictionary<string, Tensor> Run(string modelDir, IReadOnlyDictionary<string, Tensor> inputs)
+    public void Run(string? model, IReadOnlyDictionary<string, Tensor> inputs, IDictionary<string, Tensor> outputs, ParityOptions options)
     {
-        var dir = ParityInputs.Dir(modelDir, "scheduler", "ddim");
+        using var scope = NewDisposeScope();
+        ParityInputs.Emit(outputs, Compute(model, inputs));
+    }
+
+    Dictionary<string, Tensor> Compute(string? modelDir, IReadOnlyDictionary<string, Tensor> inputs)
+    {
+        var dir = ParityInputs.Dir(modelDir, Name, "scheduler", "ddim");
         var s = DDIMScheduler.FromConfigFile(Path.Combine(dir, "scheduler_config.json"));
         var result = new Dictionary<string, Tensor>
         {
@@ -136,14 +152,20 @@ public sealed class DdimParity : IGenerationParity
 /// <c>pipeline</c> (DIR with unet/, vae/, ddim/ or scheduler/): latents_init, encoder_hidden_states (row 0 unconditional),
 /// guidance_scale, num_inference_steps → timesteps, guided_noise_pred, latents_after_step, latents_final, image, image_01.
 /// </summary>
-public sealed class PipelineParity : IGenerationParity
+public sealed class PipelineParity : IParityComponent
 {
     public string Name => "pipeline";
     public string Description => "folder with unet/, vae/, ddim/ (or scheduler/): latents_init, encoder_hidden_states, guidance_scale, num_inference_steps -> timesteps, guided_noise_pred, latents_after_step, latents_final, image, image_01";
 
-    public Dictionary<string, Tensor> Run(string modelDir, IReadOnlyDictionary<string, Tensor> inputs)
+    public void Run(string? model, IReadOnlyDictionary<string, Tensor> inputs, IDictionary<string, Tensor> outputs, ParityOptions options)
     {
-        using var gen = GeneratorFolder.Load(modelDir);
+        using var scope = NewDisposeScope();
+        ParityInputs.Emit(outputs, Compute(model, inputs));
+    }
+
+    Dictionary<string, Tensor> Compute(string? modelDir, IReadOnlyDictionary<string, Tensor> inputs)
+    {
+        using var gen = GeneratorFolder.Load(ParityInputs.Dir(modelDir, Name));
         var pipe = gen.CreatePipeline("ddim");
         var latents = ParityInputs.Require(inputs, "latents_init", Name);
         var ctx = ParityInputs.Require(inputs, "encoder_hidden_states", Name);
