@@ -23,7 +23,8 @@ public sealed class GeneratorTrainCommand : ICliCommand
         var seed = new Option<long>("--seed") { Description = "Seed for initialisation, batches and noise.", DefaultValueFactory = _ => 0 };
         var lr = new Option<double>("--lr") { Description = "Peak AdamW learning rate (warm-up, cosine decay to 10%).", DefaultValueFactory = _ => 1e-3 };
         var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 32 };
-        foreach (var o in new Option[] { images, features, output, steps, size, seed, lr, batch }) command.Options.Add(o);
+        var channels = new Option<string?>("--channels") { Description = "Block channels per level, comma-separated (default 32,64,64 at size 32; 32,64,64,64 at 64). Smaller trains faster." };
+        foreach (var o in new Option[] { images, features, output, steps, size, seed, lr, batch, channels }) command.Options.Add(o);
         command.SetAction(r =>
         {
             var result = PixelGeneratorTrainer.Train(new PixelGeneratorOptions
@@ -36,6 +37,7 @@ public sealed class GeneratorTrainCommand : ICliCommand
                 Seed = r.GetValue(seed),
                 LearningRate = r.GetValue(lr),
                 BatchSize = r.GetValue(batch),
+                Channels = ParseChannels(r.GetValue(channels)),
             });
             Console.WriteLine(JsonSerializer.Serialize(new
             {
@@ -47,5 +49,15 @@ public sealed class GeneratorTrainCommand : ICliCommand
             }, new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         });
+    }
+
+    static int[]? ParseChannels(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var r = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], out r[i])) throw new UserInputException($"--channels {text}: expected comma-separated integers");
+        return r;
     }
 }

@@ -111,6 +111,10 @@ public sealed class ConfigReader
         return Enumerable.Repeat(Int(key, fallback), levels).ToArray();
     }
 
+    /// <summary>The JSON text of each element of a list field.</summary>
+    public string[] RawList(string key) =>
+        _root[key] is JsonArray a ? a.Select(x => x?.ToJsonString() ?? "null").ToArray() : [];
+
     public bool IsList(string key) => Has(key) && _root[key] is JsonArray;
 
     /// <summary>Rejects a field whose value is set to anything other than the listed supported values.</summary>

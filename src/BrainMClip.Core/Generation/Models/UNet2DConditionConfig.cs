@@ -61,7 +61,12 @@ public sealed record UNet2DConditionConfig
         r.RequireNullOr("class_embeddings_concat", "false");
         r.RequireNullOr("resnet_skip_time_act", "false");
         r.RequireNullOr("dual_cross_attention", "false");
-        r.RequireNullOr("only_cross_attention", "false");
+        if (r.IsList("only_cross_attention"))
+        {
+            if (r.RawList("only_cross_attention").Any(v => v != "false"))
+                throw r.Error("only_cross_attention", "= true for some level is not supported");
+        }
+        else r.RequireNullOr("only_cross_attention", "false");
         if (r.Has("resnet_out_scale_factor") && r.Double("resnet_out_scale_factor", 1) != 1)
             throw r.Error("resnet_out_scale_factor", "other than 1.0 is not supported");
         if (r.IsList("cross_attention_dim")) throw r.Error("cross_attention_dim", "as a per-level list is not supported");

@@ -7,10 +7,13 @@ namespace BrainMClip.Generation.Pipelines;
 
 /// <summary>Timing of UNet steps for a model shape (random weights), to estimate time per image before a real run.</summary>
 public sealed record UNetBenchmarkResult(
-    long Parameters, double BuildSeconds, double[] StepSeconds, long Batch, string DType, int? AttentionSlice, long PeakRssMB)
+    long Parameters, double BuildSeconds, double[] StepSeconds, double[] StepCpuSeconds, long Batch, string DType, int? AttentionSlice, long PeakRssMB)
 {
     /// <summary>Median step time (the first step includes one-off allocation costs).</summary>
     public double MedianStep => StepSeconds.Order().ElementAt(StepSeconds.Length / 2);
+    /// <summary>Median CPU seconds per step (all threads): on a machine shared with other jobs this, divided by the cores, estimates the idle wall time.</summary>
+    public double MedianStepCpu => StepCpuSeconds.Order().ElementAt(StepCpuSeconds.Length / 2);
+
     /// <summary>Estimated seconds per image for <paramref name="steps"/> sampling steps (UNet only; the VAE decode is extra).</summary>
     public double PerImage(int steps) => MedianStep * steps;
 }
@@ -40,6 +43,7 @@ public static class UNetBenchmark
         double build = clock.Elapsed.TotalSeconds;
         log.WriteLine($"bench: built UNet with {parameters:N0} parameters in {build:0.0}s");
         var times = new double[steps];
+        var cpuTimes = new double[steps];
         long peak = 0;
         using var noGrad = no_grad();
         for (int i = 0; i < steps; i++)
@@ -48,13 +52,15 @@ public static class UNetBenchmark
             var x = randn(batch, cfg.InChannels, latentHeight, latentWidth);
             var ctx = randn(batch, tokens, cfg.CrossAttentionDim);
             var t = tensor(new long[] { 981 - 50 * i });
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             var sw = Stopwatch.StartNew();
             var y = unet.Forward(x, t, ctx);
             _ = y.sum().item<float>();
             times[i] = sw.Elapsed.TotalSeconds;
+            cpuTimes[i] = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
             peak = Math.Max(peak, Environment.WorkingSet / (1 << 20));
-            log.WriteLine($"bench: step {i + 1}/{steps}: {times[i]:0.00}s (RSS {peak} MB)");
+            log.WriteLine($"bench: step {i + 1}/{steps}: {times[i]:0.00}s wall, {cpuTimes[i]:0.00}s CPU (RSS {peak} MB)");
         }
-        return new UNetBenchmarkResult(parameters, build, times, batch, dtype.ToString(), attentionSlice, peak);
+        return new UNetBenchmarkResult(parameters, build, times, cpuTimes, batch, dtype.ToString(), attentionSlice, peak);
     }
 }

@@ -24,6 +24,8 @@ public sealed record PixelGeneratorOptions
     /// <summary>Probability of replacing the context by zeros (trains the unconditional branch used by guidance).</summary>
     public double ContextDropout { get; init; } = 0.1;
     public double EmaDecay { get; init; } = 0.995;
+    /// <summary>Block channels per level (null = [32, 64, 64] at 32 px, [32, 64, 64, 64] at 64 px).</summary>
+    public int[]? Channels { get; init; }
 }
 
 public sealed record PixelGeneratorResult(string OutDir, int Steps, double FinalLoss, double Seconds, long Parameters);
@@ -35,27 +37,38 @@ public sealed record PixelGeneratorResult(string OutDir, int Steps, double Final
 /// </summary>
 public static class PixelGeneratorTrainer
 {
-    /// <summary>The small UNet config: attention only at the lower resolutions so a step stays cheap on a CPU.</summary>
-    public static UNet2DConditionConfig SmallConfig(int size, int contextDim) => size switch
+    /// <summary>
+    /// The small UNet config: one level per halving down to 8×8 (32 px: 3 levels, 64 px: 4), one layer per block,
+    /// cross-attention only at 16×16 and below so a step stays cheap on a CPU; 4 heads.
+    /// </summary>
+    public static UNet2DConditionConfig SmallConfig(int size, int contextDim, int[]? channels = null)
     {
-        32 => new UNet2DConditionConfig
+        int levels = size switch
         {
-            SampleSize = 32, InChannels = 3, OutChannels = 3,
-            BlockOutChannels = [32, 64, 64], LayersPerBlock = [1, 1, 1], TransformerLayersPerBlock = [1, 1, 1],
-            DownBlockTypes = ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
-            UpBlockTypes = ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
-            NumAttentionHeads = [4, 4, 4], NormNumGroups = 8, CrossAttentionDim = contextDim,
-        },
-        64 => new UNet2DConditionConfig
+            32 => 3,
+            64 => 4,
+            _ => throw new UserInputException($"--size {size}: expected 32 or 64"),
+        };
+        channels ??= size == 32 ? [32, 64, 64] : [32, 64, 64, 64];
+        if (channels.Length != levels)
+            throw new UserInputException($"--channels: {channels.Length} values given but size {size} uses {levels} levels");
+        if (channels.Any(c => c <= 0 || c % 8 != 0))
+            throw new UserInputException($"--channels {string.Join(",", channels)}: each must be a positive multiple of 8 (8 norm groups, 4 heads)");
+        // Attention where the feature map is at most 16×16.
+        var cross = Enumerable.Range(0, levels).Select(i => size >> i <= 16).ToArray();
+        return new UNet2DConditionConfig
         {
-            SampleSize = 64, InChannels = 3, OutChannels = 3,
-            BlockOutChannels = [32, 64, 64, 64], LayersPerBlock = [1, 1, 1, 1], TransformerLayersPerBlock = [1, 1, 1, 1],
-            DownBlockTypes = ["DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
-            UpBlockTypes = ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"],
-            NumAttentionHeads = [4, 4, 4, 4], NormNumGroups = 8, CrossAttentionDim = contextDim,
-        },
-        _ => throw new UserInputException($"--size {size}: expected 32 or 64"),
-    };
+            SampleSize = size, InChannels = 3, OutChannels = 3,
+            BlockOutChannels = channels,
+            LayersPerBlock = Enumerable.Repeat(1, levels).ToArray(),
+            TransformerLayersPerBlock = Enumerable.Repeat(1, levels).ToArray(),
+            DownBlockTypes = cross.Select(c => c ? "CrossAttnDownBlock2D" : "DownBlock2D").ToArray(),
+            UpBlockTypes = cross.Reverse().Select(c => c ? "CrossAttnUpBlock2D" : "UpBlock2D").ToArray(),
+            NumAttentionHeads = Enumerable.Repeat(4, levels).ToArray(),
+            NormNumGroups = 8,
+            CrossAttentionDim = contextDim,
+        };
+    }
 
     /// <summary>Stimulus .npy (N, H, W, 3), uint8 or 0–255 floats → (N, 3, size, size) in [−1, 1].</summary>
     public static Tensor LoadImages(string path, int size)
@@ -92,7 +105,7 @@ public static class PixelGeneratorTrainer
         int tokens = (int)context.shape[1], dim = (int)context.shape[2];
 
         manual_seed(o.Seed);
-        var cfg = SmallConfig(o.Size, dim);
+        var cfg = SmallConfig(o.Size, dim, o.Channels);
         using var unet = new UNet2DConditionModel(cfg);
         using var ema = new UNet2DConditionModel(cfg);
         CopyWeights(unet, ema);
@@ -150,6 +163,7 @@ public static class PixelGeneratorTrainer
             context_dropout = o.ContextDropout,
             ema_decay = o.EmaDecay,
             seed = o.Seed,
+            channels = cfg.BlockOutChannels,
             final_loss_ema = Math.Round(lossAvg, 6),
             seconds = Math.Round(clock.Elapsed.TotalSeconds, 1),
             parameters,
