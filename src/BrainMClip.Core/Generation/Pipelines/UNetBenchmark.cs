@@ -55,7 +55,7 @@ public static class UNetBenchmark
             var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             var sw = Stopwatch.StartNew();
             var y = unet.Forward(x, t, ctx);
-            _ = y.sum().item<float>();
+            _ = y.sum().to_type(ScalarType.Float32).item<float>();
             times[i] = sw.Elapsed.TotalSeconds;
             cpuTimes[i] = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
             peak = Math.Max(peak, Environment.WorkingSet / (1 << 20));

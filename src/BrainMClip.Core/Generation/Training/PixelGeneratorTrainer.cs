@@ -15,11 +15,11 @@ public sealed record PixelGeneratorOptions
     public required string ImagesPath { get; init; }
     public required string FeaturesPath { get; init; }
     public required string OutDir { get; init; }
-    public int Steps { get; init; } = 1500;
+    public int Steps { get; init; } = 300;
     /// <summary>32 or 64 pixels.</summary>
     public int Size { get; init; } = 32;
     public long Seed { get; init; }
-    public int BatchSize { get; init; } = 32;
+    public int BatchSize { get; init; } = 16;
     public double LearningRate { get; init; } = 1e-3;
     /// <summary>Probability of replacing the context by zeros (trains the unconditional branch used by guidance).</summary>
     public double ContextDropout { get; init; } = 0.1;
