@@ -28,6 +28,19 @@ public static class UNetBenchmark
         NumAttentionHeads = [8, 8, 8, 8], CrossAttentionDim = 768, NormNumGroups = 32,
     };
 
+    /// <summary>The process's peak resident set (VmHWM) in MB; the current working set where /proc is unavailable.</summary>
+    static long PeakRssMB()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
+        }
+        catch (IOException) { }
+        return Environment.WorkingSet / (1 << 20);
+    }
+
     /// <param name="batch">2 = one image with classifier-free guidance ([uncond; cond]).</param>
     public static UNetBenchmarkResult Run(UNet2DConditionConfig cfg, int latentHeight, int latentWidth, int tokens, int steps,
         long batch, ScalarType dtype, int? attentionSlice, TextWriter? log = null)
@@ -58,8 +71,8 @@ public static class UNetBenchmark
             _ = y.sum().to_type(ScalarType.Float32).item<float>();
             times[i] = sw.Elapsed.TotalSeconds;
             cpuTimes[i] = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
-            peak = Math.Max(peak, Environment.WorkingSet / (1 << 20));
-            log.WriteLine($"bench: step {i + 1}/{steps}: {times[i]:0.00}s wall, {cpuTimes[i]:0.00}s CPU (RSS {peak} MB)");
+            peak = Math.Max(peak, PeakRssMB());
+            log.WriteLine($"bench: step {i + 1}/{steps}: {times[i]:0.00}s wall, {cpuTimes[i]:0.00}s CPU (peak RSS {peak} MB)");
         }
         return new UNetBenchmarkResult(parameters, build, times, cpuTimes, batch, dtype.ToString(), attentionSlice, peak);
     }
