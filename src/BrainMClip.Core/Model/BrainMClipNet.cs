@@ -20,6 +20,8 @@ public sealed class BrainMClipNet : nn.Module
     readonly StreamDecoder? decoder_semantic;
     readonly FusionMap? fusion;
 
+    readonly DropoutRng _dropout = new();
+
     public BrainMClipConfig Config { get; }
     public int VoxelsDetail { get; }
     public int VoxelsSemantic { get; }
@@ -35,19 +37,44 @@ public sealed class BrainMClipNet : nn.Module
         bool decoders = config.UsesRec || config.UsesCross;
         if (config.UsesDetail)
         {
-            encoder_detail = new StreamEncoder(voxelsDetail, m, m.DetailWidth, lowRank);
+            encoder_detail = new StreamEncoder(voxelsDetail, m, m.DetailWidth, lowRank, _dropout);
             if (decoders) decoder_detail = new StreamDecoder(m.Hidden, voxelsDetail);
             fusion = new FusionMap(m.DetailWidth, m.SemanticWidth);
         }
         if (config.UsesSemantic)
         {
-            encoder_semantic = new StreamEncoder(voxelsSemantic, m, m.SemanticWidth, lowRank);
+            encoder_semantic = new StreamEncoder(voxelsSemantic, m, m.SemanticWidth, lowRank, _dropout);
             if (decoders) decoder_semantic = new StreamDecoder(m.Hidden, voxelsSemantic);
         }
         RegisterComponents();
     }
 
     public bool HasFusion => fusion is not null;
+
+    /// <summary>The generator dropout draws from in training mode (null: the process-wide default generator).</summary>
+    public Generator? DropoutGenerator { get => _dropout.Generator; set => _dropout.Generator = value; }
+
+    /// <summary>
+    /// Re-draws every Linear layer with PyTorch's default initialisation (weight and bias ~ U(±1/√fan_in)) from
+    /// <paramref name="generator"/>; LayerNorms to 1/0 and the token biases to 0. Independent of the global RNG,
+    /// so initialisation is reproducible even while other code in the process draws random numbers.
+    /// </summary>
+    public void Initialize(Generator generator)
+    {
+        using var _ = no_grad();
+        foreach (var (name, p) in named_parameters())
+        {
+            if (name.EndsWith("token_bias", StringComparison.Ordinal)) { p.zero_(); continue; }
+            if (name.Contains("norm", StringComparison.Ordinal)) { if (name.EndsWith("weight", StringComparison.Ordinal)) p.fill_(1); else p.zero_(); continue; }
+        }
+        foreach (var (_, module) in named_modules())
+        {
+            if (module is not TorchSharp.Modules.Linear lin) continue;
+            double bound = 1.0 / Math.Sqrt(lin.weight!.shape[1]);
+            lin.weight.copy_(rand(lin.weight.shape, generator: generator) * (2 * bound) - bound);
+            lin.bias?.copy_(rand(lin.bias.shape, generator: generator) * (2 * bound) - bound);
+        }
+    }
 
     /// <summary>Encodes both streams (fD: (B,N_D), fS: (B,N_S); either may be null when its stream is ablated).</summary>
     public NetOutput Forward(Tensor? fD, Tensor? fS)

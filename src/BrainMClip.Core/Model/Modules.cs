@@ -5,20 +5,50 @@ using static TorchSharp.torch.nn;
 
 namespace BrainMClip.Model;
 
+/// <summary>
+/// Holds the generator that drives dropout. The network owns it so training never touches the process-wide RNG
+/// (which anything else in the process may consume), making runs reproducible and resumable from a saved state.
+/// </summary>
+public sealed class DropoutRng
+{
+    public Generator? Generator { get; set; }
+}
+
+/// <summary>Inverted dropout drawing its mask from <see cref="DropoutRng"/> (same distribution as nn.Dropout).</summary>
+public sealed class SeededDropout : Module<Tensor, Tensor>
+{
+    readonly double _p;
+    readonly DropoutRng _rng;
+
+    public SeededDropout(double p, DropoutRng rng) : base(nameof(SeededDropout))
+    {
+        _p = p; _rng = rng;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        if (!training || _p == 0) return x.alias();
+        using var scope = NewDisposeScope();
+        var keep = rand(x.shape, generator: _rng.Generator, dtype: x.dtype, device: x.device).ge(_p);
+        return (x * keep / (1 - _p)).MoveToOuterDisposeScope();
+    }
+}
+
 /// <summary>One residual MLP block: x + Dropout(GELU(LayerNorm(Linear(x)))).</summary>
 public sealed class ResidualBlock : Module<Tensor, Tensor>
 {
     readonly Linear linear;
     readonly LayerNorm norm;
     readonly GELU act;
-    readonly Dropout drop;
+    readonly SeededDropout drop;
 
-    public ResidualBlock(int hidden, double dropout) : base(nameof(ResidualBlock))
+    public ResidualBlock(int hidden, double dropout, DropoutRng rng) : base(nameof(ResidualBlock))
     {
         linear = Linear(hidden, hidden);
         norm = LayerNorm(hidden);
         act = GELU();
-        drop = Dropout(dropout);
+        drop = new SeededDropout(dropout, rng);
         RegisterComponents();
     }
 
@@ -73,18 +103,18 @@ public sealed class StreamEncoder : Module<Tensor, Tensor>
     readonly Linear input;
     readonly LayerNorm input_norm;
     readonly GELU act;
-    readonly Dropout input_drop;
+    readonly SeededDropout input_drop;
     readonly ModuleList<ResidualBlock> blocks;
     readonly TokenHead head;
 
-    public StreamEncoder(int voxels, ModelSection m, int width, bool lowRank) : base(nameof(StreamEncoder))
+    public StreamEncoder(int voxels, ModelSection m, int width, bool lowRank, DropoutRng rng) : base(nameof(StreamEncoder))
     {
         input = Linear(voxels, m.Hidden);
         input_norm = LayerNorm(m.Hidden);
         act = GELU();
-        input_drop = Dropout(m.DropoutInput);
+        input_drop = new SeededDropout(m.DropoutInput, rng);
         blocks = new ModuleList<ResidualBlock>();
-        for (int i = 0; i < m.Blocks; i++) blocks.Add(new ResidualBlock(m.Hidden, m.DropoutBlocks));
+        for (int i = 0; i < m.Blocks; i++) blocks.Add(new ResidualBlock(m.Hidden, m.DropoutBlocks, rng));
         head = new TokenHead(m.Hidden, m.Tokens, width, m.Rank, lowRank);
         RegisterComponents();
     }

@@ -8,7 +8,7 @@ namespace BrainMClip.Training;
 
 /// <summary>
 /// A training checkpoint: a safetensors file with the model weights (<c>model.*</c>), the serialised AdamW state
-/// (<c>optimizer</c>, bytes), the RNG states (<c>rng.default</c>: the global generator that drives dropout;
+/// (<c>optimizer</c>, bytes), the RNG states (<c>rng.dropout</c>: the run's dropout generator;
 /// <c>rng.shuffle</c>: the batch-order generator) and metadata (epoch, step, scheduler steps, best validation score,
 /// metrics history) plus a SHA-256 over all tensor bytes and metadata so corruption is detected on load.
 /// </summary>

@@ -95,8 +95,12 @@ public static class Trainer
         long stepsPerEpoch = nTrain / batch + (nTrain % batch >= 2 ? 1 : 0);
         long totalSteps = stepsPerEpoch * t.Epochs;
 
-        torch.manual_seed(t.Seed);
+        // Every random draw comes from a generator owned by this run (initialisation, dropout, batch order), never
+        // from the process-wide RNG, so runs are reproducible and resumable bit-for-bit.
         using var net = new BrainMClipNet(cfg, (int)data.Detail.shape[1], (int)data.Semantic.shape[1]);
+        using (var initGen = new Generator((ulong)t.Seed)) net.Initialize(initGen);
+        using var dropoutGen = new Generator((ulong)t.Seed + 2);
+        net.DropoutGenerator = dropoutGen;
         var (decay, noDecay) = ParameterGroups(net);
         var groups = new List<AdamW.ParamGroup>
         {
@@ -121,7 +125,7 @@ public static class Trainer
                 LoadModel(net, resumeFrom, "checkpoint");
                 using (var ms = new MemoryStream(Checkpoint.TensorBytes(resumeFrom.Tensors["optimizer"])))
                 using (var br = new BinaryReader(ms)) optimizer.load_state_dict(br);
-                Generator.Default.set_state(resumeFrom.Tensors["rng.default"]);
+                dropoutGen.set_state(resumeFrom.Tensors["rng.dropout"]);
                 shuffleGen.set_state(resumeFrom.Tensors["rng.shuffle"]);
                 startEpoch = resumeFrom.Epoch;
                 step = resumeFrom.Step;
@@ -212,7 +216,7 @@ public static class Trainer
 
             bool improved = nVal == 0 || (!double.IsNaN(score) && score > bestVal);
             if (improved) { bestVal = nVal == 0 ? double.NaN : score; bestEpoch = epoch + 1; }
-            using (var ck = MakeCheckpoint(net, optimizer, shuffleGen, epoch + 1, step, bestVal, bestEpoch, metrics, cfg))
+            using (var ck = MakeCheckpoint(net, optimizer, dropoutGen, shuffleGen, epoch + 1, step, bestVal, bestEpoch, metrics, cfg))
             {
                 // Rotate: the previous last checkpoint survives until the new one is completely written.
                 if (File.Exists(run.LastCheckpoint)) File.Copy(run.LastCheckpoint, run.PreviousCheckpoint, overwrite: true);
@@ -267,7 +271,7 @@ public static class Trainer
         return (c.UsesSemantic ? sumS / n : double.NaN, c.UsesDetail ? sumD / n : double.NaN);
     }
 
-    static Checkpoint MakeCheckpoint(BrainMClipNet net, OptimizerHelper optimizer, Generator shuffle, int epoch, long step,
+    static Checkpoint MakeCheckpoint(BrainMClipNet net, OptimizerHelper optimizer, Generator dropout, Generator shuffle, int epoch, long step,
         double bestVal, int bestEpoch, List<JsonObject> metrics, BrainMClipConfig cfg)
     {
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
@@ -277,7 +281,7 @@ public static class Trainer
             using (var bw = new BinaryWriter(ms, System.Text.Encoding.UTF8, leaveOpen: true)) optimizer.save_state_dict(bw);
             tensors["optimizer"] = Checkpoint.BytesTensor(ms.ToArray());
         }
-        tensors["rng.default"] = Generator.Default.get_state();
+        tensors["rng.dropout"] = dropout.get_state();
         tensors["rng.shuffle"] = shuffle.get_state();
         var meta = new Dictionary<string, string>(StringComparer.Ordinal)
         {
@@ -286,7 +290,7 @@ public static class Trainer
             ["scheduler_steps"] = step.ToString(CultureInfo.InvariantCulture),
             ["best_val"] = bestVal.ToString("R", CultureInfo.InvariantCulture),
             ["best_epoch"] = bestEpoch.ToString(CultureInfo.InvariantCulture),
-            // Seeds applied: torch.manual_seed(seed) before building the model; split generator seed+7919; shuffle seed+1.
+            // Generator seeds: initialisation seed, shuffle seed+1, dropout seed+2, validation split seed+7919.
             ["seed"] = cfg.Training.Seed.ToString(CultureInfo.InvariantCulture),
             ["voxels_detail"] = net.VoxelsDetail.ToString(CultureInfo.InvariantCulture),
             ["voxels_semantic"] = net.VoxelsSemantic.ToString(CultureInfo.InvariantCulture),
