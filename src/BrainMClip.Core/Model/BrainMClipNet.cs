@@ -93,6 +93,16 @@ public sealed class BrainMClipNet : nn.Module
         return new NetOutput(bD, bS, eD, eS);
     }
 
+    /// <summary>
+    /// Data-dependent start (ours): each token head's output bias is set to the mean training target (T,C), the
+    /// intercept a linear model would have, so the encoders learn the sample-specific part from the first step.
+    /// </summary>
+    public void InitializeOutputBias(Tensor? meanDetail, Tensor? meanSemantic)
+    {
+        if (encoder_detail is not null && meanDetail is not null) encoder_detail.SetOutputBias(meanDetail);
+        if (encoder_semantic is not null && meanSemantic is not null) encoder_semantic.SetOutputBias(meanSemantic);
+    }
+
     public Tensor? DecodeDetail(Tensor latent) => decoder_detail?.call(latent);
     public Tensor? DecodeSemantic(Tensor latent) => decoder_semantic?.call(latent);
 

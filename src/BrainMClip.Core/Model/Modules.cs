@@ -83,6 +83,14 @@ public sealed class TokenHead : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Sets the output bias to <paramref name="mean"/> (T,C), so training starts from the mean target.</summary>
+    public void SetOutputBias(Tensor mean)
+    {
+        using var _ = no_grad();
+        if (token_bias is not null) token_bias.copy_(mean.reshape(_tokens, _width));
+        else proj.bias!.copy_(mean.reshape(-1));
+    }
+
     public override Tensor forward(Tensor b)
     {
         using var scope = NewDisposeScope();
@@ -129,6 +137,8 @@ public sealed class StreamEncoder : Module<Tensor, Tensor>
     }
 
     public Tensor Tokens(Tensor latent) => head.call(latent);
+
+    public void SetOutputBias(Tensor mean) => head.SetOutputBias(mean);
 }
 
 /// <summary>Decoder D: latent b (B,H) → voxels (B,N): Linear(H→H)+LayerNorm+GELU+Linear(H→N).</summary>

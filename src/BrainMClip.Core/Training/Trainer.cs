@@ -99,6 +99,8 @@ public static class Trainer
         // from the process-wide RNG, so runs are reproducible and resumable bit-for-bit.
         using var net = new BrainMClipNet(cfg, (int)data.Detail.shape[1], (int)data.Semantic.shape[1]);
         using (var initGen = new Generator((ulong)t.Seed)) net.Initialize(initGen);
+        using (var _ = NewDisposeScope())
+            net.InitializeOutputBias(MeanRows(data.Features.Detail, trainIdx), MeanRows(data.Features.Semantic, trainIdx));
         using var dropoutGen = new Generator((ulong)t.Seed + 2);
         net.DropoutGenerator = dropoutGen;
         var (decay, noDecay) = ParameterGroups(net);
@@ -232,6 +234,19 @@ public static class Trainer
         }
         trainIdx.Dispose(); valIdx.Dispose();
         return new TrainResult(Math.Max(startEpoch, t.Epochs), step, bestVal, bestEpoch, run.Root, false, metrics);
+    }
+
+    /// <summary>Mean over <paramref name="rows"/> of a feature tensor, read in chunks (features may be on disk).</summary>
+    static Tensor MeanRows(Func<Tensor, Tensor> read, Tensor rows)
+    {
+        Tensor? sum = null;
+        long n = rows.shape[0];
+        for (long s = 0; s < n; s += 512)
+        {
+            var part = read(rows.narrow(0, s, Math.Min(512, n - s))).to_type(ScalarType.Float64).sum([0]);
+            sum = sum is null ? part : sum + part;
+        }
+        return (sum! / n).to_type(ScalarType.Float32);
     }
 
     static string Fmt(double v) => double.IsNaN(v) ? "-" : v.ToString("0.0000", CultureInfo.InvariantCulture);
