@@ -24,7 +24,8 @@ public static class RidgeBaseline
 {
     const long ColumnChunk = 16384;
 
-    public static TrainResult Train(BrainMClipConfig cfg, TrainingData data, string runDir, TextWriter? log = null)
+    public static TrainResult Train(BrainMClipConfig cfg, TrainingData data, string runDir, TextWriter? log = null,
+        Action<RunFolder>? prepareRun = null)
     {
         if (!cfg.IsRidge) throw new ArgumentException("not a ridge configuration");
         data.Validate();
@@ -36,6 +37,7 @@ public static class RidgeBaseline
         };
         Directory.CreateDirectory(run.Root);
         AtomicFile.WriteAllText(run.ConfigPath, cfg.ToJson() + "\n");
+        prepareRun?.Invoke(run);
 
         using var scope = NewDisposeScope();
         var eD = data.Features.AllDetail();

@@ -34,6 +34,8 @@ public sealed class TrainOptions
     /// <summary>Progress and messages (stderr by default); null for silence.</summary>
     public TextWriter? Log { get; init; } = Console.Error;
     public bool ProgressBar { get; init; } = true;
+    /// <summary>Called under the run-folder lock before training starts (e.g. to save normalisation statistics).</summary>
+    public Action<RunFolder>? PrepareRun { get; init; }
 }
 
 public sealed record TrainResult(int EpochsCompleted, long Steps, double BestValidationCosine, int BestEpoch,
@@ -78,6 +80,7 @@ public static class Trainer
             AtomicFile.WriteAllText(run.ConfigPath, cfg.ToJson() + "\n");
         }
 
+        options.PrepareRun?.Invoke(run);
         long n = data.Samples;
         // Seeded validation split: the same for a run and its resumptions.
         long nVal = (long)Math.Round(n * t.ValFraction);
