@@ -17,6 +17,11 @@ public sealed record ModelSection
     public string Head { get; init; } = "low_rank";
     public double DropoutInput { get; init; } = 0.5;
     public double DropoutBlocks { get; init; } = 0.15;
+    /// <summary>
+    /// Ours: the token head's last weight starts at zero (its bias at the mean training target), so training starts
+    /// from the mean prediction instead of a random one — matters with few samples.
+    /// </summary>
+    public bool ZeroInitHead { get; init; }
 }
 
 /// <summary>Multi-granularity loss weights (SPEC §3).</summary>

@@ -99,8 +99,9 @@ public sealed class BrainMClipNet : nn.Module
     /// </summary>
     public void InitializeOutputBias(Tensor? meanDetail, Tensor? meanSemantic)
     {
-        if (encoder_detail is not null && meanDetail is not null) encoder_detail.SetOutputBias(meanDetail);
-        if (encoder_semantic is not null && meanSemantic is not null) encoder_semantic.SetOutputBias(meanSemantic);
+        bool zero = Config.Model.ZeroInitHead;
+        if (encoder_detail is not null && meanDetail is not null) encoder_detail.SetOutputBias(meanDetail, zero);
+        if (encoder_semantic is not null && meanSemantic is not null) encoder_semantic.SetOutputBias(meanSemantic, zero);
     }
 
     public Tensor? DecodeDetail(Tensor latent) => decoder_detail?.call(latent);

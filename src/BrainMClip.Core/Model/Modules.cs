@@ -84,11 +84,12 @@ public sealed class TokenHead : Module<Tensor, Tensor>
     }
 
     /// <summary>Sets the output bias to <paramref name="mean"/> (T,C), so training starts from the mean target.</summary>
-    public void SetOutputBias(Tensor mean)
+    public void SetOutputBias(Tensor mean, bool zeroLastWeight)
     {
         using var _ = no_grad();
         if (token_bias is not null) token_bias.copy_(mean.reshape(_tokens, _width));
         else proj.bias!.copy_(mean.reshape(-1));
+        if (zeroLastWeight) (up ?? proj).weight!.zero_();
     }
 
     public override Tensor forward(Tensor b)
@@ -138,7 +139,7 @@ public sealed class StreamEncoder : Module<Tensor, Tensor>
 
     public Tensor Tokens(Tensor latent) => head.call(latent);
 
-    public void SetOutputBias(Tensor mean) => head.SetOutputBias(mean);
+    public void SetOutputBias(Tensor mean, bool zeroLastWeight) => head.SetOutputBias(mean, zeroLastWeight);
 }
 
 /// <summary>Decoder D: latent b (B,H) → voxels (B,N): Linear(H→H)+LayerNorm+GELU+Linear(H→N).</summary>
