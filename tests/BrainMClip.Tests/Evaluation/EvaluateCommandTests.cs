@@ -1,0 +1,53 @@
+using System.Text.Json;
+using BrainMClip.Evaluation.Networks;
+using Xunit;
+
+namespace BrainMClip.Tests.Evaluation;
+
+public class EvaluateCommandTests
+{
+    [Fact]
+    public void EvaluateWritesMetricsJsonWithSkippedNetworks()
+    {
+        using var tmp = new TempDir();
+        string nets = Path.Combine(tmp.Path, "nets");
+        Directory.CreateDirectory(nets);
+        using (var alex = MetricNetwork.Create("alexnet")) HashedWeights.Write(alex, Path.Combine(nets, "alexnet.safetensors"));
+        string dir = TestPaths.Fixture("eval/metrics"), outPath = Path.Combine(tmp.Path, "METRICS.json");
+        int rc = BrainMClip.Cli.Program.Main(["evaluate", "--recons", Path.Combine(dir, "recons"), "--truth", Path.Combine(dir, "truth"),
+            "--out", outPath, "--nets", nets, "--metrics", "pixcorr,ssim,ssim_legacy,alexnet2,alexnet5,swav"]);
+        Assert.Equal(0, rc);
+        using var doc = JsonDocument.Parse(File.ReadAllText(outPath));
+        var root = doc.RootElement;
+        Assert.Equal(4, root.GetProperty("n").GetInt32());
+        var metrics = root.GetProperty("metrics");
+        using var expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "expected.json")));
+        foreach (var m in new[] { "pixcorr", "ssim", "ssim_legacy" })
+            Assert.InRange(Math.Abs(metrics.GetProperty(m).GetProperty("mean").GetDouble() - expected.RootElement.GetProperty(m).GetProperty("mean").GetDouble()), 0, 1e-6);
+        foreach (var m in new[] { "alexnet2", "alexnet5" })
+        {
+            var per = metrics.GetProperty(m).GetProperty("per_image").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+            Assert.Equal(4, per.Length);
+            // per_image = count/(N−1) with N = 4: multiples of 1/3.
+            Assert.All(per, v => Assert.InRange(Math.Abs(v * 3 - Math.Round(v * 3)), 0, 1e-12));
+            Assert.Equal(per.Average(), metrics.GetProperty(m).GetProperty("mean").GetDouble(), 12);
+        }
+        Assert.False(metrics.TryGetProperty("swav", out _));
+        Assert.Contains("swav_resnet50.safetensors", root.GetProperty("skipped").GetProperty("swav").GetString());
+        Assert.False(metrics.TryGetProperty("clip", out _)); // not requested: neither computed nor skipped
+    }
+
+    [Fact]
+    public void EvaluateRejectsUnpairedReconstructions()
+    {
+        using var tmp = new TempDir();
+        string dir = TestPaths.Fixture("eval/metrics");
+        string recons = Path.Combine(tmp.Path, "recons");
+        Directory.CreateDirectory(recons);
+        foreach (var f in Directory.GetFiles(Path.Combine(dir, "recons"))) File.Copy(f, Path.Combine(recons, Path.GetFileName(f)));
+        File.Copy(Path.Combine(dir, "recons", "rec_000.png"), Path.Combine(recons, "rec_042.png"));
+        int rc = BrainMClip.Cli.Program.Main(["evaluate", "--recons", recons, "--truth", Path.Combine(dir, "truth"), "--out", Path.Combine(tmp.Path, "m.json"), "--metrics", "pixcorr"]);
+        Assert.Equal(2, rc);
+        Assert.False(File.Exists(Path.Combine(tmp.Path, "m.json")));
+    }
+}
