@@ -16,43 +16,56 @@ public static class LayerAnalysis
     /// <param name="layers">One (N, ...) tensor per layer, rows = samples (same order as the ROI data).</param>
     /// <param name="roiGroups">ROI group name → (N, voxels) responses.</param>
     public static LayerAnalysisResult Run(IReadOnlyList<Tensor> layers, IReadOnlyDictionary<string, Tensor> roiGroups,
+        IReadOnlyList<string>? layerNames = null) =>
+        Run(layers.Count, i => layers[i].alias(), roiGroups, layerNames);
+
+    /// <summary>
+    /// Streaming form: layers are fetched one at a time (CLIP ViT-L hidden states are ~1 GB per layer for the NSD
+    /// test set), each reduced to its N×N Gram matrix in float64 and then released.
+    /// </summary>
+    public static LayerAnalysisResult Run(int layerCount, Func<int, Tensor> loadLayer, IReadOnlyDictionary<string, Tensor> roiGroups,
         IReadOnlyList<string>? layerNames = null, IProgress<int>? progress = null)
     {
-        if (layers.Count == 0) throw new ArgumentException("layer analysis needs at least one layer");
-        long n = layers[0].shape[0];
-        if (n < 3) throw new ArgumentException($"layer analysis needs at least 3 samples (got {n})");
-        foreach (var t in layers.Concat(roiGroups.Values))
-            if (t.shape[0] != n) throw new ArgumentException($"all layers and ROI groups must have {n} samples (found a tensor with {t.shape[0]})");
-        var names = layerNames?.ToArray() ?? Enumerable.Range(0, layers.Count).Select(i => $"layer {i}").ToArray();
+        if (layerCount == 0) throw new ArgumentException("layer analysis needs at least one layer");
+        if (roiGroups.Count == 0) throw new ArgumentException("layer analysis needs at least one ROI group");
+        var names = layerNames?.ToArray() ?? Enumerable.Range(0, layerCount).Select(i => $"layer {i}").ToArray();
         var rois = roiGroups.Keys.ToArray();
+        long n = roiGroups.Values.First().shape[0];
+        if (n < 3) throw new ArgumentException($"layer analysis needs at least 3 samples (got {n})");
+        foreach (var (name, t) in roiGroups)
+            if (t.shape[0] != n) throw new ArgumentException($"ROI group '{name}' has {t.shape[0]} samples, expected {n}");
 
-        var layerRdms = new double[layers.Count][];
-        var grams = new Tensor[layers.Count];
+        var layerRdms = new double[layerCount][];
+        var grams = new Tensor[layerCount];
         try
         {
-            for (int i = 0; i < layers.Count; i++)
+            for (int i = 0; i < layerCount; i++)
             {
                 using var scope = NewDisposeScope();
-                var x = Flat(layers[i]);
-                layerRdms[i] = RdmUpper(x);
-                grams[i] = CenteredGram(x).MoveToOuterDisposeScope();
+                var x = loadLayer(i);
+                if (x.shape[0] != n) throw new ArgumentException($"layer {names[i]} has {x.shape[0]} samples, expected {n}");
+                var (g, rowSums, d) = Gram(x);
+                layerRdms[i] = RdmUpper(g, rowSums, d);
+                grams[i] = DoubleCentre(g).MoveToOuterDisposeScope();
                 progress?.Report(i + 1);
             }
-            var roiRdms = rois.Select(r => { using var s = NewDisposeScope(); return RdmUpper(Flat(roiGroups[r])); }).ToArray();
+            var roiRdms = rois.Select(r =>
+            {
+                using var s = NewDisposeScope();
+                var (g, rs, d) = Gram(roiGroups[r]);
+                return RdmUpper(g, rs, d);
+            }).ToArray();
 
-            var rsa = new double[layers.Count, rois.Length];
-            for (int i = 0; i < layers.Count; i++)
+            var rsa = new double[layerCount, rois.Length];
+            for (int i = 0; i < layerCount; i++)
                 for (int j = 0; j < rois.Length; j++)
                     rsa[i, j] = Spearman(layerRdms[i], roiRdms[j]);
 
-            var cka = new double[layers.Count, layers.Count];
+            var cka = new double[layerCount, layerCount];
             var norms = grams.Select(g => g.square().sum().sqrt().item<double>()).ToArray();
-            for (int i = 0; i < layers.Count; i++)
-                for (int j = i; j < layers.Count; j++)
-                {
-                    double v = (grams[i] * grams[j]).sum().item<double>() / (norms[i] * norms[j]);
-                    cka[i, j] = cka[j, i] = v;
-                }
+            for (int i = 0; i < layerCount; i++)
+                for (int j = i; j < layerCount; j++)
+                    cka[i, j] = cka[j, i] = (grams[i] * grams[j]).sum().item<double>() / (norms[i] * norms[j]);
             return new LayerAnalysisResult(names, rois, rsa, cka);
         }
         finally
@@ -61,30 +74,46 @@ public static class LayerAnalysis
         }
     }
 
-    static Tensor Flat(Tensor t) => t.reshape(t.shape[0], -1).to_type(ScalarType.Float64);
-
-    /// <summary>Upper triangle (k = 1, row-major) of 1 − corrcoef(rows).</summary>
-    public static double[] RdmUpper(Tensor x)
+    /// <summary>G = X Xᵀ (float64, accumulated over column chunks so a float32 layer is never copied whole) and row sums.</summary>
+    static (Tensor gram, double[] rowSums, long dims) Gram(Tensor x)
     {
-        using var scope = NewDisposeScope();
-        x = Flat(x);
-        var z = x - x.mean([1], keepdim: true);
-        z = z / z.square().sum([1], keepdim: true).sqrt();
-        var r = torch.mm(z, z.t()).clamp(-1, 1);
-        var rr = r.contiguous().data<double>().ToArray();
-        int n = (int)x.shape[0];
+        long n = x.shape[0];
+        var flat = x.reshape(n, -1);
+        long d = flat.shape[1];
+        const long chunk = 8192;
+        var g = zeros(n, n, ScalarType.Float64);
+        var sums = zeros(n, ScalarType.Float64);
+        for (long c = 0; c < d; c += chunk)
+        {
+            using var scope = NewDisposeScope();
+            var block = flat.narrow(1, c, Math.Min(chunk, d - c)).to_type(ScalarType.Float64);
+            g.add_(torch.mm(block, block.t()));
+            sums.add_(block.sum(1));
+        }
+        return (g, sums.data<double>().ToArray(), d);
+    }
+
+    /// <summary>Upper triangle (k = 1, row-major) of 1 − Pearson between rows, from the raw Gram matrix.</summary>
+    static double[] RdmUpper(Tensor gram, double[] rowSums, long d)
+    {
+        int n = rowSums.Length;
+        var g = gram.contiguous().data<double>().ToArray();
+        double Cov(int i, int j) => g[i * n + j] - rowSums[i] * rowSums[j] / d;
+        var sd = Enumerable.Range(0, n).Select(i => Math.Sqrt(Cov(i, i))).ToArray();
         var upper = new double[n * (n - 1) / 2];
         int k = 0;
         for (int i = 0; i < n; i++)
-            for (int j = i + 1; j < n; j++) upper[k++] = 1 - rr[i * n + j];
+            for (int j = i + 1; j < n; j++)
+                upper[k++] = 1 - Math.Clamp(Cov(i, j) / sd[i] / sd[j], -1.0, 1.0);
         return upper;
     }
 
-    /// <summary>Gram matrix of column-centred features, double-centred: Kc = H X Xᵀ H. CKA = ⟨Kc,Lc⟩/(‖Kc‖‖Lc‖).</summary>
-    static Tensor CenteredGram(Tensor x)
+    /// <summary>Kc = H G H with H = I − 11ᵀ/N: the Gram matrix of column-centred features (linear CKA).</summary>
+    static Tensor DoubleCentre(Tensor g)
     {
-        var xc = x - x.mean([0], keepdim: true);
-        return torch.mm(xc, xc.t());
+        var rowMean = g.mean([1], keepdim: true);
+        var colMean = g.mean([0], keepdim: true);
+        return g - rowMean - colMean + g.mean();
     }
 
     /// <summary>Spearman rank correlation with average ranks for ties (scipy.stats.spearmanr).</summary>
@@ -92,10 +121,10 @@ public static class LayerAnalysis
     {
         if (a.Length != b.Length) throw new ArgumentException("Spearman needs equally long vectors");
         var ra = Ranks(a); var rb = Ranks(b);
-        return PixelMetricsPearson(ra, rb);
+        return RankPearson(ra, rb);
     }
 
-    static double PixelMetricsPearson(double[] a, double[] b)
+    static double RankPearson(double[] a, double[] b)
     {
         double ma = a.Average(), mb = b.Average(), sab = 0, saa = 0, sbb = 0;
         for (int i = 0; i < a.Length; i++) { double x = a[i] - ma, y = b[i] - mb; sab += x * y; saa += x * x; sbb += y * y; }

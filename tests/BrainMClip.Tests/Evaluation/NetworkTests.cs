@@ -96,3 +96,35 @@ public static class HashedWeights
         return f16;
     }
 }
+
+public class NetworkLoadingTests
+{
+    [Fact]
+    public void WrongShapeOrMissingKeyNamesTheKey()
+    {
+        using var tmp = new TempDir();
+        string path = Path.Combine(tmp.Path, "alexnet.safetensors");
+        using var net = MetricNetwork.Create("alexnet");
+        var sd = net.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+        sd["features.3.weight"] = zeros(192, 64, 3, 3);
+        SafeTensors.Save(path, sd);
+        var e = Assert.Throws<UserInputException>(() => net.LoadWeights(path));
+        Assert.Contains("features.3.weight", e.Message);
+        Assert.Contains("[192,64,5,5]", e.Message);
+
+        sd.Remove("features.3.weight");
+        SafeTensors.Save(path, sd);
+        e = Assert.Throws<UserInputException>(() => net.LoadWeights(path));
+        Assert.Contains("features.3.weight", e.Message);
+    }
+
+    [Fact]
+    public void TwoWayParityComponentWritesCountsScoreAndDistance()
+    {
+        var t = SafeTensors.Load(TestPaths.Fixture("eval/twoway.safetensors"));
+        var outp = new TwoWayParity().Run(null, new Dictionary<string, Tensor> { ["real"] = t["real"], ["pred"] = t["pred"] });
+        Assert.Equal(t["twoway_counts"].data<long>().ToArray(), outp["twoway_counts"].data<long>().ToArray());
+        Assert.InRange(Math.Abs(outp["corr_distance"].item<double>() - t["corr_distance"].item<double>()), 0, 1e-9);
+        Assert.Throws<UserInputException>(() => new TwoWayParity().Run(null, new Dictionary<string, Tensor> { ["real"] = t["real"] }));
+    }
+}
