@@ -97,7 +97,51 @@ def main():
         for node in nodes:
             out[f"{name}.{node}"] = res[node].numpy()
             print(name, node, tuple(res[node].shape), float(res[node].abs().mean()), float(res[node].abs().max()))
+    out.update(protocol_metrics(nets))
     eval_st.save(OUT, out)
+
+
+def protocol_metrics(nets):
+    """Evaluate-pipeline references on the metric fixture images (eval/metrics): AlexNet 2-way and EfficientNet
+    distance exactly as MindEye computes them (resize, ImageNet normalisation, np.corrcoef)."""
+    import torch.nn.functional as F
+    from PIL import Image
+    root = os.path.join(os.path.dirname(OUT), "metrics")
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+    def load(folder, prefix):
+        imgs = []
+        for i in range(4):
+            a = np.asarray(Image.open(os.path.join(root, folder, f"{prefix}_{i:03d}.png")).convert("RGB"))
+            t = torch.from_numpy(a.copy()).permute(2, 0, 1)[None].float().div(255)
+            if t.shape[-1] > 256 or t.shape[-2] > 256:
+                t = F.interpolate(t, size=(256, 256), mode="bilinear", align_corners=False)
+            imgs.append(t)
+        return imgs
+
+    def feats(model, nodes, imgs, size):
+        x = torch.cat([F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False) for t in imgs])
+        x = (x - mean) / std
+        return create_feature_extractor(model, return_nodes=nodes)(x)
+
+    truth, recon = load("truth", "gt"), load("recons", "rec")
+    out = {}
+    alex = nets["alexnet"][0]
+    ft, fr = feats(alex, ["features.4", "features.11"], truth, 256), feats(alex, ["features.4", "features.11"], recon, 256)
+    n = len(truth)
+    for metric, node in (("alexnet2", "features.4"), ("alexnet5", "features.11")):
+        real = ft[node].reshape(n, -1).numpy(); pred = fr[node].reshape(n, -1).numpy()
+        r = np.corrcoef(real, pred)[:n, n:]
+        counts = np.sum(r < np.diag(r), 0)
+        out[f"protocol.{metric}"] = (counts / (n - 1)).astype(np.float64)
+    eff = nets["efficientnet_b1"][0]
+    ft, fr = feats(eff, ["avgpool"], truth, 255), feats(eff, ["avgpool"], recon, 255)
+    real = ft["avgpool"].reshape(n, -1).numpy(); pred = fr["avgpool"].reshape(n, -1).numpy()
+    out["protocol.efficientnet"] = np.array([1 - np.corrcoef(real[i], pred[i])[0, 1] for i in range(n)])
+    for k, v in out.items():
+        print(k, v)
+    return out
 
 
 if __name__ == "__main__":

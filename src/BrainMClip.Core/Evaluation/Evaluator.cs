@@ -7,7 +7,10 @@ namespace BrainMClip.Evaluation;
 /// <summary>Image embedding network for the CLIP 2-way metric (the project's CLIP ViT; kept behind an interface).</summary>
 public interface IImageEmbedder : IDisposable
 {
-    /// <summary>(N,3,H,W) [0,1] protocol-prepared images → (N,D) projected image embeddings (224, CLIP normalisation).</summary>
+    /// <summary>Side of the square input (224 for CLIP ViT-L/14).</summary>
+    int InputSize { get; }
+
+    /// <summary>(N,3,H,W) [0,1] protocol-prepared images → (N,D) projected image embeddings (resize, CLIP normalisation).</summary>
     Tensor Embed(Tensor images01);
 }
 
@@ -104,19 +107,17 @@ public static class Evaluator
                         var s = LowLevelMetrics.Compute(truth[k], recon[k], want.Contains("pixcorr"), want.Contains("ssim"), want.Contains("ssim_legacy"));
                         pc[start + k] = s.PixCorr; ss[start + k] = s.Ssim; sl[start + k] = s.SsimLegacy;
                     });
-                // Networks take square batches: every image is resized to the network's input size anyway.
-                var tb = cat(truth.Select(t => ImageTensors.Resize(t, ImageTensors.ProtocolSide, ImageTensors.ProtocolSide)).ToList(), 0);
-                var rb = cat(recon.Select(t => ImageTensors.Resize(t, ImageTensors.ProtocolSide, ImageTensors.ProtocolSide)).ToList(), 0);
+                // Each image is resized straight to the network's input size (no intermediate size), then batched.
                 using (no_grad())
                 {
                     foreach (var (net, metrics, model) in loaded)
                     {
-                        var ft = model.Extract(model.Preprocess(tb));
-                        var fr = model.Extract(model.Preprocess(rb));
+                        var ft = model.Extract(model.Preprocess(Batch(truth, model.InputSize)));
+                        var fr = model.Extract(model.Preprocess(Batch(recon, model.InputSize)));
                         foreach (var m in metrics)
                             Add(feats, m, ft[NodeFor(m)], fr[NodeFor(m)]);
                     }
-                    if (clip != null) Add(feats, "clip", clip.Embed(tb), clip.Embed(rb));
+                    if (clip != null) Add(feats, "clip", clip.Embed(Batch(truth, clip.InputSize)), clip.Embed(Batch(recon, clip.InputSize)));
                 }
                 bar.Advance(count);
             }
@@ -145,6 +146,8 @@ public static class Evaluator
         finally { clip?.Dispose(); }
         return report;
     }
+
+    static Tensor Batch(List<Tensor> images, int size) => cat(images.Select(t => ImageTensors.Resize(t, size, size)).ToList(), 0);
 
     static MetricNetwork LoadNet(string net, string path)
     {

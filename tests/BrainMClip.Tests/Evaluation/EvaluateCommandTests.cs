@@ -13,9 +13,10 @@ public class EvaluateCommandTests
         string nets = Path.Combine(tmp.Path, "nets");
         Directory.CreateDirectory(nets);
         using (var alex = MetricNetwork.Create("alexnet")) HashedWeights.Write(alex, Path.Combine(nets, "alexnet.safetensors"));
+        using (var eff = MetricNetwork.Create("efficientnet_b1")) HashedWeights.Write(eff, Path.Combine(nets, "efficientnet_b1.safetensors"));
         string dir = TestPaths.Fixture("eval/metrics"), outPath = Path.Combine(tmp.Path, "METRICS.json");
         int rc = BrainMClip.Cli.Program.Main(["evaluate", "--recons", Path.Combine(dir, "recons"), "--truth", Path.Combine(dir, "truth"),
-            "--out", outPath, "--nets", nets, "--metrics", "pixcorr,ssim,ssim_legacy,alexnet2,alexnet5,swav"]);
+            "--out", outPath, "--nets", nets, "--metrics", "pixcorr,ssim,ssim_legacy,alexnet2,alexnet5,efficientnet,swav"]);
         Assert.Equal(0, rc);
         using var doc = JsonDocument.Parse(File.ReadAllText(outPath));
         var root = doc.RootElement;
@@ -31,6 +32,14 @@ public class EvaluateCommandTests
             // per_image = count/(N−1) with N = 4: multiples of 1/3.
             Assert.All(per, v => Assert.InRange(Math.Abs(v * 3 - Math.Round(v * 3)), 0, 1e-12));
             Assert.Equal(per.Average(), metrics.GetProperty(m).GetProperty("mean").GetDouble(), 12);
+        }
+        // The whole pipeline (resize, normalisation, network, Pearson) against torchvision + numpy (eval_networks.py).
+        var reference = BrainMClip.IO.SafeTensors.Load(TestPaths.Fixture("eval/networks.safetensors"));
+        foreach (var m in new[] { "alexnet2", "alexnet5", "efficientnet" })
+        {
+            var exp = reference[$"protocol.{m}"].data<double>().ToArray();
+            var got = metrics.GetProperty(m).GetProperty("per_image").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+            for (int i = 0; i < exp.Length; i++) Assert.InRange(Math.Abs(got[i] - exp[i]), 0, 1e-5);
         }
         Assert.False(metrics.TryGetProperty("swav", out _));
         Assert.Contains("swav_resnet50.safetensors", root.GetProperty("skipped").GetProperty("swav").GetString());
