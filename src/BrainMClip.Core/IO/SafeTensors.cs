@@ -58,9 +58,24 @@ public static class SafeTensors
             root = JsonNode.Parse(Encoding.UTF8.GetString(buf).TrimEnd(' ', '\0')) as JsonObject
                    ?? throw Bad(path, "header is not a JSON object");
         }
-        catch (JsonException e) { throw Bad(path, $"header is not valid JSON ({e.Message})"); }
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException or DecoderFallbackException)
+        {
+            throw Bad(path, $"header is not valid JSON ({e.Message})");
+        }
 
         long dataOffset = 8 + (long)headerLen, dataLen = fileLen - dataOffset;
+        try
+        {
+            return ParseEntries(root, path, dataOffset, dataLen);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or JsonException or OverflowException)
+        {
+            throw Bad(path, $"malformed header ({e.Message})");
+        }
+    }
+
+    static Header ParseEntries(JsonObject root, string path, long dataOffset, long dataLen)
+    {
         var entries = new Dictionary<string, Entry>(StringComparer.Ordinal);
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (name, node) in root)
