@@ -20,7 +20,13 @@ public static class Plots
         var yt = Enumerable.Range(0, rows).Select(r => new Tick(rows - 1 - r, rowLabels[r])).ToArray();
         plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(xt);
         plt.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericManual(yt);
-        if (cols > 8) plt.Axes.Bottom.TickLabelStyle.Rotation = 90;
+        if (cols > 6 || colLabels.Any(l => l.Length > 8))
+        {
+            // Long or many column labels: rotate them and reserve room so they are not clipped.
+            plt.Axes.Bottom.TickLabelStyle.Rotation = 45;
+            plt.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+            plt.Axes.Bottom.MinimumSize = 12 + 7 * colLabels.Max(l => l.Length);
+        }
         return plt.GetImageBytes(width, height, ImageFormat.Png);
     }
 
