@@ -36,7 +36,7 @@ public sealed class EvaluateCommand : ICliCommand
                 ClipFactory = ClipEmbedders.Factory,
                 BatchSize = b,
             };
-            var report = Evaluator.Run(pairs, options);
+            var report = Evaluator.Run(pairs, options, Console.Error);
             report.Save(parse.GetValue(output)!);
             Console.Error.Write(report.FormatTable());
             Console.Error.WriteLine($"wrote {parse.GetValue(output)}");

@@ -88,7 +88,14 @@ public static class Evaluator
         {
             bool lowLevel = want.Contains("pixcorr") || want.Contains("ssim") || want.Contains("ssim_legacy");
             var pc = new double[n]; var ss = new double[n]; var sl = new double[n];
-            var loaded = nets.Select(x => (x.net, x.metrics, model: LoadNet(x.net, x.path))).ToList();
+            var loaded = nets.Select(x =>
+            {
+                var model = MetricNetwork.Create(x.net);
+                var rep = model.LoadWeights(x.path);
+                log?.WriteLine($"{x.net}: {rep.Loaded} tensors from {x.path}" +
+                               (rep.Unexpected.Count > 0 ? $" ({rep.Unexpected.Count} unused, e.g. {rep.Unexpected[0]})" : ""));
+                return (x.net, x.metrics, model);
+            }).ToList();
             var feats = new Dictionary<string, (List<Tensor> real, List<Tensor> pred)>();
             using var bar = new ProgressBar("evaluate", n, "img");
             for (int start = 0; start < n; start += options.BatchSize)
@@ -148,13 +155,6 @@ public static class Evaluator
     }
 
     static Tensor Batch(List<Tensor> images, int size) => cat(images.Select(t => ImageTensors.Resize(t, size, size)).ToList(), 0);
-
-    static MetricNetwork LoadNet(string net, string path)
-    {
-        var model = MetricNetwork.Create(net);
-        model.LoadWeights(path);
-        return model;
-    }
 
     static string NodeFor(string metric) => metric switch
     {

@@ -29,7 +29,7 @@ public static class PixelMetrics
         return Math.Clamp(sab / Math.Sqrt(saa) / Math.Sqrt(sbb), -1.0, 1.0);
     }
 
-    /// <summary>skimage.color.rgb2gray for float32 HWC... given as planar CHW (3·H·W floats): 0.2125R + 0.7154G + 0.0721B in float32.</summary>
+    /// <summary>skimage.color.rgb2gray on float32 input, from planar CHW (3·H·W floats): 0.2125R + 0.7154G + 0.0721B in float32.</summary>
     public static float[] Gray(ReadOnlySpan<float> chw, int height, int width)
     {
         int n = height * width;
