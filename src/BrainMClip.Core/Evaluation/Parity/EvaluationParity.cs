@@ -51,7 +51,14 @@ public sealed class NetworkParity(string name) : IEvaluationParityComponent
     public static readonly string[] Names = ["alexnet", "inception_v3", "efficientnet_b1", "resnet50"];
 
     public string Name => name;
-    public string Description => $"torchvision {name} on random or converted weights (--model FILE.safetensors or a folder holding {name}.safetensors): input (N,3,H,W, normalised) -> {string.Join(", ", MetricNetwork.Create(name).Nodes)}.";
+    // A static table, not MetricNetwork.Create(name).Nodes: building Inception just for --help would take seconds.
+    static readonly Dictionary<string, string> NodeText = new()
+    {
+        ["alexnet"] = "features.4, features.11", ["inception_v3"] = "avgpool (transform_input=True)",
+        ["efficientnet_b1"] = "avgpool", ["resnet50"] = "avgpool",
+    };
+
+    public string Description => $"torchvision {name} (--model FILE.safetensors or a folder holding {name}.safetensors; classifier weights optional): input (N,3,H,W, resized and normalised) -> {NodeText[name]}.";
 
     public Dictionary<string, Tensor> Run(string? model, IReadOnlyDictionary<string, Tensor> inputs)
     {
