@@ -96,7 +96,7 @@ public static class Evaluator
                                (rep.Unexpected.Count > 0 ? $" ({rep.Unexpected.Count} unused, e.g. {rep.Unexpected[0]})" : ""));
                 return (x.net, x.metrics, model);
             }).ToList();
-            var feats = new Dictionary<string, (List<Tensor> real, List<Tensor> pred)>();
+            var feats = new Dictionary<string, (FeatureMatrix real, FeatureMatrix pred)>();
             using var bar = new ProgressBar("evaluate", n, "img");
             for (int start = 0; start < n; start += options.BatchSize)
             {
@@ -122,9 +122,9 @@ public static class Evaluator
                         var ft = model.Extract(model.Preprocess(Batch(truth, model.InputSize)));
                         var fr = model.Extract(model.Preprocess(Batch(recon, model.InputSize)));
                         foreach (var m in metrics)
-                            Add(feats, m, ft[NodeFor(m)], fr[NodeFor(m)]);
+                            Add(feats, m, n, start, ft[NodeFor(m)], fr[NodeFor(m)]);
                     }
-                    if (clip != null) Add(feats, "clip", clip.Embed(Batch(truth, clip.InputSize)), clip.Embed(Batch(recon, clip.InputSize)));
+                    if (clip != null) Add(feats, "clip", n, start, clip.Embed(Batch(truth, clip.InputSize)), clip.Embed(Batch(recon, clip.InputSize)));
                 }
                 bar.Advance(count);
             }
@@ -135,19 +135,16 @@ public static class Evaluator
             if (want.Contains("ssim_legacy")) report.Metrics["ssim_legacy"] = new MetricResult(sl.Average(), sl);
             foreach (var (metric, (real, pred)) in feats)
             {
-                using var scope = NewDisposeScope();
-                var r = cat(real, 0); var p = cat(pred, 0);
                 if (metric is "efficientnet" or "swav")
                 {
-                    var (mean, per) = Identification.CorrelationDistance(r, p);
+                    var (mean, per) = Identification.CorrelationDistance(real, pred);
                     report.Metrics[metric] = new MetricResult(mean, per);
                 }
                 else
                 {
-                    var tw = Identification.TwoWay(r, p);
+                    var tw = Identification.TwoWay(real, pred);
                     report.Metrics[metric] = new MetricResult(tw.Score, tw.PerImage);
                 }
-                foreach (var t in real.Concat(pred)) t.Dispose();
             }
         }
         finally { clip?.Dispose(); }
@@ -163,10 +160,16 @@ public static class Evaluator
         _ => "avgpool",
     };
 
-    static void Add(Dictionary<string, (List<Tensor>, List<Tensor>)> feats, string metric, Tensor real, Tensor pred)
+    /// <summary>Stores a batch of features in the metric's N×D float32 matrices (allocated on the first batch).</summary>
+    static void Add(Dictionary<string, (FeatureMatrix, FeatureMatrix)> feats, string metric, int n, int start, Tensor real, Tensor pred)
     {
-        if (!feats.TryGetValue(metric, out var lists)) feats[metric] = lists = (new List<Tensor>(), new List<Tensor>());
-        lists.Item1.Add(real.reshape(real.shape[0], -1).to_type(ScalarType.Float32).DetachFromDisposeScope());
-        lists.Item2.Add(pred.reshape(pred.shape[0], -1).to_type(ScalarType.Float32).DetachFromDisposeScope());
+        if (!feats.TryGetValue(metric, out var m))
+        {
+            long dims = real.numel() / real.shape[0];
+            if (dims * n > Array.MaxLength) throw new InvalidOperationException($"{metric}: {n}×{dims} features exceed one array");
+            feats[metric] = m = (new FeatureMatrix(n, (int)dims), new FeatureMatrix(n, (int)dims));
+        }
+        m.Item1.SetRows(start, real);
+        m.Item2.SetRows(start, pred);
     }
 }
