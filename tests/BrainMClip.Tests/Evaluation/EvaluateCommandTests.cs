@@ -14,9 +14,10 @@ public class EvaluateCommandTests
         Directory.CreateDirectory(nets);
         using (var alex = MetricNetwork.Create("alexnet")) HashedWeights.Write(alex, Path.Combine(nets, "alexnet.safetensors"));
         using (var eff = MetricNetwork.Create("efficientnet_b1")) HashedWeights.Write(eff, Path.Combine(nets, "efficientnet_b1.safetensors"));
+        Assert.Equal(0, BrainMClip.Cli.Program.Main(["clip-init", "--out", Path.Combine(nets, "clip"), "--preset", "tiny"]));
         string dir = TestPaths.Fixture("eval/metrics"), outPath = Path.Combine(tmp.Path, "METRICS.json");
         int rc = BrainMClip.Cli.Program.Main(["evaluate", "--recons", Path.Combine(dir, "recons"), "--truth", Path.Combine(dir, "truth"),
-            "--out", outPath, "--nets", nets, "--metrics", "pixcorr,ssim,ssim_legacy,alexnet2,alexnet5,efficientnet,swav"]);
+            "--out", outPath, "--nets", nets, "--metrics", "pixcorr,ssim,ssim_legacy,alexnet2,alexnet5,efficientnet,swav,clip"]);
         Assert.Equal(0, rc);
         using var doc = JsonDocument.Parse(File.ReadAllText(outPath));
         var root = doc.RootElement;
@@ -25,7 +26,7 @@ public class EvaluateCommandTests
         using var expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "expected.json")));
         foreach (var m in new[] { "pixcorr", "ssim", "ssim_legacy" })
             Assert.InRange(Math.Abs(metrics.GetProperty(m).GetProperty("mean").GetDouble() - expected.RootElement.GetProperty(m).GetProperty("mean").GetDouble()), 0, 1e-6);
-        foreach (var m in new[] { "alexnet2", "alexnet5" })
+        foreach (var m in new[] { "alexnet2", "alexnet5", "clip" })
         {
             var per = metrics.GetProperty(m).GetProperty("per_image").EnumerateArray().Select(e => e.GetDouble()).ToArray();
             Assert.Equal(4, per.Length);
@@ -43,7 +44,9 @@ public class EvaluateCommandTests
         }
         Assert.False(metrics.TryGetProperty("swav", out _));
         Assert.Contains("swav_resnet50.safetensors", root.GetProperty("skipped").GetProperty("swav").GetString());
-        Assert.False(metrics.TryGetProperty("clip", out _)); // not requested: neither computed nor skipped
+        Assert.False(root.GetProperty("skipped").TryGetProperty("clip", out _));
+        Assert.False(metrics.TryGetProperty("inception", out _)); // not requested: neither computed nor skipped
+        Assert.False(root.GetProperty("skipped").TryGetProperty("inception", out _));
     }
 
     [Fact]

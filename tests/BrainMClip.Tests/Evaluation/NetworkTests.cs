@@ -28,7 +28,11 @@ public class NetworkTests(ITestOutputHelper output)
         using (var net = MetricNetwork.Create(name))
             f16 = HashedWeights.Write(net, weights);
         Assert.True(f16 > 0);
-        var outputs = new NetworkParity(name).Run(tmp.Path, new Dictionary<string, Tensor> { ["input"] = fixture[$"{name}.input"] });
+        // Through the CLI, as a user checks a converted checkpoint: parity --component NAME --model DIR.
+        string inPath = Path.Combine(tmp.Path, "in.safetensors"), outPath = Path.Combine(tmp.Path, "out.safetensors");
+        SafeTensors.Save(inPath, new Dictionary<string, Tensor> { ["input"] = fixture[$"{name}.input"] });
+        Assert.Equal(0, BrainMClip.Cli.Program.Main(["parity", "--component", name, "--model", tmp.Path, "--inputs", inPath, "--out", outPath]));
+        var outputs = SafeTensors.Load(outPath);
         foreach (var (node, got) in outputs)
         {
             var exp = fixture[$"{name}.{node}"];
@@ -122,7 +126,12 @@ public class NetworkLoadingTests
     public void TwoWayParityComponentWritesCountsScoreAndDistance()
     {
         var t = SafeTensors.Load(TestPaths.Fixture("eval/twoway.safetensors"));
-        var outp = new TwoWayParity().Run(null, new Dictionary<string, Tensor> { ["real"] = t["real"], ["pred"] = t["pred"] });
+        using var tmp = new TempDir();
+        string inPath = Path.Combine(tmp.Path, "in.safetensors"), outPath = Path.Combine(tmp.Path, "out.safetensors");
+        SafeTensors.Save(inPath, new Dictionary<string, Tensor> { ["real"] = t["real"], ["pred"] = t["pred"] });
+        Assert.Equal(0, BrainMClip.Cli.Program.Main(["parity", "--component", "twoway", "--inputs", inPath, "--out", outPath]));
+        var outp = SafeTensors.Load(outPath);
+        Assert.Equal(t["twoway_score"].item<double>(), outp["twoway_score"].item<double>(), 12);
         Assert.Equal(t["twoway_counts"].data<long>().ToArray(), outp["twoway_counts"].data<long>().ToArray());
         Assert.InRange(Math.Abs(outp["corr_distance"].item<double>() - t["corr_distance"].item<double>()), 0, 1e-9);
         Assert.Throws<UserInputException>(() => new TwoWayParity().Run(null, new Dictionary<string, Tensor> { ["real"] = t["real"] }));

@@ -84,10 +84,3 @@ public sealed class NetworkParity(string name) : IEvaluationParityComponent
             : throw new UserInputException($"{path}: expected {name}.safetensors (or a single .safetensors file) in this folder");
     }
 }
-
-public static class EvaluationParity
-{
-    /// <summary>Every evaluation parity component by name.</summary>
-    public static IReadOnlyList<IEvaluationParityComponent> All =>
-        [new TwoWayParity(), .. NetworkParity.Names.Select(n => (IEvaluationParityComponent)new NetworkParity(n))];
-}
