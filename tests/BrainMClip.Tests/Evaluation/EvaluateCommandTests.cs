@@ -63,3 +63,30 @@ public class EvaluateCommandTests
         Assert.False(File.Exists(Path.Combine(tmp.Path, "m.json")));
     }
 }
+
+public class EvaluateArrayInputTests
+{
+    [Fact]
+    public void TruthAsNpyArrayPairsByRow()
+    {
+        using var tmp = new TempDir();
+        string dir = TestPaths.Fixture("eval/metrics");
+        // Rows 0,1 of an (N,256,256,3) uint8 stimulus array = gt_000, gt_001 (same size, as an NSD stim file).
+        var rows = new[] { 0, 1 }.Select(i => BrainMClip.IO.ImageIO.Read(Path.Combine(dir, "truth", $"gt_{i:000}.png"))).ToList();
+        string npy = Path.Combine(tmp.Path, "stim.npy");
+        BrainMClip.IO.Npy.WriteUInt8(npy, [2, 256, 256, 3], rows.SelectMany(r => r.Pixels).ToArray());
+        string recons = Path.Combine(tmp.Path, "recons");
+        Directory.CreateDirectory(recons);
+        foreach (var i in new[] { 0, 1 }) File.Copy(Path.Combine(dir, "recons", $"rec_{i:000}.png"), Path.Combine(recons, $"{i}.png"));
+        string outPath = Path.Combine(tmp.Path, "m.json");
+        Assert.Equal(0, BrainMClip.Cli.Program.Main(["evaluate", "--recons", recons, "--truth", npy, "--out", outPath, "--metrics", "pixcorr,ssim"]));
+        using var doc = JsonDocument.Parse(File.ReadAllText(outPath));
+        using var expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "expected.json")));
+        foreach (var m in new[] { "pixcorr", "ssim" })
+        {
+            var got = doc.RootElement.GetProperty("metrics").GetProperty(m).GetProperty("per_image").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+            var exp = expected.RootElement.GetProperty(m).GetProperty("per_image").EnumerateArray().Select(e => e.GetDouble()).Take(2).ToArray();
+            for (int i = 0; i < 2; i++) Assert.InRange(Math.Abs(got[i] - exp[i]), 0, 3e-6);
+        }
+    }
+}
