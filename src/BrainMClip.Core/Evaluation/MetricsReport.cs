@@ -56,7 +56,11 @@ public sealed class MetricsReport
         catch (JsonException e) { throw new UserInputException($"{path}: not valid JSON ({e.Message})"); }
         if (root is not JsonObject o || o["metrics"] is not JsonObject metrics)
             throw new UserInputException($"{path}: expected a METRICS.json object with \"n\" and \"metrics\"");
-        var report = new MetricsReport { N = o["n"]?.GetValue<int>() ?? 0 };
+        var report = new MetricsReport
+        {
+            N = o["n"]?.GetValue<int>() ?? 0,
+            Indices = (o["indices"] as JsonArray)?.Select(x => x?.GetValue<int>() ?? -1).ToList() ?? [],
+        };
         try
         {
             foreach (var (k, v) in metrics)

@@ -105,6 +105,19 @@ public static class ReportBuilder
         var recons = ImageSet.Open(i.ReconDir);
         ImageSet? truth = i.TruthSource == null ? null : ImageSet.Open(i.TruthSource);
         var idx = recons.Indices.Take(i.MaxGridImages).ToList();
+        // Per-image scores from METRICS.json, when given, as captions.
+        var scores = new Dictionary<int, string>();
+        if (i.MetricsJson != null && File.Exists(i.MetricsJson))
+        {
+            var m = MetricsReport.Load(i.MetricsJson);
+            for (int p = 0; p < m.Indices.Count; p++)
+            {
+                var parts = new[] { ("pixcorr", "PixCorr"), ("ssim", "SSIM") }
+                    .Where(x => m.Metrics.TryGetValue(x.Item1, out var r) && p < r.PerImage.Count)
+                    .Select(x => $"{x.Item2} {m.Metrics[x.Item1].PerImage[p]:F2}");
+                scores[m.Indices[p]] = string.Join(" · ", parts);
+            }
+        }
         var sb = new StringBuilder();
         sb.Append($"<p>{idx.Count} of {recons.Indices.Count} reconstructions{(truth == null ? " (no ground truth given: --truth)" : ", ground truth above each reconstruction")}.</p><div class=\"grid\">");
         foreach (int k in idx)
@@ -113,7 +126,7 @@ public static class ReportBuilder
             if (truth != null)
                 sb.Append(truth.Contains(k) ? Img(Thumb(truth.Read(k), i.ThumbnailSize), $"ground truth {k}", "gt") : "<div class=\"nogt\">no truth</div>");
             sb.Append(Img(Thumb(recons.Read(k), i.ThumbnailSize), $"reconstruction {k}", "rec"));
-            sb.Append($"<figcaption>#{k}</figcaption></figure>");
+            sb.Append($"<figcaption>#{k}{(scores.TryGetValue(k, out var sc) && sc.Length > 0 ? "<br>" + H(sc) : "")}</figcaption></figure>");
         }
         sb.Append("</div>\n");
         return sb.ToString();
@@ -123,7 +136,8 @@ public static class ReportBuilder
     {
         using var scope = NewDisposeScope();
         var t = ImageTensors.ToTensor01(img).unsqueeze(0);
-        var r = ImageTensors.Resize(t, size, size);
+        // Antialiased for display only (metrics never use this path).
+        var r = nn.functional.interpolate(t, [size, size], mode: InterpolationMode.Bilinear, align_corners: false, antialias: true);
         return ImageIO.EncodePng(ImageTensors.ToImage(r));
     }
 
