@@ -105,8 +105,8 @@ public static class Evaluator
                 var truth = new List<Tensor>(); var recon = new List<Tensor>();
                 for (int k = 0; k < count; k++)
                 {
-                    truth.Add(ImageTensors.Prepare(pairs.Truth.Read(idx[start + k])));
-                    recon.Add(ImageTensors.Prepare(pairs.Recons.Read(idx[start + k])));
+                    truth.Add(ImageTensors.Prepare(pairs.Truth.ReadTensor(idx[start + k])));
+                    recon.Add(ImageTensors.Prepare(pairs.Recons.ReadTensor(idx[start + k])));
                 }
                 if (lowLevel)
                     Parallel.For(0, count, k =>

@@ -1,12 +1,14 @@
 using System.Text.RegularExpressions;
 using BrainMClip.IO;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace BrainMClip.Evaluation;
 
 /// <summary>
 /// A set of images addressed by an index: a folder of image files (index = the last number in the file name, so
 /// <c>rec_007.png</c>, <c>gt_007.png</c> and <c>7.png</c> are all 7) or an .npy array (N,H,W,3) of uint8 (or floats
-/// holding 0–255), index = row. Images are decoded on demand so large sets do not sit in memory.
+/// holding 0–255 or 0–1), index = row. Images are decoded on demand so large sets do not sit in memory.
 /// </summary>
 public sealed partial class ImageSet
 {
@@ -57,27 +59,51 @@ public sealed partial class ImageSet
 
     public bool Contains(int index) => _files?.ContainsKey(index) ?? (index >= 0 && index < Indices.Count);
 
+    /// <summary>The image as 8-bit RGB (float arrays in [0,1] are scaled and rounded; for display).</summary>
     public RgbImage Read(int index)
     {
         if (_files != null)
             return _files.TryGetValue(index, out var f) ? ImageIO.Read(f) : throw new UserInputException($"{Source}: no image numbered {index}");
-        var h = _header!;
+        var (bytes, floats, h, w) = ReadRow(index);
+        if (bytes != null) return new RgbImage(w, h, bytes);
+        var px = new byte[floats!.Length];
+        for (int i = 0; i < px.Length; i++) px[i] = (byte)Math.Clamp(Math.Round(floats[i] * 255), 0, 255);
+        return new RgbImage(w, h, px);
+    }
+
+    /// <summary>
+    /// The image as a (1,3,H,W) float32 tensor in [0,1]: 8-bit data (files, uint8 arrays, float arrays holding whole
+    /// numbers 0–255) divided by 255 exactly as torchvision's ToTensor; float arrays already in [0,1] used as they are.
+    /// </summary>
+    public Tensor ReadTensor(int index)
+    {
+        if (_files != null) return ImageTensors.ToTensor01(Read(index)).unsqueeze(0);
+        var (bytes, floats, h, w) = ReadRow(index);
+        if (bytes != null) return ImageTensors.ToTensor01(new RgbImage(w, h, bytes)).unsqueeze(0);
+        return torch.tensor(floats!, [1, h, w, 3]).permute(0, 3, 1, 2).contiguous();
+    }
+
+    /// <summary>One array row: bytes for 8-bit content, or floats in [0,1] for fractional [0,1] data.</summary>
+    (byte[]? bytes, float[]? floats, int h, int w) ReadRow(int index)
+    {
+        var hd = _header!;
+        int height = (int)hd.Shape[1], width = (int)hd.Shape[2];
+        if (index < 0 || index >= hd.Shape[0]) throw new UserInputException($"{_npy}: no row {index} (array has {hd.Shape[0]} rows)");
         var row = Npy.ReadRows(_npy!, index, 1);
-        int height = (int)h.Shape[1], width = (int)h.Shape[2];
-        byte[] px;
-        if (row.DType == NpyDType.UInt8) px = row.Data;
-        else
+        if (row.DType == NpyDType.UInt8) return (row.Data, null, height, width);
+        var v = row.ToFloat64();
+        bool integral = true; double max = 0;
+        foreach (var x in v)
         {
-            var v = row.ToFloat64();
-            px = new byte[v.Length];
-            for (int i = 0; i < v.Length; i++)
-            {
-                if (double.IsNaN(v[i]) || v[i] < -0.5 || v[i] > 255.5)
-                    throw new UserInputException($"{_npy}: row {index} holds {v[i]}; float image arrays must hold values in 0–255");
-                px[i] = (byte)Math.Clamp(Math.Round(v[i]), 0, 255);
-            }
+            if (double.IsNaN(x) || x < 0 || x > 255)
+                throw new UserInputException($"{_npy}: row {index} holds {x}; float image arrays must hold values in 0–255 (or 0–1)");
+            if (x != Math.Round(x)) integral = false;
+            if (x > max) max = x;
         }
-        return new RgbImage(width, height, px);
+        if (integral) return (v.Select(x => (byte)x).ToArray(), null, height, width);
+        if (max <= 1.0) return (null, v.Select(x => (float)x).ToArray(), height, width);
+        // Fractional 0–255 data: the same division ToTensor would apply to such values.
+        return (null, v.Select(x => (float)x / 255f).ToArray(), height, width);
     }
 
     public string Describe(int index) => _files != null ? Path.GetFileName(_files[index]) : $"{Path.GetFileName(_npy)}[{index}]";

@@ -97,4 +97,11 @@ public static class ImageTensors
         using var scope = NewDisposeScope();
         return ProtocolDownsize(ToTensor01(img).unsqueeze(0)).MoveToOuterDisposeScope();
     }
+
+    /// <summary>Protocol downsizing of a (1,3,H,W) [0,1] tensor.</summary>
+    public static Tensor Prepare(Tensor image01)
+    {
+        using var scope = NewDisposeScope();
+        return ProtocolDownsize(image01.to_type(ScalarType.Float32)).MoveToOuterDisposeScope();
+    }
 }

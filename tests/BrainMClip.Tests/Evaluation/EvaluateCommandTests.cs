@@ -66,15 +66,19 @@ public class EvaluateCommandTests
 
 public class EvaluateArrayInputTests
 {
-    [Fact]
-    public void TruthAsNpyArrayPairsByRow()
+    [Theory]
+    [InlineData("uint8")]
+    [InlineData("float01")]
+    public void TruthAsNpyArrayPairsByRow(string kind)
     {
         using var tmp = new TempDir();
         string dir = TestPaths.Fixture("eval/metrics");
         // Rows 0,1 of an (N,256,256,3) uint8 stimulus array = gt_000, gt_001 (same size, as an NSD stim file).
         var rows = new[] { 0, 1 }.Select(i => BrainMClip.IO.ImageIO.Read(Path.Combine(dir, "truth", $"gt_{i:000}.png"))).ToList();
         string npy = Path.Combine(tmp.Path, "stim.npy");
-        BrainMClip.IO.Npy.WriteUInt8(npy, [2, 256, 256, 3], rows.SelectMany(r => r.Pixels).ToArray());
+        var bytes = rows.SelectMany(r => r.Pixels).ToArray();
+        if (kind == "uint8") BrainMClip.IO.Npy.WriteUInt8(npy, [2, 256, 256, 3], bytes);
+        else BrainMClip.IO.Npy.WriteFloat32(npy, [2, 256, 256, 3], bytes.Select(b => b / 255f).ToArray());
         string recons = Path.Combine(tmp.Path, "recons");
         Directory.CreateDirectory(recons);
         foreach (var i in new[] { 0, 1 }) File.Copy(Path.Combine(dir, "recons", $"rec_{i:000}.png"), Path.Combine(recons, $"{i}.png"));
