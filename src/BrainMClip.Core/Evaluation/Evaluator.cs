@@ -84,18 +84,19 @@ public static class Evaluator
             else { clip = options.ClipFactory(clipDir); report.Networks["clip"] = clipDir; }
         }
 
+        var loaded = new List<(string net, string[] metrics, MetricNetwork model)>();
         try
         {
             bool lowLevel = want.Contains("pixcorr") || want.Contains("ssim") || want.Contains("ssim_legacy");
             var pc = new double[n]; var ss = new double[n]; var sl = new double[n];
-            var loaded = nets.Select(x =>
+            foreach (var x in nets)
             {
                 var model = MetricNetwork.Create(x.net);
+                loaded.Add((x.net, x.metrics, model));
                 var rep = model.LoadWeights(x.path);
                 log?.WriteLine($"{x.net}: {rep.Loaded} tensors from {x.path}" +
                                (rep.Unexpected.Count > 0 ? $" ({rep.Unexpected.Count} unused, e.g. {rep.Unexpected[0]})" : ""));
-                return (x.net, x.metrics, model);
-            }).ToList();
+            }
             var feats = new Dictionary<string, (FeatureMatrix real, FeatureMatrix pred)>();
             using var bar = new ProgressBar("evaluate", n, "img");
             for (int start = 0; start < n; start += options.BatchSize)
@@ -128,7 +129,6 @@ public static class Evaluator
                 }
                 bar.Advance(count);
             }
-            foreach (var (_, _, model) in loaded) model.Dispose();
 
             if (want.Contains("pixcorr")) report.Metrics["pixcorr"] = new MetricResult(pc.Average(), pc);
             if (want.Contains("ssim")) report.Metrics["ssim"] = new MetricResult(ss.Average(), ss);
@@ -147,7 +147,11 @@ public static class Evaluator
                 }
             }
         }
-        finally { clip?.Dispose(); }
+        finally
+        {
+            clip?.Dispose();
+            foreach (var (_, _, model) in loaded) model.Dispose();
+        }
         return report;
     }
 
