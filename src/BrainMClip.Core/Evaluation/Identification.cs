@@ -46,21 +46,23 @@ public static class Identification
     /// <summary>
     /// r[i][j] = Pearson(real_i, pred_j) in float64 (np.corrcoef); for prediction j, count the i ≠ j with
     /// r[i][j] &lt; r[j][j] (strict, so exact ties do not count); score = mean_j count_j / (N−1).
-    /// Every r[i][j] is computed by the same sequence of operations, so identical rows give bit-identical
-    /// correlations and ties stay ties.
     /// </summary>
+    /// <remarks>
+    /// The N×N correlations come from float64 matrix products over column chunks of the standardised features
+    /// (BLAS speed: 982 × 184,512 AlexNet(2) features take seconds, not minutes). BLAS does not promise the same
+    /// rounding for every output position, so bit-identical feature rows (the realistic source of exact ties, e.g.
+    /// a repeated stimulus) are detected and their correlations copied from one representative: identical inputs then
+    /// give identical r values and ties stay ties, as in numpy.
+    /// </remarks>
     public static TwoWayResult TwoWay(FeatureMatrix real, FeatureMatrix pred)
     {
         Check(real, pred);
         int n = real.Rows;
-        var (ma, sa) = RowStats(real);
-        var (mb, sb) = RowStats(pred);
-        var r = new double[n, n];
-        Parallel.For(0, n, i =>
-        {
+        var r = Correlations(real, pred);
+        var repA = Representatives(real); var repB = Representatives(pred);
+        for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++)
-                r[i, j] = Math.Clamp(CenteredDot(real.Row(i), ma[i], pred.Row(j), mb[j]) / sa[i] / sb[j], -1.0, 1.0);
-        });
+                if (repA[i] != i || repB[j] != j) r[i, j] = r[repA[i], repB[j]];
         var counts = new int[n];
         for (int j = 0; j < n; j++)
         {
@@ -71,6 +73,56 @@ public static class Identification
         }
         var per = counts.Select(c => c / (double)(n - 1)).ToArray();
         return new TwoWayResult(per.Average(), counts, per);
+    }
+
+    /// <summary>Pearson correlation of every real row with every pred row (float64, clipped to [−1, 1]).</summary>
+    public static double[,] Correlations(FeatureMatrix real, FeatureMatrix pred)
+    {
+        Check(real, pred);
+        int n = real.Rows, d = real.Dims;
+        var (ma, sa) = RowStats(real);
+        var (mb, sb) = RowStats(pred);
+        using var scope = NewDisposeScope();
+        var meanA = tensor(ma).view(n, 1); var normA = tensor(sa).view(n, 1);
+        var meanB = tensor(mb).view(n, 1); var normB = tensor(sb).view(n, 1);
+        var acc = zeros(n, n, ScalarType.Float64);
+        const int chunk = 4096;
+        var buf = new float[(long)n * Math.Min(chunk, d)];
+        for (int c = 0; c < d; c += chunk)
+        {
+            using var inner = NewDisposeScope();
+            int k = Math.Min(chunk, d - c);
+            Tensor Block(FeatureMatrix m, Tensor mean, Tensor norm)
+            {
+                for (int i = 0; i < n; i++) Array.Copy(m.Data, (long)i * d + c, buf, (long)i * k, k);
+                return (tensor(buf.AsSpan(0, n * k).ToArray(), [n, k]).to_type(ScalarType.Float64) - mean) / norm;
+            }
+            acc.add_(torch.mm(Block(real, meanA, normA), Block(pred, meanB, normB).t()));
+        }
+        var flat = acc.clamp(-1, 1).contiguous().data<double>().ToArray();
+        var r = new double[n, n];
+        Buffer.BlockCopy(flat, 0, r, 0, flat.Length * sizeof(double));
+        return r;
+    }
+
+    /// <summary>For every row, the first row with bit-identical features (itself when unique).</summary>
+    static int[] Representatives(FeatureMatrix m)
+    {
+        var rep = new int[m.Rows];
+        var byHash = new Dictionary<int, List<int>>();
+        for (int i = 0; i < m.Rows; i++)
+        {
+            var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(m.Row(i));
+            var hc = new HashCode();
+            hc.AddBytes(bytes);
+            int h = hc.ToHashCode();
+            rep[i] = i;
+            if (!byHash.TryGetValue(h, out var list)) byHash[h] = list = [];
+            foreach (int j in list)
+                if (bytes.SequenceEqual(System.Runtime.InteropServices.MemoryMarshal.AsBytes(m.Row(j)))) { rep[i] = j; break; }
+            if (rep[i] == i) list.Add(i);
+        }
+        return rep;
     }
 
     /// <summary>Per-image 1 − Pearson(real_i, pred_i) (lower is better) and their mean.</summary>
