@@ -151,4 +151,24 @@ public class TrainingReliabilityTests(ITestOutputHelper log)
         Assert.Equal(1200, r.Cases);
         Assert.True(r.Rejected > 0);
     }
+
+    [Theory]
+    [InlineData("""{"base": "tiny", "model": {"hiden": 3}}""", "hiden")]
+    [InlineData("""{"base": "tiny", "trainig": {"epochs": 3}}""", "trainig")]
+    [InlineData("""{"base": "tiny", "training": {"max_lr": -1}}""", "training.max_lr")]
+    [InlineData("""{"base": "tiny", "training": {"epochs": 0}}""", "training.epochs")]
+    [InlineData("""{"base": "tiny", "loss": {"temperature": 0}}""", "loss.temperature")]
+    [InlineData("""{"base": "tiny", "model": {"dropout_blocks": 1.0}}""", "model.dropout_blocks")]
+    public void TrainRejectsBadConfigFilesNamingTheField(string json, string field)
+    {
+        using var dir = new TempDir();
+        string cfg = Path.Combine(dir.Path, "bad.json");
+        File.WriteAllText(cfg, json);
+        // Rejected before any data is read: the data and features paths do not even exist.
+        var (code, _, err) = CliRunner.Run("train", "--data", Path.Combine(dir.Path, "d"), "--features", Path.Combine(dir.Path, "f.safetensors"),
+            "--config", cfg, "--out", Path.Combine(dir.Path, "run"));
+        Assert.Equal(2, code);
+        Assert.Contains("bad.json", err);
+        Assert.Contains(field, err);
+    }
 }
