@@ -81,6 +81,28 @@ public class TrainingReliabilityTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void RunKilledBeforeItsFirstCheckpointResumesFromTheStart()
+    {
+        using var dir = new TempDir();
+        var (data, feat) = Setup(dir.Path);
+        string run = Path.Combine(dir.Path, "run");
+        var rf = new RunFolder(run);
+        using (var child = ChildCli.Start(TrainArgs(data, feat, run, 3)))
+        {
+            // SIGKILL as soon as the run folder exists: config.json written, no checkpoint yet.
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (!child.HasExited && !File.Exists(rf.ConfigPath) && clock.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(2);
+            child.Kill();
+        }
+        Assert.True(File.Exists(rf.ConfigPath));
+        bool early = !File.Exists(rf.LastCheckpoint);
+        var (code, _, err) = CliRunner.Run([.. TrainArgs(data, feat, run, 3), "--resume"]);
+        Assert.True(code == 0, err);
+        if (early) Assert.Contains("starting from the beginning", err);
+        Assert.Equal(3, MetricsLog.Read(rf.MetricsPath).Count);
+    }
+
+    [Fact]
     public void SecondProcessOnTheSameRunFolderIsRefused()
     {
         using var dir = new TempDir();
