@@ -136,14 +136,25 @@ if [ "$what" = all ] || [ "$what" = train ]; then
 fi
 
 if [ "$what" = all ] || [ "$what" = reconstruct ]; then
-  if "$cli" reconstruct --help >/dev/null 2>&1 && [ -n "${PRED:-}" ] && [ -n "${GEN:-}" ]; then
+  if "$cli" reconstruct --help >/dev/null 2>&1; then
+    # Predictions and a tiny pixel-space generator, unless given as PRED=... GEN=... in the environment.
+    pred="${PRED:-$work/pred.safetensors}"; gen="${GEN:-$work/gen}"
+    if [ -z "${PRED:-}" ] && [ ! -f "$pred" ]; then
+      [ -f "$work/feat-ref.safetensors" ] || "$cli" features --clip "$work/clip" --input "$stim" --batch 4 --out "$work/feat-ref.safetensors" >/dev/null 2>&1
+      [ -d "$work/run-ref/checkpoints" ] || "$cli" train --data "$work/data" --features "$work/feat-ref.safetensors" --config tiny --epochs 4 --seed 0 --out "$work/run-ref" >/dev/null 2>&1
+      "$cli" predict --run "$work/run-ref" --data "$work/data" --split test --out "$pred" >/dev/null 2>&1 || { log "reconstruct: predict failed"; fail=1; }
+    fi
+    if [ -z "${GEN:-}" ] && [ ! -d "$gen" ]; then
+      "$cli" generator train --images "$stim" --features "$work/feat-ref.safetensors" --out "$gen" --steps 10 --size 32 --channels 16,16,32 --batch 4 >/dev/null 2>&1 \
+        || { log "reconstruct: generator train failed"; fail=1; }
+    fi
     rm -rf "$work/recon-ref" "$work/recon"
-    rargs=(reconstruct --pred "$PRED" --generator "$GEN" --steps 4 --seed 0)
-    "$cli" "${rargs[@]}" --out "$work/recon-ref" >/dev/null 2>&1
+    rargs=(reconstruct --pred "$pred" --generator "$gen" --steps 8 --seed 0)
+    "$cli" "${rargs[@]}" --out "$work/recon-ref" >/dev/null 2>&1 || { log "reconstruct: reference run failed"; fail=1; }
     run_with_kills reconstruct "$work/recon" -- "${rargs[@]}" --out "$work/recon"
-    for f in $(cd "$work/recon-ref" && find . -type f ! -name '*.json' | sort); do same "$work/recon-ref/$f" "$work/recon/$f" "reconstruct $f"; done
+    for f in $(cd "$work/recon-ref" && find . -name 'rec_*.png' | sort); do same "$work/recon-ref/$f" "$work/recon/$f" "reconstruct $f"; done
   else
-    log "reconstruct: needs PRED=predictions.safetensors and GEN=generator folder in the environment; skipped"
+    log "reconstruct: command not available in this build, skipped"
   fi
 fi
 
