@@ -52,6 +52,11 @@ public sealed record TrainingSection
     /// <summary>OneCycle warm-up length in epochs: pct_start = warmup_epochs / epochs (capped at 0.5).</summary>
     public double WarmupEpochs { get; init; } = 2;
     public double FinalDivFactor { get; init; } = 100;
+    /// <summary>
+    /// Ours: clip the gradient norm of each stream (its encoder and decoder) separately instead of all parameters
+    /// together, so one stream's large gradients do not shrink the other's step. Default off (MindBridge clips jointly).
+    /// </summary>
+    public bool ClipPerStream { get; init; }
     public double ValFraction { get; init; } = 0.1;
     public long Seed { get; init; } = 0;
 }
