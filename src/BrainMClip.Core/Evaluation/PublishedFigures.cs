@@ -1,0 +1,35 @@
+namespace BrainMClip.Evaluation;
+
+/// <summary>Published subject-1 figures (SPEC §5, from the authors' saved notebooks) shown beside ours.</summary>
+public static class PublishedFigures
+{
+    public sealed record MetricInfo(string Key, string Label, bool HigherIsBetter, bool Percent);
+
+    /// <summary>The eight NSD reconstruction metrics plus the legacy SSIM, in table order.</summary>
+    public static readonly IReadOnlyList<MetricInfo> Metrics =
+    [
+        new("pixcorr", "PixCorr", true, false),
+        new("ssim", "SSIM", true, false),
+        new("ssim_legacy", "SSIM (legacy columns)", true, false),
+        new("alexnet2", "Alex(2)", true, true),
+        new("alexnet5", "Alex(5)", true, true),
+        new("inception", "Incep", true, true),
+        new("clip", "CLIP", true, true),
+        new("efficientnet", "Eff", false, false),
+        new("swav", "SwAV", false, false),
+    ];
+
+    public static readonly IReadOnlyDictionary<string, double> MindEye1 = new Dictionary<string, double>
+    {
+        ["pixcorr"] = 0.3925, ["ssim"] = 0.3467, ["alexnet2"] = 0.974, ["alexnet5"] = 0.987, ["inception"] = 0.945,
+        ["clip"] = 0.943, ["efficientnet"] = 0.635, ["swav"] = 0.358, ["image_to_brain"] = 0.972, ["brain_to_image"] = 0.947,
+    };
+
+    public static readonly IReadOnlyDictionary<string, double> MindEye2 = new Dictionary<string, double>
+    {
+        ["pixcorr"] = 0.374, ["ssim"] = 0.440, ["alexnet2"] = 0.979, ["alexnet5"] = 0.991, ["inception"] = 0.960,
+        ["clip"] = 0.937, ["efficientnet"] = 0.607, ["swav"] = 0.336, ["image_to_brain"] = 0.9996, ["brain_to_image"] = 0.9987,
+    };
+
+    public static string Format(MetricInfo m, double v) => double.IsNaN(v) ? "—" : m.Percent ? $"{v * 100:F1}%" : $"{v:F3}";
+}

@@ -1,0 +1,390 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BrainMClip.Evaluation;
+using BrainMClip.IO;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BrainMClip.Report;
+
+/// <summary>Inputs of the HTML report; every one is optional and its section says so when it is missing.</summary>
+public sealed record ReportInputs
+{
+    /// <summary>Training run folder (metrics.jsonl, config, optional params.json / curves PNG).</summary>
+    public string? RunDir { get; init; }
+    public string? MetricsJson { get; init; }
+    public string? RetrievalJson { get; init; }
+    public string? ReconDir { get; init; }
+    /// <summary>Ground truth for the grid: a folder of numbered images or an .npy (N,H,W,3).</summary>
+    public string? TruthSource { get; init; }
+    /// <summary>analyze-layers output folder (rsa.csv, cka.csv, rsa.png, cka.png).</summary>
+    public string? LayersDir { get; init; }
+    public string? ParamsJson { get; init; }
+    public string? AblationsJson { get; init; }
+    public string Title { get; init; } = "BrainMClip report";
+    /// <summary>At most this many pairs in the image grid.</summary>
+    public int MaxGridImages { get; init; } = 16;
+    /// <summary>Side of the grid thumbnails in pixels.</summary>
+    public int ThumbnailSize { get; init; } = 160;
+}
+
+/// <summary>
+/// Builds a self-contained report.html (CSS inline, images embedded as base64 PNG, no external assets): image grid,
+/// metrics beside the published figures, retrieval, training curves, ablations, parameter counts, layer analysis.
+/// </summary>
+public static class ReportBuilder
+{
+    /// <summary>Section ids in page order (stable: tests and users link to them).</summary>
+    public static readonly string[] SectionIds = ["grid", "metrics", "retrieval", "training", "ablations", "params", "layers"];
+
+    /// <summary>Writes the report atomically and returns its path.</summary>
+    public static string Write(ReportInputs inputs, string outPath)
+    {
+        AtomicFile.WriteAllText(outPath, Build(inputs));
+        return outPath;
+    }
+
+    public static string Build(ReportInputs inputs)
+    {
+        var sb = new StringBuilder();
+        sb.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+        sb.Append($"<title>{H(inputs.Title)}</title><style>{Css}</style></head><body>\n");
+        sb.Append($"<header><h1>{H(inputs.Title)}</h1><p class=\"sub\">Generated {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by brainmclip. ");
+        sb.Append("fMRI → CLIP hidden layers → diffusion image reconstruction (BrainMCLIP).</p><nav>");
+        foreach (var id in SectionIds) sb.Append($"<a href=\"#{id}\">{H(SectionTitle(id))}</a>");
+        sb.Append("</nav></header>\n");
+        Section(sb, "grid", () => Grid(inputs));
+        Section(sb, "metrics", () => Metrics(inputs));
+        Section(sb, "retrieval", () => Retrieval(inputs));
+        Section(sb, "training", () => Training(inputs));
+        Section(sb, "ablations", () => Ablations(inputs));
+        Section(sb, "params", () => Params(inputs));
+        Section(sb, "layers", () => Layers(inputs));
+        // Marks whether every embedded image decoded (read by the headless-browser test; harmless otherwise).
+        sb.Append("<script>window.addEventListener('load',function(){var im=document.images,ok=0;for(var i=0;i<im.length;i++)if(im[i].complete&&im[i].naturalWidth>0)ok++;document.body.setAttribute('data-images-total',im.length);document.body.setAttribute('data-images-decoded',ok);});</script>\n");
+        sb.Append("</body></html>\n");
+        return sb.ToString();
+    }
+
+    static string SectionTitle(string id) => id switch
+    {
+        "grid" => "Reconstructions",
+        "metrics" => "Metrics",
+        "retrieval" => "Retrieval",
+        "training" => "Training",
+        "ablations" => "Ablations",
+        "params" => "Parameters",
+        "layers" => "Layer analysis",
+        _ => id,
+    };
+
+    static void Section(StringBuilder sb, string id, Func<string> body)
+    {
+        string content;
+        try { content = body(); }
+        catch (UserInputException e) { content = Missing($"could not be built: {e.Message}"); }
+        sb.Append($"<section id=\"{id}\"><h2>{H(SectionTitle(id))}</h2>\n{content}</section>\n");
+    }
+
+    static string Missing(string why) => $"<p class=\"missing\">Not available: {H(why)}</p>\n";
+
+    static string H(string? s) => WebUtility.HtmlEncode(s ?? "");
+
+    static string Img(byte[] png, string alt, string cls = "") =>
+        $"<img class=\"{cls}\" alt=\"{H(alt)}\" src=\"data:image/png;base64,{Convert.ToBase64String(png)}\">";
+
+    static string F(double v) => double.IsNaN(v) ? "—" : v.ToString(Math.Abs(v) >= 1000 ? "N0" : "0.####", CultureInfo.InvariantCulture);
+
+    // ---------------------------------------------------------------- grid
+    static string Grid(ReportInputs i)
+    {
+        if (i.ReconDir == null) return Missing("no reconstruction folder given (--recons).");
+        var recons = ImageSet.Open(i.ReconDir);
+        ImageSet? truth = i.TruthSource == null ? null : ImageSet.Open(i.TruthSource);
+        var idx = recons.Indices.Take(i.MaxGridImages).ToList();
+        // Per-image scores from METRICS.json, when given, as captions.
+        var scores = new Dictionary<int, string>();
+        if (i.MetricsJson != null && File.Exists(i.MetricsJson))
+        {
+            var m = MetricsReport.Load(i.MetricsJson);
+            for (int p = 0; p < m.Indices.Count; p++)
+            {
+                var parts = new[] { ("pixcorr", "PixCorr"), ("ssim", "SSIM") }
+                    .Where(x => m.Metrics.TryGetValue(x.Item1, out var r) && p < r.PerImage.Count)
+                    .Select(x => $"{x.Item2} {m.Metrics[x.Item1].PerImage[p]:F2}");
+                scores[m.Indices[p]] = string.Join(" · ", parts);
+            }
+        }
+        var sb = new StringBuilder();
+        sb.Append($"<p>{idx.Count} of {recons.Indices.Count} reconstructions{(truth == null ? " (no ground truth given: --truth)" : ", ground truth above each reconstruction")}.</p><div class=\"grid\">");
+        foreach (int k in idx)
+        {
+            sb.Append("<figure>");
+            if (truth != null)
+                sb.Append(truth.Contains(k) ? Img(Thumb(truth.Read(k), i.ThumbnailSize), $"ground truth {k}", "gt") : "<div class=\"nogt\">no truth</div>");
+            sb.Append(Img(Thumb(recons.Read(k), i.ThumbnailSize), $"reconstruction {k}", "rec"));
+            sb.Append($"<figcaption>#{k}{(scores.TryGetValue(k, out var sc) && sc.Length > 0 ? "<br>" + H(sc) : "")}</figcaption></figure>");
+        }
+        sb.Append("</div>\n");
+        return sb.ToString();
+    }
+
+    static byte[] Thumb(RgbImage img, int size)
+    {
+        using var scope = NewDisposeScope();
+        var t = ImageTensors.ToTensor01(img).unsqueeze(0);
+        // Antialiased for display only (metrics never use this path).
+        var r = nn.functional.interpolate(t, [size, size], mode: InterpolationMode.Bilinear, align_corners: false, antialias: true);
+        return ImageIO.EncodePng(ImageTensors.ToImage(r));
+    }
+
+    // ---------------------------------------------------------------- metrics
+    static string Metrics(ReportInputs i)
+    {
+        if (i.MetricsJson == null) return Missing("no METRICS.json given (--metrics); run `brainmclip evaluate`.");
+        var m = MetricsReport.Load(i.MetricsJson);
+        var sb = new StringBuilder();
+        sb.Append($"<p>n = {m.N} test images. ↑ higher is better, ↓ lower is better. Published figures: subject 1 (SPEC §5).</p>");
+        sb.Append("<table><tr><th>metric</th><th>ours</th><th>MindEye1</th><th>MindEye2</th></tr>");
+        foreach (var info in PublishedFigures.Metrics)
+        {
+            string ours = m.Metrics.TryGetValue(info.Key, out var r) ? PublishedFigures.Format(info, r.Mean)
+                : m.Skipped.TryGetValue(info.Key, out var why) ? $"<span class=\"skip\" title=\"{H(why)}\">skipped</span>" : "—";
+            string p1 = PublishedFigures.MindEye1.TryGetValue(info.Key, out var a) ? PublishedFigures.Format(info, a) : "—";
+            string p2 = PublishedFigures.MindEye2.TryGetValue(info.Key, out var b) ? PublishedFigures.Format(info, b) : "—";
+            sb.Append($"<tr><td>{H(info.Label)} {(info.HigherIsBetter ? "↑" : "↓")}</td><td class=\"ours\">{ours}</td><td>{p1}</td><td>{p2}</td></tr>");
+        }
+        sb.Append("</table>");
+        if (m.Skipped.Count > 0)
+        {
+            sb.Append("<ul class=\"skips\">");
+            foreach (var (k, why) in m.Skipped) sb.Append($"<li><b>{H(k)}</b> skipped: {H(why)}</li>");
+            sb.Append("</ul>");
+        }
+        // Per-image distribution of the low-level metrics, when present.
+        var series = new Dictionary<string, (double[] x, double[] y)>();
+        foreach (var k in new[] { "pixcorr", "ssim" })
+            if (m.Metrics.TryGetValue(k, out var r) && r.PerImage.Count > 0)
+            {
+                var sorted = r.PerImage.Where(double.IsFinite).OrderBy(v => v).ToArray();
+                series[k + " (sorted per image)"] = (Enumerable.Range(0, sorted.Length).Select(x => (double)x).ToArray(), sorted);
+            }
+        if (series.Count > 0) sb.Append(Img(Plots.Lines(series, "image rank", "Per-image PixCorr / SSIM"), "per-image metrics", "plot"));
+        return sb.ToString();
+    }
+
+    // ---------------------------------------------------------------- retrieval
+    static string Retrieval(ReportInputs i)
+    {
+        if (i.RetrievalJson == null) return Missing("no retrieval JSON given (--retrieval); run `brainmclip retrieve`.");
+        var root = ReadJson(i.RetrievalJson);
+        var rows = Flatten(root).ToList();
+        if (rows.Count == 0) return Missing($"{i.RetrievalJson} holds no numbers.");
+        var sb = new StringBuilder("<table><tr><th>quantity</th><th>ours</th><th>MindEye1</th><th>MindEye2</th></tr>");
+        foreach (var (k, v) in rows)
+        {
+            string key = PublishedKey(k);
+            string p1 = key != "" && PublishedFigures.MindEye1.TryGetValue(key, out var a) ? $"{a * 100:F2}%" : "";
+            string p2 = key != "" && PublishedFigures.MindEye2.TryGetValue(key, out var b) ? $"{b * 100:F2}%" : "";
+            string ours = key != "" && v <= 1 ? $"{v * 100:F2}%" : F(v);
+            sb.Append($"<tr><td>{H(k)}</td><td class=\"ours\">{ours}</td><td>{p1}</td><td>{p2}</td></tr>");
+        }
+        sb.Append("</table><p>Top-1 retrieval among 300 candidates, averaged over 30 seeded loops (MindEye protocol).</p>");
+        return sb.ToString();
+    }
+
+    /// <summary>Maps retrieval field names (image_to_brain, fwd, brain_to_image, bwd, ...) to the published keys.</summary>
+    static string PublishedKey(string k)
+    {
+        var s = k.ToLowerInvariant();
+        if (s.Contains("loop") || s.Contains("std") || s.Contains("seed") || s.Contains("count")) return "";
+        if (s.Contains("image_to_brain") || s.Contains("image2brain") || s.Contains("img2brain") || s.EndsWith("fwd")) return "image_to_brain";
+        if (s.Contains("brain_to_image") || s.Contains("brain2image") || s.Contains("brain2img") || s.EndsWith("bwd")) return "brain_to_image";
+        return "";
+    }
+
+    // ---------------------------------------------------------------- training
+    static string Training(ReportInputs i)
+    {
+        if (i.RunDir == null) return Missing("no run folder given (--run).");
+        if (!Directory.Exists(i.RunDir)) throw new UserInputException($"{i.RunDir}: run folder not found");
+        var sb = new StringBuilder();
+        string jsonl = Path.Combine(i.RunDir, "metrics.jsonl");
+        bool any = false;
+        if (File.Exists(jsonl))
+        {
+            var records = File.ReadLines(jsonl).Where(l => l.Trim().Length > 0).Select((l, n) =>
+            {
+                try { return JsonNode.Parse(l) as JsonObject; }
+                catch (JsonException e) { throw new UserInputException($"{jsonl}: line {n + 1} is not JSON ({e.Message})"); }
+            }).Where(o => o != null).Select(o => o!).ToList();
+            if (records.Count > 0)
+            {
+                string xKey = records.All(r => Num(r["epoch"]) != null) ? "epoch" : records.All(r => Num(r["step"]) != null) ? "step" : "";
+                var xs = records.Select((r, n) => xKey == "" ? n : Num(r[xKey])!.Value).ToArray();
+                var keys = records.SelectMany(r => r.Select(kv => kv.Key)).Distinct()
+                    .Where(k => k != xKey && k != "step" && k != "epoch" && records.Any(r => Num(r[k]) != null)).ToList();
+                var losses = new Dictionary<string, (double[], double[])>();
+                var others = new Dictionary<string, (double[], double[])>();
+                foreach (var k in keys)
+                {
+                    var pts = records.Select((r, n) => (x: xs[n], y: Num(r[k]))).Where(p => p.y != null).ToArray();
+                    var target = k.Contains("loss", StringComparison.OrdinalIgnoreCase) ? losses : k.Contains("lr", StringComparison.OrdinalIgnoreCase) && k.Length <= 3 ? null : others;
+                    target?.Add(k, (pts.Select(p => p.x).ToArray(), pts.Select(p => p.y!.Value).ToArray()));
+                }
+                if (losses.Count > 0) sb.Append(Img(Plots.Lines(losses, xKey == "" ? "record" : xKey, "Training losses"), "training losses", "plot"));
+                if (others.Count > 0) sb.Append(Img(Plots.Lines(others, xKey == "" ? "record" : xKey, "Validation and other metrics"), "validation metrics", "plot"));
+                sb.Append($"<p>{records.Count} records from {H(Path.GetFileName(jsonl))}; last: ");
+                sb.Append(string.Join(", ", records[^1].Where(kv => Num(kv.Value) != null).Select(kv => $"{H(kv.Key)} = {F(Num(kv.Value)!.Value)}")));
+                sb.Append("</p>");
+                any = true;
+            }
+        }
+        foreach (var png in Directory.GetFiles(i.RunDir, "*.png").OrderBy(p => p, StringComparer.Ordinal).Take(4))
+        {
+            sb.Append(Img(File.ReadAllBytes(png), Path.GetFileName(png), "plot"));
+            any = true;
+        }
+        return any ? sb.ToString() : Missing($"{i.RunDir} has no metrics.jsonl or training plot.");
+    }
+
+    // ---------------------------------------------------------------- ablations / params
+    static string Ablations(ReportInputs i)
+    {
+        if (i.AblationsJson == null) return Missing("no ablation results given (--ablations).");
+        return JsonTable(ReadJson(i.AblationsJson), "variant");
+    }
+
+    static string Params(ReportInputs i)
+    {
+        string? path = i.ParamsJson ?? (i.RunDir != null && File.Exists(Path.Combine(i.RunDir, "params.json")) ? Path.Combine(i.RunDir, "params.json") : null);
+        var sb = new StringBuilder();
+        if (path == null) sb.Append(Missing("no parameter counts given (--params; `brainmclip params ... > params.json`)."));
+        else sb.Append(JsonTable(ReadJson(path), "module"));
+        sb.Append("<p>Reference counts (SPEC §3, computed from the authors' code): MindBridge single subject 561,283,712; " +
+                  "MindEye1 voxel→CLIP network, subject 1: 947,579,904.</p>");
+        return sb.ToString();
+    }
+
+    /// <summary>A table from arbitrary JSON: an array of objects or an object of objects → rows; otherwise key/value rows.</summary>
+    static string JsonTable(JsonNode root, string firstColumn)
+    {
+        List<(string name, JsonObject obj)>? rows = root switch
+        {
+            JsonArray arr when arr.All(x => x is JsonObject) => arr.Select((x, n) => ((x as JsonObject)!["name"]?.ToString() ?? (x as JsonObject)!["variant"]?.ToString() ?? $"#{n}", (JsonObject)x!)).ToList(),
+            JsonObject obj when obj.Count > 0 && obj.All(kv => kv.Value is JsonObject) => obj.Select(kv => (kv.Key, (JsonObject)kv.Value!)).ToList(),
+            _ => null,
+        };
+        var sb = new StringBuilder("<table>");
+        if (rows != null)
+        {
+            var cols = rows.SelectMany(r => r.obj.Select(kv => kv.Key)).Where(k => k is not ("name" or "variant")).Distinct().ToList();
+            sb.Append($"<tr><th>{H(firstColumn)}</th>{string.Concat(cols.Select(c => $"<th>{H(c)}</th>"))}</tr>");
+            foreach (var (name, obj) in rows)
+                sb.Append($"<tr><td>{H(name)}</td>{string.Concat(cols.Select(c => $"<td>{Cell(obj[c])}</td>"))}</tr>");
+        }
+        else
+        {
+            sb.Append("<tr><th>field</th><th>value</th></tr>");
+            foreach (var (k, v) in FlattenAll(root)) sb.Append($"<tr><td>{H(k)}</td><td>{H(v)}</td></tr>");
+        }
+        return sb.Append("</table>").ToString();
+    }
+
+    static string Cell(JsonNode? n) => Num(n) is { } d ? F(d) : n is JsonValue ? H(n.ToString()) : n == null ? "" : H(n.ToJsonString());
+
+    // ---------------------------------------------------------------- layers
+    static string Layers(ReportInputs i)
+    {
+        if (i.LayersDir == null) return Missing("no layer-analysis folder given (--layers); run `brainmclip analyze-layers`.");
+        if (!Directory.Exists(i.LayersDir)) throw new UserInputException($"{i.LayersDir}: folder not found");
+        var sb = new StringBuilder();
+        foreach (var (name, title) in new[] { ("rsa", "RSA between CLIP layers and ROI groups"), ("cka", "Linear CKA between CLIP layers") })
+        {
+            string png = Path.Combine(i.LayersDir, name + ".png"), csv = Path.Combine(i.LayersDir, name + ".csv");
+            if (File.Exists(png)) sb.Append($"<h3>{H(title)}</h3>").Append(Img(File.ReadAllBytes(png), title, "plot"));
+            else if (File.Exists(csv))
+            {
+                var (rows, cols, v) = LayerAnalysisWriter.ReadCsv(csv);
+                sb.Append($"<h3>{H(title)}</h3>").Append(Img(Plots.Heatmap(v, rows, cols, title), title, "plot"));
+            }
+            if (name == "rsa" && File.Exists(csv))
+            {
+                var (rows, cols, v) = LayerAnalysisWriter.ReadCsv(csv);
+                sb.Append("<p>Best layer per ROI group: ");
+                sb.Append(string.Join("; ", cols.Select((c, j) =>
+                {
+                    int best = Enumerable.Range(0, rows.Length).MaxBy(r => v[r, j]);
+                    return $"{H(c)} → {H(rows[best])} (ρ = {v[best, j]:F3})";
+                })));
+                sb.Append(". The paper chose layers 11–20 for CLIP-Detail from this analysis.</p>");
+            }
+        }
+        return sb.Length > 0 ? sb.ToString() : Missing($"{i.LayersDir} has no rsa/cka CSV or PNG files.");
+    }
+
+    // ---------------------------------------------------------------- JSON helpers
+    static JsonNode ReadJson(string path)
+    {
+        UserInputException.RequireFile(path, "JSON file");
+        try { return JsonNode.Parse(File.ReadAllText(path)) ?? throw new UserInputException($"{path}: empty JSON"); }
+        catch (JsonException e) { throw new UserInputException($"{path}: not valid JSON ({e.Message})"); }
+    }
+
+    static double? Num(JsonNode? n)
+    {
+        if (n is not JsonValue v) return null;
+        if (v.TryGetValue(out double d)) return d;
+        if (v.TryGetValue(out long l)) return l;
+        if (v.TryGetValue(out int k)) return k;
+        return null;
+    }
+
+    /// <summary>Numeric leaves of a JSON tree as dotted paths.</summary>
+    static IEnumerable<(string key, double value)> Flatten(JsonNode? node, string prefix = "")
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (k, v) in o) foreach (var x in Flatten(v, prefix == "" ? k : $"{prefix}.{k}")) yield return x;
+                break;
+            case JsonArray:
+                break; // per-loop arrays would swamp the table
+            default:
+                if (Num(node) is { } d) yield return (prefix, d);
+                break;
+        }
+    }
+
+    static IEnumerable<(string key, string value)> FlattenAll(JsonNode? node, string prefix = "")
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (k, v) in o) foreach (var x in FlattenAll(v, prefix == "" ? k : $"{prefix}.{k}")) yield return x;
+                break;
+            case JsonArray a when a.Count > 20:
+                yield return (prefix, $"[{a.Count} values]");
+                break;
+            default:
+                yield return (prefix, Num(node) is { } d ? F(d) : node?.ToString() ?? "null");
+                break;
+        }
+    }
+
+    const string Css = """
+        body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1180px;padding:0 20px 40px;color:#1d232b;background:#fbfbfc}
+        header{border-bottom:2px solid #2f5d8a;margin-bottom:10px} h1{margin:18px 0 4px;color:#2f5d8a} .sub{color:#5a6470;margin:0 0 8px}
+        nav a{margin-right:14px;color:#2f5d8a;text-decoration:none;font-weight:600} nav{padding-bottom:10px}
+        section{background:#fff;border:1px solid #e1e4e8;border-radius:8px;padding:6px 18px 14px;margin:16px 0}
+        h2{color:#2f5d8a;border-bottom:1px solid #eef0f2;padding-bottom:4px} table{border-collapse:collapse;margin:8px 0}
+        th,td{border:1px solid #d6dae0;padding:4px 10px;text-align:right} th{background:#f0f3f7} td:first-child,th:first-child{text-align:left}
+        td.ours{font-weight:700;background:#f5f9ff} .missing{color:#8a5a00;background:#fff8e6;border-left:4px solid #e0a800;padding:6px 10px}
+        .skip{color:#8a5a00} .grid{display:flex;flex-wrap:wrap;gap:10px} figure{margin:0;text-align:center}
+        figure img{display:block;margin-bottom:3px;border:1px solid #ccd} figcaption{font-size:12px;color:#5a6470}
+        img.plot{max-width:100%;display:block;margin:8px 0} .nogt{width:160px;height:40px;color:#999}
+        """;
+}
