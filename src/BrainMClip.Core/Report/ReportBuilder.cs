@@ -227,16 +227,25 @@ public static class ReportBuilder
                 var xs = records.Select((r, n) => xKey == "" ? n : Num(r[xKey])!.Value).ToArray();
                 var keys = records.SelectMany(r => r.Select(kv => kv.Key)).Distinct()
                     .Where(k => k != xKey && k != "step" && k != "epoch" && records.Any(r => Num(r[k]) != null)).ToList();
+                // Losses on one plot (log scale when components differ by orders of magnitude), validation scores on
+                // another; rates and timings (lr, samples_per_second, seconds) only in the text line below.
                 var losses = new Dictionary<string, (double[], double[])>();
-                var others = new Dictionary<string, (double[], double[])>();
+                var vals = new Dictionary<string, (double[], double[])>();
                 foreach (var k in keys)
                 {
                     var pts = records.Select((r, n) => (x: xs[n], y: Num(r[k]))).Where(p => p.y != null).ToArray();
-                    var target = k.Contains("loss", StringComparison.OrdinalIgnoreCase) ? losses : k.Contains("lr", StringComparison.OrdinalIgnoreCase) && k.Length <= 3 ? null : others;
-                    target?.Add(k, (pts.Select(p => p.x).ToArray(), pts.Select(p => p.y!.Value).ToArray()));
+                    var series = (pts.Select(p => p.x).ToArray(), pts.Select(p => p.y!.Value).ToArray());
+                    if (k.Contains("loss", StringComparison.OrdinalIgnoreCase)) losses[k] = series;
+                    else if (k.StartsWith("val", StringComparison.OrdinalIgnoreCase)) vals[k] = series;
                 }
-                if (losses.Count > 0) sb.Append(Img(Plots.Lines(losses, xKey == "" ? "record" : xKey, "Training losses"), "training losses", "plot"));
-                if (others.Count > 0) sb.Append(Img(Plots.Lines(others, xKey == "" ? "record" : xKey, "Validation and other metrics"), "validation metrics", "plot"));
+                string xl = xKey == "" ? "record" : xKey;
+                if (losses.Count > 0)
+                {
+                    var pos = losses.Values.SelectMany(v => v.Item2).Where(v => v > 0).ToArray();
+                    bool log = pos.Length > 0 && pos.Max() / pos.Min() > 100;
+                    sb.Append(Img(Plots.Lines(losses, xl, log ? "Training losses (log10)" : "Training losses", logY: log), "training losses", "plot"));
+                }
+                if (vals.Count > 0) sb.Append(Img(Plots.Lines(vals, xl, "Validation"), "validation metrics", "plot"));
                 sb.Append($"<p>{records.Count} records from {H(Path.GetFileName(jsonl))}; last: ");
                 sb.Append(string.Join(", ", records[^1].Where(kv => Num(kv.Value) != null).Select(kv => $"{H(kv.Key)} = {F(Num(kv.Value)!.Value)}")));
                 sb.Append("</p>");

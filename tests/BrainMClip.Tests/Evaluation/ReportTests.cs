@@ -26,7 +26,7 @@ public class ReportTests(ITestOutputHelper output)
         File.WriteAllText(Path.Combine(dir, "ablations.json"), """[{"name": "full", "val_cos": 0.61}, {"name": "no cross", "val_cos": 0.58}]""");
         string run = Path.Combine(dir, "run");
         Directory.CreateDirectory(run);
-        File.WriteAllLines(Path.Combine(run, "metrics.jsonl"), Enumerable.Range(1, 5).Select(e => $$"""{"epoch": {{e}}, "train_loss": {{3.0 / e}}, "val_loss": {{3.5 / e}}, "val_cos_semantic": {{0.1 * e}}}"""));
+        File.WriteAllLines(Path.Combine(run, "metrics.jsonl"), Enumerable.Range(1, 5).Select(e => $$"""{"epoch": {{e}}, "step": {{10 * e}}, "lr": 0.0003, "loss.total": {{3.0 / e}}, "loss.mse": {{0.001 / e}}, "val_cosine_semantic": {{0.1 * e}}, "val_cosine_detail": null, "samples_per_second": 512.5, "seconds": 1.2}"""));
         var layers = new LayerAnalysisResult(["layer 1", "layer 2", "layer 3"], ["low", "faces"], new double[,] { { 0.1, 0.2 }, { 0.3, 0.1 }, { 0.2, 0.4 } },
             new double[,] { { 1, 0.8, 0.5 }, { 0.8, 1, 0.7 }, { 0.5, 0.7, 1 } });
         LayerAnalysisWriter.Write(layers, Path.Combine(dir, "layers"));
