@@ -199,10 +199,11 @@ public static class ReportBuilder
     /// <summary>Maps retrieval field names (image_to_brain, fwd, brain_to_image, bwd, ...) to the published keys.</summary>
     static string PublishedKey(string k)
     {
-        var s = k.ToLowerInvariant();
-        if (s.Contains("loop") || s.Contains("std") || s.Contains("seed") || s.Contains("count")) return "";
-        if (s.Contains("image_to_brain") || s.Contains("image2brain") || s.Contains("img2brain") || s.EndsWith("fwd")) return "image_to_brain";
-        if (s.Contains("brain_to_image") || s.Contains("brain2image") || s.Contains("brain2img") || s.EndsWith("bwd")) return "brain_to_image";
+        // Tolerant of naming styles: image_to_brain_top1, ImageToBrainTop1, image2brain, fwd ...
+        var s = new string(k.ToLowerInvariant().Where(char.IsLetterOrDigit).ToArray());
+        if (s.Contains("loop") || s.Contains("std") || s.Contains("seed") || s.Contains("count") || s.Contains("batch")) return "";
+        if (s.Contains("imagetobrain") || s.Contains("image2brain") || s.Contains("img2brain") || s.EndsWith("fwd")) return "image_to_brain";
+        if (s.Contains("braintoimage") || s.Contains("brain2image") || s.Contains("brain2img") || s.EndsWith("bwd")) return "brain_to_image";
         return "";
     }
 

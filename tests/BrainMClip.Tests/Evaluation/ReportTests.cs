@@ -21,7 +21,7 @@ public class ReportTests(ITestOutputHelper output)
         m.Metrics["alexnet2"] = new MetricResult(0.75, [1, 2 / 3.0, 2 / 3.0, 2 / 3.0]);
         m.Skipped["swav"] = "swav_resnet50.safetensors not found";
         m.Save(Path.Combine(dir, "METRICS.json"));
-        File.WriteAllText(Path.Combine(dir, "retrieval.json"), """{"image_to_brain": 0.5, "brain_to_image": 0.45, "loops": 30}""");
+        File.WriteAllText(Path.Combine(dir, "retrieval.json"), """{"semantic": {"ImageToBrainTop1": 0.5, "BrainToImageTop1": 0.45}, "loops": 30}""");
         File.WriteAllText(Path.Combine(dir, "params.json"), """{"encoder_detail": {"params": 1234567}, "encoder_semantic": {"params": 7654321}}""");
         File.WriteAllText(Path.Combine(dir, "ablations.json"), """[{"name": "full", "val_cos": 0.61}, {"name": "no cross", "val_cos": 0.58}]""");
         string run = Path.Combine(dir, "run");
@@ -47,6 +47,8 @@ public class ReportTests(ITestOutputHelper output)
         Assert.DoesNotContain("Not available", html);
         Assert.DoesNotContain("src=\"http", html);
         Assert.Contains("97.4%", html); // MindEye1 Alex(2) beside ours
+        Assert.Contains("97.20%", html); // MindEye1 image→brain retrieval beside ours
+        Assert.Contains("50.00%", html);
         Assert.True(Regex.Matches(html, "data:image/png;base64,").Count >= 8 + 4);
 
         string empty = ReportBuilder.Build(new ReportInputs());
