@@ -45,6 +45,9 @@ public sealed record ClipImageProcessor
         return ForSize(File.Exists(config) ? ClipVisionConfig.FromFile(config).ImageSize : 224);
     }
 
+    /// <summary>Largest accepted resize/crop edge in a preprocessor config.</summary>
+    public const int MaxSize = 4096;
+
     public static ClipImageProcessor FromFile(string path)
     {
         UserInputException.RequireFile(path, "preprocessor_config.json");
@@ -90,13 +93,16 @@ public sealed record ClipImageProcessor
         };
         if (p.ShortestEdge <= 0 || p.CropHeight <= 0 || p.CropWidth <= 0 || p.ResizeHeight <= 0 || p.ResizeWidth <= 0)
             throw new UserInputException($"{path}: sizes must be positive (size {p.ShortestEdge}, crop {p.CropHeight}x{p.CropWidth})");
+        // Upper bound so a typo cannot make every image allocate gigabytes (CLIP models use 224-448).
+        if (new[] { p.ShortestEdge, p.CropHeight, p.CropWidth, p.ResizeHeight ?? 1, p.ResizeWidth ?? 1 }.Max() > MaxSize)
+            throw new UserInputException($"{path}: fields 'size'/'crop_size' must be at most {MaxSize} pixels (size {p.ShortestEdge}, crop {p.CropHeight}x{p.CropWidth})");
         if (p.Std.Any(s => s <= 0)) throw new UserInputException($"{path}: field 'image_std' must be positive");
         return p;
 
-        int Int(JsonNode n, string field) =>
-            n is JsonValue v && v.TryGetValue(out int i) ? i : throw new UserInputException($"{path}: field '{field}' must be an integer, got {n.ToJsonString()}");
-        double Num(JsonNode n, string field) =>
-            n is JsonValue v && v.TryGetValue(out double x) ? x : throw new UserInputException($"{path}: field '{field}' must be a number, got {n.ToJsonString()}");
+        int Int(JsonNode? n, string field) =>
+            n is JsonValue v && v.TryGetValue(out int i) ? i : throw new UserInputException($"{path}: field '{field}' must be an integer, got {n?.ToJsonString() ?? "null"}");
+        double Num(JsonNode? n, string field) =>
+            n is JsonValue v && v.TryGetValue(out double x) && double.IsFinite(x) ? x : throw new UserInputException($"{path}: field '{field}' must be a finite number, got {n?.ToJsonString() ?? "null"}");
         bool Bool(JsonObject obj, string field, bool def) => obj[field] switch
         {
             null => def,
@@ -106,7 +112,7 @@ public sealed record ClipImageProcessor
         double[] Triple(JsonNode n, string field)
         {
             if (n is JsonValue) { double x = Num(n, field); return [x, x, x]; }
-            if (n is JsonArray a && a.Count == 3) return a.Select((e, i) => Num(e!, $"{field}[{i}]")).ToArray();
+            if (n is JsonArray a && a.Count == 3) return a.Select((e, i) => Num(e, $"{field}[{i}]")).ToArray();
             throw new UserInputException($"{path}: field '{field}' must be 3 numbers (R, G, B)");
         }
     }

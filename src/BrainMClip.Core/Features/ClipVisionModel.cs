@@ -83,11 +83,34 @@ public sealed class ClipVisionModel : nn.Module
     {
         UserInputException.RequireDirectory(folder, "CLIP checkpoint");
         var config = ClipVisionConfig.FromFile(Path.Combine(folder, "config.json"));
+        var files = WeightFiles(folder);
+        // Check the config against the weights on disk before allocating: a corrupt config could ask for terabytes.
+        long onDisk = files.Sum(f => File.Exists(f) ? new FileInfo(f).Length : 0);
+        long needed = ParameterCount(config);
+        if (needed > onDisk / 2) // 2 bytes = the smallest stored element type (F16/BF16)
+            throw new UserInputException($"{Path.Combine(folder, "config.json")}: the config describes a model of {(needed == long.MaxValue ? "more than 2^63" : needed.ToString())} parameters, " +
+                $"but the weight files hold only {onDisk} bytes (check hidden_size, intermediate_size, num_hidden_layers, image_size, patch_size, projection_dim)");
         var model = new ClipVisionModel(config);
-        model.LoadSafeTensors(WeightFiles(folder));
+        model.LoadSafeTensors(files);
         model.Source = Path.GetFullPath(folder);
         if (device != null && device.type != DeviceType.CPU) model.to(device);
         return model;
+    }
+
+    /// <summary>Parameters of the vision tower and projection for <paramref name="c"/> (long.MaxValue when it overflows).</summary>
+    public static long ParameterCount(ClipVisionConfig c)
+    {
+        try
+        {
+            checked
+            {
+                long w = c.HiddenSize, i = c.IntermediateSize, grid = c.ImageSize / c.PatchSize, tokens = 1 + grid * grid;
+                long embeddings = w + w * c.NumChannels * c.PatchSize * c.PatchSize + tokens * w;
+                long layer = 4 * (w * w + w) + (i * w + i) + (w * i + w) + 4 * w;
+                return embeddings + 4 * w + c.NumHiddenLayers * layer + (long)c.ProjectionDim * w;
+            }
+        }
+        catch (OverflowException) { return long.MaxValue; }
     }
 
     /// <summary><c>model.safetensors</c>, or the files listed by a sharded checkpoint's <c>model.safetensors.index.json</c>.</summary>

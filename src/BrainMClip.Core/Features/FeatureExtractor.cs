@@ -57,7 +57,9 @@ public static class FeatureExtractor
             throw new UserInputException($"--shard {o.ShardIndex}/{o.ShardCount}: expected i/n with 0 <= i < n");
         if (o.OutputDType is not (ScalarType.Float32 or ScalarType.Float16))
             throw new UserInputException($"--dtype {o.OutputDType}: expected float32 or float16");
+        AtomicFile.RequireWritable(o.Output, "--out"); // fail now, not after the whole extraction
 
+        using var source = ImageSources.Open(o.Input, o.Dataset); // cheap checks of the input before loading the model
         using var model = ClipVisionModel.FromPretrained(o.Checkpoint, o.Device);
         var cfg = model.Config;
         var processor = ClipImageProcessor.FromFolder(o.Checkpoint);
@@ -66,7 +68,6 @@ public static class FeatureExtractor
         var detail = o.DetailLayers is { } d ? ClipRunOptions.ParseLayerRange(d, cfg.NumHiddenLayers) : cfg.DefaultDetailLayers;
         int[] hidden = ParseHiddenStates(o.HiddenStates, cfg.NumHiddenLayers);
 
-        using var source = ImageSources.Open(o.Input, o.Dataset);
         long total = source.Count;
         long batches = (total + o.Batch - 1) / o.Batch;
         long b0 = batches * o.ShardIndex / o.ShardCount, b1 = batches * (o.ShardIndex + 1) / o.ShardCount;
@@ -88,6 +89,7 @@ public static class FeatureExtractor
             [FeatureFile.Keys.Batch] = o.Batch.ToString(),
         };
 
+        AtomicFile.DeleteStaleTemps(o.Output); // a run killed while assembling the output leaves a full-size temp
         string partial = Path.GetFullPath(o.Output) + ".partial";
         string jobFile = Path.Combine(partial, "job.json");
         string job = JsonSerializer.Serialize(meta.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(), new JsonSerializerOptions { WriteIndented = true });

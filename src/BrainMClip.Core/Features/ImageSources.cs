@@ -1,8 +1,6 @@
 using System.Text.RegularExpressions;
 using BrainMClip.IO;
 using PureHDF;
-using PureHDF.Selections;
-using PureHDF.VOL.Native;
 using static TorchSharp.torch;
 
 namespace BrainMClip.Features;
@@ -135,8 +133,8 @@ sealed class NpySource : IImageSource
 sealed class Hdf5Source : IImageSource
 {
     readonly string _path, _name;
-    readonly NativeFile _file;
-    readonly IH5Dataset _ds;
+    readonly Hdf5File _file;
+    readonly Hdf5Dataset _ds;
     readonly ulong[] _dims;
     public long Count => (long)_dims[0];
     public string Description => $"hdf5:{_path}:{_name}";
@@ -144,41 +142,35 @@ sealed class Hdf5Source : IImageSource
     public Hdf5Source(string path, string dataset)
     {
         _path = Path.GetFullPath(path); _name = dataset;
-        try { _file = H5File.OpenRead(path); }
-        catch (Exception e) when (e is not UserInputException) { throw new UserInputException($"{path}: not a readable HDF5 file ({e.Message})"); }
-        try { _ds = _file.Dataset(dataset); }
-        catch (Exception e)
+        // Hdf5File turns every PureHDF failure on a corrupt file into a UserInputException and bounds its time and memory.
+        _file = Hdf5File.Open(path);
+        try
         {
-            _file.Dispose();
-            throw new UserInputException($"{path}: HDF5 dataset '{dataset}' not found ({e.Message}); pass --dataset NAME or FILE.hdf5:NAME");
+            _ds = _file.Dataset(dataset);
+            _dims = _ds.Dims;
+            if (_dims.Length != 4 || _dims[1] != 3 || _dims[0] == 0 || _dims[2] == 0 || _dims[3] == 0 || _dims[2] > int.MaxValue || _dims[3] > int.MaxValue)
+                throw new UserInputException($"{path}:{dataset}: shape ({string.Join(", ", _dims)}); expected (N, 3, H, W) images in [0, 1]");
+            if (!(_ds.TypeClass == H5DataTypeClass.FloatingPoint && _ds.TypeSize is 2 or 4 or 8) && !(_ds.TypeClass == H5DataTypeClass.FixedPoint && _ds.TypeSize == 1))
+                throw new UserInputException($"{path}:{dataset}: element type {_ds.TypeClass} of {_ds.TypeSize} bytes; expected float16/32/64 in [0, 1] (or uint8 0–255)");
         }
-        _dims = _ds.Space.Dimensions;
-        if (_dims.Length != 4 || _dims[1] != 3 || _dims[0] == 0)
+        catch
         {
             _file.Dispose();
-            throw new UserInputException($"{path}:{dataset}: shape ({string.Join(", ", _dims)}); expected (N, 3, H, W) images in [0, 1]");
-        }
-        var t = _ds.Type;
-        if (!(t.Class == H5DataTypeClass.FloatingPoint && t.Size is 2 or 4 or 8) && !(t.Class == H5DataTypeClass.FixedPoint && t.Size == 1))
-        {
-            _file.Dispose();
-            throw new UserInputException($"{path}:{dataset}: element type {t.Class} of {t.Size} bytes; expected float16/32/64 in [0, 1] (or uint8 0–255)");
+            throw;
         }
     }
 
     public Tensor Load(long start, int count, ClipImageProcessor processor)
     {
-        var sel = new HyperslabSelection(4, [(ulong)start, 0, 0, 0], [(ulong)count, _dims[1], _dims[2], _dims[3]]);
         long[] shape = [count, (long)_dims[1], (long)_dims[2], (long)_dims[3]];
-        var t = _ds.Type;
         using var scope = NewDisposeScope();
-        Tensor x = t.Class == H5DataTypeClass.FixedPoint
-            ? tensor(_ds.Read<byte[]>(sel), shape).to_type(ScalarType.Float32) / 255.0f
-            : t.Size switch
+        Tensor x = _ds.TypeClass == H5DataTypeClass.FixedPoint
+            ? tensor(_ds.ReadRows<byte>(start, count), shape).to_type(ScalarType.Float32) / 255.0f
+            : _ds.TypeSize switch
             {
-                2 => tensor(Array.ConvertAll(_ds.Read<Half[]>(sel), v => (float)v), shape),
-                4 => tensor(_ds.Read<float[]>(sel), shape),
-                _ => tensor(_ds.Read<double[]>(sel), shape).to_type(ScalarType.Float32),
+                2 => tensor(Array.ConvertAll(_ds.ReadRows<Half>(start, count), v => (float)v), shape),
+                4 => tensor(_ds.ReadRows<float>(start, count), shape),
+                _ => tensor(_ds.ReadRows<double>(start, count), shape).to_type(ScalarType.Float32),
             };
         return processor.PreprocessBatch(x).MoveToOuterDisposeScope();
     }

@@ -28,6 +28,63 @@ public static class AtomicFile
         }
     }
 
+    /// <summary>
+    /// Checks before long work starts that <paramref name="path"/> can be written: not a folder, and its folder can be
+    /// created and holds a new file. Throws a <see cref="UserInputException"/> naming <paramref name="what"/> otherwise.
+    /// </summary>
+    public static void RequireWritable(string path, string what)
+    {
+        string full;
+        try { full = Path.GetFullPath(path); }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            throw new UserInputException($"{what} {path}: not a valid path ({e.Message})");
+        }
+        if (Directory.Exists(full)) throw new UserInputException($"{what} {path}: is a folder; expected a file name");
+        string dir = Path.GetDirectoryName(full)!;
+        string probe = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            Directory.CreateDirectory(dir);
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UserInputException($"{what} {path}: cannot write there ({e.Message})");
+        }
+    }
+
+    /// <summary>
+    /// Deletes the temp files that writes to <paramref name="path"/> left behind when their process was killed
+    /// (SIGKILL skips the cleanup above). Temps of processes still running are kept. Returns how many were deleted.
+    /// </summary>
+    public static int DeleteStaleTemps(string path)
+    {
+        string full = Path.GetFullPath(path);
+        string dir = Path.GetDirectoryName(full)!, name = Path.GetFileName(full);
+        if (!Directory.Exists(dir)) return 0;
+        int deleted = 0;
+        foreach (var tmp in Directory.EnumerateFiles(dir, $".{name}.*.tmp"))
+        {
+            var parts = Path.GetFileName(tmp)[(name.Length + 2)..].Split('.');
+            if (parts.Length != 3 || !int.TryParse(parts[0], out int pid) || IsRunning(pid)) continue;
+            try { File.Delete(tmp); deleted++; } catch (IOException) { }
+        }
+        return deleted;
+    }
+
+    static bool IsRunning(int pid)
+    {
+        if (pid == Environment.ProcessId) return true;
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
+    }
+
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
     {
         byte[] copy = bytes.ToArray();

@@ -30,6 +30,9 @@ public static class ImageIO
 {
     public static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif"];
 
+    /// <summary>Absolute cap on decoded pixels (Pillow's decompression-bomb error threshold).</summary>
+    public const long MaxPixels = 178_956_970;
+
     public static bool IsImageFile(string path) =>
         Extensions.Contains(Path.GetExtension(path).ToLowerInvariant());
 
@@ -39,6 +42,11 @@ public static class ImageIO
         using var data = SKData.Create(path);
         using var codec = data == null ? null : SKCodec.Create(data);
         if (codec == null) throw new UserInputException($"{path}: not a readable image (PNG/JPEG/BMP/WebP/GIF expected)");
+        // Decompression-bomb guard: a corrupt or hostile header can claim gigapixels from a few hundred bytes.
+        long pixels = (long)codec.Info.Width * codec.Info.Height, limit = Math.Min(MaxPixels, Math.Max(1L << 22, data!.Size * 1024));
+        if (codec.Info.Width <= 0 || codec.Info.Height <= 0 || pixels > limit)
+            throw new UserInputException($"{path}: image header claims {codec.Info.Width}x{codec.Info.Height} pixels, more than a {data!.Size}-byte file can hold " +
+                $"(limit {limit} pixels; corrupt file or decompression bomb?)");
         var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         using var bmp = new SKBitmap(info);
         var result = codec.GetPixels(info, bmp.GetPixels());

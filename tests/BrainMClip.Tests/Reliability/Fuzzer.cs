@@ -68,8 +68,9 @@ public static class Fuzzer
     }
 
     /// <summary>Runs <paramref name="cases"/> mutations of each seed file through <paramref name="read"/>.</summary>
+    /// <param name="mutate">Custom mutation (seed, case index) → bytes; default <see cref="Mutate"/> with <paramref name="headerBytes"/>.</param>
     public static Result Run(string name, IReadOnlyList<byte[]> seeds, int cases, string extension, Action<string> read,
-        ITestOutputHelper? log, int headerBytes = 512, TimeSpan? perCase = null)
+        ITestOutputHelper? log, int headerBytes = 512, TimeSpan? perCase = null, Func<byte[], int, byte[]>? mutate = null)
     {
         var budget = perCase ?? TimeSpan.FromSeconds(10);
         using var dir = new TempDir();
@@ -77,25 +78,30 @@ public static class Fuzzer
         for (int i = 0; i < cases; i++)
         {
             var seed = seeds[i % seeds.Count];
-            var bytes = Mutate(seed, i, headerBytes);
+            var bytes = mutate != null ? mutate(seed, i) : Mutate(seed, i, headerBytes);
             string path = Path.Combine(dir.Path, $"case{i % 16}{extension}");
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             File.WriteAllBytes(path, bytes);
             var task = Task.Run(() =>
             {
                 try { read(path); return (Exception?)null; }
                 catch (Exception e) { return e; }
             });
+            string saved = Path.Combine(Path.GetTempPath(), $"fuzz-{name}-{i}{extension.Replace('/', '_')}");
             if (!task.Wait(budget))
-                throw new Xunit.Sdk.XunitException($"{name}: case {i} did not finish within {budget.TotalSeconds}s (hang?)");
+            {
+                File.WriteAllBytes(saved, bytes);
+                throw new Xunit.Sdk.XunitException($"{name}: case {i} did not finish within {budget.TotalSeconds}s (hang?); input saved to {saved}");
+            }
             switch (task.Result)
             {
                 case null: accepted++; break;
                 case UserInputException: rejected++; break;
                 case var e:
-                    File.WriteAllBytes(Path.Combine(Path.GetTempPath(), $"fuzz-{name}-{i}{extension}"), bytes);
+                    File.WriteAllBytes(saved, bytes);
                     throw new Xunit.Sdk.XunitException(
                         $"{name}: case {i} raised {e!.GetType().Name} instead of a clear input error: {e.Message}\n" +
-                        $"(input saved to /tmp/fuzz-{name}-{i}{extension})\n{e}");
+                        $"(input saved to {saved})\n{e}");
             }
         }
         log?.WriteLine($"fuzz {name}: {cases} mutated inputs, {rejected} rejected with a clear error, {accepted} accepted");

@@ -1,0 +1,288 @@
+using System.Text.RegularExpressions;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace BrainMClip.Generation.Models;
+
+/// <summary>The fields of a diffusers <c>AutoencoderKL</c> <c>config.json</c>.</summary>
+public sealed record AutoencoderKLConfig
+{
+    public int InChannels { get; init; } = 3;
+    public int OutChannels { get; init; } = 3;
+    public int[] BlockOutChannels { get; init; } = [64];
+    public int LayersPerBlock { get; init; } = 1;
+    public int LatentChannels { get; init; } = 4;
+    public int NormNumGroups { get; init; } = 32;
+    public double ScalingFactor { get; init; } = 0.18215;
+    public bool MidBlockAddAttention { get; init; } = true;
+
+    /// <summary>Image pixels per latent pixel along each axis (2^(levels−1)).</summary>
+    public int SpatialFactor => 1 << (BlockOutChannels.Length - 1);
+
+    public static AutoencoderKLConfig Load(string path)
+    {
+        var r = ConfigReader.Load(path);
+        string? cls = r.String("_class_name", null);
+        if (cls != null && cls != "AutoencoderKL")
+            throw r.Error("_class_name", $"= \"{cls}\" is not supported (expected AutoencoderKL)");
+        var ch = r.Ints("block_out_channels", [64]);
+        if (ch.Length == 0 || ch.Any(c => c <= 0)) throw r.Error("block_out_channels", "must be a non-empty list of positive integers");
+        var down = r.Strings("down_block_types", Enumerable.Repeat("DownEncoderBlock2D", ch.Length).ToArray());
+        var up = r.Strings("up_block_types", Enumerable.Repeat("UpDecoderBlock2D", ch.Length).ToArray());
+        if (down.Length != ch.Length) throw r.Error("down_block_types", $"has {down.Length} entries but block_out_channels has {ch.Length}");
+        if (up.Length != ch.Length) throw r.Error("up_block_types", $"has {up.Length} entries but block_out_channels has {ch.Length}");
+        if (down.Any(t => t != "DownEncoderBlock2D"))
+            throw r.Error("down_block_types", $"contains \"{down.First(t => t != "DownEncoderBlock2D")}\" (supported: DownEncoderBlock2D)");
+        if (up.Any(t => t != "UpDecoderBlock2D"))
+            throw r.Error("up_block_types", $"contains \"{up.First(t => t != "UpDecoderBlock2D")}\" (supported: UpDecoderBlock2D)");
+        r.RequireNullOr("act_fn", "silu", "swish");
+        r.RequireNullOr("latents_mean");
+        r.RequireNullOr("latents_std");
+        r.RequireNullOr("shift_factor");
+        r.RequireNullOr("use_quant_conv", "true");
+        r.RequireNullOr("use_post_quant_conv", "true");
+        var cfg = new AutoencoderKLConfig
+        {
+            InChannels = r.Int("in_channels", 3),
+            OutChannels = r.Int("out_channels", 3),
+            BlockOutChannels = ch,
+            LayersPerBlock = r.Int("layers_per_block", 1),
+            LatentChannels = r.Int("latent_channels", 4),
+            NormNumGroups = r.Int("norm_num_groups", 32),
+            ScalingFactor = r.Double("scaling_factor", 0.18215),
+            MidBlockAddAttention = r.Bool("mid_block_add_attention", true),
+        };
+        foreach (var c in ch)
+            if (c % cfg.NormNumGroups != 0) throw r.Error("norm_num_groups", $"= {cfg.NormNumGroups} does not divide block channel count {c}");
+        if (cfg.LayersPerBlock < 1) throw r.Error("layers_per_block", "must be at least 1");
+        if (cfg.ScalingFactor <= 0) throw r.Error("scaling_factor", "must be positive");
+        return cfg;
+    }
+}
+
+/// <summary>diffusers UNetMidBlock2D of the VAE: resnet, single-head attention, resnet (no time embedding, eps 1e-6).</summary>
+public sealed class VaeMidBlock : nn.Module
+{
+    readonly ModuleList<ResnetBlock2D> resnets;
+    readonly ModuleList<SpatialSelfAttention>? attentions;
+
+    public VaeMidBlock(long channels, long groups, bool addAttention) : base(nameof(VaeMidBlock))
+    {
+        resnets = new ModuleList<ResnetBlock2D>(new ResnetBlock2D(channels, channels, null, groups, 1e-6),
+            new ResnetBlock2D(channels, channels, null, groups, 1e-6));
+        if (addAttention) attentions = new ModuleList<SpatialSelfAttention>(new SpatialSelfAttention(channels, groups, 1e-6));
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor h)
+    {
+        using var scope = NewDisposeScope();
+        h = resnets[0].Forward(h, null);
+        if (attentions != null) h = attentions[0].Forward(h);
+        h = resnets[1].Forward(h, null);
+        return h.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>diffusers DownEncoderBlock2D (resnets + optional downsampler with the (0,1,0,1) pad).</summary>
+public sealed class DownEncoderBlock2D : nn.Module
+{
+    readonly ModuleList<ResnetBlock2D> resnets;
+    readonly ModuleList<Downsample2D>? downsamplers;
+
+    public DownEncoderBlock2D(long inChannels, long outChannels, int layers, long groups, bool addDownsample) : base(nameof(DownEncoderBlock2D))
+    {
+        resnets = new ModuleList<ResnetBlock2D>(Enumerable.Range(0, layers)
+            .Select(i => new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, null, groups, 1e-6)).ToArray());
+        if (addDownsample) downsamplers = new ModuleList<Downsample2D>(new Downsample2D(outChannels, padding: 0));
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor h)
+    {
+        using var scope = NewDisposeScope();
+        foreach (var r in resnets) h = r.Forward(h, null);
+        if (downsamplers != null) h = downsamplers[0].Forward(h);
+        return h.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>diffusers UpDecoderBlock2D (resnets + optional nearest-2× upsampler).</summary>
+public sealed class UpDecoderBlock2D : nn.Module
+{
+    readonly ModuleList<ResnetBlock2D> resnets;
+    readonly ModuleList<Upsample2D>? upsamplers;
+
+    public UpDecoderBlock2D(long inChannels, long outChannels, int layers, long groups, bool addUpsample) : base(nameof(UpDecoderBlock2D))
+    {
+        resnets = new ModuleList<ResnetBlock2D>(Enumerable.Range(0, layers)
+            .Select(i => new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, null, groups, 1e-6)).ToArray());
+        if (addUpsample) upsamplers = new ModuleList<Upsample2D>(new Upsample2D(outChannels));
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor h)
+    {
+        using var scope = NewDisposeScope();
+        foreach (var r in resnets) h = r.Forward(h, null);
+        if (upsamplers != null) h = upsamplers[0].Forward(h);
+        return h.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>The VAE encoder: conv_in → down blocks → mid → GroupNorm → SiLU → conv_out (2×latent channels).</summary>
+public sealed class VaeEncoder : nn.Module
+{
+    readonly Conv2d conv_in;
+    readonly ModuleList<DownEncoderBlock2D> down_blocks;
+    readonly VaeMidBlock mid_block;
+    readonly GroupNorm conv_norm_out;
+    readonly Conv2d conv_out;
+
+    public VaeEncoder(AutoencoderKLConfig cfg) : base(nameof(VaeEncoder))
+    {
+        var ch = cfg.BlockOutChannels;
+        conv_in = Layers.Conv(cfg.InChannels, ch[0], 3, padding: 1);
+        var blocks = new List<DownEncoderBlock2D>();
+        long output = ch[0];
+        for (int i = 0; i < ch.Length; i++)
+        {
+            long input = output;
+            output = ch[i];
+            blocks.Add(new DownEncoderBlock2D(input, output, cfg.LayersPerBlock, cfg.NormNumGroups, addDownsample: i != ch.Length - 1));
+        }
+        down_blocks = new ModuleList<DownEncoderBlock2D>(blocks.ToArray());
+        mid_block = new VaeMidBlock(ch[^1], cfg.NormNumGroups, cfg.MidBlockAddAttention);
+        conv_norm_out = Layers.GroupNorm(cfg.NormNumGroups, ch[^1], 1e-6);
+        conv_out = Layers.Conv(ch[^1], 2 * cfg.LatentChannels, 3, padding: 1);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var h = conv_in.forward(x);
+        foreach (var b in down_blocks) h = b.Forward(h);
+        h = mid_block.Forward(h);
+        h = conv_out.forward(nn.functional.silu(conv_norm_out.forward(h)));
+        return h.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>The VAE decoder: conv_in → mid → up blocks → GroupNorm → SiLU → conv_out.</summary>
+public sealed class VaeDecoder : nn.Module
+{
+    readonly Conv2d conv_in;
+    readonly VaeMidBlock mid_block;
+    readonly ModuleList<UpDecoderBlock2D> up_blocks;
+    readonly GroupNorm conv_norm_out;
+    readonly Conv2d conv_out;
+
+    public VaeDecoder(AutoencoderKLConfig cfg) : base(nameof(VaeDecoder))
+    {
+        var rch = cfg.BlockOutChannels.Reverse().ToArray();
+        conv_in = Layers.Conv(cfg.LatentChannels, rch[0], 3, padding: 1);
+        mid_block = new VaeMidBlock(rch[0], cfg.NormNumGroups, cfg.MidBlockAddAttention);
+        var blocks = new List<UpDecoderBlock2D>();
+        long output = rch[0];
+        for (int i = 0; i < rch.Length; i++)
+        {
+            long prev = output;
+            output = rch[i];
+            blocks.Add(new UpDecoderBlock2D(prev, output, cfg.LayersPerBlock + 1, cfg.NormNumGroups, addUpsample: i != rch.Length - 1));
+        }
+        up_blocks = new ModuleList<UpDecoderBlock2D>(blocks.ToArray());
+        conv_norm_out = Layers.GroupNorm(cfg.NormNumGroups, cfg.BlockOutChannels[0], 1e-6);
+        conv_out = Layers.Conv(cfg.BlockOutChannels[0], cfg.OutChannels, 3, padding: 1);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor z)
+    {
+        using var scope = NewDisposeScope();
+        var h = conv_in.forward(z);
+        h = mid_block.Forward(h);
+        foreach (var b in up_blocks) h = b.Forward(h);
+        h = conv_out.forward(nn.functional.silu(conv_norm_out.forward(h)));
+        return h.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// diffusers <c>AutoencoderKL</c>: encoder + quant_conv (→ mean | logvar, logvar clamped to [−30, 20]) and
+/// post_quant_conv + decoder. <see cref="Decode"/> takes latents already divided by the scaling factor.
+/// </summary>
+public sealed class AutoencoderKL : nn.Module
+{
+    readonly VaeEncoder encoder;
+    readonly VaeDecoder decoder;
+    readonly Conv2d quant_conv;
+    readonly Conv2d post_quant_conv;
+
+    public AutoencoderKLConfig Config { get; }
+
+    public AutoencoderKL(AutoencoderKLConfig cfg) : base(nameof(AutoencoderKL))
+    {
+        Config = cfg;
+        encoder = new VaeEncoder(cfg);
+        decoder = new VaeDecoder(cfg);
+        quant_conv = Layers.Conv(2 * cfg.LatentChannels, 2 * cfg.LatentChannels, 1);
+        post_quant_conv = Layers.Conv(cfg.LatentChannels, cfg.LatentChannels, 1);
+        RegisterComponents();
+    }
+
+    /// <summary>Returns the latent distribution's (mean, logvar), without the scaling factor.</summary>
+    public (Tensor Mean, Tensor LogVar) Encode(Tensor image)
+    {
+        if (image.dim() != 4 || image.shape[1] != Config.InChannels)
+            throw new UserInputException($"vae: image must be (B, {Config.InChannels}, H, W), got {Layers.Shape(image)}");
+        using var scope = NewDisposeScope();
+        var dtype = quant_conv.weight!.dtype;
+        var moments = quant_conv.forward(encoder.Forward(image.to_type(dtype)));
+        var parts = moments.chunk(2, 1);
+        var mean = parts[0].contiguous();
+        var logvar = parts[1].clamp(-30.0, 20.0);
+        return (mean.MoveToOuterDisposeScope(), logvar.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Decodes latents (already divided by the scaling factor) to an image in about [−1, 1] (unclamped).</summary>
+    public Tensor Decode(Tensor latents)
+    {
+        if (latents.dim() != 4 || latents.shape[1] != Config.LatentChannels)
+            throw new UserInputException($"vae: latents must be (B, {Config.LatentChannels}, h, w), got {Layers.Shape(latents)}");
+        using var scope = NewDisposeScope();
+        var dtype = post_quant_conv.weight!.dtype;
+        return decoder.Forward(post_quant_conv.forward(latents.to_type(dtype))).MoveToOuterDisposeScope();
+    }
+
+    static readonly Regex LegacyAttention = new(@"^(encoder|decoder)\.mid_block\.attentions\.0\.(query|key|value|proj_attn)\.(weight|bias)$");
+
+    /// <summary>Maps the legacy SD-1.x attention names (query/key/value/proj_attn) to to_q/to_k/to_v/to_out.0, as diffusers does on load.</summary>
+    public static string RenameLegacyKey(string key)
+    {
+        var m = LegacyAttention.Match(key);
+        if (!m.Success) return key;
+        string name = m.Groups[2].Value switch { "query" => "to_q", "key" => "to_k", "value" => "to_v", _ => "to_out.0" };
+        return $"{m.Groups[1].Value}.mid_block.attentions.0.{name}.{m.Groups[3].Value}";
+    }
+
+    /// <summary>Old checkpoints stored the attention projections as 1×1 convs ([C, C, 1, 1]); the linear layers want [C, C].</summary>
+    static Tensor ReshapeAttentionWeight(string key, Tensor t) =>
+        key.Contains(".mid_block.attentions.") && key.EndsWith(".weight") && t.dim() == 4 && t.shape[2] == 1 && t.shape[3] == 1
+            ? t.reshape(t.shape[0], t.shape[1])
+            : t;
+
+    /// <summary>Builds the VAE from a diffusers folder (config.json + weights).</summary>
+    public static AutoencoderKL FromPretrained(string folder, ScalarType dtype = ScalarType.Float32)
+    {
+        UserInputException.RequireDirectory(folder, "VAE folder");
+        var cfg = AutoencoderKLConfig.Load(Path.Combine(folder, "config.json"));
+        var weights = WeightLoader.FindWeights(folder);
+        var vae = new AutoencoderKL(cfg);
+        WeightLoader.Load(vae, weights, RenameLegacyKey, ReshapeAttentionWeight);
+        if (dtype != ScalarType.Float32) vae.to(dtype);
+        vae.eval();
+        return vae;
+    }
+}

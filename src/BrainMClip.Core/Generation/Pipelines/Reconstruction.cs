@@ -1,0 +1,211 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BrainMClip.IO;
+using BrainMClip.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BrainMClip.Generation.Pipelines;
+
+/// <summary>Settings of one <c>reconstruct</c> run.</summary>
+public sealed record ReconstructOptions
+{
+    public required string PredPath { get; init; }
+    public required string GeneratorPath { get; init; }
+    public required string OutDir { get; init; }
+    public int Steps { get; init; } = 20;
+    public double Guidance { get; init; } = 3.5;
+    public int Candidates { get; init; } = 1;
+    public double Fusion { get; init; } = ConditioningFusion.DefaultLambda;
+    public long Seed { get; init; }
+    public string Scheduler { get; init; } = "ddim";
+    public string Device { get; init; } = "cpu";
+    public int? Limit { get; init; }
+    public bool Resume { get; init; }
+    /// <summary>float32, bfloat16 or float16 weights/activations.</summary>
+    public string DType { get; init; } = "float32";
+    /// <summary>Attention slice size in (batch×head) rows; null = no slicing.</summary>
+    public int? AttentionSlice { get; init; }
+}
+
+/// <summary>The summary a run returns (also printed as JSON by the CLI).</summary>
+public sealed record ReconstructResult(int Images, int Written, int Skipped, double SecondsPerImage, string Manifest);
+
+/// <summary>
+/// Reconstructs test images from brain predictions: fused conditioning (SPEC §3), guided sampling, best-of-N by
+/// similarity to the brain-predicted tokens, PNGs <c>rec_000.png</c>… named by test index and a <c>reconstruct.json</c>
+/// manifest. Files are written atomically and <see cref="ReconstructOptions.Resume"/> skips finished images.
+/// </summary>
+public static class Reconstruction
+{
+    /// <summary>The conditioning of every test sample: renorm((1−λ)·semantic + λ·detail_projected), from PRED.safetensors.</summary>
+    public static (Tensor Conditioning, Tensor Semantic, string Source) LoadConditioning(string predPath, double lambda)
+    {
+        var header = SafeTensors.ReadHeader(predPath);
+        if (!header.Entries.ContainsKey("semantic"))
+            throw new UserInputException($"{predPath}: tensor 'semantic' (N,T,P) not found; write PRED with 'brainmclip predict'");
+        var semantic = SafeTensors.LoadTensor(predPath, "semantic").to_type(ScalarType.Float32);
+        if (semantic.dim() != 3) throw new UserInputException($"{predPath}: 'semantic' must be (N,T,P), got [{string.Join(",", semantic.shape)}]");
+        if (header.Entries.ContainsKey("detail_projected"))
+        {
+            using var dp = SafeTensors.LoadTensor(predPath, "detail_projected").to_type(ScalarType.Float32);
+            return (ConditioningFusion.Fuse(semantic, dp, lambda), semantic, $"fused from semantic and detail_projected with lambda {lambda}");
+        }
+        if (lambda == 0) return (ConditioningFusion.Renorm(semantic), semantic, "semantic only (lambda 0)");
+        if (header.Entries.ContainsKey("fused"))
+        {
+            Console.Error.WriteLine($"warning: {predPath} has no 'detail_projected'; using its precomputed 'fused' tokens (--fusion ignored)");
+            var fused = SafeTensors.LoadTensor(predPath, "fused").to_type(ScalarType.Float32);
+            return (fused, semantic, "precomputed 'fused' from PRED");
+        }
+        throw new UserInputException($"{predPath}: tensor 'detail_projected' (N,T,P) not found, needed for --fusion {lambda} (use --fusion 0 for semantic only)");
+    }
+
+    public static ScalarType ParseDType(string name) => name.ToLowerInvariant() switch
+    {
+        "float32" or "fp32" => ScalarType.Float32,
+        "bfloat16" or "bf16" => ScalarType.BFloat16,
+        "float16" or "fp16" => ScalarType.Float16,
+        _ => throw new UserInputException($"--dtype {name}: expected float32, bfloat16 or float16"),
+    };
+
+    /// <summary>The seed of candidate <paramref name="k"/> of test image <paramref name="index"/>: independent of --limit and --resume.</summary>
+    public static ulong CandidateSeed(long seed, int index, int k) =>
+        unchecked((ulong)seed * 1_000_003UL + (ulong)index * 1009UL + (ulong)k);
+
+    public static string ImageName(int index) => $"rec_{index:000}.png";
+
+    /// <param name="scorerFactory">Builds the best-of-N scorer from the generator's <c>clip/</c> folder; needed when Candidates &gt; 1.</param>
+    public static ReconstructResult Run(ReconstructOptions o, Func<string, ICandidateScorer>? scorerFactory = null, TextWriter? log = null)
+    {
+        if (o.Steps < 1) throw new UserInputException($"--steps {o.Steps}: expected at least 1");
+        if (o.Candidates < 1) throw new UserInputException($"--candidates {o.Candidates}: expected at least 1");
+        if (o.Guidance < 0) throw new UserInputException($"--guidance {o.Guidance}: expected a non-negative scale");
+        if (o.Limit is < 1) throw new UserInputException($"--limit {o.Limit}: expected at least 1");
+        if (o.AttentionSlice is < 1) throw new UserInputException($"--attention-slice {o.AttentionSlice}: expected at least 1");
+        var device = TorchSetup.ParseDevice(o.Device);
+        var dtype = ParseDType(o.DType);
+        using var outer = NewDisposeScope();
+        var (cond, semantic, source) = LoadConditioning(o.PredPath, o.Fusion);
+        int n = (int)cond.shape[0];
+        if (o.Limit is { } lim) n = Math.Min(n, lim);
+
+        using var gen = GeneratorFolder.Load(o.GeneratorPath, dtype);
+        if (device.type != DeviceType.CPU) { gen.Unet.to(device); gen.Vae?.to(device); }
+        if (cond.shape[2] != gen.Unet.Config.CrossAttentionDim)
+            throw new UserInputException(
+                $"{o.PredPath}: predicted tokens have width {cond.shape[2]} but the generator's UNet expects cross_attention_dim {gen.Unet.Config.CrossAttentionDim}");
+        if (o.AttentionSlice is { } sl) gen.Unet.SetAttentionSlicing(sl);
+        var pipe = gen.CreatePipeline(o.Scheduler);
+        ICandidateScorer? scorer = null;
+        if (o.Candidates > 1)
+        {
+            if (gen.ClipFolder == null)
+                throw new UserInputException($"{o.GeneratorPath}: --candidates {o.Candidates} needs a CLIP model for best-of-N: put a Hugging Face CLIP folder at {Path.Combine(o.GeneratorPath, "clip")}");
+            if (scorerFactory == null)
+                throw new UserInputException("--candidates > 1: no CLIP scorer is available in this build");
+            scorer = scorerFactory(gen.ClipFolder);
+        }
+        try
+        {
+            Directory.CreateDirectory(o.OutDir);
+            string manifestPath = Path.Combine(o.OutDir, "reconstruct.json");
+            var entries = new SortedDictionary<int, JsonObject>();
+            if (o.Resume && File.Exists(manifestPath))
+            {
+                try
+                {
+                    if (JsonNode.Parse(File.ReadAllText(manifestPath))?["images"] is JsonArray arr)
+                        foreach (var e in arr.OfType<JsonObject>())
+                            if (e["index"]?.GetValue<int>() is { } idx) entries[idx] = (JsonObject)e.DeepClone();
+                }
+                catch (JsonException e) { throw new UserInputException($"{manifestPath}: cannot resume, manifest is not valid JSON ({e.Message})"); }
+            }
+            var settings = new JsonObject
+            {
+                ["pred"] = Path.GetFullPath(o.PredPath),
+                ["generator"] = gen.Folder,
+                ["kind"] = gen.Vae == null ? "pixel" : "latent",
+                ["steps"] = o.Steps,
+                ["guidance"] = o.Guidance,
+                ["candidates"] = o.Candidates,
+                ["fusion"] = o.Fusion,
+                ["conditioning"] = source,
+                ["seed"] = o.Seed,
+                ["scheduler"] = o.Scheduler,
+                ["dtype"] = o.DType,
+                ["attention_slice"] = o.AttentionSlice,
+                ["unconditional_context"] = "zeros",
+                ["best_of_n"] = o.Candidates > 1 ? "cosine(CLIP tokens of candidate, brain-predicted semantic tokens)" : null,
+                ["image_size"] = pipe.DefaultImageSize,
+            };
+            int written = 0, skipped = 0;
+            var clock = Stopwatch.StartNew();
+            using var bar = new ProgressBar("reconstruct", (long)n * o.Candidates * o.Steps, "step", log);
+            for (int i = 0; i < n; i++)
+            {
+                string file = Path.Combine(o.OutDir, ImageName(i));
+                if (o.Resume && File.Exists(file))
+                {
+                    skipped++;
+                    bar.Advance((long)o.Candidates * o.Steps, $"skip {ImageName(i)}");
+                    continue;
+                }
+                using var scope = NewDisposeScope();
+                var c = cond.narrow(0, i, 1).to(device);
+                var candidates = new List<Tensor>();
+                var seeds = new List<ulong>();
+                for (int k = 0; k < o.Candidates; k++)
+                {
+                    ulong s = CandidateSeed(o.Seed, i, k);
+                    seeds.Add(s);
+                    var img = pipe.Generate(c, null, o.Guidance, o.Steps, new Generator(s), onProgress: _ => bar.Advance(1, $"image {i + 1}/{n}"));
+                    candidates.Add(img.cpu());
+                }
+                var batch = cat(candidates, 0);
+                float[] scores = scorer?.Score(batch, semantic[i]) ?? [];
+                int best = scores.Length > 0 ? Array.IndexOf(scores, scores.Max()) : 0;
+                ImageIO.WritePng(file, ToRgb(batch[best]));
+                entries[i] = new JsonObject
+                {
+                    ["index"] = i,
+                    ["file"] = ImageName(i),
+                    ["seed"] = seeds[best],
+                    ["chosen_candidate"] = best,
+                    ["candidate_scores"] = scores.Length > 0 ? new JsonArray(scores.Select(x => (JsonNode)(double)x).ToArray()) : null,
+                };
+                written++;
+                WriteManifest(manifestPath, settings, entries, clock.Elapsed.TotalSeconds, written);
+            }
+            WriteManifest(manifestPath, settings, entries, clock.Elapsed.TotalSeconds, written);
+            return new ReconstructResult(n, written, skipped, written > 0 ? clock.Elapsed.TotalSeconds / written : 0, manifestPath);
+        }
+        finally
+        {
+            scorer?.Dispose();
+            (pipe.Scheduler as IDisposable)?.Dispose();
+        }
+    }
+
+    static void WriteManifest(string path, JsonObject settings, SortedDictionary<int, JsonObject> entries, double seconds, int written)
+    {
+        var root = new JsonObject
+        {
+            ["settings"] = settings.DeepClone(),
+            ["seconds_this_run"] = Math.Round(seconds, 3),
+            ["written_this_run"] = written,
+            ["images"] = new JsonArray(entries.Values.Select(e => (JsonNode)e.DeepClone()).ToArray()),
+        };
+        AtomicFile.WriteAllText(path, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    /// <summary>(3, H, W) in [0, 1] → 8-bit RGB (round half up, as PIL's conversion of x·255 + 0.5).</summary>
+    public static RgbImage ToRgb(Tensor chw01)
+    {
+        using var scope = NewDisposeScope();
+        var hwc = (chw01.to_type(ScalarType.Float32).clamp(0, 1) * 255 + 0.5).floor().clamp(0, 255).to_type(ScalarType.Byte)
+            .permute(1, 2, 0).contiguous();
+        return new RgbImage((int)hwc.shape[1], (int)hwc.shape[0], hwc.data<byte>().ToArray());
+    }
+}

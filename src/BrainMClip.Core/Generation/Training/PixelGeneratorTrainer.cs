@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Text.Json;
+using BrainMClip.Generation.Models;
+using BrainMClip.Generation.Pipelines;
+using BrainMClip.Generation.Schedulers;
+using BrainMClip.IO;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BrainMClip.Generation.Training;
+
+/// <summary>Settings of <c>generator train</c>.</summary>
+public sealed record PixelGeneratorOptions
+{
+    public required string ImagesPath { get; init; }
+    public required string FeaturesPath { get; init; }
+    public required string OutDir { get; init; }
+    public int Steps { get; init; } = 300;
+    /// <summary>32 or 64 pixels.</summary>
+    public int Size { get; init; } = 32;
+    public long Seed { get; init; }
+    public int BatchSize { get; init; } = 16;
+    public double LearningRate { get; init; } = 1e-3;
+    /// <summary>Probability of replacing the context by zeros (trains the unconditional branch used by guidance).</summary>
+    public double ContextDropout { get; init; } = 0.1;
+    public double EmaDecay { get; init; } = 0.995;
+    /// <summary>Block channels per level (null = [32, 64, 64] at 32 px, [32, 64, 64, 64] at 64 px).</summary>
+    public int[]? Channels { get; init; }
+}
+
+public sealed record PixelGeneratorResult(string OutDir, int Steps, double FinalLoss, double Seconds, long Parameters);
+
+/// <summary>
+/// Trains the embedded generator (SPEC §4): the same diffusers UNet class in pixel space (3 in/out channels, no VAE) on the
+/// stimulus images, conditioned by cross-attention on their CLIP-Semantic tokens, with the epsilon objective on the SD
+/// noise schedule, AdamW and an EMA of the weights. Writes a generator folder <see cref="Reconstruction"/> can load.
+/// </summary>
+public static class PixelGeneratorTrainer
+{
+    /// <summary>
+    /// The small UNet config: one level per halving down to 8×8 (32 px: 3 levels, 64 px: 4), one layer per block,
+    /// cross-attention only at 16×16 and below so a step stays cheap on a CPU; 4 heads.
+    /// </summary>
+    public static UNet2DConditionConfig SmallConfig(int size, int contextDim, int[]? channels = null)
+    {
+        int levels = size switch
+        {
+            32 => 3,
+            64 => 4,
+            _ => throw new UserInputException($"--size {size}: expected 32 or 64"),
+        };
+        channels ??= size == 32 ? [32, 64, 64] : [32, 64, 64, 64];
+        if (channels.Length != levels)
+            throw new UserInputException($"--channels: {channels.Length} values given but size {size} uses {levels} levels");
+        if (channels.Any(c => c <= 0 || c % 8 != 0))
+            throw new UserInputException($"--channels {string.Join(",", channels)}: each must be a positive multiple of 8 (8 norm groups, 4 heads)");
+        // Attention where the feature map is at most 16×16.
+        var cross = Enumerable.Range(0, levels).Select(i => size >> i <= 16).ToArray();
+        return new UNet2DConditionConfig
+        {
+            SampleSize = size, InChannels = 3, OutChannels = 3,
+            BlockOutChannels = channels,
+            LayersPerBlock = Enumerable.Repeat(1, levels).ToArray(),
+            TransformerLayersPerBlock = Enumerable.Repeat(1, levels).ToArray(),
+            DownBlockTypes = cross.Select(c => c ? "CrossAttnDownBlock2D" : "DownBlock2D").ToArray(),
+            UpBlockTypes = cross.Reverse().Select(c => c ? "CrossAttnUpBlock2D" : "UpBlock2D").ToArray(),
+            NumAttentionHeads = Enumerable.Repeat(4, levels).ToArray(),
+            NormNumGroups = 8,
+            CrossAttentionDim = contextDim,
+        };
+    }
+
+    /// <summary>Stimulus .npy (N, H, W, 3), uint8 or 0–255 floats → (N, 3, size, size) in [−1, 1].</summary>
+    public static Tensor LoadImages(string path, int size)
+    {
+        var arr = Npy.Read(path);
+        if (arr.Shape.Length != 4 || arr.Shape[3] != 3)
+            throw new UserInputException($"{path}: expected stimulus images (N, H, W, 3), got ({string.Join(", ", arr.Shape)})");
+        using var scope = NewDisposeScope();
+        var t = tensor(arr.ToFloat32()).reshape(arr.Shape).permute(0, 3, 1, 2).contiguous() / 255.0f;
+        if (t.shape[2] != size || t.shape[3] != size)
+            t = nn.functional.interpolate(t, size: [size, size], mode: InterpolationMode.Bilinear, align_corners: false,
+                antialias: t.shape[2] > size);
+        return (t.clamp(0, 1) * 2 - 1).MoveToOuterDisposeScope();
+    }
+
+    public static PixelGeneratorResult Train(PixelGeneratorOptions o, TextWriter? log = null)
+    {
+        if (o.Steps < 1) throw new UserInputException($"--steps {o.Steps}: expected at least 1");
+        if (o.BatchSize < 1) throw new UserInputException($"batch size {o.BatchSize}: expected at least 1");
+        var clock = Stopwatch.StartNew();
+        using var outer = NewDisposeScope();
+        log ??= Console.Error;
+        log.WriteLine($"generator train: loading {o.ImagesPath}");
+        var images = LoadImages(o.ImagesPath, o.Size);
+        log.WriteLine($"generator train: {images.shape[0]} images at {o.Size}x{o.Size} ({clock.Elapsed.TotalSeconds:0.0}s)");
+        var header = SafeTensors.ReadHeader(o.FeaturesPath);
+        if (!header.Entries.ContainsKey("semantic"))
+            throw new UserInputException($"{o.FeaturesPath}: tensor 'semantic' (N,T,P) not found; extract features with 'brainmclip features'");
+        var context = SafeTensors.LoadTensor(o.FeaturesPath, "semantic").to_type(ScalarType.Float32);
+        if (context.dim() != 3) throw new UserInputException($"{o.FeaturesPath}: 'semantic' must be (N,T,P), got [{string.Join(",", context.shape)}]");
+        if (context.shape[0] != images.shape[0])
+            throw new UserInputException($"{o.FeaturesPath}: {context.shape[0]} feature rows but {o.ImagesPath} has {images.shape[0]} images; they must be the same samples in the same order");
+        long n = images.shape[0];
+        int tokens = (int)context.shape[1], dim = (int)context.shape[2];
+
+        manual_seed(o.Seed);
+        var cfg = SmallConfig(o.Size, dim, o.Channels);
+        using var unet = new UNet2DConditionModel(cfg);
+        using var ema = new UNet2DConditionModel(cfg);
+        CopyWeights(unet, ema);
+        var sched = SchedulerConfig.StableDiffusion;
+        var alphas = tensor(sched.AlphasCumprod());
+        var gen = new Generator((ulong)o.Seed + 17);
+        var opt = optim.AdamW(unet.parameters(), lr: o.LearningRate, weight_decay: 0.01);
+        long parameters = unet.parameters().Sum(p => p.numel());
+        unet.train();
+        double lossAvg = double.NaN;
+        int warmup = Math.Min(100, Math.Max(1, o.Steps / 10));
+        using (var bar = new ProgressBar("generator train", o.Steps, "step", log))
+        {
+            for (int step = 0; step < o.Steps; step++)
+            {
+                using var scope = NewDisposeScope();
+                // Linear warm-up then cosine decay to 10 %.
+                double lr = step < warmup
+                    ? o.LearningRate * (step + 1) / warmup
+                    : o.LearningRate * (0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / Math.Max(1, o.Steps - warmup))));
+                foreach (var g in opt.ParamGroups) g.LearningRate = lr;
+                var idx = randint(0, n, [Math.Min(o.BatchSize, n)], dtype: ScalarType.Int64, generator: gen);
+                var x0 = images.index_select(0, idx);
+                var ctx = context.index_select(0, idx);
+                long b = x0.shape[0];
+                var keep = (rand([b, 1, 1], generator: gen) >= o.ContextDropout).to_type(ScalarType.Float32);
+                ctx = ctx * keep;
+                var t = randint(0, sched.NumTrainTimesteps, [b], dtype: ScalarType.Int64, generator: gen);
+                var noise = randn(x0.shape, generator: gen);
+                var a = alphas.index_select(0, t).view(b, 1, 1, 1);
+                var xt = a.sqrt() * x0 + (1 - a).sqrt() * noise;
+                var pred = unet.Forward(xt, t, ctx);
+                var loss = nn.functional.mse_loss(pred, noise);
+                opt.zero_grad();
+                loss.backward();
+                nn.utils.clip_grad_norm_(unet.parameters(), 1.0);
+                opt.step();
+                double d = Math.Min(o.EmaDecay, (1.0 + step) / (10.0 + step));
+                UpdateEma(unet, ema, d);
+                double l = loss.item<float>();
+                if (!double.IsFinite(l)) throw new InvalidOperationException($"generator training diverged at step {step} (loss {l})");
+                lossAvg = double.IsNaN(lossAvg) ? l : 0.98 * lossAvg + 0.02 * l;
+                bar.Advance(1, $"loss {lossAvg:0.0000}");
+            }
+        }
+        ema.eval();
+        var training = JsonSerializer.SerializeToElement(new
+        {
+            images = Path.GetFullPath(o.ImagesPath),
+            features = Path.GetFullPath(o.FeaturesPath),
+            samples = n,
+            steps = o.Steps,
+            batch_size = o.BatchSize,
+            learning_rate = o.LearningRate,
+            context_dropout = o.ContextDropout,
+            ema_decay = o.EmaDecay,
+            seed = o.Seed,
+            channels = cfg.BlockOutChannels,
+            final_loss_ema = Math.Round(lossAvg, 6),
+            seconds = Math.Round(clock.Elapsed.TotalSeconds, 1),
+            parameters,
+            objective = "epsilon, SD scaled_linear schedule (1000 steps), weights = EMA",
+        });
+        var info = new GeneratorInfo
+        {
+            Kind = "pixel", ImageSize = o.Size, ContextTokens = tokens, ContextDim = dim, Training = training,
+        };
+        GeneratorFolder.SavePixelGenerator(o.OutDir, ema, sched, info);
+        return new PixelGeneratorResult(o.OutDir, o.Steps, lossAvg, clock.Elapsed.TotalSeconds, parameters);
+    }
+
+    static void CopyWeights(nn.Module from, nn.Module to)
+    {
+        using var noGrad = no_grad();
+        var src = from.state_dict();
+        foreach (var (k, v) in to.state_dict()) v.copy_(src[k]);
+    }
+
+    static void UpdateEma(nn.Module model, nn.Module ema, double decay)
+    {
+        using var noGrad = no_grad();
+        var src = model.parameters().ToList();
+        var dst = ema.parameters().ToList();
+        for (int i = 0; i < src.Count; i++) dst[i].mul_(decay).add_(src[i], alpha: 1 - decay);
+    }
+}

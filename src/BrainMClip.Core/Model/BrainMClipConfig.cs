@@ -1,0 +1,257 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace BrainMClip.Model;
+
+/// <summary>Network shape (SPEC §3). Token count and widths come from the features file at training time.</summary>
+public sealed record ModelSection
+{
+    public int Tokens { get; init; } = 257;
+    public int DetailWidth { get; init; } = 1024;
+    public int SemanticWidth { get; init; } = 768;
+    public int Hidden { get; init; } = 2048;
+    public int Blocks { get; init; } = 4;
+    public int Rank { get; init; } = 64;
+    /// <summary>"low_rank" (default) or "full".</summary>
+    public string Head { get; init; } = "low_rank";
+    public double DropoutInput { get; init; } = 0.5;
+    public double DropoutBlocks { get; init; } = 0.15;
+    /// <summary>
+    /// Ours: the token head's last weight starts at zero (its bias at the mean training target), so training starts
+    /// from the mean prediction instead of a random one — matters with few samples.
+    /// </summary>
+    public bool ZeroInitHead { get; init; }
+}
+
+/// <summary>Multi-granularity loss weights (SPEC §3).</summary>
+public sealed record LossSection
+{
+    public double WDetail { get; init; } = 1;
+    public double WSemantic { get; init; } = 1;
+    public double Alpha { get; init; } = 10000;
+    public double Beta { get; init; } = 1;
+    public double WRec { get; init; } = 1;
+    public double WCross { get; init; } = 1;
+    public double Temperature { get; init; } = 0.005;
+}
+
+public sealed record FusionSection
+{
+    public double Lambda { get; init; } = 0.25;
+}
+
+/// <summary>MindBridge's recipe (SPEC §3 Training).</summary>
+public sealed record TrainingSection
+{
+    public int Epochs { get; init; } = 200;
+    public int BatchSize { get; init; } = 50;
+    public double MaxLr { get; init; } = 3e-4;
+    public double WeightDecay { get; init; } = 0.01;
+    public double GradClip { get; init; } = 1.0;
+    /// <summary>OneCycle warm-up length in epochs: pct_start = warmup_epochs / epochs (capped at 0.5).</summary>
+    public double WarmupEpochs { get; init; } = 2;
+    public double FinalDivFactor { get; init; } = 100;
+    public double ValFraction { get; init; } = 0.1;
+    public long Seed { get; init; } = 0;
+}
+
+/// <summary>SPEC §3 ablation switches.</summary>
+public sealed record AblationSection
+{
+    public bool NoCross { get; init; }
+    public bool NoRec { get; init; }
+    public bool SemanticOnly { get; init; }
+    public bool DetailOnly { get; init; }
+    public bool GlobalOnly { get; init; }
+    public bool FullHeads { get; init; }
+}
+
+/// <summary>Closed-form ridge baseline (Brain-Diffuser style): alpha grid searched by k-fold CV on train.</summary>
+public sealed record RidgeSection
+{
+    public double[] Alphas { get; init; } = [1, 10, 100, 1e3, 1e4, 3e4, 6e4, 1e5, 3e5, 1e6];
+    public int Folds { get; init; } = 5;
+    /// <summary>Ridge alpha for the token-wise fusion map P (e_D → e_S), fitted on ground-truth pairs.</summary>
+    public double FusionAlpha { get; init; } = 1.0;
+}
+
+/// <summary>
+/// The complete, resolved configuration of a run (written to RUN/config.json). JSON uses snake_case names;
+/// unknown fields and out-of-range values are rejected with the field named. A user file may start from a preset
+/// with <c>"base": "tiny"</c> and override only some fields; fields it omits take the SPEC defaults (or the base's).
+/// </summary>
+public sealed record BrainMClipConfig
+{
+    /// <summary>"brainmclip" (the neural model) or "ridge" (the closed-form baseline).</summary>
+    public string Kind { get; init; } = "brainmclip";
+    public string Name { get; init; } = "custom";
+    public ModelSection Model { get; init; } = new();
+    public LossSection Loss { get; init; } = new();
+    public FusionSection Fusion { get; init; } = new();
+    public TrainingSection Training { get; init; } = new();
+    public AblationSection Ablation { get; init; } = new();
+    public RidgeSection Ridge { get; init; } = new();
+
+    [JsonIgnore] public bool IsRidge => Kind == "ridge";
+    [JsonIgnore] public bool UsesDetail => !Ablation.SemanticOnly;
+    [JsonIgnore] public bool UsesSemantic => !Ablation.DetailOnly;
+    [JsonIgnore] public bool UsesRec => !Ablation.NoRec && Loss.WRec > 0;
+    /// <summary>Cross-reconstruction needs both streams.</summary>
+    [JsonIgnore] public bool UsesCross => !Ablation.NoCross && Loss.WCross > 0 && UsesDetail && UsesSemantic;
+    [JsonIgnore] public string EffectiveHead => Ablation.FullHeads ? "full" : Model.Head;
+
+    public static readonly IReadOnlyList<string> PresetNames = ["tiny", "paper", "ridge"];
+
+    static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        WriteIndented = true,
+        NumberHandling = JsonNumberHandling.Strict,
+    };
+
+    // Presets as JSON so they read exactly like user files (and go through the same validation).
+    const string TinyJson = """
+    {
+      "kind": "brainmclip", "name": "tiny",
+      "model": { "tokens": 17, "detail_width": 64, "semantic_width": 32, "hidden": 256, "blocks": 1, "rank": 8,
+                 "dropout_input": 0.5, "dropout_blocks": 0.15 },
+      "training": { "epochs": 40, "batch_size": 50, "max_lr": 1e-3, "val_fraction": 0.1, "seed": 0 }
+    }
+    """;
+
+    const string PaperJson = """
+    {
+      "kind": "brainmclip", "name": "paper",
+      "model": { "tokens": 257, "detail_width": 1024, "semantic_width": 768, "hidden": 2048, "blocks": 4, "rank": 64 },
+      "training": { "epochs": 200, "batch_size": 50, "max_lr": 3e-4 }
+    }
+    """;
+
+    const string RidgeJson = """
+    { "kind": "ridge", "name": "ridge", "model": { "tokens": 17, "detail_width": 64, "semantic_width": 32 } }
+    """;
+
+    static string PresetJson(string name) => name switch
+    {
+        "tiny" => TinyJson,
+        "paper" => PaperJson,
+        "ridge" => RidgeJson,
+        _ => throw new UserInputException($"unknown config preset '{name}' (expected {string.Join(", ", PresetNames)} or a .json file)"),
+    };
+
+    /// <summary>A preset name (tiny, paper, ridge) or a path to a JSON file.</summary>
+    public static BrainMClipConfig Resolve(string presetOrPath)
+    {
+        if (PresetNames.Contains(presetOrPath)) return Parse(PresetJson(presetOrPath), $"preset '{presetOrPath}'");
+        if (!File.Exists(presetOrPath))
+            throw new UserInputException($"--config {presetOrPath}: not a preset ({string.Join(", ", PresetNames)}) and no such file");
+        return Parse(File.ReadAllText(presetOrPath), presetOrPath);
+    }
+
+    public static BrainMClipConfig Preset(string name) => Parse(PresetJson(name), $"preset '{name}'");
+
+    /// <summary>Parses config JSON (with optional "base" preset) and validates it; <paramref name="source"/> names it in errors.</summary>
+    public static BrainMClipConfig Parse(string json, string source)
+    {
+        JsonObject obj;
+        try
+        {
+            obj = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }) as JsonObject
+                  ?? throw new UserInputException($"{source}: expected a JSON object");
+        }
+        catch (JsonException e) { throw new UserInputException($"{source}: invalid JSON ({e.Message})"); }
+
+        if (obj["base"] is { } baseNode)
+        {
+            string baseName = baseNode is JsonValue v && v.TryGetValue(out string? s) ? s
+                : throw new UserInputException($"{source}: field 'base' must be a preset name string");
+            if (!PresetNames.Contains(baseName))
+                throw new UserInputException($"{source}: field 'base' = '{baseName}' is not a preset ({string.Join(", ", PresetNames)})");
+            var merged = (JsonObject)JsonNode.Parse(PresetJson(baseName))!;
+            obj.Remove("base");
+            Merge(merged, obj);
+            obj = merged;
+        }
+
+        BrainMClipConfig cfg;
+        try
+        {
+            cfg = obj.Deserialize<BrainMClipConfig>(Json) ?? throw new UserInputException($"{source}: empty config");
+        }
+        catch (JsonException e)
+        {
+            throw new UserInputException($"{source}: field '{(e.Path ?? "$").TrimStart('$', '.')}': {FirstSentence(e.Message)}");
+        }
+        cfg.Validate(source);
+        return cfg;
+    }
+
+    static string FirstSentence(string m)
+    {
+        int i = m.IndexOf(". Path:", StringComparison.Ordinal);
+        return i > 0 ? m[..i] : m;
+    }
+
+    static void Merge(JsonObject into, JsonObject from)
+    {
+        foreach (var (k, v) in from.ToList())
+        {
+            if (v is JsonObject vo && into[k] is JsonObject io) Merge(io, vo);
+            else into[k] = v?.DeepClone();
+        }
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Throws <see cref="UserInputException"/> naming the first out-of-range field.</summary>
+    public void Validate(string source)
+    {
+        void Req(bool ok, string field, string expected, object? value)
+        {
+            if (!ok) throw new UserInputException($"{source}: field '{field}' = {value}: expected {expected}");
+        }
+        foreach (var (section, value) in new (string, object?)[] { ("model", Model), ("loss", Loss), ("fusion", Fusion), ("training", Training), ("ablation", Ablation), ("ridge", Ridge) })
+            if (value is null) throw new UserInputException($"{source}: field '{section}' = null: expected an object");
+        Req(Kind is "brainmclip" or "ridge", "kind", "\"brainmclip\" or \"ridge\"", Kind);
+        var m = Model;
+        Req(m.Tokens >= 1, "model.tokens", ">= 1", m.Tokens);
+        Req(m.DetailWidth >= 1, "model.detail_width", ">= 1", m.DetailWidth);
+        Req(m.SemanticWidth >= 1, "model.semantic_width", ">= 1", m.SemanticWidth);
+        Req(m.Hidden >= 1, "model.hidden", ">= 1", m.Hidden);
+        Req(m.Blocks >= 0, "model.blocks", ">= 0", m.Blocks);
+        Req(m.Rank >= 1, "model.rank", ">= 1", m.Rank);
+        Req(m.Head is "low_rank" or "full", "model.head", "\"low_rank\" or \"full\"", m.Head);
+        Req(m.DropoutInput is >= 0 and < 1, "model.dropout_input", "a value in [0, 1)", m.DropoutInput);
+        Req(m.DropoutBlocks is >= 0 and < 1, "model.dropout_blocks", "a value in [0, 1)", m.DropoutBlocks);
+        var l = Loss;
+        Req(l.WDetail >= 0 && double.IsFinite(l.WDetail), "loss.w_detail", ">= 0", l.WDetail);
+        Req(l.WSemantic >= 0 && double.IsFinite(l.WSemantic), "loss.w_semantic", ">= 0", l.WSemantic);
+        Req(l.Alpha >= 0 && double.IsFinite(l.Alpha), "loss.alpha", ">= 0", l.Alpha);
+        Req(l.Beta >= 0 && double.IsFinite(l.Beta), "loss.beta", ">= 0", l.Beta);
+        Req(l.WRec >= 0 && double.IsFinite(l.WRec), "loss.w_rec", ">= 0", l.WRec);
+        Req(l.WCross >= 0 && double.IsFinite(l.WCross), "loss.w_cross", ">= 0", l.WCross);
+        Req(l.Temperature > 0 && double.IsFinite(l.Temperature), "loss.temperature", "> 0", l.Temperature);
+        Req(Fusion.Lambda is >= 0 and <= 1, "fusion.lambda", "a value in [0, 1]", Fusion.Lambda);
+        var t = Training;
+        Req(t.Epochs >= 1, "training.epochs", ">= 1", t.Epochs);
+        Req(t.BatchSize >= 2, "training.batch_size", ">= 2 (the SoftCLIP loss contrasts samples within a batch)", t.BatchSize);
+        Req(t.MaxLr > 0 && double.IsFinite(t.MaxLr), "training.max_lr", "> 0", t.MaxLr);
+        Req(t.WeightDecay >= 0 && double.IsFinite(t.WeightDecay), "training.weight_decay", ">= 0", t.WeightDecay);
+        Req(t.GradClip > 0 && double.IsFinite(t.GradClip), "training.grad_clip", "> 0", t.GradClip);
+        Req(t.WarmupEpochs > 0 && double.IsFinite(t.WarmupEpochs), "training.warmup_epochs", "> 0", t.WarmupEpochs);
+        Req(t.FinalDivFactor >= 1 && double.IsFinite(t.FinalDivFactor), "training.final_div_factor", ">= 1", t.FinalDivFactor);
+        Req(t.ValFraction is >= 0 and < 0.9, "training.val_fraction", "a value in [0, 0.9)", t.ValFraction);
+        Req(t.Seed >= 0, "training.seed", ">= 0", t.Seed);
+        Req(!(Ablation.SemanticOnly && Ablation.DetailOnly), "ablation.semantic_only",
+            "not both semantic_only and detail_only", "true");
+        Req(Ridge.Alphas is { Length: > 0 } && Ridge.Alphas.All(a => a > 0 && double.IsFinite(a)), "ridge.alphas",
+            "a non-empty list of positive numbers", Ridge.Alphas is null ? "null" : "[" + string.Join(",", Ridge.Alphas) + "]");
+        Req(Ridge.Folds >= 2, "ridge.folds", ">= 2", Ridge.Folds);
+        Req(Ridge.FusionAlpha > 0, "ridge.fusion_alpha", "> 0", Ridge.FusionAlpha);
+    }
+
+    /// <summary>OneCycle pct_start = warm-up epochs / epochs, capped at 0.5 so short runs still anneal.</summary>
+    [JsonIgnore] public double PctStart => Math.Min(Training.WarmupEpochs / Training.Epochs, 0.5);
+}

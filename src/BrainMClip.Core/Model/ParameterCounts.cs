@@ -1,0 +1,49 @@
+namespace BrainMClip.Model;
+
+/// <summary>
+/// Parameter counts of <see cref="BrainMClipNet"/> computed from the configuration alone (no allocation: the paper
+/// preset is ~200 M parameters). Mirrors the module structure exactly; a test checks it against built modules.
+/// </summary>
+public static class ParameterCounts
+{
+    /// <summary>SPEC §3 reference counts.</summary>
+    public const long MindBridge = 561_283_712, MindEye1 = 947_579_904;
+
+    public sealed record ModuleCount(string Name, long Parameters, IReadOnlyDictionary<string, long> Parts);
+
+    public static IReadOnlyList<ModuleCount> Compute(BrainMClipConfig c, long voxelsDetail, long voxelsSemantic)
+    {
+        var m = c.Model;
+        long h = m.Hidden, t = m.Tokens;
+        bool lowRank = c.EffectiveHead == "low_rank";
+        bool decoders = c.UsesRec || c.UsesCross;
+
+        ModuleCount Encoder(string name, long n, long width)
+        {
+            var parts = new Dictionary<string, long>
+            {
+                ["input"] = n * h + h + 2 * h,
+                ["blocks"] = m.Blocks * (h * h + h + 2 * h),
+                ["head"] = lowRank ? h * t * m.Rank + t * m.Rank + m.Rank * width + t * width : h * t * width + t * width,
+            };
+            return new ModuleCount(name, parts.Values.Sum(), parts);
+        }
+        ModuleCount Decoder(string name, long n)
+        {
+            var parts = new Dictionary<string, long> { ["hidden"] = h * h + h + 2 * h, ["output"] = h * n + n };
+            return new ModuleCount(name, parts.Values.Sum(), parts);
+        }
+
+        var list = new List<ModuleCount>();
+        if (c.UsesDetail) list.Add(Encoder("encoder_detail", voxelsDetail, m.DetailWidth));
+        if (c.UsesSemantic) list.Add(Encoder("encoder_semantic", voxelsSemantic, m.SemanticWidth));
+        if (decoders && c.UsesDetail) list.Add(Decoder("decoder_detail", voxelsDetail));
+        if (decoders && c.UsesSemantic) list.Add(Decoder("decoder_semantic", voxelsSemantic));
+        if (c.UsesDetail)
+        {
+            long f = (long)m.DetailWidth * m.SemanticWidth + m.SemanticWidth;
+            list.Add(new ModuleCount("fusion", f, new Dictionary<string, long> { ["map"] = f }));
+        }
+        return list;
+    }
+}

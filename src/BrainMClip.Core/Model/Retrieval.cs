@@ -1,0 +1,52 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace BrainMClip.Model;
+
+/// <summary>Top-1 retrieval in both directions, averaged over loops (SPEC §5).</summary>
+public sealed record RetrievalResult(double ImageToBrainTop1, double BrainToImageTop1, int Loops, int Batch);
+
+/// <summary>
+/// SPEC §5 retrieval (MindEye protocol): each loop draws <c>batch</c> test samples without replacement (seeded),
+/// flattens and L2-normalises predictions and ground truth, builds the cosine matrix and counts how often the
+/// matching partner is the most similar one, image→brain (per image, over predictions) and brain→image (per
+/// prediction, over images); results are averaged over loops. With fewer samples than <c>batch</c> a single loop
+/// uses all of them (further loops would repeat it exactly).
+/// </summary>
+public static class Retrieval
+{
+    public static RetrievalResult Compute(Tensor predictions, Tensor truth, int loops = 30, int batch = 300, long seed = 42)
+    {
+        if (loops < 1) throw new UserInputException($"--loops {loops}: expected >= 1");
+        if (batch < 2) throw new UserInputException($"--batch {batch}: expected >= 2");
+        if (predictions.shape[0] != truth.shape[0])
+            throw new UserInputException($"retrieval: {predictions.shape[0]} predictions but {truth.shape[0]} ground-truth rows");
+        if (predictions.shape.Skip(1).Aggregate(1L, (a, b) => a * b) != truth.shape.Skip(1).Aggregate(1L, (a, b) => a * b))
+            throw new UserInputException(
+                $"retrieval: prediction shape [{string.Join(",", predictions.shape)}] and ground-truth shape [{string.Join(",", truth.shape)}] differ");
+        long n = predictions.shape[0];
+        if (n < 2) throw new UserInputException($"retrieval: need at least 2 samples, got {n}");
+
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var p = F.normalize(predictions.flatten(1).to_type(ScalarType.Float32), dim: -1);
+        var y = F.normalize(truth.flatten(1).to_type(ScalarType.Float32), dim: -1);
+        int size = (int)Math.Min(batch, n);
+        int nLoops = n <= batch ? 1 : loops;
+        using var gen = new Generator((ulong)seed);
+        double i2b = 0, b2i = 0;
+        for (int loop = 0; loop < nLoops; loop++)
+        {
+            using var inner = NewDisposeScope();
+            var idx = n <= batch ? arange(n) : randperm(n, generator: gen).narrow(0, 0, size);
+            var ps = p.index_select(0, idx);
+            var ys = y.index_select(0, idx);
+            var sim = F.linear(ys, ps);                 // sim[i, j] = cos(image i, prediction j)
+            var diag = arange(size);
+            i2b += sim.argmax(1).eq(diag).to_type(ScalarType.Float64).mean().item<double>();
+            b2i += sim.argmax(0).eq(diag).to_type(ScalarType.Float64).mean().item<double>();
+        }
+        return new RetrievalResult(i2b / nLoops, b2i / nLoops, nLoops, size);
+    }
+}

@@ -1,0 +1,149 @@
+using System.Globalization;
+using BrainMClip.IO;
+using BrainMClip.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BrainMClip.Training;
+
+/// <summary>
+/// Predicted tokens for one split (test order): <c>detail</c> ê_D (N,T,W), <c>semantic</c> ê_S (N,T,P),
+/// <c>detail_projected</c> P(ê_D) (N,T,P) and <c>fused</c> = renorm((1−λ)·ê_S + λ·P(ê_D)) (N,T,P).
+/// A stream removed by an ablation is absent; then <c>fused</c> is the renormalised remaining stream.
+/// </summary>
+public sealed class Predictions : IDisposable
+{
+    public Tensor? Detail { get; init; }
+    public Tensor? Semantic { get; init; }
+    public Tensor? DetailProjected { get; init; }
+    public required Tensor Fused { get; init; }
+    public double Lambda { get; init; }
+    public required string Model { get; init; }
+
+    public void Save(string path, IReadOnlyDictionary<string, string>? extraMetadata = null)
+    {
+        var t = new Dictionary<string, Tensor>(StringComparer.Ordinal) { ["fused"] = Fused };
+        if (Detail is not null) t["detail"] = Detail;
+        if (Semantic is not null) t["semantic"] = Semantic;
+        if (DetailProjected is not null) t["detail_projected"] = DetailProjected;
+        var meta = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["fusion_lambda"] = Lambda.ToString("R", CultureInfo.InvariantCulture),
+            ["model"] = Model,
+            ["samples"] = Fused.shape[0].ToString(CultureInfo.InvariantCulture),
+        };
+        if (extraMetadata is not null) foreach (var (k, v) in extraMetadata) meta[k] = v;
+        SafeTensors.Save(path, t, meta);
+    }
+
+    public void Dispose()
+    {
+        Detail?.Dispose(); Semantic?.Dispose(); DetailProjected?.Dispose(); Fused.Dispose();
+    }
+}
+
+/// <summary>Loads a trained run folder (BrainMCLIP checkpoint or ridge) and predicts tokens from z-scored voxels.</summary>
+public sealed class Predictor : IDisposable
+{
+    readonly BrainMClipNet? _net;
+    readonly Dictionary<string, Tensor>? _ridge;
+    public BrainMClipConfig Config { get; }
+    public int VoxelsDetail { get; }
+    public int VoxelsSemantic { get; }
+    /// <summary>Which checkpoint was loaded (for reports).</summary>
+    public string Source { get; }
+
+    Predictor(BrainMClipConfig cfg, BrainMClipNet? net, Dictionary<string, Tensor>? ridge, int vD, int vS, string source)
+    {
+        Config = cfg; _net = net; _ridge = ridge; VoxelsDetail = vD; VoxelsSemantic = vS; Source = source;
+    }
+
+    /// <summary>Opens RUN: config.json plus best.ckpt (falling back to the newest good checkpoint) or ridge.safetensors.</summary>
+    public static Predictor Open(string runDir, TextWriter? log = null)
+    {
+        var run = new RunFolder(runDir);
+        UserInputException.RequireDirectory(run.Root, "run folder");
+        UserInputException.RequireFile(run.ConfigPath, "run configuration (config.json)");
+        var cfg = BrainMClipConfig.Parse(File.ReadAllText(run.ConfigPath), run.ConfigPath);
+        if (cfg.IsRidge)
+        {
+            var ridge = SafeTensors.Load(run.RidgePath, out var meta);
+            int vD = int.Parse(meta["voxels_detail"], CultureInfo.InvariantCulture), vS = int.Parse(meta["voxels_semantic"], CultureInfo.InvariantCulture);
+            foreach (var t in ridge.Values) t.DetachFromDisposeScope();
+            return new Predictor(cfg, null, ridge, vD, vS, run.RidgePath);
+        }
+        Checkpoint? ck = Checkpoint.TryLoad(run.BestCheckpoint, out var problem);
+        string source = run.BestCheckpoint;
+        if (ck is null)
+        {
+            log?.WriteLine($"warning: {run.BestCheckpoint}: {problem}; using the newest good checkpoint instead");
+            ck = Trainer.LoadLatestGood(run, log);
+            source = File.Exists(run.LastCheckpoint) ? run.LastCheckpoint : run.PreviousCheckpoint;
+        }
+        using (ck)
+        {
+            int vD = int.Parse(ck.Metadata["voxels_detail"], CultureInfo.InvariantCulture), vS = int.Parse(ck.Metadata["voxels_semantic"], CultureInfo.InvariantCulture);
+            var net = new BrainMClipNet(cfg, vD, vS);
+            Trainer.LoadModel(net, ck, source);
+            net.eval();
+            return new Predictor(cfg, net, null, vD, vS, $"{source} (epoch {ck.Epoch})");
+        }
+    }
+
+    /// <summary>Predicts from z-scored voxels (N,N_D) and (N,N_S) at fusion weight λ (default: the config's).</summary>
+    public Predictions Predict(Tensor detailVoxels, Tensor semanticVoxels, double? lambda = null, int batch = 100)
+    {
+        double lam = lambda ?? Config.Fusion.Lambda;
+        if (detailVoxels.shape[1] != VoxelsDetail || semanticVoxels.shape[1] != VoxelsSemantic)
+            throw new UserInputException(
+                $"the run was trained on {VoxelsDetail} detail / {VoxelsSemantic} semantic voxels but the data have {detailVoxels.shape[1]} / {semanticVoxels.shape[1]} (different subject or ROI masks?)");
+        if (detailVoxels.shape[0] != semanticVoxels.shape[0])
+            throw new UserInputException($"detail and semantic matrices have {detailVoxels.shape[0]} and {semanticVoxels.shape[0]} rows");
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var m = Config.Model;
+        long n = detailVoxels.shape[0];
+        Tensor? detail = null, semantic = null, projected = null;
+        if (_ridge is not null)
+        {
+            detail = Linear(detailVoxels, "detail").reshape(n, m.Tokens, m.DetailWidth);
+            semantic = Linear(semanticVoxels, "semantic").reshape(n, m.Tokens, m.SemanticWidth);
+            projected = Linear(detail, "fusion");
+        }
+        else
+        {
+            var net = _net!;
+            var dParts = new List<Tensor>(); var sParts = new List<Tensor>(); var pParts = new List<Tensor>();
+            for (long s = 0; s < n; s += batch)
+            {
+                long c = Math.Min(batch, n - s);
+                var o = net.Forward(Config.UsesDetail ? detailVoxels.narrow(0, s, c).to_type(ScalarType.Float32) : null,
+                    Config.UsesSemantic ? semanticVoxels.narrow(0, s, c).to_type(ScalarType.Float32) : null);
+                if (o.Detail is not null) { dParts.Add(o.Detail); pParts.Add(net.Project(o.Detail)); }
+                if (o.Semantic is not null) sParts.Add(o.Semantic);
+            }
+            if (dParts.Count > 0) { detail = cat(dParts, 0); projected = cat(pParts, 0); }
+            if (sParts.Count > 0) semantic = cat(sParts, 0);
+        }
+        Tensor fused = semantic is not null && projected is not null ? ConditioningFusion.Fuse(semantic, projected, lam)
+            : ConditioningFusion.Renorm(semantic ?? projected!);
+        return new Predictions
+        {
+            Detail = detail?.MoveToOuterDisposeScope(),
+            Semantic = semantic?.MoveToOuterDisposeScope(),
+            DetailProjected = projected?.MoveToOuterDisposeScope(),
+            Fused = fused.MoveToOuterDisposeScope(),
+            Lambda = lam,
+            Model = Config.IsRidge ? "ridge" : $"brainmclip:{Config.Name}",
+        };
+    }
+
+    Tensor Linear(Tensor x, string name) =>
+        nn.functional.linear(x.to_type(ScalarType.Float32), _ridge![$"{name}.weight"].t(), _ridge[$"{name}.bias"]);
+
+    public void Dispose()
+    {
+        _net?.Dispose();
+        if (_ridge is not null) foreach (var t in _ridge.Values) t.Dispose();
+    }
+}
