@@ -80,6 +80,9 @@ public static class Trainer
             AtomicFile.WriteAllText(run.ConfigPath, cfg.ToJson() + "\n");
         }
 
+        // Temp files of a process killed while writing a checkpoint (checkpoints are large).
+        foreach (var f in new[] { run.LastCheckpoint, run.PreviousCheckpoint, run.BestCheckpoint, run.MetricsPath, run.CurvePath })
+            AtomicFile.DeleteStaleTemps(f);
         options.PrepareRun?.Invoke(run);
         long n = data.Samples;
         // Seeded validation split: the same for a run and its resumptions.
@@ -145,8 +148,11 @@ public static class Trainer
             }
             log?.WriteLine($"resuming {run.Root} after epoch {startEpoch} (step {step})");
         }
+        // OneCycleLR divides by (pct_start·total − 1): at exactly 1 (e.g. 2 steps with pct 0.5) the first LR is 0/0 = NaN
+        // and the run diverges at step 2. A pct a hair smaller gives the limit value (max LR at step 0).
+        double pctStart = Math.Abs(cfg.PctStart * totalSteps - 1) < 1e-9 ? cfg.PctStart * (1 - 1e-6) : cfg.PctStart;
         var scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr: t.MaxLr, total_steps: (int)totalSteps,
-            pct_start: cfg.PctStart, final_div_factor: t.FinalDivFactor);
+            pct_start: pctStart, final_div_factor: t.FinalDivFactor);
         // The schedule is a pure function of the step count: replaying it restores LR and momentum exactly.
         for (long i = 0; i < step; i++) scheduler.step();
 
@@ -229,7 +235,9 @@ public static class Trainer
             using (var ck = MakeCheckpoint(net, optimizer, dropoutGen, shuffleGen, epoch + 1, step, bestVal, bestEpoch, metrics, cfg))
             {
                 // Rotate: the previous last checkpoint survives until the new one is completely written.
-                if (File.Exists(run.LastCheckpoint)) File.Copy(run.LastCheckpoint, run.PreviousCheckpoint, overwrite: true);
+                // Copied through a temp file + rename: a kill mid-copy must not leave a partial prev.ckpt.
+                if (File.Exists(run.LastCheckpoint))
+                    AtomicFile.Write(run.PreviousCheckpoint, dst => { using var src = File.OpenRead(run.LastCheckpoint); src.CopyTo(dst); });
                 ck.Save(run.LastCheckpoint);
                 if (improved) ck.Save(run.BestCheckpoint);
             }
