@@ -28,6 +28,12 @@ with h5py.File(os.path.join(OUT, "images_gzip.h5"), "w", libver="latest") as f:
 with h5py.File(os.path.join(OUT, "images_u8.hdf5"), "w") as f:
     f.create_group("stimuli").create_dataset("images", data=rng.integers(0, 256, (2, 3, 6, 6), dtype=np.uint8))
 
+# Datasets whose header claims far more data than the file holds (never written, so the file stays tiny): a reader
+# that trusted the shape would allocate ~60 GB. Both must be rejected by the size cap.
+with h5py.File(os.path.join(OUT, "claims_huge.h5"), "w") as f:
+    f.create_dataset("images", shape=(100000, 3, 224, 224), dtype=np.float32, chunks=(1, 3, 224, 224))
+    f.create_dataset("contiguous", shape=(100000, 3, 224, 224), dtype=np.float32)
+
 # Baseline and progressive JPEG seeds.
 px = rng.integers(0, 256, (10, 14, 3), dtype=np.uint8)
 Image.fromarray(px).save(os.path.join(OUT, "seed.jpg"), quality=90)

@@ -80,6 +80,9 @@ public static class Trainer
             AtomicFile.WriteAllText(run.ConfigPath, cfg.ToJson() + "\n");
         }
 
+        // Temp files of a process killed while writing a checkpoint (checkpoints are large).
+        foreach (var f in new[] { run.LastCheckpoint, run.PreviousCheckpoint, run.BestCheckpoint, run.MetricsPath, run.CurvePath })
+            AtomicFile.DeleteStaleTemps(f);
         options.PrepareRun?.Invoke(run);
         long n = data.Samples;
         // Seeded validation split: the same for a run and its resumptions.
@@ -113,7 +116,11 @@ public static class Trainer
             new(noDecay, lr: t.MaxLr, weight_decay: 0.0),
         };
         using var optimizer = optim.AdamW(groups, lr: t.MaxLr, weight_decay: t.WeightDecay);
-        var mainParams = net.named_parameters().Where(p => !p.name.StartsWith("fusion.", StringComparison.Ordinal)).Select(p => p.parameter).ToList();
+        // Gradient-clipping groups: the fusion map always alone (its loss must not rescale the encoders' step); the
+        // rest jointly, or per stream (encoder + decoder) with training.clip_per_stream.
+        var clipGroups = net.named_parameters().Where(p => !p.name.StartsWith("fusion.", StringComparison.Ordinal))
+            .GroupBy(p => t.ClipPerStream ? (p.name.EndsWith("_detail", StringComparison.Ordinal) || p.name.Contains("_detail.", StringComparison.Ordinal) ? "detail" : "semantic") : "all")
+            .Select(g => g.Select(p => p.parameter).ToList()).ToList();
         var fusionParams = net.FusionParameters().ToList();
         var names = net.named_parameters().ToDictionary(p => p.parameter.Handle, p => p.name);
 
@@ -141,8 +148,11 @@ public static class Trainer
             }
             log?.WriteLine($"resuming {run.Root} after epoch {startEpoch} (step {step})");
         }
+        // OneCycleLR divides by (pct_start·total − 1): at exactly 1 (e.g. 2 steps with pct 0.5) the first LR is 0/0 = NaN
+        // and the run diverges at step 2. A pct a hair smaller gives the limit value (max LR at step 0).
+        double pctStart = Math.Abs(cfg.PctStart * totalSteps - 1) < 1e-9 ? cfg.PctStart * (1 - 1e-6) : cfg.PctStart;
         var scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr: t.MaxLr, total_steps: (int)totalSteps,
-            pct_start: cfg.PctStart, final_div_factor: t.FinalDivFactor);
+            pct_start: pctStart, final_div_factor: t.FinalDivFactor);
         // The schedule is a pure function of the step count: replaying it restores LR and momentum exactly.
         for (long i = 0; i < step; i++) scheduler.step();
 
@@ -186,7 +196,8 @@ public static class Trainer
                     optimizer.zero_grad();
                     var objective = loss.Fusion is null ? loss.Total : loss.Total + loss.Fusion;
                     objective.backward();
-                    double gradNorm = nn.utils.clip_grad_norm_(mainParams, t.GradClip);
+                    double gradNorm = 0;
+                    foreach (var g in clipGroups) gradNorm += nn.utils.clip_grad_norm_(g, t.GradClip);
                     double fusionNorm = fusionParams.Count > 0 ? nn.utils.clip_grad_norm_(fusionParams, t.GradClip) : 0;
                     if (!double.IsFinite(gradNorm) || !double.IsFinite(fusionNorm))
                     {
@@ -224,7 +235,9 @@ public static class Trainer
             using (var ck = MakeCheckpoint(net, optimizer, dropoutGen, shuffleGen, epoch + 1, step, bestVal, bestEpoch, metrics, cfg))
             {
                 // Rotate: the previous last checkpoint survives until the new one is completely written.
-                if (File.Exists(run.LastCheckpoint)) File.Copy(run.LastCheckpoint, run.PreviousCheckpoint, overwrite: true);
+                // Copied through a temp file + rename: a kill mid-copy must not leave a partial prev.ckpt.
+                if (File.Exists(run.LastCheckpoint))
+                    AtomicFile.Write(run.PreviousCheckpoint, dst => { using var src = File.OpenRead(run.LastCheckpoint); src.CopyTo(dst); });
                 ck.Save(run.LastCheckpoint);
                 if (improved) ck.Save(run.BestCheckpoint);
             }

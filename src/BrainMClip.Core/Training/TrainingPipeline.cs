@@ -42,8 +42,11 @@ public static class TrainingPipeline
     public static TrainResult Train(NsdSubject subject, string featuresPath, BrainMClipConfig cfg, string runDir, TrainOptions? options = null)
     {
         options ??= new TrainOptions();
-        using var streams = LoadTrainStreams(subject);
+        // Cheap checks before the long work (loading the fMRI streams takes minutes on real data).
+        UserInputException.RequireFile(featuresPath, "--features file (CLIP features of the train stimuli)");
+        AtomicFile.RequireWritable(Path.Combine(runDir, "config.json"), "--out");
         using var features = FeatureStore.Open(featuresPath);
+        using var streams = LoadTrainStreams(subject);
         if (features.Rows != subject.TrainSamples)
             throw new UserInputException($"{featuresPath}: {features.Rows} feature rows but {subject.TrainSamples} training samples in {subject.FmriPath("train")}; extract features from {subject.StimuliPath("train")}");
         var data = new TrainingData(streams.Detail, streams.Semantic, features);

@@ -45,6 +45,20 @@ public class FormatFuzzTests(ITestOutputHelper log)
         Assert.Contains("expected (N, 3, H, W)", e.Message);
     }
 
+    [Theory]
+    [InlineData("images")]     // chunked, no chunk written
+    [InlineData("contiguous")] // contiguous, never allocated
+    public void Hdf5DatasetClaimingMoreThanTheFileHoldsIsRejectedBeforeAllocating(string dataset)
+    {
+        // (100000, 3, 224, 224) float32 = 60 GB claimed by a 1.7 kB file.
+        using var f = Hdf5File.Open(Seed("claims_huge.h5"));
+        var e = Assert.Throws<UserInputException>(() => f.Dataset(dataset));
+        Assert.Contains("claims_huge.h5:" + dataset, e.Message);
+        Assert.Contains("more than this", e.Message);
+        var e2 = Assert.Throws<UserInputException>(() => ImageSources.Open(Seed("claims_huge.h5") + ":" + dataset));
+        Assert.Contains("claims_huge.h5", e2.Message);
+    }
+
     /// <summary>Reads every row of the dataset as its element type, as the image source does.</summary>
     static void ReadAll(string path, string dataset)
     {

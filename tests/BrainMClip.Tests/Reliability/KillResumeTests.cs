@@ -71,4 +71,65 @@ public class KillResumeTests(ITestOutputHelper log)
         Assert.Empty(Directory.EnumerateFiles(outDir, ".*.tmp"));
         log.WriteLine($"features: {killed} kills, resumed output byte-identical ({expected.Length} bytes)");
     }
+
+    /// <summary>Every rec_*.png byte-identical and the manifest's settings and per-image entries equal.</summary>
+    static void AssertSameReconstructions(string expected, string actual)
+    {
+        var names = Directory.GetFiles(expected, "rec_*.png").Select(Path.GetFileName).Order().ToArray();
+        Assert.Equal(names, Directory.GetFiles(actual, "rec_*.png").Select(Path.GetFileName).Order().ToArray());
+        foreach (var n in names) Assert.True(File.ReadAllBytes(Path.Combine(expected, n!)).SequenceEqual(File.ReadAllBytes(Path.Combine(actual, n!))), $"{n} differs");
+        var a = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(expected, "reconstruct.json")))!;
+        var b = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(actual, "reconstruct.json")))!;
+        Assert.Equal(a["images"]!.ToJsonString(), b["images"]!.ToJsonString()); // seeds, chosen candidates
+    }
+
+    [Fact]
+    public void ReconstructKilledAndResumedIsByteIdentical()
+    {
+        using var dir = new TempDir();
+        // Generator: the golden tiny VD-style unet/vae/ddim; predictions: 8 samples of 5 tokens x 32.
+        string gen = Path.Combine(dir.Path, "gen");
+        foreach (var sub in new[] { "unet", "vae", "ddim" })
+        {
+            Directory.CreateDirectory(Path.Combine(gen, sub));
+            foreach (var f in Directory.GetFiles(TestPaths.Golden(Path.Combine("diffusion-tiny", sub))))
+                if (!f.EndsWith("golden.safetensors")) File.Copy(f, Path.Combine(gen, sub, Path.GetFileName(f)));
+        }
+        string pred = Path.Combine(dir.Path, "pred.safetensors");
+        using (var scope = NewDisposeScope())
+        {
+            var g = new Generator(3);
+            var sem = randn([8, 5, 32], generator: g);
+            var dp = randn([8, 5, 32], generator: g);
+            SafeTensors.Save(pred, new Dictionary<string, Tensor>
+            {
+                ["semantic"] = sem, ["detail_projected"] = dp, ["detail"] = randn([8, 5, 8], generator: g),
+                ["fused"] = BrainMClip.Model.ConditioningFusion.Fuse(sem, dp, 0.25),
+            });
+        }
+        string[] Args(string outDir) => ["reconstruct", "--pred", pred, "--generator", gen, "--out", outDir, "--steps", "6", "--guidance", "2", "--seed", "5"];
+        string reference = Path.Combine(dir.Path, "ref");
+        var (code, _, err) = ChildCli.Run(TimeSpan.FromMinutes(3), Args(reference));
+        Assert.True(code == 0, err);
+
+        string output = Path.Combine(dir.Path, "recon");
+        int Images() => Directory.Exists(output) ? Directory.EnumerateFiles(output, "rec_*.png").Count() : 0;
+        void Invariants()
+        {
+            if (!Directory.Exists(output)) return;
+            foreach (var f in Directory.EnumerateFiles(output))
+            {
+                string name = Path.GetFileName(f);
+                if (name.StartsWith('.') && name.EndsWith(".tmp")) continue;
+                if (name.EndsWith(".png")) Assert.Equal(File.ReadAllBytes(Path.Combine(reference, name)), File.ReadAllBytes(f)); // complete and right
+                else if (name == "reconstruct.json") System.Text.Json.JsonDocument.Parse(File.ReadAllText(f)).Dispose();
+                else Assert.Fail($"unexpected file {name}");
+            }
+        }
+        int killed = KillResume.Run(Args(output), kills: 3, seed: 7, Images, total: 8, Invariants, log);
+        Assert.True(killed >= 1, "no attempt was killed mid-run");
+        AssertSameReconstructions(reference, output);
+        Assert.Empty(Directory.EnumerateFiles(output, ".*.tmp"));
+        log.WriteLine($"reconstruct: {killed} kills, resumed images byte-identical");
+    }
 }

@@ -53,9 +53,13 @@ public sealed record AutoencoderKLConfig
             ScalingFactor = r.Double("scaling_factor", 0.18215),
             MidBlockAddAttention = r.Bool("mid_block_add_attention", true),
         };
+        if (cfg.NormNumGroups < 1) throw r.Error("norm_num_groups", "must be positive");
         foreach (var c in ch)
             if (c % cfg.NormNumGroups != 0) throw r.Error("norm_num_groups", $"= {cfg.NormNumGroups} does not divide block channel count {c}");
         if (cfg.LayersPerBlock < 1) throw r.Error("layers_per_block", "must be at least 1");
+        if (cfg.InChannels < 1) throw r.Error("in_channels", "must be positive");
+        if (cfg.OutChannels < 1) throw r.Error("out_channels", "must be positive");
+        if (cfg.LatentChannels < 1) throw r.Error("latent_channels", "must be positive");
         if (cfg.ScalingFactor <= 0) throw r.Error("scaling_factor", "must be positive");
         return cfg;
     }
@@ -277,8 +281,16 @@ public sealed class AutoencoderKL : nn.Module
     public static AutoencoderKL FromPretrained(string folder, ScalarType dtype = ScalarType.Float32)
     {
         UserInputException.RequireDirectory(folder, "VAE folder");
-        var cfg = AutoencoderKLConfig.Load(Path.Combine(folder, "config.json"));
+        string configPath = Path.Combine(folder, "config.json");
+        var cfg = AutoencoderKLConfig.Load(configPath);
         var weights = WeightLoader.FindWeights(folder);
+        // Lower bound on parameters: two 3×3 convs per resnet (encoder: layers, decoder: layers + 1 per level) and
+        // the conv_in/conv_out layers; checked before allocating so a corrupt channel count fails cleanly.
+        long min = ConfigReader.Mul(9, (long)cfg.InChannels + cfg.OutChannels, cfg.BlockOutChannels[0]);
+        foreach (var ch in cfg.BlockOutChannels)
+            min = ConfigReader.Add(min, ConfigReader.Mul(2L * cfg.LayersPerBlock + 1, 2 * 9, ch, ch));
+        min = ConfigReader.Add(min, ConfigReader.Mul(9, 2L * cfg.LatentChannels, cfg.BlockOutChannels[^1]));
+        ConfigReader.Load(configPath).RequireWeightsCanHold(min, weights, "block_out_channels, layers_per_block, in/out_channels, latent_channels");
         var vae = new AutoencoderKL(cfg);
         WeightLoader.Load(vae, weights, RenameLegacyKey, ReshapeAttentionWeight);
         if (dtype != ScalarType.Float32) vae.to(dtype);

@@ -43,8 +43,8 @@ public sealed class ConfigReader
         try { return _root[key]!.GetValue<int>(); }
         catch (Exception e) when (e is InvalidOperationException or FormatException)
         {
-            // Whole-valued doubles (e.g. 1.0) are fine.
-            if (_root[key] is JsonValue jv && jv.TryGetValue(out double d) && d == Math.Floor(d)) return (int)d;
+            // Whole-valued doubles (e.g. 1.0) are fine; out-of-range ones (1e25) must not wrap around in the cast.
+            if (_root[key] is JsonValue jv && jv.TryGetValue(out double d) && d == Math.Floor(d) && Math.Abs(d) <= int.MaxValue) return (int)d;
             throw Error(key, $"must be an integer (got {_root[key]!.ToJsonString()})");
         }
     }
@@ -96,6 +96,39 @@ public sealed class ConfigReader
         try { return a.Select(x => x!.GetValue<double>()).ToArray(); }
         catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
         { throw Error(key, "must be a list of numbers"); }
+    }
+
+    /// <summary>
+    /// Refuses a config that describes at least <paramref name="minParameters"/> parameters when the weight file holds
+    /// fewer than 2 bytes (F16/BF16) per parameter: checked before the model is allocated, so a corrupt channel count
+    /// cannot make the process try to allocate terabytes.
+    /// </summary>
+    public void RequireWeightsCanHold(long minParameters, string weightsPath, string fields)
+    {
+        long bytes = File.Exists(weightsPath) ? new FileInfo(weightsPath).Length : 0;
+        if (minParameters > bytes / 2)
+            throw new UserInputException($"{Path}: the config describes a model of at least {(minParameters == long.MaxValue ? "2^63" : minParameters.ToString())} parameters, " +
+                $"but {weightsPath} holds only {bytes} bytes (check {fields})");
+    }
+
+    /// <summary>a·b saturating at long.MaxValue (inputs are non-negative).</summary>
+    public static long Mul(params long[] xs)
+    {
+        long r = 1;
+        foreach (var x in xs)
+        {
+            if (x <= 0) return 0;
+            r = r > long.MaxValue / x ? long.MaxValue : r * x;
+        }
+        return r;
+    }
+
+    /// <summary>Saturating sum.</summary>
+    public static long Add(params long[] xs)
+    {
+        long r = 0;
+        foreach (var x in xs) r = x > long.MaxValue - r ? long.MaxValue : r + Math.Max(0, x);
+        return r;
     }
 
     /// <summary>An int or a per-level list (diffusers accepts both for several UNet fields).</summary>

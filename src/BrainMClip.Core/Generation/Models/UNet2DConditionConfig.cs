@@ -106,7 +106,9 @@ public sealed record UNet2DConditionConfig
         if (convOut % 2 == 0 || convOut < 1) throw r.Error("conv_out_kernel", "must be an odd positive integer");
         var cfg = new UNet2DConditionConfig
         {
-            SampleSize = r.IsList("sample_size") ? r.Ints("sample_size", [64])[0] : r.Int("sample_size", 64),
+            SampleSize = r.IsList("sample_size")
+                ? r.Ints("sample_size", [64]) is { Length: > 0 } ss ? ss[0] : throw r.Error("sample_size", "must be an integer or a non-empty list")
+                : r.Int("sample_size", 64),
             InChannels = r.Int("in_channels", 4),
             OutChannels = r.Int("out_channels", 4),
             CenterInputSample = r.Bool("center_input_sample", false),

@@ -72,13 +72,33 @@ public sealed class UNet2DConditionModel : nn.Module
     public static UNet2DConditionModel FromPretrained(string folder, ScalarType dtype = ScalarType.Float32)
     {
         UserInputException.RequireDirectory(folder, "UNet folder");
-        var cfg = UNet2DConditionConfig.Load(Path.Combine(folder, "config.json"));
+        var reader = ConfigReader.Load(Path.Combine(folder, "config.json"));
+        var cfg = UNet2DConditionConfig.From(reader);
         var weights = WeightLoader.FindWeights(folder);
+        reader.RequireWeightsCanHold(MinParameters(cfg), weights, "block_out_channels, layers_per_block, transformer_layers_per_block, cross_attention_dim, in/out_channels");
         var unet = new UNet2DConditionModel(cfg);
         WeightLoader.Load(unet, weights);
         if (dtype != ScalarType.Float32) unet.to(dtype);
         unet.eval();
         return unet;
+    }
+
+    /// <summary>
+    /// A lower bound on the parameter count: the 3×3 convolutions of every resnet (two per resnet, at least c² each),
+    /// conv_in/conv_out, the time embedding, and the key/value projections from the cross-attention context at cross-attention levels.
+    /// </summary>
+    public static long MinParameters(UNet2DConditionConfig c)
+    {
+        long total = ConfigReader.Add(ConfigReader.Mul(9, (long)c.InChannels + c.OutChannels, c.BlockOutChannels[0]),
+            ConfigReader.Mul(c.TimeEmbedDim, c.TimeEmbedDim)); // time_embedding.linear_2
+        for (int i = 0; i < c.Levels; i++)
+        {
+            long ch = c.BlockOutChannels[i], layers = c.LayersPerBlock[i];
+            total = ConfigReader.Add(total, ConfigReader.Mul(2 * layers + 1, 2 * 9, ch, ch));
+            if (c.DownBlockTypes[i] == "CrossAttnDownBlock2D")
+                total = ConfigReader.Add(total, ConfigReader.Mul(layers, c.TransformerLayersPerBlock[i], 2, c.CrossAttentionDim, ch));
+        }
+        return total;
     }
 
     /// <summary>All attention modules (for slicing).</summary>

@@ -112,15 +112,21 @@ public static class Reconstruction
             Directory.CreateDirectory(o.OutDir);
             string manifestPath = Path.Combine(o.OutDir, "reconstruct.json");
             var entries = new SortedDictionary<int, JsonObject>();
+            JsonNode? oldSettings = null;
             if (o.Resume && File.Exists(manifestPath))
             {
                 try
                 {
-                    if (JsonNode.Parse(File.ReadAllText(manifestPath))?["images"] is JsonArray arr)
+                    var old = JsonNode.Parse(File.ReadAllText(manifestPath));
+                    oldSettings = old?["settings"];
+                    if (old?["images"] is JsonArray arr)
                         foreach (var e in arr.OfType<JsonObject>())
                             if (e["index"]?.GetValue<int>() is { } idx) entries[idx] = (JsonObject)e.DeepClone();
                 }
-                catch (JsonException e) { throw new UserInputException($"{manifestPath}: cannot resume, manifest is not valid JSON ({e.Message})"); }
+                catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+                {
+                    throw new UserInputException($"{manifestPath}: cannot resume, manifest is not valid ({e.Message})");
+                }
             }
             var settings = new JsonObject
             {
@@ -140,13 +146,20 @@ public static class Reconstruction
                 ["best_of_n"] = o.Candidates > 1 ? "cosine(CLIP tokens of candidate, brain-predicted semantic tokens)" : null,
                 ["image_size"] = pipe.DefaultImageSize,
             };
+            // Resuming with other settings would mix images of two different runs in one folder.
+            if (oldSettings != null && oldSettings.ToJsonString() != settings.ToJsonString())
+                throw new UserInputException($"{manifestPath}: the images in {o.OutDir} were made with other settings ({oldSettings.ToJsonString()}); resume with the same options or use another --out");
+            foreach (var f in Enumerable.Range(0, n)) AtomicFile.DeleteStaleTemps(Path.Combine(o.OutDir, ImageName(f)));
+            AtomicFile.DeleteStaleTemps(manifestPath);
             int written = 0, skipped = 0;
             var clock = Stopwatch.StartNew();
             using var bar = new ProgressBar("reconstruct", (long)n * o.Candidates * o.Steps, "step", log);
             for (int i = 0; i < n; i++)
             {
                 string file = Path.Combine(o.OutDir, ImageName(i));
-                if (o.Resume && File.Exists(file))
+                // Skip only images the manifest records: a kill between the PNG and the manifest write leaves a PNG
+                // without its entry (seed, chosen candidate); regenerating it gives the same bytes and the entry.
+                if (o.Resume && File.Exists(file) && entries.ContainsKey(i))
                 {
                     skipped++;
                     bar.Advance((long)o.Candidates * o.Steps, $"skip {ImageName(i)}");

@@ -64,7 +64,8 @@ public sealed record SchedulerConfig
             ClipSampleRange = r.Double("clip_sample_range", 1.0),
             FinalSigmasType = finalSigmas,
         };
-        if (cfg.NumTrainTimesteps < 2) throw r.Error("num_train_timesteps", "must be at least 2");
+        // Upper bound: the schedule arrays have one entry per training step (diffusers models use 1000).
+        if (cfg.NumTrainTimesteps is < 2 or > 100_000) throw r.Error("num_train_timesteps", $"= {cfg.NumTrainTimesteps} must be between 2 and 100000");
         if (trained != null && trained.Length != cfg.NumTrainTimesteps)
             throw r.Error("trained_betas", $"has {trained.Length} entries but num_train_timesteps is {cfg.NumTrainTimesteps}");
         return cfg;
