@@ -192,7 +192,7 @@ public static class ReportBuilder
             string ours = key != "" && v <= 1 ? $"{v * 100:F2}%" : F(v);
             sb.Append($"<tr><td>{H(k)}</td><td class=\"ours\">{ours}</td><td>{p1}</td><td>{p2}</td></tr>");
         }
-        sb.Append("</table><p>Top-1 retrieval among 300 candidates, averaged over 30 seeded loops (MindEye protocol).</p>");
+        sb.Append("</table><p>Top-1 retrieval: the fraction of images whose own brain prediction ranks first (and back) among a batch of candidates, averaged over seeded loops (MindEye protocol: 30 loops of 300; see the loops/batch rows for this run).</p>");
         return sb.ToString();
     }
 
