@@ -64,13 +64,17 @@ public static class Trainer
             Model = cfg.Model with { Tokens = data.Features.Tokens, DetailWidth = data.Features.DetailWidth, SemanticWidth = data.Features.SemanticWidth },
         };
         Checkpoint? resumeFrom = null;
-        if (options.Resume)
+        bool hasCheckpoint = File.Exists(run.LastCheckpoint) || File.Exists(run.PreviousCheckpoint);
+        // A run killed before its first checkpoint (or before writing config.json) has nothing to resume: --resume
+        // then starts it from the beginning, which gives exactly the uninterrupted result.
+        if (options.Resume && (hasCheckpoint || File.Exists(run.ConfigPath)))
         {
             if (!File.Exists(run.ConfigPath)) throw new UserInputException($"{run.ConfigPath}: cannot resume, the run folder has no config.json");
             var saved = BrainMClipConfig.Parse(File.ReadAllText(run.ConfigPath), run.ConfigPath);
             if (saved.ToJson() != cfg.ToJson())
                 throw new UserInputException($"{run.ConfigPath}: the run was started with a different configuration; resume with the same --config/--epochs/--seed (saved: {saved.Training.Epochs} epochs, seed {saved.Training.Seed})");
-            resumeFrom = LoadLatestGood(run, log);
+            if (hasCheckpoint) resumeFrom = LoadLatestGood(run, log);
+            else log?.WriteLine($"{run.Root}: no checkpoint yet (the run stopped during its first epoch); starting from the beginning");
         }
         else
         {

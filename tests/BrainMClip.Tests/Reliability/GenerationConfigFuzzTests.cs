@@ -55,4 +55,38 @@ public class GenerationConfigFuzzTests(ITestOutputHelper log)
         }, log, mutate: JsonMutator.Mutate);
         Assert.True(r.Rejected > 0 && r.Accepted > 0);
     }
+
+    /// <summary>Each diffusers config type: an out-of-range value is rejected naming the file and the field.</summary>
+    [Theory]
+    [InlineData("unet", "block_out_channels", "[32, -64]")]
+    [InlineData("unet", "layers_per_block", "0")]
+    [InlineData("unet", "cross_attention_dim", "1e25")]
+    [InlineData("unet", "transformer_layers_per_block", "100000")]
+    [InlineData("unet", "norm_num_groups", "7")]
+    [InlineData("vae", "in_channels", "-3")]
+    [InlineData("vae", "out_channels", "1000000000")]
+    [InlineData("vae", "norm_num_groups", "0")]
+    [InlineData("vae", "scaling_factor", "-1")]
+    [InlineData("ddim", "num_train_timesteps", "1e25")]
+    [InlineData("ddim", "num_train_timesteps", "1")]
+    [InlineData("ddim", "beta_schedule", "\"cosine\"")]
+    [InlineData("ddim", "prediction_type", "\"x0\"")]
+    public void OutOfRangeValueNamesTheField(string sub, string field, string value)
+    {
+        using var dir = new TempDir();
+        string file = sub == "ddim" ? "scheduler_config.json" : "config.json";
+        var cfg = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Golden(sub, file)))!.AsObject();
+        cfg[field] = System.Text.Json.Nodes.JsonNode.Parse(value);
+        File.WriteAllText(Path.Combine(dir.Path, file), cfg.ToJsonString());
+        if (sub != "ddim") File.Copy(Golden(sub, "model.safetensors"), Path.Combine(dir.Path, "model.safetensors"));
+        var e = Assert.Throws<UserInputException>(() =>
+        {
+            using var scope = NewDisposeScope();
+            if (sub == "unet") UNet2DConditionModel.FromPretrained(dir.Path).Dispose();
+            else if (sub == "vae") AutoencoderKL.FromPretrained(dir.Path).Dispose();
+            else DDIMScheduler.FromConfigFile(Path.Combine(dir.Path, file));
+        });
+        Assert.Contains(file, e.Message);
+        Assert.Contains(field, e.Message);
+    }
 }

@@ -81,6 +81,28 @@ public class TrainingReliabilityTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void RunKilledBeforeItsFirstCheckpointResumesFromTheStart()
+    {
+        using var dir = new TempDir();
+        var (data, feat) = Setup(dir.Path);
+        string run = Path.Combine(dir.Path, "run");
+        var rf = new RunFolder(run);
+        using (var child = ChildCli.Start(TrainArgs(data, feat, run, 3)))
+        {
+            // SIGKILL as soon as the run folder exists: config.json written, no checkpoint yet.
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (!child.HasExited && !File.Exists(rf.ConfigPath) && clock.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(2);
+            child.Kill();
+        }
+        Assert.True(File.Exists(rf.ConfigPath));
+        bool early = !File.Exists(rf.LastCheckpoint);
+        var (code, _, err) = CliRunner.Run([.. TrainArgs(data, feat, run, 3), "--resume"]);
+        Assert.True(code == 0, err);
+        if (early) Assert.Contains("starting from the beginning", err);
+        Assert.Equal(3, MetricsLog.Read(rf.MetricsPath).Count);
+    }
+
+    [Fact]
     public void SecondProcessOnTheSameRunFolderIsRefused()
     {
         using var dir = new TempDir();
@@ -150,5 +172,25 @@ public class TrainingReliabilityTests(ITestOutputHelper log)
         var r = Fuzzer.Run("brainmclip-config.json", seeds, 1200, ".json", p => BrainMClipConfig.Resolve(p), log, mutate: JsonMutator.Mutate);
         Assert.Equal(1200, r.Cases);
         Assert.True(r.Rejected > 0);
+    }
+
+    [Theory]
+    [InlineData("""{"base": "tiny", "model": {"hiden": 3}}""", "hiden")]
+    [InlineData("""{"base": "tiny", "trainig": {"epochs": 3}}""", "trainig")]
+    [InlineData("""{"base": "tiny", "training": {"max_lr": -1}}""", "training.max_lr")]
+    [InlineData("""{"base": "tiny", "training": {"epochs": 0}}""", "training.epochs")]
+    [InlineData("""{"base": "tiny", "loss": {"temperature": 0}}""", "loss.temperature")]
+    [InlineData("""{"base": "tiny", "model": {"dropout_blocks": 1.0}}""", "model.dropout_blocks")]
+    public void TrainRejectsBadConfigFilesNamingTheField(string json, string field)
+    {
+        using var dir = new TempDir();
+        string cfg = Path.Combine(dir.Path, "bad.json");
+        File.WriteAllText(cfg, json);
+        // Rejected before any data is read: the data and features paths do not even exist.
+        var (code, _, err) = CliRunner.Run("train", "--data", Path.Combine(dir.Path, "d"), "--features", Path.Combine(dir.Path, "f.safetensors"),
+            "--config", cfg, "--out", Path.Combine(dir.Path, "run"));
+        Assert.Equal(2, code);
+        Assert.Contains("bad.json", err);
+        Assert.Contains(field, err);
     }
 }
