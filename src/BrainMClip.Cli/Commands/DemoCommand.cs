@@ -34,7 +34,7 @@ public sealed class DemoCommand : ICliCommand
                 Test = q ? 30 : parse.GetValue(test),
                 Seed = parse.GetValue(seed),
                 Epochs = q ? 3 : parse.GetValue(epochs),
-                GeneratorSteps = q ? 60 : 1500,
+                GeneratorSteps = q ? 40 : 300,
                 DiffusionSteps = q ? 5 : 20,
             };
             try { return new DemoPipeline(o).Run(); }

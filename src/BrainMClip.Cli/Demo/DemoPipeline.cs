@@ -13,7 +13,7 @@ public sealed record DemoOptions
     public int ImageSize { get; init; } = 64;
     public int Seed { get; init; } = 0;
     public int Epochs { get; init; } = 30;
-    public int GeneratorSteps { get; init; } = 1500;
+    public int GeneratorSteps { get; init; } = 300;
     public int DiffusionSteps { get; init; } = 20;
 }
 
@@ -26,7 +26,7 @@ public sealed class DemoPipeline(DemoOptions o)
     readonly List<(string Stage, double Seconds)> _timings = [];
     readonly TextWriter _log = Console.Error;
 
-    static readonly string[] OwnedFolders = ["data", "clip", "features", "run", "ridge", "generator", "recon", "eval", "layers", "ablations"];
+    static readonly string[] OwnedFolders = ["data", "clip", "features", "run", "ridge", "generator", "recon", "eval", "layers", "ablations", "nets"];
 
     string P(params string[] parts) => Path.Combine([o.OutDir, .. parts]);
 
@@ -54,10 +54,59 @@ public sealed class DemoPipeline(DemoOptions o)
             "features", "--clip", P("clip"), "--input", stim("test"), "--out", P("features", "test.safetensors"), "--batch", "32",
             "--hidden-states");
 
+        string testStim = stim("test");
+        int nD = info?["voxels_detail"]?.GetValue<int>() ?? 0, nS = info?["voxels_semantic"]?.GetValue<int>() ?? 0;
+        var parameters = Stage("5. Parameter counts of this configuration beside MindBridge / MindEye1", P("params.json"),
+            "params", "--config", "tiny", "--voxels-detail", $"{nD}", "--voxels-semantic", $"{nS}", "--json");
+
+        Stage("6a. Train BrainMCLIP (tiny preset): two streams, multi-granularity loss, cross-reconstruction", null,
+            "train", "--data", P("data"), "--features", P("features", "train.safetensors"), "--config", "tiny",
+            "--out", P("run"), "--epochs", $"{o.Epochs}", "--seed", $"{o.Seed}");
+        Stage("6b. Predict CLIP tokens for the test fMRI", null,
+            "predict", "--run", P("run"), "--data", P("data"), "--split", "test", "--out", P("run", "pred_test.safetensors"));
+        var retrieval = Stage("6c. Retrieval: find each test image from its brain prediction (and back)", P("retrieval.json"),
+            "retrieve", "--pred", P("run", "pred_test.safetensors"), "--features", P("features", "test.safetensors"));
+
+        Stage("7a. Ridge-regression baseline (Brain-Diffuser style), trained the same way", null,
+            "train", "--data", P("data"), "--features", P("features", "train.safetensors"), "--config", "ridge",
+            "--out", P("ridge"), "--seed", $"{o.Seed}");
+        Stage("7b. Ridge predictions", null,
+            "predict", "--run", P("ridge"), "--data", P("data"), "--split", "test", "--out", P("ridge", "pred_test.safetensors"));
+        var ridgeRetrieval = Stage("7c. Ridge retrieval", P("retrieval-ridge.json"),
+            "retrieve", "--pred", P("ridge", "pred_test.safetensors"), "--features", P("features", "test.safetensors"));
+
+        Stage("8. Train the embedded pixel-space image generator on the training images and their CLIP-Semantic tokens", null,
+            "generator", "train", "--images", stim("train"), "--features", P("features", "train.safetensors"),
+            "--out", P("generator"), "--steps", $"{o.GeneratorSteps}", "--seed", $"{o.Seed}");
+        Stage("9. Reconstruct the test images from the fused brain predictions", null,
+            "reconstruct", "--pred", P("run", "pred_test.safetensors"), "--generator", P("generator"), "--out", P("recon"),
+            "--steps", $"{o.DiffusionSteps}", "--seed", $"{o.Seed}");
+
+        CopyDirectory(P("clip"), P("nets", "clip"));
+        var metrics = Stage("10. Evaluate reconstructions: PixCorr, SSIM, 2-way identification with the networks available", null,
+            "evaluate", "--recons", P("recon"), "--truth", testStim, "--out", P("eval", "METRICS.json"), "--nets", P("nets"));
+        Stage("11. Layer analysis: RSA of every CLIP layer against ROI groups, CKA between layers", null,
+            "analyze-layers", "--features", P("features", "test.safetensors"), "--data", P("data"), "--split", "test",
+            "--out", P("layers"));
+        Stage("12. The HTML report", null,
+            "report", "--out", P("report.html"), "--run", P("run"), "--metrics", P("eval", "METRICS.json"),
+            "--retrieval", P("retrieval.json"), "--recons", P("recon"), "--truth", testStim, "--layers", P("layers"),
+            "--params", P("params.json"), "--title", "BrainMClip demo (synthetic subject, random-weight CLIP)");
+
         var summary = new JsonObject
         {
             ["out"] = Path.GetFullPath(o.OutDir),
-            ["data"] = info,
+            ["report"] = Path.GetFullPath(P("report.html")),
+            ["train_samples"] = info?["train_samples"]?.DeepClone(),
+            ["test_samples"] = info?["test_samples"]?.DeepClone(),
+            ["voxels_detail"] = nD,
+            ["voxels_semantic"] = nS,
+            ["parameters"] = parameters?["total"]?.DeepClone(),
+            ["retrieval"] = retrieval?.DeepClone(),
+            ["retrieval_ridge"] = ridgeRetrieval?.DeepClone(),
+            ["metrics"] = ReadJson(P("eval", "METRICS.json"))?["metrics"] is JsonObject m
+                ? new JsonObject(m.Select(kv => KeyValuePair.Create(kv.Key, kv.Value?["mean"]?.DeepClone())))
+                : null,
             ["timings_s"] = new JsonObject(_timings.Select(t => KeyValuePair.Create(t.Stage, (JsonNode?)Math.Round(t.Seconds, 1)))),
             ["total_s"] = Math.Round(total.Elapsed.TotalSeconds, 1),
         };
@@ -81,7 +130,7 @@ public sealed class DemoPipeline(DemoOptions o)
         int code;
         try { code = Program.Main(args); }
         finally { Console.SetOut(oldOut); }
-        _timings.Add((title, clock.Elapsed.TotalSeconds));
+        _timings.Add(($"{title[..title.IndexOf('.')]} {args[0]}{(args[0] is "data" or "generator" ? " " + args[1] : "")}", clock.Elapsed.TotalSeconds));
         string text = captured.ToString();
         if (code != 0)
         {
@@ -97,6 +146,18 @@ public sealed class DemoPipeline(DemoOptions o)
         }
         _log.WriteLine($"   ({clock.Elapsed.TotalSeconds:0.0}s)");
         return json;
+    }
+
+    static JsonNode? ReadJson(string path)
+    {
+        try { return File.Exists(path) ? JsonNode.Parse(File.ReadAllText(path)) : null; }
+        catch (JsonException) { return null; }
+    }
+
+    static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)), overwrite: true);
     }
 
     static string Quote(string s) => s.Contains(' ') ? $"'{s}'" : s;

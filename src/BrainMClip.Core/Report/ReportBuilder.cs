@@ -192,17 +192,18 @@ public static class ReportBuilder
             string ours = key != "" && v <= 1 ? $"{v * 100:F2}%" : F(v);
             sb.Append($"<tr><td>{H(k)}</td><td class=\"ours\">{ours}</td><td>{p1}</td><td>{p2}</td></tr>");
         }
-        sb.Append("</table><p>Top-1 retrieval among 300 candidates, averaged over 30 seeded loops (MindEye protocol).</p>");
+        sb.Append("</table><p>Top-1 retrieval: the fraction of images whose own brain prediction ranks first (and back) among a batch of candidates, averaged over seeded loops (MindEye protocol: 30 loops of 300; see the loops/batch rows for this run).</p>");
         return sb.ToString();
     }
 
     /// <summary>Maps retrieval field names (image_to_brain, fwd, brain_to_image, bwd, ...) to the published keys.</summary>
     static string PublishedKey(string k)
     {
-        var s = k.ToLowerInvariant();
-        if (s.Contains("loop") || s.Contains("std") || s.Contains("seed") || s.Contains("count")) return "";
-        if (s.Contains("image_to_brain") || s.Contains("image2brain") || s.Contains("img2brain") || s.EndsWith("fwd")) return "image_to_brain";
-        if (s.Contains("brain_to_image") || s.Contains("brain2image") || s.Contains("brain2img") || s.EndsWith("bwd")) return "brain_to_image";
+        // Tolerant of naming styles: image_to_brain_top1, ImageToBrainTop1, image2brain, fwd ...
+        var s = new string(k.ToLowerInvariant().Where(char.IsLetterOrDigit).ToArray());
+        if (s.Contains("loop") || s.Contains("std") || s.Contains("seed") || s.Contains("count") || s.Contains("batch")) return "";
+        if (s.Contains("imagetobrain") || s.Contains("image2brain") || s.Contains("img2brain") || s.EndsWith("fwd")) return "image_to_brain";
+        if (s.Contains("braintoimage") || s.Contains("brain2image") || s.Contains("brain2img") || s.EndsWith("bwd")) return "brain_to_image";
         return "";
     }
 
@@ -227,16 +228,25 @@ public static class ReportBuilder
                 var xs = records.Select((r, n) => xKey == "" ? n : Num(r[xKey])!.Value).ToArray();
                 var keys = records.SelectMany(r => r.Select(kv => kv.Key)).Distinct()
                     .Where(k => k != xKey && k != "step" && k != "epoch" && records.Any(r => Num(r[k]) != null)).ToList();
+                // Losses on one plot (log scale when components differ by orders of magnitude), validation scores on
+                // another; rates and timings (lr, samples_per_second, seconds) only in the text line below.
                 var losses = new Dictionary<string, (double[], double[])>();
-                var others = new Dictionary<string, (double[], double[])>();
+                var vals = new Dictionary<string, (double[], double[])>();
                 foreach (var k in keys)
                 {
                     var pts = records.Select((r, n) => (x: xs[n], y: Num(r[k]))).Where(p => p.y != null).ToArray();
-                    var target = k.Contains("loss", StringComparison.OrdinalIgnoreCase) ? losses : k.Contains("lr", StringComparison.OrdinalIgnoreCase) && k.Length <= 3 ? null : others;
-                    target?.Add(k, (pts.Select(p => p.x).ToArray(), pts.Select(p => p.y!.Value).ToArray()));
+                    var series = (pts.Select(p => p.x).ToArray(), pts.Select(p => p.y!.Value).ToArray());
+                    if (k.Contains("loss", StringComparison.OrdinalIgnoreCase)) losses[k] = series;
+                    else if (k.StartsWith("val", StringComparison.OrdinalIgnoreCase)) vals[k] = series;
                 }
-                if (losses.Count > 0) sb.Append(Img(Plots.Lines(losses, xKey == "" ? "record" : xKey, "Training losses"), "training losses", "plot"));
-                if (others.Count > 0) sb.Append(Img(Plots.Lines(others, xKey == "" ? "record" : xKey, "Validation and other metrics"), "validation metrics", "plot"));
+                string xl = xKey == "" ? "record" : xKey;
+                if (losses.Count > 0)
+                {
+                    var pos = losses.Values.SelectMany(v => v.Item2).Where(v => v > 0).ToArray();
+                    bool log = pos.Length > 0 && pos.Max() / pos.Min() > 100;
+                    sb.Append(Img(Plots.Lines(losses, xl, log ? "Training losses (log10)" : "Training losses", logY: log), "training losses", "plot"));
+                }
+                if (vals.Count > 0) sb.Append(Img(Plots.Lines(vals, xl, "Validation"), "validation metrics", "plot"));
                 sb.Append($"<p>{records.Count} records from {H(Path.GetFileName(jsonl))}; last: ");
                 sb.Append(string.Join(", ", records[^1].Where(kv => Num(kv.Value) != null).Select(kv => $"{H(kv.Key)} = {F(Num(kv.Value)!.Value)}")));
                 sb.Append("</p>");
@@ -254,16 +264,42 @@ public static class ReportBuilder
     // ---------------------------------------------------------------- ablations / params
     static string Ablations(ReportInputs i)
     {
-        if (i.AblationsJson == null) return Missing("no ablation results given (--ablations).");
-        return JsonTable(ReadJson(i.AblationsJson), "variant");
+        if (i.AblationsJson == null) return Missing("no ablation results given (--ablations; `brainmclip ablate` writes ablations.json).");
+        var root = ReadJson(i.AblationsJson);
+        // `brainmclip ablate`: {"test_samples", "variants": [{"variant", "semantic": {...}, "detail": {...}, ...}]}.
+        if (root is JsonObject o && o["variants"] is JsonArray variants)
+        {
+            var sb = new StringBuilder();
+            if (Num(o["test_samples"]) is { } n) sb.Append($"<p>Retrieval top-1 on {n:0} test samples per ablation variant (chance = 1/300 or 1/N).</p>");
+            return sb.Append(JsonTable(variants, "variant")).ToString();
+        }
+        return JsonTable(root, "variant");
     }
 
     static string Params(ReportInputs i)
     {
         string? path = i.ParamsJson ?? (i.RunDir != null && File.Exists(Path.Combine(i.RunDir, "params.json")) ? Path.Combine(i.RunDir, "params.json") : null);
         var sb = new StringBuilder();
-        if (path == null) sb.Append(Missing("no parameter counts given (--params; `brainmclip params ... > params.json`)."));
-        else sb.Append(JsonTable(ReadJson(path), "module"));
+        if (path == null) sb.Append(Missing("no parameter counts given (--params; `brainmclip params --config C --json > params.json`)."));
+        else
+        {
+            var root = ReadJson(path);
+            // `brainmclip params --json`: {"config", "total", "modules": {name: {"total", "parts"}}, "fraction_of_mindeye1", ...}.
+            if (root is JsonObject o && o["modules"] is JsonObject modules)
+            {
+                sb.Append($"<p>Preset <b>{H(o["config"]?.ToString())}</b>, voxels detail/semantic {H(o["voxels_detail"]?.ToString())}/{H(o["voxels_semantic"]?.ToString())}.</p>");
+                sb.Append("<table><tr><th>module</th><th>parameters</th><th>parts</th></tr>");
+                foreach (var (name, m) in modules)
+                {
+                    var parts = (m?["parts"] as JsonObject)?.Select(kv => $"{kv.Key} {F(Num(kv.Value) ?? double.NaN)}") ?? [];
+                    sb.Append($"<tr><td>{H(name)}</td><td>{F(Num(m?["total"]) ?? double.NaN)}</td><td class=\"parts\">{H(string.Join(", ", parts))}</td></tr>");
+                }
+                sb.Append($"<tr><th>total</th><th>{F(Num(o["total"]) ?? double.NaN)}</th><th></th></tr></table>");
+                if (Num(o["reduction_vs_mindeye1"]) is { } red)
+                    sb.Append($"<p>{red * 100:F1}% fewer parameters than MindEye1's voxel→CLIP network (the paper reports 71.7% fewer than the top VAE-based method).</p>");
+            }
+            else sb.Append(JsonTable(root, "module"));
+        }
         sb.Append("<p>Reference counts (SPEC §3, computed from the authors' code): MindBridge single subject 561,283,712; " +
                   "MindEye1 voxel→CLIP network, subject 1: 947,579,904.</p>");
         return sb.ToString();
@@ -281,10 +317,15 @@ public static class ReportBuilder
         var sb = new StringBuilder("<table>");
         if (rows != null)
         {
-            var cols = rows.SelectMany(r => r.obj.Select(kv => kv.Key)).Where(k => k is not ("name" or "variant")).Distinct().ToList();
+            // Nested objects (e.g. {"semantic": {"image_to_brain_top1": ...}}) become dotted columns.
+            var flat = rows.Select(r => (r.name, cells: FlattenRow(r.obj).Where(kv => kv.Key is not ("name" or "variant")).ToList())).ToList();
+            var cols = flat.SelectMany(r => r.cells.Select(kv => kv.Key)).Distinct().ToList();
             sb.Append($"<tr><th>{H(firstColumn)}</th>{string.Concat(cols.Select(c => $"<th>{H(c)}</th>"))}</tr>");
-            foreach (var (name, obj) in rows)
-                sb.Append($"<tr><td>{H(name)}</td>{string.Concat(cols.Select(c => $"<td>{Cell(obj[c])}</td>"))}</tr>");
+            foreach (var (name, cells) in flat)
+            {
+                var d = cells.ToDictionary(kv => kv.Key, kv => kv.Value);
+                sb.Append($"<tr><td>{H(name)}</td>{string.Concat(cols.Select(c => $"<td>{(d.TryGetValue(c, out var v) ? Cell(v) : "")}</td>"))}</tr>");
+            }
         }
         else
         {
@@ -292,6 +333,16 @@ public static class ReportBuilder
             foreach (var (k, v) in FlattenAll(root)) sb.Append($"<tr><td>{H(k)}</td><td>{H(v)}</td></tr>");
         }
         return sb.Append("</table>").ToString();
+    }
+
+    static IEnumerable<KeyValuePair<string, JsonNode?>> FlattenRow(JsonObject o, string prefix = "")
+    {
+        foreach (var (k, v) in o)
+        {
+            string key = prefix == "" ? k : $"{prefix}.{k}";
+            if (v is JsonObject child) foreach (var x in FlattenRow(child, key)) yield return x;
+            else yield return new(key, v);
+        }
     }
 
     static string Cell(JsonNode? n) => Num(n) is { } d ? F(d) : n is JsonValue ? H(n.ToString()) : n == null ? "" : H(n.ToJsonString());
@@ -385,6 +436,6 @@ public static class ReportBuilder
         td.ours{font-weight:700;background:#f5f9ff} .missing{color:#8a5a00;background:#fff8e6;border-left:4px solid #e0a800;padding:6px 10px}
         .skip{color:#8a5a00} .grid{display:flex;flex-wrap:wrap;gap:10px} figure{margin:0;text-align:center}
         figure img{display:block;margin-bottom:3px;border:1px solid #ccd} figcaption{font-size:12px;color:#5a6470}
-        img.plot{max-width:100%;display:block;margin:8px 0} .nogt{width:160px;height:40px;color:#999}
+        img.plot{max-width:100%;display:block;margin:8px 0} td.parts{font-size:12px;color:#5a6470;text-align:left} .nogt{width:160px;height:40px;color:#999}
         """;
 }

@@ -120,7 +120,11 @@ public static class Trainer
             new(noDecay, lr: t.MaxLr, weight_decay: 0.0),
         };
         using var optimizer = optim.AdamW(groups, lr: t.MaxLr, weight_decay: t.WeightDecay);
-        var mainParams = net.named_parameters().Where(p => !p.name.StartsWith("fusion.", StringComparison.Ordinal)).Select(p => p.parameter).ToList();
+        // Gradient-clipping groups: the fusion map always alone (its loss must not rescale the encoders' step); the
+        // rest jointly, or per stream (encoder + decoder) with training.clip_per_stream.
+        var clipGroups = net.named_parameters().Where(p => !p.name.StartsWith("fusion.", StringComparison.Ordinal))
+            .GroupBy(p => t.ClipPerStream ? (p.name.EndsWith("_detail", StringComparison.Ordinal) || p.name.Contains("_detail.", StringComparison.Ordinal) ? "detail" : "semantic") : "all")
+            .Select(g => g.Select(p => p.parameter).ToList()).ToList();
         var fusionParams = net.FusionParameters().ToList();
         var names = net.named_parameters().ToDictionary(p => p.parameter.Handle, p => p.name);
 
@@ -196,7 +200,8 @@ public static class Trainer
                     optimizer.zero_grad();
                     var objective = loss.Fusion is null ? loss.Total : loss.Total + loss.Fusion;
                     objective.backward();
-                    double gradNorm = nn.utils.clip_grad_norm_(mainParams, t.GradClip);
+                    double gradNorm = 0;
+                    foreach (var g in clipGroups) gradNorm += nn.utils.clip_grad_norm_(g, t.GradClip);
                     double fusionNorm = fusionParams.Count > 0 ? nn.utils.clip_grad_norm_(fusionParams, t.GradClip) : 0;
                     if (!double.IsFinite(gradNorm) || !double.IsFinite(fusionNorm))
                     {

@@ -21,12 +21,12 @@ public class ReportTests(ITestOutputHelper output)
         m.Metrics["alexnet2"] = new MetricResult(0.75, [1, 2 / 3.0, 2 / 3.0, 2 / 3.0]);
         m.Skipped["swav"] = "swav_resnet50.safetensors not found";
         m.Save(Path.Combine(dir, "METRICS.json"));
-        File.WriteAllText(Path.Combine(dir, "retrieval.json"), """{"image_to_brain": 0.5, "brain_to_image": 0.45, "loops": 30}""");
-        File.WriteAllText(Path.Combine(dir, "params.json"), """{"encoder_detail": {"params": 1234567}, "encoder_semantic": {"params": 7654321}}""");
-        File.WriteAllText(Path.Combine(dir, "ablations.json"), """[{"name": "full", "val_cos": 0.61}, {"name": "no cross", "val_cos": 0.58}]""");
+        File.WriteAllText(Path.Combine(dir, "retrieval.json"), """{"semantic": {"image_to_brain_top1": 0.5, "brain_to_image_top1": 0.45, "loops": 30, "batch": 300}}""");
+        File.WriteAllText(Path.Combine(dir, "params.json"), """{"config": "tiny", "voxels_detail": 1508, "voxels_semantic": 554, "total": 8888888, "modules": {"encoder_detail": {"total": 1234567, "parts": {"input": 1000}}, "encoder_semantic": {"total": 7654321, "parts": {}}}, "fraction_of_mindeye1": 0.0094, "reduction_vs_mindeye1": 0.9906}""");
+        File.WriteAllText(Path.Combine(dir, "ablations.json"), """{"test_samples": 20, "variants": [{"variant": "full", "train_seconds": 3.5, "semantic": {"image_to_brain_top1": 0.61, "brain_to_image_top1": 0.6}, "detail": null}, {"variant": "no-cross", "train_seconds": 3.1, "semantic": {"image_to_brain_top1": 0.58, "brain_to_image_top1": 0.55}, "detail": null}]}""");
         string run = Path.Combine(dir, "run");
         Directory.CreateDirectory(run);
-        File.WriteAllLines(Path.Combine(run, "metrics.jsonl"), Enumerable.Range(1, 5).Select(e => $$"""{"epoch": {{e}}, "train_loss": {{3.0 / e}}, "val_loss": {{3.5 / e}}, "val_cos_semantic": {{0.1 * e}}}"""));
+        File.WriteAllLines(Path.Combine(run, "metrics.jsonl"), Enumerable.Range(1, 5).Select(e => $$"""{"epoch": {{e}}, "step": {{10 * e}}, "lr": 0.0003, "loss.total": {{3.0 / e}}, "loss.mse": {{0.001 / e}}, "val_cosine_semantic": {{0.1 * e}}, "val_cosine_detail": null, "samples_per_second": 512.5, "seconds": 1.2}"""));
         var layers = new LayerAnalysisResult(["layer 1", "layer 2", "layer 3"], ["low", "faces"], new double[,] { { 0.1, 0.2 }, { 0.3, 0.1 }, { 0.2, 0.4 } },
             new double[,] { { 1, 0.8, 0.5 }, { 0.8, 1, 0.7 }, { 0.5, 0.7, 1 } });
         LayerAnalysisWriter.Write(layers, Path.Combine(dir, "layers"));
@@ -47,6 +47,12 @@ public class ReportTests(ITestOutputHelper output)
         Assert.DoesNotContain("Not available", html);
         Assert.DoesNotContain("src=\"http", html);
         Assert.Contains("97.4%", html); // MindEye1 Alex(2) beside ours
+        Assert.Contains("97.20%", html); // MindEye1 image→brain retrieval beside ours
+        Assert.Contains("50.00%", html);
+        Assert.Contains("semantic.image_to_brain_top1", html); // ablation columns from nested objects
+        Assert.Contains("no-cross", html);
+        Assert.Contains("1,234,567", html);
+        Assert.Contains("99.1% fewer parameters", html);
         Assert.True(Regex.Matches(html, "data:image/png;base64,").Count >= 8 + 4);
 
         string empty = ReportBuilder.Build(new ReportInputs());

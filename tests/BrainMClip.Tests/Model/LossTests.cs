@@ -79,6 +79,6 @@ public class LossTests
         var o = net.Forward(randn(4, 10), randn(4, 6));
         var l = Losses.Compute(net, o, null, null, randn(4, 17, 64), randn(4, 17, 32));
         Assert.Equal(["detail.global", "fusion", "semantic.global"], l.Terms.Keys.Order().ToArray());
-        Assert.Equal(l.Terms["detail.global"].item<float>() + l.Terms["semantic.global"].item<float>(), l.Total.item<float>(), 4);
+        Assert.Equal(cfg.Loss.WDetail * l.Terms["detail.global"].item<float>() + cfg.Loss.WSemantic * l.Terms["semantic.global"].item<float>(), l.Total.item<float>(), 4);
     }
 }

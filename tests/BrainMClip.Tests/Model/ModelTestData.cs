@@ -46,7 +46,7 @@ public static class ModelTestData
         BrainMClipConfig.Parse($$"""
         {
           "base": "tiny",
-          "model": { "hidden": 32, "blocks": 1, "rank": 4 },
+          "model": { "tokens": 17, "detail_width": 64, "semantic_width": 32, "hidden": 32, "blocks": 1, "rank": 4 },
           "training": { "epochs": {{epochs}}, "batch_size": {{batch}}, "seed": {{seed}}, "val_fraction": {{valFraction}} }
         }
         """, "test config");

@@ -150,3 +150,26 @@ public class TrainerTests
         Assert.Equal(["detail", "detail_projected", "fused", "semantic"], names);
     }
 }
+
+public class AblationRunnerTests
+{
+    [Fact]
+    public void WritesJsonAndCsvForEachVariant()
+    {
+        var p = ModelTestData.Make(60, 12);
+        using var dir = new TempDir();
+        var result = AblationRunner.Run(ModelTestData.Tiny(epochs: 1), ModelTestData.Training(p), p.TestDetail, p.TestSemantic,
+            new FeatureStore(p.TestED, p.TestES), dir.Path, ["semantic_only", "ridge"]);
+        var rows = result["variants"]!.AsArray();
+        Assert.Equal(2, rows.Count);
+        Assert.Null(rows[0]!["detail"]);
+        Assert.NotNull(rows[1]!["detail"]);
+        Assert.True(File.Exists(Path.Combine(dir.Path, "ablations.json")));
+        var csv = File.ReadAllLines(Path.Combine(dir.Path, "ablations.csv"));
+        Assert.Equal(3, csv.Length);
+        Assert.StartsWith("semantic_only,", csv[1]);
+        Assert.True(File.Exists(Path.Combine(dir.Path, "ridge", "pred_test.safetensors")));
+        Assert.Equal(AblationRunner.Variants.Count, AblationRunner.Variants.Distinct().Count());
+        Assert.Throws<UserInputException>(() => AblationRunner.VariantConfig(ModelTestData.Tiny(), "bogus"));
+    }
+}

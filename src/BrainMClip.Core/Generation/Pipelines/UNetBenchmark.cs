@@ -28,6 +28,13 @@ public static class UNetBenchmark
         NumAttentionHeads = [8, 8, 8, 8], CrossAttentionDim = 768, NormNumGroups = 32,
     };
 
+    /// <summary>Linux: resets VmHWM so the peak covers the sampling steps, not model construction (writes "5" to clear_refs).</summary>
+    static void ResetPeakRss()
+    {
+        try { File.WriteAllText("/proc/self/clear_refs", "5"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+    }
+
     /// <summary>The process's peak resident set (VmHWM) in MB; the current working set where /proc is unavailable.</summary>
     static long PeakRssMB()
     {
@@ -55,6 +62,7 @@ public static class UNetBenchmark
         long parameters = unet.parameters().Sum(p => p.numel());
         double build = clock.Elapsed.TotalSeconds;
         log.WriteLine($"bench: built UNet with {parameters:N0} parameters in {build:0.0}s");
+        ResetPeakRss();
         var times = new double[steps];
         var cpuTimes = new double[steps];
         long peak = 0;
@@ -75,5 +83,34 @@ public static class UNetBenchmark
             log.WriteLine($"bench: step {i + 1}/{steps}: {times[i]:0.00}s wall, {cpuTimes[i]:0.00}s CPU (peak RSS {peak} MB)");
         }
         return new UNetBenchmarkResult(parameters, build, times, cpuTimes, batch, dtype.ToString(), attentionSlice, peak);
+    }
+
+    /// <summary>The SD-1.x / VD VAE shape: channels 128/256/512/512, 2 layers per block, latent 4, scaling 0.18215.</summary>
+    public static AutoencoderKLConfig StableDiffusionVae => new()
+    {
+        BlockOutChannels = [128, 256, 512, 512], LayersPerBlock = 2, LatentChannels = 4, NormNumGroups = 32, ScalingFactor = 0.18215,
+    };
+
+    /// <summary>Times one VAE decode of (1, 4, h, w) latents with random weights; returns (wall s, CPU s, peak RSS MB).</summary>
+    public static (double Wall, double Cpu, long PeakRssMB) TimeVaeDecode(AutoencoderKLConfig cfg, int latentHeight, int latentWidth,
+        ScalarType dtype, TextWriter? log = null)
+    {
+        log ??= Console.Error;
+        manual_seed(0);
+        using var vae = new AutoencoderKL(cfg);
+        if (dtype != ScalarType.Float32) vae.to(dtype);
+        vae.eval();
+        ResetPeakRss();
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var z = randn(1, cfg.LatentChannels, latentHeight, latentWidth);
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        var sw = Stopwatch.StartNew();
+        var image = vae.Decode(z);
+        _ = image.sum().to_type(ScalarType.Float32).item<float>();
+        double wall = sw.Elapsed.TotalSeconds, cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+        long peak = PeakRssMB();
+        log.WriteLine($"bench: VAE decode to [{string.Join(",", image.shape)}]: {wall:0.00}s wall, {cpu:0.00}s CPU (peak RSS {peak} MB)");
+        return (wall, cpu, peak);
     }
 }

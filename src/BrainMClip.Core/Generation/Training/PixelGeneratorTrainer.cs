@@ -23,7 +23,8 @@ public sealed record PixelGeneratorOptions
     public double LearningRate { get; init; } = 1e-3;
     /// <summary>Probability of replacing the context by zeros (trains the unconditional branch used by guidance).</summary>
     public double ContextDropout { get; init; } = 0.1;
-    public double EmaDecay { get; init; } = 0.995;
+    /// <summary>EMA decay of the saved weights; null = 1 − 5/steps capped at 0.999 (short runs must not average in early weights).</summary>
+    public double? EmaDecay { get; init; }
     /// <summary>Block channels per level (null = [32, 64, 64] at 32 px, [32, 64, 64, 64] at 64 px).</summary>
     public int[]? Channels { get; init; }
 }
@@ -117,6 +118,7 @@ public static class PixelGeneratorTrainer
         unet.train();
         double lossAvg = double.NaN;
         int warmup = Math.Min(100, Math.Max(1, o.Steps / 10));
+        double emaDecay = o.EmaDecay ?? Math.Clamp(1 - 5.0 / o.Steps, 0.0, 0.999);
         using (var bar = new ProgressBar("generator train", o.Steps, "step", log))
         {
             for (int step = 0; step < o.Steps; step++)
@@ -143,7 +145,7 @@ public static class PixelGeneratorTrainer
                 loss.backward();
                 nn.utils.clip_grad_norm_(unet.parameters(), 1.0);
                 opt.step();
-                double d = Math.Min(o.EmaDecay, (1.0 + step) / (10.0 + step));
+                double d = Math.Min(emaDecay, (1.0 + step) / (10.0 + step));
                 UpdateEma(unet, ema, d);
                 double l = loss.item<float>();
                 if (!double.IsFinite(l)) throw new InvalidOperationException($"generator training diverged at step {step} (loss {l})");
@@ -161,7 +163,7 @@ public static class PixelGeneratorTrainer
             batch_size = o.BatchSize,
             learning_rate = o.LearningRate,
             context_dropout = o.ContextDropout,
-            ema_decay = o.EmaDecay,
+            ema_decay = Math.Round(emaDecay, 5),
             seed = o.Seed,
             channels = cfg.BlockOutChannels,
             final_loss_ema = Math.Round(lossAvg, 6),
