@@ -193,4 +193,30 @@ public class TrainingReliabilityTests(ITestOutputHelper log)
         Assert.Contains("bad.json", err);
         Assert.Contains(field, err);
     }
+
+    [Fact]
+    public void NaNAfterAGoodEpochStopsWithTheLastGoodCheckpointIntact()
+    {
+        var p = BrainMClip.Tests.Model.ModelTestData.Make(60, 10);
+        using var dir = new TempDir();
+        var cfg = BrainMClip.Tests.Model.ModelTestData.Tiny(epochs: 3);
+        var quiet = new TrainOptions { Log = null, ProgressBar = false, StopAfterEpoch = 1 };
+        Trainer.Train(cfg, BrainMClip.Tests.Model.ModelTestData.Training(p), dir.Path, quiet);
+        var run = new RunFolder(dir.Path);
+        byte[] good = File.ReadAllBytes(run.LastCheckpoint);
+
+        // The data go bad after epoch 1 (e.g. a corrupted feature row): the resumed run must stop at the first NaN.
+        p.TrainED[0, 0, 0] = tensor(float.PositiveInfinity);
+        var e = Assert.Throws<TrainingDivergedException>(() => Trainer.Train(cfg, BrainMClip.Tests.Model.ModelTestData.Training(p), dir.Path,
+            new TrainOptions { Log = null, ProgressBar = false, Resume = true }));
+        Assert.Matches(@"step \d+ \(epoch 2\)", e.Message);
+        Assert.Matches(@"loss term '[a-z.]+' is (NaN|Infinity|-Infinity)", e.Message);
+        Assert.Contains(run.LastCheckpoint, e.Message);
+        // Nothing of the diverged epoch was written: last.ckpt is the epoch-1 checkpoint, byte for byte, and verifies.
+        Assert.Equal(good, File.ReadAllBytes(run.LastCheckpoint));
+        using var ck = Checkpoint.TryLoad(run.LastCheckpoint, out var problem);
+        Assert.True(ck != null, problem);
+        Assert.Equal(1, ck!.Epoch);
+        log.WriteLine($"NaN policy: {e.Message}");
+    }
 }
