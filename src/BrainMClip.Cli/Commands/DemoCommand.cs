@@ -18,7 +18,7 @@ public sealed class DemoCommand : ICliCommand
         var train = new Option<int>("--train") { Description = "Synthetic training images.", DefaultValueFactory = _ => 600 };
         var test = new Option<int>("--test") { Description = "Synthetic test images.", DefaultValueFactory = _ => 100 };
         var seed = new Option<int>("--seed") { Description = "Seed for data, models and training.", DefaultValueFactory = _ => 0 };
-        var epochs = new Option<int>("--epochs") { Description = "BrainMCLIP training epochs.", DefaultValueFactory = _ => 30 };
+        var epochs = new Option<int?>("--epochs") { Description = "BrainMCLIP training epochs (default: the tiny preset's)." };
         var quick = new Option<bool>("--quick") { Description = "Tiny sizes for a smoke run (about a minute)." };
         foreach (var opt in new Option[] { outDir, force, train, test, seed, epochs, quick }) command.Options.Add(opt);
         command.SetAction(parse =>

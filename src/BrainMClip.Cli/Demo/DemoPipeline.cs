@@ -12,7 +12,8 @@ public sealed record DemoOptions
     public int Test { get; init; } = 100;
     public int ImageSize { get; init; } = 64;
     public int Seed { get; init; } = 0;
-    public int Epochs { get; init; } = 30;
+    /// <summary>Training epochs; null = the preset's own (tiny: tuned for this data size).</summary>
+    public int? Epochs { get; init; }
     public int GeneratorSteps { get; init; } = 300;
     public int DiffusionSteps { get; init; } = 20;
 }
@@ -59,9 +60,10 @@ public sealed class DemoPipeline(DemoOptions o)
         var parameters = Stage("5. Parameter counts of this configuration beside MindBridge / MindEye1", P("params.json"),
             "params", "--config", "tiny", "--voxels-detail", $"{nD}", "--voxels-semantic", $"{nS}", "--json");
 
+        string[] epochArgs = o.Epochs is { } e ? ["--epochs", $"{e}"] : [];
         Stage("6a. Train BrainMCLIP (tiny preset): two streams, multi-granularity loss, cross-reconstruction", null,
-            "train", "--data", P("data"), "--features", P("features", "train.safetensors"), "--config", "tiny",
-            "--out", P("run"), "--epochs", $"{o.Epochs}", "--seed", $"{o.Seed}");
+            ["train", "--data", P("data"), "--features", P("features", "train.safetensors"), "--config", "tiny",
+             "--out", P("run"), "--seed", $"{o.Seed}", .. epochArgs]);
         Stage("6b. Predict CLIP tokens for the test fMRI", null,
             "predict", "--run", P("run"), "--data", P("data"), "--split", "test", "--out", P("run", "pred_test.safetensors"));
         var retrieval = Stage("6c. Retrieval: find each test image from its brain prediction (and back)", P("retrieval.json"),
