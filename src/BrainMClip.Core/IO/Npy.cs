@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -23,6 +24,8 @@ public sealed class NpyArray
         var d = Data.AsSpan();
         switch (DType)
         {
+            // Little-endian hosts (every .NET target we run on): one block copy instead of a per-element decode (bench: ~6x).
+            case NpyDType.Float32 when BitConverter.IsLittleEndian: MemoryMarshal.Cast<byte, float>(d[..(4 * n)]).CopyTo(r); break;
             case NpyDType.Float32: for (int i = 0; i < n; i++) r[i] = BinaryPrimitives.ReadSingleLittleEndian(d[(4 * i)..]); break;
             case NpyDType.Float64: for (int i = 0; i < n; i++) r[i] = (float)BinaryPrimitives.ReadDoubleLittleEndian(d[(8 * i)..]); break;
             case NpyDType.Float16: for (int i = 0; i < n; i++) r[i] = (float)BinaryPrimitives.ReadHalfLittleEndian(d[(2 * i)..]); break;

@@ -70,6 +70,8 @@ public sealed class BrainMClipNet : nn.Module
         foreach (var (_, module) in named_modules())
         {
             if (module is not TorchSharp.Modules.Linear lin) continue;
+            // The draws are as large as the layer (up to 0.5 GB for the paper preset's heads): free them now, not at GC.
+            using var scope = NewDisposeScope();
             double bound = 1.0 / Math.Sqrt(lin.weight!.shape[1]);
             lin.weight.copy_(rand(lin.weight.shape, generator: generator) * (2 * bound) - bound);
             lin.bias?.copy_(rand(lin.bias.shape, generator: generator) * (2 * bound) - bound);

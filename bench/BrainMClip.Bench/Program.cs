@@ -1,0 +1,283 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BrainMClip.Data;
+using BrainMClip.Features;
+using BrainMClip.Generation.Models;
+using BrainMClip.Generation.Pipelines;
+using BrainMClip.IO;
+using BrainMClip.Model;
+using BrainMClip.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BrainMClip.Bench;
+
+/// <summary>One prepared workload: <see cref="Step"/> is timed; <see cref="Units"/> converts a time to a rate.</summary>
+sealed record Workload(Action Step, IDisposable? Owner, JsonObject Info);
+
+/// <summary>
+/// Plain benchmark harness: one workload per process (so peak RSS and allocator state are per workload), warm-up
+/// runs, then timed repetitions; prints one JSON object on stdout. bench/run drives it next to bench/pytorch/bench.py.
+/// Usage: brainmclip-bench NAME [--reps N] [--warmup N] [--threads N] [--quick] [--data DIR] [--repo DIR]
+/// </summary>
+static class Program
+{
+    static int Main(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help")
+        {
+            Console.Error.WriteLine("usage: brainmclip-bench NAME [--reps N] [--warmup N] [--threads N] [--quick] [--data DIR] [--repo DIR]");
+            Console.Error.WriteLine("names: " + string.Join(" ", Names));
+            return args.Length == 0 ? 2 : 0;
+        }
+        string name = args[0];
+        int reps = 5, warmup = 1, threads = 2;
+        bool quick = false;
+        string data = Path.GetTempPath(), repo = Directory.GetCurrentDirectory();
+        for (int i = 1; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--reps": reps = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--warmup": warmup = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--quick": quick = true; break;
+                case "--data": data = args[++i]; break;
+                case "--repo": repo = args[++i]; break;
+                default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
+            }
+        }
+        torch.set_num_threads(threads);
+        var result = new JsonObject { ["name"] = name, ["side"] = "brainmclip", ["threads"] = torch.get_num_threads(), ["quick"] = quick };
+        if (name == "demo")
+        {
+            // Wall time and peak RSS of the CLI's own demo, measured around the child process (see bench/run for the command).
+            Console.Error.WriteLine("demo is timed by bench/run with /usr/bin/time");
+            return 2;
+        }
+        if (name == "blas_check")
+        {
+            result["gflops"] = MatmulGflops();
+            result["blas"] = "MKL (statically linked into TorchSharp's libtorch_cpu " + torch.__version__ + ")";
+            Console.WriteLine(result.ToJsonString());
+            return 0;
+        }
+        var w = Prepare(name, quick, data, repo);
+        using (w.Owner)
+        {
+            var times = new List<double>();
+            for (int i = 0; i < warmup + reps; i++)
+            {
+                var sw = Stopwatch.StartNew();
+                w.Step();
+                double ms = sw.Elapsed.TotalMilliseconds;
+                if (i >= warmup) times.Add(ms);
+                Console.Error.WriteLine($"bench {name}: {(i < warmup ? "warm-up" : "rep")} {ms:0.0} ms");
+            }
+            double median = Median(times);
+            result["median_ms"] = median;
+            result["times_ms"] = new JsonArray(times.Select(t => (JsonNode)t).ToArray());
+            foreach (var (k, v) in w.Info) result[k] = v?.DeepClone();
+            if (w.Info["per"] is { } per) result["per_item_ms"] = median / per.GetValue<double>();
+            if (w.Info["megabytes"] is { } mb) result["mb_per_s"] = mb.GetValue<double>() / (median / 1000);
+            if (w.Info["items"] is { } items) result["items_per_s"] = items.GetValue<double>() / (median / 1000);
+        }
+        result["peak_rss_mb"] = PeakRssMB();
+        Console.WriteLine(result.ToJsonString());
+        return 0;
+    }
+
+    static readonly string[] Names =
+    [
+        "train_step_tiny", "train_step_paper", "predict_b1", "predict_b300", "clip_vit_b16_224", "clip_vit_l14_224",
+        "unet_step_vd", "vae_decode_512", "npy_read", "nifti_read", "blas_check",
+    ];
+
+    static double Median(List<double> xs)
+    {
+        var s = xs.Order().ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+    }
+
+    static long PeakRssMB()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+        return -1;
+    }
+
+    static double MatmulGflops()
+    {
+        using var noGrad = no_grad();
+        var a = randn(512, 2048); var b = randn(2048, 2048);
+        for (int i = 0; i < 2; i++) a.mm(b).Dispose();
+        var times = new List<double>();
+        for (int i = 0; i < 5; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            a.mm(b).Dispose();
+            times.Add(sw.Elapsed.TotalSeconds);
+        }
+        return 2.0 * 512 * 2048 * 2048 / Median(times) / 1e9;
+    }
+
+    static Workload Prepare(string name, bool quick, string data, string repo) => name switch
+    {
+        "train_step_tiny" => TrainStep("tiny", 2000, 800),
+        "train_step_paper" => TrainStep("paper", 15724, 4500),
+        "predict_b1" => Predict(1),
+        "predict_b300" => Predict(300),
+        "clip_vit_b16_224" => Clip(new ClipVisionConfig { HiddenSize = 768, IntermediateSize = 3072, NumHiddenLayers = 12, NumAttentionHeads = 12, PatchSize = 16, ProjectionDim = 512 }),
+        "clip_vit_l14_224" => Clip(new ClipVisionConfig { HiddenSize = 1024, IntermediateSize = 4096, NumHiddenLayers = 24, NumAttentionHeads = 16, PatchSize = 14, ProjectionDim = 768 }),
+        "unet_step_vd" => UNetStep(),
+        "vae_decode_512" => VaeDecode(),
+        "npy_read" => FileRead(Path.Combine(data, "bench.npy"), p => _ = Npy.Read(p).ToFloat32()),
+        "nifti_read" => FileRead(Path.Combine(data, "bench.nii.gz"), p => _ = Nifti.Read(p)),
+        _ => throw new ArgumentException($"unknown workload {name}; expected one of {string.Join(", ", Names)}"),
+    };
+
+    /// <summary>
+    /// One optimiser step exactly as Trainer.Train does it (forward, all loss terms read back, backward, the two
+    /// gradient clips, AdamW, OneCycle), on synthetic z-scored voxels and CLIP targets; batch 50.
+    /// </summary>
+    static Workload TrainStep(string preset, int nD, int nS)
+    {
+        var cfg = BrainMClipConfig.Preset(preset);
+        var m = cfg.Model;
+        const int batch = 50;
+        manual_seed(0);
+        var fD = randn(batch, nD); var fS = randn(batch, nS);
+        var eD = randn(batch, m.Tokens, m.DetailWidth); var eS = randn(batch, m.Tokens, m.SemanticWidth);
+        var net = new BrainMClipNet(cfg, nD, nS);
+        using (var g = new Generator(0)) net.Initialize(g);
+        var gen = new Generator(2);
+        net.DropoutGenerator = gen;
+        net.train();
+        var (decay, noDecay) = Trainer.ParameterGroups(net);
+        var t = cfg.Training;
+        var opt = optim.AdamW(new List<TorchSharp.Modules.AdamW.ParamGroup>
+        {
+            new(decay, lr: t.MaxLr, weight_decay: t.WeightDecay), new(noDecay, lr: t.MaxLr, weight_decay: 0.0),
+        }, lr: t.MaxLr, weight_decay: t.WeightDecay);
+        var sched = optim.lr_scheduler.OneCycleLR(opt, max_lr: t.MaxLr, total_steps: 100000);
+        var mainParams = net.named_parameters().Where(p => !p.name.StartsWith("fusion.", StringComparison.Ordinal)).Select(p => p.parameter).ToList();
+        var fusionParams = net.FusionParameters().ToList();
+        void Step()
+        {
+            using var scope = NewDisposeScope();
+            var o = net.Forward(fD, fS);
+            var loss = Losses.Compute(net, o, fD, fS, eD, eS);
+            double sum = 0;
+            foreach (var (_, v) in loss.Terms) sum += v.item<float>();
+            sum += loss.Total.item<float>();
+            opt.zero_grad();
+            (loss.Fusion is null ? loss.Total : loss.Total + loss.Fusion).backward();
+            nn.utils.clip_grad_norm_(mainParams, t.GradClip);
+            if (fusionParams.Count > 0) nn.utils.clip_grad_norm_(fusionParams, t.GradClip);
+            opt.step();
+            sched.step();
+            if (!double.IsFinite(sum)) throw new InvalidOperationException("loss diverged");
+        }
+        long parameters = net.parameters().Sum(p => p.numel());
+        return new Workload(Step, new Owners(net, opt, gen), new JsonObject { ["parameters"] = parameters, ["batch"] = batch, ["voxels"] = $"{nD}/{nS}", ["preset"] = preset });
+    }
+
+    /// <summary>Prediction as Predictor.Predict does it (eval, no_grad, both encoders, fusion map, fused renorm), paper preset.</summary>
+    static Workload Predict(int batch)
+    {
+        var cfg = BrainMClipConfig.Preset("paper");
+        manual_seed(0);
+        var net = new BrainMClipNet(cfg, 15724, 4500);
+        using (var g = new Generator(0)) net.Initialize(g);
+        net.eval();
+        var fD = randn(batch, 15724); var fS = randn(batch, 4500);
+        void Step()
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            var o = net.Forward(fD, fS);
+            var fused = ConditioningFusion.Fuse(o.Semantic!, net.Project(o.Detail!), cfg.Fusion.Lambda);
+            _ = fused.sum().item<float>();
+        }
+        return new Workload(Step, net, new JsonObject { ["batch"] = batch, ["per"] = (double)batch, ["voxels"] = "15724/4500", ["preset"] = "paper" });
+    }
+
+    /// <summary>Feature extraction as `features` runs it: all tokens, detail-layer mean and VD tokens; batch 8 of 224² images.</summary>
+    static Workload Clip(ClipVisionConfig c)
+    {
+        const int batch = 8;
+        manual_seed(0);
+        var model = new ClipVisionModel(c);
+        model.eval();
+        var x = randn(batch, 3, 224, 224);
+        var opts = new ClipRunOptions { DetailLayers = c.DefaultDetailLayers };
+        void Step()
+        {
+            using var o = model.Run(x, opts);
+            _ = o.VdTokens.sum().item<float>();
+        }
+        return new Workload(Step, model, new JsonObject { ["batch"] = batch, ["items"] = (double)batch, ["per"] = (double)batch, ["tokens"] = c.NumTokens });
+    }
+
+    /// <summary>One VD-UNet denoising step: latents 1×4×64×64 doubled for classifier-free guidance (batch 2), 257×768 context.</summary>
+    static Workload UNetStep()
+    {
+        var cfg = UNetBenchmark.VersatileDiffusionImageUnet;
+        manual_seed(0);
+        var unet = new UNet2DConditionModel(cfg);
+        unet.eval();
+        var x = randn(2, 4, 64, 64); var ctx = randn(2, 257, 768); var ts = tensor(new long[] { 500, 500 });
+        void Step()
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            _ = unet.Forward(x, ts, ctx).sum().item<float>();
+        }
+        return new Workload(Step, unet, new JsonObject { ["batch"] = 2, ["cfg"] = "batch 2 (uncond+cond)", ["parameters"] = unet.parameters().Sum(p => p.numel()) });
+    }
+
+    /// <summary>SD/VD AutoencoderKL decode of 1×4×64×64 latents to a 512×512 image (random weights).</summary>
+    static Workload VaeDecode()
+    {
+        var cfg = new AutoencoderKLConfig { BlockOutChannels = [128, 256, 512, 512], LayersPerBlock = 2, NormNumGroups = 32, LatentChannels = 4 };
+        manual_seed(0);
+        var vae = new AutoencoderKL(cfg);
+        using (no_grad())
+            foreach (var (n, p) in vae.named_parameters())
+                if (n.Contains("norm", StringComparison.Ordinal)) { if (n.EndsWith("weight", StringComparison.Ordinal)) p.fill_(1); else p.zero_(); }
+        vae.eval();
+        var z = randn(1, 4, 64, 64);
+        void Step()
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            _ = vae.Decode(z).sum().item<float>();
+        }
+        return new Workload(Step, vae, new JsonObject { ["batch"] = 1, ["output"] = "1x3x512x512" });
+    }
+
+    /// <summary>Whole-file read into a typed array (float32 for .npy, float64 values for NIfTI, as the readers return).</summary>
+    static Workload FileRead(string path, Action<string> read)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: generate it with bench/run (bench/pytorch/bench.py make-data)");
+        double mb = new FileInfo(path).Length / 1e6;
+        if (path.EndsWith(".gz", StringComparison.Ordinal))
+        {
+            // MB/s on the uncompressed bytes (the gzip ISIZE trailer), so it is comparable with the .npy figure.
+            using var fs = File.OpenRead(path);
+            fs.Seek(-4, SeekOrigin.End);
+            var b = new byte[4];
+            fs.ReadExactly(b);
+            mb = BitConverter.ToUInt32(b) / 1e6;
+        }
+        return new Workload(() => read(path), null, new JsonObject { ["megabytes"] = mb, ["file"] = Path.GetFileName(path) });
+    }
+
+    sealed class Owners(params IDisposable[] items) : IDisposable
+    {
+        public void Dispose() { foreach (var i in items) i.Dispose(); }
+    }
+}

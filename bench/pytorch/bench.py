@@ -1,0 +1,406 @@
+"""PyTorch reference workloads for bench/run (issue 7): the same shapes, dtypes and thread count as
+bench/BrainMClip.Bench, written the way a PyTorch user would (nn modules, nn.Dropout, torch.optim).
+
+Run with Debian's /usr/bin/python3 (python3-torch 1.13):
+    /usr/bin/python3 bench/pytorch/bench.py NAME [--reps N] [--warmup N] [--threads N] [--quick] [--data DIR]
+    /usr/bin/python3 bench/pytorch/bench.py make-data --data DIR [--quick]
+Prints one JSON object on stdout. The UNet and VAE reuse the functional diffusers-style reference in
+tests/fixtures-gen/diffusion_reference.py (float32 weights instead of its float64 golden mode).
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "tests", "fixtures-gen"))
+
+
+def median(xs):
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+def peak_rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    return -1
+
+
+def loaded_blas():
+    libs = set()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            p = line.split()[-1]
+            if any(k in p for k in ("blas", "mkl", "lapack")):
+                libs.add(os.path.realpath(p))
+    return sorted(libs)
+
+
+# ---------------------------------------------------------------- BrainMCLIP (SPEC §3; src/BrainMClip.Core/Model)
+PRESETS = {
+    "tiny": dict(tokens=17, detail_width=64, semantic_width=32, hidden=256, blocks=1, rank=8, max_lr=1e-3),
+    "paper": dict(tokens=257, detail_width=1024, semantic_width=768, hidden=2048, blocks=4, rank=64, max_lr=3e-4),
+}
+
+
+class Block(nn.Module):
+    def __init__(self, h, p):
+        super().__init__()
+        self.linear, self.norm, self.drop = nn.Linear(h, h), nn.LayerNorm(h), nn.Dropout(p)
+
+    def forward(self, x):
+        return x + self.drop(F.gelu(self.norm(self.linear(x))))
+
+
+class Encoder(nn.Module):
+    def __init__(self, voxels, c, width):
+        super().__init__()
+        h, t, r = c["hidden"], c["tokens"], c["rank"]
+        self.t, self.r = t, r
+        self.input, self.input_norm, self.input_drop = nn.Linear(voxels, h), nn.LayerNorm(h), nn.Dropout(0.5)
+        self.blocks = nn.ModuleList([Block(h, 0.15) for _ in range(c["blocks"])])
+        self.proj, self.up = nn.Linear(h, t * r), nn.Linear(r, width, bias=False)
+        self.token_bias = nn.Parameter(torch.zeros(t, width))
+
+    def forward(self, x):
+        b = self.input_drop(F.gelu(self.input_norm(self.input(x))))
+        for blk in self.blocks:
+            b = blk(b)
+        return b
+
+    def tokens(self, b):
+        return self.up(self.proj(b).reshape(-1, self.t, self.r)) + self.token_bias
+
+
+class Decoder(nn.Module):
+    def __init__(self, h, voxels):
+        super().__init__()
+        self.hidden, self.norm, self.output = nn.Linear(h, h), nn.LayerNorm(h), nn.Linear(h, voxels)
+
+    def forward(self, b):
+        return self.output(F.gelu(self.norm(self.hidden(b))))
+
+
+class BrainMClip(nn.Module):
+    def __init__(self, c, nd, ns):
+        super().__init__()
+        self.encoder_detail = Encoder(nd, c, c["detail_width"])
+        self.encoder_semantic = Encoder(ns, c, c["semantic_width"])
+        self.decoder_detail = Decoder(c["hidden"], nd)
+        self.decoder_semantic = Decoder(c["hidden"], ns)
+        self.fusion = nn.Linear(c["detail_width"], c["semantic_width"])
+
+
+def soft_clip_loss(preds, targs, temp):
+    # MindBridge's soft_clip_loss, as in tests/fixtures-gen/model_losses.py.
+    clip_clip = (targs @ targs.T) / temp
+    brain_clip = (preds @ targs.T) / temp
+    loss1 = -(brain_clip.log_softmax(-1) * clip_clip.softmax(-1)).sum(-1).mean()
+    loss2 = -(brain_clip.T.log_softmax(-1) * clip_clip.softmax(-1)).sum(-1).mean()
+    return (loss1 + loss2) / 2
+
+
+def stream_loss(p, y, terms, name):
+    pn, yn = F.normalize(p.flatten(1), dim=-1), F.normalize(y.flatten(1), dim=-1)
+    g = soft_clip_loss(pn, yn, 0.005)
+    tok = (1 - F.cosine_similarity(p, y, dim=-1)).mean()
+    mse = F.mse_loss(pn, yn)
+    terms[name + ".global"], terms[name + ".token"], terms[name + ".mse"] = g, tok, mse
+    return g + tok + 10000 * mse
+
+
+def train_step(preset, nd, ns):
+    c = PRESETS[preset]
+    batch = 50
+    torch.manual_seed(0)
+    fD, fS = torch.randn(batch, nd), torch.randn(batch, ns)
+    eD, eS = torch.randn(batch, c["tokens"], c["detail_width"]), torch.randn(batch, c["tokens"], c["semantic_width"])
+    net = BrainMClip(c, nd, ns)
+    net.train()
+    decay = [p for n, p in net.named_parameters() if p.dim() >= 2 and "norm" not in n]
+    no_decay = [p for n, p in net.named_parameters() if not (p.dim() >= 2 and "norm" not in n)]
+    opt = torch.optim.AdamW([dict(params=decay, weight_decay=0.01), dict(params=no_decay, weight_decay=0.0)], lr=c["max_lr"])
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=c["max_lr"], total_steps=100000)
+    main = [p for n, p in net.named_parameters() if not n.startswith("fusion.")]
+    fusion = list(net.fusion.parameters())
+
+    def step():
+        bD, bS = net.encoder_detail(fD), net.encoder_semantic(fS)
+        pD, pS = net.encoder_detail.tokens(bD), net.encoder_semantic.tokens(bS)
+        terms = {}
+        total = stream_loss(pD, eD, terms, "detail") + stream_loss(pS, eS, terms, "semantic")
+        rec = F.mse_loss(net.decoder_detail(bD), fD) + F.mse_loss(net.decoder_semantic(bS), fS)
+        cross = F.mse_loss(net.decoder_detail(bS), fD) + F.mse_loss(net.decoder_semantic(bD), fS)
+        terms["rec"], terms["cross"] = rec, cross
+        total = total + rec + cross
+        terms["fusion"] = fus = F.mse_loss(net.fusion(eD), eS)
+        s = sum(v.item() for v in terms.values()) + total.item()
+        opt.zero_grad()
+        (total + fus).backward()
+        torch.nn.utils.clip_grad_norm_(main, 1.0)
+        torch.nn.utils.clip_grad_norm_(fusion, 1.0)
+        opt.step()
+        sched.step()
+        assert math.isfinite(s)
+
+    return step, dict(parameters=sum(p.numel() for p in net.parameters()), batch=batch, voxels=f"{nd}/{ns}", preset=preset)
+
+
+def predict(batch):
+    c = PRESETS["paper"]
+    torch.manual_seed(0)
+    net = BrainMClip(c, 15724, 4500).eval()
+    fD, fS = torch.randn(batch, 15724), torch.randn(batch, 4500)
+
+    def step():
+        with torch.no_grad():
+            pD = net.encoder_detail.tokens(net.encoder_detail(fD))
+            pS = net.encoder_semantic.tokens(net.encoder_semantic(fS))
+            mixed = pS * 0.75 + net.fusion(pD) * 0.25
+            fused = mixed / mixed[:, 0].norm(dim=-1, keepdim=True).clamp_min(1e-12)[:, None]
+            fused.sum().item()
+
+    return step, dict(batch=batch, per=float(batch), voxels="15724/4500", preset="paper")
+
+
+# ---------------------------------------------------------------- CLIP vision tower (as clip_fixtures.py's reference)
+class ClipLayer(nn.Module):
+    def __init__(self, w, m, heads):
+        super().__init__()
+        self.heads = heads
+        self.layer_norm1, self.layer_norm2 = nn.LayerNorm(w), nn.LayerNorm(w)
+        self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(w, w) for _ in range(4))
+        self.fc1, self.fc2 = nn.Linear(w, m), nn.Linear(m, w)
+
+    def forward(self, x):
+        B, T, W = x.shape
+        H = self.heads
+        a = self.layer_norm1(x)
+        q = (self.q_proj(a) * (W // H) ** -0.5).view(B, T, H, -1).transpose(1, 2)
+        k = self.k_proj(a).view(B, T, H, -1).transpose(1, 2)
+        v = self.v_proj(a).view(B, T, H, -1).transpose(1, 2)
+        o = (q @ k.transpose(-1, -2)).softmax(-1) @ v
+        x = x + self.out_proj(o.transpose(1, 2).reshape(B, T, W))
+        h = self.fc1(self.layer_norm2(x))
+        return x + self.fc2(h * torch.sigmoid(1.702 * h))  # quick_gelu
+
+
+class ClipVision(nn.Module):
+    def __init__(self, w, m, layers, heads, patch, proj, size=224):
+        super().__init__()
+        t = 1 + (size // patch) ** 2
+        self.patch_embedding = nn.Conv2d(3, w, patch, patch, bias=False)
+        self.class_embedding = nn.Parameter(torch.randn(w))
+        self.position_embedding = nn.Parameter(torch.randn(t, w) * 0.02)
+        self.pre_layrnorm, self.post_layernorm = nn.LayerNorm(w), nn.LayerNorm(w)
+        self.layers = nn.ModuleList([ClipLayer(w, m, heads) for _ in range(layers)])
+        self.visual_projection = nn.Linear(w, proj, bias=False)
+        n = layers
+        a = max(1, int(math.floor(n * 11 / 24 + 0.5)))
+        self.detail = (min(a, n), min(max(a, int(math.floor(n * 20 / 24 + 0.5))), n))
+
+    @torch.no_grad()
+    def forward(self, x):
+        pe = self.patch_embedding(x).flatten(2).transpose(1, 2)
+        h = torch.cat([self.class_embedding.expand(x.shape[0], 1, -1), pe], 1) + self.position_embedding
+        h = self.pre_layrnorm(h)
+        a, b = self.detail
+        detail = None
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if a <= i + 1 <= b:
+                detail = h.clone() if detail is None else detail.add_(h)
+        detail = detail / (b - a + 1)
+        pooled = self.post_layernorm(h[:, 0])
+        emb = self.visual_projection(pooled)
+        z = self.visual_projection(self.post_layernorm(h))
+        vd = z / z[:, 0].norm(dim=-1, keepdim=True)[:, None]
+        return vd, detail, emb
+
+
+def clip(w, m, layers, heads, patch, proj):
+    torch.manual_seed(0)
+    model = ClipVision(w, m, layers, heads, patch, proj).eval()
+    x = torch.randn(8, 3, 224, 224)
+
+    def step():
+        vd, _, _ = model(x)
+        vd.sum().item()
+
+    return step, dict(batch=8, items=8.0, per=8.0, tokens=1 + (224 // patch) ** 2)
+
+
+# ---------------------------------------------------------------- UNet / VAE (tests/fixtures-gen/diffusion_reference.py)
+def float_reference():
+    import diffusion_reference as dr
+
+    class Params32(dr.Params):
+        """The reference's parameter store, kept in float32 (its golden mode is float64)."""
+
+        def get(self, name, shape, kind):
+            super().get(name, shape, kind)
+            return self.d[name]
+
+    base_linear = dr.linear
+
+    def linear(p, name, x, cin, cout, bias=True):
+        # The reference computes the timestep MLP in float64; cast to the weights' dtype (float32 here).
+        return base_linear(p, name, x.float(), cin, cout, bias)
+
+    dr.linear = linear
+    return dr, Params32
+
+
+VD_UNET = {"_class_name": "UNet2DConditionModel", "act_fn": "silu", "center_input_sample": False, "downsample_padding": 1,
+           "norm_eps": 1e-5, "sample_size": 64, "in_channels": 4, "out_channels": 4, "flip_sin_to_cos": True, "freq_shift": 0,
+           "block_out_channels": [320, 640, 1280, 1280], "layers_per_block": 2, "norm_num_groups": 32,
+           "attention_head_dim": 8, "cross_attention_dim": 768,
+           "down_block_types": ["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
+           "up_block_types": ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
+           "use_linear_projection": False, "transformer_layers_per_block": 1}
+
+
+def unet_step():
+    dr, P = float_reference()
+    torch.manual_seed(0)
+    p = P(0)
+    x, ctx, t = torch.randn(2, 4, 64, 64), torch.randn(2, 257, 768), torch.tensor([500, 500])
+
+    def step():
+        with torch.no_grad():
+            dr.unet(p, VD_UNET, x, t, ctx).sum().item()
+
+    return step, dict(batch=2, cfg="batch 2 (uncond+cond)")
+
+
+def vae_decode():
+    dr, P = float_reference()
+    cfg = {"block_out_channels": [128, 256, 512, 512], "layers_per_block": 2, "norm_num_groups": 32,
+           "latent_channels": 4, "out_channels": 3, "in_channels": 3}
+    torch.manual_seed(0)
+    p = P(0)
+    z = torch.randn(1, 4, 64, 64)
+
+    def step():
+        with torch.no_grad():
+            dr.vae_decode(p, cfg, z).sum().item()
+
+    return step, dict(batch=1, output="1x3x512x512")
+
+
+# ---------------------------------------------------------------- readers
+def uncompressed_mb(path):
+    if path.endswith(".gz"):
+        with open(path, "rb") as f:
+            f.seek(-4, 2)
+            return int.from_bytes(f.read(4), "little") / 1e6
+    return os.path.getsize(path) / 1e6
+
+
+def file_read(path, kind):
+    if not os.path.exists(path):
+        raise SystemExit(f"{path}: run make-data first")
+    if kind == "npy":
+        fn = lambda: np.load(path)
+    else:
+        import nibabel as nib
+        fn = lambda: nib.load(path).get_fdata()
+    return fn, dict(megabytes=uncompressed_mb(path), file=os.path.basename(path))
+
+
+def make_data(d, quick):
+    import nibabel as nib
+    os.makedirs(d, exist_ok=True)
+    rng = np.random.default_rng(0)
+    rows = 500 if quick else 2000
+    np.save(os.path.join(d, "bench.npy"), rng.standard_normal((rows, 15724), dtype=np.float32))
+    # int16 volume with a scale factor, like NSD's betas: smooth structure plus noise (compresses like real data).
+    shape = (120, 144, 120) if quick else (200, 240, 200)
+    g = np.indices(shape, dtype=np.float32).sum(0)
+    vol = (np.sin(g / 9.0) * 3000 + rng.normal(0, 300, shape)).astype(np.int16)
+    img = nib.Nifti1Image(vol, np.eye(4))
+    img.header.set_slope_inter(0.01, 0.0)
+    nib.save(img, os.path.join(d, "bench.nii.gz"))
+    print(json.dumps({"data": d, "npy_mb": os.path.getsize(os.path.join(d, "bench.npy")) / 1e6,
+                      "nifti_mb": uncompressed_mb(os.path.join(d, "bench.nii.gz"))}))
+
+
+def blas_check():
+    a, b = torch.randn(512, 2048), torch.randn(2048, 2048)
+    for _ in range(2):
+        a @ b
+    ts = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        a @ b
+        ts.append(time.perf_counter() - t0)
+    cfg = torch.__config__.show()
+    info = [l.strip() for l in cfg.splitlines() if "BLAS" in l or "LAPACK" in l]
+    return dict(gflops=2 * 512 * 2048 * 2048 / median(ts) / 1e9, blas_libs=loaded_blas(), torch_config=info,
+                torch=torch.__version__)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("name")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--data", default="/tmp")
+    a = ap.parse_args()
+    if a.name == "make-data":
+        return make_data(a.data, a.quick)
+    torch.set_num_threads(a.threads)
+    out = dict(name=a.name, side="pytorch", threads=torch.get_num_threads(), quick=a.quick, torch=torch.__version__)
+    if a.name == "blas_check":
+        out.update(blas_check())
+        print(json.dumps(out))
+        return
+    workloads = {
+        "train_step_tiny": lambda: train_step("tiny", 2000, 800),
+        "train_step_paper": lambda: train_step("paper", 15724, 4500),
+        "predict_b1": lambda: predict(1),
+        "predict_b300": lambda: predict(300),
+        "clip_vit_b16_224": lambda: clip(768, 3072, 12, 12, 16, 512),
+        "clip_vit_l14_224": lambda: clip(1024, 4096, 24, 16, 14, 768),
+        "unet_step_vd": unet_step,
+        "vae_decode_512": vae_decode,
+        "npy_read": lambda: file_read(os.path.join(a.data, "bench.npy"), "npy"),
+        "nifti_read": lambda: file_read(os.path.join(a.data, "bench.nii.gz"), "nifti"),
+    }
+    step, info = workloads[a.name]()
+    times = []
+    for i in range(a.warmup + a.reps):
+        t0 = time.perf_counter()
+        step()
+        ms = (time.perf_counter() - t0) * 1000
+        if i >= a.warmup:
+            times.append(ms)
+        print(f"bench {a.name}: {'warm-up' if i < a.warmup else 'rep'} {ms:.1f} ms", file=sys.stderr)
+    m = median(times)
+    out.update(info)
+    out.update(median_ms=m, times_ms=times)
+    if "per" in info:
+        out["per_item_ms"] = m / info["per"]
+    if "megabytes" in info:
+        out["mb_per_s"] = info["megabytes"] / (m / 1000)
+    if "items" in info:
+        out["items_per_s"] = info["items"] / (m / 1000)
+    out["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Aggregates bench/run's raw JSON lines into bench/results.json and prints the comparison table.
+
+Medians pool the timed repetitions of all rounds of a side. With `bench/run --only`, workloads not measured in
+this run are kept from the existing results file (each workload records when and under which load it was measured).
+Usage: report.py RAW.jsonl OUT.json --threads N [--quick] [--rounds N]
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+
+
+def median(xs):
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+def machine():
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) // 1024
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {mem} MB RAM, {platform.system()} {platform.release()}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("raw")
+    ap.add_argument("out")
+    ap.add_argument("--threads", type=int, required=True)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rounds", type=int, default=1)
+    a = ap.parse_args()
+    rows = [json.loads(l) for l in open(a.raw) if l.strip()]
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    old = {}
+    if os.path.exists(a.out):
+        try:
+            old = json.load(open(a.out)).get("workloads", {})
+        except (ValueError, OSError):
+            old = {}
+
+    blas = {}
+    for r in rows:
+        if r["name"] == "blas_check":
+            blas[r["side"]] = {k: r[k] for k in ("gflops", "blas", "blas_libs", "torch_config", "torch") if k in r}
+            blas[r["side"]]["matmul"] = "512x2048 @ 2048x2048 float32"
+            blas[r["side"]]["load_before"] = r.get("load_before")
+
+    workloads = dict(old)
+    names = []
+    for r in rows:
+        if r["name"] != "blas_check" and r["name"] not in names:
+            names.append(r["name"])
+    for name in names:
+        entry = {"measured_at": now, "quick": a.quick, "rounds": a.rounds}
+        for side in ("brainmclip", "pytorch"):
+            runs = [r for r in rows if r["name"] == name and r["side"] == side]
+            if not runs:
+                continue
+            errors = [r["error"] for r in runs if "error" in r]
+            ok = [r for r in runs if "error" not in r]
+            if errors and not ok:
+                entry[f"{side}_error"] = errors[0]
+                continue
+            times = [t for r in ok for t in r.get("times_ms", [r["median_ms"]])]
+            m = median(times)
+            per = ok[0].get("per") if name.startswith("predict") else None
+            # predict_*: latency per fMRI sample (the call's time / batch); everything else: time per call.
+            entry[f"{side}_ms"] = m / per if per else m
+            entry[f"{side}_times_ms"] = times
+            entry[f"{side}_load"] = [r.get("load_before") for r in ok]
+            entry[f"{side}_peak_rss_mb"] = max(r.get("peak_rss_mb", -1) for r in ok)
+            for k in ("megabytes", "batch", "parameters", "voxels", "preset", "cfg", "output", "tokens", "command", "full", "exit_code"):
+                if k in ok[0]:
+                    entry[k] = ok[0][k]
+            if "megabytes" in ok[0]:
+                entry[f"{side}_mb_per_s"] = ok[0]["megabytes"] / (m / 1000)
+            if "items" in ok[0]:
+                entry[f"{side}_images_per_s"] = ok[0]["items"] / (m / 1000)
+        if name.startswith("predict"):
+            entry["unit"] = "ms per fMRI sample"
+        elif name == "demo":
+            entry["unit"] = "wall ms of the whole command (no PyTorch counterpart)"
+        else:
+            entry["unit"] = "ms per call"
+        b, p = entry.get("brainmclip_ms"), entry.get("pytorch_ms")
+        entry["ratio"] = b / p if b is not None and p else None
+        if name in old and "note" in old[name]:
+            entry["note"] = old[name]["note"]
+        workloads[name] = entry
+
+    result = {
+        "workloads": workloads,
+        "threads": a.threads,
+        "machine": machine(),
+        "blas": blas or json.load(open(a.out)).get("blas", {}) if os.path.exists(a.out) else blas,
+        "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY", "GLIBC_TUNABLES")},
+        "load_average_at_report": open("/proc/loadavg").read().split()[:3],
+        "generated_at": now,
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+    }
+    tmp = a.out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, a.out)
+
+    print(f"{'workload':<18} {'BrainMClip ms':>14} {'PyTorch ms':>12} {'ratio':>7}  extra")
+    for name, e in workloads.items():
+        b, p, r = e.get("brainmclip_ms"), e.get("pytorch_ms"), e.get("ratio")
+        extra = []
+        if "brainmclip_images_per_s" in e:
+            extra.append(f"img/s {e['brainmclip_images_per_s']:.2f} vs {e.get('pytorch_images_per_s', float('nan')):.2f}")
+        if "brainmclip_mb_per_s" in e:
+            extra.append(f"MB/s {e['brainmclip_mb_per_s']:.0f} vs {e.get('pytorch_mb_per_s', float('nan')):.0f}")
+        if name == "demo":
+            extra.append(f"peak RSS {e.get('brainmclip_peak_rss_mb')} MB, {e.get('command')}")
+        if "brainmclip_error" in e or "pytorch_error" in e:
+            extra.append("error: " + str(e.get("brainmclip_error") or e.get("pytorch_error")))
+        fmt = lambda v: f"{v:.2f}" if isinstance(v, (int, float)) else "-"
+        mark = "" if name in names else " (earlier run)"
+        print(f"{name:<18} {fmt(b):>14} {fmt(p):>12} {fmt(r):>7}  {'; '.join(extra)}{mark}")
+    for side, info in result["blas"].items():
+        print(f"BLAS {side}: {info.get('gflops', 0):.1f} GFLOP/s matmul; {info.get('blas') or ', '.join(info.get('blas_libs', []))}")
+    print(f"threads {a.threads}; {result['machine']}; load now {' '.join(result['load_average_at_report'])}; wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
