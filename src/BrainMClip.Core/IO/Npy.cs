@@ -150,10 +150,34 @@ public static class Npy
         var h = ReadHeader(fs, path);
         long bytes = h.Shape.Aggregate(1L, (a, b) => a * b) * ElementSize(h.DType);
         if (bytes > Array.MaxLength) throw Bad(path, $"array of {bytes} bytes is too large to load at once");
-        var data = new byte[bytes];
+        // Uninitialised: every byte is overwritten by the read (saves zeroing a buffer the size of the file).
+        var data = GC.AllocateUninitializedArray<byte>(checked((int)bytes));
         fs.Seek(h.DataOffset, SeekOrigin.Begin);
         fs.ReadExactly(data);
         return new NpyArray { DType = h.DType, Shape = h.Shape, Data = data };
+    }
+
+    /// <summary>
+    /// Reads a whole array as float32 values. A little-endian float32 file is read straight into the result (one pass,
+    /// as numpy's np.load); other dtypes are converted.
+    /// </summary>
+    public static (float[] Values, long[] Shape) ReadFloat32(string path)
+    {
+        UserInputException.RequireFile(path, "npy file");
+        using var fs = File.OpenRead(path);
+        var h = ReadHeader(fs, path);
+        long count = h.Shape.Aggregate(1L, (a, b) => a * b);
+        if (h.DType != NpyDType.Float32 || !BitConverter.IsLittleEndian)
+        {
+            fs.Close();
+            var a = Read(path);
+            return (a.ToFloat32(), a.Shape);
+        }
+        if (count > Array.MaxLength) throw Bad(path, $"array of {count} values is too large to load at once");
+        var values = GC.AllocateUninitializedArray<float>((int)count);
+        fs.Seek(h.DataOffset, SeekOrigin.Begin);
+        fs.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+        return (values, h.Shape);
     }
 
     /// <summary>Reads rows [start, start+count) of the first dimension without loading the rest.</summary>

@@ -86,3 +86,22 @@ public class NpyReaderTests
         Assert.Equal(v[6..18], rows.ToFloat32());
     }
 }
+
+public class NpyReadFloat32Tests
+{
+    [Fact]
+    public void ReadFloat32EqualsReadThenConvert()
+    {
+        using var dir = new TempDir();
+        string f32 = Path.Combine(dir.Path, "a.npy"), i16 = Path.Combine(dir.Path, "b.npy");
+        var values = new float[] { 1.5f, -2.25f, 3e-8f, float.MaxValue, 0f, -0f };
+        BrainMClip.IO.Npy.WriteFloat32(f32, [2, 3], values);
+        var shorts = new short[] { -300, 0, 7, 32767 };
+        BrainMClip.IO.Npy.Write(i16, BrainMClip.IO.NpyDType.Int16, [4], System.Runtime.InteropServices.MemoryMarshal.AsBytes(shorts.AsSpan()));
+        var (v, shape) = BrainMClip.IO.Npy.ReadFloat32(f32);
+        Assert.Equal(new long[] { 2, 3 }, shape);
+        Assert.Equal(values, v);
+        var (w, _) = BrainMClip.IO.Npy.ReadFloat32(i16);
+        Assert.Equal(new float[] { -300, 0, 7, 32767 }, w);
+    }
+}
