@@ -22,6 +22,14 @@ public sealed record ModelSection
     /// from the mean prediction instead of a random one — matters with few samples.
     /// </summary>
     public bool ZeroInitHead { get; init; }
+    /// <summary>
+    /// Ours: each encoder's token output adds a fixed linear map of its voxels, fitted in closed form before training
+    /// (ridge regression on all training rows, alpha chosen by the <c>ridge</c> section's k-fold CV — exactly the
+    /// ridge baseline's map). The network then learns only the residual, with the SoftCLIP/token
+    /// losses the baseline lacks; with zero_init_head it starts from the ridge prediction. The map is not trained
+    /// (a buffer in checkpoints, not a parameter). Default off (SPEC §3 has no linear path).
+    /// </summary>
+    public bool RidgeSkip { get; init; }
 }
 
 /// <summary>Multi-granularity loss weights (SPEC §3).</summary>
@@ -119,13 +127,15 @@ public sealed record BrainMClipConfig
     // Presets as JSON so they read exactly like user files (and go through the same validation).
     // Tiny: shapes of `clip-init --preset tiny` features (65 tokens, width 128, projection 64); sized to train on
     // ~600 samples in under a minute on 2 cores. With so few samples the run starts from the mean target
-    // (zero_init_head), uses a higher peak LR and more weight on the semantic stream (whose voxels carry less signal);
+    // (zero_init_head), uses a higher peak LR and more weight on the semantic stream (whose voxels carry less signal).
+    // On ~600 samples the MLP alone stays below the closed-form ridge map, so tiny adds that map as a fixed linear path
+    // (ridge_skip) and learns the residual with a shallower, less dropped-out encoder (blocks 0, dropout_input 0.2);
     // chosen on synthetic subjects against the ridge baseline (see Training/README.md).
     const string TinyJson = """
     {
       "kind": "brainmclip", "name": "tiny",
-      "model": { "tokens": 65, "detail_width": 128, "semantic_width": 64, "hidden": 256, "blocks": 1, "rank": 8,
-                 "dropout_input": 0.5, "dropout_blocks": 0.15, "zero_init_head": true },
+      "model": { "tokens": 65, "detail_width": 128, "semantic_width": 64, "hidden": 256, "blocks": 0, "rank": 8,
+                 "dropout_input": 0.2, "dropout_blocks": 0.15, "zero_init_head": true, "ridge_skip": true },
       "loss": { "w_semantic": 3 },
       "training": { "epochs": 50, "batch_size": 50, "max_lr": 3e-3, "val_fraction": 0.1, "seed": 0 }
     }

@@ -85,12 +85,12 @@ public sealed class BrainMClipNet : nn.Module
         if (encoder_detail is not null)
         {
             bD = encoder_detail.call(fD ?? throw new ArgumentNullException(nameof(fD)));
-            eD = encoder_detail.Tokens(bD);
+            eD = encoder_detail.Tokens(bD, fD);
         }
         if (encoder_semantic is not null)
         {
             bS = encoder_semantic.call(fS ?? throw new ArgumentNullException(nameof(fS)));
-            eS = encoder_semantic.Tokens(bS);
+            eS = encoder_semantic.Tokens(bS, fS);
         }
         return new NetOutput(bD, bS, eD, eS);
     }
@@ -104,6 +104,13 @@ public sealed class BrainMClipNet : nn.Module
         bool zero = Config.Model.ZeroInitHead;
         if (encoder_detail is not null && meanDetail is not null) encoder_detail.SetOutputBias(meanDetail, zero);
         if (encoder_semantic is not null && meanSemantic is not null) encoder_semantic.SetOutputBias(meanSemantic, zero);
+    }
+
+    /// <summary>Encoders whose token output includes the fixed ridge path (model.ridge_skip), by stream name.</summary>
+    public IEnumerable<(string stream, StreamEncoder encoder)> RidgeSkipEncoders()
+    {
+        if (encoder_detail is { HasRidgeSkip: true }) yield return ("detail", encoder_detail);
+        if (encoder_semantic is { HasRidgeSkip: true }) yield return ("semantic", encoder_semantic);
     }
 
     public Tensor? DecodeDetail(Tensor latent) => decoder_detail?.call(latent);

@@ -110,7 +110,26 @@ public static class Trainer
         using var net = new BrainMClipNet(cfg, (int)data.Detail.shape[1], (int)data.Semantic.shape[1]);
         using (var initGen = new Generator((ulong)t.Seed)) net.Initialize(initGen);
         using (var _ = NewDisposeScope())
-            net.InitializeOutputBias(MeanRows(data.Features.Detail, trainIdx), MeanRows(data.Features.Semantic, trainIdx));
+        {
+            var meanD = MeanRows(data.Features.Detail, trainIdx);
+            var meanS = MeanRows(data.Features.Semantic, trainIdx);
+            // model.ridge_skip: the closed-form linear path, fitted on every training row exactly as the ridge baseline
+            // is (the validation part included: its 10 % of the samples measurably help the linear map). The validation
+            // cosine then overstates the linear part equally at every epoch, so best-epoch selection of the learned
+            // residual is unaffected. A resumed run takes the map from the checkpoint. The map already predicts the
+            // mean, so the learned head starts at zero output instead.
+            if (resumeFrom is null)
+                foreach (var (stream, encoder) in net.RidgeSkipEncoders())
+                {
+                    bool detail = stream == "detail";
+                    var x = detail ? data.Detail : data.Semantic;
+                    var y = (detail ? data.Features.AllDetail() : data.Features.AllSemantic()).flatten(1);
+                    var map = RidgeBaseline.Fit(x, y, cfg.Ridge.Alphas, cfg.Ridge.Folds, t.Seed, log, $"{stream} (ridge_skip)");
+                    encoder.SetRidgeSkip(map.Weight, map.Bias);
+                    if (detail) meanD = zeros_like(meanD); else meanS = zeros_like(meanS);
+                }
+            net.InitializeOutputBias(meanD, meanS);
+        }
         using var dropoutGen = new Generator((ulong)t.Seed + 2);
         net.DropoutGenerator = dropoutGen;
         var (decay, noDecay) = ParameterGroups(net);

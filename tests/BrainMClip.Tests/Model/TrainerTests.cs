@@ -133,6 +133,25 @@ public class TrainerTests
     }
 
     [Fact]
+    public void RidgeSkipHoldsTheClosedFormRidgeFitAndIsNotTrained()
+    {
+        var p = ModelTestData.Make(60, 10);
+        using var dir = new TempDir();
+        var cfg = ModelTestData.Tiny(epochs: 2);
+        cfg = cfg with { Model = cfg.Model with { RidgeSkip = true } };
+        Trainer.Train(cfg, ModelTestData.Training(p), dir.Path, Quiet);
+        var w = Weights(dir.Path);
+        // The linear path is the baseline's ridge fit on all training rows (validation part included), unchanged by
+        // training (a buffer, not a parameter).
+        var map = RidgeBaseline.Fit(p.TrainSemantic, p.TrainES.flatten(1), cfg.Ridge.Alphas, cfg.Ridge.Folds, cfg.Training.Seed);
+        Assert.True(w["model.encoder_semantic.skip_weight"].equal(map.Weight).all().item<bool>());
+        Assert.True(w["model.encoder_semantic.skip_bias"].equal(map.Bias).all().item<bool>());
+        Assert.Equal(new long[] { 40, 3 * 8 }, w["model.encoder_detail.skip_weight"].shape);
+        using var net = new BrainMClipNet(cfg with { Model = cfg.Model with { Tokens = 3, DetailWidth = 8, SemanticWidth = 6 } }, 40, 24);
+        Assert.DoesNotContain(net.named_parameters(), q => q.name.Contains("skip", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void RidgeRunPredictsThroughTheSamePredictor()
     {
         var p = ModelTestData.Make(120, 30, noise: 0.2);
