@@ -74,23 +74,12 @@ public static class FeatureFile
         {
             long[] shape = [rows, .. c.RowShape];
             long bytes = checked(shape.Aggregate(1L, (a, b) => a * b) * ElementSize(c.DType));
-            header[c.Name] = new JsonObject
-            {
-                ["dtype"] = c.DType,
-                ["shape"] = new JsonArray(shape.Select(d => (JsonNode)d).ToArray()),
-                ["data_offsets"] = new JsonArray(offset, offset + bytes),
-            };
+            header[c.Name] = SafeTensors.EntryJson(c.DType, shape, offset, offset + bytes);
             offset += bytes;
         }
-        var headerBytes = Encoding.UTF8.GetBytes(header.ToJsonString());
-        int pad = (8 - headerBytes.Length % 8) % 8;
         AtomicFile.Write(outPath, s =>
         {
-            Span<byte> len = stackalloc byte[8];
-            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)(headerBytes.Length + pad));
-            s.Write(len);
-            s.Write(headerBytes);
-            for (int i = 0; i < pad; i++) s.WriteByte((byte)' ');
+            SafeTensors.WriteHeader(s, header);
             var buffer = new byte[1 << 20];
             foreach (var c in ordered)
                 foreach (var h in headers)

@@ -185,6 +185,26 @@ public static class SafeTensors
         return t;
     }
 
+    /// <summary>The header entry of one tensor (dtype name as in the format, e.g. "F32").</summary>
+    public static JsonObject EntryJson(string dtype, long[] shape, long begin, long end) => new()
+    {
+        ["dtype"] = dtype,
+        ["shape"] = new JsonArray(shape.Select(d => (JsonNode)d).ToArray()),
+        ["data_offsets"] = new JsonArray(begin, end),
+    };
+
+    /// <summary>Writes the length prefix and the JSON header, space-padded to a multiple of 8 bytes.</summary>
+    public static void WriteHeader(Stream s, JsonObject header)
+    {
+        var headerBytes = Encoding.UTF8.GetBytes(header.ToJsonString());
+        int pad = (8 - headerBytes.Length % 8) % 8;
+        Span<byte> len = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)(headerBytes.Length + pad));
+        s.Write(len);
+        s.Write(headerBytes);
+        for (int i = 0; i < pad; i++) s.WriteByte((byte)' ');
+    }
+
     /// <summary>
     /// Writes tensors atomically, in sorted key order (as the Python library does), with optional string metadata.
     /// Tensors are written in their own dtype; pass <paramref name="castFloatTo"/> to store floating tensors as e.g. Float16.
@@ -211,23 +231,12 @@ public static class SafeTensors
                 t = t.contiguous();
                 prepared.Add(t);
                 long bytes = t.numel() * t.element_size();
-                header[n] = new JsonObject
-                {
-                    ["dtype"] = DTypeName(t.dtype),
-                    ["shape"] = new JsonArray(t.shape.Select(d => (JsonNode)d).ToArray()),
-                    ["data_offsets"] = new JsonArray(offset, offset + bytes),
-                };
+                header[n] = EntryJson(DTypeName(t.dtype), t.shape, offset, offset + bytes);
                 offset += bytes;
             }
-            var headerBytes = Encoding.UTF8.GetBytes(header.ToJsonString());
-            int pad = (8 - headerBytes.Length % 8) % 8;
             AtomicFile.Write(path, s =>
             {
-                Span<byte> len = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)(headerBytes.Length + pad));
-                s.Write(len);
-                s.Write(headerBytes);
-                for (int i = 0; i < pad; i++) s.WriteByte((byte)' ');
+                WriteHeader(s, header);
                 foreach (var t in prepared)
                 {
                     long bytes = t.numel() * t.element_size();
