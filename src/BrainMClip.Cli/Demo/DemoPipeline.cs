@@ -140,11 +140,17 @@ public sealed class DemoPipeline(DemoOptions o)
             throw new DemoStageException(title, code);
         }
         JsonNode? json = null;
+        try { json = text.TrimStart().StartsWith('{') ? JsonNode.Parse(text) : null; } catch (JsonException) { json = null; }
         if (jsonOut != null)
         {
             IO.AtomicFile.WriteAllText(jsonOut, text);
-            try { json = JsonNode.Parse(text); } catch (JsonException) { json = null; }
             _log.WriteLine($"   → {jsonOut}");
+        }
+        if (json != null)
+        {
+            // What the stage reported (e.g. samples, tokens and widths extracted), on one line.
+            string line = json.ToJsonString();
+            _log.WriteLine($"   {(line.Length > 400 ? line[..400] + " ..." : line)}");
         }
         _log.WriteLine($"   ({clock.Elapsed.TotalSeconds:0.0}s)");
         return json;
