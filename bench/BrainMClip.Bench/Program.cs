@@ -134,7 +134,7 @@ static class Program
         "clip_vit_l14_224" => Clip(new ClipVisionConfig { HiddenSize = 1024, IntermediateSize = 4096, NumHiddenLayers = 24, NumAttentionHeads = 16, PatchSize = 14, ProjectionDim = 768 }),
         "unet_step_vd" => UNetStep(),
         "vae_decode_512" => VaeDecode(),
-        "npy_read" => FileRead(Path.Combine(data, "bench.npy"), p => _ = Npy.ReadFloat32(p)),
+        "npy_read" => FileRead(Path.Combine(data, "bench.npy"), p => Npy.ReadTensor(p).Dispose()),
         "nifti_read" => FileRead(Path.Combine(data, "bench.nii.gz"), p => _ = Nifti.Read(p)),
         _ => throw new ArgumentException($"unknown workload {name}; expected one of {string.Join(", ", Names)}"),
     };

@@ -2,6 +2,8 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.RegularExpressions;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace BrainMClip.IO;
 
@@ -146,7 +148,7 @@ public static class Npy
     public static NpyArray Read(string path)
     {
         UserInputException.RequireFile(path, "npy file");
-        using var fs = File.OpenRead(path);
+        using var fs = BulkFile.OpenRead(path);
         var h = ReadHeader(fs, path);
         long bytes = h.Shape.Aggregate(1L, (a, b) => a * b) * ElementSize(h.DType);
         if (bytes > Array.MaxLength) throw Bad(path, $"array of {bytes} bytes is too large to load at once");
@@ -158,33 +160,48 @@ public static class Npy
     }
 
     /// <summary>
-    /// Reads a whole array as float32 values. A little-endian float32 file is read straight into the result (one pass,
-    /// as numpy's np.load); other dtypes are converted.
+    /// Reads a whole array into a CPU tensor of the file's dtype (as numpy's np.load): the data goes from read(2)
+    /// straight into the tensor's storage, one pass, no managed copy.
     /// </summary>
-    public static (float[] Values, long[] Shape) ReadFloat32(string path)
+    public static Tensor ReadTensor(string path)
     {
         UserInputException.RequireFile(path, "npy file");
-        using var fs = File.OpenRead(path);
+        using var fs = BulkFile.OpenRead(path);
         var h = ReadHeader(fs, path);
-        long count = h.Shape.Aggregate(1L, (a, b) => a * b);
-        if (h.DType != NpyDType.Float32 || !BitConverter.IsLittleEndian)
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("npy: big-endian hosts are not supported");
+        var type = h.DType switch
         {
-            fs.Close();
-            var a = Read(path);
-            return (a.ToFloat32(), a.Shape);
+            NpyDType.Float64 => ScalarType.Float64, NpyDType.Float32 => ScalarType.Float32, NpyDType.Float16 => ScalarType.Float16,
+            NpyDType.Int64 => ScalarType.Int64, NpyDType.Int32 => ScalarType.Int32, NpyDType.Int16 => ScalarType.Int16,
+            NpyDType.UInt8 => ScalarType.Byte, _ => ScalarType.Int8,
+        };
+        var t = empty(h.Shape, type);
+        try
+        {
+            TensorMemory.AdviseHugePages(t);
+            fs.Seek(h.DataOffset, SeekOrigin.Begin);
+            unsafe
+            {
+                byte* p = TensorMemory.Pointer(t);
+                long total = TensorMemory.ByteCount(t);
+                for (long done = 0; done < total;)
+                {
+                    int n = (int)Math.Min(total - done, 1 << 30);
+                    fs.ReadExactly(new Span<byte>(p + done, n));
+                    done += n;
+                }
+            }
         }
-        if (count > Array.MaxLength) throw Bad(path, $"array of {count} values is too large to load at once");
-        var values = GC.AllocateUninitializedArray<float>((int)count);
-        fs.Seek(h.DataOffset, SeekOrigin.Begin);
-        fs.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
-        return (values, h.Shape);
+        catch (EndOfStreamException) { t.Dispose(); throw Bad(path, "unexpected end of data (truncated file?)"); }
+        catch { t.Dispose(); throw; }
+        return t;
     }
 
     /// <summary>Reads rows [start, start+count) of the first dimension without loading the rest.</summary>
     public static NpyArray ReadRows(string path, long start, long count)
     {
         UserInputException.RequireFile(path, "npy file");
-        using var fs = File.OpenRead(path);
+        using var fs = BulkFile.OpenRead(path);
         var h = ReadHeader(fs, path);
         if (h.Shape.Length == 0) throw Bad(path, "expected an array with at least one dimension");
         if (start < 0 || count < 0 || start + count > h.Shape[0])

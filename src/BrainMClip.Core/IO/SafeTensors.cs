@@ -122,7 +122,7 @@ public static class SafeTensors
         IEnumerable<string>? names = null)
     {
         UserInputException.RequireFile(path, "safetensors file");
-        using var fs = File.OpenRead(path);
+        using var fs = BulkFile.OpenRead(path);
         var header = ReadHeader(fs, path);
         metadata = header.Metadata;
         var wanted = names?.ToList() ?? header.Entries.Keys.ToList();
@@ -140,7 +140,7 @@ public static class SafeTensors
     public static Tensor LoadTensor(string path, string name, long rowStart = 0, long rowCount = -1)
     {
         UserInputException.RequireFile(path, "safetensors file");
-        using var fs = File.OpenRead(path);
+        using var fs = BulkFile.OpenRead(path);
         var header = ReadHeader(fs, path);
         if (!header.Entries.TryGetValue(name, out var e))
             throw new UserInputException($"{path}: tensor '{name}' not found");

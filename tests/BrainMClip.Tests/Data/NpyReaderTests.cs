@@ -87,10 +87,10 @@ public class NpyReaderTests
     }
 }
 
-public class NpyReadFloat32Tests
+public class NpyReadTensorTests
 {
     [Fact]
-    public void ReadFloat32EqualsReadThenConvert()
+    public void ReadTensorKeepsDTypeShapeAndValues()
     {
         using var dir = new TempDir();
         string f32 = Path.Combine(dir.Path, "a.npy"), i16 = Path.Combine(dir.Path, "b.npy");
@@ -98,10 +98,24 @@ public class NpyReadFloat32Tests
         BrainMClip.IO.Npy.WriteFloat32(f32, [2, 3], values);
         var shorts = new short[] { -300, 0, 7, 32767 };
         BrainMClip.IO.Npy.Write(i16, BrainMClip.IO.NpyDType.Int16, [4], System.Runtime.InteropServices.MemoryMarshal.AsBytes(shorts.AsSpan()));
-        var (v, shape) = BrainMClip.IO.Npy.ReadFloat32(f32);
-        Assert.Equal(new long[] { 2, 3 }, shape);
-        Assert.Equal(values, v);
-        var (w, _) = BrainMClip.IO.Npy.ReadFloat32(i16);
-        Assert.Equal(new float[] { -300, 0, 7, 32767 }, w);
+        using var v = BrainMClip.IO.Npy.ReadTensor(f32);
+        Assert.Equal(new long[] { 2, 3 }, v.shape);
+        Assert.Equal(TorchSharp.torch.ScalarType.Float32, v.dtype);
+        Assert.Equal(values, v.data<float>().ToArray());
+        using var w = BrainMClip.IO.Npy.ReadTensor(i16);
+        Assert.Equal(TorchSharp.torch.ScalarType.Int16, w.dtype);
+        Assert.Equal(shorts, w.data<short>().ToArray());
+    }
+
+    [Fact]
+    public void ReadTensorOfTruncatedFileNamesTheFile()
+    {
+        using var dir = new TempDir();
+        string f = Path.Combine(dir.Path, "t.npy");
+        BrainMClip.IO.Npy.WriteFloat32(f, [4, 4], new float[16]);
+        var bytes = File.ReadAllBytes(f);
+        File.WriteAllBytes(f, bytes[..^8]);
+        var e = Assert.Throws<BrainMClip.UserInputException>(() => BrainMClip.IO.Npy.ReadTensor(f));
+        Assert.Contains("t.npy", e.Message);
     }
 }

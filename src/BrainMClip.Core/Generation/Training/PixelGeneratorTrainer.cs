@@ -74,11 +74,11 @@ public static class PixelGeneratorTrainer
     /// <summary>Stimulus .npy (N, H, W, 3), uint8 or 0–255 floats → (N, 3, size, size) in [−1, 1].</summary>
     public static Tensor LoadImages(string path, int size)
     {
-        var arr = Npy.Read(path);
-        if (arr.Shape.Length != 4 || arr.Shape[3] != 3)
-            throw new UserInputException($"{path}: expected stimulus images (N, H, W, 3), got ({string.Join(", ", arr.Shape)})");
         using var scope = NewDisposeScope();
-        var t = tensor(arr.ToFloat32()).reshape(arr.Shape).permute(0, 3, 1, 2).contiguous() / 255.0f;
+        var raw = Npy.ReadTensor(path);
+        if (raw.dim() != 4 || raw.shape[3] != 3)
+            throw new UserInputException($"{path}: expected stimulus images (N, H, W, 3), got ({string.Join(", ", raw.shape)})");
+        var t = raw.to(ScalarType.Float32).permute(0, 3, 1, 2).contiguous() / 255.0f;
         if (t.shape[2] != size || t.shape[3] != size)
             t = nn.functional.interpolate(t, size: [size, size], mode: InterpolationMode.Bilinear, align_corners: false,
                 antialias: t.shape[2] > size);
