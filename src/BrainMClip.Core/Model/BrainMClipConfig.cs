@@ -30,6 +30,13 @@ public sealed record ModelSection
     /// (a buffer in checkpoints, not a parameter). Default off (SPEC §3 has no linear path).
     /// </summary>
     public bool RidgeSkip { get; init; }
+    /// <summary>
+    /// Ours, with ridge_skip: during training the linear path's output for each training row is its out-of-fold
+    /// prediction (the ridge section's k folds, each map fitted without that row), as in stacking, so the residual
+    /// learns to correct the errors the map makes on unseen samples and the validation score is honest; prediction
+    /// uses the map fitted on all rows. Falls back to the all-rows map when the out-of-fold table would exceed 2 GB.
+    /// </summary>
+    public bool RidgeSkipOutOfFold { get; init; } = true;
 }
 
 /// <summary>Multi-granularity loss weights (SPEC §3).</summary>

@@ -79,18 +79,20 @@ public sealed class BrainMClipNet : nn.Module
     }
 
     /// <summary>Encodes both streams (fD: (B,N_D), fS: (B,N_S); either may be null when its stream is ablated).</summary>
-    public NetOutput Forward(Tensor? fD, Tensor? fS)
+    /// <param name="skipD">With model.ridge_skip: the linear path's output (B, T·C) to use instead of the stored map's.</param>
+    /// <param name="skipS">Likewise for the semantic stream.</param>
+    public NetOutput Forward(Tensor? fD, Tensor? fS, Tensor? skipD = null, Tensor? skipS = null)
     {
         Tensor? bD = null, bS = null, eD = null, eS = null;
         if (encoder_detail is not null)
         {
             bD = encoder_detail.call(fD ?? throw new ArgumentNullException(nameof(fD)));
-            eD = encoder_detail.Tokens(bD, fD);
+            eD = encoder_detail.Tokens(bD, fD, skipD);
         }
         if (encoder_semantic is not null)
         {
             bS = encoder_semantic.call(fS ?? throw new ArgumentNullException(nameof(fS)));
-            eS = encoder_semantic.Tokens(bS, fS);
+            eS = encoder_semantic.Tokens(bS, fS, skipS);
         }
         return new NetOutput(bD, bS, eD, eS);
     }

@@ -148,12 +148,15 @@ public sealed class StreamEncoder : Module<Tensor, Tensor>
         return b.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Tokens (B,T,C) from the latent plus, with model.ridge_skip, the fixed linear map of the voxels.</summary>
-    public Tensor Tokens(Tensor latent, Tensor voxels)
+    /// <summary>
+    /// Tokens (B,T,C) from the latent plus, with model.ridge_skip, the fixed linear map of the voxels — or, when
+    /// <paramref name="linearOverride"/> (B, T·C) is given, that in its place (the trainer's out-of-fold predictions).
+    /// </summary>
+    public Tensor Tokens(Tensor latent, Tensor voxels, Tensor? linearOverride = null)
     {
         if (skip_weight is null) return head.call(latent);
         using var scope = NewDisposeScope();
-        var linear = nn.functional.linear(voxels, skip_weight.t(), skip_bias).reshape(-1, _tokens, _width);
+        var linear = (linearOverride ?? nn.functional.linear(voxels, skip_weight.t(), skip_bias)).reshape(-1, _tokens, _width);
         return (head.call(latent) + linear).MoveToOuterDisposeScope();
     }
 

@@ -76,8 +76,7 @@ public static class RidgeBaseline
         using var _ = no_grad();
         var x64 = x.to_type(ScalarType.Float64);
         var y64 = y.to_type(ScalarType.Float64);
-        Tensor perm;
-        using (var g = new Generator((ulong)seed + 104729)) perm = randperm(n, generator: g);
+        var perm = FoldPermutation(n, seed);
         var dot = zeros(alphas.Count, n, dtype: ScalarType.Float64);
         var pp = zeros(alphas.Count, n, dtype: ScalarType.Float64);
         var yy = zeros(n, dtype: ScalarType.Float64);
@@ -127,6 +126,38 @@ public static class RidgeBaseline
         log?.WriteLine($"ridge {label}: CV cosine " + string.Join(", ", scores.Select(kv => $"α={kv.Key:g4}: {kv.Value:0.0000}")) + $" → α={best:g4}");
         var (w, bias) = SolvePrimalOrDual(x64, y64, best);
         return new RidgeMap(w.MoveToOuterDisposeScope(), bias.MoveToOuterDisposeScope(), best, scores);
+    }
+
+    /// <summary>
+    /// Out-of-fold predictions (N, D) float32 with a fixed <paramref name="alpha"/>: each row predicted by the map
+    /// fitted on the other folds — the same k folds <see cref="Fit"/> uses for the alpha search.
+    /// </summary>
+    public static Tensor OutOfFold(Tensor x, Tensor y, double alpha, int folds, long seed)
+    {
+        long n = x.shape[0];
+        if (n < folds) throw new UserInputException($"ridge: {n} training samples cannot be split into {folds} folds");
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var x64 = x.to_type(ScalarType.Float64);
+        var y64 = y.to_type(ScalarType.Float64);
+        var perm = FoldPermutation(n, seed);
+        var result = zeros(n, y.shape[1], dtype: ScalarType.Float32);
+        for (int f = 0; f < folds; f++)
+        {
+            using var fs = NewDisposeScope();
+            long a = n * f / folds, b = n * (f + 1) / folds;
+            var va = perm.narrow(0, a, b - a);
+            var tr = cat([perm.narrow(0, 0, a), perm.narrow(0, b, n - b)]);
+            var (w, bias) = SolvePrimalOrDual(x64.index_select(0, tr), y64.index_select(0, tr), alpha);
+            result.index_copy_(0, va, nn.functional.linear(x.index_select(0, va).to_type(ScalarType.Float32), w.t(), bias));
+        }
+        return result.MoveToOuterDisposeScope();
+    }
+
+    static Tensor FoldPermutation(long n, long seed)
+    {
+        using var g = new Generator((ulong)seed + 104729);
+        return randperm(n, generator: g);
     }
 
     /// <summary>Ridge solution on all rows (intercept by centring), primal or dual, whichever system is smaller.</summary>

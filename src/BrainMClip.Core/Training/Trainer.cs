@@ -108,26 +108,36 @@ public static class Trainer
         // Every random draw comes from a generator owned by this run (initialisation, dropout, batch order), never
         // from the process-wide RNG, so runs are reproducible and resumable bit-for-bit.
         using var net = new BrainMClipNet(cfg, (int)data.Detail.shape[1], (int)data.Semantic.shape[1]);
+        Tensor? oofD = null, oofS = null;
+        using var oofOwner = new DisposeAll(() => { oofD?.Dispose(); oofS?.Dispose(); });
         using (var initGen = new Generator((ulong)t.Seed)) net.Initialize(initGen);
         using (var _ = NewDisposeScope())
         {
             var meanD = MeanRows(data.Features.Detail, trainIdx);
             var meanS = MeanRows(data.Features.Semantic, trainIdx);
             // model.ridge_skip: the closed-form linear path, fitted on every training row exactly as the ridge baseline
-            // is (the validation part included: its 10 % of the samples measurably help the linear map). The validation
-            // cosine then overstates the linear part equally at every epoch, so best-epoch selection of the learned
-            // residual is unaffected. A resumed run takes the map from the checkpoint. The map already predicts the
-            // mean, so the learned head starts at zero output instead.
-            if (resumeFrom is null)
-                foreach (var (stream, encoder) in net.RidgeSkipEncoders())
+            // is (the validation part included: its 10 % of the samples measurably help the linear map); a resumed run
+            // takes the map from the checkpoint. The map already predicts the mean, so the learned head starts at zero
+            // output instead. With ridge_skip_out_of_fold, training and validation see each row's out-of-fold linear
+            // prediction instead (stacking), so the residual corrects the map's errors on unseen rows and the
+            // validation score is honest; the fit is deterministic, so a resumed run recomputes the same table.
+            foreach (var (stream, encoder) in net.RidgeSkipEncoders())
+            {
+                bool detail = stream == "detail";
+                var x = detail ? data.Detail : data.Semantic;
+                var y = (detail ? data.Features.AllDetail() : data.Features.AllSemantic()).flatten(1);
+                var map = RidgeBaseline.Fit(x, y, cfg.Ridge.Alphas, cfg.Ridge.Folds, t.Seed, log, $"{stream} (ridge_skip)");
+                if (resumeFrom is null) encoder.SetRidgeSkip(map.Weight, map.Bias);
+                if (detail) meanD = zeros_like(meanD); else meanS = zeros_like(meanS);
+                if (!cfg.Model.RidgeSkipOutOfFold) continue;
+                if (y.numel() * sizeof(float) > OutOfFoldLimitBytes)
                 {
-                    bool detail = stream == "detail";
-                    var x = detail ? data.Detail : data.Semantic;
-                    var y = (detail ? data.Features.AllDetail() : data.Features.AllSemantic()).flatten(1);
-                    var map = RidgeBaseline.Fit(x, y, cfg.Ridge.Alphas, cfg.Ridge.Folds, t.Seed, log, $"{stream} (ridge_skip)");
-                    encoder.SetRidgeSkip(map.Weight, map.Bias);
-                    if (detail) meanD = zeros_like(meanD); else meanS = zeros_like(meanS);
+                    log?.WriteLine($"ridge_skip {stream}: the out-of-fold table ({y.numel() * sizeof(float) / 1e9:0.0} GB) exceeds {OutOfFoldLimitBytes / 1e9:0} GB; training against the all-rows map");
+                    continue;
                 }
+                var oof = RidgeBaseline.OutOfFold(x, y, map.Alpha, cfg.Ridge.Folds, t.Seed).DetachFromDisposeScope();
+                if (detail) oofD = oof; else oofS = oof;
+            }
             net.InitializeOutputBias(meanD, meanS);
         }
         using var dropoutGen = new Generator((ulong)t.Seed + 2);
@@ -152,6 +162,8 @@ public static class Trainer
         long step = 0;
         double bestVal = double.NegativeInfinity;
         int bestEpoch = -1;
+        Tensor? linearCosines = null;   // validation cosines of the linear path alone (epoch 0), when it competes
+        using var linearOwner = new DisposeAll(() => linearCosines?.Dispose());
         var metrics = new List<JsonObject>();
         if (resumeFrom is not null)
         {
@@ -166,6 +178,7 @@ public static class Trainer
                 step = resumeFrom.Step;
                 bestVal = double.Parse(resumeFrom.Metadata["best_val"], CultureInfo.InvariantCulture);
                 bestEpoch = int.Parse(resumeFrom.Metadata["best_epoch"], CultureInfo.InvariantCulture);
+                if (resumeFrom.Tensors.TryGetValue(LinearCosinesKey, out var lc)) linearCosines = lc.clone();
                 foreach (var line in resumeFrom.Metadata["metrics"].Split('\n', StringSplitOptions.RemoveEmptyEntries))
                     metrics.Add((JsonObject)JsonNode.Parse(line)!);
             }
@@ -181,6 +194,21 @@ public static class Trainer
 
         if (startEpoch >= t.Epochs)
             log?.WriteLine($"{run.Root}: all {t.Epochs} epochs already completed");
+
+        // With ridge_skip and zero_init_head the untrained model IS the linear map: it is best.ckpt "epoch 0", and a
+        // trained epoch replaces it only if its validation cosines beat the map's significantly (paired over the
+        // validation samples, mean gain > 2 standard errors), so a residual that merely fits noise is never preferred
+        // over the map alone. The map's per-sample cosines travel in the checkpoints for resumed runs.
+        if (resumeFrom is null && nVal > 0 && cfg.Model.ZeroInitHead && net.RidgeSkipEncoders().Any())
+        {
+            var (v0S, v0D, perSample) = Validate(net, data, valIdx, batch, oofD, oofS);
+            linearCosines = perSample;
+            bestVal = cfg.UsesSemantic ? v0S : v0D;
+            bestEpoch = 0;
+            using (var ck = MakeCheckpoint(net, optimizer, dropoutGen, shuffleGen, 0, 0, bestVal, bestEpoch, metrics, cfg, linearCosines))
+                ck.Save(run.BestCheckpoint);
+            log?.WriteLine($"epoch 0 (linear path only): val cos(ê_S) {Fmt(v0S)}  val cos(ê_D) {Fmt(v0D)}");
+        }
 
         for (int epoch = startEpoch; epoch < t.Epochs; epoch++)
         {
@@ -205,7 +233,7 @@ public static class Trainer
                     var fS = cfg.UsesSemantic ? data.Semantic.index_select(0, rows) : null;
                     var eD = data.Features.Detail(rows);
                     var eS = data.Features.Semantic(rows);
-                    var output = net.Forward(fD, fS);
+                    var output = net.Forward(fD, fS, oofD?.index_select(0, rows), oofS?.index_select(0, rows));
                     var loss = Losses.Compute(net, output, fD, fS, eD, eS);
                     var values = new Dictionary<string, double>();
                     foreach (var (name, v) in loss.Terms.Append(new("total", loss.Total)))
@@ -237,7 +265,8 @@ public static class Trainer
                 }
             }
             double secs = clock.Elapsed.TotalSeconds;
-            var (valSem, valDet) = Validate(net, data, valIdx, batch);
+            var (valSem, valDet, valPerSample) = Validate(net, data, valIdx, batch, oofD, oofS);
+            using var valPerSampleOwner = valPerSample;
             double score = cfg.UsesSemantic ? valSem : valDet;
             double lr = scheduler.get_last_lr().First();
             var line = new JsonObject
@@ -253,9 +282,10 @@ public static class Trainer
             line["seconds"] = secs;
             metrics.Add(line);
 
-            bool improved = nVal == 0 || (!double.IsNaN(score) && score > bestVal);
+            bool improved = nVal == 0 || (!double.IsNaN(score) && score > bestVal
+                && (linearCosines is null || SignificantlyBetter(valPerSample!, linearCosines)));
             if (improved) { bestVal = nVal == 0 ? double.NaN : score; bestEpoch = epoch + 1; }
-            using (var ck = MakeCheckpoint(net, optimizer, dropoutGen, shuffleGen, epoch + 1, step, bestVal, bestEpoch, metrics, cfg))
+            using (var ck = MakeCheckpoint(net, optimizer, dropoutGen, shuffleGen, epoch + 1, step, bestVal, bestEpoch, metrics, cfg, linearCosines))
             {
                 // Rotate: the previous last checkpoint survives until the new one is completely written.
                 // Copied through a temp file + rename: a kill mid-copy must not leave a partial prev.ckpt.
@@ -273,6 +303,13 @@ public static class Trainer
         }
         trainIdx.Dispose(); valIdx.Dispose();
         return new TrainResult(Math.Max(startEpoch, t.Epochs), step, bestVal, bestEpoch, run.Root, false, metrics);
+    }
+
+    const long OutOfFoldLimitBytes = 2_000_000_000;
+
+    sealed class DisposeAll(Action dispose) : IDisposable
+    {
+        public void Dispose() => dispose();
     }
 
     /// <summary>Mean over <paramref name="rows"/> of a feature tensor, read in chunks (features may be on disk).</summary>
@@ -303,33 +340,60 @@ public static class Trainer
     }
 
     /// <summary>Mean cosine between flattened predicted and true tokens on the validation rows (eval mode).</summary>
-    static (double semantic, double detail) Validate(BrainMClipNet net, TrainingData data, Tensor valIdx, int batch)
+    /// <returns>Mean cosines per stream and the per-sample cosines (float64, n) of the selection stream.</returns>
+    static (double semantic, double detail, Tensor? perSample) Validate(BrainMClipNet net, TrainingData data, Tensor valIdx, int batch, Tensor? oofD, Tensor? oofS)
     {
         long n = valIdx.shape[0];
-        if (n == 0) return (double.NaN, double.NaN);
+        if (n == 0) return (double.NaN, double.NaN, null);
         net.eval();
         using var _ = no_grad();
         double sumS = 0, sumD = 0;
         var c = net.Config;
+        var perSample = new List<Tensor>();
         for (long start = 0; start < n; start += batch)
         {
             using var scope = NewDisposeScope();
             var rows = valIdx.narrow(0, start, Math.Min(batch, n - start));
-            var o = net.Forward(c.UsesDetail ? data.Detail.index_select(0, rows) : null, c.UsesSemantic ? data.Semantic.index_select(0, rows) : null);
+            var o = net.Forward(c.UsesDetail ? data.Detail.index_select(0, rows) : null, c.UsesSemantic ? data.Semantic.index_select(0, rows) : null,
+                oofD?.index_select(0, rows), oofS?.index_select(0, rows));
+            Tensor? cosS = null, cosD = null;
             if (o.Semantic is not null)
-                sumS += nn.functional.cosine_similarity(o.Semantic.flatten(1), data.Features.Semantic(rows).flatten(1), dim: -1).sum().item<float>();
+            {
+                cosS = nn.functional.cosine_similarity(o.Semantic.flatten(1), data.Features.Semantic(rows).flatten(1), dim: -1);
+                sumS += cosS.sum().item<float>();
+            }
             if (o.Detail is not null)
-                sumD += nn.functional.cosine_similarity(o.Detail.flatten(1), data.Features.Detail(rows).flatten(1), dim: -1).sum().item<float>();
+            {
+                cosD = nn.functional.cosine_similarity(o.Detail.flatten(1), data.Features.Detail(rows).flatten(1), dim: -1);
+                sumD += cosD.sum().item<float>();
+            }
+            perSample.Add((c.UsesSemantic ? cosS! : cosD!).to_type(ScalarType.Float64).MoveToOuterDisposeScope());
         }
         net.train();
-        return (c.UsesSemantic ? sumS / n : double.NaN, c.UsesDetail ? sumD / n : double.NaN);
+        var all = cat(perSample);
+        foreach (var t in perSample) t.Dispose();
+        return (c.UsesSemantic ? sumS / n : double.NaN, c.UsesDetail ? sumD / n : double.NaN, all);
     }
 
+    /// <summary>Paired comparison over validation samples: mean(a − b) > 2 standard errors.</summary>
+    static bool SignificantlyBetter(Tensor a, Tensor b)
+    {
+        using var _ = NewDisposeScope();
+        var d = a - b;
+        long n = d.shape[0];
+        if (n < 2) return d.sum().item<double>() > 0;
+        double mean = d.mean().item<double>(), se = d.std().item<double>() / Math.Sqrt(n);
+        return mean > 2 * se;
+    }
+
+    const string LinearCosinesKey = "val.linear_cosines";
+
     static Checkpoint MakeCheckpoint(BrainMClipNet net, OptimizerHelper optimizer, Generator dropout, Generator shuffle, int epoch, long step,
-        double bestVal, int bestEpoch, List<JsonObject> metrics, BrainMClipConfig cfg)
+        double bestVal, int bestEpoch, List<JsonObject> metrics, BrainMClipConfig cfg, Tensor? linearCosines)
     {
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var (k, v) in net.state_dict()) tensors["model." + k] = v.detach().clone();
+        if (linearCosines is not null) tensors[LinearCosinesKey] = linearCosines.clone();
         using (var ms = new MemoryStream())
         {
             using (var bw = new BinaryWriter(ms, System.Text.Encoding.UTF8, leaveOpen: true)) optimizer.save_state_dict(bw);
