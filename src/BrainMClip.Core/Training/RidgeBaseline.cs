@@ -71,21 +71,17 @@ public static class RidgeBaseline
     public static RidgeMap Fit(Tensor x, Tensor y, IReadOnlyList<double> alphas, int folds, long seed, TextWriter? log = null, string label = "")
     {
         long n = x.shape[0];
-        if (n < folds) throw new UserInputException($"ridge: {n} training samples cannot be split into {folds} folds");
         using var scope = NewDisposeScope();
         using var _ = no_grad();
+        var split = KFolds(n, folds, seed);
         var x64 = x.to_type(ScalarType.Float64);
         var y64 = y.to_type(ScalarType.Float64);
-        var perm = FoldPermutation(n, seed);
         var dot = zeros(alphas.Count, n, dtype: ScalarType.Float64);
         var pp = zeros(alphas.Count, n, dtype: ScalarType.Float64);
         var yy = zeros(n, dtype: ScalarType.Float64);
-        for (int f = 0; f < folds; f++)
+        foreach (var (tr, va) in split)
         {
             using var fs = NewDisposeScope();
-            long a = n * f / folds, b = n * (f + 1) / folds;
-            var va = perm.narrow(0, a, b - a);
-            var tr = cat([perm.narrow(0, 0, a), perm.narrow(0, b, n - b)]);
             var xtr = x64.index_select(0, tr); var xva = x64.index_select(0, va);
             var xm = xtr.mean([0], keepdim: true);
             xtr = xtr - xm; xva = xva - xm;
@@ -134,30 +130,31 @@ public static class RidgeBaseline
     /// </summary>
     public static Tensor OutOfFold(Tensor x, Tensor y, double alpha, int folds, long seed)
     {
-        long n = x.shape[0];
-        if (n < folds) throw new UserInputException($"ridge: {n} training samples cannot be split into {folds} folds");
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var x64 = x.to_type(ScalarType.Float64);
         var y64 = y.to_type(ScalarType.Float64);
-        var perm = FoldPermutation(n, seed);
-        var result = zeros(n, y.shape[1], dtype: ScalarType.Float32);
-        for (int f = 0; f < folds; f++)
+        var result = zeros(x.shape[0], y.shape[1], dtype: ScalarType.Float32);
+        foreach (var (tr, va) in KFolds(x.shape[0], folds, seed))
         {
             using var fs = NewDisposeScope();
-            long a = n * f / folds, b = n * (f + 1) / folds;
-            var va = perm.narrow(0, a, b - a);
-            var tr = cat([perm.narrow(0, 0, a), perm.narrow(0, b, n - b)]);
             var (w, bias) = SolvePrimalOrDual(x64.index_select(0, tr), y64.index_select(0, tr), alpha);
             result.index_copy_(0, va, nn.functional.linear(x.index_select(0, va).to_type(ScalarType.Float32), w.t(), bias));
         }
         return result.MoveToOuterDisposeScope();
     }
 
-    static Tensor FoldPermutation(long n, long seed)
+    /// <summary>The k (training rows, held-out rows) splits of a seeded permutation of 0..n−1.</summary>
+    static (Tensor train, Tensor held)[] KFolds(long n, int folds, long seed)
     {
-        using var g = new Generator((ulong)seed + 104729);
-        return randperm(n, generator: g);
+        if (n < folds) throw new UserInputException($"ridge: {n} training samples cannot be split into {folds} folds");
+        Tensor perm;
+        using (var g = new Generator((ulong)seed + 104729)) perm = randperm(n, generator: g);
+        return Enumerable.Range(0, folds).Select(f =>
+        {
+            long a = n * f / folds, b = n * (f + 1) / folds;
+            return (cat([perm.narrow(0, 0, a), perm.narrow(0, b, n - b)]), perm.narrow(0, a, b - a));
+        }).ToArray();
     }
 
     /// <summary>Ridge solution on all rows (intercept by centring), primal or dual, whichever system is smaller.</summary>
