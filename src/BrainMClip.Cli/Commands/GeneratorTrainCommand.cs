@@ -24,7 +24,12 @@ public sealed class GeneratorTrainCommand : ICliCommand
         var lr = new Option<double>("--lr") { Description = "Peak AdamW learning rate (warm-up, cosine decay to 10%).", DefaultValueFactory = _ => 1e-3 };
         var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 16 };
         var channels = new Option<string?>("--channels") { Description = "Block channels per level, comma-separated (default 32,64,64 at size 32; 32,64,64,64 at 64). Smaller trains faster." };
-        foreach (var o in new Option[] { images, features, output, steps, size, seed, lr, batch, channels }) command.Options.Add(o);
+        var attention = new Option<int>("--attention-resolution")
+        {
+            Description = "Largest feature-map side with attention blocks: 16 (at 32 px: 16x16 and 8x8 levels) or 8 (only 8x8 and the mid block; faster).",
+            DefaultValueFactory = _ => 16,
+        };
+        foreach (var o in new Option[] { images, features, output, steps, size, seed, lr, batch, channels, attention }) command.Options.Add(o);
         command.SetAction(r =>
         {
             var result = PixelGeneratorTrainer.Train(new PixelGeneratorOptions
@@ -38,6 +43,7 @@ public sealed class GeneratorTrainCommand : ICliCommand
                 LearningRate = r.GetValue(lr),
                 BatchSize = r.GetValue(batch),
                 Channels = ParseChannels(r.GetValue(channels)),
+                AttentionResolution = r.GetValue(attention),
             });
             Console.WriteLine(JsonSerializer.Serialize(new
             {
