@@ -6,6 +6,8 @@ using BrainMClip.Data;
 using BrainMClip.Features;
 using BrainMClip.Generation.Models;
 using BrainMClip.Generation.Pipelines;
+using BrainMClip.Generation.Schedulers;
+using BrainMClip.Generation.Training;
 using BrainMClip.IO;
 using BrainMClip.Model;
 using BrainMClip.Training;
@@ -92,7 +94,7 @@ static class Program
     static readonly string[] Names =
     [
         "train_step_tiny", "train_step_paper", "predict_b1", "predict_b300", "clip_vit_b16_224", "clip_vit_l14_224",
-        "unet_step_vd", "vae_decode_512", "npy_read", "nifti_read", "blas_check",
+        "unet_step_vd", "vae_decode_512", "generator_step", "generator_denoise_b2", "npy_read", "nifti_read", "blas_check",
     ];
 
     static double Median(List<double> xs)
@@ -134,6 +136,8 @@ static class Program
         "clip_vit_l14_224" => Clip(new ClipVisionConfig { HiddenSize = 1024, IntermediateSize = 4096, NumHiddenLayers = 24, NumAttentionHeads = 16, PatchSize = 14, ProjectionDim = 768 }),
         "unet_step_vd" => UNetStep(),
         "vae_decode_512" => VaeDecode(),
+        "generator_step" => GeneratorStep(),
+        "generator_denoise_b2" => GeneratorDenoise(),
         "npy_read" => FileRead(Path.Combine(data, "bench.npy"), p => Npy.ReadTensor(p).Dispose()),
         "nifti_read" => FileRead(Path.Combine(data, "bench.nii.gz"), p => _ = Nifti.Read(p)),
         _ => throw new ArgumentException($"unknown workload {name}; expected one of {string.Join(", ", Names)}"),
@@ -237,6 +241,56 @@ static class Program
             _ = unet.Forward(x, ts, ctx).sum().item<float>();
         }
         return new Workload(Step, unet, new JsonObject { ["batch"] = 2, ["cfg"] = "batch 2 (uncond+cond)", ["parameters"] = unet.parameters().Sum(p => p.numel()) });
+    }
+
+    /// <summary>
+    /// One step of `generator train` as PixelGeneratorTrainer does it: the demo's small pixel UNet (32×32, channels
+    /// 32/64/64, attention at 16×16 and 8×8), batch 16, 65×64 context; noising, forward, MSE, backward, clip, AdamW, EMA.
+    /// </summary>
+    static Workload GeneratorStep()
+    {
+        const int batch = 16;
+        manual_seed(0);
+        var cfg = PixelGeneratorTrainer.SmallConfig(32, 64);
+        var unet = new UNet2DConditionModel(cfg);
+        var ema = new UNet2DConditionModel(cfg);
+        unet.train();
+        var x0 = rand(batch, 3, 32, 32) * 2 - 1; var ctx = randn(batch, 65, 64);
+        var alphas = tensor(SchedulerConfig.StableDiffusion.AlphasCumprod());
+        var ps = unet.parameters().ToList(); var es = ema.parameters().ToList();
+        var opt = optim.AdamW(ps, lr: 1e-4, weight_decay: 0.01);
+        var gen = new Generator(1);
+        void Step()
+        {
+            using var scope = NewDisposeScope();
+            var t = randint(0, 1000, [batch], dtype: ScalarType.Int64, generator: gen);
+            var noise = randn(x0.shape, generator: gen);
+            var a = alphas.index_select(0, t).view(batch, 1, 1, 1);
+            var loss = nn.functional.mse_loss(unet.Forward(a.sqrt() * x0 + (1 - a).sqrt() * noise, t, ctx), noise);
+            opt.zero_grad();
+            loss.backward();
+            nn.utils.clip_grad_norm_(ps, 1.0);
+            opt.step();
+            using (no_grad()) for (int i = 0; i < ps.Count; i++) es[i].mul_(0.99).add_(ps[i], alpha: 0.01);
+            if (!float.IsFinite(loss.item<float>())) throw new InvalidOperationException("loss diverged");
+        }
+        return new Workload(Step, new Owners(unet, ema, opt, gen), new JsonObject { ["batch"] = batch, ["parameters"] = ps.Sum(p => p.numel()), ["image"] = "3x32x32", ["context"] = "65x64" });
+    }
+
+    /// <summary>One denoising forward of `reconstruct` with the demo's pixel UNet: batch 2 ([uncond; cond]), no_grad.</summary>
+    static Workload GeneratorDenoise()
+    {
+        manual_seed(0);
+        var unet = new UNet2DConditionModel(PixelGeneratorTrainer.SmallConfig(32, 64));
+        unet.eval();
+        var x = randn(2, 3, 32, 32); var ctx = randn(2, 65, 64); var ts = tensor(new long[] { 500, 500 });
+        void Step()
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            _ = unet.Forward(x, ts, ctx).sum().item<float>();
+        }
+        return new Workload(Step, unet, new JsonObject { ["batch"] = 2, ["image"] = "3x32x32", ["context"] = "65x64" });
     }
 
     /// <summary>SD/VD AutoencoderKL decode of 1×4×64×64 latents to a 512×512 image (random weights).</summary>

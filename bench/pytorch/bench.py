@@ -284,6 +284,72 @@ def unet_step():
     return step, dict(batch=2, cfg="batch 2 (uncond+cond)")
 
 
+GEN_UNET = {"act_fn": "silu", "center_input_sample": False, "downsample_padding": 1, "norm_eps": 1e-5, "in_channels": 3,
+            "out_channels": 3, "flip_sin_to_cos": True, "freq_shift": 0, "block_out_channels": [32, 64, 64],
+            "layers_per_block": 1, "norm_num_groups": 8, "attention_head_dim": 4, "cross_attention_dim": 64,
+            "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+            "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+            "use_linear_projection": False, "transformer_layers_per_block": 1}
+
+
+def generator_params():
+    """The demo's pixel generator UNet (PixelGeneratorTrainer.SmallConfig(32, 64)) as trainable float32 leaves."""
+    dr, P = float_reference()
+
+    class Trainable(P):
+        def get(self, name, shape, kind):
+            if name not in self.d:
+                super().get(name, shape, kind)
+                self.d[name].requires_grad_(True)
+            return self.d[name]
+
+    torch.manual_seed(0)
+    p = Trainable(0)
+    with torch.no_grad():
+        dr.unet(p, GEN_UNET, torch.randn(1, 3, 32, 32), torch.tensor([1]), torch.randn(1, 65, 64))
+    return dr, p
+
+
+def generator_step():
+    """One `generator train` step: noising, forward, MSE, backward, clip, AdamW, EMA; batch 16."""
+    dr, p = generator_params()
+    params = list(p.d.values())
+    ema = [q.detach().clone() for q in params]
+    opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01)
+    betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=torch.float64) ** 2
+    alphas = torch.cumprod(1 - betas, 0).float()
+    x0, ctx = torch.rand(16, 3, 32, 32) * 2 - 1, torch.randn(16, 65, 64)
+    g = torch.Generator().manual_seed(1)
+
+    def step():
+        t = torch.randint(0, 1000, (16,), generator=g)
+        noise = torch.randn(x0.shape, generator=g)
+        a = alphas[t].view(16, 1, 1, 1)
+        loss = F.mse_loss(dr.unet(p, GEN_UNET, a.sqrt() * x0 + (1 - a).sqrt() * noise, t, ctx), noise)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        with torch.no_grad():
+            for e, q in zip(ema, params):
+                e.mul_(0.99).add_(q, alpha=0.01)
+        assert math.isfinite(loss.item())
+
+    return step, dict(batch=16, parameters=sum(q.numel() for q in params), image="3x32x32", context="65x64")
+
+
+def generator_denoise():
+    """One `reconstruct` denoising forward with the demo's pixel UNet: batch 2 ([uncond; cond]), no_grad."""
+    dr, p = generator_params()
+    x, ctx, t = torch.randn(2, 3, 32, 32), torch.randn(2, 65, 64), torch.tensor([500, 500])
+
+    def step():
+        with torch.no_grad():
+            dr.unet(p, GEN_UNET, x, t, ctx).sum().item()
+
+    return step, dict(batch=2, image="3x32x32", context="65x64")
+
+
 def vae_decode():
     dr, P = float_reference()
     cfg = {"block_out_channels": [128, 256, 512, 512], "layers_per_block": 2, "norm_num_groups": 32,
@@ -377,6 +443,8 @@ def main():
         "clip_vit_l14_224": lambda: clip(1024, 4096, 24, 16, 14, 768),
         "unet_step_vd": unet_step,
         "vae_decode_512": vae_decode,
+        "generator_step": generator_step,
+        "generator_denoise_b2": generator_denoise,
         "npy_read": lambda: file_read(os.path.join(a.data, "bench.npy"), "npy"),
         "nifti_read": lambda: file_read(os.path.join(a.data, "bench.nii.gz"), "nifti"),
     }

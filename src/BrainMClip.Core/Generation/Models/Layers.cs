@@ -153,11 +153,21 @@ public sealed class Attention : nn.Module
             throw new UserInputException($"attention: context batch {ctx.shape[0]} does not match the sample batch {b}");
         if (ctx.shape[2] != to_k.in_features)
             throw new UserInputException($"attention: context width {ctx.shape[2]} does not match the model's cross_attention_dim {to_k.in_features}");
-        var q = HeadsToBatch(to_q.forward(x), b, n);
-        var k = HeadsToBatch(to_k.forward(ctx), b, m);
-        var v = HeadsToBatch(to_v.forward(ctx), b, m);
         long bh = b * _heads;
         int slice = SliceSize is { } s && s > 0 && s < bh ? s : (int)bh;
+        var qp = to_q.forward(x);
+        if (slice == bh && qp.dtype == ScalarType.Float32)
+        {
+            // Fused attention on (B, h, N, d) views: libtorch's CPU flash kernel never materialises the (B·h, N, M) scores
+            // and needs no head-split copies; ~2× faster than bmm/softmax/bmm forward and backward at 256 tokens. Its
+            // default scale is d^-0.5 and it accumulates in float32, so upcast_attention changes nothing for float32.
+            var o4 = nn.functional.scaled_dot_product_attention(SplitHeads(qp, b, n), SplitHeads(to_k.forward(ctx), b, m),
+                SplitHeads(to_v.forward(ctx), b, m));
+            return to_out[0].forward(o4.transpose(1, 2).reshape(b, n, _heads * _headDim)).MoveToOuterDisposeScope();
+        }
+        var q = HeadsToBatch(qp, b, n);
+        var k = HeadsToBatch(to_k.forward(ctx), b, m);
+        var v = HeadsToBatch(to_v.forward(ctx), b, m);
         Tensor o;
         if (slice == bh) o = Attend(q, k, v);
         else
@@ -175,6 +185,9 @@ public sealed class Attention : nn.Module
         o = o.view(b, _heads, n, _headDim).permute(0, 2, 1, 3).reshape(b, n, _heads * _headDim);
         return to_out[0].forward(o).MoveToOuterDisposeScope();
     }
+
+    /// <summary>(B, L, h·d) → (B, h, L, d) view.</summary>
+    Tensor SplitHeads(Tensor t, long b, long len) => t.view(b, len, _heads, _headDim).transpose(1, 2);
 
     Tensor HeadsToBatch(Tensor t, long b, long len) =>
         t.view(b, len, _heads, _headDim).permute(0, 2, 1, 3).reshape(b * _heads, len, _headDim);

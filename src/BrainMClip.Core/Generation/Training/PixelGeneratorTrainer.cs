@@ -27,6 +27,8 @@ public sealed record PixelGeneratorOptions
     public double? EmaDecay { get; init; }
     /// <summary>Block channels per level (null = [32, 64, 64] at 32 px, [32, 64, 64, 64] at 64 px).</summary>
     public int[]? Channels { get; init; }
+    /// <summary>Largest feature-map side that gets cross-/self-attention (16 at 32 px: levels 16×16 and 8×8; 8: only 8×8).</summary>
+    public int AttentionResolution { get; init; } = 16;
 }
 
 public sealed record PixelGeneratorResult(string OutDir, int Steps, double FinalLoss, double Seconds, long Parameters);
@@ -42,8 +44,10 @@ public static class PixelGeneratorTrainer
     /// The small UNet config: one level per halving down to 8×8 (32 px: 3 levels, 64 px: 4), one layer per block,
     /// cross-attention only at 16×16 and below so a step stays cheap on a CPU; 4 heads.
     /// </summary>
-    public static UNet2DConditionConfig SmallConfig(int size, int contextDim, int[]? channels = null)
+    public static UNet2DConditionConfig SmallConfig(int size, int contextDim, int[]? channels = null, int attentionResolution = 16)
     {
+        if (attentionResolution < 1 || attentionResolution > size)
+            throw new UserInputException($"--attention-resolution {attentionResolution}: expected 1 to {size} (the largest feature-map side with attention)");
         int levels = size switch
         {
             32 => 3,
@@ -55,8 +59,8 @@ public static class PixelGeneratorTrainer
             throw new UserInputException($"--channels: {channels.Length} values given but size {size} uses {levels} levels");
         if (channels.Any(c => c <= 0 || c % 8 != 0))
             throw new UserInputException($"--channels {string.Join(",", channels)}: each must be a positive multiple of 8 (8 norm groups, 4 heads)");
-        // Attention where the feature map is at most 16×16.
-        var cross = Enumerable.Range(0, levels).Select(i => size >> i <= 16).ToArray();
+        // Attention where the feature map side is at most attentionResolution (the mid block always has it).
+        var cross = Enumerable.Range(0, levels).Select(i => size >> i <= attentionResolution).ToArray();
         return new UNet2DConditionConfig
         {
             SampleSize = size, InChannels = 3, OutChannels = 3,
@@ -106,15 +110,18 @@ public static class PixelGeneratorTrainer
         int tokens = (int)context.shape[1], dim = (int)context.shape[2];
 
         manual_seed(o.Seed);
-        var cfg = SmallConfig(o.Size, dim, o.Channels);
+        var cfg = SmallConfig(o.Size, dim, o.Channels, o.AttentionResolution);
         using var unet = new UNet2DConditionModel(cfg);
         using var ema = new UNet2DConditionModel(cfg);
         CopyWeights(unet, ema);
         var sched = SchedulerConfig.StableDiffusion;
         var alphas = tensor(sched.AlphasCumprod());
         var gen = new Generator((ulong)o.Seed + 17);
-        var opt = optim.AdamW(unet.parameters(), lr: o.LearningRate, weight_decay: 0.01);
-        long parameters = unet.parameters().Sum(p => p.numel());
+        // Parameter lists once: enumerating the module tree for clipping and the EMA on every step is avoidable work.
+        var trained = unet.parameters().ToList();
+        var averaged = ema.parameters().ToList();
+        var opt = optim.AdamW(trained, lr: o.LearningRate, weight_decay: 0.01);
+        long parameters = trained.Sum(p => p.numel());
         unet.train();
         double lossAvg = double.NaN;
         int warmup = Math.Min(100, Math.Max(1, o.Steps / 10));
@@ -143,10 +150,10 @@ public static class PixelGeneratorTrainer
                 var loss = nn.functional.mse_loss(pred, noise);
                 opt.zero_grad();
                 loss.backward();
-                nn.utils.clip_grad_norm_(unet.parameters(), 1.0);
+                nn.utils.clip_grad_norm_(trained, 1.0);
                 opt.step();
                 double d = Math.Min(emaDecay, (1.0 + step) / (10.0 + step));
-                UpdateEma(unet, ema, d);
+                UpdateEma(trained, averaged, d);
                 double l = loss.item<float>();
                 if (!double.IsFinite(l)) throw new InvalidOperationException($"generator training diverged at step {step} (loss {l})");
                 lossAvg = double.IsNaN(lossAvg) ? l : 0.98 * lossAvg + 0.02 * l;
@@ -166,6 +173,7 @@ public static class PixelGeneratorTrainer
             ema_decay = Math.Round(emaDecay, 5),
             seed = o.Seed,
             channels = cfg.BlockOutChannels,
+            attention_resolution = o.AttentionResolution,
             final_loss_ema = Math.Round(lossAvg, 6),
             seconds = Math.Round(clock.Elapsed.TotalSeconds, 1),
             parameters,
@@ -186,11 +194,9 @@ public static class PixelGeneratorTrainer
         foreach (var (k, v) in to.state_dict()) v.copy_(src[k]);
     }
 
-    static void UpdateEma(nn.Module model, nn.Module ema, double decay)
+    static void UpdateEma(IReadOnlyList<TorchSharp.Modules.Parameter> src, IReadOnlyList<TorchSharp.Modules.Parameter> dst, double decay)
     {
         using var noGrad = no_grad();
-        var src = model.parameters().ToList();
-        var dst = ema.parameters().ToList();
         for (int i = 0; i < src.Count; i++) dst[i].mul_(decay).add_(src[i], alpha: 1 - decay);
     }
 }
