@@ -29,7 +29,8 @@ public sealed class ReconstructCommand : ICliCommand
         var resume = new Option<bool>("--resume") { Description = "Skip images whose PNG already exists in --out." };
         var dtype = new Option<string>("--dtype") { Description = "Model precision: float32, bfloat16 or float16 (halves memory; slower on CPUs without native support).", DefaultValueFactory = _ => "float32" };
         var slice = new Option<int?>("--attention-slice") { Description = "Compute attention in slices of this many (batch x head) rows to bound memory (e.g. 1 for 512x512 on small machines)." };
-        foreach (var o in new Option[] { pred, generator, output, steps, guidance, candidates, fusion, seed, scheduler, device, limit, resume, dtype, slice })
+        var restandardize = new Option<string?>("--restandardize") { Description = "FEATURES.safetensors of the training images: before fusion, standardise each predicted token channel over the test samples and give it the training features' mean and std (Brain-Diffuser's step before Versatile Diffusion; un-shrinks ridge-like predictions)." };
+        foreach (var o in new Option[] { pred, generator, output, steps, guidance, candidates, fusion, seed, scheduler, device, limit, resume, dtype, slice, restandardize })
             command.Options.Add(o);
         command.SetAction(r =>
         {
@@ -49,6 +50,7 @@ public sealed class ReconstructCommand : ICliCommand
                 Resume = r.GetValue(resume),
                 DType = r.GetValue(dtype)!,
                 AttentionSlice = r.GetValue(slice),
+                RestandardizeWith = r.GetValue(restandardize),
             };
             var result = Reconstruction.Run(options, ClipScorers.Create);
             Console.WriteLine(JsonSerializer.Serialize(new

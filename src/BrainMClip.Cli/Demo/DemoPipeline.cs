@@ -80,9 +80,9 @@ public sealed class DemoPipeline(DemoOptions o)
         Stage("8. Train the embedded pixel-space image generator on the training images and their CLIP-Semantic tokens", null,
             "generator", "train", "--images", stim("train"), "--features", P("features", "train.safetensors"),
             "--out", P("generator"), "--steps", $"{o.GeneratorSteps}", "--seed", $"{o.Seed}");
-        Stage("9. Reconstruct the test images from the fused brain predictions", null,
+        Stage("9. Reconstruct the test images from the fused brain predictions (re-standardised to the training features, as Brain-Diffuser does)", null,
             "reconstruct", "--pred", P("run", "pred_test.safetensors"), "--generator", P("generator"), "--out", P("recon"),
-            "--steps", $"{o.DiffusionSteps}", "--seed", $"{o.Seed}");
+            "--steps", $"{o.DiffusionSteps}", "--seed", $"{o.Seed}", "--restandardize", P("features", "train.safetensors"));
 
         CopyDirectory(P("clip"), P("nets", "clip"));
         var metrics = Stage("10. Evaluate reconstructions: PixCorr, SSIM, 2-way identification with the networks available", null,

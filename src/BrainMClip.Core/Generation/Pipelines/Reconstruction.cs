@@ -27,6 +27,11 @@ public sealed record ReconstructOptions
     public string DType { get; init; } = "float32";
     /// <summary>Attention slice size in (batch×head) rows; null = no slicing.</summary>
     public int? AttentionSlice { get; init; }
+    /// <summary>
+    /// Training features file: re-standardise the predicted tokens to its CLIP-Semantic statistics before fusion, as
+    /// Brain-Diffuser does before conditioning Versatile Diffusion; null = use the predictions as they are.
+    /// </summary>
+    public string? RestandardizeWith { get; init; }
 }
 
 /// <summary>The summary a run returns (also printed as JSON by the CLI).</summary>
@@ -40,17 +45,34 @@ public sealed record ReconstructResult(int Images, int Written, int Skipped, dou
 public static class Reconstruction
 {
     /// <summary>The conditioning of every test sample: renorm((1−λ)·semantic + λ·detail_projected), from PRED.safetensors.</summary>
-    public static (Tensor Conditioning, Tensor Semantic, string Source) LoadConditioning(string predPath, double lambda)
+    /// <param name="restandardizeWith">Optional training features file (see <see cref="ReconstructOptions.RestandardizeWith"/>).</param>
+    public static (Tensor Conditioning, Tensor Semantic, string Source) LoadConditioning(string predPath, double lambda, string? restandardizeWith = null)
     {
         var header = SafeTensors.ReadHeader(predPath);
         if (!header.Entries.ContainsKey("semantic"))
             throw new UserInputException($"{predPath}: tensor 'semantic' (N,T,P) not found; write PRED with 'brainmclip predict'");
         var semantic = SafeTensors.LoadTensor(predPath, "semantic").to_type(ScalarType.Float32);
         if (semantic.dim() != 3) throw new UserInputException($"{predPath}: 'semantic' must be (N,T,P), got [{string.Join(",", semantic.shape)}]");
+        (Tensor Mean, Tensor Std)? target = restandardizeWith is null ? null : FeatureStatistics(restandardizeWith, semantic);
+        string how = target is null ? "" : $", re-standardised to the statistics of {restandardizeWith}";
         if (header.Entries.ContainsKey("detail_projected"))
         {
             using var dp = SafeTensors.LoadTensor(predPath, "detail_projected").to_type(ScalarType.Float32);
+            if (target is { } t)
+            {
+                using var rs = Restandardize(semantic, t.Mean, t.Std);
+                using var rdp = Restandardize(dp, t.Mean, t.Std);
+                t.Mean.Dispose(); t.Std.Dispose();
+                return (ConditioningFusion.Fuse(rs, rdp, lambda), semantic, $"fused from semantic and detail_projected with lambda {lambda}{how}");
+            }
             return (ConditioningFusion.Fuse(semantic, dp, lambda), semantic, $"fused from semantic and detail_projected with lambda {lambda}");
+        }
+        if (target is { } only)
+        {
+            using var rs = Restandardize(semantic, only.Mean, only.Std);
+            only.Mean.Dispose(); only.Std.Dispose();
+            if (lambda == 0) return (ConditioningFusion.Renorm(rs), semantic, $"semantic only (lambda 0){how}");
+            throw new UserInputException($"{predPath}: tensor 'detail_projected' (N,T,P) not found, needed for --fusion {lambda} with --restandardize (use --fusion 0 for semantic only)");
         }
         if (lambda == 0) return (ConditioningFusion.Renorm(semantic), semantic, "semantic only (lambda 0)");
         if (header.Entries.ContainsKey("fused"))
@@ -60,6 +82,45 @@ public static class Reconstruction
             return (fused, semantic, "precomputed 'fused' from PRED");
         }
         throw new UserInputException($"{predPath}: tensor 'detail_projected' (N,T,P) not found, needed for --fusion {lambda} (use --fusion 0 for semantic only)");
+    }
+
+    /// <summary>
+    /// Brain-Diffuser's step before conditioning the generator: per token and channel, standardise the predictions over
+    /// the samples and give them the training features' mean and std. Ridge-like predictions are shrunk towards the
+    /// mean; fed as they are, every sample conditions the generator on nearly the same tokens.
+    /// </summary>
+    public static Tensor Restandardize(Tensor predictions, Tensor mean, Tensor std)
+    {
+        if (predictions.shape[0] < 2)
+            throw new UserInputException("--restandardize needs at least 2 predicted samples (it standardises over the samples)");
+        using var scope = NewDisposeScope();
+        var p64 = predictions.to_type(ScalarType.Float64);
+        var z = (p64 - p64.mean([0], keepdim: true)) / p64.std(0, keepdim: true).clamp_min(1e-12);
+        return (z * std + mean).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Mean and std (float64, (T,P)) over the rows of a features file's 'semantic' tensor, read in chunks.</summary>
+    static (Tensor Mean, Tensor Std) FeatureStatistics(string featuresPath, Tensor like)
+    {
+        var h = SafeTensors.ReadHeader(featuresPath);
+        if (!h.Entries.TryGetValue("semantic", out var e))
+            throw new UserInputException($"{featuresPath}: tensor 'semantic' not found (--restandardize expects a features file written by 'features')");
+        if (e.Shape.Length != 3 || e.Shape[1] != like.shape[1] || e.Shape[2] != like.shape[2] || e.Shape[0] < 2)
+            throw new UserInputException($"{featuresPath}: 'semantic' is [{string.Join(",", e.Shape)}]; expected (N ≥ 2, {like.shape[1]}, {like.shape[2]}) like the predictions");
+        using var scope = NewDisposeScope();
+        long n = e.Shape[0];
+        var sum = zeros(like.shape[1], like.shape[2], dtype: ScalarType.Float64);
+        var sq = zeros_like(sum);
+        for (long r = 0; r < n; r += 256)
+        {
+            using var chunkScope = NewDisposeScope();
+            var x = SafeTensors.LoadTensor(featuresPath, "semantic", r, Math.Min(256, n - r)).to_type(ScalarType.Float64);
+            sum.add_(x.sum([0]));
+            sq.add_((x * x).sum([0]));
+        }
+        var mean = sum / n;
+        var std = ((sq - mean * mean * n) / (n - 1)).clamp_min(0).sqrt();
+        return (mean.MoveToOuterDisposeScope(), std.MoveToOuterDisposeScope());
     }
 
     public static ScalarType ParseDType(string name) => name.ToLowerInvariant() switch
@@ -87,7 +148,7 @@ public static class Reconstruction
         var device = TorchSetup.ParseDevice(o.Device);
         var dtype = ParseDType(o.DType);
         using var outer = NewDisposeScope();
-        var (cond, semantic, source) = LoadConditioning(o.PredPath, o.Fusion);
+        var (cond, semantic, source) = LoadConditioning(o.PredPath, o.Fusion, o.RestandardizeWith);
         int n = (int)cond.shape[0];
         if (o.Limit is { } lim) n = Math.Min(n, lim);
 
