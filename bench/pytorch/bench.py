@@ -49,8 +49,11 @@ def loaded_blas():
 
 # ---------------------------------------------------------------- BrainMCLIP (SPEC §3; src/BrainMClip.Core/Model)
 PRESETS = {
-    "tiny": dict(tokens=17, detail_width=64, semantic_width=32, hidden=256, blocks=1, rank=8, max_lr=1e-3),
-    "paper": dict(tokens=257, detail_width=1024, semantic_width=768, hidden=2048, blocks=4, rank=64, max_lr=3e-4),
+    # Mirrors BrainMClipConfig's presets (src/BrainMClip.Core/Model/BrainMClipConfig.cs); keep them in step.
+    "tiny": dict(tokens=65, detail_width=128, semantic_width=64, hidden=256, blocks=0, rank=8, max_lr=3e-3,
+                 dropout_input=0.2, dropout_blocks=0.15, ridge_skip=True),
+    "paper": dict(tokens=257, detail_width=1024, semantic_width=768, hidden=2048, blocks=4, rank=64, max_lr=3e-4,
+                  dropout_input=0.5, dropout_blocks=0.15, ridge_skip=False),
 }
 
 
@@ -68,10 +71,18 @@ class Encoder(nn.Module):
         super().__init__()
         h, t, r = c["hidden"], c["tokens"], c["rank"]
         self.t, self.r = t, r
-        self.input, self.input_norm, self.input_drop = nn.Linear(voxels, h), nn.LayerNorm(h), nn.Dropout(0.5)
-        self.blocks = nn.ModuleList([Block(h, 0.15) for _ in range(c["blocks"])])
+        self.width = width
+        self.input, self.input_norm = nn.Linear(voxels, h), nn.LayerNorm(h)
+        self.input_drop = nn.Dropout(c["dropout_input"])
+        self.blocks = nn.ModuleList([Block(h, c["dropout_blocks"]) for _ in range(c["blocks"])])
         self.proj, self.up = nn.Linear(h, t * r), nn.Linear(r, width, bias=False)
         self.token_bias = nn.Parameter(torch.zeros(t, width))
+        # model.ridge_skip: a fixed (buffer, not trained) linear map voxels -> flattened tokens added to the output.
+        if c["ridge_skip"]:
+            self.register_buffer("skip_weight", torch.randn(voxels, t * width) * 0.01)
+            self.register_buffer("skip_bias", torch.zeros(t * width))
+        else:
+            self.skip_weight = None
 
     def forward(self, x):
         b = self.input_drop(F.gelu(self.input_norm(self.input(x))))
@@ -79,8 +90,11 @@ class Encoder(nn.Module):
             b = blk(b)
         return b
 
-    def tokens(self, b):
-        return self.up(self.proj(b).reshape(-1, self.t, self.r)) + self.token_bias
+    def tokens(self, b, x):
+        out = self.up(self.proj(b).reshape(-1, self.t, self.r)) + self.token_bias
+        if self.skip_weight is not None:
+            out = out + F.linear(x, self.skip_weight.t(), self.skip_bias).reshape(-1, self.t, self.width)
+        return out
 
 
 class Decoder(nn.Module):
@@ -137,7 +151,7 @@ def train_step(preset, nd, ns):
 
     def step():
         bD, bS = net.encoder_detail(fD), net.encoder_semantic(fS)
-        pD, pS = net.encoder_detail.tokens(bD), net.encoder_semantic.tokens(bS)
+        pD, pS = net.encoder_detail.tokens(bD, fD), net.encoder_semantic.tokens(bS, fS)
         terms = {}
         total = stream_loss(pD, eD, terms, "detail") + stream_loss(pS, eS, terms, "semantic")
         rec = F.mse_loss(net.decoder_detail(bD), fD) + F.mse_loss(net.decoder_semantic(bS), fS)
@@ -165,8 +179,8 @@ def predict(batch):
 
     def step():
         with torch.no_grad():
-            pD = net.encoder_detail.tokens(net.encoder_detail(fD))
-            pS = net.encoder_semantic.tokens(net.encoder_semantic(fS))
+            pD = net.encoder_detail.tokens(net.encoder_detail(fD), fD)
+            pS = net.encoder_semantic.tokens(net.encoder_semantic(fS), fS)
             mixed = pS * 0.75 + net.fusion(pD) * 0.25
             fused = mixed / mixed[:, 0].norm(dim=-1, keepdim=True).clamp_min(1e-12)[:, None]
             fused.sum().item()
