@@ -233,14 +233,21 @@ static class Program
         manual_seed(0);
         var unet = new UNet2DConditionModel(cfg);
         unet.eval();
-        var x = randn(2, 4, 64, 64); var ctx = randn(2, 257, 768); var ts = tensor(new long[] { 500, 500 });
+        return UNetForward(unet, randn(2, 4, 64, 64), randn(2, 257, 768),
+            new JsonObject { ["batch"] = 2, ["cfg"] = "batch 2 (uncond+cond)", ["parameters"] = unet.parameters().Sum(p => p.numel()) });
+    }
+
+    /// <summary>One no-grad UNet forward at timestep 500 for every sample of <paramref name="x"/>.</summary>
+    static Workload UNetForward(UNet2DConditionModel unet, Tensor x, Tensor ctx, JsonObject info)
+    {
+        var ts = full(x.shape[0], 500L, dtype: ScalarType.Int64);
         void Step()
         {
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
             _ = unet.Forward(x, ts, ctx).sum().item<float>();
         }
-        return new Workload(Step, unet, new JsonObject { ["batch"] = 2, ["cfg"] = "batch 2 (uncond+cond)", ["parameters"] = unet.parameters().Sum(p => p.numel()) });
+        return new Workload(Step, unet, info);
     }
 
     /// <summary>
@@ -283,14 +290,7 @@ static class Program
         manual_seed(0);
         var unet = new UNet2DConditionModel(PixelGeneratorTrainer.SmallConfig(32, 64));
         unet.eval();
-        var x = randn(2, 3, 32, 32); var ctx = randn(2, 65, 64); var ts = tensor(new long[] { 500, 500 });
-        void Step()
-        {
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
-            _ = unet.Forward(x, ts, ctx).sum().item<float>();
-        }
-        return new Workload(Step, unet, new JsonObject { ["batch"] = 2, ["image"] = "3x32x32", ["context"] = "65x64" });
+        return UNetForward(unet, randn(2, 3, 32, 32), randn(2, 65, 64), new JsonObject { ["batch"] = 2, ["image"] = "3x32x32", ["context"] = "65x64" });
     }
 
     /// <summary>SD/VD AutoencoderKL decode of 1×4×64×64 latents to a 512×512 image (random weights).</summary>
