@@ -124,11 +124,13 @@ public static class Trainer
             foreach (var (stream, encoder) in net.RidgeSkipEncoders())
             {
                 bool detail = stream == "detail";
+                if (detail) meanD = zeros_like(meanD); else meanS = zeros_like(meanS);
+                // A resumed run has the map in its checkpoint; it refits only for the out-of-fold table (alpha).
+                if (resumeFrom is not null && !cfg.Model.RidgeSkipOutOfFold) continue;
                 var x = detail ? data.Detail : data.Semantic;
                 var y = (detail ? data.Features.AllDetail() : data.Features.AllSemantic()).flatten(1);
                 var map = RidgeBaseline.Fit(x, y, cfg.Ridge.Alphas, cfg.Ridge.Folds, t.Seed, log, $"{stream} (ridge_skip)");
                 if (resumeFrom is null) encoder.SetRidgeSkip(map.Weight, map.Bias);
-                if (detail) meanD = zeros_like(meanD); else meanS = zeros_like(meanS);
                 if (!cfg.Model.RidgeSkipOutOfFold) continue;
                 if (y.numel() * sizeof(float) > OutOfFoldLimitBytes)
                 {
