@@ -1,6 +1,6 @@
 namespace BrainMClip.Tests;
 
-/// <summary>Locations of the shared golden fixtures and the committed test fixtures.</summary>
+/// <summary>Locations of the committed test fixtures (golden references included).</summary>
 public static class TestPaths
 {
     /// <summary>The repository root (folder holding BrainMClip.slnx), found by walking up from the test binary.</summary>
@@ -14,11 +14,12 @@ public static class TestPaths
         }
     }
 
-    /// <summary>`../shared/golden` beside the repository (as laid out for developers and CI), or $BRAINMCLIP_GOLDEN.</summary>
+    /// <summary>
+    /// The committed golden fixtures (Fixtures/golden, copied byte for byte with provenance in its README), or
+    /// $BRAINMCLIP_GOLDEN. Nothing outside the repository is read, so the suite runs from a bare clone.
+    /// </summary>
     public static string GoldenRoot =>
-        Environment.GetEnvironmentVariable("BRAINMCLIP_GOLDEN") is { Length: > 0 } g
-            ? g
-            : Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "golden"));
+        Environment.GetEnvironmentVariable("BRAINMCLIP_GOLDEN") is { Length: > 0 } g ? g : Fixture("golden");
 
     public static string Golden(string relative) => Path.Combine(GoldenRoot, relative);
 
