@@ -1,3 +1,4 @@
+using BrainMClip.Numerics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -17,11 +18,11 @@ public sealed class AlexNetFeatures : MetricNetwork
     public AlexNetFeatures() : base("AlexNet")
     {
         features = Sequential(
-            Conv2d(3, 64, 11, 4, 2), ReLU(), MaxPool2d(3, 2),
-            Conv2d(64, 192, 5, 1, 2), ReLU(), MaxPool2d(3, 2),
-            Conv2d(192, 384, 3, 1, 1), ReLU(),
-            Conv2d(384, 256, 3, 1, 1), ReLU(),
-            Conv2d(256, 256, 3, 1, 1), ReLU(), MaxPool2d(3, 2));
+            new RoutedConv2d(3, 64, 11, 4, 2), ReLU(), MaxPool2d(3, 2),
+            new RoutedConv2d(64, 192, 5, 1, 2), ReLU(), MaxPool2d(3, 2),
+            new RoutedConv2d(192, 384, 3, 1, 1), ReLU(),
+            new RoutedConv2d(384, 256, 3, 1, 1), ReLU(),
+            new RoutedConv2d(256, 256, 3, 1, 1), ReLU(), MaxPool2d(3, 2));
         RegisterComponents();
     }
 

@@ -1,3 +1,4 @@
+using BrainMClip.Numerics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -55,7 +56,7 @@ public sealed class EfficientNetB1 : MetricNetwork
     /// <summary>torchvision Conv2dNormActivation: conv (no bias, padding (k−1)/2) + BatchNorm + optional SiLU.</summary>
     static Sequential ConvNormAct(int cin, int cout, int kernel, int stride, int groups, bool act)
     {
-        var conv = Conv2d(cin, cout, kernel, stride, (kernel - 1) / 2, 1, PaddingModes.Zeros, groups, false);
+        var conv = new RoutedConv2d(cin, cout, kernel, stride, (kernel - 1) / 2, groups, hasBias: false);
         var bn = BatchNorm2d(cout, eps: 1e-5);
         return act ? Sequential(conv, bn, SiLU()) : Sequential(conv, bn);
     }
@@ -70,12 +71,12 @@ public sealed class EfficientNetB1 : MetricNetwork
 
     sealed class SqueezeExcitation : Module<Tensor, Tensor>
     {
-        readonly Conv2d fc1, fc2;
+        readonly RoutedConv2d fc1, fc2;
 
         public SqueezeExcitation(int channels, int squeeze) : base("SqueezeExcitation")
         {
-            fc1 = Conv2d(channels, squeeze, 1);
-            fc2 = Conv2d(squeeze, channels, 1);
+            fc1 = new RoutedConv2d(channels, squeeze, 1);
+            fc2 = new RoutedConv2d(squeeze, channels, 1);
             RegisterComponents();
         }
 

@@ -1,3 +1,4 @@
+using BrainMClip.Numerics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -12,13 +13,13 @@ namespace BrainMClip.Evaluation.Networks;
 /// </summary>
 public sealed class ResNet50 : MetricNetwork
 {
-    readonly Conv2d conv1;
+    readonly RoutedConv2d conv1;
     readonly BatchNorm2d bn1;
     readonly Sequential layer1, layer2, layer3, layer4;
 
     public ResNet50() : base("ResNet50")
     {
-        conv1 = Conv2d(3, 64, 7, 2, 3, bias: false);
+        conv1 = new RoutedConv2d(3, 64, 7, 2, 3, hasBias: false);
         bn1 = BatchNorm2d(64);
         int inplanes = 64;
         Sequential Layer(int planes, int blocks, int stride)
@@ -53,20 +54,20 @@ public sealed class ResNet50 : MetricNetwork
     sealed class Bottleneck : Module<Tensor, Tensor>
     {
         public const int Expansion = 4;
-        readonly Conv2d conv1, conv2, conv3;
+        readonly RoutedConv2d conv1, conv2, conv3;
         readonly BatchNorm2d bn1, bn2, bn3;
         readonly Sequential? downsample;
 
         public Bottleneck(int inplanes, int planes, int stride) : base("Bottleneck")
         {
-            conv1 = Conv2d(inplanes, planes, 1, bias: false);
+            conv1 = new RoutedConv2d(inplanes, planes, 1, hasBias: false);
             bn1 = BatchNorm2d(planes);
-            conv2 = Conv2d(planes, planes, 3, stride, 1, bias: false);
+            conv2 = new RoutedConv2d(planes, planes, 3, stride, 1, hasBias: false);
             bn2 = BatchNorm2d(planes);
-            conv3 = Conv2d(planes, planes * Expansion, 1, bias: false);
+            conv3 = new RoutedConv2d(planes, planes * Expansion, 1, hasBias: false);
             bn3 = BatchNorm2d(planes * Expansion);
             if (stride != 1 || inplanes != planes * Expansion)
-                downsample = Sequential(Conv2d(inplanes, planes * Expansion, 1, stride, bias: false), BatchNorm2d(planes * Expansion));
+                downsample = Sequential(new RoutedConv2d(inplanes, planes * Expansion, 1, stride, hasBias: false), BatchNorm2d(planes * Expansion));
             RegisterComponents();
         }
 

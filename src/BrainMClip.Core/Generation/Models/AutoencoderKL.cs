@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using BrainMClip.Numerics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -138,11 +139,11 @@ public sealed class UpDecoderBlock2D : nn.Module
 /// <summary>The VAE encoder: conv_in → down blocks → mid → GroupNorm → SiLU → conv_out (2×latent channels).</summary>
 public sealed class VaeEncoder : nn.Module
 {
-    readonly Conv2d conv_in;
+    readonly RoutedConv2d conv_in;
     readonly ModuleList<DownEncoderBlock2D> down_blocks;
     readonly VaeMidBlock mid_block;
     readonly GroupNorm conv_norm_out;
-    readonly Conv2d conv_out;
+    readonly RoutedConv2d conv_out;
 
     public VaeEncoder(AutoencoderKLConfig cfg) : base(nameof(VaeEncoder))
     {
@@ -177,11 +178,11 @@ public sealed class VaeEncoder : nn.Module
 /// <summary>The VAE decoder: conv_in → mid → up blocks → GroupNorm → SiLU → conv_out.</summary>
 public sealed class VaeDecoder : nn.Module
 {
-    readonly Conv2d conv_in;
+    readonly RoutedConv2d conv_in;
     readonly VaeMidBlock mid_block;
     readonly ModuleList<UpDecoderBlock2D> up_blocks;
     readonly GroupNorm conv_norm_out;
-    readonly Conv2d conv_out;
+    readonly RoutedConv2d conv_out;
 
     public VaeDecoder(AutoencoderKLConfig cfg) : base(nameof(VaeDecoder))
     {
@@ -221,8 +222,8 @@ public sealed class AutoencoderKL : nn.Module
 {
     readonly VaeEncoder encoder;
     readonly VaeDecoder decoder;
-    readonly Conv2d quant_conv;
-    readonly Conv2d post_quant_conv;
+    readonly RoutedConv2d quant_conv;
+    readonly RoutedConv2d post_quant_conv;
 
     public AutoencoderKLConfig Config { get; }
 

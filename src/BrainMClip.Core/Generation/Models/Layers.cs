@@ -1,3 +1,4 @@
+using BrainMClip.Numerics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -22,8 +23,9 @@ internal static class Layers
         return g;
     }
 
-    public static Conv2d Conv(long cin, long cout, long k, long stride = 1, long padding = 0) =>
-        nn.Conv2d(cin, cout, k, stride: stride, padding: padding);
+    /// <summary>nn.Conv2d's keys and initialisation, computed along the process's checked route (issue 12).</summary>
+    public static RoutedConv2d Conv(long cin, long cout, long k, long stride = 1, long padding = 0) =>
+        new(cin, cout, k, stride: stride, padding: padding);
 
     public static string Shape(Tensor t) => "[" + string.Join(",", t.shape) + "]";
 }
@@ -32,11 +34,11 @@ internal static class Layers
 public sealed class ResnetBlock2D : nn.Module
 {
     readonly GroupNorm norm1;
-    readonly Conv2d conv1;
+    readonly RoutedConv2d conv1;
     readonly Linear? time_emb_proj;
     readonly GroupNorm norm2;
-    readonly Conv2d conv2;
-    readonly Conv2d? conv_shortcut;
+    readonly RoutedConv2d conv2;
+    readonly RoutedConv2d? conv_shortcut;
     readonly double _outputScale;
 
     public ResnetBlock2D(long inChannels, long outChannels, long? tembChannels, long groups, double eps, double outputScale = 1.0)
@@ -69,7 +71,7 @@ public sealed class ResnetBlock2D : nn.Module
 /// <summary>diffusers Downsample2D with use_conv: stride-2 3×3 conv; padding 0 means the (0,1,0,1) pad of the VAE encoder.</summary>
 public sealed class Downsample2D : nn.Module
 {
-    readonly Conv2d conv;
+    readonly RoutedConv2d conv;
     readonly long _padding;
 
     public Downsample2D(long channels, long padding) : base(nameof(Downsample2D))
@@ -90,7 +92,7 @@ public sealed class Downsample2D : nn.Module
 /// <summary>diffusers Upsample2D with use_conv: nearest 2× (or to an explicit size) then a 3×3 conv.</summary>
 public sealed class Upsample2D : nn.Module
 {
-    readonly Conv2d conv;
+    readonly RoutedConv2d conv;
 
     public Upsample2D(long channels) : base(nameof(Upsample2D))
     {

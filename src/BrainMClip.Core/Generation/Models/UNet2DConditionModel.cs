@@ -1,3 +1,4 @@
+using BrainMClip.Numerics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -11,13 +12,13 @@ namespace BrainMClip.Generation.Models;
 /// </summary>
 public sealed class UNet2DConditionModel : nn.Module
 {
-    readonly Conv2d conv_in;
+    readonly RoutedConv2d conv_in;
     readonly TimestepEmbedding time_embedding;
     readonly ModuleList<UNetDownBlock> down_blocks;
     readonly UNetMidBlock2DCrossAttn? mid_block;
     readonly ModuleList<UNetUpBlock> up_blocks;
     readonly GroupNorm conv_norm_out;
-    readonly Conv2d conv_out;
+    readonly RoutedConv2d conv_out;
 
     public UNet2DConditionConfig Config { get; }
 

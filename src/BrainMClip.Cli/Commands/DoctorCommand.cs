@@ -1,0 +1,65 @@
+using System.CommandLine;
+using System.Text.Json;
+using BrainMClip.Numerics;
+
+namespace BrainMClip.Cli.Commands;
+
+/// <summary>
+/// What this machine is and whether the numerics the project uses are right on it (issue 12): run it first on a new
+/// machine or cluster node. Exit 0 when every check that the default code paths rely on passes, 1 otherwise.
+/// </summary>
+public sealed class DoctorCommand : ICliCommand
+{
+    public string[] Path => ["doctor"];
+    public string Description =>
+        "Check this machine: CPU, threads, libtorch/oneDNN/BLAS, and numerical self-checks against float64 " +
+        "(convolutions with channel tails, matmul, attention, norms, bf16/fp16). JSON on stdout; exit 1 if a check fails.";
+
+    public void Configure(Command command)
+    {
+        command.SetAction(_ =>
+        {
+            var decision = ConvPolicy.Current; // first: it may switch oneDNN off, which MachineInfo reports
+            var machine = MachineInfo.Collect();
+            var checks = NumericsSelfTest.Run(decision.Route);
+            var failing = checks.Where(c => c.Counted && !c.Pass).Select(c => c.Name).ToList();
+            var report = new
+            {
+                ok = failing.Count == 0,
+                failing,
+                machine,
+                convolutions = new
+                {
+                    route = decision.Route.ToString(),
+                    reason = decision.Reason,
+                    probes = decision.Probes.Select(p => new
+                    {
+                        route = p.Route.ToString(),
+                        pass = p.Pass,
+                        milliseconds = Math.Round(p.Milliseconds, 1),
+                        results = p.Results.Select(r => new { name = r.Name, error = r.Error, tolerance = r.Tolerance, pass = r.Pass }),
+                    }),
+                },
+                checks = checks.Select(c => new
+                {
+                    name = c.Name,
+                    error = double.IsFinite(c.Error) ? c.Error : (double?)null,
+                    finite = double.IsFinite(c.Error),
+                    tolerance = c.Tolerance,
+                    pass = c.Pass,
+                    counted = c.Counted,
+                }),
+            };
+            var options = new JsonSerializerOptions
+            {
+                WriteIndented = true,
+                PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+                Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+            };
+            Console.WriteLine(JsonSerializer.Serialize(report, options));
+            if (failing.Count > 0) Console.Error.WriteLine($"doctor: {failing.Count} check(s) FAILED: {string.Join("; ", failing)}");
+            else Console.Error.WriteLine($"doctor: all {checks.Count(c => c.Counted)} checks pass (convolution route {decision.Route})");
+            return failing.Count == 0 ? 0 : 1;
+        });
+    }
+}
