@@ -79,7 +79,10 @@ def main():
             entry[f"{side}_times_ms"] = times
             entry[f"{side}_load"] = [r.get("load_before") for r in ok]
             entry[f"{side}_peak_rss_mb"] = max(r.get("peak_rss_mb", -1) for r in ok)
-            for k in ("megabytes", "batch", "parameters", "voxels", "preset", "cfg", "output", "tokens", "command", "full", "exit_code"):
+            if "median_cpu_ms" in ok[0]:
+                entry[f"{side}_cpu_ms"] = median([r["median_cpu_ms"] for r in ok])
+            for k in ("megabytes", "batch", "parameters", "voxels", "preset", "cfg", "output", "tokens", "command", "full",
+                      "exit_code", "cold_ms", "decided_route", "probe_runs", "reason", "conv_route", "route", "shapes"):
                 if k in ok[0]:
                     entry[k] = ok[0][k]
             if "megabytes" in ok[0]:
@@ -118,6 +121,10 @@ def main():
     for name, e in workloads.items():
         b, p, r = e.get("brainmclip_ms"), e.get("pytorch_ms"), e.get("ratio")
         extra = []
+        if "brainmclip_cpu_ms" in e and name.split("@")[0] in ("conv_probe", "conv_tail_layers", "generator_step", "generator_denoise_b2"):
+            extra.append(f"CPU {e['brainmclip_cpu_ms']:.1f} ms")
+        if "cold_ms" in e:
+            extra.append(f"first probe of a process {e['cold_ms']:.0f} ms -> {e.get('decided_route')}")
         if "brainmclip_images_per_s" in e:
             extra.append(f"img/s {e['brainmclip_images_per_s']:.2f} vs {e.get('pytorch_images_per_s', float('nan')):.2f}")
         if "brainmclip_mb_per_s" in e:

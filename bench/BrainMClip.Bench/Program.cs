@@ -70,18 +70,25 @@ static class Program
         using (w.Owner)
         {
             var times = new List<double>();
+            var cpuTimes = new List<double>(); // process CPU time: less sensitive than wall time to other jobs' load
+            var self = Process.GetCurrentProcess();
             for (int i = 0; i < warmup + reps; i++)
             {
+                self.Refresh();
+                var cpu0 = self.TotalProcessorTime;
                 var sw = Stopwatch.StartNew();
                 w.Step();
                 double ms = sw.Elapsed.TotalMilliseconds;
-                if (i >= warmup) times.Add(ms);
+                self.Refresh();
+                if (i >= warmup) { times.Add(ms); cpuTimes.Add((self.TotalProcessorTime - cpu0).TotalMilliseconds); }
                 Console.Error.WriteLine($"bench {name}: {(i < warmup ? "warm-up" : "rep")} {ms:0.0} ms");
             }
             double median = Median(times);
             result["median_ms"] = median;
             result["times_ms"] = new JsonArray(times.Select(t => (JsonNode)t).ToArray());
+            result["median_cpu_ms"] = Median(cpuTimes);
             foreach (var (k, v) in w.Info) result[k] = v?.DeepClone();
+            result["conv_route"] = BrainMClip.Numerics.ConvPolicy.Route.ToString();
             if (w.Info["per"] is { } per) result["per_item_ms"] = median / per.GetValue<double>();
             if (w.Info["megabytes"] is { } mb) result["mb_per_s"] = mb.GetValue<double>() / (median / 1000);
             if (w.Info["items"] is { } items) result["items_per_s"] = items.GetValue<double>() / (median / 1000);
@@ -95,6 +102,7 @@ static class Program
     [
         "train_step_tiny", "train_step_paper", "predict_b1", "predict_b300", "clip_vit_b16_224", "clip_vit_l14_224",
         "unet_step_vd", "vae_decode_512", "generator_step", "generator_denoise_b2", "npy_read", "nifti_read", "blas_check",
+        "conv_probe", "conv_tail_layers",
     ];
 
     static double Median(List<double> xs)
@@ -138,6 +146,8 @@ static class Program
         "vae_decode_512" => VaeDecode(),
         "generator_step" => GeneratorStep(),
         "generator_denoise_b2" => GeneratorDenoise(),
+        "conv_probe" => ConvWorkloads.Probe(),
+        "conv_tail_layers" => ConvWorkloads.TailLayers(),
         "npy_read" => FileRead(Path.Combine(data, "bench.npy"), p => Npy.ReadTensor(p).Dispose()),
         "nifti_read" => FileRead(Path.Combine(data, "bench.nii.gz"), p => _ = Nifti.Read(p)),
         _ => throw new ArgumentException($"unknown workload {name}; expected one of {string.Join(", ", Names)}"),
