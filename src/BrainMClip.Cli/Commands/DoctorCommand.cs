@@ -13,7 +13,8 @@ public sealed class DoctorCommand : ICliCommand
     public string[] Path => ["doctor"];
     public string Description =>
         "Check this machine: CPU, threads, libtorch/oneDNN/BLAS, and numerical self-checks against float64 " +
-        "(convolutions with channel tails, matmul, attention, norms, bf16/fp16). JSON on stdout; exit 1 if a check fails.";
+        "(convolutions with channel tails, matmul, attention, norms, bf16/fp16). JSON on stdout; exit 1 if a check " +
+        "fails.";
 
     public void Configure(Command command)
     {
@@ -37,7 +38,8 @@ public sealed class DoctorCommand : ICliCommand
                         route = p.Route.ToString(),
                         pass = p.Pass,
                         milliseconds = Math.Round(p.Milliseconds, 1),
-                        results = p.Results.Select(r => new { name = r.Name, error = r.Error, tolerance = r.Tolerance, pass = r.Pass }),
+                        results = p.Results.Select(r =>
+                            new { name = r.Name, error = r.Error, tolerance = r.Tolerance, pass = r.Pass }),
                     }),
                 },
                 checks = checks.Select(c => new
@@ -57,8 +59,9 @@ public sealed class DoctorCommand : ICliCommand
                 Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
             };
             Console.WriteLine(JsonSerializer.Serialize(report, options));
-            if (failing.Count > 0) Console.Error.WriteLine($"doctor: {failing.Count} check(s) FAILED: {string.Join("; ", failing)}");
-            else Console.Error.WriteLine($"doctor: all {checks.Count(c => c.Counted)} checks pass (convolution route {decision.Route})");
+            Console.Error.WriteLine(failing.Count > 0
+                ? $"doctor: {failing.Count} check(s) FAILED: {string.Join("; ", failing)}"
+                : $"doctor: all {checks.Count(c => c.Counted)} checks pass (convolution route {decision.Route})");
             return failing.Count == 0 ? 0 : 1;
         });
     }

@@ -70,7 +70,8 @@ public static class ConvPolicy
     {
         var probes = new List<ConvProbeReport> { ConvProbe.Run(ConvRoute.OneDnn) };
         if (probes[0].Pass)
-            return new ConvDecision(ConvRoute.OneDnn, $"oneDNN correct here, worst error {probes[0].WorstByDtype}", probes);
+            return new ConvDecision(ConvRoute.OneDnn, $"oneDNN correct here, worst error {probes[0].WorstByDtype}",
+                probes);
         string wrong = "oneDNN WRONG: " + string.Join(", ",
             probes[0].Results.Where(r => !r.Pass).Select(r => $"{r.Name} {Fmt(r.Error)}"));
         foreach (var route in new[] { ConvRoute.ZeroPad, ConvRoute.Unfold })
@@ -86,7 +87,7 @@ public static class ConvPolicy
             $"{wrong}; padding and unfold wrong too; oneDNN off {verdict}, worst {probes[^1].WorstByDtype}", probes);
     }
 
-    /// <summary>Sets libtorch's flags for <paramref name="d"/>: oneDNN off only for the off route; NNPACK always off.</summary>
+    /// <summary>Sets libtorch's flags for <paramref name="d"/>: oneDNN off for the off route; NNPACK off.</summary>
     public static ConvDecision Enter(ConvDecision d)
     {
         // NNPACK only serves convolutions oneDNN does not take; where it is unsupported it prints a warning per call.
@@ -102,7 +103,8 @@ public static class ConvPolicy
         if (verbose)
             foreach (var p in d.Probes)
                 foreach (var r in p.Results)
-                    log.WriteLine($"  {p.Route,-9} {r.Name,-20} error {Fmt(r.Error)} (tol {Fmt(r.Tolerance)}) {(r.Pass ? "ok" : "FAIL")}");
+                    log.WriteLine($"  {p.Route,-9} {r.Name,-20} error {Fmt(r.Error)} (tol {Fmt(r.Tolerance)}) " +
+                        (r.Pass ? "ok" : "FAIL"));
         return d;
     }
 

@@ -20,11 +20,11 @@ public sealed record ConvProbeCase(string Name, long In, long Out, ScalarType Dt
         new("conv3x3 32->3", 32, 3, ScalarType.Float32), new("conv3x3 bf16 32->4", 32, 4, ScalarType.BFloat16),
     ];
 
-    /// <summary>Allowed max |error| / max |reference|: float32 accumulation is ~1e-6; bf16 output rounding ~4e-3.</summary>
+    /// <summary>Allowed max |error| / max |reference|: float32 accumulation ~1e-6; bf16 rounding ~4e-3.</summary>
     public double Tolerance => Dtype == ScalarType.Float32 ? 1e-4 : 2e-2;
 }
 
-/// <summary>A probe case's worst relative error (∞ for NaN/Inf) over forward and, for float32, both gradients.</summary>
+/// <summary>A probe case's worst relative error (∞ for NaN/Inf) over forward and, for float32, the gradients.</summary>
 public sealed record ConvProbeResult(string Name, ScalarType Dtype, double Error, double Tolerance)
 {
     public bool Pass => Error <= Tolerance;
@@ -38,7 +38,8 @@ public sealed record ConvProbeReport(ConvRoute Route, IReadOnlyList<ConvProbeRes
 
     /// <summary>"f32 1.0e-6, bf16 2.4e-3": the worst error per dtype (their tolerances differ by 200×).</summary>
     public string WorstByDtype => string.Join(", ", Results.GroupBy(r => r.Dtype).Select(g =>
-        $"{(g.Key == ScalarType.Float32 ? "f32" : g.Key == ScalarType.BFloat16 ? "bf16" : "fp16")} {ConvPolicy.Fmt(g.Max(r => r.Error))}"));
+        $"{(g.Key == ScalarType.Float32 ? "f32" : g.Key == ScalarType.BFloat16 ? "bf16" : "fp16")} " +
+        ConvPolicy.Fmt(g.Max(r => r.Error))));
 }
 
 /// <summary>
@@ -59,7 +60,7 @@ public static class ConvProbe
         return new ConvProbeReport(route, results, clock.Elapsed.TotalMilliseconds);
     }
 
-    /// <summary>Worst relative error of one random instance of <paramref name="c"/> along <paramref name="route"/>.</summary>
+    /// <summary>Worst relative error of one random instance of <paramref name="c"/>.</summary>
     public static double CaseError(ConvProbeCase c, ConvRoute route, Generator gen)
     {
         using var scope = NewDisposeScope();

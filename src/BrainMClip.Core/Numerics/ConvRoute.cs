@@ -3,28 +3,31 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace BrainMClip.Numerics;
 
-/// <summary>How the project's 2-D convolutions are computed (issue 12: oneDNN 3.7.1 in libtorch 2.10 is wrong on some CPUs).</summary>
+/// <summary>
+/// How the project's 2-D convolutions are computed (issue 12: oneDNN 3.7.1 in libtorch 2.10 is wrong on some CPUs).
+/// </summary>
 public enum ConvRoute
 {
     /// <summary>libtorch as is (oneDNN where libtorch picks it): fastest where oneDNN is right.</summary>
     OneDnn,
-    /// <summary>Channel tails zero-padded to the kernel block (mathematically identical); half dtypes computed in float32.</summary>
+    /// <summary>Channel tails zero-padded to the kernel block (same maths); half dtypes run in float32.</summary>
     ZeroPad,
-    /// <summary>Channel-tail convolutions as unfold (im2col) + batched matmul: no oneDNN convolution kernel at all.</summary>
+    /// <summary>Channel-tail convolutions as unfold (im2col) + batched matmul: no oneDNN conv kernel.</summary>
     Unfold,
-    /// <summary>oneDNN switched off for the whole process (libtorch's own im2col/GEMM convolution): the last resort.</summary>
+    /// <summary>oneDNN off for the whole process (libtorch's own im2col/GEMM convolution): the last resort.</summary>
     OneDnnOff,
 }
 
 /// <summary>A 2-D convolution computed along a chosen <see cref="ConvRoute"/>; pure functions, no state.</summary>
 public static class ConvKernels
 {
-    /// <summary>oneDNN's float32 channel block on AVX-512 (16 lanes); multiples of it never take the faulty tail path.</summary>
+    /// <summary>oneDNN's float32 channel block on AVX-512 (16 lanes); multiples of it take no tail path.</summary>
     public const long Block = 16;
 
     /// <summary>
     /// Whether a convolution has a channel count outside the measured-correct set: a reduced input-channel tail in a
-    /// spatial (k &gt; 1) kernel, or an output-channel tail (reduced in backward-data; the bf16 fault). 1×1 forward with
+    /// spatial (k &gt; 1) kernel, or an output-channel tail (reduced in backward-data; the bf16 fault). 1×1
+    /// forward with
     /// any input count was measured right; grouped (depthwise) convolutions are outside the measured fault class.
     /// </summary>
     public static bool HasChannelTail(long cin, long cout, long kernel, long groups) =>
@@ -34,7 +37,8 @@ public static class ConvKernels
     public static Tensor Conv2d(Tensor x, Tensor w, Tensor? b, long stride, long padding, long groups, ConvRoute route)
     {
         long cout = w.shape[0], cin = w.shape[1] * groups, k = w.shape[2];
-        if (route is ConvRoute.OneDnn or ConvRoute.OneDnnOff || w.shape[3] != k || !HasChannelTail(cin, cout, k, groups))
+        if (route is ConvRoute.OneDnn or ConvRoute.OneDnnOff || w.shape[3] != k
+            || !HasChannelTail(cin, cout, k, groups))
             return Native(x, w, b, stride, padding, groups);
         using var scope = NewDisposeScope();
         var dtype = x.dtype;
@@ -43,7 +47,9 @@ public static class ConvKernels
         var xf = half ? x.to_type(ScalarType.Float32) : x;
         var wf = half ? w.to_type(ScalarType.Float32) : w;
         var bf = b is null ? null : half ? b.to_type(ScalarType.Float32) : b;
-        var y = route == ConvRoute.ZeroPad ? ZeroPadded(xf, wf, bf, stride, padding) : Unfolded(xf, wf, bf, stride, padding);
+        var y = route == ConvRoute.ZeroPad
+            ? ZeroPadded(xf, wf, bf, stride, padding)
+            : Unfolded(xf, wf, bf, stride, padding);
         if (half) y = y.to_type(dtype);
         return y.MoveToOuterDisposeScope();
     }
@@ -68,7 +74,7 @@ public static class ConvKernels
         return padOut > 0 ? y.narrow(1, 0, cout).contiguous() : y;
     }
 
-    /// <summary>im2col: (B, C·k·k, L) columns times the (Cout, C·k·k) weight matrix; autograd goes through col2im.</summary>
+    /// <summary>im2col: (B, C·k·k, L) columns times the (Cout, C·k·k) weights; autograd goes through col2im.</summary>
     static Tensor Unfolded(Tensor x, Tensor w, Tensor? b, long stride, long padding)
     {
         long batch = x.shape[0], cout = w.shape[0], k = w.shape[2];

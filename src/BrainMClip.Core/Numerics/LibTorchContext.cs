@@ -51,7 +51,7 @@ public static partial class LibTorchContext
         set => SetUserEnabledNnpack(GlobalContext(), value);
     }
 
-    /// <summary>libtorch's build description (<c>torch.__config__.show()</c>): compiler, BLAS, oneDNN version, CPU capability.</summary>
+    /// <summary>libtorch's build description (<c>torch.__config__.show()</c>): BLAS, oneDNN, CPU capability.</summary>
     public static string ShowConfig()
     {
         IntPtr buf = Marshal.AllocHGlobal(32);

@@ -21,7 +21,8 @@ public sealed record MachineInfo(string CpuModel, IReadOnlyList<string> CpuFlags
         string config = LibTorchContext.ShowConfig();
         return new MachineInfo(model, KernelFlags.Where(flags.Contains).ToList(), Environment.ProcessorCount,
             torch.get_num_threads(), Environment.GetEnvironmentVariable("OMP_NUM_THREADS"), torch.__version__,
-            Match(config, @"(?:oneDNN|MKL-DNN) v?([0-9][^\s,)]*)"), Line(config, "Math Kernel Library") ?? Line(config, "BLAS"),
+            Match(config, @"(?:oneDNN|MKL-DNN) v?([0-9][^\s,)]*)"),
+            Line(config, "Math Kernel Library") ?? Line(config, "BLAS"),
             Match(config, @"CPU capability usage: *(\S+)"), LibTorchContext.OneDnnEnabled,
             config.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
     }
@@ -38,7 +39,8 @@ public sealed record MachineInfo(string CpuModel, IReadOnlyList<string> CpuFlags
             if (colon < 0) continue;
             string key = line[..colon].Trim(), value = line[(colon + 1)..].Trim();
             if (key == "model name") model ??= value;
-            else if (key == "flags" && flags.Count == 0) flags.UnionWith(value.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+            else if (key == "flags" && flags.Count == 0)
+                flags.UnionWith(value.Split(' ', StringSplitOptions.RemoveEmptyEntries));
         }
         return (model ?? "unknown", flags);
     }
@@ -47,5 +49,6 @@ public sealed record MachineInfo(string CpuModel, IReadOnlyList<string> CpuFlags
         Regex.Match(text, pattern) is { Success: true } m ? m.Groups[1].Value : null;
 
     static string? Line(string text, string contains) =>
-        text.Split('\n').Select(l => l.Trim().TrimStart('-', ' ')).FirstOrDefault(l => l.Contains(contains, StringComparison.Ordinal));
+        text.Split('\n').Select(l => l.Trim().TrimStart('-', ' '))
+            .FirstOrDefault(l => l.Contains(contains, StringComparison.Ordinal));
 }

@@ -4,8 +4,8 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace BrainMClip.Numerics;
 
-/// <summary>One self-check: relative error against float64, its tolerance, and whether it counts for the verdict.</summary>
-/// <param name="Counted">false for figures shown for information only (oneDNN as is when another route is in use).</param>
+/// <summary>One self-check: relative error against float64, its tolerance, whether it counts for the verdict.</summary>
+/// <param name="Counted">false for figures shown for information (oneDNN as is when another route is used).</param>
 public sealed record NumericCheck(string Name, double Error, double Tolerance, bool Counted = true)
 {
     public bool Pass => Error <= Tolerance;
@@ -55,7 +55,8 @@ public static class NumericsSelfTest
         double tol = dtype == ScalarType.Float32 ? 1e-4 : 2e-2;
         yield return Compare($"matmul {d} (linear 64x256 @ 256x128)", dtype, tol, gen, [[64, 256], [128, 256], [128]],
             t => F.linear(t[0], t[1], t[2]));
-        yield return Compare($"scaled-dot-product attention {d}", dtype, tol, gen, [[2, 4, 64, 16], [2, 4, 77, 16], [2, 4, 77, 16]],
+        yield return Compare($"scaled-dot-product attention {d}", dtype, tol, gen,
+            [[2, 4, 64, 16], [2, 4, 77, 16], [2, 4, 77, 16]],
             t => t[0].dtype == ScalarType.Float64 ? ManualAttention(t[0], t[1], t[2])
                 : F.scaled_dot_product_attention(t[0], t[1], t[2]));
         yield return Compare($"groupnorm {d} (32 ch, 8 groups)", dtype, tol, gen, [[2, 32, 8, 8], [32], [32]],

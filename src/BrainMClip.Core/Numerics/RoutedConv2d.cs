@@ -19,8 +19,8 @@ public sealed class RoutedConv2d : nn.Module<Tensor, Tensor>
     readonly ConvRoute? _route;
 
     /// <param name="route">null = the process decision; a value pins this module to one route (tests, bench).</param>
-    public RoutedConv2d(long inChannels, long outChannels, long kernel, long stride = 1, long padding = 0, long groups = 1,
-        bool hasBias = true, ConvRoute? route = null) : base(nameof(RoutedConv2d))
+    public RoutedConv2d(long inChannels, long outChannels, long kernel, long stride = 1, long padding = 0,
+        long groups = 1, bool hasBias = true, ConvRoute? route = null) : base(nameof(RoutedConv2d))
     {
         using (var init = nn.Conv2d(inChannels, outChannels, kernel, stride: stride, padding: padding, groups: groups,
                    bias: hasBias))

@@ -26,7 +26,8 @@ public class ConvFaultCliTests
     {
         using var dir = new TempDir();
         string P(string s) => Path.Combine(dir.Path, s);
-        Ok(CliRunner.Run("synth", "--out", P("data"), "--train", "24", "--test", "4", "--image-size", "32", "--seed", "3"));
+        Ok(CliRunner.Run("synth", "--out", P("data"), "--train", "24", "--test", "4", "--image-size", "32",
+            "--seed", "3"));
         string images = Path.Combine(P("data"), "processed_data", "subj01", "nsd_train_stim_sub1.npy");
         Ok(CliRunner.Run("features", "--clip", TestPaths.Fixture("clip/clipmodel"), "--input", images,
             "--out", P("f.safetensors"), "--batch", "8"));
@@ -34,7 +35,8 @@ public class ConvFaultCliTests
         foreach (var run in new[] { "g1", "g2" })
         {
             var json = JsonNode.Parse(Ok(CliRunner.Run("generator", "train", "--images", images, "--features",
-                P("f.safetensors"), "--out", P(run), "--steps", "5", "--seed", "0", "--batch", "4", "--channels", "32,48,48")))!;
+                P("f.safetensors"), "--out", P(run), "--steps", "5", "--seed", "0", "--batch", "4",
+                "--channels", "32,48,48")))!;
             losses.Add(json["final_loss"]!.GetValue<double>());
         }
         Assert.True(double.IsFinite(losses[0]) && losses[0] > 0, $"final loss {losses[0]}");
