@@ -59,6 +59,9 @@ public static class NumericsSelfTest
             [[2, 4, 64, 16], [2, 4, 77, 16], [2, 4, 77, 16]],
             t => t[0].dtype == ScalarType.Float64 ? ManualAttention(t[0], t[1], t[2])
                 : F.scaled_dot_product_attention(t[0], t[1], t[2]));
+        // CLIP's patch embedding (3 input channels, stride = kernel) is an nn.Conv2d outside the routed modules.
+        yield return Compare($"conv patch-embedding {d} (3->64, 16x16 stride 16, not routed)", dtype, tol, gen,
+            [[2, 3, 64, 64], [64, 3, 16, 16]], t => F.conv2d(t[0], t[1], strides: [16]));
         yield return Compare($"groupnorm {d} (32 ch, 8 groups)", dtype, tol, gen, [[2, 32, 8, 8], [32], [32]],
             t => F.group_norm(t[0], 8, t[1], t[2], 1e-5));
         yield return Compare($"layernorm {d} (64)", dtype, tol, gen, [[4, 16, 64], [64], [64]],
