@@ -1,7 +1,7 @@
 """Independent float64 reference for UNet2DConditionModel / AutoencoderKL shapes the shared goldens do not cover.
 
 diffusers is not installed here, so this is a from-scratch torch.nn.functional implementation of the documented
-reference behaviour (shared/golden/diffusion-tiny/README.md): the same state-dict keys, config.json fields and maths.
+reference behaviour (tests/BrainMClip.Tests/Fixtures/golden/diffusion-tiny/README.md): the same state-dict keys, config.json fields and maths.
 It writes, per case, a diffusers-style folder (config.json + model.safetensors, float32 weights drawn like the goldens)
 and golden.safetensors (inputs + float64-computed outputs stored as float32) under
 tests/BrainMClip.Tests/Fixtures/diffusion/<case>/.
