@@ -77,17 +77,21 @@ public class ConvFaultCliTests
         Assert.NotNull(json["convolutions"]!["route"]);
     }
 
-    static (int Code, string Out, string Err) Child(string oneDnn, params string[] args)
+    /// <summary>The CLI in a child process with one environment variable set (the route is a per-process decision).</summary>
+    static (int Code, string Out, string Err) Child(string oneDnn, params string[] args) =>
+        ChildWith("BRAINMCLIP_ONEDNN", oneDnn, args);
+
+    static (int Code, string Out, string Err) ChildWith(string variable, string value, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add(ChildCli.Dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["BRAINMCLIP_ONEDNN"] = oneDnn;
+        psi.Environment[variable] = value;
         psi.Environment["OMP_NUM_THREADS"] = "1";
         using var p = Process.Start(psi)!;
         var err = p.StandardError.ReadToEndAsync();
         string stdout = p.StandardOutput.ReadToEnd();
-        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(2)), "doctor did not finish in 2 minutes");
+        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(2)), "brainmclip did not finish in 2 minutes");
         return (p.ExitCode, stdout, err.Result);
     }
 
@@ -104,5 +108,30 @@ public class ConvFaultCliTests
         (code, _, stderr) = Child("sometimes", "doctor");
         Assert.Equal(2, code);
         Assert.Contains("BRAINMCLIP_ONEDNN=sometimes", stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The 3-level reference UNet (channels 8/16/16: its up blocks convolve 24 concatenated channels, the shape oneDNN
+    /// gets wrong on Zen 5) against its float64 torch reference, with every route forced in its own process.
+    /// </summary>
+    [Theory]
+    [InlineData("auto")]
+    [InlineData("pad")]
+    [InlineData("unfold")]
+    [InlineData("off")]
+    public void ReferenceUNetMatchesFloat64AlongEveryRoute(string route)
+    {
+        using var tmp = new TempDir();
+        string dir = TestPaths.Fixture("diffusion/unet-3level"), golden = Path.Combine(dir, "golden.safetensors");
+        string output = Path.Combine(tmp.Path, "out.safetensors");
+        string[] args = ["parity", "--component", "unet", "--model", dir, "--inputs", golden, "--out", output];
+        var (code, _, err) = route == "auto" ? Child("auto", args) : ChildWith("BRAINMCLIP_CONV_ROUTE", route, args);
+        Assert.True(code == 0, err);
+        Assert.Contains("convolutions: route", err, StringComparison.Ordinal);
+        using var scope = NewDisposeScope();
+        var pred = SafeTensors.LoadTensor(output, "noise_pred");
+        var reference = SafeTensors.LoadTensor(golden, "noise_pred");
+        double e = (pred.to_type(ScalarType.Float64) - reference.to_type(ScalarType.Float64)).abs().max().item<double>();
+        Assert.True(e < 1e-4, $"route {route}: noise_pred max abs error {e}");
     }
 }
