@@ -77,7 +77,7 @@ public class ConvFaultCliTests
         Assert.NotNull(json["convolutions"]!["route"]);
     }
 
-    /// <summary>The CLI in a child process with one environment variable set (the route is a per-process decision).</summary>
+    /// <summary>The CLI in a child process with one environment variable set (the route is per process).</summary>
     static (int Code, string Out, string Err) Child(string oneDnn, params string[] args) =>
         ChildWith("BRAINMCLIP_ONEDNN", oneDnn, args);
 
@@ -131,7 +131,8 @@ public class ConvFaultCliTests
         using var scope = NewDisposeScope();
         var pred = SafeTensors.LoadTensor(output, "noise_pred");
         var reference = SafeTensors.LoadTensor(golden, "noise_pred");
-        double e = (pred.to_type(ScalarType.Float64) - reference.to_type(ScalarType.Float64)).abs().max().item<double>();
+        double e = (pred.to_type(ScalarType.Float64) - reference.to_type(ScalarType.Float64))
+            .abs().max().item<double>();
         Assert.True(e < 1e-4, $"route {route}: noise_pred max abs error {e}");
     }
 }
