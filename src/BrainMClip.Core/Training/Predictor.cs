@@ -77,14 +77,14 @@ public sealed class Predictor : IDisposable
         if (ck is null)
         {
             log?.WriteLine($"warning: {run.BestCheckpoint}: {problem}; using the newest good checkpoint instead");
-            ck = Trainer.LoadLatestGood(run, log);
+            ck = Checkpoint.LoadLatestGood(run, log);
             source = File.Exists(run.LastCheckpoint) ? run.LastCheckpoint : run.PreviousCheckpoint;
         }
         using (ck)
         {
             int vD = int.Parse(ck.Metadata["voxels_detail"], CultureInfo.InvariantCulture), vS = int.Parse(ck.Metadata["voxels_semantic"], CultureInfo.InvariantCulture);
             var net = new BrainMClipNet(cfg, vD, vS);
-            Trainer.LoadModel(net, ck, source);
+            Checkpoint.LoadModel(net, ck, source);
             net.eval();
             return new Predictor(cfg, net, null, vD, vS, $"{source} (epoch {ck.Epoch})");
         }

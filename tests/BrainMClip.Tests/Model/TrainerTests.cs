@@ -80,7 +80,7 @@ public class TrainerTests
         Assert.Contains("checksum", problem);
 
         var log = new StringWriter();
-        using (var ck = Trainer.LoadLatestGood(run, log)) Assert.Equal(1, ck.Epoch);
+        using (var ck = Checkpoint.LoadLatestGood(run, log)) Assert.Equal(1, ck.Epoch);
         Assert.Contains("checksum mismatch", log.ToString());
         var resumed = Trainer.Train(cfg, ModelTestData.Training(p), dir.Path, new TrainOptions { Log = null, ProgressBar = false, Resume = true });
         Assert.Equal(3, resumed.EpochsCompleted);
