@@ -128,7 +128,7 @@ public class TrainerTests
         // Chance is 1/50 = 0.02.
         Assert.True(sem.BrainToImageTop1 > 0.3 && sem.ImageToBrainTop1 > 0.3, $"semantic {sem}");
         Assert.True(det.BrainToImageTop1 > 0.3, $"detail {det}");
-        Assert.Equal(new long[] { 50, 3, 6 }, pred.Fused.shape);
+        Assert.Equal(new long[] { 50, 3, 6 }, pred.Fused!.shape);
         Assert.Equal(new long[] { 50, 3, 6 }, pred.DetailProjected!.shape);
     }
 
