@@ -144,39 +144,8 @@ public sealed class ClipVisionModel : nn.Module
     /// Copies weights from safetensors file(s), failing on any missing, unexpected or wrongly shaped key (all problems
     /// are listed, each naming the key). Half-precision tensors are converted to the parameters' float32.
     /// </summary>
-    public void LoadSafeTensors(IReadOnlyList<string> paths)
-    {
-        var found = new Dictionary<string, (string Path, SafeTensors.Entry Entry)>(StringComparer.Ordinal);
-        foreach (var path in paths)
-            foreach (var (key, e) in SafeTensors.ReadHeader(path).Entries)
-                if (!found.TryAdd(key, (path, e)))
-                    throw new UserInputException($"{path}: key '{key}' also appears in {found[key].Path}");
-        string where = paths.Count == 1 ? paths[0] : Path.GetDirectoryName(paths[0]) + " (sharded checkpoint)";
-        var expected = state_dict();
-        var problems = new List<string>();
-        foreach (var (key, p) in expected)
-        {
-            if (!found.TryGetValue(key, out var f)) problems.Add($"missing key '{key}' (expected shape [{Shape(p.shape)}])");
-            else if (!f.Entry.Shape.SequenceEqual(p.shape))
-                problems.Add($"key '{key}' has shape [{Shape(f.Entry.Shape)}] in the file but the config needs [{Shape(p.shape)}]");
-            else if (f.Entry.DType is not ("F32" or "F16" or "BF16" or "F64"))
-                problems.Add($"key '{key}' has dtype {f.Entry.DType}; expected a floating type");
-        }
-        foreach (var (key, f) in found)
-            if (!expected.ContainsKey(key) && !IsIgnoredKey(key)) problems.Add($"unexpected key '{key}' [{Shape(f.Entry.Shape)}]");
-        if (problems.Count > 0)
-            throw new UserInputException(
-                $"{where}: does not match the CLIP vision config ({problems.Count} problem{(problems.Count == 1 ? "" : "s")}): " +
-                string.Join("; ", problems.Take(10)) + (problems.Count > 10 ? "; ..." : ""));
-        using var _ = no_grad();
-        // One tensor at a time, so a large (e.g. CLIPModel) checkpoint never sits in memory whole.
-        foreach (var (key, p) in expected)
-        {
-            using var scope = NewDisposeScope();
-            var t = SafeTensors.LoadTensor(found[key].Path, key);
-            p.copy_(t.to(p.dtype, p.device));
-        }
-    }
+    public void LoadSafeTensors(IReadOnlyList<string> paths) =>
+        StateDictLoader.LoadFiles(this, paths, new StateDictOptions { Ignored = IsIgnoredKey, What = "the CLIP vision config" });
 
     static string Shape(IEnumerable<long> s) => string.Join(",", s);
 

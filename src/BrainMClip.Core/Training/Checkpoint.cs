@@ -114,25 +114,8 @@ public sealed class Checkpoint : IDisposable
     }
 
     /// <summary>Copies <c>model.*</c> tensors of a checkpoint into the network, checking keys and shapes exactly.</summary>
-    public static void LoadModel(nn.Module net, Checkpoint ck, string what)
-    {
-        using var _ = no_grad();
-        var sd = net.state_dict();
-        foreach (var (k, dest) in sd)
-        {
-            if (!ck.Tensors.TryGetValue("model." + k, out var src))
-                throw new UserInputException(
-                    $"{what}: tensor 'model.{k}' missing (configuration and checkpoint disagree)");
-            if (!src.shape.SequenceEqual(dest.shape))
-                throw new UserInputException(
-                    $"{what}: tensor 'model.{k}' has shape [{string.Join(",", src.shape)}], the model expects " +
-                    $"[{string.Join(",", dest.shape)}]");
-            dest.copy_(src);
-        }
-        var extra = ck.Tensors.Keys
-            .Where(k => k.StartsWith("model.", StringComparison.Ordinal) && !sd.ContainsKey(k[6..])).ToList();
-        if (extra.Count > 0) throw new UserInputException($"{what}: unexpected tensors {string.Join(", ", extra.Take(5))}");
-    }
+    public static void LoadModel(nn.Module net, Checkpoint ck, string what) =>
+        StateDictLoader.Load(net, ck.Tensors, what, new StateDictOptions { Prefix = "model.", What = "the configuration" });
 
     /// <summary>
     /// The complete training state after <paramref name="epoch"/> epochs: weights, optimiser, both generators, the
