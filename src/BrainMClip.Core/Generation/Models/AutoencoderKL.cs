@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using BrainMClip.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using BrainMClip.IO;
 
 namespace BrainMClip.Generation.Models;
 

@@ -1,3 +1,4 @@
+using BrainMClip.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using BrainMClip.IO;
 using BrainMClip.Generation.Models;
 using static TorchSharp.torch;
 

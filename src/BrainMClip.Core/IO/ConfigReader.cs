@@ -1,10 +1,10 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace BrainMClip.Generation.Models;
+namespace BrainMClip.IO;
 
 /// <summary>
-/// Typed access to a diffusers <c>config.json</c>: absent keys fall back to the diffusers default, present keys must
+/// Typed access to a Hugging Face (diffusers, transformers) <c>config.json</c>: absent keys fall back to the diffusers default, present keys must
 /// have the right JSON type, and every problem is a <see cref="UserInputException"/> naming the file and the field.
 /// </summary>
 public sealed class ConfigReader
@@ -14,9 +14,9 @@ public sealed class ConfigReader
 
     ConfigReader(string path, JsonObject root) { Path = path; _root = root; }
 
-    public static ConfigReader Load(string path)
+    public static ConfigReader Load(string path, string what = "model config")
     {
-        UserInputException.RequireFile(path, "model config");
+        UserInputException.RequireFile(path, what);
         JsonNode? node;
         try { node = JsonNode.Parse(File.ReadAllText(path)); }
         catch (JsonException e) { throw new UserInputException($"{path}: not valid JSON ({e.Message})"); }
@@ -29,6 +29,16 @@ public sealed class ConfigReader
         try { node = JsonNode.Parse(json); }
         catch (JsonException e) { throw new UserInputException($"{path}: not valid JSON ({e.Message})"); }
         return new ConfigReader(path, node as JsonObject ?? throw new UserInputException($"{path}: expected a JSON object"));
+    }
+
+    /// <summary>A reader over an object already parsed (e.g. a nested section); <paramref name="path"/> names it.</summary>
+    public static ConfigReader FromObject(JsonObject root, string path) => new(path, root);
+
+    /// <summary>The nested object <paramref name="key"/> (an empty one when absent), named "path (key)".</summary>
+    public ConfigReader Section(string key)
+    {
+        if (!Has(key)) return new ConfigReader($"{Path} ({key})", new JsonObject());
+        return _root[key] is JsonObject o ? new ConfigReader($"{Path} ({key})", o) : throw Error(key, "must be an object");
     }
 
     public bool IsExplicitNull(string key) => _root.TryGetPropertyValue(key, out var v) && v == null;
