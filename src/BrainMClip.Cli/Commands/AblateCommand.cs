@@ -17,18 +17,18 @@ public sealed class AblateCommand : ICliCommand
 
     public void Configure(Command command)
     {
-        var data = new Option<string>("--data") { Description = "Data root in the Brain-Diffuser layout.", Required = true };
-        var subject = new Option<int>("--subject") { Description = "Subject number (1-based).", DefaultValueFactory = _ => 1 };
+        var data = SharedOptions.Data();
+        var subject = SharedOptions.Subject();
         var features = new Option<string>("--features") { Description = "CLIP features of the TRAIN stimuli (train order).", Required = true };
         var featuresTest = new Option<string>("--features-test") { Description = "CLIP features of the TEST stimuli (test order).", Required = true };
         var config = new Option<string>("--config") { Description = "Base configuration for every variant: tiny, paper or a .json.", DefaultValueFactory = _ => "tiny" };
         var output = new Option<string>("--out") { Description = "Output folder (one run folder per variant is (re)created inside).", Required = true };
         var variants = new Option<string?>("--variants") { Description = $"Comma-separated subset of: {string.Join(",", AblationRunner.Variants)} (default: all)." };
         var epochs = new Option<int?>("--epochs") { Description = "Override training.epochs for every variant." };
-        var seed = new Option<long?>("--seed") { Description = "Override training.seed for every variant." };
+        var seed = SharedOptions.SeedOverride();
         var loops = new Option<int>("--loops") { Description = "Retrieval loops.", DefaultValueFactory = _ => 30 };
         var batch = new Option<int>("--batch") { Description = "Retrieval samples per loop.", DefaultValueFactory = _ => 300 };
-        var beta = new Option<string>("--beta-scale") { Description = "fMRI scaling: auto, none, or a divisor.", DefaultValueFactory = _ => "auto" };
+        var beta = SharedOptions.BetaScale();
         foreach (var o in new Option[] { data, subject, features, featuresTest, config, output, variants, epochs, seed, loops, batch, beta }) command.Options.Add(o);
         command.SetAction(parse =>
         {

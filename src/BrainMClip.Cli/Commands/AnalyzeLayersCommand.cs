@@ -16,8 +16,8 @@ public sealed class AnalyzeLayersCommand : ICliCommand
     public void Configure(Command command)
     {
         var feat = new Option<string>("--features") { Description = "Feature file with hidden_states.k tensors (brainmclip features --hidden-states), one row per stimulus of --split.", Required = true };
-        var data = new Option<string>("--data") { Description = "NSD-layout data root (processed_data/, nsddata/ with ROI masks).", Required = true };
-        var subject = new Option<int>("--subject") { Description = "Subject number (1-based).", DefaultValueFactory = _ => 1 };
+        var data = SharedOptions.Data();
+        var subject = SharedOptions.Subject();
         var split = new Option<string>("--split") { Description = "Which split's fMRI rows match the feature rows: test or train.", DefaultValueFactory = _ => "test" };
         var output = new Option<string>("--out") { Description = "Output folder.", Required = true };
         foreach (var o in new Option[] { feat, data, subject, split, output }) command.Options.Add(o);

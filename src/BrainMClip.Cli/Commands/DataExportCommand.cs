@@ -15,18 +15,14 @@ public sealed class DataExportCommand : ICliCommand
 
     public void Configure(Command command)
     {
-        var data = new Option<string>("--data") { Description = "Data root holding processed_data/ and nsddata/ (Brain-Diffuser layout).", Required = true };
-        var subject = new Option<int>("--subject") { Description = "Subject number (1-based; folder subj0N).", DefaultValueFactory = _ => 1 };
+        var data = SharedOptions.Data();
+        var subject = SharedOptions.Subject();
         var split = new Option<string>("--split") { Description = "Which rows: train or test.", Required = true };
         split.AcceptOnlyFromAmong("train", "test");
         var stream = new Option<string>("--stream") { Description = "Which voxels: detail, semantic or low.", Required = true };
         stream.AcceptOnlyFromAmong("detail", "semantic", "low");
         var zscore = new Option<bool>("--zscore") { Description = "Z-score every voxel with the TRAIN split's mean and std (ddof=1; std 0 → 1)." };
-        var beta = new Option<string>("--beta-scale")
-        {
-            Description = "Divide fMRI values: auto (by 300 when int16 or |mean| > 30, i.e. NSD ×300 betas), none, or a number.",
-            DefaultValueFactory = _ => "auto",
-        };
+        var beta = SharedOptions.BetaScale();
         var stats = new Option<string?>("--stats-out") { Description = "Also save the z-score statistics (safetensors, '<stream>.mean'/'<stream>.std')." };
         var output = new Option<string>("--out") { Description = "Output .npy file (written atomically).", Required = true };
         foreach (var o in new Option[] { data, subject, split, stream, zscore, beta, stats, output }) command.Options.Add(o);

@@ -14,13 +14,9 @@ public sealed class DataInfoCommand : ICliCommand
 
     public void Configure(Command command)
     {
-        var data = new Option<string>("--data") { Description = "Data root holding processed_data/ and nsddata/ (Brain-Diffuser layout).", Required = true };
-        var subject = new Option<int>("--subject") { Description = "Subject number (1-based; folder subj0N).", DefaultValueFactory = _ => 1 };
-        var beta = new Option<string>("--beta-scale")
-        {
-            Description = "Divide fMRI values: auto (by 300 when int16 or |mean| > 30, i.e. NSD ×300 betas), none, or a number.",
-            DefaultValueFactory = _ => "auto",
-        };
+        var data = SharedOptions.Data();
+        var subject = SharedOptions.Subject();
+        var beta = SharedOptions.BetaScale();
         command.Options.Add(data);
         command.Options.Add(subject);
         command.Options.Add(beta);

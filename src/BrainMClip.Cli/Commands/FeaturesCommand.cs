@@ -23,7 +23,7 @@ public sealed class FeaturesCommand : ICliCommand
         var hidden = new Option<string?>("--hidden-states") { Description = "Also store hidden states as hidden_states.k: without a value all of them, or a list like 0,12,24 or 4-8.", Arity = ArgumentArity.ZeroOrOne };
         var batch = new Option<int>("--batch") { Description = "Images per forward pass. Sharded runs and their merge are byte-identical to one run with the same --batch.", DefaultValueFactory = _ => 16 };
         var shard = new Option<string>("--shard") { Description = "i/n: process only the i-th (0-based) of n contiguous blocks of rows, e.g. for a cluster array job; merge the n files with merge-features.", DefaultValueFactory = _ => "0/1" };
-        var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var device = SharedOptions.Device();
         var dtype = new Option<string>("--dtype") { Description = "Storage type of the output tensors: float32 or float16 (half the disk).", DefaultValueFactory = _ => "float32" };
         var resume = new Option<bool>("--resume") { Description = "Continue an interrupted run (killed, Ctrl+C): reuse the finished batches in OUT.partial/ (same settings required). Safe on a first run too, e.g. in array jobs that may be restarted." };
         foreach (var opt in new Option[] { clip, input, dataset, output, detail, hidden, batch, shard, device, dtype, resume }) command.Options.Add(opt);

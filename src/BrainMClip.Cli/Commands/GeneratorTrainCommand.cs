@@ -20,7 +20,7 @@ public sealed class GeneratorTrainCommand : ICliCommand
         var steps = new Option<int>("--steps") { Description = "Optimisation steps (roughly 1 s each at the defaults on 2 idle cores; --attention-resolution 8 is about a quarter cheaper).", DefaultValueFactory = _ => 300 };
         var size = new Option<int>("--size") { Description = "Image size the generator works at: 32 or 64.", DefaultValueFactory = _ => 32 };
         size.AcceptOnlyFromAmong("32", "64");
-        var seed = new Option<long>("--seed") { Description = "Seed for initialisation, batches and noise.", DefaultValueFactory = _ => 0 };
+        var seed = SharedOptions.Seed();
         var lr = new Option<double>("--lr") { Description = "Peak AdamW learning rate (warm-up, cosine decay to 10%).", DefaultValueFactory = _ => 1e-3 };
         var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 16 };
         var channels = new Option<string?>("--channels") { Description = "Block channels per level, comma-separated (default 32,64,64 at size 32; 32,64,64,64 at 64). Smaller trains faster." };

@@ -19,7 +19,7 @@ public sealed class ParityCommand : ICliCommand
         var inputs = new Option<string>("--inputs") { Description = "Input tensors (.safetensors), names as in the golden READMEs.", Required = true };
         var output = new Option<string>("--out") { Description = "Output tensors (.safetensors), written atomically.", Required = true };
         var detail = new Option<string?>("--detail-layers") { Description = "clip-vision: hidden-state range a-b for detail_mean (default 11-20 of 24 layers, scaled for other depths)." };
-        var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var device = SharedOptions.Device();
         var set = new Option<string[]>("--set") { Description = "Component-specific settings as key=value (repeatable).", AllowMultipleArgumentsPerToken = false };
         foreach (var o in new Option[] { component, model, inputs, output, detail, device, set }) command.Options.Add(o);
         command.SetAction(p =>

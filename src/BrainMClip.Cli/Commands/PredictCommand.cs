@@ -19,13 +19,13 @@ public sealed class PredictCommand : ICliCommand
     public void Configure(Command command)
     {
         var run = new Option<string>("--run") { Description = "Run folder written by 'brainmclip train'.", Required = true };
-        var data = new Option<string>("--data") { Description = "Data root in the Brain-Diffuser layout.", Required = true };
-        var subject = new Option<int>("--subject") { Description = "Subject number (1-based).", DefaultValueFactory = _ => 1 };
+        var data = SharedOptions.Data();
+        var subject = SharedOptions.Subject();
         var split = new Option<string>("--split") { Description = "Which rows to predict: test or train.", DefaultValueFactory = _ => "test" };
         split.AcceptOnlyFromAmong("train", "test");
         var output = new Option<string>("--out") { Description = "Output PRED.safetensors (written atomically).", Required = true };
         var fusion = new Option<double?>("--fusion") { Description = "Fusion weight λ in [0,1] for 'fused' (default: the run's fusion.lambda, 0.25)." };
-        var beta = new Option<string>("--beta-scale") { Description = "fMRI scaling: auto, none, or a divisor (use the training setting).", DefaultValueFactory = _ => "auto" };
+        var beta = SharedOptions.BetaScale();
         foreach (var o in new Option[] { run, data, subject, split, output, fusion, beta }) command.Options.Add(o);
         command.SetAction(parse =>
         {

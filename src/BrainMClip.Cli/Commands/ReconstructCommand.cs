@@ -21,10 +21,10 @@ public sealed class ReconstructCommand : ICliCommand
         var guidance = new Option<double>("--guidance") { Description = "Classifier-free guidance scale (unconditional context = zeros); <= 1 disables guidance.", DefaultValueFactory = _ => 3.5 };
         var candidates = new Option<int>("--candidates") { Description = "Images sampled per test sample; the one whose CLIP tokens are closest to the brain-predicted tokens is kept (needs GEN/clip/).", DefaultValueFactory = _ => 1 };
         var fusion = new Option<double>("--fusion") { Description = "Fusion weight lambda: conditioning = renorm((1-lambda)*semantic + lambda*P(detail)).", DefaultValueFactory = _ => 0.25 };
-        var seed = new Option<long>("--seed") { Description = "Base seed; each image and candidate gets its own derived seed.", DefaultValueFactory = _ => 0 };
+        var seed = SharedOptions.Seed();
         var scheduler = new Option<string>("--scheduler") { Description = "ddim (eta 0) or dpm (DPM-Solver++ 2M).", DefaultValueFactory = _ => "ddim" };
         scheduler.AcceptOnlyFromAmong("ddim", "dpm");
-        var device = new Option<string>("--device") { Description = "cpu (or cuda[:N] in a CUDA build).", DefaultValueFactory = _ => "cpu" };
+        var device = SharedOptions.Device();
         var limit = new Option<int?>("--limit") { Description = "Reconstruct only the first N test samples." };
         var resume = new Option<bool>("--resume") { Description = "Skip images whose PNG already exists in --out." };
         var dtype = new Option<string>("--dtype") { Description = "Model precision: float32, bfloat16 or float16 (halves memory; slower on CPUs without native support).", DefaultValueFactory = _ => "float32" };

@@ -18,16 +18,16 @@ public sealed class TrainCommand : ICliCommand
 
     public void Configure(Command command)
     {
-        var data = new Option<string>("--data") { Description = "Data root in the Brain-Diffuser layout (processed_data/, nsddata/).", Required = true };
-        var subject = new Option<int>("--subject") { Description = "Subject number (1-based; folder subj0N).", DefaultValueFactory = _ => 1 };
+        var data = SharedOptions.Data();
+        var subject = SharedOptions.Subject();
         var features = new Option<string>("--features") { Description = "CLIP features of the TRAIN stimuli in train order ('detail', 'semantic'; from 'brainmclip features').", Required = true };
         var config = new Option<string>("--config") { Description = "tiny, paper, ridge (closed-form baseline) or a config .json (may start with \"base\": \"tiny\").", DefaultValueFactory = _ => "tiny" };
         var output = new Option<string>("--out") { Description = "Run folder to create (or to continue with --resume).", Required = true };
         var epochs = new Option<int?>("--epochs") { Description = "Override training.epochs of the config." };
-        var seed = new Option<long?>("--seed") { Description = "Override training.seed of the config." };
+        var seed = SharedOptions.SeedOverride();
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last good checkpoint (same config, epochs and seed)." };
-        var device = new Option<string>("--device") { Description = "cpu (training is deterministic on CPU).", DefaultValueFactory = _ => "cpu" };
-        var beta = new Option<string>("--beta-scale") { Description = "fMRI scaling: auto (÷300 for int16 or |mean| > 30), none, or a divisor.", DefaultValueFactory = _ => "auto" };
+        var device = SharedOptions.Device();
+        var beta = SharedOptions.BetaScale();
         foreach (var o in new Option[] { data, subject, features, config, output, epochs, seed, resume, device, beta }) command.Options.Add(o);
         command.SetAction(parse =>
         {

@@ -1,3 +1,4 @@
+using BrainMClip.IO;
 namespace BrainMClip.Data;
 
 /// <summary>The voxel streams of SPEC §1.2.</summary>

@@ -58,32 +58,8 @@ public static class Evaluator
         int n = idx.Count;
         var report = new MetricsReport { N = n, Indices = idx };
         var want = options.Metrics;
-
-        // Which networks are available; a missing file makes its metrics "skipped", never zero.
-        var nets = new List<(string net, string path, string[] metrics)>();
-        foreach (var (net, file, metrics) in NetworkFiles)
-        {
-            var needed = metrics.Where(want.Contains).ToArray();
-            if (needed.Length == 0) continue;
-            string? path = options.NetsDir == null ? null : Path.Combine(options.NetsDir, file);
-            if (path != null && File.Exists(path)) { nets.Add((net, path, needed)); report.Networks[net] = path; }
-            else
-            {
-                report.Networks[net] = null;
-                foreach (var m in needed)
-                    report.Skipped[m] = options.NetsDir == null ? $"no --nets folder given (needs {file})" : $"{file} not found in {options.NetsDir}";
-            }
-        }
-        IImageEmbedder? clip = null;
-        if (want.Contains("clip"))
-        {
-            string? clipDir = options.NetsDir == null ? null : Path.Combine(options.NetsDir, "clip");
-            if (clipDir == null || !Directory.Exists(clipDir))
-                report.Skipped["clip"] = clipDir == null ? "no --nets folder given (needs clip/)" : $"clip/ (a Hugging Face CLIP folder) not found in {options.NetsDir}";
-            else if (options.ClipFactory == null) report.Skipped["clip"] = "this build has no CLIP image embedder";
-            else { clip = options.ClipFactory(clipDir); report.Networks["clip"] = clipDir; }
-        }
-
+        var nets = AvailableNetworks(options, report);
+        var clip = OpenClip(options, report);
         var loaded = new List<(string net, string[] metrics, MetricNetwork model)>();
         try
         {
@@ -112,40 +88,18 @@ public static class Evaluator
                 if (lowLevel)
                     Parallel.For(0, count, k =>
                     {
-                        var s = LowLevelMetrics.Compute(truth[k], recon[k], want.Contains("pixcorr"), want.Contains("ssim"), want.Contains("ssim_legacy"));
+                        var s = LowLevelMetrics.Compute(truth[k], recon[k], want.Contains("pixcorr"), want.Contains("ssim"),
+                            want.Contains("ssim_legacy"));
                         pc[start + k] = s.PixCorr; ss[start + k] = s.Ssim; sl[start + k] = s.SsimLegacy;
                     });
-                // Each image is resized straight to the network's input size (no intermediate size), then batched.
-                using (no_grad())
-                {
-                    foreach (var (net, metrics, model) in loaded)
-                    {
-                        var ft = model.Extract(model.Preprocess(Batch(truth, model.InputSize)));
-                        var fr = model.Extract(model.Preprocess(Batch(recon, model.InputSize)));
-                        foreach (var m in metrics)
-                            Add(feats, m, n, start, ft[NodeFor(m)], fr[NodeFor(m)]);
-                    }
-                    if (clip != null) Add(feats, "clip", n, start, clip.Embed(Batch(truth, clip.InputSize)), clip.Embed(Batch(recon, clip.InputSize)));
-                }
+                AddNetworkFeatures(feats, loaded, clip, truth, recon, n, start);
                 bar.Advance(count);
             }
 
             if (want.Contains("pixcorr")) report.Metrics["pixcorr"] = new MetricResult(pc.Average(), pc);
             if (want.Contains("ssim")) report.Metrics["ssim"] = new MetricResult(ss.Average(), ss);
             if (want.Contains("ssim_legacy")) report.Metrics["ssim_legacy"] = new MetricResult(sl.Average(), sl);
-            foreach (var (metric, (real, pred)) in feats)
-            {
-                if (metric is "efficientnet" or "swav")
-                {
-                    var (mean, per) = Identification.CorrelationDistance(real, pred);
-                    report.Metrics[metric] = new MetricResult(mean, per);
-                }
-                else
-                {
-                    var tw = Identification.TwoWay(real, pred);
-                    report.Metrics[metric] = new MetricResult(tw.Score, tw.PerImage);
-                }
-            }
+            AddIdentification(report, feats);
         }
         finally
         {
@@ -153,6 +107,77 @@ public static class Evaluator
             foreach (var (_, _, model) in loaded) model.Dispose();
         }
         return report;
+    }
+
+    /// <summary>The metric networks whose weights are present; a missing file makes its metrics "skipped", never zero.</summary>
+    static List<(string net, string path, string[] metrics)> AvailableNetworks(EvaluationOptions options, MetricsReport report)
+    {
+        var nets = new List<(string net, string path, string[] metrics)>();
+        foreach (var (net, file, metrics) in NetworkFiles)
+        {
+            var needed = metrics.Where(options.Metrics.Contains).ToArray();
+            if (needed.Length == 0) continue;
+            string? path = options.NetsDir == null ? null : Path.Combine(options.NetsDir, file);
+            if (path != null && File.Exists(path)) { nets.Add((net, path, needed)); report.Networks[net] = path; }
+            else
+            {
+                report.Networks[net] = null;
+                foreach (var m in needed)
+                    report.Skipped[m] = options.NetsDir == null
+                        ? $"no --nets folder given (needs {file})" : $"{file} not found in {options.NetsDir}";
+            }
+        }
+        return nets;
+    }
+
+    /// <summary>The CLIP embedder when the clip metric is wanted and NETS/clip exists; otherwise null (skipped).</summary>
+    static IImageEmbedder? OpenClip(EvaluationOptions options, MetricsReport report)
+    {
+        if (!options.Metrics.Contains("clip")) return null;
+        string? clipDir = options.NetsDir == null ? null : Path.Combine(options.NetsDir, "clip");
+        if (clipDir == null || !Directory.Exists(clipDir))
+            report.Skipped["clip"] = clipDir == null
+                ? "no --nets folder given (needs clip/)"
+                : $"clip/ (a Hugging Face CLIP folder) not found in {options.NetsDir}";
+        else if (options.ClipFactory == null) report.Skipped["clip"] = "this build has no CLIP image embedder";
+        else { report.Networks["clip"] = clipDir; return options.ClipFactory(clipDir); }
+        return null;
+    }
+
+    /// <summary>Features of one batch of true and reconstructed images, for every loaded network and CLIP.</summary>
+    static void AddNetworkFeatures(Dictionary<string, (FeatureMatrix real, FeatureMatrix pred)> feats,
+        List<(string net, string[] metrics, MetricNetwork model)> loaded, IImageEmbedder? clip, List<Tensor> truth,
+        List<Tensor> recon, int n, int start)
+    {
+        // Each image is resized straight to the network's input size (no intermediate size), then batched.
+        using var _ = no_grad();
+        foreach (var (net, metrics, model) in loaded)
+        {
+            var ft = model.Extract(model.Preprocess(Batch(truth, model.InputSize)));
+            var fr = model.Extract(model.Preprocess(Batch(recon, model.InputSize)));
+            foreach (var m in metrics)
+                Add(feats, m, n, start, ft[NodeFor(m)], fr[NodeFor(m)]);
+        }
+        if (clip != null)
+            Add(feats, "clip", n, start, clip.Embed(Batch(truth, clip.InputSize)), clip.Embed(Batch(recon, clip.InputSize)));
+    }
+
+    /// <summary>Two-way identification per feature metric (correlation distance for EfficientNet and SwAV).</summary>
+    static void AddIdentification(MetricsReport report, Dictionary<string, (FeatureMatrix real, FeatureMatrix pred)> feats)
+    {
+        foreach (var (metric, (real, pred)) in feats)
+        {
+            if (metric is "efficientnet" or "swav")
+            {
+                var (mean, per) = Identification.CorrelationDistance(real, pred);
+                report.Metrics[metric] = new MetricResult(mean, per);
+            }
+            else
+            {
+                var tw = Identification.TwoWay(real, pred);
+                report.Metrics[metric] = new MetricResult(tw.Score, tw.PerImage);
+            }
+        }
     }
 
     static Tensor Batch(List<Tensor> images, int size) => cat(images.Select(t => ImageTensors.Resize(t, size, size)).ToList(), 0);

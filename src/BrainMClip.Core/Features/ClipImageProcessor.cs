@@ -91,12 +91,7 @@ public sealed record ClipImageProcessor
             Mean = o["image_mean"] is { } m ? Triple(m, "image_mean") : d.Mean,
             Std = o["image_std"] is { } sd ? Triple(sd, "image_std") : d.Std,
         };
-        if (p.ShortestEdge <= 0 || p.CropHeight <= 0 || p.CropWidth <= 0 || p.ResizeHeight <= 0 || p.ResizeWidth <= 0)
-            throw new UserInputException($"{path}: sizes must be positive (size {p.ShortestEdge}, crop {p.CropHeight}x{p.CropWidth})");
-        // Upper bound so a typo cannot make every image allocate gigabytes (CLIP models use 224-448).
-        if (new[] { p.ShortestEdge, p.CropHeight, p.CropWidth, p.ResizeHeight ?? 1, p.ResizeWidth ?? 1 }.Max() > MaxSize)
-            throw new UserInputException($"{path}: fields 'size'/'crop_size' must be at most {MaxSize} pixels (size {p.ShortestEdge}, crop {p.CropHeight}x{p.CropWidth})");
-        if (p.Std.Any(s => s <= 0)) throw new UserInputException($"{path}: field 'image_std' must be positive");
+        p.Validate(path);
         return p;
 
         int Int(JsonNode? n, string field) =>
@@ -115,6 +110,16 @@ public sealed record ClipImageProcessor
             if (n is JsonArray a && a.Count == 3) return a.Select((e, i) => Num(e, $"{field}[{i}]")).ToArray();
             throw new UserInputException($"{path}: field '{field}' must be 3 numbers (R, G, B)");
         }
+    }
+
+    void Validate(string path)
+    {
+        if (ShortestEdge <= 0 || CropHeight <= 0 || CropWidth <= 0 || ResizeHeight <= 0 || ResizeWidth <= 0)
+            throw new UserInputException($"{path}: sizes must be positive (size {ShortestEdge}, crop {CropHeight}x{CropWidth})");
+        // Upper bound so a typo cannot make every image allocate gigabytes (CLIP models use 224-448).
+        if (new[] { ShortestEdge, CropHeight, CropWidth, ResizeHeight ?? 1, ResizeWidth ?? 1 }.Max() > MaxSize)
+            throw new UserInputException($"{path}: fields 'size'/'crop_size' must be at most {MaxSize} pixels (size {ShortestEdge}, crop {CropHeight}x{CropWidth})");
+        if (Std.Any(s => s <= 0)) throw new UserInputException($"{path}: field 'image_std' must be positive");
     }
 
     /// <summary>The resize target (width, height) for an input of the given size (HF: long edge = int(S · long / short)).</summary>

@@ -52,12 +52,7 @@ public static class FeatureExtractor
     public static FeatureExtractionResult Run(FeatureExtractionOptions o)
     {
         var clock = Stopwatch.StartNew();
-        if (o.Batch <= 0) throw new UserInputException($"--batch {o.Batch}: expected a positive number");
-        if (o.ShardCount <= 0 || o.ShardIndex < 0 || o.ShardIndex >= o.ShardCount)
-            throw new UserInputException($"--shard {o.ShardIndex}/{o.ShardCount}: expected i/n with 0 <= i < n");
-        if (o.OutputDType is not (ScalarType.Float32 or ScalarType.Float16))
-            throw new UserInputException($"--dtype {o.OutputDType}: expected float32 or float16");
-        AtomicFile.RequireWritable(o.Output, "--out"); // fail now, not after the whole extraction
+        Validate(o);
 
         using var source = ImageSources.Open(o.Input, o.Dataset); // cheap checks of the input before loading the model
         using var model = ClipVisionModel.FromPretrained(o.Checkpoint, o.Device);
@@ -90,26 +85,7 @@ public static class FeatureExtractor
         };
 
         AtomicFile.DeleteStaleTemps(o.Output); // a run killed while assembling the output leaves a full-size temp
-        string partial = Path.GetFullPath(o.Output) + ".partial";
-        string jobFile = Path.Combine(partial, "job.json");
-        string job = JsonSerializer.Serialize(meta.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(), new JsonSerializerOptions { WriteIndented = true });
-        if (Directory.Exists(partial))
-        {
-            if (o.Resume)
-            {
-                string? old = File.Exists(jobFile) ? File.ReadAllText(jobFile) : null;
-                if (old != job)
-                    throw new UserInputException($"{partial}: left by an extraction with other settings; delete it or run without --resume (previous settings: {old ?? "unknown"})");
-                foreach (var tmp in Directory.EnumerateFiles(partial, ".*.tmp")) File.Delete(tmp);
-            }
-            else
-            {
-                if (o.Progress) Console.Error.WriteLine($"features: discarding the unfinished run in {partial} (pass --resume to continue it)");
-                Directory.Delete(partial, recursive: true);
-            }
-        }
-        Directory.CreateDirectory(partial);
-        if (!File.Exists(jobFile)) AtomicFile.WriteAllText(jobFile, job);
+        string partial = PreparePartialFolder(o, meta);
 
         var columns = new List<FeatureFile.Column>
         {
@@ -132,19 +108,7 @@ public static class FeatureExtractor
                 parts.Add(part);
                 if (o.Resume && File.Exists(part)) { reused++; bar?.Advance(n, "resumed"); continue; }
                 o.Cancellation.ThrowIfCancellationRequested();
-                using (var scope = NewDisposeScope())
-                {
-                    var px = source.Load(start, n, processor);
-                    using var r = model.Run(px, runOpts);
-                    var tensors = new Dictionary<string, Tensor>
-                    {
-                        [FeatureFile.Detail] = r.DetailMean!.cpu(),
-                        [FeatureFile.Semantic] = r.VdTokens.cpu(),
-                        [FeatureFile.ImageEmbeds] = r.ImageEmbeds.cpu(),
-                    };
-                    foreach (var k in hidden) tensors[FeatureFile.HiddenStatePrefix + k] = r.HiddenStates[k].cpu();
-                    FeatureFile.WritePart(part, tensors, o.OutputDType);
-                }
+                ExtractBatch(o, source, processor, model, runOpts, start, n, part);
                 computed++;
                 bar?.Advance(n);
                 o.BatchSaved?.Invoke(b, n);
@@ -154,6 +118,67 @@ public static class FeatureExtractor
         Directory.Delete(partial, recursive: true);
         return new FeatureExtractionResult(Path.GetFullPath(o.Output), rowEnd - rowStart, rowStart, total, detail.First, detail.Last,
             hidden, computed, reused, clock.Elapsed.TotalSeconds, cfg.NumTokens, cfg.HiddenSize, cfg.ProjectionDim);
+    }
+
+    static void Validate(FeatureExtractionOptions o)
+    {
+        if (o.Batch <= 0) throw new UserInputException($"--batch {o.Batch}: expected a positive number");
+        if (o.ShardCount <= 0 || o.ShardIndex < 0 || o.ShardIndex >= o.ShardCount)
+            throw new UserInputException($"--shard {o.ShardIndex}/{o.ShardCount}: expected i/n with 0 <= i < n");
+        if (o.OutputDType is not (ScalarType.Float32 or ScalarType.Float16))
+            throw new UserInputException($"--dtype {o.OutputDType}: expected float32 or float16");
+        AtomicFile.RequireWritable(o.Output, "--out"); // fail now, not after the whole extraction
+    }
+
+    /// <summary>
+    /// The OUT.partial folder of per-batch files with its job.json: kept with --resume when the settings agree,
+    /// otherwise discarded; returns its path.
+    /// </summary>
+    static string PreparePartialFolder(FeatureExtractionOptions o, Dictionary<string, string> meta)
+    {
+        string partial = Path.GetFullPath(o.Output) + ".partial";
+        string jobFile = Path.Combine(partial, "job.json");
+        string job = JsonSerializer.Serialize(meta.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(),
+            new JsonSerializerOptions { WriteIndented = true });
+        if (Directory.Exists(partial))
+        {
+            if (o.Resume)
+            {
+                string? old = File.Exists(jobFile) ? File.ReadAllText(jobFile) : null;
+                if (old != job)
+                    throw new UserInputException(
+                        $"{partial}: left by an extraction with other settings; delete it or run without --resume " +
+                        $"(previous settings: {old ?? "unknown"})");
+                foreach (var tmp in Directory.EnumerateFiles(partial, ".*.tmp")) File.Delete(tmp);
+            }
+            else
+            {
+                if (o.Progress)
+                    Console.Error.WriteLine(
+                        $"features: discarding the unfinished run in {partial} (pass --resume to continue it)");
+                Directory.Delete(partial, recursive: true);
+            }
+        }
+        Directory.CreateDirectory(partial);
+        if (!File.Exists(jobFile)) AtomicFile.WriteAllText(jobFile, job);
+        return partial;
+    }
+
+    /// <summary>Runs the model on rows [start, start+n) and writes them as one part file.</summary>
+    static void ExtractBatch(FeatureExtractionOptions o, IImageSource source, ClipImageProcessor processor,
+        ClipVisionModel model, ClipRunOptions runOpts, long start, int n, string part)
+    {
+        using var scope = NewDisposeScope();
+        var px = source.Load(start, n, processor);
+        using var r = model.Run(px, runOpts);
+        var tensors = new Dictionary<string, Tensor>
+        {
+            [FeatureFile.Detail] = r.DetailMean!.cpu(),
+            [FeatureFile.Semantic] = r.VdTokens.cpu(),
+            [FeatureFile.ImageEmbeds] = r.ImageEmbeds.cpu(),
+        };
+        foreach (var k in runOpts.HiddenStates ?? []) tensors[FeatureFile.HiddenStatePrefix + k] = r.HiddenStates[k].cpu();
+        FeatureFile.WritePart(part, tensors, o.OutputDType);
     }
 
     static string DTypeName(ScalarType t) => t == ScalarType.Float16 ? "F16" : "F32";

@@ -1,3 +1,4 @@
+using BrainMClip.Tests.Cli;
 using System.Text;
 using BrainMClip.Data;
 using BrainMClip.IO;

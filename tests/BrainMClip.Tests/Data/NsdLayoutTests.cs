@@ -1,3 +1,4 @@
+using BrainMClip.Tests.Cli;
 using System.Text.Json;
 using BrainMClip.Data;
 using BrainMClip.IO;

@@ -1,3 +1,4 @@
+using BrainMClip.Tests.Cli;
 using BrainMClip.IO;
 using Xunit;
 using Xunit.Abstractions;
@@ -34,7 +35,7 @@ public class KillResumeTests(ITestOutputHelper log)
         string reference = Path.Combine(dir.Path, "ref.safetensors");
         string[] common = ["features", "--clip", clip, "--input", stim, "--batch", "3", "--hidden-states", "6"];
         // The uninterrupted run in-process (same code as the child; saves a process start on a 2-core CI machine).
-        var (code, _, err) = BrainMClip.Tests.Data.CliRunner.Run([.. common, "--out", reference]);
+        var (code, _, err) = CliRunner.Run([.. common, "--out", reference]);
         Assert.True(code == 0, err);
         byte[] expected = File.ReadAllBytes(reference);
 

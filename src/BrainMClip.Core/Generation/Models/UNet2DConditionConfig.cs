@@ -45,32 +45,7 @@ public sealed record UNet2DConditionConfig
 
     public static UNet2DConditionConfig From(ConfigReader r)
     {
-        string? cls = r.String("_class_name", null);
-        if (cls != null && cls != "UNet2DConditionModel")
-            throw r.Error("_class_name", $"= \"{cls}\" is not supported (expected UNet2DConditionModel)");
-
-        // Features outside the SD-1.x family: rejected by name rather than silently ignored.
-        foreach (var key in new[] { "class_embed_type", "num_class_embeds", "addition_embed_type", "encoder_hid_dim",
-                     "encoder_hid_dim_type", "time_cond_proj_dim", "timestep_post_act", "time_embedding_act_fn",
-                     "cross_attention_norm", "projection_class_embeddings_input_dim", "reverse_transformer_layers_per_block",
-                     "mid_block_only_cross_attention", "addition_time_embed_dim" })
-            r.RequireNullOr(key);
-        r.RequireNullOr("time_embedding_type", "positional");
-        r.RequireNullOr("resnet_time_scale_shift", "default");
-        r.RequireNullOr("act_fn", "silu", "swish");
-        r.RequireNullOr("attention_type", "default");
-        r.RequireNullOr("class_embeddings_concat", "false");
-        r.RequireNullOr("resnet_skip_time_act", "false");
-        r.RequireNullOr("dual_cross_attention", "false");
-        if (r.IsList("only_cross_attention"))
-        {
-            if (r.RawList("only_cross_attention").Any(v => v != "false"))
-                throw r.Error("only_cross_attention", "= true for some level is not supported");
-        }
-        else r.RequireNullOr("only_cross_attention", "false");
-        if (r.Has("resnet_out_scale_factor") && r.Double("resnet_out_scale_factor", 1) != 1)
-            throw r.Error("resnet_out_scale_factor", "other than 1.0 is not supported");
-        if (r.IsList("cross_attention_dim")) throw r.Error("cross_attention_dim", "as a per-level list is not supported");
+        RejectUnsupported(r);
 
         var channels = r.Ints("block_out_channels", [320, 640, 1280, 1280]);
         if (channels.Length == 0 || channels.Any(c => c <= 0)) throw r.Error("block_out_channels", "must be a non-empty list of positive integers");
@@ -91,17 +66,7 @@ public sealed record UNet2DConditionConfig
         int[] heads = r.Has("num_attention_heads")
             ? r.IntOrList("num_attention_heads", 8, levels)
             : r.IntOrList("attention_head_dim", 8, levels);
-        if (r.IsExplicitNull("norm_num_groups")) throw r.Error("norm_num_groups", "= null (no output norm) is not supported");
-        int groups = r.Int("norm_num_groups", 32);
-        if (groups <= 0) throw r.Error("norm_num_groups", "must be positive (null, i.e. no output norm, is not supported)");
-        foreach (var c in channels)
-            if (c % groups != 0) throw r.Error("norm_num_groups", $"= {groups} does not divide block channel count {c}");
-        for (int i = 0; i < levels; i++)
-        {
-            if (heads[i] <= 0) throw r.Error("attention_head_dim", "must be positive");
-            if (channels[i] % heads[i] != 0)
-                throw r.Error("attention_head_dim", $"= {heads[i]} heads do not divide the {channels[i]} channels of level {i}");
-        }
+        int groups = NormGroups(r, channels, heads);
         int convIn = r.Int("conv_in_kernel", 3), convOut = r.Int("conv_out_kernel", 3);
         if (convIn % 2 == 0 || convIn < 1) throw r.Error("conv_in_kernel", "must be an odd positive integer");
         if (convOut % 2 == 0 || convOut < 1) throw r.Error("conv_out_kernel", "must be an odd positive integer");
@@ -133,13 +98,64 @@ public sealed record UNet2DConditionConfig
             ConvOutKernel = convOut,
             TimeEmbeddingDim = r.IntOrNull("time_embedding_dim"),
         };
+        CheckRanges(r, cfg);
+        return cfg;
+    }
+
+    /// <summary>Features outside the SD-1.x family: rejected by name rather than silently ignored.</summary>
+    static void RejectUnsupported(ConfigReader r)
+    {
+        string? cls = r.String("_class_name", null);
+        if (cls != null && cls != "UNet2DConditionModel")
+            throw r.Error("_class_name", $"= \"{cls}\" is not supported (expected UNet2DConditionModel)");
+        foreach (var key in new[] { "class_embed_type", "num_class_embeds", "addition_embed_type", "encoder_hid_dim",
+                     "encoder_hid_dim_type", "time_cond_proj_dim", "timestep_post_act", "time_embedding_act_fn",
+                     "cross_attention_norm", "projection_class_embeddings_input_dim", "reverse_transformer_layers_per_block",
+                     "mid_block_only_cross_attention", "addition_time_embed_dim" })
+            r.RequireNullOr(key);
+        r.RequireNullOr("time_embedding_type", "positional");
+        r.RequireNullOr("resnet_time_scale_shift", "default");
+        r.RequireNullOr("act_fn", "silu", "swish");
+        r.RequireNullOr("attention_type", "default");
+        r.RequireNullOr("class_embeddings_concat", "false");
+        r.RequireNullOr("resnet_skip_time_act", "false");
+        r.RequireNullOr("dual_cross_attention", "false");
+        if (r.IsList("only_cross_attention"))
+        {
+            if (r.RawList("only_cross_attention").Any(v => v != "false"))
+                throw r.Error("only_cross_attention", "= true for some level is not supported");
+        }
+        else r.RequireNullOr("only_cross_attention", "false");
+        if (r.Has("resnet_out_scale_factor") && r.Double("resnet_out_scale_factor", 1) != 1)
+            throw r.Error("resnet_out_scale_factor", "other than 1.0 is not supported");
+        if (r.IsList("cross_attention_dim")) throw r.Error("cross_attention_dim", "as a per-level list is not supported");
+    }
+
+    /// <summary>norm_num_groups, checked against every level's channels (and each level's heads against them).</summary>
+    static int NormGroups(ConfigReader r, int[] channels, int[] heads)
+    {
+        if (r.IsExplicitNull("norm_num_groups")) throw r.Error("norm_num_groups", "= null (no output norm) is not supported");
+        int groups = r.Int("norm_num_groups", 32);
+        if (groups <= 0) throw r.Error("norm_num_groups", "must be positive (null, i.e. no output norm, is not supported)");
+        foreach (var c in channels)
+            if (c % groups != 0) throw r.Error("norm_num_groups", $"= {groups} does not divide block channel count {c}");
+        for (int i = 0; i < channels.Length; i++)
+        {
+            if (heads[i] <= 0) throw r.Error("attention_head_dim", "must be positive");
+            if (channels[i] % heads[i] != 0)
+                throw r.Error("attention_head_dim", $"= {heads[i]} heads do not divide the {channels[i]} channels of level {i}");
+        }
+        return groups;
+    }
+
+    static void CheckRanges(ConfigReader r, UNet2DConditionConfig cfg)
+    {
         if (cfg.LayersPerBlock.Any(l => l < 1)) throw r.Error("layers_per_block", "must be at least 1");
         if (cfg.TransformerLayersPerBlock.Any(l => l < 1)) throw r.Error("transformer_layers_per_block", "must be at least 1");
         if (cfg.InChannels <= 0) throw r.Error("in_channels", "must be positive");
         if (cfg.OutChannels <= 0) throw r.Error("out_channels", "must be positive");
         if (cfg.CrossAttentionDim <= 0) throw r.Error("cross_attention_dim", "must be positive");
         if (cfg.BlockOutChannels[0] % 2 != 0) throw r.Error("block_out_channels", "first entry must be even (timestep embedding size)");
-        return cfg;
     }
 
     /// <summary>The diffusers <c>config.json</c> text for this configuration (what <c>save_config</c> would write for our fields).</summary>

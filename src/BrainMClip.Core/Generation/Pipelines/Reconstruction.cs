@@ -76,11 +76,7 @@ public static class Reconstruction
     /// <param name="scorerFactory">Builds the best-of-N scorer from the generator's <c>clip/</c> folder; needed when Candidates &gt; 1.</param>
     public static ReconstructResult Run(ReconstructOptions o, Func<string, ICandidateScorer>? scorerFactory = null, TextWriter? log = null)
     {
-        if (o.Steps < 1) throw new UserInputException($"--steps {o.Steps}: expected at least 1");
-        if (o.Candidates < 1) throw new UserInputException($"--candidates {o.Candidates}: expected at least 1");
-        if (o.Guidance < 0) throw new UserInputException($"--guidance {o.Guidance}: expected a non-negative scale");
-        if (o.Limit is < 1) throw new UserInputException($"--limit {o.Limit}: expected at least 1");
-        if (o.AttentionSlice is < 1) throw new UserInputException($"--attention-slice {o.AttentionSlice}: expected at least 1");
+        Validate(o);
         var device = TorchSetup.ParseDevice(o.Device);
         var dtype = ParseDType(o.DType);
         using var outer = NewDisposeScope();
@@ -92,14 +88,17 @@ public static class Reconstruction
         if (device.type != DeviceType.CPU) { gen.Unet.to(device); gen.Vae?.to(device); }
         if (cond.shape[2] != gen.Unet.Config.CrossAttentionDim)
             throw new UserInputException(
-                $"{o.PredPath}: predicted tokens have width {cond.shape[2]} but the generator's UNet expects cross_attention_dim {gen.Unet.Config.CrossAttentionDim}");
+                $"{o.PredPath}: predicted tokens have width {cond.shape[2]} but the generator's UNet expects " +
+                $"cross_attention_dim {gen.Unet.Config.CrossAttentionDim}");
         if (o.AttentionSlice is { } sl) gen.Unet.SetAttentionSlicing(sl);
         var pipe = gen.CreatePipeline(o.Scheduler);
         ICandidateScorer? scorer = null;
         if (o.Candidates > 1)
         {
             if (gen.ClipFolder == null)
-                throw new UserInputException($"{o.GeneratorPath}: --candidates {o.Candidates} needs a CLIP model for best-of-N: put a Hugging Face CLIP folder at {Path.Combine(o.GeneratorPath, "clip")}");
+                throw new UserInputException(
+                    $"{o.GeneratorPath}: --candidates {o.Candidates} needs a CLIP model for best-of-N: put a Hugging " +
+                    $"Face CLIP folder at {Path.Combine(o.GeneratorPath, "clip")}");
             if (scorerFactory == null)
                 throw new UserInputException("--candidates > 1: no CLIP scorer is available in this build");
             scorer = scorerFactory(gen.ClipFolder);
@@ -108,44 +107,13 @@ public static class Reconstruction
         {
             Directory.CreateDirectory(o.OutDir);
             string manifestPath = Path.Combine(o.OutDir, "reconstruct.json");
-            var entries = new SortedDictionary<int, JsonObject>();
-            JsonNode? oldSettings = null;
-            if (o.Resume && File.Exists(manifestPath))
-            {
-                try
-                {
-                    var old = JsonNode.Parse(File.ReadAllText(manifestPath));
-                    oldSettings = old?["settings"];
-                    if (old?["images"] is JsonArray arr)
-                        foreach (var e in arr.OfType<JsonObject>())
-                            if (e["index"]?.GetValue<int>() is { } idx) entries[idx] = (JsonObject)e.DeepClone();
-                }
-                catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
-                {
-                    throw new UserInputException($"{manifestPath}: cannot resume, manifest is not valid ({e.Message})");
-                }
-            }
-            var settings = new JsonObject
-            {
-                ["pred"] = Path.GetFullPath(o.PredPath),
-                ["generator"] = gen.Folder,
-                ["kind"] = gen.Vae == null ? "pixel" : "latent",
-                ["steps"] = o.Steps,
-                ["guidance"] = o.Guidance,
-                ["candidates"] = o.Candidates,
-                ["fusion"] = o.Fusion,
-                ["conditioning"] = source,
-                ["seed"] = o.Seed,
-                ["scheduler"] = o.Scheduler,
-                ["dtype"] = o.DType,
-                ["attention_slice"] = o.AttentionSlice,
-                ["unconditional_context"] = "zeros",
-                ["best_of_n"] = o.Candidates > 1 ? "cosine(CLIP tokens of candidate, brain-predicted semantic tokens)" : null,
-                ["image_size"] = pipe.DefaultImageSize,
-            };
+            var (entries, oldSettings) = ReadManifest(manifestPath, o.Resume);
+            var settings = Settings(o, gen, pipe, source);
             // Resuming with other settings would mix images of two different runs in one folder.
             if (oldSettings != null && oldSettings.ToJsonString() != settings.ToJsonString())
-                throw new UserInputException($"{manifestPath}: the images in {o.OutDir} were made with other settings ({oldSettings.ToJsonString()}); resume with the same options or use another --out");
+                throw new UserInputException(
+                    $"{manifestPath}: the images in {o.OutDir} were made with other settings " +
+                    $"({oldSettings.ToJsonString()}); resume with the same options or use another --out");
             foreach (var f in Enumerable.Range(0, n)) AtomicFile.DeleteStaleTemps(Path.Combine(o.OutDir, ImageName(f)));
             AtomicFile.DeleteStaleTemps(manifestPath);
             int written = 0, skipped = 0;
@@ -162,40 +130,98 @@ public static class Reconstruction
                     bar.Advance((long)o.Candidates * o.Steps, $"skip {ImageName(i)}");
                     continue;
                 }
-                using var scope = NewDisposeScope();
-                var c = cond.narrow(0, i, 1).to(device);
-                var candidates = new List<Tensor>();
-                var seeds = new List<ulong>();
-                for (int k = 0; k < o.Candidates; k++)
-                {
-                    ulong s = CandidateSeed(o.Seed, i, k);
-                    seeds.Add(s);
-                    var img = pipe.Generate(c, null, o.Guidance, o.Steps, new Generator(s), onProgress: _ => bar.Advance(1, $"image {i + 1}/{n}"));
-                    candidates.Add(img.cpu());
-                }
-                var batch = cat(candidates, 0);
-                float[] scores = scorer?.Score(batch, semantic[i]) ?? [];
-                int best = scores.Length > 0 ? Array.IndexOf(scores, scores.Max()) : 0;
-                ImageIO.WritePng(file, ToRgb(batch[best]));
-                entries[i] = new JsonObject
-                {
-                    ["index"] = i,
-                    ["file"] = ImageName(i),
-                    ["seed"] = seeds[best],
-                    ["chosen_candidate"] = best,
-                    ["candidate_scores"] = scores.Length > 0 ? new JsonArray(scores.Select(x => (JsonNode)(double)x).ToArray()) : null,
-                };
+                entries[i] = ReconstructOne(o, pipe, scorer, cond, semantic, i, n, device, file, bar);
                 written++;
                 WriteManifest(manifestPath, settings, entries, clock.Elapsed.TotalSeconds, written);
             }
             WriteManifest(manifestPath, settings, entries, clock.Elapsed.TotalSeconds, written);
-            return new ReconstructResult(n, written, skipped, written > 0 ? clock.Elapsed.TotalSeconds / written : 0, manifestPath);
+            double perImage = written > 0 ? clock.Elapsed.TotalSeconds / written : 0;
+            return new ReconstructResult(n, written, skipped, perImage, manifestPath);
         }
         finally
         {
             scorer?.Dispose();
             (pipe.Scheduler as IDisposable)?.Dispose();
         }
+    }
+
+    static void Validate(ReconstructOptions o)
+    {
+        if (o.Steps < 1) throw new UserInputException($"--steps {o.Steps}: expected at least 1");
+        if (o.Candidates < 1) throw new UserInputException($"--candidates {o.Candidates}: expected at least 1");
+        if (o.Guidance < 0) throw new UserInputException($"--guidance {o.Guidance}: expected a non-negative scale");
+        if (o.Limit is < 1) throw new UserInputException($"--limit {o.Limit}: expected at least 1");
+        if (o.AttentionSlice is < 1)
+            throw new UserInputException($"--attention-slice {o.AttentionSlice}: expected at least 1");
+    }
+
+    /// <summary>With --resume: the finished images recorded in an existing manifest, and its settings.</summary>
+    static (SortedDictionary<int, JsonObject> Entries, JsonNode? Settings) ReadManifest(string manifestPath, bool resume)
+    {
+        var entries = new SortedDictionary<int, JsonObject>();
+        if (!resume || !File.Exists(manifestPath)) return (entries, null);
+        try
+        {
+            var old = JsonNode.Parse(File.ReadAllText(manifestPath));
+            if (old?["images"] is JsonArray arr)
+                foreach (var e in arr.OfType<JsonObject>())
+                    if (e["index"]?.GetValue<int>() is { } idx) entries[idx] = (JsonObject)e.DeepClone();
+            return (entries, old?["settings"]);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        {
+            throw new UserInputException($"{manifestPath}: cannot resume, manifest is not valid ({e.Message})");
+        }
+    }
+
+    /// <summary>The settings recorded in the manifest (a resumed run must have the same).</summary>
+    static JsonObject Settings(ReconstructOptions o, GeneratorFolder gen, ImageVariationPipeline pipe, string source) => new()
+    {
+        ["pred"] = Path.GetFullPath(o.PredPath),
+        ["generator"] = gen.Folder,
+        ["kind"] = gen.Vae == null ? "pixel" : "latent",
+        ["steps"] = o.Steps,
+        ["guidance"] = o.Guidance,
+        ["candidates"] = o.Candidates,
+        ["fusion"] = o.Fusion,
+        ["conditioning"] = source,
+        ["seed"] = o.Seed,
+        ["scheduler"] = o.Scheduler,
+        ["dtype"] = o.DType,
+        ["attention_slice"] = o.AttentionSlice,
+        ["unconditional_context"] = "zeros",
+        ["best_of_n"] = o.Candidates > 1 ? "cosine(CLIP tokens of candidate, brain-predicted semantic tokens)" : null,
+        ["image_size"] = pipe.DefaultImageSize,
+    };
+
+    /// <summary>Generates the candidates of test image <paramref name="i"/>, writes the best; returns its manifest entry.</summary>
+    static JsonObject ReconstructOne(ReconstructOptions o, ImageVariationPipeline pipe, ICandidateScorer? scorer,
+        Tensor cond, Tensor semantic, int i, int n, Device device, string file, ProgressBar bar)
+    {
+        using var scope = NewDisposeScope();
+        var c = cond.narrow(0, i, 1).to(device);
+        var candidates = new List<Tensor>();
+        var seeds = new List<ulong>();
+        for (int k = 0; k < o.Candidates; k++)
+        {
+            ulong s = CandidateSeed(o.Seed, i, k);
+            seeds.Add(s);
+            var img = pipe.Generate(c, null, o.Guidance, o.Steps, new Generator(s),
+                onProgress: _ => bar.Advance(1, $"image {i + 1}/{n}"));
+            candidates.Add(img.cpu());
+        }
+        var batch = cat(candidates, 0);
+        float[] scores = scorer?.Score(batch, semantic[i]) ?? [];
+        int best = scores.Length > 0 ? Array.IndexOf(scores, scores.Max()) : 0;
+        ImageIO.WritePng(file, ToRgb(batch[best]));
+        return new JsonObject
+        {
+            ["index"] = i,
+            ["file"] = ImageName(i),
+            ["seed"] = seeds[best],
+            ["chosen_candidate"] = best,
+            ["candidate_scores"] = scores.Length > 0 ? new JsonArray(scores.Select(x => (JsonNode)(double)x).ToArray()) : null,
+        };
     }
 
     static void WriteManifest(string path, JsonObject settings, SortedDictionary<int, JsonObject> entries, double seconds, int written)

@@ -100,13 +100,7 @@ public static class PixelGeneratorTrainer
         log.WriteLine($"generator train: loading {o.ImagesPath}");
         var images = LoadImages(o.ImagesPath, o.Size);
         log.WriteLine($"generator train: {images.shape[0]} images at {o.Size}x{o.Size} ({clock.Elapsed.TotalSeconds:0.0}s)");
-        var header = FeatureFile.ReadHeader(o.FeaturesPath);
-        if (!header.Entries.ContainsKey("semantic"))
-            throw new UserInputException($"{o.FeaturesPath}: tensor 'semantic' (N,T,P) not found; extract features with 'brainmclip features'");
-        var context = FeatureFile.Read(o.FeaturesPath, "semantic").to_type(ScalarType.Float32);
-        if (context.dim() != 3) throw new UserInputException($"{o.FeaturesPath}: 'semantic' must be (N,T,P), got [{string.Join(",", context.shape)}]");
-        if (context.shape[0] != images.shape[0])
-            throw new UserInputException($"{o.FeaturesPath}: {context.shape[0]} feature rows but {o.ImagesPath} has {images.shape[0]} images; they must be the same samples in the same order");
+        var context = LoadContext(o, images.shape[0]);
         long n = images.shape[0];
         int tokens = (int)context.shape[1], dim = (int)context.shape[2];
 
@@ -132,23 +126,8 @@ public static class PixelGeneratorTrainer
             for (int step = 0; step < o.Steps; step++)
             {
                 using var scope = NewDisposeScope();
-                // Linear warm-up then cosine decay to 10 %.
-                double lr = step < warmup
-                    ? o.LearningRate * (step + 1) / warmup
-                    : o.LearningRate * (0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / Math.Max(1, o.Steps - warmup))));
-                foreach (var g in opt.ParamGroups) g.LearningRate = lr;
-                var idx = randint(0, n, [Math.Min(o.BatchSize, n)], dtype: ScalarType.Int64, generator: gen);
-                var x0 = images.index_select(0, idx);
-                var ctx = context.index_select(0, idx);
-                long b = x0.shape[0];
-                var keep = (rand([b, 1, 1], generator: gen) >= o.ContextDropout).to_type(ScalarType.Float32);
-                ctx = ctx * keep;
-                var t = randint(0, sched.NumTrainTimesteps, [b], dtype: ScalarType.Int64, generator: gen);
-                var noise = randn(x0.shape, generator: gen);
-                var a = alphas.index_select(0, t).view(b, 1, 1, 1);
-                var xt = a.sqrt() * x0 + (1 - a).sqrt() * noise;
-                var pred = unet.Forward(xt, t, ctx);
-                var loss = nn.functional.mse_loss(pred, noise);
+                foreach (var g in opt.ParamGroups) g.LearningRate = LearningRate(o, step, warmup);
+                var loss = DenoisingLoss(unet, images, context, alphas, sched.NumTrainTimesteps, o, gen);
                 opt.zero_grad();
                 loss.backward();
                 nn.utils.clip_grad_norm_(trained, 1.0);
@@ -186,6 +165,51 @@ public static class PixelGeneratorTrainer
         };
         GeneratorFolder.SavePixelGenerator(o.OutDir, ema, sched, info);
         return new PixelGeneratorResult(o.OutDir, o.Steps, lossAvg, clock.Elapsed.TotalSeconds, parameters);
+    }
+
+    /// <summary>The training features' 'semantic' tokens (N,T,P) float32, one row per image.</summary>
+    static Tensor LoadContext(PixelGeneratorOptions o, long images)
+    {
+        var header = FeatureFile.ReadHeader(o.FeaturesPath);
+        if (!header.Entries.ContainsKey(FeatureFile.Semantic))
+            throw new UserInputException(
+                $"{o.FeaturesPath}: tensor 'semantic' (N,T,P) not found; extract features with 'brainmclip features'");
+        var context = FeatureFile.Read(o.FeaturesPath, FeatureFile.Semantic).to_type(ScalarType.Float32);
+        if (context.dim() != 3)
+            throw new UserInputException(
+                $"{o.FeaturesPath}: 'semantic' must be (N,T,P), got [{string.Join(",", context.shape)}]");
+        if (context.shape[0] != images)
+            throw new UserInputException(
+                $"{o.FeaturesPath}: {context.shape[0]} feature rows but {o.ImagesPath} has {images} images; they " +
+                "must be the same samples in the same order");
+        return context;
+    }
+
+    /// <summary>Linear warm-up then cosine decay to 10 %.</summary>
+    static double LearningRate(PixelGeneratorOptions o, int step, int warmup) => step < warmup
+        ? o.LearningRate * (step + 1) / warmup
+        : o.LearningRate * (0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / Math.Max(1, o.Steps - warmup))));
+
+    /// <summary>
+    /// ε-prediction loss on a random batch: random images, context dropped with probability ContextDropout, random
+    /// timesteps and noise, all drawn from <paramref name="gen"/> in a fixed order.
+    /// </summary>
+    static Tensor DenoisingLoss(UNet2DConditionModel unet, Tensor images, Tensor context, Tensor alphas, int timesteps,
+        PixelGeneratorOptions o, Generator gen)
+    {
+        long n = images.shape[0];
+        var idx = randint(0, n, [Math.Min(o.BatchSize, n)], dtype: ScalarType.Int64, generator: gen);
+        var x0 = images.index_select(0, idx);
+        var ctx = context.index_select(0, idx);
+        long b = x0.shape[0];
+        var keep = (rand([b, 1, 1], generator: gen) >= o.ContextDropout).to_type(ScalarType.Float32);
+        ctx = ctx * keep;
+        var t = randint(0, timesteps, [b], dtype: ScalarType.Int64, generator: gen);
+        var noise = randn(x0.shape, generator: gen);
+        var a = alphas.index_select(0, t).view(b, 1, 1, 1);
+        var xt = a.sqrt() * x0 + (1 - a).sqrt() * noise;
+        var pred = unet.Forward(xt, t, ctx);
+        return nn.functional.mse_loss(pred, noise);
     }
 
     static void CopyWeights(nn.Module from, nn.Module to)

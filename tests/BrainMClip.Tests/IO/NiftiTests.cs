@@ -1,8 +1,8 @@
 using System.Text.Json;
-using BrainMClip.Data;
+using BrainMClip.IO;
 using Xunit;
 
-namespace BrainMClip.Tests.Data;
+namespace BrainMClip.Tests.IO;
 
 /// <summary>The NIfTI-1 reader against files written by nibabel (tests/fixtures-gen/data_fixtures.py).</summary>
 public class NiftiTests

@@ -2,7 +2,7 @@ using System.Text.Json;
 using BrainMClip.IO;
 using Xunit;
 
-namespace BrainMClip.Tests.Data;
+namespace BrainMClip.Tests.IO;
 
 /// <summary>The NPY reader against files written by numpy (tests/fixtures-gen/data_fixtures.py).</summary>
 public class NpyReaderTests

@@ -1,9 +1,9 @@
-using BrainMClip.Data;
+using BrainMClip.IO;
 using BrainMClip.Tests.Reliability;
 using Xunit;
 using Xunit.Abstractions;
 
-namespace BrainMClip.Tests.Data;
+namespace BrainMClip.Tests.IO;
 
 /// <summary>Mutated NIfTI files (header corruption, truncation, bit flips) parse or fail with UserInputException only.</summary>
 [Trait("Category", "Reliability")]

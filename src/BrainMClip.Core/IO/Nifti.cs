@@ -2,9 +2,8 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Numerics;
 using System.Runtime.InteropServices;
-using BrainMClip.IO;
 
-namespace BrainMClip.Data;
+namespace BrainMClip.IO;
 
 /// <summary>NIfTI-1 datatype codes we read (and write).</summary>
 public enum NiftiDataType : short
@@ -116,13 +115,7 @@ public static class Nifti
 
         var dim = new short[8];
         for (int i = 0; i < 8; i++) dim[i] = I16(40 + 2 * i);
-        int ndim = dim[0];
-        if (ndim < 1 || ndim > 7) throw Bad(path, $"dim[0] = {ndim}, expected 1..7");
-        for (int i = 1; i <= ndim; i++)
-            if (dim[i] < 1) throw Bad(path, $"dim[{i}] = {dim[i]}; every used dimension must be ≥ 1");
-        if (ndim < 3) throw Bad(path, $"a 3-D volume is expected but dim[0] = {ndim}");
-        for (int i = 4; i <= ndim; i++)
-            if (dim[i] != 1) throw Bad(path, $"a 3-D volume is expected but the file is {ndim}-D with dim[{i}] = {dim[i]}");
+        CheckDims(path, dim);
 
         var dtype = (NiftiDataType)I16(70);
         int esize = ElementSize(dtype);
@@ -149,42 +142,8 @@ public static class Nifti
         if (dataBytes > MaxDataBytes) throw Bad(path, $"dims {nx}×{ny}×{nz} of {dtype} need {dataBytes} bytes, more than this reader supports");
 
         // Skip header extensions up to vox_offset, then read the voxel data; both must really be there.
-        long skip = voxOffset - HeaderSize;
-        var scratch = new byte[Math.Max(1, Math.Min(skip, 1 << 16))];
-        long skipped = 0;
-        while (skipped < skip)
-        {
-            int n = ReadUpTo(s, scratch, 0, (int)Math.Min(scratch.Length, skip - skipped));
-            if (n == 0) break;
-            skipped += n;
-        }
-        if (skipped < skip) throw Bad(path, $"vox_offset {voxOffset} lies beyond the end of the data (truncated?)");
-        // The data buffer is allocated at once only when the bytes can really be there: on disk for .nii, and for
-        // .nii.gz within deflate's maximum expansion (1032:1) of the compressed size. Otherwise read in chunks, so
-        // absurd dims on a small file fail on the real size instead of allocating first.
-        const long MaxDeflateRatio = 1032;
-        bool plausible = fileLength is not null || (compressedLength is { } cz && dataBytes <= cz * MaxDeflateRatio);
-        byte[] raw;
-        if (plausible)
-        {
-            raw = GC.AllocateUninitializedArray<byte>((int)dataBytes);
-            int n = ReadUpTo(s, raw, 0, raw.Length);
-            if (n < raw.Length) throw Truncated(n);
-        }
-        else
-        {
-            var chunks = new List<byte[]>();
-            long have = 0;
-            while (have < dataBytes)
-            {
-                var c = new byte[(int)Math.Min(dataBytes - have, 1 << 22)];
-                int n = ReadUpTo(s, c, 0, c.Length);
-                if (n < c.Length) throw Truncated(have + n);
-                chunks.Add(c);
-                have += n;
-            }
-            raw = chunks.Count == 1 ? chunks[0] : Concat(chunks, dataBytes);
-        }
+        SkipExtensions(s, path, voxOffset);
+        byte[] raw = ReadData(s, dataBytes, fileLength is not null, compressedLength, Truncated);
         UserInputException Truncated(long total)
         {
             string kind = compressedLength is { } cl ? $"the decompressed data (from {cl} compressed bytes)" : "the file";
@@ -199,6 +158,63 @@ public static class Nifti
             Path = path, Shape = [nx, ny, nz], Values = values, DataType = dtype, Slope = slope, Intercept = inter,
             BigEndian = big, PixDim = pix,
         };
+    }
+
+    static void CheckDims(string path, short[] dim)
+    {
+        int ndim = dim[0];
+        if (ndim < 1 || ndim > 7) throw Bad(path, $"dim[0] = {ndim}, expected 1..7");
+        for (int i = 1; i <= ndim; i++)
+            if (dim[i] < 1) throw Bad(path, $"dim[{i}] = {dim[i]}; every used dimension must be ≥ 1");
+        if (ndim < 3) throw Bad(path, $"a 3-D volume is expected but dim[0] = {ndim}");
+        for (int i = 4; i <= ndim; i++)
+            if (dim[i] != 1)
+                throw Bad(path, $"a 3-D volume is expected but the file is {ndim}-D with dim[{i}] = {dim[i]}");
+    }
+
+    /// <summary>Skips the header extensions between the header and vox_offset; they must really be there.</summary>
+    static void SkipExtensions(Stream s, string path, long voxOffset)
+    {
+        long skip = voxOffset - HeaderSize;
+        var scratch = new byte[Math.Max(1, Math.Min(skip, 1 << 16))];
+        long skipped = 0;
+        while (skipped < skip)
+        {
+            int n = ReadUpTo(s, scratch, 0, (int)Math.Min(scratch.Length, skip - skipped));
+            if (n == 0) break;
+            skipped += n;
+        }
+        if (skipped < skip) throw Bad(path, $"vox_offset {voxOffset} lies beyond the end of the data (truncated?)");
+    }
+
+    /// <summary>
+    /// The voxel bytes. The buffer is allocated at once only when the bytes can really be there: on disk for .nii,
+    /// and for .nii.gz within deflate's maximum expansion (1032:1) of the compressed size. Otherwise it is read in
+    /// chunks, so absurd dims on a small file fail on the real size instead of allocating first.
+    /// </summary>
+    static byte[] ReadData(Stream s, long dataBytes, bool onDisk, long? compressedLength,
+        Func<long, UserInputException> truncated)
+    {
+        const long MaxDeflateRatio = 1032;
+        bool plausible = onDisk || (compressedLength is { } cz && dataBytes <= cz * MaxDeflateRatio);
+        if (plausible)
+        {
+            var raw = GC.AllocateUninitializedArray<byte>((int)dataBytes);
+            int n = ReadUpTo(s, raw, 0, raw.Length);
+            if (n < raw.Length) throw truncated(n);
+            return raw;
+        }
+        var chunks = new List<byte[]>();
+        long have = 0;
+        while (have < dataBytes)
+        {
+            var c = new byte[(int)Math.Min(dataBytes - have, 1 << 22)];
+            int n = ReadUpTo(s, c, 0, c.Length);
+            if (n < c.Length) throw truncated(have + n);
+            chunks.Add(c);
+            have += n;
+        }
+        return chunks.Count == 1 ? chunks[0] : Concat(chunks, dataBytes);
     }
 
     static byte[] Concat(List<byte[]> chunks, long total)

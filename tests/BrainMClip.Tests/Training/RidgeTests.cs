@@ -2,7 +2,7 @@ using BrainMClip.Training;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Tests.Model;
+namespace BrainMClip.Tests.Training;
 
 public class RidgeTests
 {

@@ -2,7 +2,7 @@ using BrainMClip.Model;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Tests;
+namespace BrainMClip.Tests.Model;
 
 public class FusionTests
 {

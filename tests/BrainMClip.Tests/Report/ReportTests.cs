@@ -6,7 +6,7 @@ using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;
 
-namespace BrainMClip.Tests.Evaluation;
+namespace BrainMClip.Tests.Report;
 
 public class ReportTests(ITestOutputHelper output)
 {

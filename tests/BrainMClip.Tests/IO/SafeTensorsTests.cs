@@ -2,7 +2,7 @@ using BrainMClip.IO;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Tests;
+namespace BrainMClip.Tests.IO;
 
 public class SafeTensorsTests
 {

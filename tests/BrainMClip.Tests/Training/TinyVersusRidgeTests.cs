@@ -1,9 +1,10 @@
+using BrainMClip.Tests.Model;
 using BrainMClip.Model;
 using BrainMClip.Training;
 using Xunit;
 using Xunit.Abstractions;
 
-namespace BrainMClip.Tests.Model;
+namespace BrainMClip.Tests.Training;
 
 /// <summary>
 /// Issue 4's claim on a simulator other than `synth` (<see cref="ModelTestData"/>: a latent drives the voxels linearly

@@ -1,9 +1,10 @@
+using BrainMClip.Tests.Model;
 using BrainMClip.Model;
 using BrainMClip.Training;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Tests.Model;
+namespace BrainMClip.Tests.Training;
 
 public class TrainerTests
 {

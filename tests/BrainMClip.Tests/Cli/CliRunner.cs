@@ -1,6 +1,6 @@
 using Xunit;
 
-namespace BrainMClip.Tests.Data;
+namespace BrainMClip.Tests.Cli;
 
 /// <summary>
 /// Runs the CLI in-process through <c>Program.Main</c> and captures stdout/stderr. Console redirection is

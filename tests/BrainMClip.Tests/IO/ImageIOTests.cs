@@ -1,7 +1,7 @@
 using BrainMClip.IO;
 using Xunit;
 
-namespace BrainMClip.Tests;
+namespace BrainMClip.Tests.IO;
 
 public class ImageIOTests
 {
