@@ -13,18 +13,24 @@ public sealed class PredictCommand : ICliCommand
 {
     public string[] Path => ["predict"];
     public string Description =>
-        "Predict CLIP tokens for a split with a trained run (BrainMCLIP best checkpoint or ridge). Writes PRED.safetensors with " +
-        "'detail' (ê_D), 'semantic' (ê_S), 'detail_projected' (P(ê_D), to re-fuse at another λ) and 'fused' (conditioning tokens).";
+        "Predict CLIP tokens for a split with a trained run (BrainMCLIP best checkpoint or ridge). Writes " +
+            "PRED.safetensors with " +
+        "'detail' (ê_D), 'semantic' (ê_S), 'detail_projected' (P(ê_D), to re-fuse at another λ) and 'fused' " +
+            "(conditioning tokens).";
 
     public void Configure(Command command)
     {
-        var run = new Option<string>("--run") { Description = "Run folder written by 'brainmclip train'.", Required = true };
+        var run = new Option<string>("--run")
+        { Description = "Run folder written by 'brainmclip train'.", Required = true };
         var data = SharedOptions.Data();
         var subject = SharedOptions.Subject();
-        var split = new Option<string>("--split") { Description = "Which rows to predict: test or train.", DefaultValueFactory = _ => "test" };
+        var split = new Option<string>("--split")
+        { Description = "Which rows to predict: test or train.", DefaultValueFactory = _ => "test" };
         split.AcceptOnlyFromAmong("train", "test");
-        var output = new Option<string>("--out") { Description = "Output PRED.safetensors (written atomically).", Required = true };
-        var fusion = new Option<double?>("--fusion") { Description = "Fusion weight λ in [0,1] for 'fused' (default: the run's fusion.lambda, 0.25)." };
+        var output = new Option<string>("--out")
+        { Description = "Output PRED.safetensors (written atomically).", Required = true };
+        var fusion = new Option<double?>("--fusion")
+        { Description = "Fusion weight λ in [0,1] for 'fused' (default: the run's fusion.lambda, 0.25)." };
         var beta = SharedOptions.BetaScale();
         foreach (var o in new Option[] { run, data, subject, split, output, fusion, beta }) command.Options.Add(o);
         command.SetAction(parse =>
@@ -39,11 +45,16 @@ public sealed class PredictCommand : ICliCommand
                 ["subject"] = subj.Subject.ToString(CultureInfo.InvariantCulture),
             });
             var shapes = new JsonObject();
-            foreach (var (name, t) in pred.Named()) shapes[name] = new JsonArray(t.shape.Select(d => (JsonNode)d).ToArray());
+            foreach (var (name, t) in pred.Named()) shapes[name] = new JsonArray(t.shape.Select(d => (JsonNode)d)
+                .ToArray());
             var report = new JsonObject
             {
-                ["out"] = System.IO.Path.GetFullPath(outPath), ["split"] = sp, ["samples"] = pred.Fused!.shape[0],
-                ["model"] = pred.Model, ["fusion_lambda"] = pred.Lambda, ["tensors"] = shapes,
+                ["out"] = System.IO.Path.GetFullPath(outPath),
+                ["split"] = sp,
+                ["samples"] = pred.Fused!.shape[0],
+                ["model"] = pred.Model,
+                ["fusion_lambda"] = pred.Lambda,
+                ["tensors"] = shapes,
             };
             Console.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             return 0;

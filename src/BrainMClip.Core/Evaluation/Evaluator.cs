@@ -4,13 +4,15 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Evaluation;
 
-/// <summary>Image embedding network for the CLIP 2-way metric (the project's CLIP ViT; kept behind an interface).</summary>
+/// <summary>Image embedding network for the CLIP 2-way metric (the project's CLIP ViT; kept behind an
+/// interface).</summary>
 public interface IImageEmbedder : IDisposable
 {
     /// <summary>Side of the square input (224 for CLIP ViT-L/14).</summary>
     int InputSize { get; }
 
-    /// <summary>(N,3,H,W) [0,1] protocol-prepared images → (N,D) projected image embeddings (resize, CLIP normalisation).</summary>
+    /// <summary>(N,3,H,W) [0,1] protocol-prepared images → (N,D) projected image embeddings (resize, CLIP
+    /// normalisation).</summary>
     Tensor Embed(Tensor images01);
 }
 
@@ -19,9 +21,11 @@ public sealed record EvaluationOptions
 {
     /// <summary>Metric keys to compute (subset of <see cref="Evaluator.AllMetrics"/>).</summary>
     public required IReadOnlySet<string> Metrics { get; init; }
-    /// <summary>Folder holding alexnet.safetensors, inception_v3.safetensors, efficientnet_b1.safetensors, swav_resnet50.safetensors, clip/.</summary>
+    /// <summary>Folder holding alexnet.safetensors, inception_v3.safetensors, efficientnet_b1.safetensors,
+    /// swav_resnet50.safetensors, clip/.</summary>
     public string? NetsDir { get; init; }
-    /// <summary>Builds the CLIP embedder from a folder (NETS/clip); null when no CLIP implementation is available.</summary>
+    /// <summary>Builds the CLIP embedder from a folder (NETS/clip); null when no CLIP implementation is
+    /// available.</summary>
     public Func<string, IImageEmbedder>? ClipFactory { get; init; }
     public int BatchSize { get; init; } = 8;
 }
@@ -29,7 +33,8 @@ public sealed record EvaluationOptions
 /// <summary>Computes the reconstruction metrics of SPEC §5 over paired images.</summary>
 public static class Evaluator
 {
-    public static readonly string[] AllMetrics = ["pixcorr", "ssim", "ssim_legacy", "alexnet2", "alexnet5", "inception", "clip", "efficientnet", "swav"];
+    public static readonly string[] AllMetrics = ["pixcorr", "ssim", "ssim_legacy", "alexnet2", "alexnet5", "inception",
+        "clip", "efficientnet", "swav"];
 
     /// <summary>Weight file (in NETS) per network, and the metrics it serves.</summary>
     static readonly (string net, string file, string[] metrics)[] NetworkFiles =
@@ -46,7 +51,8 @@ public static class Evaluator
         var set = new HashSet<string>(StringComparer.Ordinal);
         foreach (var raw in spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            if (!AllMetrics.Contains(raw)) throw new UserInputException($"--metrics: unknown metric '{raw}' (known: all, {string.Join(", ", AllMetrics)})");
+            if (!AllMetrics.Contains(raw)) throw new UserInputException(
+                $"--metrics: unknown metric '{raw}' (known: all, {string.Join(", ", AllMetrics)})");
             set.Add(raw);
         }
         return set;
@@ -71,7 +77,8 @@ public static class Evaluator
                 loaded.Add((x.net, x.metrics, model));
                 var rep = model.LoadWeights(x.path);
                 log?.WriteLine($"{x.net}: {rep.Loaded} tensors from {x.path}" +
-                               (rep.Unexpected.Count > 0 ? $" ({rep.Unexpected.Count} unused, e.g. {rep.Unexpected[0]})" : ""));
+                               (rep.Unexpected.Count > 0 ? $" ({rep.Unexpected.Count} unused, e.g. " +
+                                   $"{rep.Unexpected[0]})" : ""));
             }
             var feats = new Dictionary<string, (FeatureMatrix real, FeatureMatrix pred)>();
             using var bar = new ProgressBar("evaluate", n, "img");
@@ -88,7 +95,8 @@ public static class Evaluator
                 if (lowLevel)
                     Parallel.For(0, count, k =>
                     {
-                        var s = LowLevelMetrics.Compute(truth[k], recon[k], want.Contains("pixcorr"), want.Contains("ssim"),
+                        var s = LowLevelMetrics.Compute(truth[k], recon[k], want.Contains("pixcorr"),
+                            want.Contains("ssim"),
                             want.Contains("ssim_legacy"));
                         pc[start + k] = s.PixCorr; ss[start + k] = s.Ssim; sl[start + k] = s.SsimLegacy;
                     });
@@ -109,8 +117,10 @@ public static class Evaluator
         return report;
     }
 
-    /// <summary>The metric networks whose weights are present; a missing file makes its metrics "skipped", never zero.</summary>
-    static List<(string net, string path, string[] metrics)> AvailableNetworks(EvaluationOptions options, MetricsReport report)
+    /// <summary>The metric networks whose weights are present; a missing file makes its metrics "skipped", never
+    /// zero.</summary>
+    static List<(string net, string path, string[] metrics)> AvailableNetworks(EvaluationOptions options,
+        MetricsReport report)
     {
         var nets = new List<(string net, string path, string[] metrics)>();
         foreach (var (net, file, metrics) in NetworkFiles)
@@ -130,7 +140,8 @@ public static class Evaluator
         return nets;
     }
 
-    /// <summary>The CLIP embedder when the clip metric is wanted and NETS/clip exists; otherwise null (skipped).</summary>
+    /// <summary>The CLIP embedder when the clip metric is wanted and NETS/clip exists; otherwise null
+    /// (skipped).</summary>
     static IImageEmbedder? OpenClip(EvaluationOptions options, MetricsReport report)
     {
         if (!options.Metrics.Contains("clip")) return null;
@@ -159,11 +170,13 @@ public static class Evaluator
                 Add(feats, m, n, start, ft[NodeFor(m)], fr[NodeFor(m)]);
         }
         if (clip != null)
-            Add(feats, "clip", n, start, clip.Embed(Batch(truth, clip.InputSize)), clip.Embed(Batch(recon, clip.InputSize)));
+            Add(feats, "clip", n, start, clip.Embed(Batch(truth, clip.InputSize)),
+                clip.Embed(Batch(recon, clip.InputSize)));
     }
 
     /// <summary>Two-way identification per feature metric (correlation distance for EfficientNet and SwAV).</summary>
-    static void AddIdentification(MetricsReport report, Dictionary<string, (FeatureMatrix real, FeatureMatrix pred)> feats)
+    static void AddIdentification(MetricsReport report,
+        Dictionary<string, (FeatureMatrix real, FeatureMatrix pred)> feats)
     {
         foreach (var (metric, (real, pred)) in feats)
         {
@@ -180,7 +193,8 @@ public static class Evaluator
         }
     }
 
-    static Tensor Batch(List<Tensor> images, int size) => cat(images.Select(t => ImageTensors.Resize(t, size, size)).ToList(), 0);
+    static Tensor Batch(List<Tensor> images, int size) =>
+        cat(images.Select(t => ImageTensors.Resize(t, size, size)).ToList(), 0);
 
     static string NodeFor(string metric) => metric switch
     {
@@ -189,13 +203,16 @@ public static class Evaluator
         _ => "avgpool",
     };
 
-    /// <summary>Stores a batch of features in the metric's N×D float32 matrices (allocated on the first batch).</summary>
-    static void Add(Dictionary<string, (FeatureMatrix, FeatureMatrix)> feats, string metric, int n, int start, Tensor real, Tensor pred)
+    /// <summary>Stores a batch of features in the metric's N×D float32 matrices (allocated on the first
+    /// batch).</summary>
+    static void Add(Dictionary<string, (FeatureMatrix, FeatureMatrix)> feats, string metric, int n, int start,
+        Tensor real, Tensor pred)
     {
         if (!feats.TryGetValue(metric, out var m))
         {
             long dims = real.numel() / real.shape[0];
-            if (dims * n > Array.MaxLength) throw new InvalidOperationException($"{metric}: {n}×{dims} features exceed one array");
+            if (dims * n > Array.MaxLength) throw new InvalidOperationException(
+                $"{metric}: {n}×{dims} features exceed one array");
             feats[metric] = m = (new FeatureMatrix(n, (int)dims), new FeatureMatrix(n, (int)dims));
         }
         m.Item1.SetRows(start, real);

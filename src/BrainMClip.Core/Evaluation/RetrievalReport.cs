@@ -7,7 +7,8 @@ namespace BrainMClip.Evaluation;
 /// <summary>Retrieval of every stream present in a predictions file, as the JSON the CLI prints.</summary>
 public static class RetrievalReport
 {
-    /// <summary>Retrieval of every stream in PRED against the test features (the JSON `brainmclip retrieve` prints).</summary>
+    /// <summary>Retrieval of every stream in PRED against the test features (the JSON `brainmclip retrieve`
+    /// prints).</summary>
     public static JsonObject Compute(string predPath, string featuresPath, int loops, int batch, long seed)
     {
         var predicted = Predictions.Contents(predPath);
@@ -23,7 +24,8 @@ public static class RetrievalReport
             using var y = FeatureFile.Read(featuresPath, stream);
             if (p.shape[0] != y.shape[0])
                 throw new UserInputException(
-                    $"{predPath} has {p.shape[0]} '{stream}' rows but {featuresPath} has {y.shape[0]}: features must be " +
+                    $"{predPath} has {p.shape[0]} '{stream}' rows but {featuresPath} has {y.shape[0]}: features must " +
+                        $"be " +
                     "of the same split, in the same order");
             var r = Retrieval.Compute(p, y, loops, batch, seed);
             root[stream] = new JsonObject

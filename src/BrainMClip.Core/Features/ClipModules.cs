@@ -20,7 +20,8 @@ internal sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
     {
         _width = c.HiddenSize;
         class_embedding = new Parameter(zeros(c.HiddenSize));
-        patch_embedding = nn.Conv2d(c.NumChannels, c.HiddenSize, kernel_size: c.PatchSize, stride: c.PatchSize, bias: false);
+        patch_embedding = nn.Conv2d(c.NumChannels, c.HiddenSize, kernel_size: c.PatchSize, stride: c.PatchSize,
+            bias: false);
         position_embedding = nn.Embedding(c.NumTokens, c.HiddenSize);
         RegisterComponents();
     }
@@ -115,7 +116,8 @@ internal sealed class ClipEncoder : nn.Module
 
     public ClipEncoder(ClipVisionConfig c) : base(nameof(ClipEncoder))
     {
-        layers = new ModuleList<ClipEncoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(_ => new ClipEncoderLayer(c)).ToArray());
+        layers = new ModuleList<ClipEncoderLayer>(Enumerable.Range(0, c.NumHiddenLayers)
+            .Select(_ => new ClipEncoderLayer(c)).ToArray());
         RegisterComponents();
     }
 }

@@ -7,7 +7,8 @@ namespace BrainMClip.Features;
 /// <summary>
 /// The vision tower's hyper-parameters, read from a Hugging Face <c>config.json</c>:
 /// <c>model_type</c> "clip_vision_model" (fields at top level) or "clip" (fields under <c>vision_config</c>, with the
-/// top-level <c>projection_dim</c>). Missing fields take HF's <c>CLIPVisionConfig</c> defaults; unknown fields are ignored.
+/// top-level <c>projection_dim</c>). Missing fields take HF's <c>CLIPVisionConfig</c> defaults; unknown fields are
+/// ignored.
 /// </summary>
 public sealed record ClipVisionConfig
 {
@@ -30,7 +31,8 @@ public sealed record ClipVisionConfig
 
     public static readonly string[] SupportedActivations = ["quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh"];
 
-    /// <summary>The paper's detail band 11..20 of 24 layers, scaled to this depth (ViT-L/14 keeps 11..20 exactly).</summary>
+    /// <summary>The paper's detail band 11..20 of 24 layers, scaled to this depth (ViT-L/14 keeps 11..20
+    /// exactly).</summary>
     public (int First, int Last) DefaultDetailLayers
     {
         get
@@ -58,13 +60,18 @@ public sealed record ClipVisionConfig
         Positive(ImageSize, "image_size");
         Positive(PatchSize, "patch_size");
         if (HiddenSize % NumAttentionHeads != 0)
-            throw new UserInputException($"{source}: field 'hidden_size' ({HiddenSize}) must be divisible by 'num_attention_heads' ({NumAttentionHeads})");
+            throw new UserInputException(
+                $"{source}: field 'hidden_size' ({HiddenSize}) must be divisible by 'num_attention_heads' " +
+                $"({NumAttentionHeads})");
         if (ImageSize % PatchSize != 0)
-            throw new UserInputException($"{source}: field 'image_size' ({ImageSize}) must be divisible by 'patch_size' ({PatchSize})");
+            throw new UserInputException(
+                $"{source}: field 'image_size' ({ImageSize}) must be divisible by 'patch_size' ({PatchSize})");
         if (!SupportedActivations.Contains(HiddenAct))
-            throw new UserInputException($"{source}: field 'hidden_act' is '{HiddenAct}'; supported: {string.Join(", ", SupportedActivations)}");
+            throw new UserInputException(
+                $"{source}: field 'hidden_act' is '{HiddenAct}'; supported: {string.Join(", ", SupportedActivations)}");
         if (!(LayerNormEps > 0) || double.IsInfinity(LayerNormEps))
-            throw new UserInputException($"{source}: field 'layer_norm_eps' must be a positive number, got {LayerNormEps}");
+            throw new UserInputException(
+                $"{source}: field 'layer_norm_eps' must be a positive number, got {LayerNormEps}");
         return this;
     }
 
@@ -134,20 +141,30 @@ public sealed record ClipVisionConfig
         return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
-    /// <summary>Named presets for <c>clip-init</c>: the real OpenAI shapes and a tiny one for the demo and tests.</summary>
+    /// <summary>Named presets for <c>clip-init</c>: the real OpenAI shapes and a tiny one for the demo and
+    /// tests.</summary>
     public static ClipVisionConfig Preset(string name) => name switch
     {
         // 64x64 synthetic images, 8x8 patches (65 tokens), 12 layers so the scaled detail band (6..10) is meaningful.
         "tiny" => new ClipVisionConfig
         {
-            HiddenSize = 128, IntermediateSize = 512, ProjectionDim = 64, NumHiddenLayers = 12, NumAttentionHeads = 4,
-            ImageSize = 64, PatchSize = 8,
+            HiddenSize = 128,
+            IntermediateSize = 512,
+            ProjectionDim = 64,
+            NumHiddenLayers = 12,
+            NumAttentionHeads = 4,
+            ImageSize = 64,
+            PatchSize = 8,
         },
         "vit-b-32" => new ClipVisionConfig(),
         "vit-b-16" => new ClipVisionConfig { PatchSize = 16 },
         "vit-l-14" => new ClipVisionConfig
         {
-            HiddenSize = 1024, IntermediateSize = 4096, ProjectionDim = 768, NumHiddenLayers = 24, NumAttentionHeads = 16,
+            HiddenSize = 1024,
+            IntermediateSize = 4096,
+            ProjectionDim = 768,
+            NumHiddenLayers = 24,
+            NumAttentionHeads = 16,
             PatchSize = 14,
         },
         _ => throw new UserInputException($"--preset {name}: expected one of {string.Join(", ", PresetNames)}"),

@@ -10,14 +10,17 @@ public sealed record FeatureExtractionOptions
 {
     /// <summary>HF CLIP folder.</summary>
     public required string Checkpoint { get; init; }
-    /// <summary>Image folder, image file, stimulus .npy, HDF5 file (optionally FILE:DATASET) or pixel_values safetensors.</summary>
+    /// <summary>Image folder, image file, stimulus .npy, HDF5 file (optionally FILE:DATASET) or pixel_values
+    /// safetensors.</summary>
     public required string Input { get; init; }
     /// <summary>HDF5 dataset name (default "images").</summary>
     public string? Dataset { get; init; }
     public required string Output { get; init; }
-    /// <summary>"a-b" hidden-state range for CLIP-Detail; null = the model's default (11-20 for 24 layers, scaled otherwise).</summary>
+    /// <summary>"a-b" hidden-state range for CLIP-Detail; null = the model's default (11-20 for 24 layers, scaled
+    /// otherwise).</summary>
     public string? DetailLayers { get; init; }
-    /// <summary>Hidden states to store as <c>hidden_states.k</c>: null = none, "all", or a list like "0,6,12" / "4-8".</summary>
+    /// <summary>Hidden states to store as <c>hidden_states.k</c>: null = none, "all", or a list like "0,6,12" /
+    /// "4-8".</summary>
     public string? HiddenStates { get; init; }
     public int Batch { get; init; } = 16;
     /// <summary>Shard index and count: this run processes the i-th contiguous block of batches.</summary>
@@ -26,7 +29,8 @@ public sealed record FeatureExtractionOptions
     public Device? Device { get; init; }
     /// <summary>Float32 (default) or Float16 storage of the output tensors.</summary>
     public ScalarType OutputDType { get; init; } = ScalarType.Float32;
-    /// <summary>Continue from the per-batch files in OUTPUT.partial/ of an interrupted run with the same settings.</summary>
+    /// <summary>Continue from the per-batch files in OUTPUT.partial/ of an interrupted run with the same
+    /// settings.</summary>
     public bool Resume { get; init; }
     /// <summary>Show a progress bar on stderr.</summary>
     public bool Progress { get; init; } = true;
@@ -38,7 +42,8 @@ public sealed record FeatureExtractionOptions
 
 public sealed record FeatureExtractionResult(
     string Output, long Samples, long RowOffset, long TotalSamples, int FirstDetailLayer, int LastDetailLayer,
-    int[] HiddenStates, int BatchesComputed, int BatchesReused, double Seconds, long Tokens, long Width, long ProjectionDim);
+    int[] HiddenStates, int BatchesComputed, int BatchesReused, double Seconds, long Tokens, long Width,
+        long ProjectionDim);
 
 /// <summary>
 /// Batched CLIP feature extraction (SPEC §2) with sharding and resumption. Batches are fixed blocks of absolute rows
@@ -59,8 +64,11 @@ public static class FeatureExtractor
         var cfg = model.Config;
         var processor = ClipImageProcessor.FromFolder(o.Checkpoint);
         if (processor.DoCenterCrop && (processor.CropHeight != cfg.ImageSize || processor.CropWidth != cfg.ImageSize))
-            throw new UserInputException($"{o.Checkpoint}: preprocessor crop {processor.CropHeight}x{processor.CropWidth} does not match the model's image_size {cfg.ImageSize}");
-        var detail = o.DetailLayers is { } d ? ClipRunOptions.ParseLayerRange(d, cfg.NumHiddenLayers) : cfg.DefaultDetailLayers;
+            throw new UserInputException(
+                $"{o.Checkpoint}: preprocessor crop {processor.CropHeight}x{processor.CropWidth} does not match the " +
+                $"model's image_size {cfg.ImageSize}");
+        var detail = o.DetailLayers is
+        { } d ? ClipRunOptions.ParseLayerRange(d, cfg.NumHiddenLayers) : cfg.DefaultDetailLayers;
         int[] hidden = ParseHiddenStates(o.HiddenStates, cfg.NumHiddenLayers);
 
         long total = source.Count;
@@ -93,12 +101,16 @@ public static class FeatureExtractor
             new(FeatureFile.Semantic, DTypeName(o.OutputDType), [cfg.NumTokens, cfg.ProjectionDim]),
             new(FeatureFile.ImageEmbeds, DTypeName(o.OutputDType), [cfg.ProjectionDim]),
         };
-        columns.AddRange(hidden.Select(k => new FeatureFile.Column(FeatureFile.HiddenStatePrefix + k, DTypeName(o.OutputDType), [cfg.NumTokens, cfg.HiddenSize])));
+        columns.AddRange(
+            hidden.Select(k =>
+            new FeatureFile.Column(FeatureFile.HiddenStatePrefix + k, DTypeName(o.OutputDType),
+            [cfg.NumTokens, cfg.HiddenSize])));
 
         var runOpts = new ClipRunOptions { DetailLayers = detail, HiddenStates = hidden };
         var parts = new List<string>();
         int computed = 0, reused = 0;
-        using (var bar = o.Progress ? new ProgressBar($"features {meta[FeatureFile.Keys.Shard]}", rowEnd - rowStart, "img") : null)
+        using (var bar = o.Progress ? new ProgressBar($"features {meta[FeatureFile.Keys.Shard]}", rowEnd - rowStart,
+            "img") : null)
         {
             for (long b = b0; b < b1; b++)
             {
@@ -116,7 +128,8 @@ public static class FeatureExtractor
         }
         FeatureFile.Concatenate(o.Output, parts, columns, meta);
         Directory.Delete(partial, recursive: true);
-        return new FeatureExtractionResult(Path.GetFullPath(o.Output), rowEnd - rowStart, rowStart, total, detail.First, detail.Last,
+        return new FeatureExtractionResult(Path.GetFullPath(o.Output), rowEnd - rowStart, rowStart, total, detail.First,
+            detail.Last,
             hidden, computed, reused, clock.Elapsed.TotalSeconds, cfg.NumTokens, cfg.HiddenSize, cfg.ProjectionDim);
     }
 
@@ -177,7 +190,8 @@ public static class FeatureExtractor
             [FeatureFile.Semantic] = r.VdTokens.cpu(),
             [FeatureFile.ImageEmbeds] = r.ImageEmbeds.cpu(),
         };
-        foreach (var k in runOpts.HiddenStates ?? []) tensors[FeatureFile.HiddenStatePrefix + k] = r.HiddenStates[k].cpu();
+        foreach (var k in runOpts.HiddenStates ?? []) tensors[FeatureFile.HiddenStatePrefix
+            + k] = r.HiddenStates[k].cpu();
         FeatureFile.WritePart(part, tensors, o.OutputDType);
     }
 

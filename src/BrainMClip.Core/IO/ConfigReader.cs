@@ -4,7 +4,8 @@ using System.Text.Json.Nodes;
 namespace BrainMClip.IO;
 
 /// <summary>
-/// Typed access to a Hugging Face (diffusers, transformers) <c>config.json</c>: absent keys fall back to the diffusers default, present keys must
+/// Typed access to a Hugging Face (diffusers, transformers) <c>config.json</c>: absent keys fall back to the diffusers
+/// default, present keys must
 /// have the right JSON type, and every problem is a <see cref="UserInputException"/> naming the file and the field.
 /// </summary>
 public sealed class ConfigReader
@@ -20,7 +21,8 @@ public sealed class ConfigReader
         JsonNode? node;
         try { node = JsonNode.Parse(File.ReadAllText(path)); }
         catch (JsonException e) { throw new UserInputException($"{path}: not valid JSON ({e.Message})"); }
-        return new ConfigReader(path, node as JsonObject ?? throw new UserInputException($"{path}: expected a JSON object"));
+        return new ConfigReader(path, node as JsonObject
+            ?? throw new UserInputException($"{path}: expected a JSON object"));
     }
 
     public static ConfigReader Parse(string json, string path = "config.json")
@@ -28,17 +30,20 @@ public sealed class ConfigReader
         JsonNode? node;
         try { node = JsonNode.Parse(json); }
         catch (JsonException e) { throw new UserInputException($"{path}: not valid JSON ({e.Message})"); }
-        return new ConfigReader(path, node as JsonObject ?? throw new UserInputException($"{path}: expected a JSON object"));
+        return new ConfigReader(path, node as JsonObject
+            ?? throw new UserInputException($"{path}: expected a JSON object"));
     }
 
-    /// <summary>A reader over an object already parsed (e.g. a nested section); <paramref name="path"/> names it.</summary>
+    /// <summary>A reader over an object already parsed (e.g. a nested section); <paramref name="path"/> names
+    /// it.</summary>
     public static ConfigReader FromObject(JsonObject root, string path) => new(path, root);
 
     /// <summary>The nested object <paramref name="key"/> (an empty one when absent), named "path (key)".</summary>
     public ConfigReader Section(string key)
     {
         if (!Has(key)) return new ConfigReader($"{Path} ({key})", new JsonObject());
-        return _root[key] is JsonObject o ? new ConfigReader($"{Path} ({key})", o) : throw Error(key, "must be an object");
+        return _root[key] is JsonObject o ? new ConfigReader($"{Path} ({key})", o) : throw Error(key,
+            "must be an object");
     }
 
     public bool IsExplicitNull(string key) => _root.TryGetPropertyValue(key, out var v) && v == null;
@@ -54,7 +59,8 @@ public sealed class ConfigReader
         catch (Exception e) when (e is InvalidOperationException or FormatException)
         {
             // Whole-valued doubles (e.g. 1.0) are fine; out-of-range ones (1e25) must not wrap around in the cast.
-            if (_root[key] is JsonValue jv && jv.TryGetValue(out double d) && d == Math.Floor(d) && Math.Abs(d) <= int.MaxValue) return (int)d;
+            if (_root[key] is JsonValue jv && jv.TryGetValue(out double d) && d == Math.Floor(d)
+                && Math.Abs(d) <= int.MaxValue) return (int)d;
             throw Error(key, $"must be an integer (got {_root[key]!.ToJsonString()})");
         }
     }
@@ -117,7 +123,9 @@ public sealed class ConfigReader
     {
         long bytes = File.Exists(weightsPath) ? new FileInfo(weightsPath).Length : 0;
         if (minParameters > bytes / 2)
-            throw new UserInputException($"{Path}: the config describes a model of at least {(minParameters == long.MaxValue ? "2^63" : minParameters.ToString())} parameters, " +
+            throw new UserInputException(
+                $"{Path}: the config describes a model of at least " +
+                $"{(minParameters == long.MaxValue ? "2^63" : minParameters.ToString())} parameters, " +
                 $"but {weightsPath} holds only {bytes} bytes (check {fields})");
     }
 

@@ -82,7 +82,8 @@ public static class Nifti
         catch (IOException e) when (e is not FileNotFoundException) { throw Bad(path, $"read error ({e.Message})"); }
     }
 
-    /// <summary>Reads up to <paramref name="count"/> bytes; returns how many were read (fewer only at end of stream).</summary>
+    /// <summary>Reads up to <paramref name="count"/> bytes; returns how many were read (fewer only at end of
+    /// stream).</summary>
     static int ReadUpTo(Stream s, byte[] buf, int offset, int count)
     {
         int total = 0;
@@ -104,13 +105,20 @@ public static class Nifti
         bool big;
         if (BinaryPrimitives.ReadInt32LittleEndian(h) == HeaderSize) big = false;
         else if (BinaryPrimitives.ReadInt32BigEndian(h) == HeaderSize) big = true;
-        else throw Bad(path, $"sizeof_hdr is {BinaryPrimitives.ReadInt32LittleEndian(h)}, expected 348 (NIfTI-2 and Analyze files are not supported)");
+        else throw Bad(path,
+            $"sizeof_hdr is {BinaryPrimitives.ReadInt32LittleEndian(h)}, expected 348 (NIfTI-2 and Analyze files are " +
+            $"not supported)");
 
-        short I16(int o) => big ? BinaryPrimitives.ReadInt16BigEndian(h.AsSpan(o)) : BinaryPrimitives.ReadInt16LittleEndian(h.AsSpan(o));
-        float F32(int o) => big ? BinaryPrimitives.ReadSingleBigEndian(h.AsSpan(o)) : BinaryPrimitives.ReadSingleLittleEndian(h.AsSpan(o));
+        short I16(int o) =>
+            big ? BinaryPrimitives.ReadInt16BigEndian(h.AsSpan(o)) : BinaryPrimitives.ReadInt16LittleEndian(
+            h.AsSpan(o));
+        float F32(int o) =>
+            big ? BinaryPrimitives.ReadSingleBigEndian(h.AsSpan(o)) : BinaryPrimitives.ReadSingleLittleEndian(
+            h.AsSpan(o));
 
         string magic = System.Text.Encoding.ASCII.GetString(h, 344, 3);
-        if (magic == "ni1") throw Bad(path, "this is the header of a .hdr/.img pair; only single-file .nii/.nii.gz is supported");
+        if (magic == "ni1") throw Bad(path,
+            "this is the header of a .hdr/.img pair; only single-file .nii/.nii.gz is supported");
         if (magic != "n+1") throw Bad(path, $"magic is '{magic.Replace("\0", "\\0")}', expected 'n+1'");
 
         var dim = new short[8];
@@ -120,12 +128,16 @@ public static class Nifti
         var dtype = (NiftiDataType)I16(70);
         int esize = ElementSize(dtype);
         if (esize == 0)
-            throw Bad(path, $"unsupported datatype code {(short)dtype} (supported: uint8, int8, int16, uint16, int32, uint32, float32, float64)");
+            throw Bad(path,
+                $"unsupported datatype code {(short)dtype} (supported: uint8, int8, int16, uint16, int32, uint32, " +
+                $"float32, float64)");
         short bitpix = I16(72);
-        if (bitpix != 0 && bitpix != 8 * esize) throw Bad(path, $"bitpix {bitpix} does not match datatype {dtype} ({8 * esize} bits)");
+        if (bitpix != 0 && bitpix != 8 * esize) throw Bad(path,
+            $"bitpix {bitpix} does not match datatype {dtype} ({8 * esize} bits)");
 
         float voxOffsetF = F32(108);
-        if (!float.IsFinite(voxOffsetF) || voxOffsetF < HeaderSize || voxOffsetF > 1e9 || voxOffsetF != Math.Floor(voxOffsetF))
+        if (!float.IsFinite(voxOffsetF) || voxOffsetF < HeaderSize || voxOffsetF > 1e9
+            || voxOffsetF != Math.Floor(voxOffsetF))
             throw Bad(path, $"vox_offset {voxOffsetF} is invalid (expected a whole number ≥ 348)");
         long voxOffset = (long)voxOffsetF;
 
@@ -138,16 +150,22 @@ public static class Nifti
         long count = (long)nx * ny * nz;
         long dataBytes = count * esize;
         if (fileLength is { } fl && voxOffset + dataBytes > fl)
-            throw Bad(path, $"truncated: dims {nx}×{ny}×{nz} {dtype} need {dataBytes} data bytes after vox_offset {voxOffset}, but the file has {fl} bytes");
-        if (dataBytes > MaxDataBytes) throw Bad(path, $"dims {nx}×{ny}×{nz} of {dtype} need {dataBytes} bytes, more than this reader supports");
+            throw Bad(path,
+                $"truncated: dims {nx}×{ny}×{nz} {dtype} need {dataBytes} data bytes after vox_offset {voxOffset}, " +
+                $"but the file has {fl} bytes");
+        if (dataBytes > MaxDataBytes) throw Bad(path,
+            $"dims {nx}×{ny}×{nz} of {dtype} need {dataBytes} bytes, more than this reader supports");
 
         // Skip header extensions up to vox_offset, then read the voxel data; both must really be there.
         SkipExtensions(s, path, voxOffset);
         byte[] raw = ReadData(s, dataBytes, fileLength is not null, compressedLength, Truncated);
         UserInputException Truncated(long total)
         {
-            string kind = compressedLength is { } cl ? $"the decompressed data (from {cl} compressed bytes)" : "the file";
-            return Bad(path, $"truncated: dims {nx}×{ny}×{nz} {dtype} need {dataBytes} data bytes after vox_offset {voxOffset}, but {kind} holds only {total}");
+            string kind = compressedLength is
+            { } cl ? $"the decompressed data (from {cl} compressed bytes)" : "the file";
+            return Bad(path,
+                $"truncated: dims {nx}×{ny}×{nz} {dtype} need {dataBytes} data bytes after vox_offset {voxOffset}, " +
+                $"but {kind} holds only {total}");
         }
 
         var values = Decode(raw, dtype, big, nx, ny, nz, slope, inter);
@@ -155,8 +173,14 @@ public static class Nifti
         var pix = new[] { F32(80), F32(84), F32(88) };
         return new NiftiVolume
         {
-            Path = path, Shape = [nx, ny, nz], Values = values, DataType = dtype, Slope = slope, Intercept = inter,
-            BigEndian = big, PixDim = pix,
+            Path = path,
+            Shape = [nx, ny, nz],
+            Values = values,
+            DataType = dtype,
+            Slope = slope,
+            Intercept = inter,
+            BigEndian = big,
+            PixDim = pix,
         };
     }
 
@@ -254,19 +278,29 @@ public static class Nifti
     {
         switch (esize)
         {
-            case 2: BinaryPrimitives.ReverseEndianness((ReadOnlySpan<ushort>)MemoryMarshal.Cast<byte, ushort>(raw.AsSpan()), MemoryMarshal.Cast<byte, ushort>(raw.AsSpan())); break;
-            case 4: BinaryPrimitives.ReverseEndianness((ReadOnlySpan<uint>)MemoryMarshal.Cast<byte, uint>(raw.AsSpan()), MemoryMarshal.Cast<byte, uint>(raw.AsSpan())); break;
-            case 8: BinaryPrimitives.ReverseEndianness((ReadOnlySpan<ulong>)MemoryMarshal.Cast<byte, ulong>(raw.AsSpan()), MemoryMarshal.Cast<byte, ulong>(raw.AsSpan())); break;
+            case 2:
+                BinaryPrimitives.ReverseEndianness(
+                (ReadOnlySpan<ushort>)MemoryMarshal.Cast<byte, ushort>(raw.AsSpan()),
+                MemoryMarshal.Cast<byte, ushort>(raw.AsSpan())); break;
+            case 4:
+                BinaryPrimitives.ReverseEndianness((ReadOnlySpan<uint>)MemoryMarshal.Cast<byte, uint>(raw.AsSpan()),
+                MemoryMarshal.Cast<byte, uint>(raw.AsSpan())); break;
+            case 8:
+                BinaryPrimitives.ReverseEndianness(
+                (ReadOnlySpan<ulong>)MemoryMarshal.Cast<byte, ulong>(raw.AsSpan()),
+                MemoryMarshal.Cast<byte, ulong>(raw.AsSpan())); break;
         }
     }
 
-    /// <summary>values[(x·ny + y)·nz + z] = src[(z·ny + y)·nx + x]·slope + inter, in tiles of 32×32 (x, z) per y.</summary>
+    /// <summary>values[(x·ny + y)·nz + z] = src[(z·ny + y)·nx + x]·slope + inter, in tiles of 32×32 (x, z) per
+    /// y.</summary>
     static void Transpose<T>(byte[] raw, double[] values, int nx, int ny, int nz, double slope, double inter)
         where T : unmanaged, INumberBase<T>
     {
         const int B = 32;
         // y-planes are independent; two threads halve the pass on large volumes (small ones stay on one thread).
-        var options = new ParallelOptions { MaxDegreeOfParallelism = (long)nx * ny * nz >= 1 << 20 ? Environment.ProcessorCount : 1 };
+        var options = new ParallelOptions
+        { MaxDegreeOfParallelism = (long)nx * ny * nz >= 1 << 20 ? Environment.ProcessorCount : 1 };
         Parallel.For(0, ny, options, y =>
         {
             ReadOnlySpan<T> src = MemoryMarshal.Cast<byte, T>(raw);
@@ -278,7 +312,8 @@ public static class Nifti
                     {
                         long dst = ((long)x * ny + y) * nz;
                         for (int z = z0; z < z1; z++)
-                            values[dst + z] = double.CreateTruncating(src[(int)(((long)z * ny + y) * nx + x)]) * slope + inter;
+                            values[dst + z] = double.CreateTruncating(src[(int)(((long)z * ny + y) * nx + x)]) * slope
+                                + inter;
                     }
                 }
         });
@@ -290,13 +325,15 @@ public static class Nifti
     /// unscaled (slope 0) after rounding for integer datatypes; an affine with voxel size <paramref name="voxelSize"/>
     /// is written as both qform and sform (code 1, scanner).
     /// </summary>
-    public static void Write(string path, int[] shape, ReadOnlySpan<double> values, NiftiDataType dtype, float voxelSize = 1.8f)
+    public static void Write(string path, int[] shape, ReadOnlySpan<double> values, NiftiDataType dtype,
+        float voxelSize = 1.8f)
     {
         if (shape.Length != 3 || shape.Any(d => d < 1 || d > short.MaxValue))
             throw new ArgumentException("shape must be [nx, ny, nz] with 1 ≤ n ≤ 32767", nameof(shape));
         int nx = shape[0], ny = shape[1], nz = shape[2];
         long count = (long)nx * ny * nz;
-        if (values.Length != count) throw new ArgumentException($"values has {values.Length} entries; shape needs {count}");
+        if (values.Length != count) throw new ArgumentException(
+            $"values has {values.Length} entries; shape needs {count}");
         int esize = ElementSize(dtype);
         if (esize == 0) throw new ArgumentException($"unsupported datatype {dtype}");
 
@@ -353,10 +390,18 @@ public static class Nifti
         {
             case NiftiDataType.UInt8: d[i] = checked((byte)Math.Round(v)); break;
             case NiftiDataType.Int8: d[i] = (byte)checked((sbyte)Math.Round(v)); break;
-            case NiftiDataType.Int16: BinaryPrimitives.WriteInt16LittleEndian(d[(2 * i)..], checked((short)Math.Round(v))); break;
-            case NiftiDataType.UInt16: BinaryPrimitives.WriteUInt16LittleEndian(d[(2 * i)..], checked((ushort)Math.Round(v))); break;
-            case NiftiDataType.Int32: BinaryPrimitives.WriteInt32LittleEndian(d[(4 * i)..], checked((int)Math.Round(v))); break;
-            case NiftiDataType.UInt32: BinaryPrimitives.WriteUInt32LittleEndian(d[(4 * i)..], checked((uint)Math.Round(v))); break;
+            case NiftiDataType.Int16:
+                BinaryPrimitives.WriteInt16LittleEndian(d[(2 * i)..],
+                checked((short)Math.Round(v))); break;
+            case NiftiDataType.UInt16:
+                BinaryPrimitives.WriteUInt16LittleEndian(d[(2 * i)..],
+                checked((ushort)Math.Round(v))); break;
+            case NiftiDataType.Int32:
+                BinaryPrimitives.WriteInt32LittleEndian(d[(4 * i)..],
+                checked((int)Math.Round(v))); break;
+            case NiftiDataType.UInt32:
+                BinaryPrimitives.WriteUInt32LittleEndian(d[(4 * i)..],
+                checked((uint)Math.Round(v))); break;
             case NiftiDataType.Float32: BinaryPrimitives.WriteSingleLittleEndian(d[(4 * i)..], (float)v); break;
             case NiftiDataType.Float64: BinaryPrimitives.WriteDoubleLittleEndian(d[(8 * i)..], v); break;
         }

@@ -31,7 +31,8 @@ public static class Plots
     }
 
     /// <summary>Line plot of several named series over a shared x axis.</summary>
-    public static byte[] Lines(IReadOnlyDictionary<string, (double[] x, double[] y)> series, string xLabel, string title,
+    public static byte[] Lines(IReadOnlyDictionary<string, (double[] x, double[] y)> series, string xLabel,
+        string title,
         int width = 760, int height = 420, bool logY = false)
     {
         var plt = new Plot();
@@ -58,7 +59,8 @@ public static class Plots
         int width = 800, int height = 500)
     {
         var plt = new Plot();
-        foreach (var (name, y, onRight) in left.Select(s => (s.Name, s.Y, false)).Concat(right.Select(s => (s.Name, s.Y, true))))
+        foreach (var (name, y, onRight) in left.Select(s => (s.Name, s.Y, false))
+            .Concat(right.Select(s => (s.Name, s.Y, true))))
         {
             if (onRight && y.All(double.IsNaN)) continue;
             var sc = plt.Add.Scatter(x, y);

@@ -6,11 +6,13 @@ namespace BrainMClip.IO;
 /// <summary>How the keys of a weight source relate to a module's state dict.</summary>
 public sealed record StateDictOptions
 {
-    /// <summary>Only source keys with this prefix are weights; the prefix is stripped (checkpoints: "model.").</summary>
+    /// <summary>Only source keys with this prefix are weights; the prefix is stripped (checkpoints:
+    /// "model.").</summary>
     public string Prefix { get; init; } = "";
     /// <summary>Maps a source key (after the prefix) to a module key (legacy names); identity when null.</summary>
     public Func<string, string>? Rename { get; init; }
-    /// <summary>Adjusts a source tensor before the shape check (e.g. 1×1-conv attention weights); may return it.</summary>
+    /// <summary>Adjusts a source tensor before the shape check (e.g. 1×1-conv attention weights); may return
+    /// it.</summary>
     public Func<string, Tensor, Tensor>? Reshape { get; init; }
     /// <summary>Module keys that may be absent from the source (BatchNorm's num_batches_tracked always may).</summary>
     public Func<string, bool>? Optional { get; init; }
@@ -31,7 +33,8 @@ public sealed record StateDictOptions
 /// </summary>
 public static class StateDictLoader
 {
-    public sealed record LoadReport(int Loaded, IReadOnlyList<string> SkippedOptional, IReadOnlyList<string> Unexpected);
+    public sealed record LoadReport(int Loaded, IReadOnlyList<string> SkippedOptional,
+        IReadOnlyList<string> Unexpected);
 
     sealed record Source(string Key, string Origin, long[] Shape, bool Floating, string DType, Func<Tensor> Read);
 
@@ -73,7 +76,8 @@ public static class StateDictLoader
                 else problems.Add($"missing key '{key}' (expected shape [{Shape(dst.shape)}])");
             }
             else if (o.Reshape is null && !s.Shape.SequenceEqual(dst.shape))
-                problems.Add($"key '{key}' has shape [{Shape(s.Shape)}] in the file but the config needs [{Shape(dst.shape)}]");
+                problems.Add(
+                    $"key '{key}' has shape [{Shape(s.Shape)}] in the file but the config needs [{Shape(dst.shape)}]");
             else if (dst.is_floating_point() && !s.Floating)
                 problems.Add($"key '{key}' has dtype {s.DType}; expected a floating type");
         }
@@ -99,14 +103,16 @@ public static class StateDictLoader
             var adjusted = o.Reshape?.Invoke(key, t) ?? t;
             if (!adjusted.shape.SequenceEqual(dst.shape))
                 throw new UserInputException(
-                    $"{where}: key '{key}' has shape [{Shape(t.shape)}] in the file but the config needs [{Shape(dst.shape)}]");
+                    $"{where}: key '{key}' has shape [{Shape(t.shape)}] in the file but the config needs " +
+                        $"[{Shape(dst.shape)}]");
             dst.copy_(adjusted.to(dst.dtype, dst.device));
             loaded++;
         }
         return new LoadReport(loaded, skipped, unexpected);
     }
 
-    /// <summary>Module key → source entry: prefix filtered and stripped, renamed; two entries for one key fail.</summary>
+    /// <summary>Module key → source entry: prefix filtered and stripped, renamed; two entries for one key
+    /// fail.</summary>
     static Dictionary<string, Source> MapKeys(List<Source> entries, StateDictOptions o)
     {
         var map = new Dictionary<string, Source>(StringComparer.Ordinal);

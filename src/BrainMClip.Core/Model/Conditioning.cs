@@ -19,7 +19,8 @@ public static class Conditioning
     }
 
     /// <param name="semantic">(N, T, P) predicted CLIP-Semantic tokens.</param>
-    /// <param name="detailProjected">(N, T, P) P(ê_D), the fitted token-wise map applied to the detail prediction.</param>
+    /// <param name="detailProjected">(N, T, P) P(ê_D), the fitted token-wise map applied to the detail
+    /// prediction.</param>
     public static Tensor Fuse(Tensor semantic, Tensor detailProjected, double lambda)
     {
         if (lambda is < 0 or > 1) throw new UserInputException($"--fusion {lambda}: expected a value in [0, 1]");
@@ -32,7 +33,8 @@ public static class Conditioning
         return Renorm(mixed).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Divides every token of each sample by the L2 norm of that sample's CLS token (as VD's image context).</summary>
+    /// <summary>Divides every token of each sample by the L2 norm of that sample's CLS token (as VD's image
+    /// context).</summary>
     public static Tensor Renorm(Tensor tokens)
     {
         using var scope = NewDisposeScope();
@@ -58,10 +60,12 @@ public static class Conditioning
 
     /// <summary>
     /// The conditioning of every sample of a PRED file: renorm((1−λ)·semantic + λ·detail_projected), re-standardised
-    /// first to the statistics <paramref name="restandardizeTo"/> returns for the semantic predictions, if given; semantic only at λ = 0; a file without detail_projected falls
+    /// first to the statistics <paramref name="restandardizeTo"/> returns for the semantic predictions, if given;
+    /// semantic only at λ = 0; a file without detail_projected falls
     /// back to its precomputed 'fused' tokens (with a warning).
     /// </summary>
-    /// <returns>The conditioning (N,T,P), the semantic predictions (float32) and a description of how it was made.</returns>
+    /// <returns>The conditioning (N,T,P), the semantic predictions (float32) and a description of how it was
+    /// made.</returns>
     public static (Tensor Conditioning, Tensor Semantic, string Source) FromPredictions(string predPath, double lambda,
         Func<Tensor, Statistics>? restandardizeTo = null)
     {
@@ -86,7 +90,8 @@ public static class Conditioning
                     $"fused from semantic and detail_projected with lambda {lambda}");
             using var rs = Restandardize(semantic, target.Mean, target.Std);
             using var rdp = Restandardize(dp, target.Mean, target.Std);
-            return (Fuse(rs, rdp, lambda), semantic, $"fused from semantic and detail_projected with lambda {lambda}{how}");
+            return (Fuse(rs, rdp, lambda), semantic,
+                $"fused from semantic and detail_projected with lambda {lambda}{how}");
         }
         if (target is not null)
         {
@@ -100,7 +105,8 @@ public static class Conditioning
         if (contents.Contains(Predictions.FusedKey))
         {
             Console.Error.WriteLine(
-                $"warning: {predPath} has no 'detail_projected'; using its precomputed 'fused' tokens (--fusion ignored)");
+                $"warning: {predPath} has no 'detail_projected'; using its precomputed 'fused' tokens (--fusion " +
+                    $"ignored)");
             using var p = Predictions.Load(predPath, Predictions.FusedKey);
             return (p.Fused!.to_type(ScalarType.Float32), semantic, "precomputed 'fused' from PRED");
         }

@@ -14,7 +14,8 @@ public sealed class DropoutRng
     public Generator? Generator { get; set; }
 }
 
-/// <summary>Inverted dropout drawing its mask from <see cref="DropoutRng"/> (same distribution as nn.Dropout).</summary>
+/// <summary>Inverted dropout drawing its mask from <see cref="DropoutRng"/> (same distribution as
+/// nn.Dropout).</summary>
 public sealed class SeededDropout : Module<Tensor, Tensor>
 {
     readonly double _p;
@@ -83,7 +84,8 @@ public sealed class TokenHead : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Sets the output bias to <paramref name="mean"/> (T,C), so training starts from the mean target.</summary>
+    /// <summary>Sets the output bias to <paramref name="mean"/> (T,C), so training starts from the mean
+    /// target.</summary>
     public void SetOutputBias(Tensor mean, bool zeroLastWeight)
     {
         using var _ = no_grad();
@@ -121,7 +123,8 @@ public sealed class StreamEncoder : Module<Tensor, Tensor>
     readonly Tensor? skip_bias;
     readonly int _tokens, _width;
 
-    public StreamEncoder(int voxels, ModelSection m, int width, bool lowRank, DropoutRng rng) : base(nameof(StreamEncoder))
+    public StreamEncoder(int voxels, ModelSection m, int width, bool lowRank,
+        DropoutRng rng) : base(nameof(StreamEncoder))
     {
         input = Linear(voxels, m.Hidden);
         input_norm = LayerNorm(m.Hidden);
@@ -156,7 +159,8 @@ public sealed class StreamEncoder : Module<Tensor, Tensor>
     {
         if (skip_weight is null) return head.call(latent);
         using var scope = NewDisposeScope();
-        var linear = (linearOverride ?? nn.functional.linear(voxels, skip_weight.t(), skip_bias)).reshape(-1, _tokens, _width);
+        var linear = (linearOverride ?? nn.functional.linear(voxels, skip_weight.t(), skip_bias)).reshape(-1, _tokens,
+            _width);
         return (head.call(latent) + linear).MoveToOuterDisposeScope();
     }
 
@@ -167,7 +171,9 @@ public sealed class StreamEncoder : Module<Tensor, Tensor>
     {
         if (skip_weight is null || skip_bias is null) throw new InvalidOperationException("model.ridge_skip is off");
         if (!weight.shape.SequenceEqual(skip_weight.shape) || !bias.shape.SequenceEqual(skip_bias.shape))
-            throw new ArgumentException($"ridge skip shapes [{string.Join(",", weight.shape)}]/[{string.Join(",", bias.shape)}], expected [{string.Join(",", skip_weight.shape)}]/[{string.Join(",", skip_bias.shape)}]");
+            throw new ArgumentException(
+                $"ridge skip shapes [{string.Join(",", weight.shape)}]/[{string.Join(",", bias.shape)}], expected " +
+                $"[{string.Join(",", skip_weight.shape)}]/[{string.Join(",", skip_bias.shape)}]");
         using var _ = no_grad();
         skip_weight.copy_(weight);
         skip_bias.copy_(bias);

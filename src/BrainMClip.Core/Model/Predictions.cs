@@ -70,7 +70,8 @@ public sealed class Predictions : IDisposable
             Semantic = Read(SemanticKey),
             DetailProjected = Read(DetailProjectedKey),
             Fused = Read(FusedKey),
-            Lambda = meta.TryGetValue(LambdaKey, out var l) ? double.Parse(l, CultureInfo.InvariantCulture) : double.NaN,
+            Lambda = meta.TryGetValue(LambdaKey, out var l) ? double.Parse(l,
+                CultureInfo.InvariantCulture) : double.NaN,
             Model = meta.TryGetValue(ModelKey, out var m) ? m : "",
         };
     }

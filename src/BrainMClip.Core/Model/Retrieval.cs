@@ -16,15 +16,19 @@ public sealed record RetrievalResult(double ImageToBrainTop1, double BrainToImag
 /// </summary>
 public static class Retrieval
 {
-    public static RetrievalResult Compute(Tensor predictions, Tensor truth, int loops = 30, int batch = 300, long seed = 42)
+    public static RetrievalResult Compute(Tensor predictions, Tensor truth, int loops = 30, int batch = 300,
+        long seed = 42)
     {
         if (loops < 1) throw new UserInputException($"--loops {loops}: expected >= 1");
         if (batch < 2) throw new UserInputException($"--batch {batch}: expected >= 2");
         if (predictions.shape[0] != truth.shape[0])
-            throw new UserInputException($"retrieval: {predictions.shape[0]} predictions but {truth.shape[0]} ground-truth rows");
-        if (predictions.shape.Skip(1).Aggregate(1L, (a, b) => a * b) != truth.shape.Skip(1).Aggregate(1L, (a, b) => a * b))
             throw new UserInputException(
-                $"retrieval: prediction shape [{string.Join(",", predictions.shape)}] and ground-truth shape [{string.Join(",", truth.shape)}] differ");
+                $"retrieval: {predictions.shape[0]} predictions but {truth.shape[0]} ground-truth rows");
+        if (predictions.shape.Skip(1).Aggregate(1L, (a, b) => a * b) != truth.shape.Skip(1)
+            .Aggregate(1L, (a, b) => a * b))
+            throw new UserInputException(
+                $"retrieval: prediction shape [{string.Join(",", predictions.shape)}] and ground-truth shape " +
+                    $"[{string.Join(",", truth.shape)}] differ");
         long n = predictions.shape[0];
         if (n < 2) throw new UserInputException($"retrieval: need at least 2 samples, got {n}");
 

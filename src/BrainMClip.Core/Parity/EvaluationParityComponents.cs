@@ -8,7 +8,8 @@ public abstract class EvaluationParityAdapter(IEvaluationParityComponent inner) 
     public string Name => inner.Name;
     public string Description => inner.Description;
 
-    public void Run(string? model, IReadOnlyDictionary<string, Tensor> inputs, IDictionary<string, Tensor> outputs, ParityOptions options)
+    public void Run(string? model, IReadOnlyDictionary<string, Tensor> inputs, IDictionary<string, Tensor> outputs,
+        ParityOptions options)
     {
         foreach (var (k, v) in inner.Run(model, inputs)) outputs[k] = v;
     }

@@ -8,31 +8,38 @@ namespace BrainMClip.Parity;
 internal static class ParityInputs
 {
     public static Tensor Require(IReadOnlyDictionary<string, Tensor> inputs, string name, string component) =>
-        inputs.TryGetValue(name, out var t) ? t : throw new UserInputException($"parity {component}: input tensor '{name}' is missing");
+        inputs.TryGetValue(name,
+            out var t) ? t : throw new UserInputException($"parity {component}: input tensor '{name}' is missing");
 
     public static long Long(Tensor t) => t.to_type(ScalarType.Int64).flatten()[0].item<long>();
     public static double Double(Tensor t) => t.to_type(ScalarType.Float64).flatten()[0].item<double>();
 
     public static string Dir(string? modelDir, string component, params string[] subs)
     {
-        if (modelDir == null) throw new UserInputException($"parity {component}: --model (a diffusers folder) is required");
+        if (modelDir == null) throw new UserInputException(
+            $"parity {component}: --model (a diffusers folder) is required");
         return subs.Select(s => Path.Combine(modelDir, s)).FirstOrDefault(Directory.Exists) ?? modelDir;
     }
 
-    /// <summary>Copies results into the command's output dictionary (detached from any dispose scope, on the CPU).</summary>
+    /// <summary>Copies results into the command's output dictionary (detached from any dispose scope, on the
+    /// CPU).</summary>
     public static void Emit(IDictionary<string, Tensor> outputs, Dictionary<string, Tensor> results)
     {
         foreach (var (k, v) in results) outputs[k] = v.cpu().DetachFromDisposeScope();
     }
 }
 
-/// <summary><c>unet</c>: sample, timestep, encoder_hidden_states → noise_pred; extra_sample → extra_noise_pred.</summary>
+/// <summary><c>unet</c>: sample, timestep, encoder_hidden_states → noise_pred; extra_sample →
+/// extra_noise_pred.</summary>
 public sealed class UnetParity : IParityComponent
 {
     public string Name => "unet";
-    public string Description => "diffusers UNet2DConditionModel folder: sample, timestep, encoder_hidden_states -> noise_pred (extra_sample -> extra_noise_pred)";
+    public string Description =>
+        "diffusers UNet2DConditionModel folder: sample, timestep, encoder_hidden_states -> noise_pred (extra_sample " +
+        "-> extra_noise_pred)";
 
-    public void Run(string? model, IReadOnlyDictionary<string, Tensor> inputs, IDictionary<string, Tensor> outputs, ParityOptions options)
+    public void Run(string? model, IReadOnlyDictionary<string, Tensor> inputs, IDictionary<string, Tensor> outputs,
+        ParityOptions options)
     {
         using var scope = NewDisposeScope();
         ParityInputs.Emit(outputs, Compute(model, inputs));
@@ -58,13 +65,17 @@ public sealed class UnetParity : IParityComponent
     }
 }
 
-/// <summary><c>vae</c>: latents → image, image_01; encode_image → encode_mean, encode_logvar; extra_latents → extra_image.</summary>
+/// <summary><c>vae</c>: latents → image, image_01; encode_image → encode_mean, encode_logvar; extra_latents →
+/// extra_image.</summary>
 public sealed class VaeParity : IParityComponent
 {
     public string Name => "vae";
-    public string Description => "diffusers AutoencoderKL folder: latents -> image, image_01; encode_image -> encode_mean, encode_logvar; extra_latents -> extra_image";
+    public string Description =>
+        "diffusers AutoencoderKL folder: latents -> image, image_01; encode_image -> encode_mean, encode_logvar; " +
+        "extra_latents -> extra_image";
 
-    public void Run(string? model, IReadOnlyDictionary<string, Tensor> inputs, IDictionary<string, Tensor> outputs, ParityOptions options)
+    public void Run(string? model, IReadOnlyDictionary<string, Tensor> inputs, IDictionary<string, Tensor> outputs,
+        ParityOptions options)
     {
         using var scope = NewDisposeScope();
         ParityInputs.Emit(outputs, Compute(model, inputs));
@@ -88,21 +99,28 @@ public sealed class VaeParity : IParityComponent
             result["encode_logvar"] = logvar;
         }
         if (inputs.TryGetValue("extra_latents", out var ez)) result["extra_image"] = vae.Decode(ez);
-        if (result.Count == 0) throw new UserInputException("parity vae: none of latents, encode_image, extra_latents is in the inputs");
+        if (result.Count == 0) throw new UserInputException(
+            "parity vae: none of latents, encode_image, extra_latents is in the inputs");
         return result;
     }
 }
 
 /// <summary>
-/// <c>ddim</c>: num_inference_steps, step_timestep, step{k}_model_output, step{k}_sample, cfg_* → timesteps, alphas_cumprod,
-/// step{k}_prev_sample, step{k}_pred_original_sample, cfg_noise_pred (plus betas, final_alpha_cumprod and the step alphas).
+/// <c>ddim</c>: num_inference_steps, step_timestep, step{k}_model_output, step{k}_sample, cfg_* → timesteps,
+/// alphas_cumprod,
+/// step{k}_prev_sample, step{k}_pred_original_sample, cfg_noise_pred (plus betas, final_alpha_cumprod and the step
+/// alphas).
 /// </summary>
 public sealed class DdimParity : IParityComponent
 {
     public string Name => "ddim";
-    public string Description => "folder with scheduler_config.json: num_inference_steps, step_timestep, step{k}_model_output, step{k}_sample, cfg_* -> timesteps, alphas_cumprod, step{k}_prev_sample, step{k}_pred_original_sample, cfg_noise_pred";
+    public string Description =>
+        "folder with scheduler_config.json: num_inference_steps, step_timestep, step{k}_model_output, " +
+        "step{k}_sample, cfg_* -> timesteps, alphas_cumprod, step{k}_prev_sample, step{k}_pred_original_sample, " +
+        "cfg_noise_pred";
 
-    public void Run(string? model, IReadOnlyDictionary<string, Tensor> inputs, IDictionary<string, Tensor> outputs, ParityOptions options)
+    public void Run(string? model, IReadOnlyDictionary<string, Tensor> inputs, IDictionary<string, Tensor> outputs,
+        ParityOptions options)
     {
         using var scope = NewDisposeScope();
         ParityInputs.Emit(outputs, Compute(model, inputs));
@@ -132,7 +150,8 @@ public sealed class DdimParity : IParityComponent
                 prev[k] = s.PrevTimestep(ts[k]);
                 aT[k] = s.AlphaProd(ts[k]);
                 aPrev[k] = s.AlphaProd(prev[k]);
-                if (!inputs.TryGetValue($"step{k}_model_output", out var mo) || !inputs.TryGetValue($"step{k}_sample", out var x)) continue;
+                if (!inputs.TryGetValue($"step{k}_model_output", out var mo)
+                    || !inputs.TryGetValue($"step{k}_sample", out var x)) continue;
                 var o = s.Step(mo, ts[k], x);
                 result[$"step{k}_prev_sample"] = o.PrevSample;
                 result[$"step{k}_pred_original_sample"] = o.PredOriginalSample;
@@ -141,7 +160,8 @@ public sealed class DdimParity : IParityComponent
             result["step_alpha_prod_t"] = tensor(aT);
             result["step_alpha_prod_t_prev"] = tensor(aPrev);
         }
-        if (inputs.TryGetValue("cfg_noise_pred_uncond", out var u) && inputs.TryGetValue("cfg_noise_pred_cond", out var c) &&
+        if (inputs.TryGetValue("cfg_noise_pred_uncond", out var u)
+            && inputs.TryGetValue("cfg_noise_pred_cond", out var c) &&
             inputs.TryGetValue("cfg_guidance_scale", out var gs))
             result["cfg_noise_pred"] = Guidance.Apply(u, c, ParityInputs.Double(gs));
         return result;
@@ -149,15 +169,20 @@ public sealed class DdimParity : IParityComponent
 }
 
 /// <summary>
-/// <c>pipeline</c> (DIR with unet/, vae/, ddim/ or scheduler/): latents_init, encoder_hidden_states (row 0 unconditional),
-/// guidance_scale, num_inference_steps → timesteps, guided_noise_pred, latents_after_step, latents_final, image, image_01.
+/// <c>pipeline</c> (DIR with unet/, vae/, ddim/ or scheduler/): latents_init, encoder_hidden_states (row 0
+/// unconditional),
+/// guidance_scale, num_inference_steps → timesteps, guided_noise_pred, latents_after_step, latents_final, image,
+/// image_01.
 /// </summary>
 public sealed class PipelineParity : IParityComponent
 {
     public string Name => "pipeline";
-    public string Description => "folder with unet/, vae/, ddim/ (or scheduler/): latents_init, encoder_hidden_states, guidance_scale, num_inference_steps -> timesteps, guided_noise_pred, latents_after_step, latents_final, image, image_01";
+    public string Description =>
+        "folder with unet/, vae/, ddim/ (or scheduler/): latents_init, encoder_hidden_states, guidance_scale, " +
+        "num_inference_steps -> timesteps, guided_noise_pred, latents_after_step, latents_final, image, image_01";
 
-    public void Run(string? model, IReadOnlyDictionary<string, Tensor> inputs, IDictionary<string, Tensor> outputs, ParityOptions options)
+    public void Run(string? model, IReadOnlyDictionary<string, Tensor> inputs, IDictionary<string, Tensor> outputs,
+        ParityOptions options)
     {
         using var scope = NewDisposeScope();
         ParityInputs.Emit(outputs, Compute(model, inputs));

@@ -24,8 +24,10 @@ public interface IParityComponent
     string Name { get; }
     /// <summary>One line for --help: what the model argument is and which tensors are read and written.</summary>
     string Description { get; }
-    /// <summary>Computes outputs; throws <see cref="UserInputException"/> when nothing recognisable is in the inputs.</summary>
-    void Run(string? model, IReadOnlyDictionary<string, Tensor> inputs, IDictionary<string, Tensor> outputs, ParityOptions options);
+    /// <summary>Computes outputs; throws <see cref="UserInputException"/> when nothing recognisable is in the
+    /// inputs.</summary>
+    void Run(string? model, IReadOnlyDictionary<string, Tensor> inputs, IDictionary<string, Tensor> outputs,
+        ParityOptions options);
 }
 
 public static class ParityRunner
@@ -40,10 +42,12 @@ public static class ParityRunner
 
     public static IParityComponent Find(string name) =>
         Components.FirstOrDefault(c => c.Name == name)
-        ?? throw new UserInputException($"--component {name}: unknown component; available: {string.Join(", ", Components.Select(c => c.Name))}");
+        ?? throw new UserInputException(
+            $"--component {name}: unknown component; available: {string.Join(", ", Components.Select(c => c.Name))}");
 
     /// <summary>Loads IN, runs the component, writes OUT atomically; returns the names written.</summary>
-    public static IReadOnlyList<string> RunFiles(string component, string? model, string inputsPath, string outPath, ParityOptions options)
+    public static IReadOnlyList<string> RunFiles(string component, string? model, string inputsPath, string outPath,
+        ParityOptions options)
     {
         var c = Find(component);
         var inputs = SafeTensors.Load(inputsPath);
@@ -52,7 +56,9 @@ public static class ParityRunner
         {
             c.Run(model, inputs, outputs, options);
             if (outputs.Count == 0)
-                throw new UserInputException($"{inputsPath}: component '{c.Name}' found no input tensor it recognises (inputs: {string.Join(", ", inputs.Keys)})");
+                throw new UserInputException(
+                    $"{inputsPath}: component '{c.Name}' found no input tensor it recognises (inputs: " +
+                    $"{string.Join(", ", inputs.Keys)})");
             var meta = new Dictionary<string, string> { ["component"] = c.Name };
             if (model != null) meta["model"] = model;
             SafeTensors.Save(outPath, outputs.ToDictionary(kv => kv.Key, kv => kv.Value.cpu()), meta);

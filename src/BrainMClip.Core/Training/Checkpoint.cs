@@ -34,7 +34,8 @@ public sealed class Checkpoint : IDisposable
         SafeTensors.Save(path, Tensors, meta);
     }
 
-    /// <summary>Loads and verifies a checkpoint; returns null (with <paramref name="problem"/>) if missing or corrupt.</summary>
+    /// <summary>Loads and verifies a checkpoint; returns null (with <paramref name="problem"/>) if missing or
+    /// corrupt.</summary>
     public static Checkpoint? TryLoad(string path, out string? problem)
     {
         problem = null;
@@ -66,7 +67,8 @@ public sealed class Checkpoint : IDisposable
         return new Checkpoint { Tensors = tensors, Metadata = m };
     }
 
-    /// <summary>SHA-256 over sorted metadata and every tensor's name, dtype, shape and bytes (sorted by name).</summary>
+    /// <summary>SHA-256 over sorted metadata and every tensor's name, dtype, shape and bytes (sorted by
+    /// name).</summary>
     static string Digest(IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string> meta)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -113,9 +115,11 @@ public sealed class Checkpoint : IDisposable
             $"{run.Root}: no usable checkpoint to resume from ({string.Join("; ", problems)})");
     }
 
-    /// <summary>Copies <c>model.*</c> tensors of a checkpoint into the network, checking keys and shapes exactly.</summary>
+    /// <summary>Copies <c>model.*</c> tensors of a checkpoint into the network, checking keys and shapes
+    /// exactly.</summary>
     public static void LoadModel(nn.Module net, Checkpoint ck, string what) =>
-        StateDictLoader.Load(net, ck.Tensors, what, new StateDictOptions { Prefix = "model.", What = "the configuration" });
+        StateDictLoader.Load(net, ck.Tensors, what,
+            new StateDictOptions { Prefix = "model.", What = "the configuration" });
 
     /// <summary>
     /// The complete training state after <paramref name="epoch"/> epochs: weights, optimiser, both generators, the
@@ -169,7 +173,8 @@ public sealed class Checkpoint : IDisposable
 
     /// <summary>The metrics history (one JSON object per completed epoch).</summary>
     public IEnumerable<JsonObject> MetricsHistory() =>
-        Metadata["metrics"].Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => (JsonObject)JsonNode.Parse(l)!);
+        Metadata["metrics"].Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => (JsonObject)JsonNode.Parse(l)!);
 
     /// <summary>Bytes → U8 tensor (for the optimizer state blob).</summary>
     public static Tensor BytesTensor(byte[] bytes) => tensor(bytes, dtype: ScalarType.Byte);

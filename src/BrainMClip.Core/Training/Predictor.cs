@@ -6,7 +6,8 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Training;
 
-/// <summary>Loads a trained run folder (BrainMCLIP checkpoint or ridge) and predicts tokens from z-scored voxels.</summary>
+/// <summary>Loads a trained run folder (BrainMCLIP checkpoint or ridge) and predicts tokens from z-scored
+/// voxels.</summary>
 public sealed class Predictor : IDisposable
 {
     readonly BrainMClipNet? _net;
@@ -17,12 +18,14 @@ public sealed class Predictor : IDisposable
     /// <summary>Which checkpoint was loaded (for reports).</summary>
     public string Source { get; }
 
-    Predictor(BrainMClipConfig cfg, BrainMClipNet? net, Dictionary<string, Tensor>? ridge, int vD, int vS, string source)
+    Predictor(BrainMClipConfig cfg, BrainMClipNet? net, Dictionary<string, Tensor>? ridge, int vD, int vS,
+        string source)
     {
         Config = cfg; _net = net; _ridge = ridge; VoxelsDetail = vD; VoxelsSemantic = vS; Source = source;
     }
 
-    /// <summary>Opens RUN: config.json plus best.ckpt (falling back to the newest good checkpoint) or ridge.safetensors.</summary>
+    /// <summary>Opens RUN: config.json plus best.ckpt (falling back to the newest good checkpoint) or
+    /// ridge.safetensors.</summary>
     public static Predictor Open(string runDir, TextWriter? log = null)
     {
         var run = new RunFolder(runDir);
@@ -32,7 +35,8 @@ public sealed class Predictor : IDisposable
         if (cfg.IsRidge)
         {
             var ridge = SafeTensors.Load(run.RidgePath, out var meta);
-            int vD = int.Parse(meta["voxels_detail"], CultureInfo.InvariantCulture), vS = int.Parse(meta["voxels_semantic"], CultureInfo.InvariantCulture);
+            int vD = int.Parse(meta["voxels_detail"], CultureInfo.InvariantCulture),
+                vS = int.Parse(meta["voxels_semantic"], CultureInfo.InvariantCulture);
             foreach (var t in ridge.Values) t.DetachFromDisposeScope();
             return new Predictor(cfg, null, ridge, vD, vS, run.RidgePath);
         }
@@ -46,7 +50,8 @@ public sealed class Predictor : IDisposable
         }
         using (ck)
         {
-            int vD = int.Parse(ck.Metadata["voxels_detail"], CultureInfo.InvariantCulture), vS = int.Parse(ck.Metadata["voxels_semantic"], CultureInfo.InvariantCulture);
+            int vD = int.Parse(ck.Metadata["voxels_detail"], CultureInfo.InvariantCulture),
+                vS = int.Parse(ck.Metadata["voxels_semantic"], CultureInfo.InvariantCulture);
             var net = new BrainMClipNet(cfg, vD, vS);
             Checkpoint.LoadModel(net, ck, source);
             net.eval();
@@ -60,9 +65,11 @@ public sealed class Predictor : IDisposable
         double lam = lambda ?? Config.Fusion.Lambda;
         if (detailVoxels.shape[1] != VoxelsDetail || semanticVoxels.shape[1] != VoxelsSemantic)
             throw new UserInputException(
-                $"the run was trained on {VoxelsDetail} detail / {VoxelsSemantic} semantic voxels but the data have {detailVoxels.shape[1]} / {semanticVoxels.shape[1]} (different subject or ROI masks?)");
+                $"the run was trained on {VoxelsDetail} detail / {VoxelsSemantic} semantic voxels but the data have " +
+                    $"{detailVoxels.shape[1]} / {semanticVoxels.shape[1]} (different subject or ROI masks?)");
         if (detailVoxels.shape[0] != semanticVoxels.shape[0])
-            throw new UserInputException($"detail and semantic matrices have {detailVoxels.shape[0]} and {semanticVoxels.shape[0]} rows");
+            throw new UserInputException(
+                $"detail and semantic matrices have {detailVoxels.shape[0]} and {semanticVoxels.shape[0]} rows");
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var m = Config.Model;

@@ -44,7 +44,9 @@ public static class RidgeBaseline
         var metrics = new List<JsonObject>();
         foreach (var (name, x, y) in new[] { ("detail", data.Detail, eD), ("semantic", data.Semantic, eS) })
         {
-            log?.WriteLine($"ridge {name}: {x.shape[0]} samples, {x.shape[1]} voxels → {y.shape[1]}×{y.shape[2]} tokens; {cfg.Ridge.Folds}-fold CV over {cfg.Ridge.Alphas.Length} alphas");
+            log?.WriteLine(
+                $"ridge {name}: {x.shape[0]} samples, {x.shape[1]} voxels → {y.shape[1]}×{y.shape[2]} tokens; " +
+                $"{cfg.Ridge.Folds}-fold CV over {cfg.Ridge.Alphas.Length} alphas");
             var map = Fit(x, y.flatten(1), cfg.Ridge.Alphas, cfg.Ridge.Folds, cfg.Training.Seed, log, name);
             tensors[$"{name}.weight"] = map.Weight; tensors[$"{name}.bias"] = map.Bias;
             meta[$"{name}.alpha"] = map.Alpha.ToString("R", CultureInfo.InvariantCulture);
@@ -65,7 +67,8 @@ public static class RidgeBaseline
     }
 
     /// <summary>Fits x (N,V) → y (N,D) with alpha chosen by k-fold CV; returns W (V,D) float32 and b (D).</summary>
-    public static RidgeMap Fit(Tensor x, Tensor y, IReadOnlyList<double> alphas, int folds, long seed, TextWriter? log = null, string label = "")
+    public static RidgeMap Fit(Tensor x, Tensor y, IReadOnlyList<double> alphas, int folds, long seed,
+        TextWriter? log = null, string label = "")
     {
         long n = x.shape[0];
         using var scope = NewDisposeScope();
@@ -116,7 +119,8 @@ public static class RidgeBaseline
         for (int i = 0; i < alphas.Count; i++)
             scores[alphas[i]] = (dot[i] / (pp[i].sqrt() * yy.sqrt()).clamp_min(1e-30)).mean().item<double>();
         double best = scores.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key).First().Key;
-        log?.WriteLine($"ridge {label}: CV cosine " + string.Join(", ", scores.Select(kv => $"α={kv.Key:g4}: {kv.Value:0.0000}")) + $" → α={best:g4}");
+        log?.WriteLine($"ridge {label}: CV cosine "
+            + string.Join(", ", scores.Select(kv => $"α={kv.Key:g4}: {kv.Value:0.0000}")) + $" → α={best:g4}");
         var (w, bias) = SolvePrimalOrDual(x64, y64, best);
         return new RidgeMap(w.MoveToOuterDisposeScope(), bias.MoveToOuterDisposeScope(), best, scores);
     }
@@ -136,7 +140,8 @@ public static class RidgeBaseline
         {
             using var fs = NewDisposeScope();
             var (w, bias) = SolvePrimalOrDual(x64.index_select(0, tr), y64.index_select(0, tr), alpha);
-            result.index_copy_(0, va, nn.functional.linear(x.index_select(0, va).to_type(ScalarType.Float32), w.t(), bias));
+            result.index_copy_(0, va,
+                nn.functional.linear(x.index_select(0, va).to_type(ScalarType.Float32), w.t(), bias));
         }
         return result.MoveToOuterDisposeScope();
     }
@@ -154,7 +159,8 @@ public static class RidgeBaseline
         }).ToArray();
     }
 
-    /// <summary>Ridge solution on all rows (intercept by centring), primal or dual, whichever system is smaller.</summary>
+    /// <summary>Ridge solution on all rows (intercept by centring), primal or dual, whichever system is
+    /// smaller.</summary>
     static (Tensor weight, Tensor bias) SolvePrimalOrDual(Tensor x64, Tensor y64, double alpha)
     {
         using var scope = NewDisposeScope();

@@ -3,7 +3,8 @@ using BrainMClip.IO;
 
 namespace BrainMClip.Training;
 
-/// <summary>training_curve.png: training loss per epoch (left axis) and validation cosine of ê_S / ê_D (right axis).</summary>
+/// <summary>training_curve.png: training loss per epoch (left axis) and validation cosine of ê_S / ê_D (right
+/// axis).</summary>
 public static class TrainingCurve
 {
     public static void Write(string path, IReadOnlyList<JsonObject> metrics)
@@ -17,7 +18,8 @@ public static class TrainingCurve
         AtomicFile.WriteAllBytes(path, png);
     }
 
-    /// <summary>Plotting is a convenience: a failure (e.g. missing native font support) is reported, never fatal.</summary>
+    /// <summary>Plotting is a convenience: a failure (e.g. missing native font support) is reported, never
+    /// fatal.</summary>
     public static void TryWrite(string path, IReadOnlyList<JsonObject> metrics, TextWriter? log)
     {
         try { Write(path, metrics); }

@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Training;
 
-/// <summary>Training inputs: z-scored voxel matrices (rows aligned with the feature rows) and the CLIP targets.</summary>
+/// <summary>Training inputs: z-scored voxel matrices (rows aligned with the feature rows) and the CLIP
+/// targets.</summary>
 public sealed record TrainingData(Tensor Detail, Tensor Semantic, FeatureStore Features)
 {
     public long Samples => Detail.shape[0];
@@ -28,7 +29,9 @@ public sealed record TrainingData(Tensor Detail, Tensor Semantic, FeatureStore F
     {
         Model = cfg.Model with
         {
-            Tokens = Features.Tokens, DetailWidth = Features.DetailWidth, SemanticWidth = Features.SemanticWidth,
+            Tokens = Features.Tokens,
+            DetailWidth = Features.DetailWidth,
+            SemanticWidth = Features.SemanticWidth,
         },
     };
 }
@@ -42,7 +45,8 @@ public sealed class TrainOptions
     /// <summary>Progress and messages (stderr by default); null for silence.</summary>
     public TextWriter? Log { get; init; } = Console.Error;
     public bool ProgressBar { get; init; } = true;
-    /// <summary>Called under the run-folder lock before training starts (e.g. to save normalisation statistics).</summary>
+    /// <summary>Called under the run-folder lock before training starts (e.g. to save normalisation
+    /// statistics).</summary>
     public Action<RunFolder>? PrepareRun { get; init; }
 }
 

@@ -15,7 +15,8 @@ public sealed partial class FolderCycleTests
     public void SrcHasNoImportCycleBetweenFolders()
     {
         var graph = FolderGraph.Read(Path.Combine(TestPaths.RepoRoot, "src"));
-        Assert.True(graph.Edges.Count > 10, $"only {graph.Edges.Count} folder dependencies found: the reader is broken");
+        Assert.True(graph.Edges.Count > 10,
+            $"only {graph.Edges.Count} folder dependencies found: the reader is broken");
         var cycle = graph.FindCycle();
         Assert.True(cycle is null, cycle is null ? "" : "import cycle between folders: " + graph.Describe(cycle));
     }
@@ -30,9 +31,11 @@ public sealed partial class FolderCycleTests
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             File.WriteAllText(path, text);
         }
-        Write("P/Common/Errors.cs", "namespace BrainMClip;\npublic sealed class Oops { object x = new BrainMClip.IO.Reader(); }\n");
+        Write("P/Common/Errors.cs",
+            "namespace BrainMClip;\npublic sealed class Oops { object x = new BrainMClip.IO.Reader(); }\n");
         Write("P/IO/Reader.cs", "namespace BrainMClip.IO;\npublic sealed class Reader { Oops? o; }\n");
-        Write("P/Model/Net.cs", "using BrainMClip.IO;\nnamespace BrainMClip.Model;\npublic sealed class Net { Reader? r; }\n");
+        Write("P/Model/Net.cs",
+            "using BrainMClip.IO;\nnamespace BrainMClip.Model;\npublic sealed class Net { Reader? r; }\n");
         var graph = FolderGraph.Read(dir.Path);
         Assert.Contains(("P/Model", "P/IO"), graph.Edges.Keys);
         Assert.Contains(("P/IO", "P/Common"), graph.Edges.Keys);
@@ -54,7 +57,8 @@ public sealed partial class FolderCycleTests
         {
             var files = Directory.EnumerateFiles(srcRoot, "*.cs", SearchOption.AllDirectories)
                 .Where(f => !f.Split(Path.DirectorySeparatorChar).Any(p => p is "bin" or "obj"))
-                .Select(f => (Path: f, Folder: FolderOf(srcRoot, f), Code: StripCommentsAndStrings(File.ReadAllText(f))))
+                .Select(f =>
+                    (Path: f, Folder: FolderOf(srcRoot, f), Code: StripCommentsAndStrings(File.ReadAllText(f))))
                 .Select(f => (f.Path, f.Folder, f.Code, Namespace: NamespaceRegex().Match(f.Code).Groups[1].Value))
                 .Where(f => f.Namespace.Length > 0).ToList();
             var folderOfNamespace = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -68,9 +72,11 @@ public sealed partial class FolderCycleTests
             var graph = new FolderGraph();
             foreach (var f in files)
             {
-                var identifiers = IdentifierRegex().Matches(f.Code).Select(m => m.Value).ToHashSet(StringComparer.Ordinal);
+                var identifiers = IdentifierRegex().Matches(f.Code).Select(m => m.Value)
+                    .ToHashSet(StringComparer.Ordinal);
                 foreach (Match m in QualifiedNameRegex().Matches(f.Code))
-                    if (LongestNamespace(m.Value, folderOfNamespace) is { } ns) graph.Add(f.Folder, folderOfNamespace[ns], f.Path);
+                    if (LongestNamespace(m.Value, folderOfNamespace) is { } ns) graph.Add(f.Folder,
+                        folderOfNamespace[ns], f.Path);
                 // Types of enclosing namespaces (e.g. BrainMClip for BrainMClip.IO) are visible without a using.
                 var parts = f.Namespace.Split('.');
                 for (int i = 1; i < parts.Length; i++)
@@ -91,7 +97,8 @@ public sealed partial class FolderCycleTests
         /// <summary>The folders of one cycle, or null when the graph is acyclic.</summary>
         public List<string>? FindCycle()
         {
-            var next = Edges.Keys.GroupBy(e => e.From).ToDictionary(g => g.Key, g => g.Select(e => e.To).Order().ToList());
+            var next = Edges.Keys.GroupBy(e => e.From)
+                .ToDictionary(g => g.Key, g => g.Select(e => e.To).Order().ToList());
             var state = new Dictionary<string, int>();   // 1 = on the current path, 2 = done
             var path = new List<string>();
             List<string>? Visit(string n)
@@ -135,7 +142,8 @@ public sealed partial class FolderCycleTests
 
         static string StripCommentsAndStrings(string code) => StringOrCommentRegex().Replace(code, " ");
 
-        [GeneratedRegex(@"//[^\n]*|/\*.*?\*/|@""(?:[^""]|"""")*""|""(?:[^""\\\n]|\\.)*""|'(?:[^'\\\n]|\\.)'", RegexOptions.Singleline)]
+        [GeneratedRegex(@"//[^\n]*|/\*.*?\*/|@""(?:[^""]|"""")*""|""(?:[^""\\\n]|\\.)*""|'(?:[^'\\\n]|\\.)'",
+            RegexOptions.Singleline)]
         private static partial Regex StringOrCommentRegex();
 
         [GeneratedRegex(@"^\s*namespace\s+([\w.]+)", RegexOptions.Multiline)]

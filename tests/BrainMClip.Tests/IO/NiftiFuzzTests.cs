@@ -5,7 +5,8 @@ using Xunit.Abstractions;
 
 namespace BrainMClip.Tests.IO;
 
-/// <summary>Mutated NIfTI files (header corruption, truncation, bit flips) parse or fail with UserInputException only.</summary>
+/// <summary>Mutated NIfTI files (header corruption, truncation, bit flips) parse or fail with UserInputException
+/// only.</summary>
 [Trait("Category", "Reliability")]
 public class NiftiFuzzTests(ITestOutputHelper log)
 {

@@ -25,8 +25,11 @@ public class NpyReaderTests
         var a = Npy.Read(TestPaths.Fixture("data/npy/" + name));
         var dtype = e.GetProperty("dtype").GetString() switch
         {
-            "float64" => NpyDType.Float64, "float32" => NpyDType.Float32, "int16" => NpyDType.Int16,
-            "uint8" => NpyDType.UInt8, var s => throw new InvalidOperationException(s),
+            "float64" => NpyDType.Float64,
+            "float32" => NpyDType.Float32,
+            "int16" => NpyDType.Int16,
+            "uint8" => NpyDType.UInt8,
+            var s => throw new InvalidOperationException(s),
         };
         Assert.Equal(dtype, a.DType);
         Assert.Equal(e.GetProperty("shape").EnumerateArray().Select(x => x.GetInt64()).ToArray(), a.Shape);
@@ -97,7 +100,8 @@ public class NpyReadTensorTests
         var values = new float[] { 1.5f, -2.25f, 3e-8f, float.MaxValue, 0f, -0f };
         BrainMClip.IO.Npy.WriteFloat32(f32, [2, 3], values);
         var shorts = new short[] { -300, 0, 7, 32767 };
-        BrainMClip.IO.Npy.Write(i16, BrainMClip.IO.NpyDType.Int16, [4], System.Runtime.InteropServices.MemoryMarshal.AsBytes(shorts.AsSpan()));
+        BrainMClip.IO.Npy.Write(i16, BrainMClip.IO.NpyDType.Int16, [4],
+            System.Runtime.InteropServices.MemoryMarshal.AsBytes(shorts.AsSpan()));
         using var v = BrainMClip.IO.Npy.ReadTensor(f32);
         Assert.Equal(new long[] { 2, 3 }, v.shape);
         Assert.Equal(TorchSharp.torch.ScalarType.Float32, v.dtype);

@@ -27,14 +27,20 @@ public class ReportTests(ITestOutputHelper output)
         string run = Path.Combine(dir, "run");
         Directory.CreateDirectory(run);
         File.WriteAllLines(Path.Combine(run, "metrics.jsonl"), Enumerable.Range(1, 5).Select(e => $$"""{"epoch": {{e}}, "step": {{10 * e}}, "lr": 0.0003, "loss.total": {{3.0 / e}}, "loss.mse": {{0.001 / e}}, "val_cosine_semantic": {{0.1 * e}}, "val_cosine_detail": null, "samples_per_second": 512.5, "seconds": 1.2}"""));
-        var layers = new LayerAnalysisResult(["layer 1", "layer 2", "layer 3"], ["low", "faces"], new double[,] { { 0.1, 0.2 }, { 0.3, 0.1 }, { 0.2, 0.4 } },
+        var layers = new LayerAnalysisResult(["layer 1", "layer 2", "layer 3"], ["low", "faces"],
+            new double[,] { { 0.1, 0.2 }, { 0.3, 0.1 }, { 0.2, 0.4 } },
             new double[,] { { 1, 0.8, 0.5 }, { 0.8, 1, 0.7 }, { 0.5, 0.7, 1 } });
         LayerAnalysisWriter.Write(layers, Path.Combine(dir, "layers"));
         return new ReportInputs
         {
-            RunDir = run, MetricsJson = Path.Combine(dir, "METRICS.json"), RetrievalJson = Path.Combine(dir, "retrieval.json"),
-            ReconDir = Path.Combine(MetricsDir, "recons"), TruthSource = Path.Combine(MetricsDir, "truth"),
-            LayersDir = Path.Combine(dir, "layers"), ParamsJson = Path.Combine(dir, "params.json"), AblationsJson = Path.Combine(dir, "ablations.json"),
+            RunDir = run,
+            MetricsJson = Path.Combine(dir, "METRICS.json"),
+            RetrievalJson = Path.Combine(dir, "retrieval.json"),
+            ReconDir = Path.Combine(MetricsDir, "recons"),
+            TruthSource = Path.Combine(MetricsDir, "truth"),
+            LayersDir = Path.Combine(dir, "layers"),
+            ParamsJson = Path.Combine(dir, "params.json"),
+            AblationsJson = Path.Combine(dir, "ablations.json"),
         };
     }
 
@@ -63,20 +69,27 @@ public class ReportTests(ITestOutputHelper output)
     [Fact]
     public async Task ReportRendersInHeadlessChromium()
     {
-        string? chromium = new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome" }.FirstOrDefault(File.Exists);
-        Assert.True(chromium != null, "headless Chromium is required for this test (apt-get install chromium; scripts/setup.sh installs it)");
+        string? chromium = new[]
+            { "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome" }.FirstOrDefault(File.Exists);
+        Assert.True(chromium != null,
+            "headless Chromium is required for this test (apt-get install chromium; scripts/setup.sh installs it)");
         using var tmp = new TempDir();
         var inputs = Inputs(tmp.Path);
         string path = Path.Combine(tmp.Path, "report.html");
-        int rc = BrainMClip.Cli.Program.Main(["report", "--out", path, "--run", inputs.RunDir!, "--metrics", inputs.MetricsJson!,
+        int rc = BrainMClip.Cli.Program.Main(
+            ["report", "--out", path, "--run", inputs.RunDir!, "--metrics", inputs.MetricsJson!,
             "--retrieval", inputs.RetrievalJson!, "--recons", inputs.ReconDir!, "--truth", inputs.TruthSource!,
             "--layers", inputs.LayersDir!, "--params", inputs.ParamsJson!, "--ablations", inputs.AblationsJson!]);
         Assert.Equal(0, rc);
         var psi = new ProcessStartInfo(chromium!)
         {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
         };
-        foreach (var a in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", $"--user-data-dir={Path.Combine(tmp.Path, "chrome")}",
+        foreach (var a in new[]
+            { "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            $"--user-data-dir={Path.Combine(tmp.Path, "chrome")}",
                      "--virtual-time-budget=10000", "--dump-dom", new Uri(path).AbsoluteUri })
             psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
@@ -85,7 +98,8 @@ public class ReportTests(ITestOutputHelper output)
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
         await p.WaitForExitAsync(cts.Token);
         string dom = await stdout, err = await stderr;
-        output.WriteLine($"chromium exit {p.ExitCode}, DOM {dom.Length} chars; stderr tail: {err[^Math.Min(300, err.Length)..]}");
+        output.WriteLine(
+            $"chromium exit {p.ExitCode}, DOM {dom.Length} chars; stderr tail: {err[^Math.Min(300, err.Length)..]}");
         foreach (var id in ReportBuilder.SectionIds) Assert.Contains($"id=\"{id}\"", dom);
         var total = Regex.Match(dom, "data-images-total=\"(\\d+)\"");
         var decoded = Regex.Match(dom, "data-images-decoded=\"(\\d+)\"");

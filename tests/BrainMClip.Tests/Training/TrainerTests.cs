@@ -12,7 +12,8 @@ public class TrainerTests
 
     static Dictionary<string, Tensor> Weights(string run)
     {
-        using var ck = Checkpoint.TryLoad(new RunFolder(run).LastCheckpoint, out var problem) ?? throw new Exception(problem);
+        using var ck = Checkpoint.TryLoad(new RunFolder(run).LastCheckpoint, out var problem)
+            ?? throw new Exception(problem);
         return ck.Tensors.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal))
             .ToDictionary(kv => kv.Key, kv => kv.Value.clone());
     }
@@ -35,11 +36,14 @@ public class TrainerTests
         AssertIdentical(Weights(d1.Path), Weights(d2.Path));
 
         var run = new RunFolder(d1.Path);
-        foreach (var f in new[] { run.ConfigPath, run.LastCheckpoint, run.BestCheckpoint, run.MetricsPath, run.CurvePath })
+        foreach (var f in new[]
+            { run.ConfigPath, run.LastCheckpoint, run.BestCheckpoint, run.MetricsPath, run.CurvePath })
             Assert.True(File.Exists(f), f);
         var lines = MetricsLog.Read(run.MetricsPath);
         Assert.Equal(2, lines.Count);
-        foreach (var key in new[] { "loss.total", "loss.semantic.global", "loss.detail.token", "loss.rec", "loss.cross", "loss.fusion", "lr", "val_cosine_semantic", "samples_per_second" })
+        foreach (var key in new[]
+            { "loss.total", "loss.semantic.global", "loss.detail.token", "loss.rec", "loss.cross", "loss.fusion", "lr",
+            "val_cosine_semantic", "samples_per_second" })
             Assert.True(lines[1].ContainsKey(key), key);
         Assert.Equal(2, r1.EpochsCompleted);
         // Steps: 48 training samples in batches of 20 → 3 steps per epoch.
@@ -53,12 +57,14 @@ public class TrainerTests
         using var full = new TempDir(); using var split = new TempDir();
         var cfg = ModelTestData.Tiny(epochs: 3);
         Trainer.Train(cfg, ModelTestData.Training(p), full.Path, Quiet);
-        var first = Trainer.Train(cfg, ModelTestData.Training(p), split.Path, new TrainOptions { Log = null, ProgressBar = false, StopAfterEpoch = 1 });
+        var first = Trainer.Train(cfg, ModelTestData.Training(p), split.Path,
+            new TrainOptions { Log = null, ProgressBar = false, StopAfterEpoch = 1 });
         Assert.True(first.Interrupted);
         // Fresh process state: scramble the global RNG as another run would have.
         manual_seed(999); randn(100);
         Assert.Throws<UserInputException>(() => Trainer.Train(cfg, ModelTestData.Training(p), split.Path, Quiet));
-        var resumed = Trainer.Train(cfg, ModelTestData.Training(p), split.Path, new TrainOptions { Log = null, ProgressBar = false, Resume = true });
+        var resumed = Trainer.Train(cfg, ModelTestData.Training(p), split.Path,
+            new TrainOptions { Log = null, ProgressBar = false, Resume = true });
         Assert.False(resumed.Interrupted);
         AssertIdentical(Weights(full.Path), Weights(split.Path));
         Assert.Equal(File.ReadAllText(new RunFolder(full.Path).MetricsPath).Split('\n').Length,
@@ -71,7 +77,8 @@ public class TrainerTests
         var p = ModelTestData.Make(60, 10);
         using var dir = new TempDir();
         var cfg = ModelTestData.Tiny(epochs: 3);
-        Trainer.Train(cfg, ModelTestData.Training(p), dir.Path, new TrainOptions { Log = null, ProgressBar = false, StopAfterEpoch = 2 });
+        Trainer.Train(cfg, ModelTestData.Training(p), dir.Path,
+            new TrainOptions { Log = null, ProgressBar = false, StopAfterEpoch = 2 });
         var run = new RunFolder(dir.Path);
         // Flip one byte in the tensor data of last.ckpt (epoch 2).
         var bytes = File.ReadAllBytes(run.LastCheckpoint);
@@ -83,7 +90,8 @@ public class TrainerTests
         var log = new StringWriter();
         using (var ck = Checkpoint.LoadLatestGood(run, log)) Assert.Equal(1, ck.Epoch);
         Assert.Contains("checksum mismatch", log.ToString());
-        var resumed = Trainer.Train(cfg, ModelTestData.Training(p), dir.Path, new TrainOptions { Log = null, ProgressBar = false, Resume = true });
+        var resumed = Trainer.Train(cfg, ModelTestData.Training(p), dir.Path,
+            new TrainOptions { Log = null, ProgressBar = false, Resume = true });
         Assert.Equal(3, resumed.EpochsCompleted);
         Assert.Equal(3, MetricsLog.Read(run.MetricsPath).Count);
     }
@@ -94,7 +102,8 @@ public class TrainerTests
         var p = ModelTestData.Make(60, 10);
         p.TrainES[5, 1, 2] = tensor(float.NaN);
         using var dir = new TempDir();
-        var e = Assert.Throws<TrainingDivergedException>(() => Trainer.Train(ModelTestData.Tiny(epochs: 2, valFraction: 0), ModelTestData.Training(p), dir.Path, Quiet));
+        var e = Assert.Throws<TrainingDivergedException>(() =>
+            Trainer.Train(ModelTestData.Tiny(epochs: 2, valFraction: 0), ModelTestData.Training(p), dir.Path, Quiet));
         Assert.Contains("semantic.global", e.Message);
         Assert.Matches(@"step \d+ \(epoch 1\)", e.Message);
         Assert.False(File.Exists(new RunFolder(dir.Path).LastCheckpoint));
@@ -108,7 +117,8 @@ public class TrainerTests
         using (run.Lock())
         {
             var p = ModelTestData.Make(30, 5);
-            var e = Assert.Throws<UserInputException>(() => Trainer.Train(ModelTestData.Tiny(epochs: 1), ModelTestData.Training(p), dir.Path, Quiet));
+            var e = Assert.Throws<UserInputException>(() =>
+                Trainer.Train(ModelTestData.Tiny(epochs: 1), ModelTestData.Training(p), dir.Path, Quiet));
             Assert.Contains("in use", e.Message);
         }
         using (run.Lock()) { }   // released
@@ -144,11 +154,13 @@ public class TrainerTests
         var w = Weights(dir.Path);
         // The linear path is the baseline's ridge fit on all training rows (validation part included), unchanged by
         // training (a buffer, not a parameter).
-        var map = RidgeBaseline.Fit(p.TrainSemantic, p.TrainES.flatten(1), cfg.Ridge.Alphas, cfg.Ridge.Folds, cfg.Training.Seed);
+        var map = RidgeBaseline.Fit(p.TrainSemantic, p.TrainES.flatten(1), cfg.Ridge.Alphas, cfg.Ridge.Folds,
+            cfg.Training.Seed);
         Assert.True(w["model.encoder_semantic.skip_weight"].equal(map.Weight).all().item<bool>());
         Assert.True(w["model.encoder_semantic.skip_bias"].equal(map.Bias).all().item<bool>());
         Assert.Equal(new long[] { 40, 3 * 8 }, w["model.encoder_detail.skip_weight"].shape);
-        using var net = new BrainMClipNet(cfg with { Model = cfg.Model with { Tokens = 3, DetailWidth = 8, SemanticWidth = 6 } }, 40, 24);
+        using var net = new BrainMClipNet(
+            cfg with { Model = cfg.Model with { Tokens = 3, DetailWidth = 8, SemanticWidth = 6 } }, 40, 24);
         Assert.DoesNotContain(net.named_parameters(), q => q.name.Contains("skip", StringComparison.Ordinal));
     }
 
@@ -166,7 +178,8 @@ public class TrainerTests
         Assert.True(sem.BrainToImageTop1 > 0.3, $"ridge semantic {sem}");
         using var d2 = new TempDir();
         pred.Save(Path.Combine(d2.Path, "pred.safetensors"));
-        var names = BrainMClip.IO.SafeTensors.ReadHeader(Path.Combine(d2.Path, "pred.safetensors")).Entries.Keys.Order().ToArray();
+        var names = BrainMClip.IO.SafeTensors.ReadHeader(Path.Combine(d2.Path, "pred.safetensors")).Entries.Keys.Order()
+            .ToArray();
         Assert.Equal(["detail", "detail_projected", "fused", "semantic"], names);
     }
 }
@@ -178,7 +191,8 @@ public class AblationRunnerTests
     {
         var p = ModelTestData.Make(60, 12);
         using var dir = new TempDir();
-        var result = AblationRunner.Run(ModelTestData.Tiny(epochs: 1), ModelTestData.Training(p), p.TestDetail, p.TestSemantic,
+        var result = AblationRunner.Run(ModelTestData.Tiny(epochs: 1), ModelTestData.Training(p), p.TestDetail,
+            p.TestSemantic,
             new FeatureStore(p.TestED, p.TestES), dir.Path, ["semantic_only", "ridge"]);
         var rows = result["variants"]!.AsArray();
         Assert.Equal(2, rows.Count);

@@ -4,10 +4,12 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Generation.Models;
 
-/// <summary>Diffusers weight files of a model folder: finding, strict loading (<see cref="StateDictLoader"/>), saving.</summary>
+/// <summary>Diffusers weight files of a model folder: finding, strict loading (<see cref="StateDictLoader"/>),
+/// saving.</summary>
 public static class WeightLoader
 {
-    /// <summary>The diffusers weight file of a model folder: diffusion_pytorch_model.safetensors or model.safetensors.</summary>
+    /// <summary>The diffusers weight file of a model folder: diffusion_pytorch_model.safetensors or
+    /// model.safetensors.</summary>
     public static string FindWeights(string folder)
     {
         UserInputException.RequireDirectory(folder, "model folder");
@@ -16,14 +18,18 @@ public static class WeightLoader
             var p = Path.Combine(folder, name);
             if (File.Exists(p)) return p;
         }
-        if (File.Exists(Path.Combine(folder, "diffusion_pytorch_model.bin")) || File.Exists(Path.Combine(folder, "pytorch_model.bin")))
-            throw new UserInputException($"{folder}: only a PyTorch .bin checkpoint was found; convert it to safetensors " +
+        if (File.Exists(Path.Combine(folder, "diffusion_pytorch_model.bin"))
+            || File.Exists(Path.Combine(folder, "pytorch_model.bin")))
+            throw new UserInputException(
+                $"{folder}: only a PyTorch .bin checkpoint was found; convert it to safetensors " +
                                          "(diffusion_pytorch_model.safetensors) first");
-        throw new UserInputException($"{folder}: no weights found (expected diffusion_pytorch_model.safetensors or model.safetensors)");
+        throw new UserInputException(
+            $"{folder}: no weights found (expected diffusion_pytorch_model.safetensors or model.safetensors)");
     }
 
     /// <param name="rename">Maps a file key to a model key (legacy names); identity when null.</param>
-    /// <param name="reshape">Adjusts a file tensor before the shape check (e.g. 1×1-conv attention weights); may return the input.</param>
+    /// <param name="reshape">Adjusts a file tensor before the shape check (e.g. 1×1-conv attention weights); may return
+    /// the input.</param>
     public static void Load(nn.Module module, string path, Func<string, string>? rename = null,
         Func<string, Tensor, Tensor>? reshape = null) =>
         StateDictLoader.LoadFiles(module, [path],

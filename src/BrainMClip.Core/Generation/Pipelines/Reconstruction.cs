@@ -45,8 +45,10 @@ public sealed record ReconstructResult(int Images, int Written, int Skipped, dou
 /// </summary>
 public static class Reconstruction
 {
-    /// <summary>The conditioning of every test sample from PRED.safetensors (see <see cref="Conditioning.FromPredictions"/>).</summary>
-    /// <param name="restandardizeWith">Optional training features file (see <see cref="ReconstructOptions.RestandardizeWith"/>).</param>
+    /// <summary>The conditioning of every test sample from PRED.safetensors (see <see
+    /// cref="Conditioning.FromPredictions"/>).</summary>
+    /// <param name="restandardizeWith">Optional training features file (see <see
+    /// cref="ReconstructOptions.RestandardizeWith"/>).</param>
     public static (Tensor Conditioning, Tensor Semantic, string Source) LoadConditioning(string predPath, double lambda,
         string? restandardizeWith = null)
     {
@@ -54,7 +56,8 @@ public static class Reconstruction
         return Conditioning.FromPredictions(predPath, lambda,
             semantic =>
             {
-                var (mean, std) = FeatureFile.SemanticStatistics(restandardizeWith, semantic.shape[1], semantic.shape[2]);
+                var (mean, std) = FeatureFile.SemanticStatistics(restandardizeWith, semantic.shape[1],
+                    semantic.shape[2]);
                 return new Conditioning.Statistics(mean, std, restandardizeWith);
             });
     }
@@ -67,14 +70,17 @@ public static class Reconstruction
         _ => throw new UserInputException($"--dtype {name}: expected float32, bfloat16 or float16"),
     };
 
-    /// <summary>The seed of candidate <paramref name="k"/> of test image <paramref name="index"/>: independent of --limit and --resume.</summary>
+    /// <summary>The seed of candidate <paramref name="k"/> of test image <paramref name="index"/>: independent of
+    /// --limit and --resume.</summary>
     public static ulong CandidateSeed(long seed, int index, int k) =>
         unchecked((ulong)seed * 1_000_003UL + (ulong)index * 1009UL + (ulong)k);
 
     public static string ImageName(int index) => $"rec_{index:000}.png";
 
-    /// <param name="scorerFactory">Builds the best-of-N scorer from the generator's <c>clip/</c> folder; needed when Candidates &gt; 1.</param>
-    public static ReconstructResult Run(ReconstructOptions o, Func<string, ICandidateScorer>? scorerFactory = null, TextWriter? log = null)
+    /// <param name="scorerFactory">Builds the best-of-N scorer from the generator's <c>clip/</c> folder; needed when
+    /// Candidates &gt; 1.</param>
+    public static ReconstructResult Run(ReconstructOptions o, Func<string, ICandidateScorer>? scorerFactory = null,
+        TextWriter? log = null)
     {
         Validate(o);
         var device = TorchSetup.ParseDevice(o.Device);
@@ -156,7 +162,8 @@ public static class Reconstruction
     }
 
     /// <summary>With --resume: the finished images recorded in an existing manifest, and its settings.</summary>
-    static (SortedDictionary<int, JsonObject> Entries, JsonNode? Settings) ReadManifest(string manifestPath, bool resume)
+    static (SortedDictionary<int, JsonObject> Entries, JsonNode? Settings) ReadManifest(string manifestPath,
+        bool resume)
     {
         var entries = new SortedDictionary<int, JsonObject>();
         if (!resume || !File.Exists(manifestPath)) return (entries, null);
@@ -175,26 +182,30 @@ public static class Reconstruction
     }
 
     /// <summary>The settings recorded in the manifest (a resumed run must have the same).</summary>
-    static JsonObject Settings(ReconstructOptions o, GeneratorFolder gen, ImageVariationPipeline pipe, string source) => new()
-    {
-        ["pred"] = Path.GetFullPath(o.PredPath),
-        ["generator"] = gen.Folder,
-        ["kind"] = gen.Vae == null ? "pixel" : "latent",
-        ["steps"] = o.Steps,
-        ["guidance"] = o.Guidance,
-        ["candidates"] = o.Candidates,
-        ["fusion"] = o.Fusion,
-        ["conditioning"] = source,
-        ["seed"] = o.Seed,
-        ["scheduler"] = o.Scheduler,
-        ["dtype"] = o.DType,
-        ["attention_slice"] = o.AttentionSlice,
-        ["unconditional_context"] = "zeros",
-        ["best_of_n"] = o.Candidates > 1 ? "cosine(CLIP tokens of candidate, brain-predicted semantic tokens)" : null,
-        ["image_size"] = pipe.DefaultImageSize,
-    };
+    static JsonObject Settings(ReconstructOptions o, GeneratorFolder gen, ImageVariationPipeline pipe, string source) =>
+        new()
+        {
+            ["pred"] = Path.GetFullPath(o.PredPath),
+            ["generator"] = gen.Folder,
+            ["kind"] = gen.Vae == null ? "pixel" : "latent",
+            ["steps"] = o.Steps,
+            ["guidance"] = o.Guidance,
+            ["candidates"] = o.Candidates,
+            ["fusion"] = o.Fusion,
+            ["conditioning"] = source,
+            ["seed"] = o.Seed,
+            ["scheduler"] = o.Scheduler,
+            ["dtype"] = o.DType,
+            ["attention_slice"] = o.AttentionSlice,
+            ["unconditional_context"] = "zeros",
+            ["best_of_n"] = o.Candidates > 1
+                ? "cosine(CLIP tokens of candidate, brain-predicted semantic tokens)"
+                : null,
+            ["image_size"] = pipe.DefaultImageSize,
+        };
 
-    /// <summary>Generates the candidates of test image <paramref name="i"/>, writes the best; returns its manifest entry.</summary>
+    /// <summary>Generates the candidates of test image <paramref name="i"/>, writes the best; returns its manifest
+    /// entry.</summary>
     static JsonObject ReconstructOne(ReconstructOptions o, ImageVariationPipeline pipe, ICandidateScorer? scorer,
         Tensor cond, Tensor semantic, int i, int n, Device device, string file, ProgressBar bar)
     {
@@ -220,11 +231,13 @@ public static class Reconstruction
             ["file"] = ImageName(i),
             ["seed"] = seeds[best],
             ["chosen_candidate"] = best,
-            ["candidate_scores"] = scores.Length > 0 ? new JsonArray(scores.Select(x => (JsonNode)(double)x).ToArray()) : null,
+            ["candidate_scores"] = scores.Length > 0 ? new JsonArray(scores.Select(x => (JsonNode)(double)x)
+                .ToArray()) : null,
         };
     }
 
-    static void WriteManifest(string path, JsonObject settings, SortedDictionary<int, JsonObject> entries, double seconds, int written)
+    static void WriteManifest(string path, JsonObject settings, SortedDictionary<int, JsonObject> entries,
+        double seconds, int written)
     {
         var root = new JsonObject
         {
@@ -240,7 +253,8 @@ public static class Reconstruction
     public static RgbImage ToRgb(Tensor chw01)
     {
         using var scope = NewDisposeScope();
-        var hwc = (chw01.to_type(ScalarType.Float32).clamp(0, 1) * 255 + 0.5).floor().clamp(0, 255).to_type(ScalarType.Byte)
+        var hwc = (chw01.to_type(ScalarType.Float32).clamp(0, 1) * 255 + 0.5).floor().clamp(0,
+            255).to_type(ScalarType.Byte)
             .permute(1, 2, 0).contiguous();
         return new RgbImage((int)hwc.shape[1], (int)hwc.shape[0], hwc.data<byte>().ToArray());
     }

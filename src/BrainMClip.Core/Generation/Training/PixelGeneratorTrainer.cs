@@ -22,20 +22,24 @@ public sealed record PixelGeneratorOptions
     public long Seed { get; init; }
     public int BatchSize { get; init; } = 16;
     public double LearningRate { get; init; } = 1e-3;
-    /// <summary>Probability of replacing the context by zeros (trains the unconditional branch used by guidance).</summary>
+    /// <summary>Probability of replacing the context by zeros (trains the unconditional branch used by
+    /// guidance).</summary>
     public double ContextDropout { get; init; } = 0.1;
-    /// <summary>EMA decay of the saved weights; null = 1 − 5/steps capped at 0.999 (short runs must not average in early weights).</summary>
+    /// <summary>EMA decay of the saved weights; null = 1 − 5/steps capped at 0.999 (short runs must not average in
+    /// early weights).</summary>
     public double? EmaDecay { get; init; }
     /// <summary>Block channels per level (null = [32, 64, 64] at 32 px, [32, 64, 64, 64] at 64 px).</summary>
     public int[]? Channels { get; init; }
-    /// <summary>Largest feature-map side that gets cross-/self-attention (16 at 32 px: levels 16×16 and 8×8; 8: only 8×8).</summary>
+    /// <summary>Largest feature-map side that gets cross-/self-attention (16 at 32 px: levels 16×16 and 8×8; 8: only
+    /// 8×8).</summary>
     public int AttentionResolution { get; init; } = 16;
 }
 
 public sealed record PixelGeneratorResult(string OutDir, int Steps, double FinalLoss, double Seconds, long Parameters);
 
 /// <summary>
-/// Trains the embedded generator (SPEC §4): the same diffusers UNet class in pixel space (3 in/out channels, no VAE) on the
+/// Trains the embedded generator (SPEC §4): the same diffusers UNet class in pixel space (3 in/out channels, no VAE) on
+/// the
 /// stimulus images, conditioned by cross-attention on their CLIP-Semantic tokens, with the epsilon objective on the SD
 /// noise schedule, AdamW and an EMA of the weights. Writes a generator folder <see cref="Reconstruction"/> can load.
 /// </summary>
@@ -45,10 +49,13 @@ public static class PixelGeneratorTrainer
     /// The small UNet config: one level per halving down to 8×8 (32 px: 3 levels, 64 px: 4), one layer per block,
     /// cross-attention only at 16×16 and below so a step stays cheap on a CPU; 4 heads.
     /// </summary>
-    public static UNet2DConditionConfig SmallConfig(int size, int contextDim, int[]? channels = null, int attentionResolution = 16)
+    public static UNet2DConditionConfig SmallConfig(int size, int contextDim, int[]? channels = null,
+        int attentionResolution = 16)
     {
         if (attentionResolution < 1 || attentionResolution > size)
-            throw new UserInputException($"--attention-resolution {attentionResolution}: expected 1 to {size} (the largest feature-map side with attention)");
+            throw new UserInputException(
+                $"--attention-resolution {attentionResolution}: expected 1 to {size} (the largest feature-map side " +
+                $"with attention)");
         int levels = size switch
         {
             32 => 3,
@@ -57,14 +64,19 @@ public static class PixelGeneratorTrainer
         };
         channels ??= size == 32 ? [32, 64, 64] : [32, 64, 64, 64];
         if (channels.Length != levels)
-            throw new UserInputException($"--channels: {channels.Length} values given but size {size} uses {levels} levels");
+            throw new UserInputException(
+                $"--channels: {channels.Length} values given but size {size} uses {levels} levels");
         if (channels.Any(c => c <= 0 || c % 8 != 0))
-            throw new UserInputException($"--channels {string.Join(",", channels)}: each must be a positive multiple of 8 (8 norm groups, 4 heads)");
+            throw new UserInputException(
+                $"--channels {string.Join(",", channels)}: each must be a positive multiple of 8 (8 norm groups, 4 " +
+                $"heads)");
         // Attention where the feature map side is at most attentionResolution (the mid block always has it).
         var cross = Enumerable.Range(0, levels).Select(i => size >> i <= attentionResolution).ToArray();
         return new UNet2DConditionConfig
         {
-            SampleSize = size, InChannels = 3, OutChannels = 3,
+            SampleSize = size,
+            InChannels = 3,
+            OutChannels = 3,
             BlockOutChannels = channels,
             LayersPerBlock = Enumerable.Repeat(1, levels).ToArray(),
             TransformerLayersPerBlock = Enumerable.Repeat(1, levels).ToArray(),
@@ -82,7 +94,8 @@ public static class PixelGeneratorTrainer
         using var scope = NewDisposeScope();
         var raw = Npy.ReadTensor(path);
         if (raw.dim() != 4 || raw.shape[3] != 3)
-            throw new UserInputException($"{path}: expected stimulus images (N, H, W, 3), got ({string.Join(", ", raw.shape)})");
+            throw new UserInputException(
+                $"{path}: expected stimulus images (N, H, W, 3), got ({string.Join(", ", raw.shape)})");
         var t = raw.to(ScalarType.Float32).permute(0, 3, 1, 2).contiguous() / 255.0f;
         if (t.shape[2] != size || t.shape[3] != size)
             t = nn.functional.interpolate(t, size: [size, size], mode: InterpolationMode.Bilinear, align_corners: false,
@@ -99,7 +112,8 @@ public static class PixelGeneratorTrainer
         log ??= Console.Error;
         log.WriteLine($"generator train: loading {o.ImagesPath}");
         var images = LoadImages(o.ImagesPath, o.Size);
-        log.WriteLine($"generator train: {images.shape[0]} images at {o.Size}x{o.Size} ({clock.Elapsed.TotalSeconds:0.0}s)");
+        log.WriteLine(
+            $"generator train: {images.shape[0]} images at {o.Size}x{o.Size} ({clock.Elapsed.TotalSeconds:0.0}s)");
         var context = LoadContext(o, images.shape[0]);
         long n = images.shape[0];
         int tokens = (int)context.shape[1], dim = (int)context.shape[2];
@@ -135,7 +149,8 @@ public static class PixelGeneratorTrainer
                 double d = Math.Min(emaDecay, (1.0 + step) / (10.0 + step));
                 UpdateEma(trained, averaged, d);
                 double l = loss.item<float>();
-                if (!double.IsFinite(l)) throw new InvalidOperationException($"generator training diverged at step {step} (loss {l})");
+                if (!double.IsFinite(l)) throw new InvalidOperationException(
+                    $"generator training diverged at step {step} (loss {l})");
                 lossAvg = double.IsNaN(lossAvg) ? l : 0.98 * lossAvg + 0.02 * l;
                 bar.Advance(1, $"loss {lossAvg:0.0000}");
             }
@@ -161,7 +176,11 @@ public static class PixelGeneratorTrainer
         });
         var info = new GeneratorInfo
         {
-            Kind = "pixel", ImageSize = o.Size, ContextTokens = tokens, ContextDim = dim, Training = training,
+            Kind = "pixel",
+            ImageSize = o.Size,
+            ContextTokens = tokens,
+            ContextDim = dim,
+            Training = training,
         };
         GeneratorFolder.SavePixelGenerator(o.OutDir, ema, sched, info);
         return new PixelGeneratorResult(o.OutDir, o.Steps, lossAvg, clock.Elapsed.TotalSeconds, parameters);
@@ -188,7 +207,8 @@ public static class PixelGeneratorTrainer
     /// <summary>Linear warm-up then cosine decay to 10 %.</summary>
     static double LearningRate(PixelGeneratorOptions o, int step, int warmup) => step < warmup
         ? o.LearningRate * (step + 1) / warmup
-        : o.LearningRate * (0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / Math.Max(1, o.Steps - warmup))));
+        : o.LearningRate * (0.1
+            + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / Math.Max(1, o.Steps - warmup))));
 
     /// <summary>
     /// ε-prediction loss on a random batch: random images, context dropped with probability ContextDropout, random
@@ -219,7 +239,8 @@ public static class PixelGeneratorTrainer
         foreach (var (k, v) in to.state_dict()) v.copy_(src[k]);
     }
 
-    static void UpdateEma(IReadOnlyList<TorchSharp.Modules.Parameter> src, IReadOnlyList<TorchSharp.Modules.Parameter> dst, double decay)
+    static void UpdateEma(IReadOnlyList<TorchSharp.Modules.Parameter> src,
+        IReadOnlyList<TorchSharp.Modules.Parameter> dst, double decay)
     {
         using var noGrad = no_grad();
         for (int i = 0; i < src.Count; i++) dst[i].mul_(decay).add_(src[i], alpha: 1 - decay);
