@@ -11,7 +11,8 @@ namespace BrainMClip.Training;
 /// </summary>
 public static class Trainer
 {
-    public static TrainResult Train(BrainMClipConfig cfg, TrainingData data, string runDir, TrainOptions? options = null)
+    public static TrainResult Train(BrainMClipConfig cfg, TrainingData data, string runDir,
+        TrainOptions? options = null)
     {
         options ??= new TrainOptions();
         data.Validate();
@@ -78,7 +79,8 @@ public static class Trainer
         options.PrepareRun?.Invoke(run);
     }
 
-    /// <summary>Weight decay on weight matrices only; none on biases, norms and the learned token bias (MindBridge).</summary>
+    /// <summary>Weight decay on weight matrices only; none on biases, norms and the learned token bias
+    /// (MindBridge).</summary>
     public static (List<Parameter> decay, List<Parameter> noDecay) ParameterGroups(nn.Module net)
     {
         var decay = new List<Parameter>(); var noDecay = new List<Parameter>();
@@ -92,7 +94,8 @@ public static class Trainer
     }
 }
 
-/// <summary>The seeded validation split of a run (the same for a run and its resumptions) and the batch count.</summary>
+/// <summary>The seeded validation split of a run (the same for a run and its resumptions) and the batch
+/// count.</summary>
 sealed class TrainSplit : IDisposable
 {
     public required Tensor TrainRows { get; init; }

@@ -52,7 +52,8 @@ sealed class TrainingSession : IDisposable
         _shuffleGen = new Generator((ulong)_t.Seed + 1);
     }
 
-    /// <summary>Seeded initialisation, the ridge_skip maps (and out-of-fold tables), the output bias at the mean.</summary>
+    /// <summary>Seeded initialisation, the ridge_skip maps (and out-of-fold tables), the output bias at the
+    /// mean.</summary>
     public void InitializeNetwork(bool resuming)
     {
         using (var initGen = new Generator((ulong)_t.Seed)) _net.Initialize(initGen);
@@ -117,7 +118,8 @@ sealed class TrainingSession : IDisposable
     }
 
     static string StreamOf(string parameter) =>
-        parameter.EndsWith("_detail", StringComparison.Ordinal) || parameter.Contains("_detail.", StringComparison.Ordinal)
+        parameter.EndsWith("_detail", StringComparison.Ordinal)
+            || parameter.Contains("_detail.", StringComparison.Ordinal)
             ? "detail" : "semantic";
 
     /// <summary>Weights, optimiser, generators, best score and metrics from a checkpoint (which is disposed).</summary>
@@ -137,7 +139,8 @@ sealed class TrainingSession : IDisposable
         _log?.WriteLine($"resuming {_run.Root} after epoch {StartEpoch} (step {_step})");
     }
 
-    /// <summary>The OneCycle schedule, replayed to the current step (it is a pure function of the step count).</summary>
+    /// <summary>The OneCycle schedule, replayed to the current step (it is a pure function of the step
+    /// count).</summary>
     public void StartSchedule()
     {
         long totalSteps = _split.StepsPerEpoch * _t.Epochs;
@@ -214,7 +217,8 @@ sealed class TrainingSession : IDisposable
             if (!double.IsFinite(x))
                 throw new TrainingDivergedException(
                     $"training stopped at step {_step + 1} (epoch {epoch + 1}): loss term '{name}' is {x}; the last " +
-                    $"good checkpoint ({(File.Exists(_run.LastCheckpoint) ? _run.LastCheckpoint : "none yet")}) is kept");
+                    $"good checkpoint ({(File.Exists(_run.LastCheckpoint) ? _run.LastCheckpoint : "none yet")}) is " +
+                        $"kept");
             values[name] = x;
         }
         _optimizer!.zero_grad();
@@ -237,7 +241,8 @@ sealed class TrainingSession : IDisposable
         return values;
     }
 
-    /// <summary>Validation, the metrics line, best-epoch selection, checkpoint rotation, metrics and curve files.</summary>
+    /// <summary>Validation, the metrics line, best-epoch selection, checkpoint rotation, metrics and curve
+    /// files.</summary>
     public void EndEpoch(int epoch, EpochResult r)
     {
         var (valSem, valDet, valPerSample) = Validate();
@@ -339,7 +344,8 @@ sealed class TrainingSession : IDisposable
         return mean > 2 * se;
     }
 
-    /// <summary>Mean over <paramref name="rows"/> of a feature tensor, read in chunks (features may be on disk).</summary>
+    /// <summary>Mean over <paramref name="rows"/> of a feature tensor, read in chunks (features may be on
+    /// disk).</summary>
     static Tensor MeanRows(Func<Tensor, Tensor> read, Tensor rows)
     {
         Tensor? sum = null;

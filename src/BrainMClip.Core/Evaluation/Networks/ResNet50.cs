@@ -66,7 +66,8 @@ public sealed class ResNet50 : MetricNetwork
             conv3 = Conv2d(planes, planes * Expansion, 1, bias: false);
             bn3 = BatchNorm2d(planes * Expansion);
             if (stride != 1 || inplanes != planes * Expansion)
-                downsample = Sequential(Conv2d(inplanes, planes * Expansion, 1, stride, bias: false), BatchNorm2d(planes * Expansion));
+                downsample = Sequential(Conv2d(inplanes, planes * Expansion, 1, stride, bias: false),
+                    BatchNorm2d(planes * Expansion));
             RegisterComponents();
         }
 
