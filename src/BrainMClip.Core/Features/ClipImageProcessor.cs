@@ -54,13 +54,7 @@ public sealed record ClipImageProcessor
     public static ClipImageProcessor FromFile(string path)
     {
         UserInputException.RequireFile(path, "preprocessor_config.json");
-        JsonObject o;
-        try
-        {
-            o = JsonNode.Parse(File.ReadAllText(path)) as JsonObject
-                ?? throw new UserInputException($"{path}: expected a JSON object");
-        }
-        catch (JsonException e) { throw new UserInputException($"{path}: not valid JSON ({e.Message})"); }
+        JsonObject o = ReadJson(path);
         var d = new ClipImageProcessor();
         int shortest = d.ShortestEdge; int? rh = null, rw = null;
         switch (o["size"])
@@ -132,6 +126,16 @@ public sealed record ClipImageProcessor
             if (n is JsonArray a && a.Count == 3) return a.Select((e, i) => Num(e, $"{field}[{i}]")).ToArray();
             throw new UserInputException($"{path}: field '{field}' must be 3 numbers (R, G, B)");
         }
+    }
+
+    static JsonObject ReadJson(string path)
+    {
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(path)) as JsonObject
+                ?? throw new UserInputException($"{path}: expected a JSON object");
+        }
+        catch (JsonException e) { throw new UserInputException($"{path}: not valid JSON ({e.Message})"); }
     }
 
     void Validate(string path)

@@ -98,16 +98,7 @@ public static class Nifti
 
     static NiftiVolume Parse(Stream s, string path, long? compressedLength, long? fileLength)
     {
-        var h = new byte[HeaderSize];
-        int got = ReadUpTo(s, h, 0, HeaderSize);
-        if (got < HeaderSize) throw Bad(path, $"only {got} bytes; a NIfTI-1 header needs {HeaderSize} (truncated?)");
-
-        bool big;
-        if (BinaryPrimitives.ReadInt32LittleEndian(h) == HeaderSize) big = false;
-        else if (BinaryPrimitives.ReadInt32BigEndian(h) == HeaderSize) big = true;
-        else throw Bad(path,
-            $"sizeof_hdr is {BinaryPrimitives.ReadInt32LittleEndian(h)}, expected 348 (NIfTI-2 and Analyze files are " +
-            $"not supported)");
+        var (h, big) = ReadHeader(s, path);
 
         short I16(int o) =>
             big ? BinaryPrimitives.ReadInt16BigEndian(h.AsSpan(o)) : BinaryPrimitives.ReadInt16LittleEndian(
@@ -115,11 +106,6 @@ public static class Nifti
         float F32(int o) =>
             big ? BinaryPrimitives.ReadSingleBigEndian(h.AsSpan(o)) : BinaryPrimitives.ReadSingleLittleEndian(
             h.AsSpan(o));
-
-        string magic = System.Text.Encoding.ASCII.GetString(h, 344, 3);
-        if (magic == "ni1") throw Bad(path,
-            "this is the header of a .hdr/.img pair; only single-file .nii/.nii.gz is supported");
-        if (magic != "n+1") throw Bad(path, $"magic is '{magic.Replace("\0", "\\0")}', expected 'n+1'");
 
         var dim = new short[8];
         for (int i = 0; i < 8; i++) dim[i] = I16(40 + 2 * i);
@@ -182,6 +168,26 @@ public static class Nifti
             BigEndian = big,
             PixDim = pix,
         };
+    }
+
+    /// <summary>The 348 header bytes, their byte order (from sizeof_hdr) and a checked single-file magic.</summary>
+    static (byte[] Header, bool BigEndian) ReadHeader(Stream s, string path)
+    {
+        var h = new byte[HeaderSize];
+        int got = ReadUpTo(s, h, 0, HeaderSize);
+        if (got < HeaderSize) throw Bad(path, $"only {got} bytes; a NIfTI-1 header needs {HeaderSize} (truncated?)");
+
+        bool big;
+        if (BinaryPrimitives.ReadInt32LittleEndian(h) == HeaderSize) big = false;
+        else if (BinaryPrimitives.ReadInt32BigEndian(h) == HeaderSize) big = true;
+        else throw Bad(path,
+            $"sizeof_hdr is {BinaryPrimitives.ReadInt32LittleEndian(h)}, expected 348 (NIfTI-2 and Analyze files are " +
+            $"not supported)");
+        string magic = System.Text.Encoding.ASCII.GetString(h, 344, 3);
+        if (magic == "ni1") throw Bad(path,
+            "this is the header of a .hdr/.img pair; only single-file .nii/.nii.gz is supported");
+        if (magic != "n+1") throw Bad(path, $"magic is '{magic.Replace("\0", "\\0")}', expected 'n+1'");
+        return (h, big);
     }
 
     static void CheckDims(string path, short[] dim)

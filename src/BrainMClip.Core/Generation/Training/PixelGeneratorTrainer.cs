@@ -156,7 +156,23 @@ public static class PixelGeneratorTrainer
             }
         }
         ema.eval();
-        var training = JsonSerializer.SerializeToElement(new
+        var training = TrainingRecord(o, n, emaDecay, cfg, lossAvg, clock.Elapsed.TotalSeconds, parameters);
+        var info = new GeneratorInfo
+        {
+            Kind = "pixel",
+            ImageSize = o.Size,
+            ContextTokens = tokens,
+            ContextDim = dim,
+            Training = training,
+        };
+        GeneratorFolder.SavePixelGenerator(o.OutDir, ema, sched, info);
+        return new PixelGeneratorResult(o.OutDir, o.Steps, lossAvg, clock.Elapsed.TotalSeconds, parameters);
+    }
+
+    /// <summary>What generator_info.json records about the training run.</summary>
+    static JsonElement TrainingRecord(PixelGeneratorOptions o, long n, double emaDecay, UNet2DConditionConfig cfg,
+        double lossAvg, double seconds, long parameters) =>
+        JsonSerializer.SerializeToElement(new
         {
             images = Path.GetFullPath(o.ImagesPath),
             features = Path.GetFullPath(o.FeaturesPath),
@@ -170,21 +186,10 @@ public static class PixelGeneratorTrainer
             channels = cfg.BlockOutChannels,
             attention_resolution = o.AttentionResolution,
             final_loss_ema = Math.Round(lossAvg, 6),
-            seconds = Math.Round(clock.Elapsed.TotalSeconds, 1),
+            seconds = Math.Round(seconds, 1),
             parameters,
             objective = "epsilon, SD scaled_linear schedule (1000 steps), weights = EMA",
         });
-        var info = new GeneratorInfo
-        {
-            Kind = "pixel",
-            ImageSize = o.Size,
-            ContextTokens = tokens,
-            ContextDim = dim,
-            Training = training,
-        };
-        GeneratorFolder.SavePixelGenerator(o.OutDir, ema, sched, info);
-        return new PixelGeneratorResult(o.OutDir, o.Steps, lossAvg, clock.Elapsed.TotalSeconds, parameters);
-    }
 
     /// <summary>The training features' 'semantic' tokens (N,T,P) float32, one row per image.</summary>
     static Tensor LoadContext(PixelGeneratorOptions o, long images)
