@@ -87,9 +87,17 @@ public sealed class DemoPipeline(DemoOptions o)
         var ridgeRetrieval = Stage("7c. Ridge retrieval", P("retrieval-ridge.json"),
             "retrieve", "--pred", P("ridge", "pred_test.safetensors"), "--features", P("features", "test.safetensors"));
 
+        GenerateEvaluateReport(stim("train"), testStim);
+        WriteSummary(total, info, nD, nS, parameters, retrieval, ridgeRetrieval);
+        return 0;
+    }
+
+    /// <summary>Stages 8-12: generator, reconstructions, evaluation, layer analysis, report.</summary>
+    void GenerateEvaluateReport(string trainStim, string testStim)
+    {
         Stage("8. Train the embedded pixel-space image generator on the training images and their CLIP-Semantic tokens",
             null,
-            "generator", "train", "--images", stim("train"), "--features", P("features", "train.safetensors"),
+            "generator", "train", "--images", trainStim, "--features", P("features", "train.safetensors"),
             "--out", P("generator"), "--steps", $"{o.GeneratorSteps}", "--seed", $"{o.Seed}");
         Stage(
             "9. Reconstruct the test images from the fused brain predictions (re-standardised to the training " +
@@ -100,7 +108,7 @@ public sealed class DemoPipeline(DemoOptions o)
                 P("features", "train.safetensors"));
 
         CopyDirectory(P("clip"), P("nets", "clip"));
-        var metrics = Stage(
+        Stage(
             "10. Evaluate reconstructions: PixCorr, SSIM, 2-way identification with the networks available", null,
             "evaluate", "--recons", P("recon"), "--truth", testStim, "--out", P("eval", "METRICS.json"), "--nets",
                 P("nets"));
@@ -111,7 +119,11 @@ public sealed class DemoPipeline(DemoOptions o)
             "report", "--out", P("report.html"), "--run", P("run"), "--metrics", P("eval", "METRICS.json"),
             "--retrieval", P("retrieval.json"), "--recons", P("recon"), "--truth", testStim, "--layers", P("layers"),
             "--params", P("params.json"), "--title", "BrainMClip demo (synthetic subject, random-weight CLIP)");
+    }
 
+    void WriteSummary(Stopwatch total, JsonNode? info, int nD, int nS, JsonNode? parameters, JsonNode? retrieval,
+        JsonNode? ridgeRetrieval)
+    {
         var summary = new JsonObject
         {
             ["out"] = Path.GetFullPath(o.OutDir),
@@ -135,7 +147,6 @@ public sealed class DemoPipeline(DemoOptions o)
         _log.WriteLine();
         _log.WriteLine($"Done in {total.Elapsed.TotalSeconds:0}s. Summary: {P("demo-summary.json")}");
         Console.WriteLine(summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        return 0;
     }
 
     /// <summary>Runs one CLI command in-process; its stdout (JSON) is captured to <paramref name="jsonOut"/> when

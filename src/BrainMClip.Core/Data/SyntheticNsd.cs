@@ -143,6 +143,34 @@ public static class SyntheticNsd
         // 5. Write the layout.
         string root = o.OutDir;
         int subj = o.Subject;
+        WriteLayout(o, fmri, pixels, nd, rois);
+
+        // 6. Ground truth.
+        string gtDir = Path.Combine(root, "ground_truth");
+        string sub = $"subj{subj:00}";
+        var gtFiles = WriteSplitTruth(o, presence, signal, nd, K, gtDir, sub);
+        var rf = voxels.SelectMany(v => new[] { (float)v.Cx, (float)v.Cy, (float)v.Sigma }).ToArray();
+        Npy.WriteFloat32(Path.Combine(gtDir, $"{sub}_voxel_rf.npy"), [nd, 3], rf);
+        gtFiles["voxel_rf"] = $"{sub}_voxel_rf.npy";
+        Npy.WriteUInt8(Path.Combine(gtDir, $"{sub}_voxel_kind.npy"), [nd], voxels.Select(v => (byte)v.Kind).ToArray());
+        gtFiles["voxel_kind"] = $"{sub}_voxel_kind.npy";
+        Npy.WriteFloat32(Path.Combine(gtDir, $"{sub}_voxel_tuning.npy"), [nd, K],
+            voxels.SelectMany(v => v.Tuning.Select(t => (float)t)).ToArray());
+        gtFiles["voxel_tuning"] = $"{sub}_voxel_tuning.npy";
+
+        int nSem = idx.Count(i => NsdRois.FlocMasks.Any(m => rois[m][i] > 0));
+        int nLow = idx.Count(i => rois[NsdRois.PrfVisualRois][i] > 0);
+        string gtJson = Path.Combine(gtDir, $"{sub}.json");
+        AtomicFile.WriteAllText(gtJson, GroundTruthJson(o, scenes, voxels, gtFiles, nd, nSem, nLow)
+            .ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
+        return new SynthResult(root, subj, o.Train, o.Test, S, nd, nSem, nLow, gtJson);
+    }
+
+    /// <summary>fMRI matrices and stimuli of both splits and the ROI volumes, in the Brain-Diffuser layout.</summary>
+    static void WriteLayout(SynthOptions o, double[] fmri, byte[] pixels, int nd, Dictionary<string, double[]> rois)
+    {
+        string root = o.OutDir;
+        int subj = o.Subject, S = o.ImageSize;
         foreach (var (split, start, count) in new[] { ("train", 0, o.Train), ("test", o.Train, o.Test) })
         {
             var rows = fmri.AsSpan(checked(start * nd), checked(count * nd));
@@ -162,10 +190,12 @@ public static class SyntheticNsd
         }
         foreach (var (name, vol) in rois)
             Nifti.Write(NsdSubject.RoiPathOf(root, subj, name), o.Grid, vol, NiftiDataType.Int16);
+    }
 
-        // 6. Ground truth.
-        string gtDir = Path.Combine(root, "ground_truth");
-        string sub = $"subj{subj:00}";
+    /// <summary>Per split: the category labels and the noise-free signal, under ground_truth/.</summary>
+    static Dictionary<string, string> WriteSplitTruth(SynthOptions o, float[] presence, double[] signal, int nd, int K,
+        string gtDir, string sub)
+    {
         var gtFiles = new Dictionary<string, string>();
         foreach (var (split, start, count) in new[] { ("train", 0, o.Train), ("test", o.Train, o.Test) })
         {
@@ -180,21 +210,7 @@ public static class SyntheticNsd
             Npy.WriteFloat32(sp, [count, nd], sig);
             gtFiles[$"{split}_signal"] = Path.GetFileName(sp);
         }
-        var rf = voxels.SelectMany(v => new[] { (float)v.Cx, (float)v.Cy, (float)v.Sigma }).ToArray();
-        Npy.WriteFloat32(Path.Combine(gtDir, $"{sub}_voxel_rf.npy"), [nd, 3], rf);
-        gtFiles["voxel_rf"] = $"{sub}_voxel_rf.npy";
-        Npy.WriteUInt8(Path.Combine(gtDir, $"{sub}_voxel_kind.npy"), [nd], voxels.Select(v => (byte)v.Kind).ToArray());
-        gtFiles["voxel_kind"] = $"{sub}_voxel_kind.npy";
-        Npy.WriteFloat32(Path.Combine(gtDir, $"{sub}_voxel_tuning.npy"), [nd, K],
-            voxels.SelectMany(v => v.Tuning.Select(t => (float)t)).ToArray());
-        gtFiles["voxel_tuning"] = $"{sub}_voxel_tuning.npy";
-
-        int nSem = idx.Count(i => NsdRois.FlocMasks.Any(m => rois[m][i] > 0));
-        int nLow = idx.Count(i => rois[NsdRois.PrfVisualRois][i] > 0);
-        string gtJson = Path.Combine(gtDir, $"{sub}.json");
-        AtomicFile.WriteAllText(gtJson, GroundTruthJson(o, scenes, voxels, gtFiles, nd, nSem, nLow)
-            .ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
-        return new SynthResult(root, subj, o.Train, o.Test, S, nd, nSem, nLow, gtJson);
+        return gtFiles;
     }
 
     // ---------------------------------------------------------------- scenes
