@@ -27,14 +27,7 @@ public static class RetrievalReport
                     $"{predPath} has {p.shape[0]} '{stream}' rows but {featuresPath} has {y.shape[0]}: features must " +
                         $"be " +
                     "of the same split, in the same order");
-            var r = Retrieval.Compute(p, y, loops, batch, seed);
-            root[stream] = new JsonObject
-            {
-                ["image_to_brain_top1"] = r.ImageToBrainTop1,
-                ["brain_to_image_top1"] = r.BrainToImageTop1,
-                ["loops"] = r.Loops,
-                ["batch"] = r.Batch,
-            };
+            root[stream] = Retrieval.Compute(p, y, loops, batch, seed).ToJson();
         }
         if (root.Count == 0)
             throw new UserInputException($"{predPath}: holds neither 'semantic' nor 'detail' predictions");

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -5,7 +6,17 @@ using F = TorchSharp.torch.nn.functional;
 namespace BrainMClip.Model;
 
 /// <summary>Top-1 retrieval in both directions, averaged over loops (SPEC §5).</summary>
-public sealed record RetrievalResult(double ImageToBrainTop1, double BrainToImageTop1, int Loops, int Batch);
+public sealed record RetrievalResult(double ImageToBrainTop1, double BrainToImageTop1, int Loops, int Batch)
+{
+    /// <summary>The figures as JSON (retrieve's output, one row of the ablation table).</summary>
+    public JsonObject ToJson() => new()
+    {
+        ["image_to_brain_top1"] = ImageToBrainTop1,
+        ["brain_to_image_top1"] = BrainToImageTop1,
+        ["loops"] = Loops,
+        ["batch"] = Batch,
+    };
+}
 
 /// <summary>
 /// SPEC §5 retrieval (MindEye protocol): each loop draws <c>batch</c> test samples without replacement (seeded),

@@ -71,14 +71,7 @@ public static class AblationRunner
             foreach (var (stream, p, y) in new[] { ("semantic", pred.Semantic, eS), ("detail", pred.Detail, eD) })
             {
                 if (p is null) { row[stream] = null; continue; }
-                var r = Retrieval.Compute(p, y, loops, batch, retrievalSeed);
-                row[stream] = new JsonObject
-                {
-                    ["image_to_brain_top1"] = r.ImageToBrainTop1,
-                    ["brain_to_image_top1"] = r.BrainToImageTop1,
-                    ["loops"] = r.Loops,
-                    ["batch"] = r.Batch,
-                };
+                row[stream] = Retrieval.Compute(p, y, loops, batch, retrievalSeed).ToJson();
             }
             rows.Add(row);
             log?.WriteLine($"   {v}: {row.ToJsonString()}");
