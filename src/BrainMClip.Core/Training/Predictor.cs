@@ -110,7 +110,7 @@ public sealed class Predictor : IDisposable
     }
 
     Tensor Linear(Tensor x, string name) =>
-        nn.functional.linear(x.to_type(ScalarType.Float32), _ridge![$"{name}.weight"].t(), _ridge[$"{name}.bias"]);
+        RidgeMap.Apply(x, _ridge![$"{name}.weight"], _ridge[$"{name}.bias"]);
 
     public void Dispose()
     {

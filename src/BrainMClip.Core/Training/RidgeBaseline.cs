@@ -10,7 +10,11 @@ namespace BrainMClip.Training;
 /// <summary>One fitted linear map x → x·W + b with the alpha chosen by cross-validation.</summary>
 public sealed record RidgeMap(Tensor Weight, Tensor Bias, double Alpha, IReadOnlyDictionary<double, double> CvScores)
 {
-    public Tensor Apply(Tensor x) => torch.nn.functional.linear(x.to_type(ScalarType.Float32), Weight.t(), Bias);
+    public Tensor Apply(Tensor x) => Apply(x, Weight, Bias);
+
+    /// <summary>x·W + b in float32: the one way a ridge map (baseline, ridge_skip, saved run) is applied.</summary>
+    public static Tensor Apply(Tensor x, Tensor weight, Tensor bias) =>
+        torch.nn.functional.linear(x.to_type(ScalarType.Float32), weight.t(), bias);
 }
 
 /// <summary>
