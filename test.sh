@@ -4,6 +4,10 @@ set -uo pipefail
 cd "$(dirname "$0")"
 ./scripts/setup.sh || exit 1
 export OMP_WAIT_POLICY=PASSIVE
+# Layout first (seconds, no build): the .editorconfig rules. Fix with `dotnet format whitespace BrainMClip.slnx`.
+if ! dotnet format whitespace BrainMClip.slnx --verify-no-changes -v q; then
+  echo "dotnet format: layout differs from .editorconfig (run: dotnet format whitespace BrainMClip.slnx)"; exit 1
+fi
 log=$(mktemp)
 dotnet test BrainMClip.slnx -c Release --logger "console;verbosity=normal" 2>&1 | tee "$log" | grep -vE '^\s+Passed [A-Za-z]'
 rc=${PIPESTATUS[0]}

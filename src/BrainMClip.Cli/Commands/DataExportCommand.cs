@@ -10,26 +10,28 @@ public sealed class DataExportCommand : ICliCommand
 {
     public string[] Path => ["data", "export"];
     public string Description =>
-        "Write one voxel stream (detail = all nsdgeneral voxels, semantic = floc-labelled, low = prf-visualrois) of one split " +
+        "Write one voxel stream (detail = all nsdgeneral voxels, semantic = floc-labelled, low = prf-visualrois) of " +
+            "one split " +
         "as a float32 (samples, voxels) .npy, beta-scaled, optionally z-scored with the training split's statistics.";
 
     public void Configure(Command command)
     {
-        var data = new Option<string>("--data") { Description = "Data root holding processed_data/ and nsddata/ (Brain-Diffuser layout).", Required = true };
-        var subject = new Option<int>("--subject") { Description = "Subject number (1-based; folder subj0N).", DefaultValueFactory = _ => 1 };
+        var data = SharedOptions.Data();
+        var subject = SharedOptions.Subject();
         var split = new Option<string>("--split") { Description = "Which rows: train or test.", Required = true };
         split.AcceptOnlyFromAmong("train", "test");
-        var stream = new Option<string>("--stream") { Description = "Which voxels: detail, semantic or low.", Required = true };
+        var stream = new Option<string>("--stream")
+        { Description = "Which voxels: detail, semantic or low.", Required = true };
         stream.AcceptOnlyFromAmong("detail", "semantic", "low");
-        var zscore = new Option<bool>("--zscore") { Description = "Z-score every voxel with the TRAIN split's mean and std (ddof=1; std 0 → 1)." };
-        var beta = new Option<string>("--beta-scale")
-        {
-            Description = "Divide fMRI values: auto (by 300 when int16 or |mean| > 30, i.e. NSD ×300 betas), none, or a number.",
-            DefaultValueFactory = _ => "auto",
-        };
-        var stats = new Option<string?>("--stats-out") { Description = "Also save the z-score statistics (safetensors, '<stream>.mean'/'<stream>.std')." };
-        var output = new Option<string>("--out") { Description = "Output .npy file (written atomically).", Required = true };
-        foreach (var o in new Option[] { data, subject, split, stream, zscore, beta, stats, output }) command.Options.Add(o);
+        var zscore = new Option<bool>("--zscore")
+        { Description = "Z-score every voxel with the TRAIN split's mean and std (ddof=1; std 0 → 1)." };
+        var beta = SharedOptions.BetaScale();
+        var stats = new Option<string?>("--stats-out")
+        { Description = "Also save the z-score statistics (safetensors, '<stream>.mean'/'<stream>.std')." };
+        var output = new Option<string>("--out")
+        { Description = "Output .npy file (written atomically).", Required = true };
+        foreach (var o in new Option[]
+            { data, subject, split, stream, zscore, beta, stats, output }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var s = NsdSubject.Open(parse.GetValue(data)!, parse.GetValue(subject), parse.GetValue(beta)!);
@@ -55,11 +57,23 @@ public sealed class DataExportCommand : ICliCommand
             finally { if (!ReferenceEquals(result, x)) result.Dispose(); }
             var report = new
             {
-                @out = System.IO.Path.GetFullPath(outPath), subject = s.Subject, split = sp, stream = vs.ToString().ToLowerInvariant(),
-                shape, zscore = z,
-                beta_scale = new { mode = s.BetaScale.Mode, divisor = s.BetaScale.Divisor, reason = s.BetaScale.Reason },
+                @out = System.IO.Path.GetFullPath(outPath),
+                subject = s.Subject,
+                split = sp,
+                stream = vs.ToString()
+                    .ToLowerInvariant(),
+                shape,
+                zscore = z,
+                beta_scale = new
+                { mode = s.BetaScale.Mode, divisor = s.BetaScale.Divisor, reason = s.BetaScale.Reason },
             };
-            Console.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+            Console.WriteLine(
+                JsonSerializer.Serialize(report,
+                new JsonSerializerOptions
+                {
+                    WriteIndented = true,
+                    Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping
+                }));
             return 0;
         });
     }

@@ -4,23 +4,22 @@ using BrainMClip.Data;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`brainmclip data info`: validates one subject of an NSD-layout data root and prints its figures as JSON.</summary>
+/// <summary>`brainmclip data info`: validates one subject of an NSD-layout data root and prints its figures as
+/// JSON.</summary>
 public sealed class DataInfoCommand : ICliCommand
 {
     public string[] Path => ["data", "info"];
     public string Description =>
-        "Check one subject of an NSD-layout data root (SPEC §1.1: fMRI matrices, stimuli, ROI masks) and print one JSON " +
-        "object: sample counts, voxel counts per stream (detail/semantic/low), image shape, beta scaling and voxels per ROI label.";
+        "Check one subject of an NSD-layout data root (SPEC §1.1: fMRI matrices, stimuli, ROI masks) and print one " +
+            "JSON " +
+        "object: sample counts, voxel counts per stream (detail/semantic/low), image shape, beta scaling and voxels " +
+            "per ROI label.";
 
     public void Configure(Command command)
     {
-        var data = new Option<string>("--data") { Description = "Data root holding processed_data/ and nsddata/ (Brain-Diffuser layout).", Required = true };
-        var subject = new Option<int>("--subject") { Description = "Subject number (1-based; folder subj0N).", DefaultValueFactory = _ => 1 };
-        var beta = new Option<string>("--beta-scale")
-        {
-            Description = "Divide fMRI values: auto (by 300 when int16 or |mean| > 30, i.e. NSD ×300 betas), none, or a number.",
-            DefaultValueFactory = _ => "auto",
-        };
+        var data = SharedOptions.Data();
+        var subject = SharedOptions.Subject();
+        var beta = SharedOptions.BetaScale();
         command.Options.Add(data);
         command.Options.Add(subject);
         command.Options.Add(beta);
@@ -39,12 +38,20 @@ public sealed class DataInfoCommand : ICliCommand
                 ["voxels_semantic"] = s.Split.Semantic.Length,
                 ["voxels_low"] = s.Split.Low.Length,
                 ["image_shape"] = s.ImageShape,
-                ["beta_scale"] = new { mode = s.BetaScale.Mode, divisor = s.BetaScale.Divisor, reason = s.BetaScale.Reason },
+                ["beta_scale"] = new
+                { mode = s.BetaScale.Mode, divisor = s.BetaScale.Divisor, reason = s.BetaScale.Reason },
                 ["rois"] = s.Split.RoiCounts,
-                ["fmri_dtype"] = NsdSubject.Splits.ToDictionary(x => x, x => s.FmriDType(x).ToString().ToLowerInvariant()),
+                ["fmri_dtype"] = NsdSubject.Splits.ToDictionary(x => x, x => s.FmriDType(x).ToString()
+                    .ToLowerInvariant()),
                 ["roi_grid"] = s.RoiGridShape,
             };
-            Console.WriteLine(JsonSerializer.Serialize(info, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+            Console.WriteLine(
+                JsonSerializer.Serialize(info,
+                new JsonSerializerOptions
+                {
+                    WriteIndented = true,
+                    Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping
+                }));
             return 0;
         });
     }

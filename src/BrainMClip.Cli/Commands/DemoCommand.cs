@@ -9,16 +9,22 @@ public sealed class DemoCommand : ICliCommand
     public string[] Path => ["demo"];
     public string Description =>
         "Run the whole job on synthetic NSD-like data: write data in the real formats, extract CLIP features with a " +
-        "random-weight CLIP, train BrainMCLIP (and the ridge baseline), reconstruct images, evaluate, write report.html.";
+        "random-weight CLIP, train BrainMCLIP (and the ridge baseline), reconstruct images, evaluate, write " +
+            "report.html.";
 
     public void Configure(Command command)
     {
-        var outDir = new Option<string?>("--out") { Description = "Output folder (default: a new ./demo-out-<time> folder)." };
-        var force = new Option<bool>("--force") { Description = "Allow writing into a non-empty --out folder (its files may be replaced)." };
-        var train = new Option<int>("--train") { Description = "Synthetic training images.", DefaultValueFactory = _ => 600 };
+        var outDir = new Option<string?>("--out")
+        { Description = "Output folder (default: a new ./demo-out-<time> folder)." };
+        var force = new Option<bool>("--force")
+        { Description = "Allow writing into a non-empty --out folder (its files may be replaced)." };
+        var train = new Option<int>("--train")
+        { Description = "Synthetic training images.", DefaultValueFactory = _ => 600 };
         var test = new Option<int>("--test") { Description = "Synthetic test images.", DefaultValueFactory = _ => 100 };
-        var seed = new Option<int>("--seed") { Description = "Seed for data, models and training.", DefaultValueFactory = _ => 0 };
-        var epochs = new Option<int?>("--epochs") { Description = "BrainMCLIP training epochs (default: the tiny preset's)." };
+        var seed = new Option<int>("--seed")
+        { Description = "Seed for data, models and training.", DefaultValueFactory = _ => 0 };
+        var epochs = new Option<int?>("--epochs")
+        { Description = "BrainMCLIP training epochs (default: the tiny preset's)." };
         var quick = new Option<bool>("--quick") { Description = "Tiny sizes for a smoke run (about a minute)." };
         foreach (var opt in new Option[] { outDir, force, train, test, seed, epochs, quick }) command.Options.Add(opt);
         command.SetAction(parse =>

@@ -10,23 +10,69 @@ public sealed class FeaturesCommand : ICliCommand
 {
     public string[] Path => ["features"];
     public string Description =>
-        "Extract CLIP features (detail = mean of hidden layers a..b, semantic = VD image tokens, image_embeds) for every " +
-        "stimulus image into a safetensors file. Batched, resumable, shardable for array jobs (merge with merge-features).";
+        "Extract CLIP features (detail = mean of hidden layers a..b, semantic = VD image tokens, image_embeds) for " +
+            "every " +
+        "stimulus image into a safetensors file. Batched, resumable, shardable for array jobs (merge with " +
+            "merge-features).";
+
+    readonly Option<string> clip = new Option<string>("--clip")
+    {
+        Description = "Hugging Face CLIP folder (config.json, model.safetensors, optional " +
+        "preprocessor_config.json); clip_vision_model or full clip checkpoints.",
+        Required = true
+    };
+    readonly Option<string> input = new Option<string>("--input")
+    {
+        Description = "Images: a folder (sorted by the number in the file name, else by name), an image file, " +
+        "a stimulus .npy (N,H,W,3; uint8, or floats holding 0-255, rounded to 8 bit), an HDF5 file (N,3,H,W in " +
+        "[0,1]; FILE.hdf5:DATASET or --dataset), or a .safetensors with normalised pixel_values.",
+        Required = true
+    };
+    readonly Option<string?> dataset = new Option<string?>("--dataset")
+    { Description = "HDF5 dataset name (default: images)." };
+    readonly Option<string> output = new Option<string>("--out")
+    { Description = "Output feature file (.safetensors), written atomically.", Required = true };
+    readonly Option<string?> detail = new Option<string?>("--detail-layers")
+    {
+        Description = "Inclusive hidden-state range averaged into 'detail' (0 = pre_layrnorm output, k = block " +
+        "k). Default 11-20 for 24-layer models, scaled proportionally for other depths."
+    };
+    readonly Option<string?> hidden = new Option<string?>("--hidden-states")
+    {
+        Description = "Also store hidden states as hidden_states.k: without a value all of them, or a list " +
+        "like 0,12,24 or 4-8.",
+        Arity = ArgumentArity.ZeroOrOne
+    };
+    readonly Option<int> batch = new Option<int>("--batch")
+    {
+        Description = "Images per forward pass. Sharded runs and their merge are byte-identical to one run " +
+        "with the same --batch.",
+        DefaultValueFactory = _ => 16
+    };
+    readonly Option<string> shard = new Option<string>("--shard")
+    {
+        Description = "i/n: process only the i-th (0-based) of n contiguous blocks of rows, e.g. for a cluster " +
+        "array job; merge the n files with merge-features.",
+        DefaultValueFactory = _ => "0/1"
+    };
+    readonly Option<string> device = SharedOptions.Device();
+    readonly Option<string> dtype = new Option<string>("--dtype")
+    {
+        Description = "Storage type of the output tensors: float32 or float16 (half the disk).",
+        DefaultValueFactory = _ => "float32"
+    };
+    readonly Option<bool> resume = new Option<bool>("--resume")
+    {
+        Description = "Continue an interrupted run (killed, Ctrl+C): reuse the finished batches in " +
+        "OUT.partial/ (same settings required). Safe on a first run too, e.g. in array jobs that may be " +
+        "restarted."
+    };
 
     public void Configure(Command command)
     {
-        var clip = new Option<string>("--clip") { Description = "Hugging Face CLIP folder (config.json, model.safetensors, optional preprocessor_config.json); clip_vision_model or full clip checkpoints.", Required = true };
-        var input = new Option<string>("--input") { Description = "Images: a folder (sorted by the number in the file name, else by name), an image file, a stimulus .npy (N,H,W,3; uint8, or floats holding 0-255, rounded to 8 bit), an HDF5 file (N,3,H,W in [0,1]; FILE.hdf5:DATASET or --dataset), or a .safetensors with normalised pixel_values.", Required = true };
-        var dataset = new Option<string?>("--dataset") { Description = "HDF5 dataset name (default: images)." };
-        var output = new Option<string>("--out") { Description = "Output feature file (.safetensors), written atomically.", Required = true };
-        var detail = new Option<string?>("--detail-layers") { Description = "Inclusive hidden-state range averaged into 'detail' (0 = pre_layrnorm output, k = block k). Default 11-20 for 24-layer models, scaled proportionally for other depths." };
-        var hidden = new Option<string?>("--hidden-states") { Description = "Also store hidden states as hidden_states.k: without a value all of them, or a list like 0,12,24 or 4-8.", Arity = ArgumentArity.ZeroOrOne };
-        var batch = new Option<int>("--batch") { Description = "Images per forward pass. Sharded runs and their merge are byte-identical to one run with the same --batch.", DefaultValueFactory = _ => 16 };
-        var shard = new Option<string>("--shard") { Description = "i/n: process only the i-th (0-based) of n contiguous blocks of rows, e.g. for a cluster array job; merge the n files with merge-features.", DefaultValueFactory = _ => "0/1" };
-        var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
-        var dtype = new Option<string>("--dtype") { Description = "Storage type of the output tensors: float32 or float16 (half the disk).", DefaultValueFactory = _ => "float32" };
-        var resume = new Option<bool>("--resume") { Description = "Continue an interrupted run (killed, Ctrl+C): reuse the finished batches in OUT.partial/ (same settings required). Safe on a first run too, e.g. in array jobs that may be restarted." };
-        foreach (var opt in new Option[] { clip, input, dataset, output, detail, hidden, batch, shard, device, dtype, resume }) command.Options.Add(opt);
+        foreach (var opt in new Option[]
+            { clip, input, dataset, output, detail, hidden, batch, shard, device, dtype, resume }) command.Options.Add(
+            opt);
         command.SetAction((p, cancel) =>
         {
             var (si, sn) = ParseShard(p.GetValue(shard)!);
@@ -75,7 +121,8 @@ public sealed class FeaturesCommand : ICliCommand
     static (int, int) ParseShard(string s)
     {
         var parts = s.Split('/');
-        if (parts.Length == 2 && int.TryParse(parts[0], out int i) && int.TryParse(parts[1], out int n) && n > 0 && i >= 0 && i < n)
+        if (parts.Length == 2 && int.TryParse(parts[0], out int i) && int.TryParse(parts[1], out int n) && n > 0
+            && i >= 0 && i < n)
             return (i, n);
         throw new UserInputException($"--shard {s}: expected i/n with 0 <= i < n, e.g. 0/4");
     }

@@ -15,24 +15,39 @@ public sealed class GeneratorBenchCommand : ICliCommand
 
     public void Configure(Command command)
     {
-        var config = new Option<string?>("--config") { Description = "A diffusers UNet config.json (default: the VD image UNet shape)." };
-        var latent = new Option<int>("--latent") { Description = "Latent height = width.", DefaultValueFactory = _ => 64 };
-        var tokens = new Option<int>("--tokens") { Description = "Context tokens (257 for CLIP ViT-L/14 image tokens).", DefaultValueFactory = _ => 257 };
-        var steps = new Option<int>("--steps") { Description = "UNet steps to time (0 with --vae: only the VAE decode).", DefaultValueFactory = _ => 2 };
-        var batch = new Option<int>("--batch") { Description = "UNet batch (2 = one image with classifier-free guidance).", DefaultValueFactory = _ => 2 };
-        var dtype = new Option<string>("--dtype") { Description = "float32, bfloat16 or float16.", DefaultValueFactory = _ => "float32" };
-        var slice = new Option<int?>("--attention-slice") { Description = "Attention slice size in (batch x head) rows." };
-        var vae = new Option<bool>("--vae") { Description = "Also time one decode with the SD/VD VAE shape (128/256/512/512) to a (8 x latent) image." };
-        foreach (var o in new Option[] { config, latent, tokens, steps, batch, dtype, slice, vae }) command.Options.Add(o);
+        var config = new Option<string?>("--config")
+        { Description = "A diffusers UNet config.json (default: the VD image UNet shape)." };
+        var latent = new Option<int>("--latent")
+        { Description = "Latent height = width.", DefaultValueFactory = _ => 64 };
+        var tokens = new Option<int>("--tokens")
+        { Description = "Context tokens (257 for CLIP ViT-L/14 image tokens).", DefaultValueFactory = _ => 257 };
+        var steps = new Option<int>("--steps")
+        { Description = "UNet steps to time (0 with --vae: only the VAE decode).", DefaultValueFactory = _ => 2 };
+        var batch = new Option<int>("--batch")
+        { Description = "UNet batch (2 = one image with classifier-free guidance).", DefaultValueFactory = _ => 2 };
+        var dtype = new Option<string>("--dtype")
+        { Description = "float32, bfloat16 or float16.", DefaultValueFactory = _ => "float32" };
+        var slice = new Option<int?>("--attention-slice")
+        { Description = "Attention slice size in (batch x head) rows." };
+        var vae = new Option<bool>("--vae")
+        {
+            Description = "Also time one decode with the SD/VD VAE shape (128/256/512/512) to a (8 x latent) " +
+            "image."
+        };
+        foreach (var o in new Option[] { config, latent, tokens, steps, batch, dtype, slice, vae }) command.Options.Add(
+            o);
         command.SetAction(r =>
         {
             var cfgPath = r.GetValue(config);
             var cfg = cfgPath == null ? UNetBenchmark.VersatileDiffusionImageUnet : UNet2DConditionConfig.Load(cfgPath);
             int n = r.GetValue(steps);
-            if (n < 0 || (n == 0 && !r.GetValue(vae))) throw new UserInputException($"--steps {n}: expected at least 1 (0 only with --vae)");
+            if (n < 0
+                || (n == 0 && !r.GetValue(vae))) throw new UserInputException(
+                $"--steps {n}: expected at least 1 (0 only with --vae)");
             var dt = Reconstruction.ParseDType(r.GetValue(dtype)!);
             (double Wall, double Cpu, long PeakRssMB)? vaeTime = r.GetValue(vae)
-                ? UNetBenchmark.TimeVaeDecode(UNetBenchmark.StableDiffusionVae, r.GetValue(latent), r.GetValue(latent), dt)
+                ? UNetBenchmark.TimeVaeDecode(UNetBenchmark.StableDiffusionVae, r.GetValue(latent), r.GetValue(latent),
+                    dt)
                 : null;
             if (n == 0)
             {
@@ -46,7 +61,8 @@ public sealed class GeneratorBenchCommand : ICliCommand
                 }, new JsonSerializerOptions { WriteIndented = true }));
                 return 0;
             }
-            var res = UNetBenchmark.Run(cfg, r.GetValue(latent), r.GetValue(latent), r.GetValue(tokens), n, r.GetValue(batch),
+            var res = UNetBenchmark.Run(cfg, r.GetValue(latent), r.GetValue(latent), r.GetValue(tokens), n,
+                r.GetValue(batch),
                 dt, r.GetValue(slice));
             Console.WriteLine(JsonSerializer.Serialize(new
             {

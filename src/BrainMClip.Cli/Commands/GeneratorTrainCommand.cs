@@ -9,27 +9,51 @@ public sealed class GeneratorTrainCommand : ICliCommand
 {
     public string[] Path => ["generator", "train"];
     public string Description =>
-        "Train the small pixel-space diffusion generator (the diffusers UNet class, 3 channels, no VAE) on stimulus images " +
+        "Train the small pixel-space diffusion generator (the diffusers UNet class, 3 channels, no VAE) on stimulus " +
+            "images " +
         "conditioned on their CLIP-Semantic tokens; writes a generator folder for 'reconstruct'.";
 
     public void Configure(Command command)
     {
-        var images = new Option<string>("--images") { Description = "Stimulus images, .npy (N,H,W,3) uint8 (e.g. nsd_train_stim_sub1.npy).", Required = true };
-        var features = new Option<string>("--features") { Description = "Features safetensors of the same images ('semantic' (N,T,P) tokens are the conditioning).", Required = true };
-        var output = new Option<string>("--out") { Description = "Generator folder to write (unet/, scheduler/, generator.json).", Required = true };
-        var steps = new Option<int>("--steps") { Description = "Optimisation steps (roughly 1 s each at the defaults on 2 idle cores; --attention-resolution 8 is about a quarter cheaper).", DefaultValueFactory = _ => 300 };
-        var size = new Option<int>("--size") { Description = "Image size the generator works at: 32 or 64.", DefaultValueFactory = _ => 32 };
+        var images = new Option<string>("--images")
+        { Description = "Stimulus images, .npy (N,H,W,3) uint8 (e.g. nsd_train_stim_sub1.npy).", Required = true };
+        var features = new Option<string>("--features")
+        {
+            Description = "Features safetensors of the same images ('semantic' (N,T,P) tokens are the conditioning).",
+            Required = true
+        };
+        var output = new Option<string>("--out")
+        { Description = "Generator folder to write (unet/, scheduler/, generator.json).", Required = true };
+        var steps = new Option<int>("--steps")
+        {
+            Description = "Optimisation steps (roughly 1 s each at the defaults on 2 idle cores; " +
+            "--attention-resolution 8 is about a quarter cheaper).",
+            DefaultValueFactory = _ => 300
+        };
+        var size = new Option<int>("--size")
+        { Description = "Image size the generator works at: 32 or 64.", DefaultValueFactory = _ => 32 };
         size.AcceptOnlyFromAmong("32", "64");
-        var seed = new Option<long>("--seed") { Description = "Seed for initialisation, batches and noise.", DefaultValueFactory = _ => 0 };
-        var lr = new Option<double>("--lr") { Description = "Peak AdamW learning rate (warm-up, cosine decay to 10%).", DefaultValueFactory = _ => 1e-3 };
+        var seed = SharedOptions.Seed();
+        var lr = new Option<double>("--lr")
+        {
+            Description = "Peak AdamW learning rate (warm-up, cosine decay to 10%).",
+            DefaultValueFactory = _ => 1e-3
+        };
         var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 16 };
-        var channels = new Option<string?>("--channels") { Description = "Block channels per level, comma-separated (default 32,64,64 at size 32; 32,64,64,64 at 64). Smaller trains faster." };
+        var channels = new Option<string?>("--channels")
+        {
+            Description = "Block channels per level, comma-separated (default 32,64,64 at size 32; 32,64,64,64 at " +
+            "64). Smaller trains faster."
+        };
         var attention = new Option<int>("--attention-resolution")
         {
-            Description = "Largest feature-map side with attention blocks: 16 (at 32 px: 16x16 and 8x8 levels) or 8 (only 8x8 and the mid block; faster).",
+            Description =
+                "Largest feature-map side with attention blocks: 16 (at 32 px: 16x16 and 8x8 levels) or 8 (only 8x8 " +
+                "and the mid block; faster).",
             DefaultValueFactory = _ => 16,
         };
-        foreach (var o in new Option[] { images, features, output, steps, size, seed, lr, batch, channels, attention }) command.Options.Add(o);
+        foreach (var o in new Option[]
+            { images, features, output, steps, size, seed, lr, batch, channels, attention }) command.Options.Add(o);
         command.SetAction(r =>
         {
             var result = PixelGeneratorTrainer.Train(new PixelGeneratorOptions
@@ -63,7 +87,8 @@ public sealed class GeneratorTrainCommand : ICliCommand
         var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         var r = new int[parts.Length];
         for (int i = 0; i < parts.Length; i++)
-            if (!int.TryParse(parts[i], out r[i])) throw new UserInputException($"--channels {text}: expected comma-separated integers");
+            if (!int.TryParse(parts[i], out r[i])) throw new UserInputException(
+                $"--channels {text}: expected comma-separated integers");
         return r;
     }
 }

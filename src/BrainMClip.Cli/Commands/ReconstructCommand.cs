@@ -9,28 +9,73 @@ public sealed class ReconstructCommand : ICliCommand
 {
     public string[] Path => ["reconstruct"];
     public string Description =>
-        "Reconstruct test images from brain predictions (PRED.safetensors from 'predict') with a diffusion generator; " +
+        "Reconstruct test images from brain predictions (PRED.safetensors from 'predict') with a diffusion " +
+            "generator; " +
         "writes rec_000.png... named by test index and reconstruct.json.";
+
+    readonly Option<string> pred = new Option<string>("--pred")
+    {
+        Description = "PRED.safetensors written by 'predict' (semantic, detail_projected, fused; test order).",
+        Required = true
+    };
+    readonly Option<string> generator = new Option<string>("--generator")
+    {
+        Description = "Generator folder: Versatile Diffusion style (image_unet/ or unet/, vae/, scheduler/) or " +
+        "a pixel-space generator from 'generator train'. An optional clip/ sub-folder enables best-of-N.",
+        Required = true
+    };
+    readonly Option<string> output = new Option<string>("--out")
+    { Description = "Output folder for rec_NNN.png and reconstruct.json.", Required = true };
+    readonly Option<int> steps = new Option<int>("--steps")
+    { Description = "Sampling steps.", DefaultValueFactory = _ => 20 };
+    readonly Option<double> guidance = new Option<double>("--guidance")
+    {
+        Description = "Classifier-free guidance scale (unconditional context = zeros); <= 1 disables guidance.",
+        DefaultValueFactory = _ => 3.5
+    };
+    readonly Option<int> candidates = new Option<int>("--candidates")
+    {
+        Description = "Images sampled per test sample; the one whose CLIP tokens are closest to the " +
+        "brain-predicted tokens is kept (needs GEN/clip/).",
+        DefaultValueFactory = _ => 1
+    };
+    readonly Option<double> fusion = new Option<double>("--fusion")
+    {
+        Description = "Fusion weight lambda: conditioning = renorm((1-lambda)*semantic + lambda*P(detail)).",
+        DefaultValueFactory = _ => 0.25
+    };
+    readonly Option<long> seed = SharedOptions.Seed();
+    readonly Option<string> scheduler = new Option<string>("--scheduler")
+    { Description = "ddim (eta 0) or dpm (DPM-Solver++ 2M).", DefaultValueFactory = _ => "ddim" };
+    readonly Option<string> device = SharedOptions.Device();
+    readonly Option<int?> limit = new Option<int?>("--limit")
+    { Description = "Reconstruct only the first N test samples." };
+    readonly Option<bool> resume = new Option<bool>("--resume")
+    { Description = "Skip images whose PNG already exists in --out." };
+    readonly Option<string> dtype = new Option<string>("--dtype")
+    {
+        Description = "Model precision: float32, bfloat16 or float16 (halves memory; slower on CPUs without " +
+        "native support).",
+        DefaultValueFactory = _ => "float32"
+    };
+    readonly Option<int?> slice = new Option<int?>("--attention-slice")
+    {
+        Description = "Compute attention in slices of this many (batch x head) rows to bound memory (e.g. 1 " +
+        "for 512x512 on small machines)."
+    };
+    readonly Option<string?> restandardize = new Option<string?>("--restandardize")
+    {
+        Description = "FEATURES.safetensors of the training images: before fusion, standardise each predicted " +
+        "token channel over the test samples and give it the training features' mean and std (Brain-Diffuser's " +
+        "step before Versatile Diffusion; un-shrinks ridge-like predictions)."
+    };
 
     public void Configure(Command command)
     {
-        var pred = new Option<string>("--pred") { Description = "PRED.safetensors written by 'predict' (semantic, detail_projected, fused; test order).", Required = true };
-        var generator = new Option<string>("--generator") { Description = "Generator folder: Versatile Diffusion style (image_unet/ or unet/, vae/, scheduler/) or a pixel-space generator from 'generator train'. An optional clip/ sub-folder enables best-of-N.", Required = true };
-        var output = new Option<string>("--out") { Description = "Output folder for rec_NNN.png and reconstruct.json.", Required = true };
-        var steps = new Option<int>("--steps") { Description = "Sampling steps.", DefaultValueFactory = _ => 20 };
-        var guidance = new Option<double>("--guidance") { Description = "Classifier-free guidance scale (unconditional context = zeros); <= 1 disables guidance.", DefaultValueFactory = _ => 3.5 };
-        var candidates = new Option<int>("--candidates") { Description = "Images sampled per test sample; the one whose CLIP tokens are closest to the brain-predicted tokens is kept (needs GEN/clip/).", DefaultValueFactory = _ => 1 };
-        var fusion = new Option<double>("--fusion") { Description = "Fusion weight lambda: conditioning = renorm((1-lambda)*semantic + lambda*P(detail)).", DefaultValueFactory = _ => 0.25 };
-        var seed = new Option<long>("--seed") { Description = "Base seed; each image and candidate gets its own derived seed.", DefaultValueFactory = _ => 0 };
-        var scheduler = new Option<string>("--scheduler") { Description = "ddim (eta 0) or dpm (DPM-Solver++ 2M).", DefaultValueFactory = _ => "ddim" };
         scheduler.AcceptOnlyFromAmong("ddim", "dpm");
-        var device = new Option<string>("--device") { Description = "cpu (or cuda[:N] in a CUDA build).", DefaultValueFactory = _ => "cpu" };
-        var limit = new Option<int?>("--limit") { Description = "Reconstruct only the first N test samples." };
-        var resume = new Option<bool>("--resume") { Description = "Skip images whose PNG already exists in --out." };
-        var dtype = new Option<string>("--dtype") { Description = "Model precision: float32, bfloat16 or float16 (halves memory; slower on CPUs without native support).", DefaultValueFactory = _ => "float32" };
-        var slice = new Option<int?>("--attention-slice") { Description = "Compute attention in slices of this many (batch x head) rows to bound memory (e.g. 1 for 512x512 on small machines)." };
-        var restandardize = new Option<string?>("--restandardize") { Description = "FEATURES.safetensors of the training images: before fusion, standardise each predicted token channel over the test samples and give it the training features' mean and std (Brain-Diffuser's step before Versatile Diffusion; un-shrinks ridge-like predictions)." };
-        foreach (var o in new Option[] { pred, generator, output, steps, guidance, candidates, fusion, seed, scheduler, device, limit, resume, dtype, slice, restandardize })
+        foreach (var o in new Option[]
+            { pred, generator, output, steps, guidance, candidates, fusion, seed, scheduler, device, limit, resume,
+            dtype, slice, restandardize })
             command.Options.Add(o);
         command.SetAction(r =>
         {

@@ -4,47 +4,87 @@ using BrainMClip.Data;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`brainmclip synth`: writes a seeded synthetic NSD-like subject in the SPEC §1.1 layout (SPEC §1.3).</summary>
+/// <summary>`brainmclip synth`: writes a seeded synthetic NSD-like subject in the SPEC §1.1 layout (SPEC
+/// §1.3).</summary>
 public sealed class SynthCommand : ICliCommand
 {
     public string[] Path => ["synth"];
     public string Description =>
-        "Generate a seeded synthetic NSD-like subject (scenes of coloured shapes, a voxel grid with retinotopic low-level " +
-        "voxels, category-tuned floc voxels and mixed voxels, noisy responses averaged over repetitions) in exactly the " +
+        "Generate a seeded synthetic NSD-like subject (scenes of coloured shapes, a voxel grid with retinotopic " +
+            "low-level " +
+        "voxels, category-tuned floc voxels and mixed voxels, noisy responses averaged over repetitions) in exactly " +
+            "the " +
         "Brain-Diffuser layout, with ROI NIfTI masks and the ground truth under DATA/ground_truth/.";
 
     public void Configure(Command command)
     {
-        var output = new Option<string>("--out") { Description = "Data root to write (must be empty or absent unless --force).", Required = true };
-        var subject = new Option<int>("--subject") { Description = "Subject number (1-based; folder subj0N).", DefaultValueFactory = _ => 1 };
-        var train = new Option<int>("--train") { Description = "Number of training images (rows of the training fMRI matrix).", DefaultValueFactory = _ => 600 };
+        var output = new Option<string>("--out")
+        { Description = "Data root to write (must be empty or absent unless --force).", Required = true };
+        var subject = new Option<int>("--subject")
+        { Description = "Subject number (1-based; folder subj0N).", DefaultValueFactory = _ => 1 };
+        var train = new Option<int>("--train")
+        {
+            Description = "Number of training images (rows of the training fMRI matrix).",
+            DefaultValueFactory = _ => 600
+        };
         var test = new Option<int>("--test") { Description = "Number of test images.", DefaultValueFactory = _ => 100 };
-        var size = new Option<int>("--image-size") { Description = "Image height and width in pixels.", DefaultValueFactory = _ => 64 };
-        var seed = new Option<int>("--seed") { Description = "Random seed; the same seed gives the same files.", DefaultValueFactory = _ => 0 };
-        var cats = new Option<int>("--categories") { Description = "Number of object categories K (1-8: disc, square, triangle, cross, ring, star, bar, grid).", DefaultValueFactory = _ => 8 };
-        var snr = new Option<double>("--snr") { Description = "Signal-to-noise ratio (variance) of one repetition; 3 repetitions are averaged.", DefaultValueFactory = _ => 1.0 };
-        var dtype = new Option<string>("--fmri-dtype") { Description = "Element type of the fMRI matrices: float32 or float64.", DefaultValueFactory = _ => "float32" };
+        var size = new Option<int>("--image-size")
+        { Description = "Image height and width in pixels.", DefaultValueFactory = _ => 64 };
+        var seed = new Option<int>("--seed")
+        { Description = "Random seed; the same seed gives the same files.", DefaultValueFactory = _ => 0 };
+        var cats = new Option<int>("--categories")
+        {
+            Description = "Number of object categories K (1-8: disc, square, triangle, cross, ring, star, bar, " +
+            "grid).",
+            DefaultValueFactory = _ => 8
+        };
+        var snr = new Option<double>("--snr")
+        {
+            Description = "Signal-to-noise ratio (variance) of one repetition; 3 repetitions are averaged.",
+            DefaultValueFactory = _ => 1.0
+        };
+        var dtype = new Option<string>("--fmri-dtype")
+        {
+            Description = "Element type of the fMRI matrices: float32 or float64.",
+            DefaultValueFactory = _ => "float32"
+        };
         dtype.AcceptOnlyFromAmong("float32", "float64");
-        var force = new Option<bool>("--force") { Description = "Write into a non-empty --out folder (files of the layout are replaced)." };
-        foreach (var o in new Option[] { output, subject, train, test, size, seed, cats, snr, dtype, force }) command.Options.Add(o);
+        var force = new Option<bool>("--force")
+        { Description = "Write into a non-empty --out folder (files of the layout are replaced)." };
+        foreach (var o in new Option[]
+            { output, subject, train, test, size, seed, cats, snr, dtype, force }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             string outDir = parse.GetValue(output)!;
-            if (File.Exists(outDir)) throw new UserInputException($"{outDir}: --out must be a folder, but a file has that name");
+            if (File.Exists(outDir)) throw new UserInputException(
+                $"{outDir}: --out must be a folder, but a file has that name");
             if (SyntheticNsd.IsNonEmptyDirectory(outDir) && !parse.GetValue(force))
-                throw new UserInputException($"{outDir}: --out folder is not empty; choose another folder or pass --force");
+                throw new UserInputException(
+                    $"{outDir}: --out folder is not empty; choose another folder or pass --force");
             var opts = new SynthOptions
             {
-                OutDir = outDir, Subject = parse.GetValue(subject), Train = parse.GetValue(train), Test = parse.GetValue(test),
-                ImageSize = parse.GetValue(size), Seed = parse.GetValue(seed), Categories = parse.GetValue(cats),
-                Snr = parse.GetValue(snr), FmriDType = parse.GetValue(dtype)!,
+                OutDir = outDir,
+                Subject = parse.GetValue(subject),
+                Train = parse.GetValue(train),
+                Test = parse.GetValue(test),
+                ImageSize = parse.GetValue(size),
+                Seed = parse.GetValue(seed),
+                Categories = parse.GetValue(cats),
+                Snr = parse.GetValue(snr),
+                FmriDType = parse.GetValue(dtype)!,
             };
             var r = SyntheticNsd.Generate(opts);
             var report = new
             {
-                data = System.IO.Path.GetFullPath(r.DataRoot), subject = r.Subject, train_samples = r.Train, test_samples = r.Test,
-                image_shape = new[] { r.ImageSize, r.ImageSize, 3 }, voxels_detail = r.VoxelsDetail,
-                voxels_semantic = r.VoxelsSemantic, voxels_low = r.VoxelsLow, ground_truth = System.IO.Path.GetFullPath(r.GroundTruthJson),
+                data = System.IO.Path.GetFullPath(r.DataRoot),
+                subject = r.Subject,
+                train_samples = r.Train,
+                test_samples = r.Test,
+                image_shape = new[] { r.ImageSize, r.ImageSize, 3 },
+                voxels_detail = r.VoxelsDetail,
+                voxels_semantic = r.VoxelsSemantic,
+                voxels_low = r.VoxelsLow,
+                ground_truth = System.IO.Path.GetFullPath(r.GroundTruthJson),
             };
             Console.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
             return 0;

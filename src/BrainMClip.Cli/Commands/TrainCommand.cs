@@ -12,23 +12,38 @@ public sealed class TrainCommand : ICliCommand
 {
     public string[] Path => ["train"];
     public string Description =>
-        "Train BrainMCLIP (or the ridge baseline) on one subject: z-scored detail/semantic voxel streams → CLIP-Detail and " +
-        "CLIP-Semantic tokens. Writes RUN/config.json, zscore.safetensors, checkpoints/{last,prev,best}.ckpt, metrics.jsonl " +
+        "Train BrainMCLIP (or the ridge baseline) on one subject: z-scored detail/semantic voxel streams → " +
+            "CLIP-Detail and " +
+        "CLIP-Semantic tokens. Writes RUN/config.json, zscore.safetensors, checkpoints/{last,prev,best}.ckpt, " +
+            "metrics.jsonl " +
         "and training_curve.png; --resume continues bit-for-bit.";
 
     public void Configure(Command command)
     {
-        var data = new Option<string>("--data") { Description = "Data root in the Brain-Diffuser layout (processed_data/, nsddata/).", Required = true };
-        var subject = new Option<int>("--subject") { Description = "Subject number (1-based; folder subj0N).", DefaultValueFactory = _ => 1 };
-        var features = new Option<string>("--features") { Description = "CLIP features of the TRAIN stimuli in train order ('detail', 'semantic'; from 'brainmclip features').", Required = true };
-        var config = new Option<string>("--config") { Description = "tiny, paper, ridge (closed-form baseline) or a config .json (may start with \"base\": \"tiny\").", DefaultValueFactory = _ => "tiny" };
-        var output = new Option<string>("--out") { Description = "Run folder to create (or to continue with --resume).", Required = true };
+        var data = SharedOptions.Data();
+        var subject = SharedOptions.Subject();
+        var features = new Option<string>("--features")
+        {
+            Description = "CLIP features of the TRAIN stimuli in train order ('detail', 'semantic'; from " +
+            "'brainmclip features').",
+            Required = true
+        };
+        var config = new Option<string>("--config")
+        {
+            Description = "tiny, paper, ridge (closed-form baseline) or a config .json (may start with \"base\": " +
+            "\"tiny\").",
+            DefaultValueFactory = _ => "tiny"
+        };
+        var output = new Option<string>("--out")
+        { Description = "Run folder to create (or to continue with --resume).", Required = true };
         var epochs = new Option<int?>("--epochs") { Description = "Override training.epochs of the config." };
-        var seed = new Option<long?>("--seed") { Description = "Override training.seed of the config." };
-        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last good checkpoint (same config, epochs and seed)." };
-        var device = new Option<string>("--device") { Description = "cpu (training is deterministic on CPU).", DefaultValueFactory = _ => "cpu" };
-        var beta = new Option<string>("--beta-scale") { Description = "fMRI scaling: auto (÷300 for int16 or |mean| > 30), none, or a divisor.", DefaultValueFactory = _ => "auto" };
-        foreach (var o in new Option[] { data, subject, features, config, output, epochs, seed, resume, device, beta }) command.Options.Add(o);
+        var seed = SharedOptions.SeedOverride();
+        var resume = new Option<bool>("--resume")
+        { Description = "Continue the run in --out from its last good checkpoint (same config, epochs and seed)." };
+        var device = SharedOptions.Device();
+        var beta = SharedOptions.BetaScale();
+        foreach (var o in new Option[]
+            { data, subject, features, config, output, epochs, seed, resume, device, beta }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             if (!TorchSetup.ParseDevice(parse.GetValue(device)!).type.Equals(TorchSharp.DeviceType.CPU))
@@ -42,7 +57,8 @@ public sealed class TrainCommand : ICliCommand
             TrainResult r;
             try
             {
-                r = TrainingPipeline.Train(subj, parse.GetValue(features)!, cfg, run, new TrainOptions { Resume = parse.GetValue(resume), Log = Console.Error });
+                r = TrainingPipeline.Train(subj, parse.GetValue(features)!, cfg, run,
+                    new TrainOptions { Resume = parse.GetValue(resume), Log = Console.Error });
             }
             catch (TrainingDivergedException ex)
             {

@@ -27,7 +27,8 @@ public sealed class DemoPipeline(DemoOptions o)
     readonly List<(string Stage, double Seconds)> _timings = [];
     readonly TextWriter _log = Console.Error;
 
-    static readonly string[] OwnedFolders = ["data", "clip", "features", "run", "ridge", "generator", "recon", "eval", "layers", "ablations", "nets"];
+    static readonly string[] OwnedFolders = ["data", "clip", "features", "run", "ridge", "generator", "recon", "eval",
+        "layers", "ablations", "nets"];
 
     string P(params string[] parts) => Path.Combine([o.OutDir, .. parts]);
 
@@ -41,7 +42,8 @@ public sealed class DemoPipeline(DemoOptions o)
         _log.WriteLine($"BrainMClip demo → {Path.GetFullPath(o.OutDir)}");
 
         Stage("1. Synthetic NSD-like subject (real on-disk formats: npy + NIfTI ROI masks)", null,
-            "synth", "--out", P("data"), "--train", $"{o.Train}", "--test", $"{o.Test}", "--image-size", $"{o.ImageSize}",
+            "synth", "--out", P("data"), "--train", $"{o.Train}", "--test", $"{o.Test}", "--image-size",
+                $"{o.ImageSize}",
             "--seed", $"{o.Seed}");
         var info = Stage("2. Check the data: counts per split, voxel streams, ROIs", P("data-info.json"),
             "data", "info", "--data", P("data"));
@@ -49,15 +51,20 @@ public sealed class DemoPipeline(DemoOptions o)
 
         Stage("3. A CLIP vision model in Hugging Face layout (random weights: nothing to download)", null,
             "clip-init", "--out", P("clip"), "--preset", "tiny", "--seed", $"{o.Seed}");
-        Stage("4a. CLIP features of the training images (CLIP-Detail = mean of middle layers, CLIP-Semantic = VD tokens)", null,
-            "features", "--clip", P("clip"), "--input", stim("train"), "--out", P("features", "train.safetensors"), "--batch", "32");
+        Stage(
+            "4a. CLIP features of the training images (CLIP-Detail = mean of middle layers, CLIP-Semantic = VD tokens)",
+            null,
+            "features", "--clip", P("clip"), "--input", stim("train"), "--out", P("features", "train.safetensors"),
+                "--batch", "32");
         Stage("4b. CLIP features of the test images, with every hidden layer for the layer analysis", null,
-            "features", "--clip", P("clip"), "--input", stim("test"), "--out", P("features", "test.safetensors"), "--batch", "32",
+            "features", "--clip", P("clip"), "--input", stim("test"), "--out", P("features", "test.safetensors"),
+                "--batch", "32",
             "--hidden-states");
 
         string testStim = stim("test");
         int nD = info?["voxels_detail"]?.GetValue<int>() ?? 0, nS = info?["voxels_semantic"]?.GetValue<int>() ?? 0;
-        var parameters = Stage("5. Parameter counts of this configuration beside MindBridge / MindEye1", P("params.json"),
+        var parameters = Stage("5. Parameter counts of this configuration beside MindBridge / MindEye1",
+            P("params.json"),
             "params", "--config", "tiny", "--voxels-detail", $"{nD}", "--voxels-semantic", $"{nS}", "--json");
 
         string[] epochArgs = o.Epochs is { } e ? ["--epochs", $"{e}"] : [];
@@ -65,28 +72,46 @@ public sealed class DemoPipeline(DemoOptions o)
             ["train", "--data", P("data"), "--features", P("features", "train.safetensors"), "--config", "tiny",
              "--out", P("run"), "--seed", $"{o.Seed}", .. epochArgs]);
         Stage("6b. Predict CLIP tokens for the test fMRI", null,
-            "predict", "--run", P("run"), "--data", P("data"), "--split", "test", "--out", P("run", "pred_test.safetensors"));
-        var retrieval = Stage("6c. Retrieval: find each test image from its brain prediction (and back)", P("retrieval.json"),
+            "predict", "--run", P("run"), "--data", P("data"), "--split", "test", "--out",
+                P("run", "pred_test.safetensors"));
+        var retrieval = Stage("6c. Retrieval: find each test image from its brain prediction (and back)",
+            P("retrieval.json"),
             "retrieve", "--pred", P("run", "pred_test.safetensors"), "--features", P("features", "test.safetensors"));
 
         Stage("7a. Ridge-regression baseline (Brain-Diffuser style), trained the same way", null,
             "train", "--data", P("data"), "--features", P("features", "train.safetensors"), "--config", "ridge",
             "--out", P("ridge"), "--seed", $"{o.Seed}");
         Stage("7b. Ridge predictions", null,
-            "predict", "--run", P("ridge"), "--data", P("data"), "--split", "test", "--out", P("ridge", "pred_test.safetensors"));
+            "predict", "--run", P("ridge"), "--data", P("data"), "--split", "test", "--out",
+                P("ridge", "pred_test.safetensors"));
         var ridgeRetrieval = Stage("7c. Ridge retrieval", P("retrieval-ridge.json"),
             "retrieve", "--pred", P("ridge", "pred_test.safetensors"), "--features", P("features", "test.safetensors"));
 
-        Stage("8. Train the embedded pixel-space image generator on the training images and their CLIP-Semantic tokens", null,
-            "generator", "train", "--images", stim("train"), "--features", P("features", "train.safetensors"),
+        GenerateEvaluateReport(stim("train"), testStim);
+        WriteSummary(total, info, nD, nS, parameters, retrieval, ridgeRetrieval);
+        return 0;
+    }
+
+    /// <summary>Stages 8-12: generator, reconstructions, evaluation, layer analysis, report.</summary>
+    void GenerateEvaluateReport(string trainStim, string testStim)
+    {
+        Stage("8. Train the embedded pixel-space image generator on the training images and their CLIP-Semantic tokens",
+            null,
+            "generator", "train", "--images", trainStim, "--features", P("features", "train.safetensors"),
             "--out", P("generator"), "--steps", $"{o.GeneratorSteps}", "--seed", $"{o.Seed}");
-        Stage("9. Reconstruct the test images from the fused brain predictions (re-standardised to the training features, as Brain-Diffuser does)", null,
-            "reconstruct", "--pred", P("run", "pred_test.safetensors"), "--generator", P("generator"), "--out", P("recon"),
-            "--steps", $"{o.DiffusionSteps}", "--seed", $"{o.Seed}", "--restandardize", P("features", "train.safetensors"));
+        Stage(
+            "9. Reconstruct the test images from the fused brain predictions (re-standardised to the training " +
+            "features, as Brain-Diffuser does)", null,
+            "reconstruct", "--pred", P("run", "pred_test.safetensors"), "--generator", P("generator"), "--out",
+                P("recon"),
+            "--steps", $"{o.DiffusionSteps}", "--seed", $"{o.Seed}", "--restandardize",
+                P("features", "train.safetensors"));
 
         CopyDirectory(P("clip"), P("nets", "clip"));
-        var metrics = Stage("10. Evaluate reconstructions: PixCorr, SSIM, 2-way identification with the networks available", null,
-            "evaluate", "--recons", P("recon"), "--truth", testStim, "--out", P("eval", "METRICS.json"), "--nets", P("nets"));
+        Stage(
+            "10. Evaluate reconstructions: PixCorr, SSIM, 2-way identification with the networks available", null,
+            "evaluate", "--recons", P("recon"), "--truth", testStim, "--out", P("eval", "METRICS.json"), "--nets",
+                P("nets"));
         Stage("11. Layer analysis: RSA of every CLIP layer against ROI groups, CKA between layers", null,
             "analyze-layers", "--features", P("features", "test.safetensors"), "--data", P("data"), "--split", "test",
             "--out", P("layers"));
@@ -94,7 +119,11 @@ public sealed class DemoPipeline(DemoOptions o)
             "report", "--out", P("report.html"), "--run", P("run"), "--metrics", P("eval", "METRICS.json"),
             "--retrieval", P("retrieval.json"), "--recons", P("recon"), "--truth", testStim, "--layers", P("layers"),
             "--params", P("params.json"), "--title", "BrainMClip demo (synthetic subject, random-weight CLIP)");
+    }
 
+    void WriteSummary(Stopwatch total, JsonNode? info, int nD, int nS, JsonNode? parameters, JsonNode? retrieval,
+        JsonNode? ridgeRetrieval)
+    {
         var summary = new JsonObject
         {
             ["out"] = Path.GetFullPath(o.OutDir),
@@ -109,17 +138,19 @@ public sealed class DemoPipeline(DemoOptions o)
             ["metrics"] = ReadJson(P("eval", "METRICS.json"))?["metrics"] is JsonObject m
                 ? new JsonObject(m.Select(kv => KeyValuePair.Create(kv.Key, kv.Value?["mean"]?.DeepClone())))
                 : null,
-            ["timings_s"] = new JsonObject(_timings.Select(t => KeyValuePair.Create(t.Stage, (JsonNode?)Math.Round(t.Seconds, 1)))),
+            ["timings_s"] = new JsonObject(
+                _timings.Select(t => KeyValuePair.Create(t.Stage, (JsonNode?)Math.Round(t.Seconds, 1)))),
             ["total_s"] = Math.Round(total.Elapsed.TotalSeconds, 1),
         };
-        IO.AtomicFile.WriteAllText(P("demo-summary.json"), summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        IO.AtomicFile.WriteAllText(P("demo-summary.json"),
+            summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         _log.WriteLine();
         _log.WriteLine($"Done in {total.Elapsed.TotalSeconds:0}s. Summary: {P("demo-summary.json")}");
         Console.WriteLine(summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        return 0;
     }
 
-    /// <summary>Runs one CLI command in-process; its stdout (JSON) is captured to <paramref name="jsonOut"/> when given.</summary>
+    /// <summary>Runs one CLI command in-process; its stdout (JSON) is captured to <paramref name="jsonOut"/> when
+    /// given.</summary>
     JsonNode? Stage(string title, string? jsonOut, params string[] args)
     {
         _log.WriteLine();
@@ -132,7 +163,9 @@ public sealed class DemoPipeline(DemoOptions o)
         int code;
         try { code = Program.Main(args); }
         finally { Console.SetOut(oldOut); }
-        _timings.Add(($"{title[..title.IndexOf('.')]} {args[0]}{(args[0] is "data" or "generator" ? " " + args[1] : "")}", clock.Elapsed.TotalSeconds));
+        _timings.Add(
+            ($"{title[..title.IndexOf('.')]} {args[0]}{(args[0] is "data" or "generator" ? " " + args[1] : "")}",
+            clock.Elapsed.TotalSeconds));
         string text = captured.ToString();
         if (code != 0)
         {
@@ -140,7 +173,9 @@ public sealed class DemoPipeline(DemoOptions o)
             throw new DemoStageException(title, code);
         }
         JsonNode? json = null;
-        try { json = text.TrimStart().StartsWith('{') ? JsonNode.Parse(text) : null; } catch (JsonException) { json = null; }
+        try { json = text.TrimStart().StartsWith('{') ? JsonNode.Parse(text) : null; }
+        catch (JsonException)
+        { json = null; }
         if (jsonOut != null)
         {
             IO.AtomicFile.WriteAllText(jsonOut, text);
@@ -165,7 +200,8 @@ public sealed class DemoPipeline(DemoOptions o)
     static void CopyDirectory(string from, string to)
     {
         Directory.CreateDirectory(to);
-        foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)), overwrite: true);
+        foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)),
+            overwrite: true);
     }
 
     static string Quote(string s) => s.Contains(' ') ? $"'{s}'" : s;

@@ -26,7 +26,8 @@ public sealed class ProgressBar : IDisposable
 
     public long Done => _done;
 
-    /// <summary>Advances by <paramref name="n"/> units; <paramref name="status"/> is shown after the rate (e.g. "loss 0.31").</summary>
+    /// <summary>Advances by <paramref name="n"/> units; <paramref name="status"/> is shown after the rate (e.g. "loss
+    /// 0.31").</summary>
     public void Advance(long n = 1, string? status = null)
     {
         _done += n;
@@ -49,7 +50,9 @@ public sealed class ProgressBar : IDisposable
         if (_interactive)
         {
             int width = 24, filled = (int)Math.Round(frac * width);
-            line = $"\r{_label} [{new string('#', filled)}{new string('.', width - filled)}] {_done}/{_total} {rate:0.0} {_unit}/s{eta} {_status}";
+            line =
+                $"\r{_label} [{new string('#', filled)}{new string('.', width - filled)}] {_done}/{_total} " +
+                $"{rate:0.0} {_unit}/s{eta} {_status}";
             _out.Write(line.PadRight(Math.Min(120, line.Length + 2)));
         }
         else

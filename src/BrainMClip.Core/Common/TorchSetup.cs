@@ -2,10 +2,12 @@ using TorchSharp;
 
 namespace BrainMClip;
 
-/// <summary>Device selection and process-wide libtorch settings, chosen once at start-up by the CLI or a test.</summary>
+/// <summary>Device selection and process-wide libtorch settings, chosen once at start-up by the CLI or a
+/// test.</summary>
 public static class TorchSetup
 {
-    /// <summary>Parses "cpu", "cuda" or "cuda:N" into a device, with a clear error when CUDA is not available.</summary>
+    /// <summary>Parses "cpu", "cuda" or "cuda:N" into a device, with a clear error when CUDA is not
+    /// available.</summary>
     public static torch.Device ParseDevice(string name)
     {
         string n = name.Trim().ToLowerInvariant();
@@ -14,7 +16,8 @@ public static class TorchSetup
         {
             if (!torch.cuda.is_available())
                 throw new UserInputException(
-                    $"--device {name}: CUDA is not available in this build (it uses the TorchSharp-cpu package; see README, 'GPU').");
+                    $"--device {name}: CUDA is not available in this build (it uses the TorchSharp-cpu package; see " +
+                        $"README, 'GPU').");
             return torch.device(n);
         }
         throw new UserInputException($"--device {name}: expected cpu, cuda or cuda:N");

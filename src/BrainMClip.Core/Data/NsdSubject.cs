@@ -6,7 +6,8 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Data;
 
-/// <summary>What beta scaling was applied to the fMRI values (for reports): mode auto/none/manual, the divisor and why.</summary>
+/// <summary>What beta scaling was applied to the fMRI values (for reports): mode auto/none/manual, the divisor and
+/// why.</summary>
 public sealed record BetaScaling(string Mode, double Divisor)
 {
     public string Reason { get; init; } = "";
@@ -25,9 +26,12 @@ public sealed record BetaScaling(string Mode, double Divisor)
         string s = spec.Trim().ToLowerInvariant();
         if (s == "auto") return null;
         if (s is "none" or "1") return new BetaScaling("none", 1) { Reason = "no scaling requested" };
-        if (double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && d > 0 && double.IsFinite(d))
-            return new BetaScaling("manual", d) { Reason = $"divided by {d.ToString(CultureInfo.InvariantCulture)} as requested" };
-        throw new UserInputException($"--beta-scale: '{spec}' is not valid (expected auto, none or a positive number to divide by)");
+        if (double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && d > 0
+            && double.IsFinite(d))
+            return new BetaScaling("manual", d)
+            { Reason = $"divided by {d.ToString(CultureInfo.InvariantCulture)} as requested" };
+        throw new UserInputException(
+            $"--beta-scale: '{spec}' is not valid (expected auto, none or a positive number to divide by)");
     }
 }
 
@@ -59,13 +63,17 @@ public sealed class NsdSubject
     public string SubjectFolder => $"subj{Subject:00}";
     public string ProcessedDir => Path.Combine(DataRoot, "processed_data", SubjectFolder);
     public string RoiDir => Path.Combine(DataRoot, "nsddata", "ppdata", SubjectFolder, "func1pt8mm", "roi");
-    public string FmriPath(string split) => Path.Combine(ProcessedDir, $"nsd_{CheckSplit(split)}_fmriavg_nsdgeneral_sub{Subject}.npy");
-    public string StimuliPath(string split) => Path.Combine(ProcessedDir, $"nsd_{CheckSplit(split)}_stim_sub{Subject}.npy");
+    public string FmriPath(string split) =>
+        Path.Combine(ProcessedDir, $"nsd_{CheckSplit(split)}_fmriavg_nsdgeneral_sub{Subject}.npy");
+    public string StimuliPath(string split) =>
+        Path.Combine(ProcessedDir, $"nsd_{CheckSplit(split)}_stim_sub{Subject}.npy");
     public string RoiPath(string mask) => Path.Combine(RoiDir, mask + ".nii.gz");
 
-    /// <summary>Paths of subject <paramref name="subject"/> under <paramref name="dataRoot"/> without opening anything.</summary>
+    /// <summary>Paths of subject <paramref name="subject"/> under <paramref name="dataRoot"/> without opening
+    /// anything.</summary>
     public static string FmriPathOf(string dataRoot, int subject, string split) =>
-        Path.Combine(dataRoot, "processed_data", $"subj{subject:00}", $"nsd_{split}_fmriavg_nsdgeneral_sub{subject}.npy");
+        Path.Combine(dataRoot, "processed_data", $"subj{subject:00}",
+            $"nsd_{split}_fmriavg_nsdgeneral_sub{subject}.npy");
     public static string StimuliPathOf(string dataRoot, int subject, string split) =>
         Path.Combine(dataRoot, "processed_data", $"subj{subject:00}", $"nsd_{split}_stim_sub{subject}.npy");
     public static string RoiPathOf(string dataRoot, int subject, string mask) =>
@@ -75,13 +83,15 @@ public sealed class NsdSubject
         ? split
         : throw new UserInputException($"--split: '{split}' is not a split (expected train or test)");
 
-    /// <summary>Opens and validates subject <paramref name="subject"/> (1-based) of <paramref name="dataRoot"/>.</summary>
+    /// <summary>Opens and validates subject <paramref name="subject"/> (1-based) of <paramref
+    /// name="dataRoot"/>.</summary>
     public static NsdSubject Open(string dataRoot, int subject = 1, string betaScale = "auto") =>
         new(dataRoot, subject, betaScale);
 
     NsdSubject(string dataRoot, int subject, string betaScale)
     {
-        if (subject < 1 || subject > 99) throw new UserInputException($"--subject: {subject} is out of range (expected 1..99)");
+        if (subject < 1
+            || subject > 99) throw new UserInputException($"--subject: {subject} is out of range (expected 1..99)");
         UserInputException.RequireDirectory(dataRoot, "data root");
         DataRoot = dataRoot;
         Subject = subject;
@@ -102,17 +112,21 @@ public sealed class NsdSubject
             string fp = FmriPath(s);
             var h = Npy.ReadHeader(fp);
             if (h.DType is not (NpyDType.Float64 or NpyDType.Float32 or NpyDType.Int16))
-                throw new UserInputException($"{fp}: unsupported fMRI dtype {h.DType} (expected float64, float32 or int16)");
+                throw new UserInputException(
+                    $"{fp}: unsupported fMRI dtype {h.DType} (expected float64, float32 or int16)");
             if (h.Shape.Length != 2)
-                throw new UserInputException($"{fp}: fMRI matrix must be 2-D (samples, voxels) but has shape ({string.Join(", ", h.Shape)})");
+                throw new UserInputException(
+                    $"{fp}: fMRI matrix must be 2-D (samples, voxels) but has shape ({string.Join(", ", h.Shape)})");
             _fmri[s] = h;
 
             string sp = StimuliPath(s);
             var g = Npy.ReadHeader(sp);
             if (g.DType is not (NpyDType.UInt8 or NpyDType.Float64 or NpyDType.Float32))
-                throw new UserInputException($"{sp}: unsupported stimulus dtype {g.DType} (expected uint8, or float64/float32 holding 0-255)");
+                throw new UserInputException(
+                    $"{sp}: unsupported stimulus dtype {g.DType} (expected uint8, or float64/float32 holding 0-255)");
             if (g.Shape.Length != 4 || g.Shape[3] != 3)
-                throw new UserInputException($"{sp}: stimulus array must have shape (samples, H, W, 3) but has ({string.Join(", ", g.Shape)})");
+                throw new UserInputException(
+                    $"{sp}: stimulus array must have shape (samples, H, W, 3) but has ({string.Join(", ", g.Shape)})");
             stim[s] = g;
         }
 
@@ -123,19 +137,23 @@ public sealed class NsdSubject
         long trainCols = _fmri["train"].Shape[1], testCols = _fmri["test"].Shape[1];
         if (trainCols != testCols)
             throw new UserInputException(
-                $"{FmriPath("test")}: has {testCols} voxel columns but the training matrix {FmriPath("train")} has {trainCols}; train and test must have the same voxels");
+                $"{FmriPath("test")}: has {testCols} voxel columns but the training matrix {FmriPath("train")} has " +
+                    $"{trainCols}; train and test must have the same voxels");
         if (trainCols != Split.Detail.Length)
             throw new UserInputException(
-                $"{RoiPath(NsdRois.NsdGeneral)}: nsdgeneral mask has {Split.Detail.Length} voxels (> 0) but the fMRI matrix {FmriPath("train")} has {trainCols} columns; they must be equal (wrong subject or mask?)");
+                $"{RoiPath(NsdRois.NsdGeneral)}: nsdgeneral mask has {Split.Detail.Length} voxels (> 0) but the fMRI " +
+                    $"matrix {FmriPath("train")} has {trainCols} columns; they must be equal (wrong subject or mask?)");
         foreach (var s in Splits)
         {
             if (stim[s].Shape[0] != _fmri[s].Shape[0])
                 throw new UserInputException(
-                    $"{StimuliPath(s)}: has {stim[s].Shape[0]} stimuli but the fMRI matrix {FmriPath(s)} has {_fmri[s].Shape[0]} rows; they must be equal");
+                    $"{StimuliPath(s)}: has {stim[s].Shape[0]} stimuli but the fMRI matrix {FmriPath(s)} has " +
+                        $"{_fmri[s].Shape[0]} rows; they must be equal");
         }
         if (stim["train"].Shape[1] != stim["test"].Shape[1] || stim["train"].Shape[2] != stim["test"].Shape[2])
             throw new UserInputException(
-                $"{StimuliPath("test")}: images are {stim["test"].Shape[1]}×{stim["test"].Shape[2]} but training images ({StimuliPath("train")}) are {stim["train"].Shape[1]}×{stim["train"].Shape[2]}");
+                $"{StimuliPath("test")}: images are {stim["test"].Shape[1]}×{stim["test"].Shape[2]} but training " +
+                    $"images ({StimuliPath("train")}) are {stim["train"].Shape[1]}×{stim["train"].Shape[2]}");
 
         TrainSamples = checked((int)_fmri["train"].Shape[0]);
         TestSamples = checked((int)_fmri["test"].Shape[0]);
@@ -151,7 +169,8 @@ public sealed class NsdSubject
     {
         foreach (var s in Splits)
             if (_fmri[s].DType == NpyDType.Int16)
-                return new BetaScaling("auto", BetaScaling.NsdFactor) { Reason = $"{s} fMRI is int16 (NSD ×300 betas): divided by 300" };
+                return new BetaScaling("auto", BetaScaling.NsdFactor)
+                { Reason = $"{s} fMRI is int16 (NSD ×300 betas): divided by 300" };
         double sumAbs = 0;
         long n = 0;
         ScanRows("train", 1, (row, values) =>
@@ -162,8 +181,10 @@ public sealed class NsdSubject
         double mean = n > 0 ? sumAbs / n : 0;
         string m = mean.ToString("G4", CultureInfo.InvariantCulture);
         return mean > BetaScaling.AutoThreshold
-            ? new BetaScaling("auto", BetaScaling.NsdFactor) { Reason = $"train fMRI |mean| {m} > {BetaScaling.AutoThreshold}: divided by 300" }
-            : new BetaScaling("auto", 1) { Reason = $"train fMRI |mean| {m} ≤ {BetaScaling.AutoThreshold}: not scaled" };
+            ? new BetaScaling("auto", BetaScaling.NsdFactor)
+            { Reason = $"train fMRI |mean| {m} > {BetaScaling.AutoThreshold}: divided by 300" }
+            : new BetaScaling("auto", 1)
+            { Reason = $"train fMRI |mean| {m} ≤ {BetaScaling.AutoThreshold}: not scaled" };
     }
 
     /// <summary>
@@ -199,7 +220,9 @@ public sealed class NsdSubject
                         _ => BinaryPrimitives.ReadInt16LittleEndian(span[(2 * c)..]),
                     };
                     if (!double.IsFinite(v))
-                        throw new UserInputException($"{path}: fMRI value {v.ToString(CultureInfo.InvariantCulture)} at row {r0 + i}, column {c} (NaN/Inf are not allowed)");
+                        throw new UserInputException(
+                            $"{path}: fMRI value {v.ToString(CultureInfo.InvariantCulture)} at row {r0 + i}, column " +
+                            $"{c} (NaN/Inf are not allowed)");
                     row[c] = v / divisor;
                 }
                 onRow(r0 + i, row);
@@ -213,7 +236,8 @@ public sealed class NsdSubject
     /// <summary>float32 (N, N_D): all nsdgeneral voxels, beta-scaled, validated finite.</summary>
     public Tensor LoadFmri(string split) => LoadColumns(split, null);
 
-    /// <summary>float32 (N, n_stream): the columns of <paramref name="stream"/>, beta-scaled, validated finite.</summary>
+    /// <summary>float32 (N, n_stream): the columns of <paramref name="stream"/>, beta-scaled, validated
+    /// finite.</summary>
     public Tensor LoadStream(string split, VoxelStream stream) => LoadColumns(split, Split.Indices(stream));
 
     /// <summary>float32 (N, columns.Length) of the given nsdgeneral columns (all when null), beta-scaled.</summary>
@@ -223,7 +247,8 @@ public sealed class NsdSubject
         int rows = Samples(split);
         if (columns != null)
             foreach (var c in columns)
-                if (c < 0 || c >= Voxels) throw new ArgumentOutOfRangeException(nameof(columns), $"column {c} outside 0..{Voxels - 1}");
+                if (c < 0 || c >= Voxels) throw new ArgumentOutOfRangeException(nameof(columns),
+                    $"column {c} outside 0..{Voxels - 1}");
         int k = columns?.Length ?? Voxels;
         double divisor = BetaScale.Divisor;
         var t = empty(new long[] { rows, k }, ScalarType.Float32);
@@ -249,5 +274,6 @@ public sealed class NsdSubject
     public NpyArray LoadStimuli(string split) => Npy.Read(StimuliPath(split));
 
     /// <summary>Rows [start, start+count) of the stimulus array, as stored.</summary>
-    public NpyArray LoadStimuliRows(string split, int start, int count) => Npy.ReadRows(StimuliPath(split), start, count);
+    public NpyArray LoadStimuliRows(string split, int start, int count) =>
+        Npy.ReadRows(StimuliPath(split), start, count);
 }

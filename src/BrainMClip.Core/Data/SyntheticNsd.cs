@@ -14,9 +14,11 @@ public sealed record SynthOptions
     public int Test { get; init; } = 100;
     public int ImageSize { get; init; } = 64;
     public int Seed { get; init; }
-    /// <summary>Number of object categories K (1..8, taken in the order of <see cref="SyntheticNsd.CategoryNames"/>).</summary>
+    /// <summary>Number of object categories K (1..8, taken in the order of <see
+    /// cref="SyntheticNsd.CategoryNames"/>).</summary>
     public int Categories { get; init; } = 8;
-    /// <summary>Signal-to-noise ratio of ONE repetition (signal variance / noise variance); repetitions are averaged.</summary>
+    /// <summary>Signal-to-noise ratio of ONE repetition (signal variance / noise variance); repetitions are
+    /// averaged.</summary>
     public double Snr { get; init; } = 1.0;
     public int Repetitions { get; init; } = 3;
     /// <summary>"float32" or "float64".</summary>
@@ -29,15 +31,24 @@ public sealed record SynthOptions
         if (Subject < 1 || Subject > 99) throw new UserInputException($"--subject: {Subject} is out of range (1..99)");
         if (Train < 2) throw new UserInputException($"--train: {Train} is too small (at least 2, for z-scoring)");
         if (Test < 1) throw new UserInputException($"--test: {Test} is too small (at least 1)");
-        if ((long)Train + Test > 1_000_000) throw new UserInputException("--train + --test: more than 1,000,000 images is not supported");
-        if (ImageSize < 16 || ImageSize > 1024) throw new UserInputException($"--image-size: {ImageSize} is out of range (16..1024)");
+        if ((long)Train
+            + Test > 1_000_000) throw new UserInputException(
+            "--train + --test: more than 1,000,000 images is not supported");
+        if (ImageSize < 16
+            || ImageSize > 1024) throw new UserInputException($"--image-size: {ImageSize} is out of range (16..1024)");
         if (Categories < 1 || Categories > SyntheticNsd.CategoryNames.Length)
-            throw new UserInputException($"--categories: {Categories} is out of range (1..{SyntheticNsd.CategoryNames.Length})");
-        if (!(Snr > 0) || !double.IsFinite(Snr)) throw new UserInputException($"--snr: {Snr} must be a positive number");
-        if (Repetitions < 1 || Repetitions > 100) throw new UserInputException($"--repetitions: {Repetitions} is out of range (1..100)");
-        if (FmriDType is not ("float32" or "float64")) throw new UserInputException($"--fmri-dtype: '{FmriDType}' (expected float32 or float64)");
+            throw new UserInputException(
+                $"--categories: {Categories} is out of range (1..{SyntheticNsd.CategoryNames.Length})");
+        if (!(Snr > 0)
+            || !double.IsFinite(Snr)) throw new UserInputException($"--snr: {Snr} must be a positive number");
+        if (Repetitions < 1
+            || Repetitions > 100) throw new UserInputException(
+            $"--repetitions: {Repetitions} is out of range (1..100)");
+        if (FmriDType is not ("float32" or "float64")) throw new UserInputException(
+            $"--fmri-dtype: '{FmriDType}' (expected float32 or float64)");
         if (Grid.Length != 3 || Grid[0] < 8 || Grid[1] < 12 || Grid[2] < 8 || Grid.Any(g => g > 200))
-            throw new UserInputException($"grid {string.Join("×", Grid)} is invalid (at least 8×12×8, at most 200 per side)");
+            throw new UserInputException(
+                $"grid {string.Join("×", Grid)} is invalid (at least 8×12×8, at most 200 per side)");
     }
 }
 
@@ -48,14 +59,17 @@ public sealed record SynthResult(string DataRoot, int Subject, int Train, int Te
 /// <summary>
 /// A seeded synthetic NSD-like subject in exactly the SPEC §1.1 layout (SPEC §1.3). Scenes are a coloured background
 /// with a low-frequency texture plus 1–3 objects of K categories. A small voxel grid holds an nsdgeneral region with
-/// retinotopic low-level voxels (prf-visualrois: Gaussian receptive fields growing with eccentricity, responding to local
+/// retinotopic low-level voxels (prf-visualrois: Gaussian receptive fields growing with eccentricity, responding to
+/// local
 /// contrast and colour), category-tuned voxels (floc-*) and unlabelled voxels mixing both. Responses get Gaussian noise
-/// at a set SNR per repetition and the repetitions are averaged. Ground truth (scene contents, labels, receptive fields,
+/// at a set SNR per repetition and the repetitions are averaged. Ground truth (scene contents, labels, receptive
+/// fields,
 /// tuning, ROI assignment, noiseless signal) is written to DATA/ground_truth/.
 /// </summary>
 public static class SyntheticNsd
 {
-    public static readonly string[] CategoryNames = ["disc", "square", "triangle", "cross", "ring", "star", "bar", "grid"];
+    public static readonly string[] CategoryNames = ["disc", "square", "triangle", "cross", "ring", "star", "bar",
+        "grid"];
 
     /// <summary>Which floc ROI prefers which categories (by index into <see cref="CategoryNames"/>).</summary>
     public static readonly IReadOnlyDictionary<string, int[]> FlocPreference = new Dictionary<string, int[]>
@@ -71,7 +85,8 @@ public static class SyntheticNsd
     public sealed record SceneObject(int Category, double X, double Y, double Size, double Rotation, double[] Color);
     public sealed record Scene(double[] Background, double[][] Waves, SceneObject[] Objects);
 
-    /// <summary>Generates everything into <see cref="SynthOptions.OutDir"/> (existing files of the layout are replaced).</summary>
+    /// <summary>Generates everything into <see cref="SynthOptions.OutDir"/> (existing files of the layout are
+    /// replaced).</summary>
     public static SynthResult Generate(SynthOptions o, TextWriter? progress = null)
     {
         o.Validate();
@@ -92,7 +107,8 @@ public static class SyntheticNsd
                 var r = new Random(seeds[i]);
                 scenes[i] = RandomScene(r, K);
                 Render(scenes[i], S, img);
-                for (int j = 0; j < img.Length; j++) pixels[(long)i * img.Length + j] = (byte)Math.Round(Math.Clamp(img[j], 0, 1) * 255);
+                for (int j = 0; j < img.Length; j++) pixels[(long)i * img.Length
+                    + j] = (byte)Math.Round(Math.Clamp(img[j], 0, 1) * 255);
                 Features(img, S, G, feats.AsSpan(checked((int)((long)i * 4 * G * G)), 4 * G * G));
                 bar.Advance();
             }
@@ -127,12 +143,41 @@ public static class SyntheticNsd
         // 5. Write the layout.
         string root = o.OutDir;
         int subj = o.Subject;
+        WriteLayout(o, fmri, pixels, nd, rois);
+
+        // 6. Ground truth.
+        string gtDir = Path.Combine(root, "ground_truth");
+        string sub = $"subj{subj:00}";
+        var gtFiles = WriteSplitTruth(o, presence, signal, nd, K, gtDir, sub);
+        var rf = voxels.SelectMany(v => new[] { (float)v.Cx, (float)v.Cy, (float)v.Sigma }).ToArray();
+        Npy.WriteFloat32(Path.Combine(gtDir, $"{sub}_voxel_rf.npy"), [nd, 3], rf);
+        gtFiles["voxel_rf"] = $"{sub}_voxel_rf.npy";
+        Npy.WriteUInt8(Path.Combine(gtDir, $"{sub}_voxel_kind.npy"), [nd], voxels.Select(v => (byte)v.Kind).ToArray());
+        gtFiles["voxel_kind"] = $"{sub}_voxel_kind.npy";
+        Npy.WriteFloat32(Path.Combine(gtDir, $"{sub}_voxel_tuning.npy"), [nd, K],
+            voxels.SelectMany(v => v.Tuning.Select(t => (float)t)).ToArray());
+        gtFiles["voxel_tuning"] = $"{sub}_voxel_tuning.npy";
+
+        int nSem = idx.Count(i => NsdRois.FlocMasks.Any(m => rois[m][i] > 0));
+        int nLow = idx.Count(i => rois[NsdRois.PrfVisualRois][i] > 0);
+        string gtJson = Path.Combine(gtDir, $"{sub}.json");
+        AtomicFile.WriteAllText(gtJson, GroundTruthJson(o, scenes, voxels, gtFiles, nd, nSem, nLow)
+            .ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
+        return new SynthResult(root, subj, o.Train, o.Test, S, nd, nSem, nLow, gtJson);
+    }
+
+    /// <summary>fMRI matrices and stimuli of both splits and the ROI volumes, in the Brain-Diffuser layout.</summary>
+    static void WriteLayout(SynthOptions o, double[] fmri, byte[] pixels, int nd, Dictionary<string, double[]> rois)
+    {
+        string root = o.OutDir;
+        int subj = o.Subject, S = o.ImageSize;
         foreach (var (split, start, count) in new[] { ("train", 0, o.Train), ("test", o.Train, o.Test) })
         {
             var rows = fmri.AsSpan(checked(start * nd), checked(count * nd));
             string fp = NsdSubject.FmriPathOf(root, subj, split);
             if (o.FmriDType == "float64")
-                Npy.Write(fp, NpyDType.Float64, [count, nd], System.Runtime.InteropServices.MemoryMarshal.AsBytes(rows));
+                Npy.Write(fp, NpyDType.Float64, [count, nd],
+                    System.Runtime.InteropServices.MemoryMarshal.AsBytes(rows));
             else
             {
                 var f = new float[rows.Length];
@@ -145,10 +190,12 @@ public static class SyntheticNsd
         }
         foreach (var (name, vol) in rois)
             Nifti.Write(NsdSubject.RoiPathOf(root, subj, name), o.Grid, vol, NiftiDataType.Int16);
+    }
 
-        // 6. Ground truth.
-        string gtDir = Path.Combine(root, "ground_truth");
-        string sub = $"subj{subj:00}";
+    /// <summary>Per split: the category labels and the noise-free signal, under ground_truth/.</summary>
+    static Dictionary<string, string> WriteSplitTruth(SynthOptions o, float[] presence, double[] signal, int nd, int K,
+        string gtDir, string sub)
+    {
         var gtFiles = new Dictionary<string, string>();
         foreach (var (split, start, count) in new[] { ("train", 0, o.Train), ("test", o.Train, o.Test) })
         {
@@ -163,19 +210,7 @@ public static class SyntheticNsd
             Npy.WriteFloat32(sp, [count, nd], sig);
             gtFiles[$"{split}_signal"] = Path.GetFileName(sp);
         }
-        var rf = voxels.SelectMany(v => new[] { (float)v.Cx, (float)v.Cy, (float)v.Sigma }).ToArray();
-        Npy.WriteFloat32(Path.Combine(gtDir, $"{sub}_voxel_rf.npy"), [nd, 3], rf);
-        gtFiles["voxel_rf"] = $"{sub}_voxel_rf.npy";
-        Npy.WriteUInt8(Path.Combine(gtDir, $"{sub}_voxel_kind.npy"), [nd], voxels.Select(v => (byte)v.Kind).ToArray());
-        gtFiles["voxel_kind"] = $"{sub}_voxel_kind.npy";
-        Npy.WriteFloat32(Path.Combine(gtDir, $"{sub}_voxel_tuning.npy"), [nd, K], voxels.SelectMany(v => v.Tuning.Select(t => (float)t)).ToArray());
-        gtFiles["voxel_tuning"] = $"{sub}_voxel_tuning.npy";
-
-        int nSem = idx.Count(i => NsdRois.FlocMasks.Any(m => rois[m][i] > 0));
-        int nLow = idx.Count(i => rois[NsdRois.PrfVisualRois][i] > 0);
-        string gtJson = Path.Combine(gtDir, $"{sub}.json");
-        AtomicFile.WriteAllText(gtJson, GroundTruthJson(o, scenes, voxels, gtFiles, nd, nSem, nLow).ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
-        return new SynthResult(root, subj, o.Train, o.Test, S, nd, nSem, nLow, gtJson);
+        return gtFiles;
     }
 
     // ---------------------------------------------------------------- scenes
@@ -192,7 +227,8 @@ public static class SyntheticNsd
         // Low-frequency texture: two plane waves (frequency in cycles per image, orientation, phase, amplitude).
         var waves = Enumerable.Range(0, 2).Select(_ => new[]
         {
-            0.5 + 1.5 * r.NextDouble(), Math.PI * r.NextDouble(), 2 * Math.PI * r.NextDouble(), 0.04 + 0.06 * r.NextDouble(),
+            0.5 + 1.5 * r.NextDouble(), Math.PI * r.NextDouble(), 2 * Math.PI * r.NextDouble(), 0.04
+                + 0.06 * r.NextDouble(),
         }).ToArray();
         int count = 1 + r.Next(3);
         var objs = new SceneObject[count];
@@ -212,7 +248,8 @@ public static class SyntheticNsd
         return new Scene(bg, waves, objs);
     }
 
-    /// <summary>Inside test of a category's shape in object coordinates (u, v) scaled so the shape fits the unit disc.</summary>
+    /// <summary>Inside test of a category's shape in object coordinates (u, v) scaled so the shape fits the unit
+    /// disc.</summary>
     static bool Inside(int cat, double u, double v)
     {
         double au = Math.Abs(u), av = Math.Abs(v), rr = Math.Sqrt(u * u + v * v);
@@ -246,7 +283,9 @@ public static class SyntheticNsd
     {
         var rgb = new double[3];
         // Per-scene constants hoisted out of the pixel loop.
-        var wave = sc.Waves.Select(w => (kx: 2 * Math.PI * w[0] * Math.Cos(w[1]), ky: 2 * Math.PI * w[0] * Math.Sin(w[1]), ph: w[2], amp: w[3])).ToArray();
+        var wave = sc.Waves.Select(w =>
+            (kx: 2 * Math.PI * w[0] * Math.Cos(w[1]), ky: 2 * Math.PI * w[0] * Math.Sin(w[1]), ph: w[2], amp: w[3]))
+            .ToArray();
         var obj = sc.Objects.Select(o => (o, cr: Math.Cos(o.Rotation), sr: Math.Sin(o.Rotation))).ToArray();
         for (int py = 0; py < S; py++)
             for (int px = 0; px < S; px++)
@@ -287,7 +326,8 @@ public static class SyntheticNsd
         for (int y = 0; y < S; y++)
             for (int x = 0; x < S; x++)
             {
-                int xl = Math.Max(0, x - 1), xr = Math.Min(S - 1, x + 1), yu = Math.Max(0, y - 1), yd = Math.Min(S - 1, y + 1);
+                int xl = Math.Max(0, x - 1), xr = Math.Min(S - 1, x + 1), yu = Math.Max(0, y - 1),
+                    yd = Math.Min(S - 1, y + 1);
                 double gx = (lum[y * S + xr] - lum[y * S + xl]) / (xr - xl);
                 double gy = (lum[yd * S + x] - lum[yu * S + x]) / (yd - yu);
                 int i = y * S + x, cell = (y * G / S) * G + x * G / S;
@@ -306,7 +346,8 @@ public static class SyntheticNsd
 
     /// <summary>
     /// ROI label volumes (C order over [x,y,z]): −1 outside an ellipsoidal brain, 0 unlabelled, labels as in SPEC §1.1.
-    /// nsdgeneral covers the posterior part; prf-visualrois the most posterior slabs (partly outside nsdgeneral, dorsally);
+    /// nsdgeneral covers the posterior part; prf-visualrois the most posterior slabs (partly outside nsdgeneral,
+    /// dorsally);
     /// floc-* lie ventrally in front of them and extend beyond nsdgeneral anteriorly.
     /// </summary>
     static Dictionary<string, double[]> MakeRois(int[] grid)
@@ -321,7 +362,8 @@ public static class SyntheticNsd
                 for (int z = 0; z < nz; z++)
                 {
                     int i = (x * ny + y) * nz + z;
-                    double ex = (x - (nx - 1) / 2.0) / (nx / 2.0), ey = (y - (ny - 1) / 2.0) / (ny / 2.0), ez = (z - (nz - 1) / 2.0) / (nz / 2.0);
+                    double ex = (x - (nx - 1) / 2.0) / (nx / 2.0), ey = (y - (ny - 1) / 2.0) / (ny / 2.0),
+                        ez = (z - (nz - 1) / 2.0) / (nz / 2.0);
                     if (ex * ex + ey * ey + ez * ez > 1)
                     {
                         foreach (var m in res.Values) m[i] = -1;
@@ -344,7 +386,8 @@ public static class SyntheticNsd
                     }
                     if (y >= yGap && y < yFloc && z < zVent)
                     {
-                        string mask = (x * 4 / nx) switch { 0 => "floc-places", 1 => "floc-faces", 2 => "floc-words", _ => "floc-bodies" };
+                        string mask = (x * 4 / nx) switch
+                        { 0 => "floc-places", 1 => "floc-faces", 2 => "floc-words", _ => "floc-bodies" };
                         int nl = NsdRois.Labels[mask].Length;
                         res[mask][i] = 1 + Math.Min(nl - 1, (y - yGap) * nl / (yFloc - yGap));
                     }
@@ -364,7 +407,8 @@ public static class SyntheticNsd
         {
             int i = idx[j], x = i / (ny * nz);
             string? floc = NsdRois.FlocMasks.FirstOrDefault(m => rois[m][i] > 0);
-            // Feature weights: contrast energy (always driving), red–green, blue–yellow, luminance (signed preferences).
+            // Feature weights: contrast energy (always driving), red–green, blue–yellow, luminance (signed
+            // preferences).
             double[] Weights() => [0.6 + 0.4 * rng.NextDouble(), 0.5 * Gauss(rng), 0.5 * Gauss(rng), 0.3 * Gauss(rng)];
             if (prf[i] > 0)
             {
@@ -376,7 +420,8 @@ public static class SyntheticNsd
                 double ang = Math.PI / 2 * rng.NextDouble();
                 double hx = x < nx / 2 ? 1 : -1, hy = ventral ? -1 : 1;
                 if (label == 7) hy = rng.NextDouble() < 0.5 ? -1 : 1; // hV4 covers the whole hemifield
-                double cx = Math.Clamp(0.5 + hx * ecc * Math.Cos(ang), 0, 1), cy = Math.Clamp(0.5 + hy * ecc * Math.Sin(ang), 0, 1);
+                double cx = Math.Clamp(0.5 + hx * ecc * Math.Cos(ang), 0, 1),
+                    cy = Math.Clamp(0.5 + hy * ecc * Math.Sin(ang), 0, 1);
                 double areaScale = label switch { 1 or 2 => 1.0, 3 or 4 => 1.4, 5 or 6 => 1.9, _ => 2.5 };
                 double sigma = (0.03 + 0.15 * ecc) * areaScale;
                 var tuning = Enumerable.Range(0, K).Select(_ => 0.1 * Gauss(rng)).ToArray();
@@ -387,9 +432,11 @@ public static class SyntheticNsd
                 int label = (int)rois[floc][i];
                 string name = NsdRois.Labels[floc][label - 1];
                 var pref = FlocPreference[floc].Where(k => k < K).ToHashSet();
-                var tuning = Enumerable.Range(0, K).Select(k => pref.Contains(k) ? 0.8 + 0.7 * rng.NextDouble() : 0.25 * Gauss(rng)).ToArray();
+                var tuning = Enumerable.Range(0, K)
+                    .Select(k => pref.Contains(k) ? 0.8 + 0.7 * rng.NextDouble() : 0.25 * Gauss(rng)).ToArray();
                 // A broad, roughly foveal receptive field gives category voxels a little low-level drive too.
-                res[j] = new Voxel(VoxelKind.Floc, name, 0.5 + 0.1 * Gauss(rng), 0.5 + 0.1 * Gauss(rng), 0.3 + 0.1 * rng.NextDouble(),
+                res[j] = new Voxel(VoxelKind.Floc, name, 0.5 + 0.1 * Gauss(rng), 0.5 + 0.1 * Gauss(rng), 0.3
+                    + 0.1 * rng.NextDouble(),
                     Weights(), tuning, 0.2, 1.0);
             }
             else
@@ -423,7 +470,8 @@ public static class SyntheticNsd
                     sum += g[gy * G + gx];
                 }
             for (int f = 0; f < 4; f++)
-                for (int c = 0; c < G * G; c++) w[(long)v * F + f * G * G + c] = (float)(vx.FeatureWeights[f] * g[c] / sum);
+                for (int c = 0; c < G * G; c++) w[(long)v * F + f * G * G
+                    + c] = (float)(vx.FeatureWeights[f] * g[c] / sum);
         }
         double[] low, cat;
         using (NewDisposeScope())
@@ -432,9 +480,11 @@ public static class SyntheticNsd
             // Centre features over images so the colour/luminance offsets do not dominate the contrast terms.
             ft = ft - ft.mean([0], keepdim: true);
             var wt = tensor(w, new long[] { nd, F });
-            low = nn.functional.linear(ft.to_type(ScalarType.Float64), wt.to_type(ScalarType.Float64)).data<double>().ToArray();
+            low = nn.functional.linear(ft.to_type(ScalarType.Float64), wt.to_type(ScalarType.Float64)).data<double>()
+                .ToArray();
             var tt = tensor(voxels.SelectMany(v => v.Tuning).ToArray(), new long[] { nd, K });
-            cat = nn.functional.linear(tensor(presence, new long[] { n, K }).to_type(ScalarType.Float64), tt).data<double>().ToArray();
+            cat = nn.functional.linear(tensor(presence, new long[] { n, K }).to_type(ScalarType.Float64),
+                tt).data<double>().ToArray();
         }
         Standardise(low, n, nd);
         Standardise(cat, n, nd);
@@ -463,39 +513,58 @@ public static class SyntheticNsd
     static JsonObject GroundTruthJson(SynthOptions o, Scene[] scenes, Voxel[] voxels, Dictionary<string, string> files,
         int nd, int nSem, int nLow)
     {
-        static JsonArray Arr(IEnumerable<double> xs) => new(xs.Select(x => (JsonNode)JsonValue.Create(Math.Round(x, 5))).ToArray());
-        JsonArray SceneList(int start, int count) => new(Enumerable.Range(start, count).Select(i => (JsonNode)new JsonObject
-        {
-            ["background"] = Arr(scenes[i].Background),
-            ["objects"] = new JsonArray(scenes[i].Objects.Select(ob => (JsonNode)new JsonObject
+        static JsonArray Arr(IEnumerable<double> xs) =>
+            new(xs.Select(x => (JsonNode)JsonValue.Create(Math.Round(x, 5))).ToArray());
+        JsonArray SceneList(int start, int count) =>
+            new(Enumerable.Range(start, count).Select(i => (JsonNode)new JsonObject
             {
-                ["category"] = ob.Category, ["name"] = CategoryNames[ob.Category], ["x"] = Math.Round(ob.X, 5),
-                ["y"] = Math.Round(ob.Y, 5), ["size"] = Math.Round(ob.Size, 5), ["rotation"] = Math.Round(ob.Rotation, 5),
-                ["color"] = Arr(ob.Color),
-            }).ToArray()),
-        }).ToArray());
+                ["background"] = Arr(scenes[i].Background),
+                ["objects"] = new JsonArray(scenes[i].Objects.Select(ob => (JsonNode)new JsonObject
+                {
+                    ["category"] = ob.Category,
+                    ["name"] = CategoryNames[ob.Category],
+                    ["x"] = Math.Round(ob.X, 5),
+                    ["y"] = Math.Round(ob.Y, 5),
+                    ["size"] = Math.Round(ob.Size, 5),
+                    ["rotation"] = Math.Round(ob.Rotation, 5),
+                    ["color"] = Arr(ob.Color),
+                }).ToArray()),
+            }).ToArray());
         var kinds = voxels.GroupBy(v => v.Kind).ToDictionary(g => g.Key.ToString().ToLowerInvariant(), g => g.Count());
         return new JsonObject
         {
             ["generator"] = "brainmclip synth (SPEC §1.3)",
-            ["subject"] = o.Subject, ["seed"] = o.Seed, ["train"] = o.Train, ["test"] = o.Test,
-            ["image_size"] = o.ImageSize, ["snr_per_repetition"] = o.Snr, ["repetitions"] = o.Repetitions,
+            ["subject"] = o.Subject,
+            ["seed"] = o.Seed,
+            ["train"] = o.Train,
+            ["test"] = o.Test,
+            ["image_size"] = o.ImageSize,
+            ["snr_per_repetition"] = o.Snr,
+            ["repetitions"] = o.Repetitions,
             ["fmri_dtype"] = o.FmriDType,
             ["grid"] = new JsonArray(o.Grid.Select(g => (JsonNode)g).ToArray()),
             ["categories"] = new JsonArray(CategoryNames.Take(o.Categories).Select(c => (JsonNode)c).ToArray()),
             ["floc_preference"] = new JsonObject(FlocPreference.Select(kv => KeyValuePair.Create(kv.Key,
-                (JsonNode?)new JsonArray(kv.Value.Where(k => k < o.Categories).Select(k => (JsonNode)CategoryNames[k]).ToArray())))),
-            ["voxels_detail"] = nd, ["voxels_semantic"] = nSem, ["voxels_low"] = nLow,
+                (JsonNode?)new JsonArray(kv.Value.Where(k => k < o.Categories).Select(k => (JsonNode)CategoryNames[k])
+                    .ToArray())))),
+            ["voxels_detail"] = nd,
+            ["voxels_semantic"] = nSem,
+            ["voxels_low"] = nLow,
             ["voxel_kinds"] = new JsonObject(kinds.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-            ["voxel_kind_codes"] = "0 = prf (low-level, prf-visualrois), 1 = floc (category), 2 = mixed (other nsdgeneral)",
+            ["voxel_kind_codes"] =
+                "0 = prf (low-level, prf-visualrois), 1 = floc (category), 2 = mixed (other nsdgeneral)",
             ["voxel_roi"] = new JsonArray(voxels.Select(v => (JsonNode)v.Roi).ToArray()),
             ["voxel_mix"] = new JsonObject
             {
-                ["low"] = Arr(voxels.Select(v => v.LowWeight)), ["category"] = Arr(voxels.Select(v => v.CatWeight)),
+                ["low"] = Arr(voxels.Select(v => v.LowWeight)),
+                ["category"] = Arr(voxels.Select(v => v.CatWeight)),
             },
             ["files"] = new JsonObject(files.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-            ["notes"] = "labels: (N,K) object count per category; signal: noiseless standardised responses; voxel_rf: (cx, cy, sigma) " +
-                        "in image fractions (x right, y down); voxel_tuning: (N_D, K) category weights; voxel order = nsdgeneral C order.",
+            ["notes"] =
+                "labels: (N,K) object count per category; signal: noiseless standardised responses; voxel_rf: (cx, " +
+                "cy, sigma) " +
+                        "in image fractions (x right, y down); voxel_tuning: (N_D, K) category weights; voxel order " +
+                            "= nsdgeneral C order.",
             ["scenes"] = new JsonObject { ["train"] = SceneList(0, o.Train), ["test"] = SceneList(o.Train, o.Test) },
         };
     }

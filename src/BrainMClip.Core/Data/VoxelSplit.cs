@@ -1,3 +1,4 @@
+using BrainMClip.IO;
 namespace BrainMClip.Data;
 
 /// <summary>The voxel streams of SPEC §1.2.</summary>
@@ -41,7 +42,8 @@ public sealed class VoxelSplit
     public required int[] Detail { get; init; }
     public required int[] Semantic { get; init; }
     public required int[] Low { get; init; }
-    /// <summary>Voxels inside nsdgeneral carrying each label (SPEC §1.1 names), in the label order of SPEC §1.1.</summary>
+    /// <summary>Voxels inside nsdgeneral carrying each label (SPEC §1.1 names), in the label order of SPEC
+    /// §1.1.</summary>
     public required IReadOnlyDictionary<string, int> RoiCounts { get; init; }
     /// <summary>Per nsdgeneral voxel, its label value in each mask (0 = none), e.g. for the layer analysis.</summary>
     public required IReadOnlyDictionary<string, int[]> Labels { get; init; }
@@ -66,10 +68,13 @@ public sealed class VoxelSplit
             var lab = Labels[mask];
             return Enumerable.Range(0, lab.Length).Where(i => lab[i] == k + 1).ToArray();
         }
-        throw new UserInputException($"ROI '{label}' is not a known label (known: {string.Join(", ", NsdRois.Labels.Values.SelectMany(x => x))})");
+        throw new UserInputException(
+            $"ROI '{label}' is not a known label (known: " +
+            $"{string.Join(", ", NsdRois.Labels.Values.SelectMany(x => x))})");
     }
 
-    /// <summary>Builds the split from the mask volumes (keys: <see cref="NsdRois.AllMasks"/>), all on one grid.</summary>
+    /// <summary>Builds the split from the mask volumes (keys: <see cref="NsdRois.AllMasks"/>), all on one
+    /// grid.</summary>
     public static VoxelSplit FromMasks(IReadOnlyDictionary<string, NiftiVolume> masks)
     {
         var general = masks[NsdRois.NsdGeneral];
@@ -78,7 +83,8 @@ public sealed class VoxelSplit
             var m = masks[name];
             if (!m.Shape.SequenceEqual(general.Shape))
                 throw new UserInputException(
-                    $"{m.Path}: ROI grid {string.Join("×", m.Shape)} differs from nsdgeneral's {string.Join("×", general.Shape)} ({general.Path})");
+                    $"{m.Path}: ROI grid {string.Join("×", m.Shape)} differs from nsdgeneral's " +
+                        $"{string.Join("×", general.Shape)} ({general.Path})");
         }
         // C order over [x,y,z] is exactly the order of NiftiVolume.Values.
         var where = new List<int>();
@@ -86,7 +92,8 @@ public sealed class VoxelSplit
             if (general.Values[i] > 0) where.Add(i);
         int n = where.Count;
         int[] shape = general.Shape;
-        var coords = where.Select(i => new[] { i / (shape[1] * shape[2]), i / shape[2] % shape[1], i % shape[2] }).ToArray();
+        var coords = where.Select(i => new[] { i / (shape[1] * shape[2]), i / shape[2] % shape[1], i % shape[2] })
+            .ToArray();
 
         var labels = new Dictionary<string, int[]>();
         var counts = new Dictionary<string, int>();
@@ -103,8 +110,12 @@ public sealed class VoxelSplit
         var low = Enumerable.Range(0, n).Where(i => masks[NsdRois.PrfVisualRois].Values[where[i]] > 0).ToArray();
         return new VoxelSplit
         {
-            Detail = Enumerable.Range(0, n).ToArray(), Semantic = semantic, Low = low, RoiCounts = counts,
-            Labels = labels, Coordinates = coords,
+            Detail = Enumerable.Range(0, n).ToArray(),
+            Semantic = semantic,
+            Low = low,
+            RoiCounts = counts,
+            Labels = labels,
+            Coordinates = coords,
         };
     }
 }

@@ -21,7 +21,8 @@ public sealed class ZScore : IDisposable
     /// <summary>Fits on a (N, V) training matrix. Statistics are computed in float64 and stored as float32.</summary>
     public static ZScore Fit(Tensor train)
     {
-        if (train.dim() != 2) throw new ArgumentException($"expected a (samples, voxels) matrix, got shape [{string.Join(",", train.shape)}]");
+        if (train.dim() != 2) throw new ArgumentException(
+            $"expected a (samples, voxels) matrix, got shape [{string.Join(",", train.shape)}]");
         using var scope = NewDisposeScope();
         var x = train.to_type(ScalarType.Float64);
         var mean = x.mean([0]);
@@ -35,7 +36,8 @@ public sealed class ZScore : IDisposable
     public Tensor Apply(Tensor x)
     {
         if (x.dim() != 2 || x.shape[1] != Voxels)
-            throw new UserInputException($"z-score statistics are for {Voxels} voxels but the data has shape [{string.Join(",", x.shape)}]");
+            throw new UserInputException(
+                $"z-score statistics are for {Voxels} voxels but the data has shape [{string.Join(",", x.shape)}]");
         using var scope = NewDisposeScope();
         var r = x.to_type(ScalarType.Float32).sub(Mean).div(Std);
         return r.MoveToOuterDisposeScope();
@@ -43,17 +45,21 @@ public sealed class ZScore : IDisposable
 
     static string Key(string prefix, string name) => prefix.Length == 0 ? name : $"{prefix}.{name}";
 
-    /// <summary>The statistics as tensors named "{prefix}.mean" and "{prefix}.std", e.g. to put in a checkpoint.</summary>
+    /// <summary>The statistics as tensors named "{prefix}.mean" and "{prefix}.std", e.g. to put in a
+    /// checkpoint.</summary>
     public Dictionary<string, Tensor> ToTensors(string prefix) =>
         new() { [Key(prefix, "mean")] = Mean, [Key(prefix, "std")] = Std };
 
-    public static ZScore FromTensors(IReadOnlyDictionary<string, Tensor> tensors, string prefix, string source = "tensors")
+    public static ZScore FromTensors(IReadOnlyDictionary<string, Tensor> tensors, string prefix,
+        string source = "tensors")
     {
         string km = Key(prefix, "mean"), ks = Key(prefix, "std");
         if (!tensors.TryGetValue(km, out var mean) || !tensors.TryGetValue(ks, out var std))
             throw new UserInputException($"{source}: z-score statistics '{km}'/'{ks}' not found");
         if (mean.dim() != 1 || std.dim() != 1 || mean.shape[0] != std.shape[0])
-            throw new UserInputException($"{source}: '{km}' and '{ks}' must be vectors of equal length (got [{string.Join(",", mean.shape)}] and [{string.Join(",", std.shape)}])");
+            throw new UserInputException(
+                $"{source}: '{km}' and '{ks}' must be vectors of equal length (got [{string.Join(",", mean.shape)}] " +
+                $"and [{string.Join(",", std.shape)}])");
         if (std.le(0).any().item<bool>() || !std.isfinite().all().item<bool>())
             throw new UserInputException($"{source}: '{ks}' holds non-positive or non-finite values");
         return new ZScore(mean.to_type(ScalarType.Float32).clone(), std.to_type(ScalarType.Float32).clone());

@@ -20,7 +20,8 @@ public sealed class ClipImageEmbedder(ClipVisionModel model) : IImageEmbedder
     public Tensor Embed(Tensor images01)
     {
         using var scope = NewDisposeScope();
-        var x = Networks.MetricNetwork.Normalize(ImageTensors.Resize(images01, InputSize, InputSize), ClipMean, ClipStd);
+        var x = Networks.MetricNetwork.Normalize(ImageTensors.Resize(images01, InputSize, InputSize), ClipMean,
+            ClipStd);
         using var o = model.Run(x.to(model.Device), new ClipRunOptions());
         return o.ImageEmbeds.cpu().clone().MoveToOuterDisposeScope();
     }

@@ -4,13 +4,15 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Evaluation;
 
-/// <summary>Image embedding network for the CLIP 2-way metric (the project's CLIP ViT; kept behind an interface).</summary>
+/// <summary>Image embedding network for the CLIP 2-way metric (the project's CLIP ViT; kept behind an
+/// interface).</summary>
 public interface IImageEmbedder : IDisposable
 {
     /// <summary>Side of the square input (224 for CLIP ViT-L/14).</summary>
     int InputSize { get; }
 
-    /// <summary>(N,3,H,W) [0,1] protocol-prepared images → (N,D) projected image embeddings (resize, CLIP normalisation).</summary>
+    /// <summary>(N,3,H,W) [0,1] protocol-prepared images → (N,D) projected image embeddings (resize, CLIP
+    /// normalisation).</summary>
     Tensor Embed(Tensor images01);
 }
 
@@ -19,9 +21,11 @@ public sealed record EvaluationOptions
 {
     /// <summary>Metric keys to compute (subset of <see cref="Evaluator.AllMetrics"/>).</summary>
     public required IReadOnlySet<string> Metrics { get; init; }
-    /// <summary>Folder holding alexnet.safetensors, inception_v3.safetensors, efficientnet_b1.safetensors, swav_resnet50.safetensors, clip/.</summary>
+    /// <summary>Folder holding alexnet.safetensors, inception_v3.safetensors, efficientnet_b1.safetensors,
+    /// swav_resnet50.safetensors, clip/.</summary>
     public string? NetsDir { get; init; }
-    /// <summary>Builds the CLIP embedder from a folder (NETS/clip); null when no CLIP implementation is available.</summary>
+    /// <summary>Builds the CLIP embedder from a folder (NETS/clip); null when no CLIP implementation is
+    /// available.</summary>
     public Func<string, IImageEmbedder>? ClipFactory { get; init; }
     public int BatchSize { get; init; } = 8;
 }
@@ -29,7 +33,8 @@ public sealed record EvaluationOptions
 /// <summary>Computes the reconstruction metrics of SPEC §5 over paired images.</summary>
 public static class Evaluator
 {
-    public static readonly string[] AllMetrics = ["pixcorr", "ssim", "ssim_legacy", "alexnet2", "alexnet5", "inception", "clip", "efficientnet", "swav"];
+    public static readonly string[] AllMetrics = ["pixcorr", "ssim", "ssim_legacy", "alexnet2", "alexnet5", "inception",
+        "clip", "efficientnet", "swav"];
 
     /// <summary>Weight file (in NETS) per network, and the metrics it serves.</summary>
     static readonly (string net, string file, string[] metrics)[] NetworkFiles =
@@ -46,7 +51,8 @@ public static class Evaluator
         var set = new HashSet<string>(StringComparer.Ordinal);
         foreach (var raw in spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            if (!AllMetrics.Contains(raw)) throw new UserInputException($"--metrics: unknown metric '{raw}' (known: all, {string.Join(", ", AllMetrics)})");
+            if (!AllMetrics.Contains(raw)) throw new UserInputException(
+                $"--metrics: unknown metric '{raw}' (known: all, {string.Join(", ", AllMetrics)})");
             set.Add(raw);
         }
         return set;
@@ -58,32 +64,8 @@ public static class Evaluator
         int n = idx.Count;
         var report = new MetricsReport { N = n, Indices = idx };
         var want = options.Metrics;
-
-        // Which networks are available; a missing file makes its metrics "skipped", never zero.
-        var nets = new List<(string net, string path, string[] metrics)>();
-        foreach (var (net, file, metrics) in NetworkFiles)
-        {
-            var needed = metrics.Where(want.Contains).ToArray();
-            if (needed.Length == 0) continue;
-            string? path = options.NetsDir == null ? null : Path.Combine(options.NetsDir, file);
-            if (path != null && File.Exists(path)) { nets.Add((net, path, needed)); report.Networks[net] = path; }
-            else
-            {
-                report.Networks[net] = null;
-                foreach (var m in needed)
-                    report.Skipped[m] = options.NetsDir == null ? $"no --nets folder given (needs {file})" : $"{file} not found in {options.NetsDir}";
-            }
-        }
-        IImageEmbedder? clip = null;
-        if (want.Contains("clip"))
-        {
-            string? clipDir = options.NetsDir == null ? null : Path.Combine(options.NetsDir, "clip");
-            if (clipDir == null || !Directory.Exists(clipDir))
-                report.Skipped["clip"] = clipDir == null ? "no --nets folder given (needs clip/)" : $"clip/ (a Hugging Face CLIP folder) not found in {options.NetsDir}";
-            else if (options.ClipFactory == null) report.Skipped["clip"] = "this build has no CLIP image embedder";
-            else { clip = options.ClipFactory(clipDir); report.Networks["clip"] = clipDir; }
-        }
-
+        var nets = AvailableNetworks(options, report);
+        var clip = OpenClip(options, report);
         var loaded = new List<(string net, string[] metrics, MetricNetwork model)>();
         try
         {
@@ -95,7 +77,8 @@ public static class Evaluator
                 loaded.Add((x.net, x.metrics, model));
                 var rep = model.LoadWeights(x.path);
                 log?.WriteLine($"{x.net}: {rep.Loaded} tensors from {x.path}" +
-                               (rep.Unexpected.Count > 0 ? $" ({rep.Unexpected.Count} unused, e.g. {rep.Unexpected[0]})" : ""));
+                               (rep.Unexpected.Count > 0 ? $" ({rep.Unexpected.Count} unused, e.g. " +
+                                   $"{rep.Unexpected[0]})" : ""));
             }
             var feats = new Dictionary<string, (FeatureMatrix real, FeatureMatrix pred)>();
             using var bar = new ProgressBar("evaluate", n, "img");
@@ -112,40 +95,19 @@ public static class Evaluator
                 if (lowLevel)
                     Parallel.For(0, count, k =>
                     {
-                        var s = LowLevelMetrics.Compute(truth[k], recon[k], want.Contains("pixcorr"), want.Contains("ssim"), want.Contains("ssim_legacy"));
+                        var s = LowLevelMetrics.Compute(truth[k], recon[k], want.Contains("pixcorr"),
+                            want.Contains("ssim"),
+                            want.Contains("ssim_legacy"));
                         pc[start + k] = s.PixCorr; ss[start + k] = s.Ssim; sl[start + k] = s.SsimLegacy;
                     });
-                // Each image is resized straight to the network's input size (no intermediate size), then batched.
-                using (no_grad())
-                {
-                    foreach (var (net, metrics, model) in loaded)
-                    {
-                        var ft = model.Extract(model.Preprocess(Batch(truth, model.InputSize)));
-                        var fr = model.Extract(model.Preprocess(Batch(recon, model.InputSize)));
-                        foreach (var m in metrics)
-                            Add(feats, m, n, start, ft[NodeFor(m)], fr[NodeFor(m)]);
-                    }
-                    if (clip != null) Add(feats, "clip", n, start, clip.Embed(Batch(truth, clip.InputSize)), clip.Embed(Batch(recon, clip.InputSize)));
-                }
+                AddNetworkFeatures(feats, loaded, clip, truth, recon, n, start);
                 bar.Advance(count);
             }
 
             if (want.Contains("pixcorr")) report.Metrics["pixcorr"] = new MetricResult(pc.Average(), pc);
             if (want.Contains("ssim")) report.Metrics["ssim"] = new MetricResult(ss.Average(), ss);
             if (want.Contains("ssim_legacy")) report.Metrics["ssim_legacy"] = new MetricResult(sl.Average(), sl);
-            foreach (var (metric, (real, pred)) in feats)
-            {
-                if (metric is "efficientnet" or "swav")
-                {
-                    var (mean, per) = Identification.CorrelationDistance(real, pred);
-                    report.Metrics[metric] = new MetricResult(mean, per);
-                }
-                else
-                {
-                    var tw = Identification.TwoWay(real, pred);
-                    report.Metrics[metric] = new MetricResult(tw.Score, tw.PerImage);
-                }
-            }
+            AddIdentification(report, feats);
         }
         finally
         {
@@ -155,7 +117,84 @@ public static class Evaluator
         return report;
     }
 
-    static Tensor Batch(List<Tensor> images, int size) => cat(images.Select(t => ImageTensors.Resize(t, size, size)).ToList(), 0);
+    /// <summary>The metric networks whose weights are present; a missing file makes its metrics "skipped", never
+    /// zero.</summary>
+    static List<(string net, string path, string[] metrics)> AvailableNetworks(EvaluationOptions options,
+        MetricsReport report)
+    {
+        var nets = new List<(string net, string path, string[] metrics)>();
+        foreach (var (net, file, metrics) in NetworkFiles)
+        {
+            var needed = metrics.Where(options.Metrics.Contains).ToArray();
+            if (needed.Length == 0) continue;
+            string? path = options.NetsDir == null ? null : Path.Combine(options.NetsDir, file);
+            if (path != null && File.Exists(path)) { nets.Add((net, path, needed)); report.Networks[net] = path; }
+            else
+            {
+                report.Networks[net] = null;
+                foreach (var m in needed)
+                    report.Skipped[m] = options.NetsDir == null
+                        ? $"no --nets folder given (needs {file})" : $"{file} not found in {options.NetsDir}";
+            }
+        }
+        return nets;
+    }
+
+    /// <summary>The CLIP embedder when the clip metric is wanted and NETS/clip exists; otherwise null
+    /// (skipped).</summary>
+    static IImageEmbedder? OpenClip(EvaluationOptions options, MetricsReport report)
+    {
+        if (!options.Metrics.Contains("clip")) return null;
+        string? clipDir = options.NetsDir == null ? null : Path.Combine(options.NetsDir, "clip");
+        if (clipDir == null || !Directory.Exists(clipDir))
+            report.Skipped["clip"] = clipDir == null
+                ? "no --nets folder given (needs clip/)"
+                : $"clip/ (a Hugging Face CLIP folder) not found in {options.NetsDir}";
+        else if (options.ClipFactory == null) report.Skipped["clip"] = "this build has no CLIP image embedder";
+        else { report.Networks["clip"] = clipDir; return options.ClipFactory(clipDir); }
+        return null;
+    }
+
+    /// <summary>Features of one batch of true and reconstructed images, for every loaded network and CLIP.</summary>
+    static void AddNetworkFeatures(Dictionary<string, (FeatureMatrix real, FeatureMatrix pred)> feats,
+        List<(string net, string[] metrics, MetricNetwork model)> loaded, IImageEmbedder? clip, List<Tensor> truth,
+        List<Tensor> recon, int n, int start)
+    {
+        // Each image is resized straight to the network's input size (no intermediate size), then batched.
+        using var _ = no_grad();
+        foreach (var (net, metrics, model) in loaded)
+        {
+            var ft = model.Extract(model.Preprocess(Batch(truth, model.InputSize)));
+            var fr = model.Extract(model.Preprocess(Batch(recon, model.InputSize)));
+            foreach (var m in metrics)
+                Add(feats, m, n, start, ft[NodeFor(m)], fr[NodeFor(m)]);
+        }
+        if (clip != null)
+            Add(feats, "clip", n, start, clip.Embed(Batch(truth, clip.InputSize)),
+                clip.Embed(Batch(recon, clip.InputSize)));
+    }
+
+    /// <summary>Two-way identification per feature metric (correlation distance for EfficientNet and SwAV).</summary>
+    static void AddIdentification(MetricsReport report,
+        Dictionary<string, (FeatureMatrix real, FeatureMatrix pred)> feats)
+    {
+        foreach (var (metric, (real, pred)) in feats)
+        {
+            if (metric is "efficientnet" or "swav")
+            {
+                var (mean, per) = Identification.CorrelationDistance(real, pred);
+                report.Metrics[metric] = new MetricResult(mean, per);
+            }
+            else
+            {
+                var tw = Identification.TwoWay(real, pred);
+                report.Metrics[metric] = new MetricResult(tw.Score, tw.PerImage);
+            }
+        }
+    }
+
+    static Tensor Batch(List<Tensor> images, int size) =>
+        cat(images.Select(t => ImageTensors.Resize(t, size, size)).ToList(), 0);
 
     static string NodeFor(string metric) => metric switch
     {
@@ -164,13 +203,16 @@ public static class Evaluator
         _ => "avgpool",
     };
 
-    /// <summary>Stores a batch of features in the metric's N×D float32 matrices (allocated on the first batch).</summary>
-    static void Add(Dictionary<string, (FeatureMatrix, FeatureMatrix)> feats, string metric, int n, int start, Tensor real, Tensor pred)
+    /// <summary>Stores a batch of features in the metric's N×D float32 matrices (allocated on the first
+    /// batch).</summary>
+    static void Add(Dictionary<string, (FeatureMatrix, FeatureMatrix)> feats, string metric, int n, int start,
+        Tensor real, Tensor pred)
     {
         if (!feats.TryGetValue(metric, out var m))
         {
             long dims = real.numel() / real.shape[0];
-            if (dims * n > Array.MaxLength) throw new InvalidOperationException($"{metric}: {n}×{dims} features exceed one array");
+            if (dims * n > Array.MaxLength) throw new InvalidOperationException(
+                $"{metric}: {n}×{dims} features exceed one array");
             feats[metric] = m = (new FeatureMatrix(n, (int)dims), new FeatureMatrix(n, (int)dims));
         }
         m.Item1.SetRows(start, real);

@@ -28,17 +28,20 @@ public sealed class FeatureMatrix(int rows, int dims)
     {
         using var scope = NewDisposeScope();
         var flat = batch.reshape(batch.shape[0], -1).to_type(ScalarType.Float32).contiguous();
-        if (flat.shape[1] != Dims) throw new ArgumentException($"feature batch has {flat.shape[1]} values per image, expected {Dims}");
+        if (flat.shape[1] != Dims) throw new ArgumentException(
+            $"feature batch has {flat.shape[1]} values per image, expected {Dims}");
         flat.data<float>().CopyTo(Data, checked(start * Dims));
     }
 }
 
-/// <summary>2-way identification and correlation distance on flattened features (SPEC §5, MindEye's definitions).</summary>
+/// <summary>2-way identification and correlation distance on flattened features (SPEC §5, MindEye's
+/// definitions).</summary>
 public static class Identification
 {
     public sealed record TwoWayResult(double Score, int[] Counts, double[] PerImage);
 
-    public static TwoWayResult TwoWay(Tensor real, Tensor pred) => TwoWay(FeatureMatrix.FromTensor(real), FeatureMatrix.FromTensor(pred));
+    public static TwoWayResult TwoWay(Tensor real, Tensor pred) =>
+        TwoWay(FeatureMatrix.FromTensor(real), FeatureMatrix.FromTensor(pred));
 
     public static (double Mean, double[] PerImage) CorrelationDistance(Tensor real, Tensor pred) =>
         CorrelationDistance(FeatureMatrix.FromTensor(real), FeatureMatrix.FromTensor(pred));
@@ -119,7 +122,8 @@ public static class Identification
             rep[i] = i;
             if (!byHash.TryGetValue(h, out var list)) byHash[h] = list = [];
             foreach (int j in list)
-                if (bytes.SequenceEqual(System.Runtime.InteropServices.MemoryMarshal.AsBytes(m.Row(j)))) { rep[i] = j; break; }
+                if (bytes.SequenceEqual(System.Runtime.InteropServices.MemoryMarshal.AsBytes(m.Row(j))))
+                { rep[i] = j; break; }
             if (rep[i] == i) list.Add(i);
         }
         return rep;
@@ -139,8 +143,10 @@ public static class Identification
 
     static void Check(FeatureMatrix a, FeatureMatrix b)
     {
-        if (a.Rows != b.Rows) throw new ArgumentException($"real and pred must have the same number of rows ({a.Rows} vs {b.Rows})");
-        if (a.Dims != b.Dims) throw new ArgumentException($"real and pred features differ in size ({a.Dims} vs {b.Dims})");
+        if (a.Rows != b.Rows) throw new ArgumentException(
+            $"real and pred must have the same number of rows ({a.Rows} vs {b.Rows})");
+        if (a.Dims != b.Dims) throw new ArgumentException(
+            $"real and pred features differ in size ({a.Dims} vs {b.Dims})");
         if (a.Rows < 2) throw new ArgumentException("2-way identification needs at least 2 samples");
     }
 

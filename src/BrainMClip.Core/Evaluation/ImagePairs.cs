@@ -19,7 +19,8 @@ public sealed partial class ImageSet
     public string Source { get; }
     public IReadOnlyList<int> Indices { get; }
 
-    ImageSet(string source, Dictionary<int, string>? files, string? npy, Npy.NpyHeader? header, IReadOnlyList<int> indices)
+    ImageSet(string source, Dictionary<int, string>? files, string? npy, Npy.NpyHeader? header,
+        IReadOnlyList<int> indices)
     {
         Source = source; _files = files; _npy = npy; _header = header; Indices = indices;
     }
@@ -32,26 +33,32 @@ public sealed partial class ImageSet
         if (Directory.Exists(path))
         {
             var files = new Dictionary<int, string>();
-            foreach (var f in Directory.GetFiles(path).Where(ImageIO.IsImageFile).OrderBy(f => f, StringComparer.Ordinal))
+            foreach (var f in Directory.GetFiles(path).Where(ImageIO.IsImageFile)
+                .OrderBy(f => f, StringComparer.Ordinal))
             {
                 var m = LastNumber().Match(Path.GetFileNameWithoutExtension(f));
                 if (!m.Success) continue;
                 if (!int.TryParse(m.Value, out int idx))
                     throw new UserInputException($"{f}: image number {m.Value} is out of range");
                 if (files.TryGetValue(idx, out var other))
-                    throw new UserInputException($"{path}: two images carry the number {idx} ({Path.GetFileName(other)}, {Path.GetFileName(f)})");
+                    throw new UserInputException(
+                        $"{path}: two images carry the number {idx} ({Path.GetFileName(other)}, " +
+                        $"{Path.GetFileName(f)})");
                 files[idx] = f;
             }
-            if (files.Count == 0) throw new UserInputException($"{path}: no numbered image files (e.g. rec_007.png, 7.png) found");
+            if (files.Count == 0) throw new UserInputException(
+                $"{path}: no numbered image files (e.g. rec_007.png, 7.png) found");
             return new ImageSet(path, files, null, null, files.Keys.Order().ToList());
         }
         if (File.Exists(path) && path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
         {
             var h = Npy.ReadHeader(path);
             if (h.Shape.Length != 4 || h.Shape[3] != 3)
-                throw new UserInputException($"{path}: expected an image array of shape (N,H,W,3), got ({string.Join(",", h.Shape)})");
+                throw new UserInputException(
+                    $"{path}: expected an image array of shape (N,H,W,3), got ({string.Join(",", h.Shape)})");
             if (h.DType is not (NpyDType.UInt8 or NpyDType.Float32 or NpyDType.Float64))
-                throw new UserInputException($"{path}: image arrays must be uint8 (or float holding 0–255), got {h.DType}");
+                throw new UserInputException(
+                    $"{path}: image arrays must be uint8 (or float holding 0–255), got {h.DType}");
             return new ImageSet(path, null, path, h, Enumerable.Range(0, (int)h.Shape[0]).ToList());
         }
         throw new UserInputException($"{path}: not a folder of images or an .npy image array (N,H,W,3)");
@@ -63,7 +70,8 @@ public sealed partial class ImageSet
     public RgbImage Read(int index)
     {
         if (_files != null)
-            return _files.TryGetValue(index, out var f) ? ImageIO.Read(f) : throw new UserInputException($"{Source}: no image numbered {index}");
+            return _files.TryGetValue(index,
+                out var f) ? ImageIO.Read(f) : throw new UserInputException($"{Source}: no image numbered {index}");
         var (bytes, floats, h, w) = ReadRow(index);
         if (bytes != null) return new RgbImage(w, h, bytes);
         var px = new byte[floats!.Length];
@@ -88,7 +96,9 @@ public sealed partial class ImageSet
     {
         var hd = _header!;
         int height = (int)hd.Shape[1], width = (int)hd.Shape[2];
-        if (index < 0 || index >= hd.Shape[0]) throw new UserInputException($"{_npy}: no row {index} (array has {hd.Shape[0]} rows)");
+        if (index < 0
+            || index >= hd.Shape[0]) throw new UserInputException(
+            $"{_npy}: no row {index} (array has {hd.Shape[0]} rows)");
         var row = Npy.ReadRows(_npy!, index, 1);
         if (row.DType == NpyDType.UInt8) return (row.Data, null, height, width);
         var v = row.ToFloat64();
@@ -96,7 +106,8 @@ public sealed partial class ImageSet
         foreach (var x in v)
         {
             if (double.IsNaN(x) || x < 0 || x > 255)
-                throw new UserInputException($"{_npy}: row {index} holds {x}; float image arrays must hold values in 0–255 (or 0–1)");
+                throw new UserInputException(
+                    $"{_npy}: row {index} holds {x}; float image arrays must hold values in 0–255 (or 0–1)");
             if (x != Math.Round(x)) integral = false;
             if (x > max) max = x;
         }
@@ -106,7 +117,8 @@ public sealed partial class ImageSet
         return (null, v.Select(x => (float)x / 255f).ToArray(), height, width);
     }
 
-    public string Describe(int index) => _files != null ? Path.GetFileName(_files[index]) : $"{Path.GetFileName(_npy)}[{index}]";
+    public string Describe(int index) =>
+        _files != null ? Path.GetFileName(_files[index]) : $"{Path.GetFileName(_npy)}[{index}]";
 }
 
 /// <summary>Reconstructions paired with ground truth by image number (or row).</summary>
@@ -122,9 +134,12 @@ public sealed class ImagePairs
         Recons = recons; Truth = truth;
         var missing = recons.Indices.Where(i => !truth.Contains(i)).ToList();
         if (missing.Count > 0)
-            throw new UserInputException($"{truth.Source}: no ground truth for reconstruction number(s) {string.Join(", ", missing.Take(10))}{(missing.Count > 10 ? ", ..." : "")} from {recons.Source}");
+            throw new UserInputException(
+                $"{truth.Source}: no ground truth for reconstruction number(s) " +
+                $"{string.Join(", ", missing.Take(10))}{(missing.Count > 10 ? ", ..." : "")} from {recons.Source}");
         Indices = recons.Indices;
-        if (Indices.Count < 2) throw new UserInputException($"{recons.Source}: at least 2 reconstructions are needed (2-way identification compares pairs)");
+        if (Indices.Count < 2) throw new UserInputException(
+            $"{recons.Source}: at least 2 reconstructions are needed (2-way identification compares pairs)");
     }
 
     public static ImagePairs Open(string recons, string truth) => new(ImageSet.Open(recons), ImageSet.Open(truth));

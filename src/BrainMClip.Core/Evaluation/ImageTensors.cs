@@ -30,9 +30,12 @@ public static class ImageTensors
     {
         using var scope = NewDisposeScope();
         var t = chw.dim() == 4 ? chw[0] : chw;
-        if (t.dim() != 3 || t.shape[0] != 3) throw new ArgumentException($"expected a (3,H,W) image tensor, got [{string.Join(",", chw.shape)}]");
+        if (t.dim() != 3
+            || t.shape[0] != 3) throw new ArgumentException(
+            $"expected a (3,H,W) image tensor, got [{string.Join(",", chw.shape)}]");
         int h = (int)t.shape[1], w = (int)t.shape[2];
-        var bytes = (t.to_type(ScalarType.Float32).clamp(0, 1) * 255).round().to_type(ScalarType.Byte).permute(1, 2, 0).contiguous().data<byte>().ToArray();
+        var bytes = (t.to_type(ScalarType.Float32).clamp(0, 1) * 255).round().to_type(ScalarType.Byte).permute(1, 2,
+            0).contiguous().data<byte>().ToArray();
         return new RgbImage(w, h, bytes);
     }
 
@@ -89,7 +92,8 @@ public static class ImageTensors
 
     /// <summary>The protocol's first step: images larger than 256 on either side become 256×256 (MindEye).</summary>
     public static Tensor ProtocolDownsize(Tensor nchw) =>
-        nchw.shape[2] > ProtocolSide || nchw.shape[3] > ProtocolSide ? Resize(nchw, ProtocolSide, ProtocolSide) : nchw.alias();
+        nchw.shape[2] > ProtocolSide
+            || nchw.shape[3] > ProtocolSide ? Resize(nchw, ProtocolSide, ProtocolSide) : nchw.alias();
 
     /// <summary>A (N,3,H,W) batch of the protocol-downsized image, ready for a metric's own resize.</summary>
     public static Tensor Prepare(RgbImage img)

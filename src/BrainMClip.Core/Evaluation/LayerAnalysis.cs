@@ -23,7 +23,8 @@ public static class LayerAnalysis
     /// Streaming form: layers are fetched one at a time (CLIP ViT-L hidden states are ~1 GB per layer for the NSD
     /// test set), each reduced to its N×N Gram matrix in float64 and then released.
     /// </summary>
-    public static LayerAnalysisResult Run(int layerCount, Func<int, Tensor> loadLayer, IReadOnlyDictionary<string, Tensor> roiGroups,
+    public static LayerAnalysisResult Run(int layerCount, Func<int, Tensor> loadLayer,
+        IReadOnlyDictionary<string, Tensor> roiGroups,
         IReadOnlyList<string>? layerNames = null, IProgress<int>? progress = null)
     {
         if (layerCount == 0) throw new ArgumentException("layer analysis needs at least one layer");
@@ -33,7 +34,8 @@ public static class LayerAnalysis
         long n = roiGroups.Values.First().shape[0];
         if (n < 3) throw new ArgumentException($"layer analysis needs at least 3 samples (got {n})");
         foreach (var (name, t) in roiGroups)
-            if (t.shape[0] != n) throw new ArgumentException($"ROI group '{name}' has {t.shape[0]} samples, expected {n}");
+            if (t.shape[0] != n) throw new ArgumentException(
+                $"ROI group '{name}' has {t.shape[0]} samples, expected {n}");
 
         var layerRdms = new double[layerCount][];
         var grams = new Tensor[layerCount];
@@ -43,7 +45,8 @@ public static class LayerAnalysis
             {
                 using var scope = NewDisposeScope();
                 var x = loadLayer(i);
-                if (x.shape[0] != n) throw new ArgumentException($"layer {names[i]} has {x.shape[0]} samples, expected {n}");
+                if (x.shape[0] != n) throw new ArgumentException(
+                    $"layer {names[i]} has {x.shape[0]} samples, expected {n}");
                 var (g, rowSums, d) = Gram(x);
                 layerRdms[i] = RdmUpper(g, rowSums, d);
                 grams[i] = DoubleCentre(g).MoveToOuterDisposeScope();
@@ -74,7 +77,8 @@ public static class LayerAnalysis
         }
     }
 
-    /// <summary>G = X Xᵀ (float64, accumulated over column chunks so a float32 layer is never copied whole) and row sums.</summary>
+    /// <summary>G = X Xᵀ (float64, accumulated over column chunks so a float32 layer is never copied whole) and row
+    /// sums.</summary>
     static (Tensor gram, double[] rowSums, long dims) Gram(Tensor x)
     {
         long n = x.shape[0];
@@ -127,7 +131,8 @@ public static class LayerAnalysis
     static double RankPearson(double[] a, double[] b)
     {
         double ma = a.Average(), mb = b.Average(), sab = 0, saa = 0, sbb = 0;
-        for (int i = 0; i < a.Length; i++) { double x = a[i] - ma, y = b[i] - mb; sab += x * y; saa += x * x; sbb += y * y; }
+        for (int i = 0; i < a.Length; i++)
+        { double x = a[i] - ma, y = b[i] - mb; sab += x * y; saa += x * x; sbb += y * y; }
         return sab / Math.Sqrt(saa * sbb);
     }
 

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using BrainMClip.Features;
 using BrainMClip.Data;
 using BrainMClip.IO;
 using TorchSharp;
@@ -12,7 +13,8 @@ namespace BrainMClip.Evaluation;
 /// </summary>
 public static partial class LayerAnalysisRunner
 {
-    /// <summary>Synchronous progress (System.Progress posts to the thread pool, which would reorder bar updates).</summary>
+    /// <summary>Synchronous progress (System.Progress posts to the thread pool, which would reorder bar
+    /// updates).</summary>
     sealed class BarProgress(ProgressBar bar) : IProgress<int>
     {
         public void Report(int value) => bar.Advance();
@@ -24,11 +26,12 @@ public static partial class LayerAnalysisRunner
     /// <summary>The layers present in a feature file, ascending: (k, tensor name).</summary>
     public static IReadOnlyList<(int layer, string key)> HiddenStateKeys(string featPath)
     {
-        var header = SafeTensors.ReadHeader(featPath);
+        var header = FeatureFile.ReadHeader(featPath);
         var keys = header.Entries.Keys.Select(k => (m: HiddenKey().Match(k), k)).Where(x => x.m.Success)
             .Select(x => (int.Parse(x.m.Groups[1].Value), x.k)).OrderBy(x => x.Item1).ToList();
         if (keys.Count == 0)
-            throw new UserInputException($"{featPath}: no hidden_states.k tensors; extract features with `brainmclip features --hidden-states`");
+            throw new UserInputException(
+                $"{featPath}: no hidden_states.k tensors; extract features with `brainmclip features --hidden-states`");
         return keys;
     }
 
@@ -43,7 +46,8 @@ public static partial class LayerAnalysisRunner
         void Add(string name, int[] cols) { if (cols.Length >= 2) groups[name] = cols; }
         if (split.Labels.TryGetValue(NsdRois.PrfVisualRois, out var prf))
         {
-            foreach (var (name, labels) in new[] { ("V1", new[] { 1, 2 }), ("V2", new[] { 3, 4 }), ("V3", new[] { 5, 6 }), ("hV4", new[] { 7 }) })
+            foreach (var (name, labels) in new[]
+                { ("V1", new[] { 1, 2 }), ("V2", new[] { 3, 4 }), ("V3", new[] { 5, 6 }), ("hV4", new[] { 7 }) })
                 Add(name, Enumerable.Range(0, prf.Length).Where(i => labels.Contains(prf[i])).ToArray());
         }
         Add("low-level", split.Low);
@@ -55,22 +59,30 @@ public static partial class LayerAnalysisRunner
         return groups;
     }
 
-    public static LayerAnalysisResult Run(string featPath, string dataRoot, int subject, string split, TextWriter? log = null)
+    public static LayerAnalysisResult Run(string featPath, string dataRoot, int subject, string split,
+        TextWriter? log = null)
     {
         var layers = HiddenStateKeys(featPath);
         var nsd = NsdSubject.Open(dataRoot, subject);
-        long rows = SafeTensors.ReadHeader(featPath).Entries[layers[0].key].Shape[0];
+        long rows = FeatureFile.ReadHeader(featPath).Entries[layers[0].key].Shape[0];
         int samples = nsd.Samples(split);
         if (rows != samples)
-            throw new UserInputException($"{featPath}: {rows} feature rows but the {split} split of subject {subject} has {samples} samples (extract features for the {split} stimuli)");
+            throw new UserInputException(
+                $"{featPath}: {rows} feature rows but the {split} split of subject {subject} has {samples} samples " +
+                $"(extract features for the {split} stimuli)");
         var fmri = nsd.LoadFmri(split);
         try
         {
-            var groups = RoiGroupColumns(nsd.Split).ToDictionary(kv => kv.Key, kv => fmri.index_select(1, tensor(kv.Value.Select(i => (long)i).ToArray())));
-            if (groups.Count == 0) throw new UserInputException($"{dataRoot}: subject {subject} has no ROI group with voxels");
-            log?.WriteLine($"layer analysis: {layers.Count} layers × {groups.Count} ROI groups ({string.Join(", ", groups.Select(g => $"{g.Key} {g.Value.shape[1]}"))}), {samples} samples");
+            var groups = RoiGroupColumns(nsd.Split)
+                .ToDictionary(kv => kv.Key,
+                kv => fmri.index_select(1, tensor(kv.Value.Select(i => (long)i).ToArray())));
+            if (groups.Count == 0) throw new UserInputException(
+                $"{dataRoot}: subject {subject} has no ROI group with voxels");
+            log?.WriteLine(
+                $"layer analysis: {layers.Count} layers × {groups.Count} ROI groups " +
+                $"({string.Join(", ", groups.Select(g => $"{g.Key} {g.Value.shape[1]}"))}), {samples} samples");
             using var bar = new ProgressBar("analyze-layers", layers.Count, "layer");
-            var result = LayerAnalysis.Run(layers.Count, i => SafeTensors.LoadTensor(featPath, layers[i].key),
+            var result = LayerAnalysis.Run(layers.Count, i => FeatureFile.Read(featPath, layers[i].key),
                 groups, layers.Select(l => $"layer {l.layer}").ToList(), new BarProgress(bar));
             foreach (var g in groups.Values) g.Dispose();
             return result;

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using BrainMClip.IO;
-using BrainMClip.Report;
 
 namespace BrainMClip.Evaluation;
 
@@ -13,7 +12,8 @@ public static class LayerAnalysisWriter
     {
         Directory.CreateDirectory(dir);
         var files = new List<string>();
-        void Save(string name, byte[] bytes) { var p = Path.Combine(dir, name); AtomicFile.WriteAllBytes(p, bytes); files.Add(p); }
+        void Save(string name, byte[] bytes)
+        { var p = Path.Combine(dir, name); AtomicFile.WriteAllBytes(p, bytes); files.Add(p); }
         Save("rsa.csv", Encoding.UTF8.GetBytes(Csv(r.Rsa, r.LayerNames, r.RoiNames, "layer")));
         Save("cka.csv", Encoding.UTF8.GetBytes(Csv(r.Cka, r.LayerNames, r.LayerNames, "layer")));
         Save("rsa.png", Plots.Heatmap(r.Rsa, r.LayerNames, r.RoiNames, "RSA: Spearman(layer RDM, ROI RDM)"));
@@ -24,9 +24,11 @@ public static class LayerAnalysisWriter
             rois = r.RoiNames,
             rsa = ToJagged(r.Rsa),
             cka = ToJagged(r.Cka),
-            best_layer_per_roi = r.RoiNames.Select((roi, j) => new { roi, layer = r.LayerNames[ArgMax(r.Rsa, j)] }).ToArray(),
+            best_layer_per_roi = r.RoiNames.Select((roi, j) => new { roi, layer = r.LayerNames[ArgMax(r.Rsa, j)] })
+                .ToArray(),
         };
-        Save("layers.json", JsonSerializer.SerializeToUtf8Bytes(json, new JsonSerializerOptions { WriteIndented = true }));
+        Save("layers.json",
+            JsonSerializer.SerializeToUtf8Bytes(json, new JsonSerializerOptions { WriteIndented = true }));
         return files;
     }
 
@@ -38,14 +40,19 @@ public static class LayerAnalysisWriter
     }
 
     static double[][] ToJagged(double[,] m) =>
-        Enumerable.Range(0, m.GetLength(0)).Select(i => Enumerable.Range(0, m.GetLength(1)).Select(j => m[i, j]).ToArray()).ToArray();
+        Enumerable.Range(0, m.GetLength(0))
+            .Select(i => Enumerable.Range(0, m.GetLength(1)).Select(j => m[i, j]).ToArray()).ToArray();
 
     public static string Csv(double[,] m, IReadOnlyList<string> rows, IReadOnlyList<string> cols, string corner)
     {
         var sb = new StringBuilder();
         sb.AppendLine(string.Join(",", new[] { corner }.Concat(cols).Select(Quote)));
         for (int i = 0; i < rows.Count; i++)
-            sb.AppendLine(string.Join(",", new[] { Quote(rows[i]) }.Concat(Enumerable.Range(0, cols.Count).Select(j => m[i, j].ToString("R", CultureInfo.InvariantCulture)))));
+            sb.AppendLine(
+                string.Join(",",
+                new[]
+                { Quote(rows[i]) }.Concat(Enumerable.Range(0, cols.Count)
+                .Select(j => m[i, j].ToString("R", CultureInfo.InvariantCulture)))));
         return sb.ToString();
     }
 
@@ -62,7 +69,9 @@ public static class LayerAnalysisWriter
         for (int i = 1; i < lines.Length; i++)
         {
             var parts = lines[i].Split(',');
-            if (parts.Length != cols.Length + 1) throw new UserInputException($"{path}: line {i + 1} has {parts.Length} fields, expected {cols.Length + 1}");
+            if (parts.Length != cols.Length
+                + 1) throw new UserInputException(
+                $"{path}: line {i + 1} has {parts.Length} fields, expected {cols.Length + 1}");
             rows[i - 1] = parts[0];
             for (int j = 0; j < cols.Length; j++)
                 if (!double.TryParse(parts[j + 1], NumberStyles.Float, CultureInfo.InvariantCulture, out v[i - 1, j]))

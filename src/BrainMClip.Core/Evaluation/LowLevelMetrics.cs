@@ -3,7 +3,8 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Evaluation;
 
-/// <summary>PixCorr / SSIM / legacy SSIM of one image pair given as protocol-prepared (1,3,H,W) [0,1] tensors.</summary>
+/// <summary>PixCorr / SSIM / legacy SSIM of one image pair given as protocol-prepared (1,3,H,W) [0,1]
+/// tensors.</summary>
 public static class LowLevelMetrics
 {
     public const int Side = 425;
@@ -11,7 +12,8 @@ public static class LowLevelMetrics
     public sealed record PairScores(double PixCorr, double Ssim, double SsimLegacy);
 
     /// <summary>Resizes both to 425×425 and computes the three low-level metrics for the pair.</summary>
-    public static PairScores Compute(Tensor truth, Tensor recon, bool pixcorr = true, bool ssim = true, bool legacy = true)
+    public static PairScores Compute(Tensor truth, Tensor recon, bool pixcorr = true, bool ssim = true,
+        bool legacy = true)
     {
         using var scope = NewDisposeScope();
         var t = ImageTensors.Resize(truth.to_type(ScalarType.Float32), Side, Side).contiguous().data<float>().ToArray();

@@ -7,7 +7,8 @@ namespace BrainMClip.Evaluation;
 public sealed record MetricResult(double Mean, IReadOnlyList<double> PerImage);
 
 /// <summary>METRICS.json (SPEC §6): <c>{"n", "metrics": {name: {"mean", "per_image"}}, "skipped": {name: why}}</c>,
-/// plus <c>"networks"</c> (which weight files were used) and <c>"indices"</c> (image numbers in per_image order).</summary>
+/// plus <c>"networks"</c> (which weight files were used) and <c>"indices"</c> (image numbers in per_image
+/// order).</summary>
 public sealed class MetricsReport
 {
     public int N { get; init; }
@@ -67,7 +68,8 @@ public sealed class MetricsReport
             {
                 if (v is not JsonObject mo) continue;
                 double mean = mo["mean"]?.GetValue<double>() ?? double.NaN;
-                var per = (mo["per_image"] as JsonArray)?.Select(x => x?.GetValue<double>() ?? double.NaN).ToList() ?? [];
+                var per = (mo["per_image"] as JsonArray)?.Select(x => x?.GetValue<double>() ?? double.NaN).ToList()
+                    ?? [];
                 report.Metrics[k] = new MetricResult(mean, per);
             }
             if (o["skipped"] is JsonObject sk)

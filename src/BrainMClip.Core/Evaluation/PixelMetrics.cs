@@ -10,13 +10,16 @@ public static class PixelMetrics
 {
     public const double K1 = 0.01, K2 = 0.03, Sigma = 1.5, Truncate = 3.5, DataRange = 1.0;
 
-    /// <summary>Filter radius as scipy computes it: int(truncate·σ + 0.5) = 5, i.e. 11 taps; the crop width too.</summary>
+    /// <summary>Filter radius as scipy computes it: int(truncate·σ + 0.5) = 5, i.e. 11 taps; the crop width
+    /// too.</summary>
     public static readonly int Radius = (int)(Truncate * Sigma + 0.5);
 
     /// <summary>Pearson correlation of two equally long vectors, in double (np.corrcoef on float32 data).</summary>
     public static double Pearson(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
-        if (a.Length != b.Length || a.Length < 2) throw new ArgumentException($"Pearson needs two vectors of equal length ≥ 2 (got {a.Length} and {b.Length})");
+        if (a.Length != b.Length
+            || a.Length < 2) throw new ArgumentException(
+            $"Pearson needs two vectors of equal length ≥ 2 (got {a.Length} and {b.Length})");
         double ma = 0, mb = 0;
         for (int i = 0; i < a.Length; i++) { ma += a[i]; mb += b[i]; }
         ma /= a.Length; mb /= b.Length;
@@ -29,7 +32,8 @@ public static class PixelMetrics
         return Math.Clamp(sab / Math.Sqrt(saa) / Math.Sqrt(sbb), -1.0, 1.0);
     }
 
-    /// <summary>skimage.color.rgb2gray on float32 input, from planar CHW (3·H·W floats): 0.2125R + 0.7154G + 0.0721B in float32.</summary>
+    /// <summary>skimage.color.rgb2gray on float32 input, from planar CHW (3·H·W floats): 0.2125R + 0.7154G + 0.0721B in
+    /// float32.</summary>
     public static float[] Gray(ReadOnlySpan<float> chw, int height, int width)
     {
         int n = height * width;
@@ -107,7 +111,8 @@ public static class PixelMetrics
         return a1 * a2 / d;
     }
 
-    static (float[] ux, float[] uy, float[] uxx, float[] uyy, float[] uxy) Moments(float[] x, float[] y, Func<float[], float[]> filter)
+    static (float[] ux, float[] uy, float[] uxx, float[] uyy, float[] uxy) Moments(float[] x, float[] y,
+        Func<float[], float[]> filter)
     {
         var xx = new float[x.Length]; var yy = new float[x.Length]; var xy = new float[x.Length];
         for (int i = 0; i < x.Length; i++) { xx[i] = x[i] * x[i]; yy[i] = y[i] * y[i]; xy[i] = x[i] * y[i]; }
@@ -124,14 +129,16 @@ public static class PixelMetrics
         var w = GaussianKernel(Sigma, Radius);
         var (ux, uy, uxx, uyy, uxy) = Moments(x, y, a => GaussianFilter2D(a, height, width, w));
         int p = Radius;
-        if (height <= 2 * p || width <= 2 * p) throw new ArgumentException($"image {height}×{width} is too small for an 11-tap SSIM window");
+        if (height <= 2 * p
+            || width <= 2 * p) throw new ArgumentException(
+            $"image {height}×{width} is too small for an 11-tap SSIM window");
         double sum = 0;
         for (int r = p; r < height - p; r++)
-        for (int c = p; c < width - p; c++)
-        {
-            int i = r * width + c;
-            sum += SsimPixel(ux[i], uy[i], uxx[i], uyy[i], uxy[i]);
-        }
+            for (int c = p; c < width - p; c++)
+            {
+                int i = r * width + c;
+                sum += SsimPixel(ux[i], uy[i], uxx[i], uyy[i], uxy[i]);
+            }
         return sum / ((double)(height - 2 * p) * (width - 2 * p));
     }
 
@@ -147,7 +154,8 @@ public static class PixelMetrics
         Check(x, y, height, width);
         var w = GaussianKernel(Sigma, Radius);
         int p = Radius;
-        if (height <= 2 * p) throw new ArgumentException($"image height {height} is too small for an 11-tap SSIM window");
+        if (height <= 2 * p) throw new ArgumentException(
+            $"image height {height} is too small for an 11-tap SSIM window");
         // Filter every column along axis 0 (one pass, the 1-D case).
         float[] F(float[] a) { var o = new float[a.Length]; Filter1D(a, o, width, height, 1, width, w); return o; }
         var (ux, uy, uxx, uyy, uxy) = Moments(x, y, F);

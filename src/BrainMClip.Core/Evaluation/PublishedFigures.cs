@@ -21,15 +21,32 @@ public static class PublishedFigures
 
     public static readonly IReadOnlyDictionary<string, double> MindEye1 = new Dictionary<string, double>
     {
-        ["pixcorr"] = 0.3925, ["ssim"] = 0.3467, ["alexnet2"] = 0.974, ["alexnet5"] = 0.987, ["inception"] = 0.945,
-        ["clip"] = 0.943, ["efficientnet"] = 0.635, ["swav"] = 0.358, ["image_to_brain"] = 0.972, ["brain_to_image"] = 0.947,
+        ["pixcorr"] = 0.3925,
+        ["ssim"] = 0.3467,
+        ["alexnet2"] = 0.974,
+        ["alexnet5"] = 0.987,
+        ["inception"] = 0.945,
+        ["clip"] = 0.943,
+        ["efficientnet"] = 0.635,
+        ["swav"] = 0.358,
+        ["image_to_brain"] = 0.972,
+        ["brain_to_image"] = 0.947,
     };
 
     public static readonly IReadOnlyDictionary<string, double> MindEye2 = new Dictionary<string, double>
     {
-        ["pixcorr"] = 0.374, ["ssim"] = 0.440, ["alexnet2"] = 0.979, ["alexnet5"] = 0.991, ["inception"] = 0.960,
-        ["clip"] = 0.937, ["efficientnet"] = 0.607, ["swav"] = 0.336, ["image_to_brain"] = 0.9996, ["brain_to_image"] = 0.9987,
+        ["pixcorr"] = 0.374,
+        ["ssim"] = 0.440,
+        ["alexnet2"] = 0.979,
+        ["alexnet5"] = 0.991,
+        ["inception"] = 0.960,
+        ["clip"] = 0.937,
+        ["efficientnet"] = 0.607,
+        ["swav"] = 0.336,
+        ["image_to_brain"] = 0.9996,
+        ["brain_to_image"] = 0.9987,
     };
 
-    public static string Format(MetricInfo m, double v) => double.IsNaN(v) ? "—" : m.Percent ? $"{v * 100:F1}%" : $"{v:F3}";
+    public static string Format(MetricInfo m, double v) =>
+        double.IsNaN(v) ? "—" : m.Percent ? $"{v * 100:F1}%" : $"{v:F3}";
 }

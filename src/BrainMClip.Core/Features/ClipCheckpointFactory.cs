@@ -25,7 +25,8 @@ public static class ClipCheckpointFactory
         var t = new Dictionary<string, Tensor>
         {
             ["vision_model.embeddings.class_embedding"] = N(Math.Pow(w, -0.5), cfg.HiddenSize),
-            ["vision_model.embeddings.patch_embedding.weight"] = N(0.02, cfg.HiddenSize, cfg.NumChannels, cfg.PatchSize, cfg.PatchSize),
+            ["vision_model.embeddings.patch_embedding.weight"] = N(0.02, cfg.HiddenSize, cfg.NumChannels, cfg.PatchSize,
+                cfg.PatchSize),
             ["vision_model.embeddings.position_embedding.weight"] = N(0.02, cfg.NumTokens, cfg.HiddenSize),
             ["visual_projection.weight"] = N(Math.Pow(w, -0.5), cfg.ProjectionDim, cfg.HiddenSize),
         };
@@ -44,7 +45,8 @@ public static class ClipCheckpointFactory
         for (int i = 0; i < cfg.NumHiddenLayers; i++)
         {
             string p = $"vision_model.encoder.layers.{i}.";
-            foreach (var n in new[] { "q_proj", "k_proj", "v_proj" }) Lin(p + "self_attn." + n, inStd, cfg.HiddenSize, cfg.HiddenSize);
+            foreach (var n in new[] { "q_proj", "k_proj", "v_proj" }) Lin(p + "self_attn." + n, inStd, cfg.HiddenSize,
+                cfg.HiddenSize);
             Lin(p + "self_attn.out_proj", Math.Pow(w, -0.5), cfg.HiddenSize, cfg.HiddenSize);
             Lin(p + "mlp.fc1", Math.Pow(2 * w, -0.5), cfg.IntermediateSize, cfg.HiddenSize);
             Lin(p + "mlp.fc2", inStd, cfg.HiddenSize, cfg.IntermediateSize);
@@ -52,7 +54,8 @@ public static class ClipCheckpointFactory
             Norm(p + "layer_norm2");
         }
         Directory.CreateDirectory(folder);
-        SafeTensors.Save(Path.Combine(folder, "model.safetensors"), t, new Dictionary<string, string> { ["format"] = "pt" });
+        SafeTensors.Save(Path.Combine(folder, "model.safetensors"), t,
+            new Dictionary<string, string> { ["format"] = "pt" });
         AtomicFile.WriteAllText(Path.Combine(folder, "config.json"), cfg.ToJson());
         AtomicFile.WriteAllText(Path.Combine(folder, "preprocessor_config.json"), PreprocessorJson(cfg.ImageSize));
     }

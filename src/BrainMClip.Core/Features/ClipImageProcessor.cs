@@ -8,7 +8,8 @@ namespace BrainMClip.Features;
 /// <summary>
 /// Hugging Face <c>CLIPImageProcessor</c>: resize (shortest edge to S, or to an explicit height × width) with Pillow's
 /// resampling, center crop (left = (w − S) // 2, zero padding when the image is smaller), rescale by 1/255 and
-/// normalise with the CLIP mean/std. Fields come from <c>preprocessor_config.json</c>; absent fields take CLIP's defaults.
+/// normalise with the CLIP mean/std. Fields come from <c>preprocessor_config.json</c>; absent fields take CLIP's
+/// defaults.
 /// </summary>
 public sealed record ClipImageProcessor
 {
@@ -16,7 +17,8 @@ public sealed record ClipImageProcessor
     public static readonly double[] ClipStd = [0.26862954, 0.26130258, 0.27577711];
 
     public bool DoResize { get; init; } = true;
-    /// <summary>Target of the shortest edge; used when <see cref="ResizeHeight"/>/<see cref="ResizeWidth"/> are null.</summary>
+    /// <summary>Target of the shortest edge; used when <see cref="ResizeHeight"/>/<see cref="ResizeWidth"/> are
+    /// null.</summary>
     public int ShortestEdge { get; init; } = 224;
     public int? ResizeHeight { get; init; }
     public int? ResizeWidth { get; init; }
@@ -31,7 +33,8 @@ public sealed record ClipImageProcessor
     public double[] Std { get; init; } = ClipStd;
 
     /// <summary>CLIP's defaults with the given square input size (resize shortest edge to S, crop S × S).</summary>
-    public static ClipImageProcessor ForSize(int size) => new() { ShortestEdge = size, CropHeight = size, CropWidth = size };
+    public static ClipImageProcessor ForSize(int size) =>
+        new() { ShortestEdge = size, CropHeight = size, CropWidth = size };
 
     /// <summary>
     /// Reads <c>preprocessor_config.json</c> from a checkpoint folder; without one, CLIP's defaults at the model's
@@ -51,12 +54,7 @@ public sealed record ClipImageProcessor
     public static ClipImageProcessor FromFile(string path)
     {
         UserInputException.RequireFile(path, "preprocessor_config.json");
-        JsonObject o;
-        try
-        {
-            o = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new UserInputException($"{path}: expected a JSON object");
-        }
-        catch (JsonException e) { throw new UserInputException($"{path}: not valid JSON ({e.Message})"); }
+        JsonObject o = ReadJson(path);
         var d = new ClipImageProcessor();
         int shortest = d.ShortestEdge; int? rh = null, rw = null;
         switch (o["size"])
@@ -64,50 +62,63 @@ public sealed record ClipImageProcessor
             case null: break;
             case JsonValue v: shortest = Int(v, "size"); break; // legacy configs: an int means the shortest edge
             case JsonObject s when s["shortest_edge"] is { } se: shortest = Int(se, "size.shortest_edge"); break;
-            case JsonObject s when s["height"] is { } h && s["width"] is { } w: rh = Int(h, "size.height"); rw = Int(w, "size.width"); break;
-            default: throw new UserInputException($"{path}: field 'size' must be an integer, {{\"shortest_edge\": S}} or {{\"height\": H, \"width\": W}}");
+            case JsonObject s when s["height"] is { } h
+                && s["width"] is { } w:
+                rh = Int(h, "size.height"); rw = Int(w, "size.width"); break;
+            default:
+                throw new UserInputException(
+                $"{path}: field 'size' must be an integer, {{\"shortest_edge\": S}} or {{\"height\": H, \"width\": " +
+                $"W}}");
         }
         int ch = shortest, cw = shortest;
         switch (o["crop_size"])
         {
             case null: break;
             case JsonValue v: ch = cw = Int(v, "crop_size"); break;
-            case JsonObject s when s["height"] is { } h && s["width"] is { } w: ch = Int(h, "crop_size.height"); cw = Int(w, "crop_size.width"); break;
-            default: throw new UserInputException($"{path}: field 'crop_size' must be an integer or {{\"height\": H, \"width\": W}}");
+            case JsonObject s when s["height"] is { } h
+                && s["width"] is { } w:
+                ch = Int(h, "crop_size.height"); cw = Int(w, "crop_size.width"); break;
+            default:
+                throw new UserInputException(
+                $"{path}: field 'crop_size' must be an integer or {{\"height\": H, \"width\": W}}");
         }
         int resample = o["resample"] is { } r ? Int(r, "resample") : 3;
         if (!Enum.IsDefined(typeof(PillowFilter), resample))
-            throw new UserInputException($"{path}: field 'resample' is {resample}; expected a PIL filter 0..5 (3 = bicubic)");
+            throw new UserInputException(
+                $"{path}: field 'resample' is {resample}; expected a PIL filter 0..5 (3 = bicubic)");
         var p = new ClipImageProcessor
         {
             DoResize = Bool(o, "do_resize", d.DoResize),
-            ShortestEdge = shortest, ResizeHeight = rh, ResizeWidth = rw,
+            ShortestEdge = shortest,
+            ResizeHeight = rh,
+            ResizeWidth = rw,
             Resample = (PillowFilter)resample,
             DoCenterCrop = Bool(o, "do_center_crop", d.DoCenterCrop),
-            CropHeight = ch, CropWidth = cw,
+            CropHeight = ch,
+            CropWidth = cw,
             DoRescale = Bool(o, "do_rescale", d.DoRescale),
             RescaleFactor = o["rescale_factor"] is { } rf ? Num(rf, "rescale_factor") : d.RescaleFactor,
             DoNormalize = Bool(o, "do_normalize", d.DoNormalize),
             Mean = o["image_mean"] is { } m ? Triple(m, "image_mean") : d.Mean,
             Std = o["image_std"] is { } sd ? Triple(sd, "image_std") : d.Std,
         };
-        if (p.ShortestEdge <= 0 || p.CropHeight <= 0 || p.CropWidth <= 0 || p.ResizeHeight <= 0 || p.ResizeWidth <= 0)
-            throw new UserInputException($"{path}: sizes must be positive (size {p.ShortestEdge}, crop {p.CropHeight}x{p.CropWidth})");
-        // Upper bound so a typo cannot make every image allocate gigabytes (CLIP models use 224-448).
-        if (new[] { p.ShortestEdge, p.CropHeight, p.CropWidth, p.ResizeHeight ?? 1, p.ResizeWidth ?? 1 }.Max() > MaxSize)
-            throw new UserInputException($"{path}: fields 'size'/'crop_size' must be at most {MaxSize} pixels (size {p.ShortestEdge}, crop {p.CropHeight}x{p.CropWidth})");
-        if (p.Std.Any(s => s <= 0)) throw new UserInputException($"{path}: field 'image_std' must be positive");
+        p.Validate(path);
         return p;
 
         int Int(JsonNode? n, string field) =>
-            n is JsonValue v && v.TryGetValue(out int i) ? i : throw new UserInputException($"{path}: field '{field}' must be an integer, got {n?.ToJsonString() ?? "null"}");
+            n is JsonValue v
+                && v.TryGetValue(out int i) ? i : throw new UserInputException(
+                $"{path}: field '{field}' must be an integer, got {n?.ToJsonString() ?? "null"}");
         double Num(JsonNode? n, string field) =>
-            n is JsonValue v && v.TryGetValue(out double x) && double.IsFinite(x) ? x : throw new UserInputException($"{path}: field '{field}' must be a finite number, got {n?.ToJsonString() ?? "null"}");
+            n is JsonValue v && v.TryGetValue(out double x)
+                && double.IsFinite(x) ? x : throw new UserInputException(
+                $"{path}: field '{field}' must be a finite number, got {n?.ToJsonString() ?? "null"}");
         bool Bool(JsonObject obj, string field, bool def) => obj[field] switch
         {
             null => def,
             JsonValue v when v.TryGetValue(out bool b) => b,
-            var n => throw new UserInputException($"{path}: field '{field}' must be true or false, got {n.ToJsonString()}"),
+            var n =>
+                throw new UserInputException($"{path}: field '{field}' must be true or false, got {n.ToJsonString()}"),
         };
         double[] Triple(JsonNode n, string field)
         {
@@ -117,7 +128,31 @@ public sealed record ClipImageProcessor
         }
     }
 
-    /// <summary>The resize target (width, height) for an input of the given size (HF: long edge = int(S · long / short)).</summary>
+    static JsonObject ReadJson(string path)
+    {
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(path)) as JsonObject
+                ?? throw new UserInputException($"{path}: expected a JSON object");
+        }
+        catch (JsonException e) { throw new UserInputException($"{path}: not valid JSON ({e.Message})"); }
+    }
+
+    void Validate(string path)
+    {
+        if (ShortestEdge <= 0 || CropHeight <= 0 || CropWidth <= 0 || ResizeHeight <= 0 || ResizeWidth <= 0)
+            throw new UserInputException(
+                $"{path}: sizes must be positive (size {ShortestEdge}, crop {CropHeight}x{CropWidth})");
+        // Upper bound so a typo cannot make every image allocate gigabytes (CLIP models use 224-448).
+        if (new[] { ShortestEdge, CropHeight, CropWidth, ResizeHeight ?? 1, ResizeWidth ?? 1 }.Max() > MaxSize)
+            throw new UserInputException(
+                $"{path}: fields 'size'/'crop_size' must be at most {MaxSize} pixels (size {ShortestEdge}, crop " +
+                $"{CropHeight}x{CropWidth})");
+        if (Std.Any(s => s <= 0)) throw new UserInputException($"{path}: field 'image_std' must be positive");
+    }
+
+    /// <summary>The resize target (width, height) for an input of the given size (HF: long edge = int(S · long /
+    /// short)).</summary>
     public (int Width, int Height) ResizedSize(int width, int height)
     {
         if (!DoResize) return (width, height);
@@ -135,7 +170,8 @@ public sealed record ClipImageProcessor
         return tensor(values, [3, oh, ow]);
     }
 
-    /// <summary>The CHW float values of <see cref="Preprocess(RgbImage)"/> (plain arrays, so batches can be made in parallel).</summary>
+    /// <summary>The CHW float values of <see cref="Preprocess(RgbImage)"/> (plain arrays, so batches can be made in
+    /// parallel).</summary>
     float[] PreprocessValues(RgbImage image, out int oh, out int ow)
     {
         var (w, h) = ResizedSize(image.Width, image.Height);
@@ -175,7 +211,9 @@ public sealed record ClipImageProcessor
             sizes[i] = (h, w);
         });
         if (sizes.Distinct().Count() != 1)
-            throw new UserInputException($"images give different sizes after preprocessing ({string.Join(", ", sizes.Distinct())}); enable center crop");
+            throw new UserInputException(
+                $"images give different sizes after preprocessing ({string.Join(", ", sizes.Distinct())}); enable " +
+                $"center crop");
         int per = parts[0].Length;
         var all = new float[checked(per * images.Count)];
         for (int i = 0; i < parts.Length; i++) parts[i].CopyTo(all, i * per);
@@ -186,12 +224,14 @@ public sealed record ClipImageProcessor
     /// Float path for images that are already tensors in [0, 1], (N, 3, H, W) — e.g. HDF5 image datasets or generated
     /// images. The same resize filter is applied as a matrix product in float (no 8-bit rounding, so it can differ
     /// from the byte path by up to about one 8-bit level; identical when no resize is needed), then the crop and
-    /// normalisation. Like Pillow, each resize pass is clipped to [0, 1]. Rescaling is skipped: the values are already in [0, 1]. Runs on the tensor's device.
+    /// normalisation. Like Pillow, each resize pass is clipped to [0, 1]. Rescaling is skipped: the values are already
+    /// in [0, 1]. Runs on the tensor's device.
     /// </summary>
     public Tensor PreprocessBatch(Tensor images01)
     {
         if (images01.dim() != 4 || images01.shape[1] != 3)
-            throw new UserInputException($"images have shape [{string.Join(",", images01.shape)}]; expected (N, 3, H, W) in [0, 1]");
+            throw new UserInputException(
+                $"images have shape [{string.Join(",", images01.shape)}]; expected (N, 3, H, W) in [0, 1]");
         using var scope = NewDisposeScope();
         var x = images01.to_type(ScalarType.Float32);
         int h = (int)x.shape[2], w = (int)x.shape[3];

@@ -1,3 +1,4 @@
+using BrainMClip.Numerics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -12,7 +13,7 @@ namespace BrainMClip.Features;
 internal sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
 {
     readonly Parameter class_embedding;
-    readonly Conv2d patch_embedding;
+    readonly RoutedConv2d patch_embedding; // the checked convolution route (issue 12), nn.Conv2d's keys
     readonly Embedding position_embedding;
     readonly int _width;
 
@@ -20,7 +21,8 @@ internal sealed class ClipVisionEmbeddings : nn.Module<Tensor, Tensor>
     {
         _width = c.HiddenSize;
         class_embedding = new Parameter(zeros(c.HiddenSize));
-        patch_embedding = nn.Conv2d(c.NumChannels, c.HiddenSize, kernel_size: c.PatchSize, stride: c.PatchSize, bias: false);
+        patch_embedding = new RoutedConv2d(c.NumChannels, c.HiddenSize, c.PatchSize, stride: c.PatchSize,
+            hasBias: false);
         position_embedding = nn.Embedding(c.NumTokens, c.HiddenSize);
         RegisterComponents();
     }
@@ -115,7 +117,8 @@ internal sealed class ClipEncoder : nn.Module
 
     public ClipEncoder(ClipVisionConfig c) : base(nameof(ClipEncoder))
     {
-        layers = new ModuleList<ClipEncoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(_ => new ClipEncoderLayer(c)).ToArray());
+        layers = new ModuleList<ClipEncoderLayer>(Enumerable.Range(0, c.NumHiddenLayers)
+            .Select(_ => new ClipEncoderLayer(c)).ToArray());
         RegisterComponents();
     }
 }

@@ -1,12 +1,14 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using BrainMClip.IO;
 
 namespace BrainMClip.Features;
 
 /// <summary>
 /// The vision tower's hyper-parameters, read from a Hugging Face <c>config.json</c>:
 /// <c>model_type</c> "clip_vision_model" (fields at top level) or "clip" (fields under <c>vision_config</c>, with the
-/// top-level <c>projection_dim</c>). Missing fields take HF's <c>CLIPVisionConfig</c> defaults; unknown fields are ignored.
+/// top-level <c>projection_dim</c>). Missing fields take HF's <c>CLIPVisionConfig</c> defaults; unknown fields are
+/// ignored.
 /// </summary>
 public sealed record ClipVisionConfig
 {
@@ -29,7 +31,8 @@ public sealed record ClipVisionConfig
 
     public static readonly string[] SupportedActivations = ["quick_gelu", "gelu", "gelu_new", "gelu_pytorch_tanh"];
 
-    /// <summary>The paper's detail band 11..20 of 24 layers, scaled to this depth (ViT-L/14 keeps 11..20 exactly).</summary>
+    /// <summary>The paper's detail band 11..20 of 24 layers, scaled to this depth (ViT-L/14 keeps 11..20
+    /// exactly).</summary>
     public (int First, int Last) DefaultDetailLayers
     {
         get
@@ -57,65 +60,59 @@ public sealed record ClipVisionConfig
         Positive(ImageSize, "image_size");
         Positive(PatchSize, "patch_size");
         if (HiddenSize % NumAttentionHeads != 0)
-            throw new UserInputException($"{source}: field 'hidden_size' ({HiddenSize}) must be divisible by 'num_attention_heads' ({NumAttentionHeads})");
+            throw new UserInputException(
+                $"{source}: field 'hidden_size' ({HiddenSize}) must be divisible by 'num_attention_heads' " +
+                $"({NumAttentionHeads})");
         if (ImageSize % PatchSize != 0)
-            throw new UserInputException($"{source}: field 'image_size' ({ImageSize}) must be divisible by 'patch_size' ({PatchSize})");
+            throw new UserInputException(
+                $"{source}: field 'image_size' ({ImageSize}) must be divisible by 'patch_size' ({PatchSize})");
         if (!SupportedActivations.Contains(HiddenAct))
-            throw new UserInputException($"{source}: field 'hidden_act' is '{HiddenAct}'; supported: {string.Join(", ", SupportedActivations)}");
+            throw new UserInputException(
+                $"{source}: field 'hidden_act' is '{HiddenAct}'; supported: {string.Join(", ", SupportedActivations)}");
         if (!(LayerNormEps > 0) || double.IsInfinity(LayerNormEps))
-            throw new UserInputException($"{source}: field 'layer_norm_eps' must be a positive number, got {LayerNormEps}");
+            throw new UserInputException(
+                $"{source}: field 'layer_norm_eps' must be a positive number, got {LayerNormEps}");
         return this;
     }
 
-    public static ClipVisionConfig FromFile(string path)
-    {
-        UserInputException.RequireFile(path, "CLIP config.json");
-        JsonObject root;
-        try
-        {
-            root = JsonNode.Parse(File.ReadAllText(path)) as JsonObject
-                   ?? throw new UserInputException($"{path}: expected a JSON object");
-        }
-        catch (JsonException e) { throw new UserInputException($"{path}: not valid JSON ({e.Message})"); }
-        return FromJson(root, path);
-    }
+    public static ClipVisionConfig FromFile(string path) => FromReader(ConfigReader.Load(path, "CLIP config.json"));
 
-    public static ClipVisionConfig FromJson(JsonObject root, string source)
+    public static ClipVisionConfig FromJson(JsonObject root, string source) =>
+        FromReader(ConfigReader.FromObject(root, source));
+
+    static ClipVisionConfig FromReader(ConfigReader root)
     {
-        string modelType = GetString(root, "model_type", source) ?? "clip_vision_model";
-        JsonObject vision;
+        string modelType = root.String("model_type", null) ?? "clip_vision_model";
+        ConfigReader vision;
         int? projection;
         switch (modelType)
         {
             case "clip_vision_model":
                 vision = root;
-                projection = GetInt(root, "projection_dim", source);
+                projection = root.IntOrNull("projection_dim");
                 break;
             case "clip":
-                vision = root["vision_config"] as JsonObject ?? new JsonObject();
-                if (root["vision_config"] is not (null or JsonObject))
-                    throw new UserInputException($"{source}: field 'vision_config' must be an object");
+                vision = root.Section("vision_config");
                 // CLIPModel's visual_projection uses the top-level projection_dim (HF default 512).
-                projection = GetInt(root, "projection_dim", source) ?? GetInt(vision, "projection_dim", source);
-                source += " (vision_config)";
+                projection = root.IntOrNull("projection_dim") ?? vision.IntOrNull("projection_dim");
                 break;
             default:
-                throw new UserInputException($"{source}: field 'model_type' is '{modelType}'; expected 'clip_vision_model' or 'clip'");
+                throw root.Error("model_type", $"is '{modelType}'; expected 'clip_vision_model' or 'clip'");
         }
         var d = new ClipVisionConfig();
         return new ClipVisionConfig
         {
-            HiddenSize = GetInt(vision, "hidden_size", source) ?? d.HiddenSize,
-            IntermediateSize = GetInt(vision, "intermediate_size", source) ?? d.IntermediateSize,
+            HiddenSize = vision.Int("hidden_size", d.HiddenSize),
+            IntermediateSize = vision.Int("intermediate_size", d.IntermediateSize),
             ProjectionDim = projection ?? d.ProjectionDim,
-            NumHiddenLayers = GetInt(vision, "num_hidden_layers", source) ?? d.NumHiddenLayers,
-            NumAttentionHeads = GetInt(vision, "num_attention_heads", source) ?? d.NumAttentionHeads,
-            NumChannels = GetInt(vision, "num_channels", source) ?? d.NumChannels,
-            ImageSize = GetInt(vision, "image_size", source) ?? d.ImageSize,
-            PatchSize = GetInt(vision, "patch_size", source) ?? d.PatchSize,
-            HiddenAct = GetString(vision, "hidden_act", source) ?? d.HiddenAct,
-            LayerNormEps = GetDouble(vision, "layer_norm_eps", source) ?? d.LayerNormEps,
-        }.Validate(source);
+            NumHiddenLayers = vision.Int("num_hidden_layers", d.NumHiddenLayers),
+            NumAttentionHeads = vision.Int("num_attention_heads", d.NumAttentionHeads),
+            NumChannels = vision.Int("num_channels", d.NumChannels),
+            ImageSize = vision.Int("image_size", d.ImageSize),
+            PatchSize = vision.Int("patch_size", d.PatchSize),
+            HiddenAct = vision.String("hidden_act", null) ?? d.HiddenAct,
+            LayerNormEps = vision.Double("layer_norm_eps", d.LayerNormEps),
+        }.Validate(vision.Path);
     }
 
     /// <summary>HF-style config.json text for this config (model_type clip_vision_model).</summary>
@@ -144,54 +141,34 @@ public sealed record ClipVisionConfig
         return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
-    /// <summary>Named presets for <c>clip-init</c>: the real OpenAI shapes and a tiny one for the demo and tests.</summary>
+    /// <summary>Named presets for <c>clip-init</c>: the real OpenAI shapes and a tiny one for the demo and
+    /// tests.</summary>
     public static ClipVisionConfig Preset(string name) => name switch
     {
         // 64x64 synthetic images, 8x8 patches (65 tokens), 12 layers so the scaled detail band (6..10) is meaningful.
         "tiny" => new ClipVisionConfig
         {
-            HiddenSize = 128, IntermediateSize = 512, ProjectionDim = 64, NumHiddenLayers = 12, NumAttentionHeads = 4,
-            ImageSize = 64, PatchSize = 8,
+            HiddenSize = 128,
+            IntermediateSize = 512,
+            ProjectionDim = 64,
+            NumHiddenLayers = 12,
+            NumAttentionHeads = 4,
+            ImageSize = 64,
+            PatchSize = 8,
         },
         "vit-b-32" => new ClipVisionConfig(),
         "vit-b-16" => new ClipVisionConfig { PatchSize = 16 },
         "vit-l-14" => new ClipVisionConfig
         {
-            HiddenSize = 1024, IntermediateSize = 4096, ProjectionDim = 768, NumHiddenLayers = 24, NumAttentionHeads = 16,
+            HiddenSize = 1024,
+            IntermediateSize = 4096,
+            ProjectionDim = 768,
+            NumHiddenLayers = 24,
+            NumAttentionHeads = 16,
             PatchSize = 14,
         },
         _ => throw new UserInputException($"--preset {name}: expected one of {string.Join(", ", PresetNames)}"),
     };
 
     public static readonly string[] PresetNames = ["tiny", "vit-b-16", "vit-b-32", "vit-l-14"];
-
-    static JsonNode? Field(JsonObject o, string name) => o.TryGetPropertyValue(name, out var n) ? n : null;
-
-    static int? GetInt(JsonObject o, string name, string source)
-    {
-        var n = Field(o, name);
-        if (n == null) return null;
-        if (n is JsonValue v)
-        {
-            if (v.TryGetValue(out int i)) return i;
-            if (v.TryGetValue(out double dd) && dd == Math.Floor(dd) && Math.Abs(dd) < int.MaxValue) return (int)dd;
-        }
-        throw new UserInputException($"{source}: field '{name}' must be an integer, got {n.ToJsonString()}");
-    }
-
-    static double? GetDouble(JsonObject o, string name, string source)
-    {
-        var n = Field(o, name);
-        if (n == null) return null;
-        if (n is JsonValue v && v.TryGetValue(out double d)) return d;
-        throw new UserInputException($"{source}: field '{name}' must be a number, got {n.ToJsonString()}");
-    }
-
-    static string? GetString(JsonObject o, string name, string source)
-    {
-        var n = Field(o, name);
-        if (n == null) return null;
-        if (n is JsonValue v && v.TryGetValue(out string? s)) return s;
-        throw new UserInputException($"{source}: field '{name}' must be a string, got {n.ToJsonString()}");
-    }
 }

@@ -8,7 +8,8 @@ namespace BrainMClip.Features;
 /// <summary>What <see cref="ClipVisionModel.Run"/> should return besides the always-computed outputs.</summary>
 public sealed record ClipRunOptions
 {
-    /// <summary>Inclusive range of hidden-state indices (0 = pre_layrnorm output, k = block k) to average into DetailMean; null = skip.</summary>
+    /// <summary>Inclusive range of hidden-state indices (0 = pre_layrnorm output, k = block k) to average into
+    /// DetailMean; null = skip.</summary>
     public (int First, int Last)? DetailLayers { get; init; }
     /// <summary>Hidden-state indices to return (0..L); null or empty = none. Only these are kept in memory.</summary>
     public IReadOnlyCollection<int>? HiddenStates { get; init; }
@@ -16,14 +17,18 @@ public sealed record ClipRunOptions
     public static ClipRunOptions AllHiddenStates(int numLayers, (int, int)? detail = null) =>
         new() { HiddenStates = Enumerable.Range(0, numLayers + 1).ToArray(), DetailLayers = detail };
 
-    /// <summary>Parses "a-b" (or a single "k") into an inclusive hidden-state range valid for a model of <paramref name="numLayers"/> blocks.</summary>
+    /// <summary>Parses "a-b" (or a single "k") into an inclusive hidden-state range valid for a model of <paramref
+    /// name="numLayers"/> blocks.</summary>
     public static (int First, int Last) ParseLayerRange(string text, int numLayers, string option = "--detail-layers")
     {
         var parts = text.Split('-', StringSplitOptions.TrimEntries);
         if (parts.Length is < 1 or > 2 || !int.TryParse(parts[0], out int a) || !int.TryParse(parts[^1], out int b))
-            throw new UserInputException($"{option} {text}: expected a range like 11-20 (hidden-state indices, inclusive)");
+            throw new UserInputException(
+                $"{option} {text}: expected a range like 11-20 (hidden-state indices, inclusive)");
         if (a < 0 || b < a || b > numLayers)
-            throw new UserInputException($"{option} {text}: expected 0 <= first <= last <= {numLayers} (the model has {numLayers} layers; 0 = pre_layrnorm output)");
+            throw new UserInputException(
+                $"{option} {text}: expected 0 <= first <= last <= {numLayers} (the model has {numLayers} layers; 0 = " +
+                $"pre_layrnorm output)");
         return (a, b);
     }
 }
@@ -47,7 +52,8 @@ public sealed class ClipVisionOutput : IDisposable
     public void Dispose()
     {
         foreach (var t in HiddenStates.Values) t.Dispose();
-        LastHiddenState.Dispose(); PoolerOutput.Dispose(); ImageEmbeds.Dispose(); VdTokens.Dispose(); DetailMean?.Dispose();
+        LastHiddenState.Dispose(); PoolerOutput.Dispose(); ImageEmbeds.Dispose(); VdTokens.Dispose();
+        DetailMean?.Dispose();
     }
 }
 
@@ -88,8 +94,11 @@ public sealed class ClipVisionModel : nn.Module
         long onDisk = files.Sum(f => File.Exists(f) ? new FileInfo(f).Length : 0);
         long needed = ParameterCount(config);
         if (needed > onDisk / 2) // 2 bytes = the smallest stored element type (F16/BF16)
-            throw new UserInputException($"{Path.Combine(folder, "config.json")}: the config describes a model of {(needed == long.MaxValue ? "more than 2^63" : needed.ToString())} parameters, " +
-                $"but the weight files hold only {onDisk} bytes (check hidden_size, intermediate_size, num_hidden_layers, image_size, patch_size, projection_dim)");
+            throw new UserInputException(
+                $"{Path.Combine(folder, "config.json")}: the config describes a model of " +
+                $"{(needed == long.MaxValue ? "more than 2^63" : needed.ToString())} parameters, " +
+                $"but the weight files hold only {onDisk} bytes (check hidden_size, intermediate_size, " +
+                    $"num_hidden_layers, image_size, patch_size, projection_dim)");
         var model = new ClipVisionModel(config);
         model.LoadSafeTensors(files);
         model.Source = Path.GetFullPath(folder);
@@ -97,14 +106,16 @@ public sealed class ClipVisionModel : nn.Module
         return model;
     }
 
-    /// <summary>Parameters of the vision tower and projection for <paramref name="c"/> (long.MaxValue when it overflows).</summary>
+    /// <summary>Parameters of the vision tower and projection for <paramref name="c"/> (long.MaxValue when it
+    /// overflows).</summary>
     public static long ParameterCount(ClipVisionConfig c)
     {
         try
         {
             checked
             {
-                long w = c.HiddenSize, i = c.IntermediateSize, grid = c.ImageSize / c.PatchSize, tokens = 1 + grid * grid;
+                long w = c.HiddenSize, i = c.IntermediateSize, grid = c.ImageSize / c.PatchSize, tokens = 1
+                    + grid * grid;
                 long embeddings = w + w * c.NumChannels * c.PatchSize * c.PatchSize + tokens * w;
                 long layer = 4 * (w * w + w) + (i * w + i) + (w * i + w) + 4 * w;
                 return embeddings + 4 * w + c.NumHiddenLayers * layer + (long)c.ProjectionDim * w;
@@ -113,7 +124,8 @@ public sealed class ClipVisionModel : nn.Module
         catch (OverflowException) { return long.MaxValue; }
     }
 
-    /// <summary><c>model.safetensors</c>, or the files listed by a sharded checkpoint's <c>model.safetensors.index.json</c>.</summary>
+    /// <summary><c>model.safetensors</c>, or the files listed by a sharded checkpoint's
+    /// <c>model.safetensors.index.json</c>.</summary>
     static IReadOnlyList<string> WeightFiles(string folder)
     {
         string single = Path.Combine(folder, "model.safetensors");
@@ -123,60 +135,35 @@ public sealed class ClipVisionModel : nn.Module
         {
             try
             {
-                var map = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(index))?["weight_map"] as System.Text.Json.Nodes.JsonObject
+                var map = System.Text.Json.Nodes.JsonNode.Parse(
+                    File.ReadAllText(index))?["weight_map"] as System.Text.Json.Nodes.JsonObject
                           ?? throw new UserInputException($"{index}: no 'weight_map' object");
-                return map.Select(kv => Path.Combine(folder, kv.Value!.GetValue<string>())).Distinct().Order(StringComparer.Ordinal).ToList();
+                return map.Select(kv => Path.Combine(folder, kv.Value!.GetValue<string>())).Distinct()
+                    .Order(StringComparer.Ordinal).ToList();
             }
             catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException)
             {
                 throw new UserInputException($"{index}: malformed index ({e.Message})");
             }
         }
-        throw new UserInputException($"{single}: CLIP weights not found (expected a Hugging Face folder with model.safetensors or model.safetensors.index.json; convert a pytorch_model.bin with the safetensors convert script)");
+        throw new UserInputException(
+            $"{single}: CLIP weights not found (expected a Hugging Face folder with model.safetensors or " +
+            $"model.safetensors.index.json; convert a pytorch_model.bin with the safetensors convert script)");
     }
 
     /// <summary>Keys in a checkpoint that are not part of the vision tower and are skipped on purpose.</summary>
     static bool IsIgnoredKey(string key) =>
-        key.StartsWith("text_model.", StringComparison.Ordinal) || key.StartsWith("text_projection", StringComparison.Ordinal) ||
+        key.StartsWith("text_model.", StringComparison.Ordinal)
+            || key.StartsWith("text_projection", StringComparison.Ordinal) ||
         key == "logit_scale" || key.EndsWith("position_ids", StringComparison.Ordinal);
 
     /// <summary>
     /// Copies weights from safetensors file(s), failing on any missing, unexpected or wrongly shaped key (all problems
     /// are listed, each naming the key). Half-precision tensors are converted to the parameters' float32.
     /// </summary>
-    public void LoadSafeTensors(IReadOnlyList<string> paths)
-    {
-        var found = new Dictionary<string, (string Path, SafeTensors.Entry Entry)>(StringComparer.Ordinal);
-        foreach (var path in paths)
-            foreach (var (key, e) in SafeTensors.ReadHeader(path).Entries)
-                if (!found.TryAdd(key, (path, e)))
-                    throw new UserInputException($"{path}: key '{key}' also appears in {found[key].Path}");
-        string where = paths.Count == 1 ? paths[0] : Path.GetDirectoryName(paths[0]) + " (sharded checkpoint)";
-        var expected = state_dict();
-        var problems = new List<string>();
-        foreach (var (key, p) in expected)
-        {
-            if (!found.TryGetValue(key, out var f)) problems.Add($"missing key '{key}' (expected shape [{Shape(p.shape)}])");
-            else if (!f.Entry.Shape.SequenceEqual(p.shape))
-                problems.Add($"key '{key}' has shape [{Shape(f.Entry.Shape)}] in the file but the config needs [{Shape(p.shape)}]");
-            else if (f.Entry.DType is not ("F32" or "F16" or "BF16" or "F64"))
-                problems.Add($"key '{key}' has dtype {f.Entry.DType}; expected a floating type");
-        }
-        foreach (var (key, f) in found)
-            if (!expected.ContainsKey(key) && !IsIgnoredKey(key)) problems.Add($"unexpected key '{key}' [{Shape(f.Entry.Shape)}]");
-        if (problems.Count > 0)
-            throw new UserInputException(
-                $"{where}: does not match the CLIP vision config ({problems.Count} problem{(problems.Count == 1 ? "" : "s")}): " +
-                string.Join("; ", problems.Take(10)) + (problems.Count > 10 ? "; ..." : ""));
-        using var _ = no_grad();
-        // One tensor at a time, so a large (e.g. CLIPModel) checkpoint never sits in memory whole.
-        foreach (var (key, p) in expected)
-        {
-            using var scope = NewDisposeScope();
-            var t = SafeTensors.LoadTensor(found[key].Path, key);
-            p.copy_(t.to(p.dtype, p.device));
-        }
-    }
+    public void LoadSafeTensors(IReadOnlyList<string> paths) =>
+        StateDictLoader.LoadFiles(this, paths,
+            new StateDictOptions { Ignored = IsIgnoredKey, What = "the CLIP vision config" });
 
     static string Shape(IEnumerable<long> s) => string.Join(",", s);
 
@@ -187,16 +174,22 @@ public sealed class ClipVisionModel : nn.Module
     public ClipVisionOutput Run(Tensor pixelValues, ClipRunOptions opts)
     {
         var c = Config;
-        if (pixelValues.dim() != 4 || pixelValues.shape[1] != c.NumChannels || pixelValues.shape[2] != c.ImageSize || pixelValues.shape[3] != c.ImageSize)
-            throw new UserInputException($"pixel_values has shape [{Shape(pixelValues.shape)}]; this model expects [N,{c.NumChannels},{c.ImageSize},{c.ImageSize}]");
+        if (pixelValues.dim() != 4 || pixelValues.shape[1] != c.NumChannels || pixelValues.shape[2] != c.ImageSize
+            || pixelValues.shape[3] != c.ImageSize)
+            throw new UserInputException(
+                $"pixel_values has shape [{Shape(pixelValues.shape)}]; this model expects " +
+                $"[N,{c.NumChannels},{c.ImageSize},{c.ImageSize}]");
         if (!pixelValues.is_floating_point())
-            throw new UserInputException($"pixel_values has dtype {pixelValues.dtype}; expected floating point (normalised pixels)");
+            throw new UserInputException(
+                $"pixel_values has dtype {pixelValues.dtype}; expected floating point (normalised pixels)");
         (int a, int b)? range = opts.DetailLayers;
         if (range is { } r && (r.a < 0 || r.b < r.a || r.b > c.NumHiddenLayers))
             throw new UserInputException($"detail layer range {r.a}-{r.b} is outside 0..{c.NumHiddenLayers}");
         var keep = new HashSet<int>(opts.HiddenStates ?? []);
         foreach (var k in keep)
-            if (k < 0 || k > c.NumHiddenLayers) throw new UserInputException($"hidden state {k} is outside 0..{c.NumHiddenLayers}");
+            if (k < 0
+                || k > c.NumHiddenLayers) throw new UserInputException(
+                $"hidden state {k} is outside 0..{c.NumHiddenLayers}");
 
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
@@ -249,7 +242,9 @@ public sealed class ClipVisionModel : nn.Module
         if (fromLayer < 0 || fromLayer > c.NumHiddenLayers)
             throw new UserInputException($"propagate: layer {fromLayer} is outside 0..{c.NumHiddenLayers}");
         if (hidden.dim() != 3 || hidden.shape[1] != c.NumTokens || hidden.shape[2] != c.HiddenSize)
-            throw new UserInputException($"propagate: tokens have shape [{Shape(hidden.shape)}]; this CLIP expects [N,{c.NumTokens},{c.HiddenSize}]");
+            throw new UserInputException(
+                $"propagate: tokens have shape [{Shape(hidden.shape)}]; this CLIP expects " +
+                $"[N,{c.NumTokens},{c.HiddenSize}]");
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var h = hidden.to(ScalarType.Float32, Device);

@@ -10,14 +10,17 @@ public sealed record FeatureExtractionOptions
 {
     /// <summary>HF CLIP folder.</summary>
     public required string Checkpoint { get; init; }
-    /// <summary>Image folder, image file, stimulus .npy, HDF5 file (optionally FILE:DATASET) or pixel_values safetensors.</summary>
+    /// <summary>Image folder, image file, stimulus .npy, HDF5 file (optionally FILE:DATASET) or pixel_values
+    /// safetensors.</summary>
     public required string Input { get; init; }
     /// <summary>HDF5 dataset name (default "images").</summary>
     public string? Dataset { get; init; }
     public required string Output { get; init; }
-    /// <summary>"a-b" hidden-state range for CLIP-Detail; null = the model's default (11-20 for 24 layers, scaled otherwise).</summary>
+    /// <summary>"a-b" hidden-state range for CLIP-Detail; null = the model's default (11-20 for 24 layers, scaled
+    /// otherwise).</summary>
     public string? DetailLayers { get; init; }
-    /// <summary>Hidden states to store as <c>hidden_states.k</c>: null = none, "all", or a list like "0,6,12" / "4-8".</summary>
+    /// <summary>Hidden states to store as <c>hidden_states.k</c>: null = none, "all", or a list like "0,6,12" /
+    /// "4-8".</summary>
     public string? HiddenStates { get; init; }
     public int Batch { get; init; } = 16;
     /// <summary>Shard index and count: this run processes the i-th contiguous block of batches.</summary>
@@ -26,7 +29,8 @@ public sealed record FeatureExtractionOptions
     public Device? Device { get; init; }
     /// <summary>Float32 (default) or Float16 storage of the output tensors.</summary>
     public ScalarType OutputDType { get; init; } = ScalarType.Float32;
-    /// <summary>Continue from the per-batch files in OUTPUT.partial/ of an interrupted run with the same settings.</summary>
+    /// <summary>Continue from the per-batch files in OUTPUT.partial/ of an interrupted run with the same
+    /// settings.</summary>
     public bool Resume { get; init; }
     /// <summary>Show a progress bar on stderr.</summary>
     public bool Progress { get; init; } = true;
@@ -38,7 +42,8 @@ public sealed record FeatureExtractionOptions
 
 public sealed record FeatureExtractionResult(
     string Output, long Samples, long RowOffset, long TotalSamples, int FirstDetailLayer, int LastDetailLayer,
-    int[] HiddenStates, int BatchesComputed, int BatchesReused, double Seconds, long Tokens, long Width, long ProjectionDim);
+    int[] HiddenStates, int BatchesComputed, int BatchesReused, double Seconds, long Tokens, long Width,
+        long ProjectionDim);
 
 /// <summary>
 /// Batched CLIP feature extraction (SPEC §2) with sharding and resumption. Batches are fixed blocks of absolute rows
@@ -52,20 +57,18 @@ public static class FeatureExtractor
     public static FeatureExtractionResult Run(FeatureExtractionOptions o)
     {
         var clock = Stopwatch.StartNew();
-        if (o.Batch <= 0) throw new UserInputException($"--batch {o.Batch}: expected a positive number");
-        if (o.ShardCount <= 0 || o.ShardIndex < 0 || o.ShardIndex >= o.ShardCount)
-            throw new UserInputException($"--shard {o.ShardIndex}/{o.ShardCount}: expected i/n with 0 <= i < n");
-        if (o.OutputDType is not (ScalarType.Float32 or ScalarType.Float16))
-            throw new UserInputException($"--dtype {o.OutputDType}: expected float32 or float16");
-        AtomicFile.RequireWritable(o.Output, "--out"); // fail now, not after the whole extraction
+        Validate(o);
 
         using var source = ImageSources.Open(o.Input, o.Dataset); // cheap checks of the input before loading the model
         using var model = ClipVisionModel.FromPretrained(o.Checkpoint, o.Device);
         var cfg = model.Config;
         var processor = ClipImageProcessor.FromFolder(o.Checkpoint);
         if (processor.DoCenterCrop && (processor.CropHeight != cfg.ImageSize || processor.CropWidth != cfg.ImageSize))
-            throw new UserInputException($"{o.Checkpoint}: preprocessor crop {processor.CropHeight}x{processor.CropWidth} does not match the model's image_size {cfg.ImageSize}");
-        var detail = o.DetailLayers is { } d ? ClipRunOptions.ParseLayerRange(d, cfg.NumHiddenLayers) : cfg.DefaultDetailLayers;
+            throw new UserInputException(
+                $"{o.Checkpoint}: preprocessor crop {processor.CropHeight}x{processor.CropWidth} does not match the " +
+                $"model's image_size {cfg.ImageSize}");
+        var detail = o.DetailLayers is
+        { } d ? ClipRunOptions.ParseLayerRange(d, cfg.NumHiddenLayers) : cfg.DefaultDetailLayers;
         int[] hidden = ParseHiddenStates(o.HiddenStates, cfg.NumHiddenLayers);
 
         long total = source.Count;
@@ -90,39 +93,24 @@ public static class FeatureExtractor
         };
 
         AtomicFile.DeleteStaleTemps(o.Output); // a run killed while assembling the output leaves a full-size temp
-        string partial = Path.GetFullPath(o.Output) + ".partial";
-        string jobFile = Path.Combine(partial, "job.json");
-        string job = JsonSerializer.Serialize(meta.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(), new JsonSerializerOptions { WriteIndented = true });
-        if (Directory.Exists(partial))
-        {
-            if (o.Resume)
-            {
-                string? old = File.Exists(jobFile) ? File.ReadAllText(jobFile) : null;
-                if (old != job)
-                    throw new UserInputException($"{partial}: left by an extraction with other settings; delete it or run without --resume (previous settings: {old ?? "unknown"})");
-                foreach (var tmp in Directory.EnumerateFiles(partial, ".*.tmp")) File.Delete(tmp);
-            }
-            else
-            {
-                if (o.Progress) Console.Error.WriteLine($"features: discarding the unfinished run in {partial} (pass --resume to continue it)");
-                Directory.Delete(partial, recursive: true);
-            }
-        }
-        Directory.CreateDirectory(partial);
-        if (!File.Exists(jobFile)) AtomicFile.WriteAllText(jobFile, job);
+        string partial = PreparePartialFolder(o, meta);
 
         var columns = new List<FeatureFile.Column>
         {
-            new("detail", DTypeName(o.OutputDType), [cfg.NumTokens, cfg.HiddenSize]),
-            new("semantic", DTypeName(o.OutputDType), [cfg.NumTokens, cfg.ProjectionDim]),
-            new("image_embeds", DTypeName(o.OutputDType), [cfg.ProjectionDim]),
+            new(FeatureFile.Detail, DTypeName(o.OutputDType), [cfg.NumTokens, cfg.HiddenSize]),
+            new(FeatureFile.Semantic, DTypeName(o.OutputDType), [cfg.NumTokens, cfg.ProjectionDim]),
+            new(FeatureFile.ImageEmbeds, DTypeName(o.OutputDType), [cfg.ProjectionDim]),
         };
-        columns.AddRange(hidden.Select(k => new FeatureFile.Column($"hidden_states.{k}", DTypeName(o.OutputDType), [cfg.NumTokens, cfg.HiddenSize])));
+        columns.AddRange(
+            hidden.Select(k =>
+            new FeatureFile.Column(FeatureFile.HiddenStatePrefix + k, DTypeName(o.OutputDType),
+            [cfg.NumTokens, cfg.HiddenSize])));
 
         var runOpts = new ClipRunOptions { DetailLayers = detail, HiddenStates = hidden };
         var parts = new List<string>();
         int computed = 0, reused = 0;
-        using (var bar = o.Progress ? new ProgressBar($"features {meta[FeatureFile.Keys.Shard]}", rowEnd - rowStart, "img") : null)
+        using (var bar = o.Progress ? new ProgressBar($"features {meta[FeatureFile.Keys.Shard]}", rowEnd - rowStart,
+            "img") : null)
         {
             for (long b = b0; b < b1; b++)
             {
@@ -132,19 +120,7 @@ public static class FeatureExtractor
                 parts.Add(part);
                 if (o.Resume && File.Exists(part)) { reused++; bar?.Advance(n, "resumed"); continue; }
                 o.Cancellation.ThrowIfCancellationRequested();
-                using (var scope = NewDisposeScope())
-                {
-                    var px = source.Load(start, n, processor);
-                    using var r = model.Run(px, runOpts);
-                    var tensors = new Dictionary<string, Tensor>
-                    {
-                        ["detail"] = r.DetailMean!.cpu(),
-                        ["semantic"] = r.VdTokens.cpu(),
-                        ["image_embeds"] = r.ImageEmbeds.cpu(),
-                    };
-                    foreach (var k in hidden) tensors[$"hidden_states.{k}"] = r.HiddenStates[k].cpu();
-                    SafeTensors.Save(part, tensors, castFloatTo: o.OutputDType);
-                }
+                ExtractBatch(o, source, processor, model, runOpts, start, n, part);
                 computed++;
                 bar?.Advance(n);
                 o.BatchSaved?.Invoke(b, n);
@@ -152,8 +128,71 @@ public static class FeatureExtractor
         }
         FeatureFile.Concatenate(o.Output, parts, columns, meta);
         Directory.Delete(partial, recursive: true);
-        return new FeatureExtractionResult(Path.GetFullPath(o.Output), rowEnd - rowStart, rowStart, total, detail.First, detail.Last,
+        return new FeatureExtractionResult(Path.GetFullPath(o.Output), rowEnd - rowStart, rowStart, total, detail.First,
+            detail.Last,
             hidden, computed, reused, clock.Elapsed.TotalSeconds, cfg.NumTokens, cfg.HiddenSize, cfg.ProjectionDim);
+    }
+
+    static void Validate(FeatureExtractionOptions o)
+    {
+        if (o.Batch <= 0) throw new UserInputException($"--batch {o.Batch}: expected a positive number");
+        if (o.ShardCount <= 0 || o.ShardIndex < 0 || o.ShardIndex >= o.ShardCount)
+            throw new UserInputException($"--shard {o.ShardIndex}/{o.ShardCount}: expected i/n with 0 <= i < n");
+        if (o.OutputDType is not (ScalarType.Float32 or ScalarType.Float16))
+            throw new UserInputException($"--dtype {o.OutputDType}: expected float32 or float16");
+        AtomicFile.RequireWritable(o.Output, "--out"); // fail now, not after the whole extraction
+    }
+
+    /// <summary>
+    /// The OUT.partial folder of per-batch files with its job.json: kept with --resume when the settings agree,
+    /// otherwise discarded; returns its path.
+    /// </summary>
+    static string PreparePartialFolder(FeatureExtractionOptions o, Dictionary<string, string> meta)
+    {
+        string partial = Path.GetFullPath(o.Output) + ".partial";
+        string jobFile = Path.Combine(partial, "job.json");
+        string job = JsonSerializer.Serialize(meta.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(),
+            new JsonSerializerOptions { WriteIndented = true });
+        if (Directory.Exists(partial))
+        {
+            if (o.Resume)
+            {
+                string? old = File.Exists(jobFile) ? File.ReadAllText(jobFile) : null;
+                if (old != job)
+                    throw new UserInputException(
+                        $"{partial}: left by an extraction with other settings; delete it or run without --resume " +
+                        $"(previous settings: {old ?? "unknown"})");
+                foreach (var tmp in Directory.EnumerateFiles(partial, ".*.tmp")) File.Delete(tmp);
+            }
+            else
+            {
+                if (o.Progress)
+                    Console.Error.WriteLine(
+                        $"features: discarding the unfinished run in {partial} (pass --resume to continue it)");
+                Directory.Delete(partial, recursive: true);
+            }
+        }
+        Directory.CreateDirectory(partial);
+        if (!File.Exists(jobFile)) AtomicFile.WriteAllText(jobFile, job);
+        return partial;
+    }
+
+    /// <summary>Runs the model on rows [start, start+n) and writes them as one part file.</summary>
+    static void ExtractBatch(FeatureExtractionOptions o, IImageSource source, ClipImageProcessor processor,
+        ClipVisionModel model, ClipRunOptions runOpts, long start, int n, string part)
+    {
+        using var scope = NewDisposeScope();
+        var px = source.Load(start, n, processor);
+        using var r = model.Run(px, runOpts);
+        var tensors = new Dictionary<string, Tensor>
+        {
+            [FeatureFile.Detail] = r.DetailMean!.cpu(),
+            [FeatureFile.Semantic] = r.VdTokens.cpu(),
+            [FeatureFile.ImageEmbeds] = r.ImageEmbeds.cpu(),
+        };
+        foreach (var k in runOpts.HiddenStates ?? []) tensors[FeatureFile.HiddenStatePrefix
+            + k] = r.HiddenStates[k].cpu();
+        FeatureFile.WritePart(part, tensors, o.OutputDType);
     }
 
     static string DTypeName(ScalarType t) => t == ScalarType.Float16 ? "F16" : "F32";

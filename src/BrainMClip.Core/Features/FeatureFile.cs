@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json.Nodes;
 using BrainMClip.IO;
+using static TorchSharp.torch;
 
 namespace BrainMClip.Features;
 
@@ -18,12 +19,65 @@ public static class FeatureFile
     /// <summary>Metadata keys; <see cref="ShardKeys"/> differ between shards, every other key must agree.</summary>
     public static class Keys
     {
-        public const string FormatKey = "format", Checkpoint = "checkpoint", DetailLayers = "detail_layers", Source = "source",
+        public const string FormatKey = "format", Checkpoint = "checkpoint", DetailLayers = "detail_layers",
+            Source = "source",
             Samples = "samples", TotalSamples = "total_samples", RowOffset = "row_offset", Shard = "shard",
             HiddenStates = "hidden_states", DType = "dtype", Batch = "batch";
     }
 
     static readonly string[] ShardKeys = [Keys.Samples, Keys.RowOffset, Keys.Shard];
+
+    /// <summary>Tensor names: CLIP-Detail (N,T,W), CLIP-Semantic (N,T,P), projected embeddings, hidden state
+    /// k.</summary>
+    public const string Detail = "detail", Semantic = "semantic", ImageEmbeds = "image_embeds",
+        HiddenStatePrefix = "hidden_states.";
+
+    /// <summary>The header of a feature file (tensor names, dtypes, shapes, metadata) without reading tensor
+    /// data.</summary>
+    public static SafeTensors.Header ReadHeader(string path) => SafeTensors.ReadHeader(path);
+
+    /// <summary>Rows [start, start+count) of one tensor (count −1: to the end), as stored.</summary>
+    public static Tensor Read(string path, string name, long start = 0, long count = -1) =>
+        SafeTensors.LoadTensor(path, name, start, count);
+
+    /// <summary>One part file of an extraction run (rows of a batch), floating tensors stored as <paramref
+    /// name="dtype"/>.</summary>
+    public static void WritePart(string path, IReadOnlyDictionary<string, Tensor> tensors, ScalarType? dtype) =>
+        SafeTensors.Save(path, tensors, castFloatTo: dtype);
+
+    /// <summary>Several whole tensors at once.</summary>
+    public static Dictionary<string, Tensor> ReadAll(string path, IEnumerable<string> names) =>
+        SafeTensors.Load(path, names);
+
+    /// <summary>
+    /// Mean and std (float64, (T,P), ddof 1) over the rows of a feature file's 'semantic' tensor, read in chunks — the
+    /// target statistics of <c>reconstruct --restandardize</c>; the file must match the predictions' T and P.
+    /// </summary>
+    public static (Tensor Mean, Tensor Std) SemanticStatistics(string path, long tokens, long width)
+    {
+        var h = ReadHeader(path);
+        if (!h.Entries.TryGetValue(Semantic, out var e))
+            throw new UserInputException(
+                $"{path}: tensor 'semantic' not found (--restandardize expects a features file written by 'features')");
+        if (e.Shape.Length != 3 || e.Shape[1] != tokens || e.Shape[2] != width || e.Shape[0] < 2)
+            throw new UserInputException(
+                $"{path}: 'semantic' is [{string.Join(",", e.Shape)}]; expected (N ≥ 2, {tokens}, {width}) like the " +
+                "predictions");
+        using var scope = NewDisposeScope();
+        long n = e.Shape[0];
+        var sum = zeros(tokens, width, dtype: ScalarType.Float64);
+        var sq = zeros_like(sum);
+        for (long r = 0; r < n; r += 256)
+        {
+            using var chunkScope = NewDisposeScope();
+            var x = Read(path, Semantic, r, Math.Min(256, n - r)).to_type(ScalarType.Float64);
+            sum.add_(x.sum([0]));
+            sq.add_((x * x).sum([0]));
+        }
+        var mean = sum / n;
+        var std = ((sq - mean * mean * n) / (n - 1)).clamp_min(0).sqrt();
+        return (mean.MoveToOuterDisposeScope(), std.MoveToOuterDisposeScope());
+    }
 
     /// <summary>One tensor of a feature file: name, safetensors dtype and the shape of one row.</summary>
     public sealed record Column(string Name, string DType, long[] RowShape);
@@ -31,7 +85,8 @@ public static class FeatureFile
     public static IReadOnlyList<Column> ColumnsOf(SafeTensors.Header h) =>
         h.Entries.Values.OrderBy(e => e.Name, StringComparer.Ordinal)
             .Select(e => new Column(e.Name, e.DType, e.Shape.Length == 0
-                ? throw new UserInputException($"{h.Path}: tensor '{e.Name}' is a scalar; feature tensors have a sample dimension")
+                ? throw new UserInputException(
+                    $"{h.Path}: tensor '{e.Name}' is a scalar; feature tensors have a sample dimension")
                 : e.Shape[1..])).ToList();
 
     /// <summary>
@@ -47,15 +102,21 @@ public static class FeatureFile
         {
             long? partRows = null;
             if (h.Entries.Count != columns.Count)
-                throw new UserInputException($"{h.Path}: has tensors [{string.Join(", ", h.Entries.Keys.Order(StringComparer.Ordinal))}]; expected [{string.Join(", ", columns.Select(c => c.Name))}]");
+                throw new UserInputException(
+                    $"{h.Path}: has tensors [{string.Join(", ", h.Entries.Keys.Order(StringComparer.Ordinal))}]; " +
+                    $"expected [{string.Join(", ", columns.Select(c => c.Name))}]");
             foreach (var c in columns)
             {
                 if (!h.Entries.TryGetValue(c.Name, out var e))
                     throw new UserInputException($"{h.Path}: tensor '{c.Name}' missing");
-                if (e.DType != c.DType || e.Shape.Length != c.RowShape.Length + 1 || !e.Shape[1..].SequenceEqual(c.RowShape))
-                    throw new UserInputException($"{h.Path}: tensor '{c.Name}' is {e.DType} [{string.Join(",", e.Shape)}]; expected {c.DType} [N,{string.Join(",", c.RowShape)}]");
+                if (e.DType != c.DType || e.Shape.Length != c.RowShape.Length + 1
+                    || !e.Shape[1..].SequenceEqual(c.RowShape))
+                    throw new UserInputException(
+                        $"{h.Path}: tensor '{c.Name}' is {e.DType} [{string.Join(",", e.Shape)}]; expected {c.DType} " +
+                        $"[N,{string.Join(",", c.RowShape)}]");
                 if (partRows is { } pr && pr != e.Shape[0])
-                    throw new UserInputException($"{h.Path}: tensors have different row counts ({pr} and {e.Shape[0]} in '{c.Name}')");
+                    throw new UserInputException(
+                        $"{h.Path}: tensors have different row counts ({pr} and {e.Shape[0]} in '{c.Name}')");
                 partRows = e.Shape[0];
             }
             rows += partRows ?? 0;
@@ -91,7 +152,8 @@ public static class FeatureFile
                     while (left > 0)
                     {
                         int n = fs.Read(buffer, 0, (int)Math.Min(left, buffer.Length));
-                        if (n <= 0) throw new UserInputException($"{h.Path}: file ended early while copying '{c.Name}'");
+                        if (n <= 0) throw new UserInputException(
+                            $"{h.Path}: file ended early while copying '{c.Name}'");
                         s.Write(buffer, 0, n);
                         left -= n;
                     }
@@ -120,7 +182,8 @@ public static class FeatureFile
         foreach (var h in headers)
         {
             if (h.Metadata.GetValueOrDefault(Keys.FormatKey) != Format)
-                throw new UserInputException($"{h.Path}: not a brainmclip feature file (metadata '{Keys.FormatKey}' is not '{Format}')");
+                throw new UserInputException(
+                    $"{h.Path}: not a brainmclip feature file (metadata '{Keys.FormatKey}' is not '{Format}')");
             foreach (var k in new[] { Keys.Samples, Keys.TotalSamples, Keys.RowOffset, Keys.Shard })
                 if (!h.Metadata.ContainsKey(k)) throw new UserInputException($"{h.Path}: metadata '{k}' missing");
         }
@@ -130,13 +193,18 @@ public static class FeatureFile
             foreach (var k in first.Metadata.Keys.Union(h.Metadata.Keys))
             {
                 if (ShardKeys.Contains(k)) continue;
-                string a = first.Metadata.GetValueOrDefault(k) ?? "(absent)", b = h.Metadata.GetValueOrDefault(k) ?? "(absent)";
+                string a = first.Metadata.GetValueOrDefault(k) ?? "(absent)", b = h.Metadata.GetValueOrDefault(k)
+                    ?? "(absent)";
                 if (a != b)
-                    throw new UserInputException($"{h.Path}: metadata '{k}' is '{b}' but {first.Path} has '{a}'; shards must come from one extraction");
+                    throw new UserInputException(
+                        $"{h.Path}: metadata '{k}' is '{b}' but {first.Path} has '{a}'; shards must come from one " +
+                        $"extraction");
             }
         }
         long Long(SafeTensors.Header h, string k) =>
-            long.TryParse(h.Metadata[k], out long v) && v >= 0 ? v : throw new UserInputException($"{h.Path}: metadata '{k}' = '{h.Metadata[k]}' is not a row count");
+            long.TryParse(h.Metadata[k], out long v)
+                && v >= 0 ? v : throw new UserInputException(
+                $"{h.Path}: metadata '{k}' = '{h.Metadata[k]}' is not a row count");
         var sorted = headers.OrderBy(h => Long(h, Keys.RowOffset)).ToList();
         long total = Long(first, Keys.TotalSamples), next = 0;
         foreach (var h in sorted)
@@ -145,10 +213,12 @@ public static class FeatureFile
             if (off != next)
                 throw new UserInputException(off < next
                     ? $"{h.Path}: rows from {off} overlap the previous shard (ends at {next}); is a shard given twice?"
-                    : $"rows {next}..{off - 1} are missing: no shard starts at row {next} (next shard {h.Path} starts at {off})");
+                    : $"rows {next}..{off - 1} are missing: no shard starts at row {next} (next shard {h.Path} " +
+                        $"starts at {off})");
             next += Long(h, Keys.Samples);
         }
-        if (next != total) throw new UserInputException($"shards cover rows 0..{next - 1} of {total}; rows {next}..{total - 1} are missing");
+        if (next != total) throw new UserInputException(
+            $"shards cover rows 0..{next - 1} of {total}; rows {next}..{total - 1} are missing");
         var meta = first.Metadata.ToDictionary(kv => kv.Key, kv => kv.Value);
         meta[Keys.Shard] = "0/1"; meta[Keys.RowOffset] = "0"; meta[Keys.Samples] = total.ToString();
         Concatenate(outPath, sorted.Select(h => h.Path).ToList(), ColumnsOf(first), meta);

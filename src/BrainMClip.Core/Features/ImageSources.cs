@@ -42,7 +42,10 @@ public static class ImageSources
             ".hdf5" or ".h5" => new Hdf5Source(path, ds ?? "images"),
             ".safetensors" => new PixelValuesSource(path),
             _ when ImageIO.IsImageFile(path) => new FolderSource(path, [Path.GetFullPath(path)]),
-            _ => throw new UserInputException($"{path}: unsupported input type '{ext}' (expected an image folder, image file, .npy, .hdf5/.h5 or .safetensors)"),
+            _ =>
+                throw new UserInputException(
+                $"{path}: unsupported input type '{ext}' (expected an image folder, image file, .npy, .hdf5/.h5 or " +
+                $".safetensors)"),
         };
     }
 
@@ -68,8 +71,11 @@ sealed class FolderSource : IImageSource
 
     public FolderSource(string folder, IReadOnlyList<string>? files = null)
     {
-        _files = files ?? ImageSources.SortImageFiles(Directory.EnumerateFiles(folder).Where(ImageIO.IsImageFile).Select(Path.GetFullPath));
-        if (_files.Count == 0) throw new UserInputException($"{folder}: no image files ({string.Join(", ", ImageIO.Extensions)}) in this folder");
+        _files = files
+            ?? ImageSources.SortImageFiles(Directory.EnumerateFiles(folder).Where(ImageIO.IsImageFile)
+            .Select(Path.GetFullPath));
+        if (_files.Count == 0) throw new UserInputException(
+            $"{folder}: no image files ({string.Join(", ", ImageIO.Extensions)}) in this folder");
         Description = files == null ? $"folder:{Path.GetFullPath(folder)}" : $"image:{_files[0]}";
     }
 
@@ -97,7 +103,9 @@ sealed class NpySource : IImageSource
         _header = Npy.ReadHeader(path);
         var s = _header.Shape;
         if (s.Length != 4 || s[3] != 3 || s[0] == 0)
-            throw new UserInputException($"{path}: stimulus array has shape ({string.Join(", ", s)}); expected (N, H, W, 3) RGB images with N > 0");
+            throw new UserInputException(
+                $"{path}: stimulus array has shape ({string.Join(", ", s)}); expected (N, H, W, 3) RGB images with N " +
+                $"> 0");
     }
 
     public Tensor Load(long start, int count, ClipImageProcessor processor)
@@ -117,7 +125,9 @@ sealed class NpySource : IImageSource
                 {
                     float v = f[i * per + j];
                     if (!(v >= -0.5f && v < 255.5f))
-                        throw new UserInputException($"{_path}: image {start + i} has value {v}; expected 0–255 (uint8 or floats holding 0–255)");
+                        throw new UserInputException(
+                            $"{_path}: image {start + i} has value {v}; expected 0–255 (uint8 or floats holding " +
+                            $"0–255)");
                     px[j] = (byte)Math.Round(v, MidpointRounding.AwayFromZero);
                 }
                 images[i] = new RgbImage(w, h, px);
@@ -129,7 +139,8 @@ sealed class NpySource : IImageSource
     public void Dispose() { }
 }
 
-/// <summary>HDF5 image datasets such as MindEye's <c>coco_images_224_float16.hdf5</c>: (N, 3, H, W) in [0, 1].</summary>
+/// <summary>HDF5 image datasets such as MindEye's <c>coco_images_224_float16.hdf5</c>: (N, 3, H, W) in [0,
+/// 1].</summary>
 sealed class Hdf5Source : IImageSource
 {
     readonly string _path, _name;
@@ -142,16 +153,22 @@ sealed class Hdf5Source : IImageSource
     public Hdf5Source(string path, string dataset)
     {
         _path = Path.GetFullPath(path); _name = dataset;
-        // Hdf5File turns every PureHDF failure on a corrupt file into a UserInputException and bounds its time and memory.
+        // Hdf5File turns every PureHDF failure on a corrupt file into a UserInputException and bounds its time and
+        // memory.
         _file = Hdf5File.Open(path);
         try
         {
             _ds = _file.Dataset(dataset);
             _dims = _ds.Dims;
-            if (_dims.Length != 4 || _dims[1] != 3 || _dims[0] == 0 || _dims[2] == 0 || _dims[3] == 0 || _dims[2] > int.MaxValue || _dims[3] > int.MaxValue)
-                throw new UserInputException($"{path}:{dataset}: shape ({string.Join(", ", _dims)}); expected (N, 3, H, W) images in [0, 1]");
-            if (!(_ds.TypeClass == H5DataTypeClass.FloatingPoint && _ds.TypeSize is 2 or 4 or 8) && !(_ds.TypeClass == H5DataTypeClass.FixedPoint && _ds.TypeSize == 1))
-                throw new UserInputException($"{path}:{dataset}: element type {_ds.TypeClass} of {_ds.TypeSize} bytes; expected float16/32/64 in [0, 1] (or uint8 0–255)");
+            if (_dims.Length != 4 || _dims[1] != 3 || _dims[0] == 0 || _dims[2] == 0 || _dims[3] == 0
+                || _dims[2] > int.MaxValue || _dims[3] > int.MaxValue)
+                throw new UserInputException(
+                    $"{path}:{dataset}: shape ({string.Join(", ", _dims)}); expected (N, 3, H, W) images in [0, 1]");
+            if (!(_ds.TypeClass == H5DataTypeClass.FloatingPoint && _ds.TypeSize is 2 or 4 or 8)
+                && !(_ds.TypeClass == H5DataTypeClass.FixedPoint && _ds.TypeSize == 1))
+                throw new UserInputException(
+                    $"{path}:{dataset}: element type {_ds.TypeClass} of {_ds.TypeSize} bytes; expected float16/32/64 " +
+                    $"in [0, 1] (or uint8 0–255)");
         }
         catch
         {
@@ -191,10 +208,12 @@ sealed class PixelValuesSource : IImageSource
         _path = Path.GetFullPath(path);
         var h = SafeTensors.ReadHeader(path);
         if (!h.Entries.TryGetValue("pixel_values", out var e))
-            throw new UserInputException($"{path}: no 'pixel_values' tensor (has: {string.Join(", ", h.Entries.Keys.Take(10))})");
+            throw new UserInputException(
+                $"{path}: no 'pixel_values' tensor (has: {string.Join(", ", h.Entries.Keys.Take(10))})");
         _shape = e.Shape;
         if (_shape.Length != 4 || _shape[1] != 3 || _shape[0] == 0)
-            throw new UserInputException($"{path}: pixel_values has shape [{string.Join(",", _shape)}]; expected [N,3,S,S]");
+            throw new UserInputException(
+                $"{path}: pixel_values has shape [{string.Join(",", _shape)}]; expected [N,3,S,S]");
     }
 
     public Tensor Load(long start, int count, ClipImageProcessor processor)

@@ -2,7 +2,8 @@ using BrainMClip.IO;
 
 namespace BrainMClip.Features;
 
-/// <summary>PIL resampling filters, numbered as PIL's <c>Image.Resampling</c> (the <c>resample</c> field of HF configs).</summary>
+/// <summary>PIL resampling filters, numbered as PIL's <c>Image.Resampling</c> (the <c>resample</c> field of HF
+/// configs).</summary>
 public enum PillowFilter { Nearest = 0, Lanczos = 1, Bilinear = 2, Bicubic = 3, Box = 4, Hamming = 5 }
 
 /// <summary>
@@ -60,7 +61,8 @@ public static class PillowResize
         }
     }
 
-    /// <summary>Per output index: first input index, tap count and normalised double weights (precompute_coeffs).</summary>
+    /// <summary>Per output index: first input index, tap count and normalised double weights
+    /// (precompute_coeffs).</summary>
     public sealed record Coefficients(int[] First, int[] Count, double[][] Weights);
 
     public static Coefficients Compute(int inSize, int outSize, PillowFilter filter)

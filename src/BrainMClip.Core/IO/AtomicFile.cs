@@ -30,7 +30,8 @@ public static class AtomicFile
 
     /// <summary>
     /// Checks before long work starts that <paramref name="path"/> can be written: not a folder, and its folder can be
-    /// created and holds a new file. Throws a <see cref="UserInputException"/> naming <paramref name="what"/> otherwise.
+    /// created and holds a new file. Throws a <see cref="UserInputException"/> naming <paramref name="what"/>
+    /// otherwise.
     /// </summary>
     public static void RequireWritable(string path, string what)
     {
@@ -46,7 +47,8 @@ public static class AtomicFile
         try
         {
             Directory.CreateDirectory(dir);
-            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1,
+                FileOptions.DeleteOnClose)) { }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -14,7 +14,8 @@ namespace BrainMClip.IO;
 /// </summary>
 public sealed class Hdf5File : IDisposable
 {
-    /// <summary>Deflate's maximum compression ratio is about 1032:1; filtered chunks cannot legitimately expand more.</summary>
+    /// <summary>Deflate's maximum compression ratio is about 1032:1; filtered chunks cannot legitimately expand
+    /// more.</summary>
     const long MaxExpansion = 1100;
 
     readonly BudgetStream _stream;
@@ -30,7 +31,8 @@ public sealed class Hdf5File : IDisposable
         Path = path; _stream = stream; _file = file; _timeout = timeout; Length = stream.Length;
     }
 
-    /// <summary>Opens <paramref name="path"/>; <paramref name="timeout"/> bounds each metadata or read call (default 60 s).</summary>
+    /// <summary>Opens <paramref name="path"/>; <paramref name="timeout"/> bounds each metadata or read call (default 60
+    /// s).</summary>
     public static Hdf5File Open(string path, TimeSpan? timeout = null)
     {
         UserInputException.RequireFile(path, "HDF5 file");
@@ -57,13 +59,19 @@ public sealed class Hdf5File : IDisposable
     /// <summary>The dataset at <paramref name="name"/> (a path such as "images" or "stimuli/images").</summary>
     public Hdf5Dataset Dataset(string name)
     {
-        var (ds, dims, cls, size, layout, chunks) = Run<(IH5Dataset, ulong[], H5DataTypeClass, int, H5DataLayoutClass, uint[])>($"dataset '{name}'", () =>
+        var (ds, dims, cls, size, layout,
+            chunks) = Run<(IH5Dataset, ulong[], H5DataTypeClass, int, H5DataLayoutClass, uint[])>($"dataset '{name}'",
+            () =>
         {
             if (!_file.LinkExists(name))
-                throw new UserInputException($"{Path}: HDF5 dataset '{name}' not found (top level has: {string.Join(", ", _file.Children().Select(c => c.Name).Take(10))})");
+                throw new UserInputException(
+                    $"{Path}: HDF5 dataset '{name}' not found (top level has: " +
+                    $"{string.Join(", ", _file.Children().Select(c => c.Name).Take(10))})");
             var obj = _file.Get(name);
             if (obj is not IH5Dataset d)
-                throw new UserInputException($"{Path}: HDF5 object '{name}' is a {obj.GetType().Name.Replace("Native", "").ToLowerInvariant()}, not a dataset");
+                throw new UserInputException(
+                    $"{Path}: HDF5 object '{name}' is a " +
+                    $"{obj.GetType().Name.Replace("Native", "").ToLowerInvariant()}, not a dataset");
             var l = d.Layout;
             return (d, d.Space.Dimensions.ToArray(), d.Type.Class, d.Type.Size, l.Class,
                 l.Class == H5DataLayoutClass.Chunked ? l.Chunks.Select(c => (uint)c).ToArray() : Array.Empty<uint>());
@@ -76,11 +84,17 @@ public sealed class Hdf5File : IDisposable
         long cap = layout == H5DataLayoutClass.Chunked ? SatMul(Length, MaxExpansion) : Length;
         long total = Bytes(dims.Select(d => d), size);
         if (total > cap)
-            throw new UserInputException($"{where}: dataset claims shape ({string.Join(", ", dims)}) of {size}-byte elements " +
-                $"({(total == long.MaxValue ? "more than 2^63" : total.ToString())} bytes), more than this {Length}-byte file can hold (corrupt or truncated file?)");
+            throw new UserInputException(
+                $"{where}: dataset claims shape ({string.Join(", ", dims)}) of {size}-byte elements " +
+                $"({(total == long.MaxValue ? "more than 2^63" : total.ToString())} bytes), more than this " +
+                    $"{Length}-byte file can hold (corrupt or truncated file?)");
         // Chunk dims (rank + 1 entries in HDF5 1.8 layouts: the last is the element size) bound PureHDF's chunk buffer.
-        if (chunks.Length > 0 && (chunks.Any(c => c == 0) || Bytes(chunks.Select(c => (ulong)c), 1) > SatMul(Length, MaxExpansion) * Math.Max(1, size)))
-            throw new UserInputException($"{where}: chunk shape ({string.Join(", ", chunks)}) is invalid for this {Length}-byte file (corrupt file?)");
+        if (chunks.Length > 0
+            && (chunks.Any(c => c == 0)
+            || Bytes(chunks.Select(c => (ulong)c), 1) > SatMul(Length, MaxExpansion) * Math.Max(1, size)))
+            throw new UserInputException(
+                $"{where}: chunk shape ({string.Join(", ", chunks)}) is invalid for this {Length}-byte file (corrupt " +
+                $"file?)");
         return new Hdf5Dataset(this, ds, name, dims, cls, size);
     }
 
@@ -98,14 +112,21 @@ public sealed class Hdf5File : IDisposable
         if (!task.Wait(timeout))
         {
             stream.Poison(); // a worker stuck in I/O fails at its next read; the caller stops waiting now
-            throw new UserInputException($"{path}: HDF5 reader did not finish {what} within {timeout.TotalSeconds:0} s (corrupt file with cyclic metadata?)");
+            throw new UserInputException(
+                $"{path}: HDF5 reader did not finish {what} within {timeout.TotalSeconds:0} s (corrupt file with " +
+                $"cyclic metadata?)");
         }
         return task.Result.Error switch
         {
             null => task.Result.Value!,
             UserInputException u => throw u,
-            BudgetStream.BudgetExceeded => throw new UserInputException($"{path}: HDF5 reader kept reading far past the file's size while {what} (corrupt file with cyclic metadata?)"),
-            var e => throw new UserInputException($"{path}: corrupt or unsupported HDF5 file ({what}: {e.GetType().Name}: {e.Message})", e),
+            BudgetStream.BudgetExceeded =>
+                throw new UserInputException(
+                $"{path}: HDF5 reader kept reading far past the file's size while {what} (corrupt file with cyclic " +
+                $"metadata?)"),
+            var e =>
+                throw new UserInputException(
+                $"{path}: corrupt or unsupported HDF5 file ({what}: {e.GetType().Name}: {e.Message})", e),
         };
     }
 
@@ -125,7 +146,8 @@ public sealed class Hdf5File : IDisposable
         _stream.Dispose();
     }
 
-    /// <summary>A read-only stream that fails once a call has read more than its budget, or after <see cref="Poison"/>.</summary>
+    /// <summary>A read-only stream that fails once a call has read more than its budget, or after <see
+    /// cref="Poison"/>.</summary>
     sealed class BudgetStream(FileStream inner) : Stream
     {
         public sealed class BudgetExceeded() : IOException("I/O budget exceeded");
@@ -142,7 +164,8 @@ public sealed class Hdf5File : IDisposable
             if (Interlocked.Add(ref _left, -Math.Max(64, bytes)) < 0) throw new BudgetExceeded();
         }
 
-        public override int Read(byte[] buffer, int offset, int count) { Charge(count); return inner.Read(buffer, offset, count); }
+        public override int Read(byte[] buffer, int offset, int count)
+        { Charge(count); return inner.Read(buffer, offset, count); }
         public override int Read(Span<byte> buffer) { Charge(buffer.Length); return inner.Read(buffer); }
         public override int ReadByte() { Charge(1); return inner.ReadByte(); }
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
@@ -172,7 +195,8 @@ public sealed class Hdf5File : IDisposable
     }
 }
 
-/// <summary>A dataset of an <see cref="Hdf5File"/> whose shape and element type were checked against the file's size.</summary>
+/// <summary>A dataset of an <see cref="Hdf5File"/> whose shape and element type were checked against the file's
+/// size.</summary>
 public sealed class Hdf5Dataset
 {
     readonly Hdf5File _file;
@@ -197,16 +221,21 @@ public sealed class Hdf5Dataset
     {
         string where = $"{_file.Path}:{Name}";
         if (Unsafe.SizeOf<T>() != TypeSize)
-            throw new UserInputException($"{where}: elements are {TypeSize} bytes; cannot read them as {typeof(T).Name}");
+            throw new UserInputException(
+                $"{where}: elements are {TypeSize} bytes; cannot read them as {typeof(T).Name}");
         if (Dims.Length == 0 || start < 0 || count < 0 || (ulong)start + (ulong)count > Dims[0])
-            throw new UserInputException($"{where}: rows {start}..{start + count} are outside the dataset's {(Dims.Length == 0 ? 0 : Dims[0])} rows");
+            throw new UserInputException(
+                $"{where}: rows {start}..{start + count} are outside the dataset's " +
+                $"{(Dims.Length == 0 ? 0 : Dims[0])} rows");
         ulong[] offset = new ulong[Dims.Length], block = (ulong[])Dims.Clone();
         offset[0] = (ulong)start; block[0] = (ulong)count;
         var sel = new HyperslabSelection(Dims.Length, offset, block);
         var data = _file.Run($"reading rows {start}..{start + count} of '{Name}'", () => _ds.Read<T[]>(sel));
         long expected = Hdf5File.Bytes(block, 1);
         if (data.LongLength != expected)
-            throw new UserInputException($"{where}: read {data.LongLength} values for rows {start}..{start + count}, expected {expected} (corrupt file?)");
+            throw new UserInputException(
+                $"{where}: read {data.LongLength} values for rows {start}..{start + count}, expected {expected} " +
+                $"(corrupt file?)");
         return data;
     }
 }

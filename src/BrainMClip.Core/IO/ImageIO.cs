@@ -15,7 +15,8 @@ public sealed class RgbImage
         if (width <= 0 || height <= 0) throw new ArgumentException($"invalid image size {width}x{height}");
         Width = width; Height = height;
         Pixels = pixels ?? new byte[checked(width * height * 3)];
-        if (Pixels.Length != width * height * 3) throw new ArgumentException("pixel buffer size does not match the image size");
+        if (Pixels.Length != width * height * 3) throw new ArgumentException(
+            "pixel buffer size does not match the image size");
     }
 
     public byte this[int y, int x, int c]
@@ -41,11 +42,15 @@ public static class ImageIO
         UserInputException.RequireFile(path, "image file");
         using var data = SKData.Create(path);
         using var codec = data == null ? null : SKCodec.Create(data);
-        if (codec == null) throw new UserInputException($"{path}: not a readable image (PNG/JPEG/BMP/WebP/GIF expected)");
+        if (codec == null) throw new UserInputException(
+            $"{path}: not a readable image (PNG/JPEG/BMP/WebP/GIF expected)");
         // Decompression-bomb guard: a corrupt or hostile header can claim gigapixels from a few hundred bytes.
-        long pixels = (long)codec.Info.Width * codec.Info.Height, limit = Math.Min(MaxPixels, Math.Max(1L << 22, data!.Size * 1024));
+        long pixels = (long)codec.Info.Width * codec.Info.Height,
+            limit = Math.Min(MaxPixels, Math.Max(1L << 22, data!.Size * 1024));
         if (codec.Info.Width <= 0 || codec.Info.Height <= 0 || pixels > limit)
-            throw new UserInputException($"{path}: image header claims {codec.Info.Width}x{codec.Info.Height} pixels, more than a {data!.Size}-byte file can hold " +
+            throw new UserInputException(
+                $"{path}: image header claims {codec.Info.Width}x{codec.Info.Height} pixels, more than a " +
+                $"{data!.Size}-byte file can hold " +
                 $"(limit {limit} pixels; corrupt file or decompression bomb?)");
         var info = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         using var bmp = new SKBitmap(info);
@@ -73,7 +78,8 @@ public static class ImageIO
         var rgba = new byte[img.Width * img.Height * 4];
         for (int i = 0, j = 0; j < img.Pixels.Length; i += 4, j += 3)
         {
-            rgba[i] = img.Pixels[j]; rgba[i + 1] = img.Pixels[j + 1]; rgba[i + 2] = img.Pixels[j + 2]; rgba[i + 3] = 255;
+            rgba[i] = img.Pixels[j]; rgba[i + 1] = img.Pixels[j + 1]; rgba[i + 2] = img.Pixels[j + 2]; rgba[i
+                + 3] = 255;
         }
         System.Runtime.InteropServices.Marshal.Copy(rgba, 0, bmp.GetPixels(), rgba.Length);
         using var image = SKImage.FromBitmap(bmp);

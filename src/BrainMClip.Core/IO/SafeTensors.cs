@@ -27,9 +27,15 @@ public static class SafeTensors
 
     static readonly Dictionary<string, (ScalarType type, int size)> DTypes = new()
     {
-        ["F64"] = (ScalarType.Float64, 8), ["F32"] = (ScalarType.Float32, 4), ["F16"] = (ScalarType.Float16, 2),
-        ["BF16"] = (ScalarType.BFloat16, 2), ["I64"] = (ScalarType.Int64, 8), ["I32"] = (ScalarType.Int32, 4),
-        ["I16"] = (ScalarType.Int16, 2), ["I8"] = (ScalarType.Int8, 1), ["U8"] = (ScalarType.Byte, 1),
+        ["F64"] = (ScalarType.Float64, 8),
+        ["F32"] = (ScalarType.Float32, 4),
+        ["F16"] = (ScalarType.Float16, 2),
+        ["BF16"] = (ScalarType.BFloat16, 2),
+        ["I64"] = (ScalarType.Int64, 8),
+        ["I32"] = (ScalarType.Int32, 4),
+        ["I16"] = (ScalarType.Int16, 2),
+        ["I8"] = (ScalarType.Int8, 1),
+        ["U8"] = (ScalarType.Byte, 1),
         ["BOOL"] = (ScalarType.Bool, 1),
     };
 
@@ -58,7 +64,8 @@ public static class SafeTensors
             root = JsonNode.Parse(Encoding.UTF8.GetString(buf).TrimEnd(' ', '\0')) as JsonObject
                    ?? throw Bad(path, "header is not a JSON object");
         }
-        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException or DecoderFallbackException)
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException
+            or DecoderFallbackException)
         {
             throw Bad(path, $"header is not valid JSON ({e.Message})");
         }
@@ -68,7 +75,8 @@ public static class SafeTensors
         {
             return ParseEntries(root, path, dataOffset, dataLen);
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or JsonException or OverflowException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException
+            or JsonException or OverflowException)
         {
             throw Bad(path, $"malformed header ({e.Message})");
         }
@@ -83,28 +91,34 @@ public static class SafeTensors
             if (name == "__metadata__")
             {
                 if (node is JsonObject meta)
-                    foreach (var (k, v) in meta) metadata[k] = v is JsonValue jv && jv.TryGetValue(out string? s) ? s : v?.ToJsonString() ?? "";
+                    foreach (var (k, v) in meta) metadata[k] = v is JsonValue jv
+                        && jv.TryGetValue(out string? s) ? s : v?.ToJsonString() ?? "";
                 continue;
             }
             try
             {
                 if (node is not JsonObject o) throw Bad(path, $"tensor '{name}': header entry is not an object");
                 string dtype = o["dtype"]?.GetValue<string>() ?? throw Bad(path, $"tensor '{name}': missing dtype");
-                if (!DTypes.TryGetValue(dtype, out var dt)) throw Bad(path, $"tensor '{name}': unsupported dtype {dtype}");
+                if (!DTypes.TryGetValue(dtype, out var dt)) throw Bad(path,
+                    $"tensor '{name}': unsupported dtype {dtype}");
                 var shapeArr = o["shape"] as JsonArray ?? throw Bad(path, $"tensor '{name}': missing shape");
                 var shape = shapeArr.Select(x => x!.GetValue<long>()).ToArray();
                 var offs = o["data_offsets"] as JsonArray ?? throw Bad(path, $"tensor '{name}': missing data_offsets");
                 if (offs.Count != 2) throw Bad(path, $"tensor '{name}': data_offsets must have 2 entries");
                 long begin = offs[0]!.GetValue<long>(), end = offs[1]!.GetValue<long>();
-                if (shape.Any(d => d < 0)) throw Bad(path, $"tensor '{name}': negative dimension in shape [{string.Join(",", shape)}]");
+                if (shape.Any(d => d < 0)) throw Bad(path,
+                    $"tensor '{name}': negative dimension in shape [{string.Join(",", shape)}]");
                 long numel = 1;
                 foreach (var d in shape) numel = checked(numel * d);
                 long bytes = checked(numel * dt.size);
                 if (begin < 0 || end < begin || end > dataLen || end - begin != bytes)
-                    throw Bad(path, $"tensor '{name}': data_offsets [{begin},{end}] do not match shape [{string.Join(",", shape)}] {dtype} ({bytes} bytes) within {dataLen} data bytes");
+                    throw Bad(path,
+                        $"tensor '{name}': data_offsets [{begin},{end}] do not match shape " +
+                        $"[{string.Join(",", shape)}] {dtype} ({bytes} bytes) within {dataLen} data bytes");
                 entries[name] = new Entry(name, dtype, shape, begin, end);
             }
-            catch (Exception e) when (e is InvalidOperationException or FormatException or OverflowException or JsonException)
+            catch (Exception e) when (e is InvalidOperationException or FormatException or OverflowException
+                or JsonException)
             {
                 throw Bad(path, $"tensor '{name}': malformed header entry ({e.Message})");
             }
@@ -114,7 +128,8 @@ public static class SafeTensors
 
     static UserInputException Bad(string path, string what) => new($"{path}: not a valid safetensors file: {what}");
 
-    /// <summary>Loads tensors (all, or those named in <paramref name="names"/>) as CPU tensors of their stored dtype.</summary>
+    /// <summary>Loads tensors (all, or those named in <paramref name="names"/>) as CPU tensors of their stored
+    /// dtype.</summary>
     public static Dictionary<string, Tensor> Load(string path, IEnumerable<string>? names = null) =>
         Load(path, out _, names);
 
@@ -130,13 +145,16 @@ public static class SafeTensors
         foreach (var name in wanted)
         {
             if (!header.Entries.TryGetValue(name, out var e))
-                throw new UserInputException($"{path}: tensor '{name}' not found (file has: {string.Join(", ", header.Entries.Keys.Take(20))}{(header.Entries.Count > 20 ? ", ..." : "")})");
+                throw new UserInputException(
+                    $"{path}: tensor '{name}' not found (file has: " +
+                    $"{string.Join(", ", header.Entries.Keys.Take(20))}{(header.Entries.Count > 20 ? ", ..." : "")})");
             result[name] = ReadEntry(fs, header, e);
         }
         return result;
     }
 
-    /// <summary>Reads one tensor; <paramref name="rowStart"/>/<paramref name="rowCount"/> read a slice of the first dimension.</summary>
+    /// <summary>Reads one tensor; <paramref name="rowStart"/>/<paramref name="rowCount"/> read a slice of the first
+    /// dimension.</summary>
     public static Tensor LoadTensor(string path, string name, long rowStart = 0, long rowCount = -1)
     {
         UserInputException.RequireFile(path, "safetensors file");
@@ -157,7 +175,8 @@ public static class SafeTensors
             long rows = shape[0];
             if (rowCount < 0) rowCount = rows - rowStart;
             if (rowStart < 0 || rowStart + rowCount > rows)
-                throw new UserInputException($"{h.Path}: rows {rowStart}..{rowStart + rowCount} out of range for '{e.Name}' with {rows} rows");
+                throw new UserInputException(
+                    $"{h.Path}: rows {rowStart}..{rowStart + rowCount} out of range for '{e.Name}' with {rows} rows");
             long per = rows == 0 ? 0 : (e.End - e.Begin) / rows;
             begin += rowStart * per; rowBytes = rowCount * per; shape[0] = rowCount;
         }
@@ -207,7 +226,8 @@ public static class SafeTensors
 
     /// <summary>
     /// Writes tensors atomically, in sorted key order (as the Python library does), with optional string metadata.
-    /// Tensors are written in their own dtype; pass <paramref name="castFloatTo"/> to store floating tensors as e.g. Float16.
+    /// Tensors are written in their own dtype; pass <paramref name="castFloatTo"/> to store floating tensors as e.g.
+    /// Float16.
     /// </summary>
     public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors,
         IReadOnlyDictionary<string, string>? metadata = null, ScalarType? castFloatTo = null)

@@ -69,7 +69,8 @@ public sealed record TrainingSection
     public double FinalDivFactor { get; init; } = 100;
     /// <summary>
     /// Ours: clip the gradient norm of each stream (its encoder and decoder) separately instead of all parameters
-    /// together, so one stream's large gradients do not shrink the other's step. Default off (MindBridge clips jointly).
+    /// together, so one stream's large gradients do not shrink the other's step. Default off (MindBridge clips
+    /// jointly).
     /// </summary>
     public bool ClipPerStream { get; init; }
     public double ValFraction { get; init; } = 0.1;
@@ -138,7 +139,8 @@ public sealed record BrainMClipConfig
     // On ~600 samples the MLP alone stays below the closed-form ridge map, so tiny adds that map as a fixed linear path
     // (ridge_skip) and learns the residual with a shallower, less dropped-out encoder (blocks 0, dropout_input 0.2),
     // against out-of-fold map predictions; the map alone is kept unless an epoch beats it significantly on validation.
-    // On the synthetic subjects the validation cosine peaks within 1–3 epochs, hence 20 epochs (see Training/README.md).
+    // On the synthetic subjects the validation cosine peaks within 1–3 epochs, hence 20 epochs (see
+    // Training/README.md).
     const string TinyJson = """
     {
       "kind": "brainmclip", "name": "tiny",
@@ -166,7 +168,9 @@ public sealed record BrainMClipConfig
         "tiny" => TinyJson,
         "paper" => PaperJson,
         "ridge" => RidgeJson,
-        _ => throw new UserInputException($"unknown config preset '{name}' (expected {string.Join(", ", PresetNames)} or a .json file)"),
+        _ =>
+            throw new UserInputException(
+            $"unknown config preset '{name}' (expected {string.Join(", ", PresetNames)} or a .json file)"),
     };
 
     /// <summary>A preset name (tiny, paper, ridge) or a path to a JSON file.</summary>
@@ -174,19 +178,23 @@ public sealed record BrainMClipConfig
     {
         if (PresetNames.Contains(presetOrPath)) return Parse(PresetJson(presetOrPath), $"preset '{presetOrPath}'");
         if (!File.Exists(presetOrPath))
-            throw new UserInputException($"--config {presetOrPath}: not a preset ({string.Join(", ", PresetNames)}) and no such file");
+            throw new UserInputException(
+                $"--config {presetOrPath}: not a preset ({string.Join(", ", PresetNames)}) and no such file");
         return Parse(File.ReadAllText(presetOrPath), presetOrPath);
     }
 
     public static BrainMClipConfig Preset(string name) => Parse(PresetJson(name), $"preset '{name}'");
 
-    /// <summary>Parses config JSON (with optional "base" preset) and validates it; <paramref name="source"/> names it in errors.</summary>
+    /// <summary>Parses config JSON (with optional "base" preset) and validates it; <paramref name="source"/> names it
+    /// in errors.</summary>
     public static BrainMClipConfig Parse(string json, string source)
     {
         JsonObject obj;
         try
         {
-            obj = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }) as JsonObject
+            obj = JsonNode.Parse(json,
+                documentOptions: new JsonDocumentOptions
+                { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }) as JsonObject
                   ?? throw new UserInputException($"{source}: expected a JSON object");
         }
         catch (JsonException e) { throw new UserInputException($"{source}: invalid JSON ({e.Message})"); }
@@ -196,7 +204,8 @@ public sealed record BrainMClipConfig
             string baseName = baseNode is JsonValue v && v.TryGetValue(out string? s) ? s
                 : throw new UserInputException($"{source}: field 'base' must be a preset name string");
             if (!PresetNames.Contains(baseName))
-                throw new UserInputException($"{source}: field 'base' = '{baseName}' is not a preset ({string.Join(", ", PresetNames)})");
+                throw new UserInputException(
+                    $"{source}: field 'base' = '{baseName}' is not a preset ({string.Join(", ", PresetNames)})");
             var merged = (JsonObject)JsonNode.Parse(PresetJson(baseName))!;
             obj.Remove("base");
             Merge(merged, obj);
@@ -210,7 +219,8 @@ public sealed record BrainMClipConfig
         }
         catch (JsonException e)
         {
-            throw new UserInputException($"{source}: field '{(e.Path ?? "$").TrimStart('$', '.')}': {FirstSentence(e.Message)}");
+            throw new UserInputException(
+                $"{source}: field '{(e.Path ?? "$").TrimStart('$', '.')}': {FirstSentence(e.Message)}");
         }
         cfg.Validate(source);
         return cfg;
@@ -240,7 +250,9 @@ public sealed record BrainMClipConfig
         {
             if (!ok) throw new UserInputException($"{source}: field '{field}' = {value}: expected {expected}");
         }
-        foreach (var (section, value) in new (string, object?)[] { ("model", Model), ("loss", Loss), ("fusion", Fusion), ("training", Training), ("ablation", Ablation), ("ridge", Ridge) })
+        foreach (var (section, value) in new (string, object?)[]
+            { ("model", Model), ("loss", Loss), ("fusion", Fusion), ("training", Training), ("ablation", Ablation),
+            ("ridge", Ridge) })
             if (value is null) throw new UserInputException($"{source}: field '{section}' = null: expected an object");
         Req(Kind is "brainmclip" or "ridge", "kind", "\"brainmclip\" or \"ridge\"", Kind);
         var m = Model;
@@ -264,18 +276,21 @@ public sealed record BrainMClipConfig
         Req(Fusion.Lambda is >= 0 and <= 1, "fusion.lambda", "a value in [0, 1]", Fusion.Lambda);
         var t = Training;
         Req(t.Epochs >= 1, "training.epochs", ">= 1", t.Epochs);
-        Req(t.BatchSize >= 2, "training.batch_size", ">= 2 (the SoftCLIP loss contrasts samples within a batch)", t.BatchSize);
+        Req(t.BatchSize >= 2, "training.batch_size", ">= 2 (the SoftCLIP loss contrasts samples within a batch)",
+            t.BatchSize);
         Req(t.MaxLr > 0 && double.IsFinite(t.MaxLr), "training.max_lr", "> 0", t.MaxLr);
         Req(t.WeightDecay >= 0 && double.IsFinite(t.WeightDecay), "training.weight_decay", ">= 0", t.WeightDecay);
         Req(t.GradClip > 0 && double.IsFinite(t.GradClip), "training.grad_clip", "> 0", t.GradClip);
         Req(t.WarmupEpochs > 0 && double.IsFinite(t.WarmupEpochs), "training.warmup_epochs", "> 0", t.WarmupEpochs);
-        Req(t.FinalDivFactor >= 1 && double.IsFinite(t.FinalDivFactor), "training.final_div_factor", ">= 1", t.FinalDivFactor);
+        Req(t.FinalDivFactor >= 1 && double.IsFinite(t.FinalDivFactor), "training.final_div_factor", ">= 1",
+            t.FinalDivFactor);
         Req(t.ValFraction is >= 0 and < 0.9, "training.val_fraction", "a value in [0, 0.9)", t.ValFraction);
         Req(t.Seed >= 0, "training.seed", ">= 0", t.Seed);
         Req(!(Ablation.SemanticOnly && Ablation.DetailOnly), "ablation.semantic_only",
             "not both semantic_only and detail_only", "true");
         Req(Ridge.Alphas is { Length: > 0 } && Ridge.Alphas.All(a => a > 0 && double.IsFinite(a)), "ridge.alphas",
-            "a non-empty list of positive numbers", Ridge.Alphas is null ? "null" : "[" + string.Join(",", Ridge.Alphas) + "]");
+            "a non-empty list of positive numbers", Ridge.Alphas is null ? "null" : "[" + string.Join(",", Ridge.Alphas)
+                + "]");
         Req(Ridge.Folds >= 2, "ridge.folds", ">= 2", Ridge.Folds);
         Req(Ridge.FusionAlpha > 0, "ridge.fusion_alpha", "> 0", Ridge.FusionAlpha);
     }

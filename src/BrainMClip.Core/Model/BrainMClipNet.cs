@@ -30,7 +30,8 @@ public sealed class BrainMClipNet : nn.Module
     {
         if (config.IsRidge) throw new ArgumentException("the ridge configuration has no neural network");
         if (voxelsDetail < 1 || voxelsSemantic < 1)
-            throw new UserInputException($"voxel counts must be >= 1 (detail {voxelsDetail}, semantic {voxelsSemantic})");
+            throw new UserInputException(
+                $"voxel counts must be >= 1 (detail {voxelsDetail}, semantic {voxelsSemantic})");
         Config = config; VoxelsDetail = voxelsDetail; VoxelsSemantic = voxelsSemantic;
         var m = config.Model;
         bool lowRank = config.EffectiveHead == "low_rank";
@@ -65,12 +66,14 @@ public sealed class BrainMClipNet : nn.Module
         foreach (var (name, p) in named_parameters())
         {
             if (name.EndsWith("token_bias", StringComparison.Ordinal)) { p.zero_(); continue; }
-            if (name.Contains("norm", StringComparison.Ordinal)) { if (name.EndsWith("weight", StringComparison.Ordinal)) p.fill_(1); else p.zero_(); continue; }
+            if (name.Contains("norm", StringComparison.Ordinal))
+            { if (name.EndsWith("weight", StringComparison.Ordinal)) p.fill_(1); else p.zero_(); continue; }
         }
         foreach (var (_, module) in named_modules())
         {
             if (module is not TorchSharp.Modules.Linear lin) continue;
-            // The draws are as large as the layer (up to 0.5 GB for the paper preset's heads): free them now, not at GC.
+            // The draws are as large as the layer (up to 0.5 GB for the paper preset's heads): free them now, not at
+            // GC.
             using var scope = NewDisposeScope();
             double bound = 1.0 / Math.Sqrt(lin.weight!.shape[1]);
             lin.weight.copy_(rand(lin.weight.shape, generator: generator) * (2 * bound) - bound);
@@ -78,8 +81,10 @@ public sealed class BrainMClipNet : nn.Module
         }
     }
 
-    /// <summary>Encodes both streams (fD: (B,N_D), fS: (B,N_S); either may be null when its stream is ablated).</summary>
-    /// <param name="skipD">With model.ridge_skip: the linear path's output (B, T·C) to use instead of the stored map's.</param>
+    /// <summary>Encodes both streams (fD: (B,N_D), fS: (B,N_S); either may be null when its stream is
+    /// ablated).</summary>
+    /// <param name="skipD">With model.ridge_skip: the linear path's output (B, T·C) to use instead of the stored
+    /// map's.</param>
     /// <param name="skipS">Likewise for the semantic stream.</param>
     public NetOutput Forward(Tensor? fD, Tensor? fS, Tensor? skipD = null, Tensor? skipS = null)
     {
@@ -105,7 +110,8 @@ public sealed class BrainMClipNet : nn.Module
     {
         bool zero = Config.Model.ZeroInitHead;
         if (encoder_detail is not null && meanDetail is not null) encoder_detail.SetOutputBias(meanDetail, zero);
-        if (encoder_semantic is not null && meanSemantic is not null) encoder_semantic.SetOutputBias(meanSemantic, zero);
+        if (encoder_semantic is not null && meanSemantic is not null) encoder_semantic.SetOutputBias(meanSemantic,
+            zero);
     }
 
     /// <summary>Encoders whose token output includes the fixed ridge path (model.ridge_skip), by stream name.</summary>
@@ -120,9 +126,12 @@ public sealed class BrainMClipNet : nn.Module
 
     /// <summary>P(e): token-wise map from CLIP-Detail width to CLIP-Semantic width.</summary>
     public Tensor Project(Tensor detailTokens) =>
-        (fusion ?? throw new InvalidOperationException("this configuration has no fusion map (semantic_only)")).call(detailTokens);
+        (fusion
+            ?? throw new InvalidOperationException("this configuration has no fusion map (semantic_only)")).call(
+            detailTokens);
 
-    /// <summary>Parameters of the fusion map (clipped separately so its loss never rescales the encoders' step).</summary>
+    /// <summary>Parameters of the fusion map (clipped separately so its loss never rescales the encoders'
+    /// step).</summary>
     public IEnumerable<TorchSharp.Modules.Parameter> FusionParameters() =>
         fusion?.parameters() ?? Enumerable.Empty<TorchSharp.Modules.Parameter>();
 

@@ -4,13 +4,15 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace BrainMClip.Model;
 
-/// <summary>Loss terms of one batch, each kept separately for logging. <see cref="Total"/> drives the encoders/decoders.</summary>
+/// <summary>Loss terms of one batch, each kept separately for logging. <see cref="Total"/> drives the
+/// encoders/decoders.</summary>
 public sealed class LossTerms
 {
     /// <summary>Named terms, e.g. "detail.global", "semantic.token", "rec", "cross" (unweighted values).</summary>
     public Dictionary<string, Tensor> Terms { get; } = new(StringComparer.Ordinal);
     public required Tensor Total { get; init; }
-    /// <summary>MSE of P(e_D) against e_S on ground-truth pairs; only the fusion map's parameters depend on it.</summary>
+    /// <summary>MSE of P(e_D) against e_S on ground-truth pairs; only the fusion map's parameters depend on
+    /// it.</summary>
     public Tensor? Fusion { get; init; }
 }
 
@@ -59,7 +61,8 @@ public static class Losses
 
     /// <summary>
     /// L = Σ_s w_s (global_s + β·token_s + α·mse_s) + w_rec·L_rec + w_cross·L_cross (SPEC §3), with ablations applied.
-    /// Also computes the fusion-map loss MSE(P(e_D), e_S) on ground truth (separate; see <see cref="LossTerms.Fusion"/>).
+    /// Also computes the fusion-map loss MSE(P(e_D), e_S) on ground truth (separate; see <see
+    /// cref="LossTerms.Fusion"/>).
     /// </summary>
     public static LossTerms Compute(BrainMClipNet net, NetOutput o, Tensor? fD, Tensor? fS, Tensor? eD, Tensor? eS)
     {
@@ -98,7 +101,8 @@ public static class Losses
         }
         if (c.UsesCross)
         {
-            var cross = F.mse_loss(net.DecodeDetail(o.LatentSemantic!)!, fD!) + F.mse_loss(net.DecodeSemantic(o.LatentDetail!)!, fS!);
+            var cross = F.mse_loss(net.DecodeDetail(o.LatentSemantic!)!, fD!)
+                + F.mse_loss(net.DecodeSemantic(o.LatentDetail!)!, fS!);
             terms["cross"] = cross;
             total = total + l.WCross * cross;
         }

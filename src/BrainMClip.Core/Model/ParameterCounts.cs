@@ -24,7 +24,8 @@ public static class ParameterCounts
             {
                 ["input"] = n * h + h + 2 * h,
                 ["blocks"] = m.Blocks * (h * h + h + 2 * h),
-                ["head"] = lowRank ? h * t * m.Rank + t * m.Rank + m.Rank * width + t * width : h * t * width + t * width,
+                ["head"] = lowRank ? h * t * m.Rank + t * m.Rank + m.Rank * width + t * width : h * t * width
+                    + t * width,
             };
             return new ModuleCount(name, parts.Values.Sum(), parts);
         }

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using BrainMClip.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -7,7 +6,17 @@ using F = TorchSharp.torch.nn.functional;
 namespace BrainMClip.Model;
 
 /// <summary>Top-1 retrieval in both directions, averaged over loops (SPEC §5).</summary>
-public sealed record RetrievalResult(double ImageToBrainTop1, double BrainToImageTop1, int Loops, int Batch);
+public sealed record RetrievalResult(double ImageToBrainTop1, double BrainToImageTop1, int Loops, int Batch)
+{
+    /// <summary>The figures as JSON (retrieve's output, one row of the ablation table).</summary>
+    public JsonObject ToJson() => new()
+    {
+        ["image_to_brain_top1"] = ImageToBrainTop1,
+        ["brain_to_image_top1"] = BrainToImageTop1,
+        ["loops"] = Loops,
+        ["batch"] = Batch,
+    };
+}
 
 /// <summary>
 /// SPEC §5 retrieval (MindEye protocol): each loop draws <c>batch</c> test samples without replacement (seeded),
@@ -18,15 +27,19 @@ public sealed record RetrievalResult(double ImageToBrainTop1, double BrainToImag
 /// </summary>
 public static class Retrieval
 {
-    public static RetrievalResult Compute(Tensor predictions, Tensor truth, int loops = 30, int batch = 300, long seed = 42)
+    public static RetrievalResult Compute(Tensor predictions, Tensor truth, int loops = 30, int batch = 300,
+        long seed = 42)
     {
         if (loops < 1) throw new UserInputException($"--loops {loops}: expected >= 1");
         if (batch < 2) throw new UserInputException($"--batch {batch}: expected >= 2");
         if (predictions.shape[0] != truth.shape[0])
-            throw new UserInputException($"retrieval: {predictions.shape[0]} predictions but {truth.shape[0]} ground-truth rows");
-        if (predictions.shape.Skip(1).Aggregate(1L, (a, b) => a * b) != truth.shape.Skip(1).Aggregate(1L, (a, b) => a * b))
             throw new UserInputException(
-                $"retrieval: prediction shape [{string.Join(",", predictions.shape)}] and ground-truth shape [{string.Join(",", truth.shape)}] differ");
+                $"retrieval: {predictions.shape[0]} predictions but {truth.shape[0]} ground-truth rows");
+        if (predictions.shape.Skip(1).Aggregate(1L, (a, b) => a * b) != truth.shape.Skip(1)
+            .Aggregate(1L, (a, b) => a * b))
+            throw new UserInputException(
+                $"retrieval: prediction shape [{string.Join(",", predictions.shape)}] and ground-truth shape " +
+                    $"[{string.Join(",", truth.shape)}] differ");
         long n = predictions.shape[0];
         if (n < 2) throw new UserInputException($"retrieval: need at least 2 samples, got {n}");
 
@@ -50,37 +63,5 @@ public static class Retrieval
             b2i += sim.argmax(0).eq(diag).to_type(ScalarType.Float64).mean().item<double>();
         }
         return new RetrievalResult(i2b / nLoops, b2i / nLoops, nLoops, size);
-    }
-}
-
-/// <summary>Retrieval of every stream present in a predictions file, as the JSON the CLI prints.</summary>
-public static class RetrievalReport
-{
-    /// <summary>Retrieval of every stream in PRED against the test features (the JSON `brainmclip retrieve` prints).</summary>
-    public static JsonObject Compute(string predPath, string featuresPath, int loops, int batch, long seed)
-    {
-        var predHeader = SafeTensors.ReadHeader(predPath);
-        var featHeader = SafeTensors.ReadHeader(featuresPath);
-        var root = new JsonObject();
-        foreach (var stream in new[] { "semantic", "detail" })
-        {
-            if (!predHeader.Entries.ContainsKey(stream)) continue;   // ablated stream
-            if (!featHeader.Entries.ContainsKey(stream))
-                throw new UserInputException($"{featuresPath}: no '{stream}' tensor to compare the predictions with");
-            using var p = SafeTensors.LoadTensor(predPath, stream);
-            using var y = SafeTensors.LoadTensor(featuresPath, stream);
-            if (p.shape[0] != y.shape[0])
-                throw new UserInputException($"{predPath} has {p.shape[0]} '{stream}' rows but {featuresPath} has {y.shape[0]}: features must be of the same split, in the same order");
-            var r = Retrieval.Compute(p, y, loops, batch, seed);
-            root[stream] = new JsonObject
-            {
-                ["image_to_brain_top1"] = r.ImageToBrainTop1,
-                ["brain_to_image_top1"] = r.BrainToImageTop1,
-                ["loops"] = r.Loops,
-                ["batch"] = r.Batch,
-            };
-        }
-        if (root.Count == 0) throw new UserInputException($"{predPath}: holds neither 'semantic' nor 'detail' predictions");
-        return root;
     }
 }

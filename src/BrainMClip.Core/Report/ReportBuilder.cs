@@ -38,7 +38,8 @@ public sealed record ReportInputs
 public static class ReportBuilder
 {
     /// <summary>Section ids in page order (stable: tests and users link to them).</summary>
-    public static readonly string[] SectionIds = ["grid", "metrics", "retrieval", "training", "ablations", "params", "layers"];
+    public static readonly string[] SectionIds = ["grid", "metrics", "retrieval", "training", "ablations", "params",
+        "layers"];
 
     /// <summary>Writes the report atomically and returns its path.</summary>
     public static string Write(ReportInputs inputs, string outPath)
@@ -52,7 +53,9 @@ public static class ReportBuilder
         var sb = new StringBuilder();
         sb.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
         sb.Append($"<title>{H(inputs.Title)}</title><style>{Css}</style></head><body>\n");
-        sb.Append($"<header><h1>{H(inputs.Title)}</h1><p class=\"sub\">Generated {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by brainmclip. ");
+        sb.Append(
+            $"<header><h1>{H(inputs.Title)}</h1><p class=\"sub\">Generated {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by " +
+            $"brainmclip. ");
         sb.Append("fMRI → CLIP hidden layers → diffusion image reconstruction (BrainMCLIP).</p><nav>");
         foreach (var id in SectionIds) sb.Append($"<a href=\"#{id}\">{H(SectionTitle(id))}</a>");
         sb.Append("</nav></header>\n");
@@ -64,7 +67,10 @@ public static class ReportBuilder
         Section(sb, "params", () => Params(inputs));
         Section(sb, "layers", () => Layers(inputs));
         // Marks whether every embedded image decoded (read by the headless-browser test; harmless otherwise).
-        sb.Append("<script>window.addEventListener('load',function(){var im=document.images,ok=0;for(var i=0;i<im.length;i++)if(im[i].complete&&im[i].naturalWidth>0)ok++;document.body.setAttribute('data-images-total',im.length);document.body.setAttribute('data-images-decoded',ok);});</script>\n");
+        sb.Append(
+            "<script>window.addEventListener('load',function(){var im=document.images,ok=0;for(var " +
+            "i=0;i<im.length;i++)if(im[i].complete&&im[i].naturalWidth>0)ok++;document.body.setAttribute('data-images" +
+            "-total',im.length);document.body.setAttribute('data-images-decoded',ok);});</script>\n");
         sb.Append("</body></html>\n");
         return sb.ToString();
     }
@@ -96,7 +102,8 @@ public static class ReportBuilder
     static string Img(byte[] png, string alt, string cls = "") =>
         $"<img class=\"{cls}\" alt=\"{H(alt)}\" src=\"data:image/png;base64,{Convert.ToBase64String(png)}\">";
 
-    static string F(double v) => double.IsNaN(v) ? "—" : v.ToString(Math.Abs(v) >= 1000 ? "N0" : "0.####", CultureInfo.InvariantCulture);
+    static string F(double v) =>
+        double.IsNaN(v) ? "—" : v.ToString(Math.Abs(v) >= 1000 ? "N0" : "0.####", CultureInfo.InvariantCulture);
 
     // ---------------------------------------------------------------- grid
     static string Grid(ReportInputs i)
@@ -119,14 +126,22 @@ public static class ReportBuilder
             }
         }
         var sb = new StringBuilder();
-        sb.Append($"<p>{idx.Count} of {recons.Indices.Count} reconstructions{(truth == null ? " (no ground truth given: --truth)" : ", ground truth above each reconstruction")}.</p><div class=\"grid\">");
+        sb.Append(
+            $"<p>{idx.Count} of {recons.Indices.Count} " +
+            $"reconstructions" +
+            $"{(truth == null ? " (no ground truth given: --truth)" : ", ground truth above each reconstruction")}.</" +
+            $"p><div class=\"grid\">");
         foreach (int k in idx)
         {
             sb.Append("<figure>");
             if (truth != null)
-                sb.Append(truth.Contains(k) ? Img(Thumb(truth.Read(k), i.ThumbnailSize), $"ground truth {k}", "gt") : "<div class=\"nogt\">no truth</div>");
+                sb.Append(
+                    truth.Contains(k) ? Img(Thumb(truth.Read(k), i.ThumbnailSize), $"ground truth {k}",
+                    "gt") : "<div class=\"nogt\">no truth</div>");
             sb.Append(Img(Thumb(recons.Read(k), i.ThumbnailSize), $"reconstruction {k}", "rec"));
-            sb.Append($"<figcaption>#{k}{(scores.TryGetValue(k, out var sc) && sc.Length > 0 ? "<br>" + H(sc) : "")}</figcaption></figure>");
+            sb.Append(
+                $"<figcaption>#{k}{(scores.TryGetValue(k, out var sc) && sc.Length > 0 ? "<br>" + H(sc) : "")}</figca" +
+                $"ption></figure>");
         }
         sb.Append("</div>\n");
         return sb.ToString();
@@ -137,7 +152,8 @@ public static class ReportBuilder
         using var scope = NewDisposeScope();
         var t = ImageTensors.ToTensor01(img).unsqueeze(0);
         // Antialiased for display only (metrics never use this path).
-        var r = nn.functional.interpolate(t, [size, size], mode: InterpolationMode.Bilinear, align_corners: false, antialias: true);
+        var r = nn.functional.interpolate(t, [size, size], mode: InterpolationMode.Bilinear, align_corners: false,
+            antialias: true);
         return ImageIO.EncodePng(ImageTensors.ToImage(r));
     }
 
@@ -147,15 +163,22 @@ public static class ReportBuilder
         if (i.MetricsJson == null) return Missing("no METRICS.json given (--metrics); run `brainmclip evaluate`.");
         var m = MetricsReport.Load(i.MetricsJson);
         var sb = new StringBuilder();
-        sb.Append($"<p>n = {m.N} test images. ↑ higher is better, ↓ lower is better. Published figures: subject 1 (SPEC §5).</p>");
+        sb.Append(
+            $"<p>n = {m.N} test images. ↑ higher is better, ↓ lower is better. Published figures: subject 1 (SPEC " +
+            $"§5).</p>");
         sb.Append("<table><tr><th>metric</th><th>ours</th><th>MindEye1</th><th>MindEye2</th></tr>");
         foreach (var info in PublishedFigures.Metrics)
         {
             string ours = m.Metrics.TryGetValue(info.Key, out var r) ? PublishedFigures.Format(info, r.Mean)
-                : m.Skipped.TryGetValue(info.Key, out var why) ? $"<span class=\"skip\" title=\"{H(why)}\">skipped</span>" : "—";
-            string p1 = PublishedFigures.MindEye1.TryGetValue(info.Key, out var a) ? PublishedFigures.Format(info, a) : "—";
-            string p2 = PublishedFigures.MindEye2.TryGetValue(info.Key, out var b) ? PublishedFigures.Format(info, b) : "—";
-            sb.Append($"<tr><td>{H(info.Label)} {(info.HigherIsBetter ? "↑" : "↓")}</td><td class=\"ours\">{ours}</td><td>{p1}</td><td>{p2}</td></tr>");
+                : m.Skipped.TryGetValue(info.Key,
+                    out var why) ? $"<span class=\"skip\" title=\"{H(why)}\">skipped</span>" : "—";
+            string p1 = PublishedFigures.MindEye1.TryGetValue(info.Key, out var a) ? PublishedFigures.Format(info,
+                a) : "—";
+            string p2 = PublishedFigures.MindEye2.TryGetValue(info.Key, out var b) ? PublishedFigures.Format(info,
+                b) : "—";
+            sb.Append(
+                $"<tr><td>{H(info.Label)} {(info.HigherIsBetter ? "↑" : "↓")}</td><td " +
+                $"class=\"ours\">{ours}</td><td>{p1}</td><td>{p2}</td></tr>");
         }
         sb.Append("</table>");
         if (m.Skipped.Count > 0)
@@ -170,16 +193,19 @@ public static class ReportBuilder
             if (m.Metrics.TryGetValue(k, out var r) && r.PerImage.Count > 0)
             {
                 var sorted = r.PerImage.Where(double.IsFinite).OrderBy(v => v).ToArray();
-                series[k + " (sorted per image)"] = (Enumerable.Range(0, sorted.Length).Select(x => (double)x).ToArray(), sorted);
+                series[k + " (sorted per image)"] = (Enumerable.Range(0, sorted.Length).Select(x => (double)x)
+                    .ToArray(), sorted);
             }
-        if (series.Count > 0) sb.Append(Img(Plots.Lines(series, "image rank", "Per-image PixCorr / SSIM"), "per-image metrics", "plot"));
+        if (series.Count > 0) sb.Append(
+            Img(Plots.Lines(series, "image rank", "Per-image PixCorr / SSIM"), "per-image metrics", "plot"));
         return sb.ToString();
     }
 
     // ---------------------------------------------------------------- retrieval
     static string Retrieval(ReportInputs i)
     {
-        if (i.RetrievalJson == null) return Missing("no retrieval JSON given (--retrieval); run `brainmclip retrieve`.");
+        if (i.RetrievalJson == null) return Missing(
+            "no retrieval JSON given (--retrieval); run `brainmclip retrieve`.");
         var root = ReadJson(i.RetrievalJson);
         var rows = Flatten(root).ToList();
         if (rows.Count == 0) return Missing($"{i.RetrievalJson} holds no numbers.");
@@ -192,18 +218,25 @@ public static class ReportBuilder
             string ours = key != "" && v <= 1 ? $"{v * 100:F2}%" : F(v);
             sb.Append($"<tr><td>{H(k)}</td><td class=\"ours\">{ours}</td><td>{p1}</td><td>{p2}</td></tr>");
         }
-        sb.Append("</table><p>Top-1 retrieval: the fraction of images whose own brain prediction ranks first (and back) among a batch of candidates, averaged over seeded loops (MindEye protocol: 30 loops of 300; see the loops/batch rows for this run).</p>");
+        sb.Append(
+            "</table><p>Top-1 retrieval: the fraction of images whose own brain prediction ranks first (and back) " +
+            "among a batch of candidates, averaged over seeded loops (MindEye protocol: 30 loops of 300; see the " +
+            "loops/batch rows for this run).</p>");
         return sb.ToString();
     }
 
-    /// <summary>Maps retrieval field names (image_to_brain, fwd, brain_to_image, bwd, ...) to the published keys.</summary>
+    /// <summary>Maps retrieval field names (image_to_brain, fwd, brain_to_image, bwd, ...) to the published
+    /// keys.</summary>
     static string PublishedKey(string k)
     {
         // Tolerant of naming styles: image_to_brain_top1, ImageToBrainTop1, image2brain, fwd ...
         var s = new string(k.ToLowerInvariant().Where(char.IsLetterOrDigit).ToArray());
-        if (s.Contains("loop") || s.Contains("std") || s.Contains("seed") || s.Contains("count") || s.Contains("batch")) return "";
-        if (s.Contains("imagetobrain") || s.Contains("image2brain") || s.Contains("img2brain") || s.EndsWith("fwd")) return "image_to_brain";
-        if (s.Contains("braintoimage") || s.Contains("brain2image") || s.Contains("brain2img") || s.EndsWith("bwd")) return "brain_to_image";
+        if (s.Contains("loop") || s.Contains("std") || s.Contains("seed") || s.Contains("count")
+            || s.Contains("batch")) return "";
+        if (s.Contains("imagetobrain") || s.Contains("image2brain") || s.Contains("img2brain")
+            || s.EndsWith("fwd")) return "image_to_brain";
+        if (s.Contains("braintoimage") || s.Contains("brain2image") || s.Contains("brain2img")
+            || s.EndsWith("bwd")) return "brain_to_image";
         return "";
     }
 
@@ -220,14 +253,17 @@ public static class ReportBuilder
             var records = File.ReadLines(jsonl).Where(l => l.Trim().Length > 0).Select((l, n) =>
             {
                 try { return JsonNode.Parse(l) as JsonObject; }
-                catch (JsonException e) { throw new UserInputException($"{jsonl}: line {n + 1} is not JSON ({e.Message})"); }
+                catch (JsonException e)
+                { throw new UserInputException($"{jsonl}: line {n + 1} is not JSON ({e.Message})"); }
             }).Where(o => o != null).Select(o => o!).ToList();
             if (records.Count > 0)
             {
-                string xKey = records.All(r => Num(r["epoch"]) != null) ? "epoch" : records.All(r => Num(r["step"]) != null) ? "step" : "";
+                string xKey = records.All(r => Num(r["epoch"]) != null) ? "epoch" : records.All(r =>
+                    Num(r["step"]) != null) ? "step" : "";
                 var xs = records.Select((r, n) => xKey == "" ? n : Num(r[xKey])!.Value).ToArray();
                 var keys = records.SelectMany(r => r.Select(kv => kv.Key)).Distinct()
-                    .Where(k => k != xKey && k != "step" && k != "epoch" && records.Any(r => Num(r[k]) != null)).ToList();
+                    .Where(k => k != xKey && k != "step" && k != "epoch" && records.Any(r => Num(r[k]) != null))
+                        .ToList();
                 // Losses on one plot (log scale when components differ by orders of magnitude), validation scores on
                 // another; rates and timings (lr, samples_per_second, seconds) only in the text line below.
                 var losses = new Dictionary<string, (double[], double[])>();
@@ -244,11 +280,15 @@ public static class ReportBuilder
                 {
                     var pos = losses.Values.SelectMany(v => v.Item2).Where(v => v > 0).ToArray();
                     bool log = pos.Length > 0 && pos.Max() / pos.Min() > 100;
-                    sb.Append(Img(Plots.Lines(losses, xl, log ? "Training losses (log10)" : "Training losses", logY: log), "training losses", "plot"));
+                    sb.Append(
+                        Img(Plots.Lines(losses, xl, log ? "Training losses (log10)" : "Training losses", logY: log),
+                        "training losses", "plot"));
                 }
                 if (vals.Count > 0) sb.Append(Img(Plots.Lines(vals, xl, "Validation"), "validation metrics", "plot"));
                 sb.Append($"<p>{records.Count} records from {H(Path.GetFileName(jsonl))}; last: ");
-                sb.Append(string.Join(", ", records[^1].Where(kv => Num(kv.Value) != null).Select(kv => $"{H(kv.Key)} = {F(Num(kv.Value)!.Value)}")));
+                sb.Append(
+                    string.Join(", ", records[^1].Where(kv => Num(kv.Value) != null)
+                    .Select(kv => $"{H(kv.Key)} = {F(Num(kv.Value)!.Value)}")));
                 sb.Append("</p>");
                 any = true;
             }
@@ -264,13 +304,15 @@ public static class ReportBuilder
     // ---------------------------------------------------------------- ablations / params
     static string Ablations(ReportInputs i)
     {
-        if (i.AblationsJson == null) return Missing("no ablation results given (--ablations; `brainmclip ablate` writes ablations.json).");
+        if (i.AblationsJson == null) return Missing(
+            "no ablation results given (--ablations; `brainmclip ablate` writes ablations.json).");
         var root = ReadJson(i.AblationsJson);
         // `brainmclip ablate`: {"test_samples", "variants": [{"variant", "semantic": {...}, "detail": {...}, ...}]}.
         if (root is JsonObject o && o["variants"] is JsonArray variants)
         {
             var sb = new StringBuilder();
-            if (Num(o["test_samples"]) is { } n) sb.Append($"<p>Retrieval top-1 on {n:0} test samples per ablation variant (chance = 1/300 or 1/N).</p>");
+            if (Num(o["test_samples"]) is { } n) sb.Append(
+                $"<p>Retrieval top-1 on {n:0} test samples per ablation variant (chance = 1/300 or 1/N).</p>");
             return sb.Append(JsonTable(variants, "variant")).ToString();
         }
         return JsonTable(root, "variant");
@@ -278,53 +320,74 @@ public static class ReportBuilder
 
     static string Params(ReportInputs i)
     {
-        string? path = i.ParamsJson ?? (i.RunDir != null && File.Exists(Path.Combine(i.RunDir, "params.json")) ? Path.Combine(i.RunDir, "params.json") : null);
+        string? path = i.ParamsJson
+            ?? (i.RunDir != null
+            && File.Exists(Path.Combine(i.RunDir, "params.json")) ? Path.Combine(i.RunDir, "params.json") : null);
         var sb = new StringBuilder();
-        if (path == null) sb.Append(Missing("no parameter counts given (--params; `brainmclip params --config C --json > params.json`)."));
+        if (path == null) sb.Append(
+            Missing("no parameter counts given (--params; `brainmclip params --config C --json > params.json`)."));
         else
         {
             var root = ReadJson(path);
-            // `brainmclip params --json`: {"config", "total", "modules": {name: {"total", "parts"}}, "fraction_of_mindeye1", ...}.
+            // `brainmclip params --json`: {"config", "total", "modules": {name: {"total", "parts"}},
+            // "fraction_of_mindeye1", ...}.
             if (root is JsonObject o && o["modules"] is JsonObject modules)
             {
-                sb.Append($"<p>Preset <b>{H(o["config"]?.ToString())}</b>, voxels detail/semantic {H(o["voxels_detail"]?.ToString())}/{H(o["voxels_semantic"]?.ToString())}.</p>");
+                sb.Append(
+                    $"<p>Preset <b>{H(o["config"]?.ToString())}</b>, voxels detail/semantic " +
+                    $"{H(o["voxels_detail"]?.ToString())}/{H(o["voxels_semantic"]?.ToString())}.</p>");
                 sb.Append("<table><tr><th>module</th><th>parameters</th><th>parts</th></tr>");
                 foreach (var (name, m) in modules)
                 {
-                    var parts = (m?["parts"] as JsonObject)?.Select(kv => $"{kv.Key} {F(Num(kv.Value) ?? double.NaN)}") ?? [];
-                    sb.Append($"<tr><td>{H(name)}</td><td>{F(Num(m?["total"]) ?? double.NaN)}</td><td class=\"parts\">{H(string.Join(", ", parts))}</td></tr>");
+                    var parts = (m?["parts"] as JsonObject)?.Select(kv => $"{kv.Key} {F(Num(kv.Value) ?? double.NaN)}")
+                        ?? [];
+                    sb.Append(
+                        $"<tr><td>{H(name)}</td><td>{F(Num(m?["total"]) ?? double.NaN)}</td><td " +
+                        $"class=\"parts\">{H(string.Join(", ", parts))}</td></tr>");
                 }
                 sb.Append($"<tr><th>total</th><th>{F(Num(o["total"]) ?? double.NaN)}</th><th></th></tr></table>");
                 if (Num(o["reduction_vs_mindeye1"]) is { } red)
-                    sb.Append($"<p>{red * 100:F1}% fewer parameters than MindEye1's voxel→CLIP network (the paper reports 71.7% fewer than the top VAE-based method).</p>");
+                    sb.Append(
+                        $"<p>{red * 100:F1}% fewer parameters than MindEye1's voxel→CLIP network (the paper reports " +
+                        $"71.7% fewer than the top VAE-based method).</p>");
             }
             else sb.Append(JsonTable(root, "module"));
         }
-        sb.Append("<p>Reference counts (SPEC §3, computed from the authors' code): MindBridge single subject 561,283,712; " +
+        sb.Append(
+            "<p>Reference counts (SPEC §3, computed from the authors' code): MindBridge single subject 561,283,712; " +
                   "MindEye1 voxel→CLIP network, subject 1: 947,579,904.</p>");
         return sb.ToString();
     }
 
-    /// <summary>A table from arbitrary JSON: an array of objects or an object of objects → rows; otherwise key/value rows.</summary>
+    /// <summary>A table from arbitrary JSON: an array of objects or an object of objects → rows; otherwise key/value
+    /// rows.</summary>
     static string JsonTable(JsonNode root, string firstColumn)
     {
         List<(string name, JsonObject obj)>? rows = root switch
         {
-            JsonArray arr when arr.All(x => x is JsonObject) => arr.Select((x, n) => ((x as JsonObject)!["name"]?.ToString() ?? (x as JsonObject)!["variant"]?.ToString() ?? $"#{n}", (JsonObject)x!)).ToList(),
-            JsonObject obj when obj.Count > 0 && obj.All(kv => kv.Value is JsonObject) => obj.Select(kv => (kv.Key, (JsonObject)kv.Value!)).ToList(),
+            JsonArray arr when arr.All(x => x is JsonObject) =>
+                arr.Select((x, n) =>
+                ((x as JsonObject)!["name"]?.ToString() ?? (x as JsonObject)!["variant"]?.ToString() ?? $"#{n}",
+                (JsonObject)x!)).ToList(),
+            JsonObject obj when obj.Count > 0
+                && obj.All(kv => kv.Value is JsonObject) => obj.Select(kv => (kv.Key, (JsonObject)kv.Value!)).ToList(),
             _ => null,
         };
         var sb = new StringBuilder("<table>");
         if (rows != null)
         {
             // Nested objects (e.g. {"semantic": {"image_to_brain_top1": ...}}) become dotted columns.
-            var flat = rows.Select(r => (r.name, cells: FlattenRow(r.obj).Where(kv => kv.Key is not ("name" or "variant")).ToList())).ToList();
+            var flat = rows.Select(r =>
+                (r.name, cells: FlattenRow(r.obj).Where(kv => kv.Key is not ("name" or "variant")).ToList())).ToList();
             var cols = flat.SelectMany(r => r.cells.Select(kv => kv.Key)).Distinct().ToList();
             sb.Append($"<tr><th>{H(firstColumn)}</th>{string.Concat(cols.Select(c => $"<th>{H(c)}</th>"))}</tr>");
             foreach (var (name, cells) in flat)
             {
                 var d = cells.ToDictionary(kv => kv.Key, kv => kv.Value);
-                sb.Append($"<tr><td>{H(name)}</td>{string.Concat(cols.Select(c => $"<td>{(d.TryGetValue(c, out var v) ? Cell(v) : "")}</td>"))}</tr>");
+                sb.Append(
+                    $"<tr><td>{H(name)}</td>" +
+                    $"{string.Concat(cols.Select(c => $"<td>{(d.TryGetValue(c, out var v) ? Cell(v) : "")}</td>"))}</" +
+                    $"tr>");
             }
         }
         else
@@ -345,15 +408,18 @@ public static class ReportBuilder
         }
     }
 
-    static string Cell(JsonNode? n) => Num(n) is { } d ? F(d) : n is JsonValue ? H(n.ToString()) : n == null ? "" : H(n.ToJsonString());
+    static string Cell(JsonNode? n) =>
+        Num(n) is { } d ? F(d) : n is JsonValue ? H(n.ToString()) : n == null ? "" : H(n.ToJsonString());
 
     // ---------------------------------------------------------------- layers
     static string Layers(ReportInputs i)
     {
-        if (i.LayersDir == null) return Missing("no layer-analysis folder given (--layers); run `brainmclip analyze-layers`.");
+        if (i.LayersDir == null) return Missing(
+            "no layer-analysis folder given (--layers); run `brainmclip analyze-layers`.");
         if (!Directory.Exists(i.LayersDir)) throw new UserInputException($"{i.LayersDir}: folder not found");
         var sb = new StringBuilder();
-        foreach (var (name, title) in new[] { ("rsa", "RSA between CLIP layers and ROI groups"), ("cka", "Linear CKA between CLIP layers") })
+        foreach (var (name, title) in new[]
+            { ("rsa", "RSA between CLIP layers and ROI groups"), ("cka", "Linear CKA between CLIP layers") })
         {
             string png = Path.Combine(i.LayersDir, name + ".png"), csv = Path.Combine(i.LayersDir, name + ".csv");
             if (File.Exists(png)) sb.Append($"<h3>{H(title)}</h3>").Append(Img(File.ReadAllBytes(png), title, "plot"));
@@ -400,7 +466,8 @@ public static class ReportBuilder
         switch (node)
         {
             case JsonObject o:
-                foreach (var (k, v) in o) foreach (var x in Flatten(v, prefix == "" ? k : $"{prefix}.{k}")) yield return x;
+                foreach (var (k, v) in o) foreach (var x in Flatten(v,
+                    prefix == "" ? k : $"{prefix}.{k}")) yield return x;
                 break;
             case JsonArray:
                 break; // per-loop arrays would swamp the table
@@ -415,7 +482,8 @@ public static class ReportBuilder
         switch (node)
         {
             case JsonObject o:
-                foreach (var (k, v) in o) foreach (var x in FlattenAll(v, prefix == "" ? k : $"{prefix}.{k}")) yield return x;
+                foreach (var (k, v) in o) foreach (var x in FlattenAll(v,
+                    prefix == "" ? k : $"{prefix}.{k}")) yield return x;
                 break;
             case JsonArray a when a.Count > 20:
                 yield return (prefix, $"[{a.Count} values]");

@@ -32,12 +32,17 @@ public static class AblationRunner
             "global_only" => c with { Ablation = a with { GlobalOnly = true } },
             "full_heads" => c with { Ablation = a with { FullHeads = true } },
             "ridge" => c with { Kind = "ridge" },
-            _ => throw new UserInputException($"unknown ablation variant '{variant}' (expected {string.Join(", ", Variants)})"),
-        } with { Name = $"{baseConfig.Name}:{variant}" };
+            _ =>
+                throw new UserInputException(
+                $"unknown ablation variant '{variant}' (expected {string.Join(", ", Variants)})"),
+        } with
+        { Name = $"{baseConfig.Name}:{variant}" };
     }
 
-    /// <param name="prepareRun">Called with each run folder before training (e.g. to save the z-score statistics).</param>
-    public static JsonObject Run(BrainMClipConfig baseConfig, TrainingData train, Tensor testDetail, Tensor testSemantic,
+    /// <param name="prepareRun">Called with each run folder before training (e.g. to save the z-score
+    /// statistics).</param>
+    public static JsonObject Run(BrainMClipConfig baseConfig, TrainingData train, Tensor testDetail,
+        Tensor testSemantic,
         FeatureStore testFeatures, string outDir, IEnumerable<string>? variants = null, int loops = 30, int batch = 300,
         long retrievalSeed = 42, TextWriter? log = null, Action<string>? prepareRun = null)
     {
@@ -66,12 +71,7 @@ public static class AblationRunner
             foreach (var (stream, p, y) in new[] { ("semantic", pred.Semantic, eS), ("detail", pred.Detail, eD) })
             {
                 if (p is null) { row[stream] = null; continue; }
-                var r = Retrieval.Compute(p, y, loops, batch, retrievalSeed);
-                row[stream] = new JsonObject
-                {
-                    ["image_to_brain_top1"] = r.ImageToBrainTop1, ["brain_to_image_top1"] = r.BrainToImageTop1,
-                    ["loops"] = r.Loops, ["batch"] = r.Batch,
-                };
+                row[stream] = Retrieval.Compute(p, y, loops, batch, retrievalSeed).ToJson();
             }
             rows.Add(row);
             log?.WriteLine($"   {v}: {row.ToJsonString()}");
@@ -82,17 +82,25 @@ public static class AblationRunner
             ["test_samples"] = testDetail.shape[0],
             ["variants"] = rows,
         };
-        AtomicFile.WriteAllText(Path.Combine(outDir, "ablations.json"), result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        AtomicFile.WriteAllText(Path.Combine(outDir, "ablations.json"),
+            result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         AtomicFile.WriteAllText(Path.Combine(outDir, "ablations.csv"), Csv(rows));
         return result;
     }
 
     static string Csv(JsonArray rows)
     {
-        var sb = new StringBuilder("variant,semantic_image_to_brain_top1,semantic_brain_to_image_top1,detail_image_to_brain_top1,detail_brain_to_image_top1,train_seconds\n");
-        string F(JsonNode? n, string k) => n is JsonObject o && o[k] is { } v ? v.GetValue<double>().ToString("0.0000", CultureInfo.InvariantCulture) : "";
+        var sb = new StringBuilder(
+            "variant,semantic_image_to_brain_top1,semantic_brain_to_image_top1,detail_image_to_brain_top1,detail_brai" +
+            "n_to_image_top1,train_seconds\n");
+        string F(JsonNode? n, string k) => n is JsonObject o && o[k] is { } v ? v.GetValue<double>()
+            .ToString("0.0000", CultureInfo.InvariantCulture) : "";
         foreach (var r in rows)
-            sb.Append(CultureInfo.InvariantCulture, $"{r!["variant"]},{F(r["semantic"], "image_to_brain_top1")},{F(r["semantic"], "brain_to_image_top1")},{F(r["detail"], "image_to_brain_top1")},{F(r["detail"], "brain_to_image_top1")},{r["train_seconds"]!.GetValue<double>().ToString("0.0", CultureInfo.InvariantCulture)}\n");
+            sb.Append(CultureInfo.InvariantCulture,
+                $"{r!["variant"]},{F(r["semantic"], "image_to_brain_top1")}," +
+                $"{F(r["semantic"], "brain_to_image_top1")},{F(r["detail"], "image_to_brain_top1")}," +
+                $"{F(r["detail"], "brain_to_image_top1")}," +
+                $"{r["train_seconds"]!.GetValue<double>().ToString("0.0", CultureInfo.InvariantCulture)}\n");
         return sb.ToString();
     }
 }

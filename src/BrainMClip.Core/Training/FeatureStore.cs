@@ -1,3 +1,4 @@
+using BrainMClip.Features;
 using BrainMClip.IO;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -40,35 +41,44 @@ public sealed class FeatureStore : IDisposable
         if ((d.End - d.Begin) + (s.End - s.Begin) <= InMemoryLimitBytes)
         {
             using var scope = NewDisposeScope();
-            var all = SafeTensors.Load(path, ["detail", "semantic"]);
+            var all = FeatureFile.ReadAll(path, [FeatureFile.Detail, FeatureFile.Semantic]);
             _detail = all["detail"].to_type(ScalarType.Float32).contiguous().DetachFromDisposeScope();
             _semantic = all["semantic"].to_type(ScalarType.Float32).contiguous().DetachFromDisposeScope();
         }
     }
 
-    /// <summary>Opens a features file, checking that it holds <c>detail</c> (N,T,W) and <c>semantic</c> (N,T,P).</summary>
+    /// <summary>Opens a features file, checking that it holds <c>detail</c> (N,T,W) and <c>semantic</c>
+    /// (N,T,P).</summary>
     public static FeatureStore Open(string path)
     {
-        var h = SafeTensors.ReadHeader(path);
+        var h = FeatureFile.ReadHeader(path);
         foreach (var name in new[] { "detail", "semantic" })
         {
             if (!h.Entries.TryGetValue(name, out var e))
-                throw new UserInputException($"{path}: features file has no '{name}' tensor (expected 'detail' (N,T,W) and 'semantic' (N,T,P), as written by 'brainmclip features')");
+                throw new UserInputException(
+                    $"{path}: features file has no '{name}' tensor (expected 'detail' (N,T,W) and 'semantic' " +
+                    $"(N,T,P), as written by 'brainmclip features')");
             if (e.Shape.Length != 3)
-                throw new UserInputException($"{path}: '{name}' has shape [{string.Join(",", e.Shape)}]; expected 3 dimensions (N,T,C)");
+                throw new UserInputException(
+                    $"{path}: '{name}' has shape [{string.Join(",", e.Shape)}]; expected 3 dimensions (N,T,C)");
             if (e.DType is not ("F32" or "F16" or "BF16" or "F64"))
                 throw new UserInputException($"{path}: '{name}' has dtype {e.DType}; expected a floating type");
         }
         var d = h.Entries["detail"].Shape; var s = h.Entries["semantic"].Shape;
         if (d[0] != s[0] || d[1] != s[1])
-            throw new UserInputException($"{path}: 'detail' [{string.Join(",", d)}] and 'semantic' [{string.Join(",", s)}] disagree in samples or tokens");
+            throw new UserInputException(
+                $"{path}: 'detail' [{string.Join(",", d)}] and 'semantic' [{string.Join(",", s)}] disagree in " +
+                $"samples or tokens");
         return new FeatureStore(path, h);
     }
 
     static void Check(Tensor detail, Tensor semantic, string src)
     {
-        if (detail.dim() != 3 || semantic.dim() != 3 || detail.shape[0] != semantic.shape[0] || detail.shape[1] != semantic.shape[1])
-            throw new UserInputException($"{src}: features must be detail (N,T,W) and semantic (N,T,P) with equal N and T; got [{string.Join(",", detail.shape)}] and [{string.Join(",", semantic.shape)}]");
+        if (detail.dim() != 3 || semantic.dim() != 3 || detail.shape[0] != semantic.shape[0]
+            || detail.shape[1] != semantic.shape[1])
+            throw new UserInputException(
+                $"{src}: features must be detail (N,T,W) and semantic (N,T,P) with equal N and T; got " +
+                $"[{string.Join(",", detail.shape)}] and [{string.Join(",", semantic.shape)}]");
     }
 
     public Tensor Detail(Tensor rows) => Gather(_detail, "detail", rows);
@@ -84,7 +94,7 @@ public sealed class FeatureStore : IDisposable
         var idx = rows.data<long>().ToArray();
         var parts = new Tensor[idx.Length];
         for (int i = 0; i < idx.Length; i++)
-            parts[i] = SafeTensors.LoadTensor(_path!, name, idx[i], 1).to_type(ScalarType.Float32);
+            parts[i] = FeatureFile.Read(_path!, name, idx[i], 1).to_type(ScalarType.Float32);
         var r = cat(parts, 0);
         foreach (var p in parts) p.Dispose();
         return r;

@@ -10,7 +10,11 @@ namespace BrainMClip.Training;
 /// <summary>One fitted linear map x → x·W + b with the alpha chosen by cross-validation.</summary>
 public sealed record RidgeMap(Tensor Weight, Tensor Bias, double Alpha, IReadOnlyDictionary<double, double> CvScores)
 {
-    public Tensor Apply(Tensor x) => torch.nn.functional.linear(x.to_type(ScalarType.Float32), Weight.t(), Bias);
+    public Tensor Apply(Tensor x) => Apply(x, Weight, Bias);
+
+    /// <summary>x·W + b in float32: the one way a ridge map (baseline, ridge_skip, saved run) is applied.</summary>
+    public static Tensor Apply(Tensor x, Tensor weight, Tensor bias) =>
+        torch.nn.functional.linear(x.to_type(ScalarType.Float32), weight.t(), bias);
 }
 
 /// <summary>
@@ -31,10 +35,7 @@ public static class RidgeBaseline
         data.Validate();
         var run = new RunFolder(runDir);
         using var runLock = run.Lock();
-        cfg = cfg with
-        {
-            Model = cfg.Model with { Tokens = data.Features.Tokens, DetailWidth = data.Features.DetailWidth, SemanticWidth = data.Features.SemanticWidth },
-        };
+        cfg = data.Configure(cfg);
         Directory.CreateDirectory(run.Root);
         AtomicFile.WriteAllText(run.ConfigPath, cfg.ToJson() + "\n");
         prepareRun?.Invoke(run);
@@ -47,7 +48,9 @@ public static class RidgeBaseline
         var metrics = new List<JsonObject>();
         foreach (var (name, x, y) in new[] { ("detail", data.Detail, eD), ("semantic", data.Semantic, eS) })
         {
-            log?.WriteLine($"ridge {name}: {x.shape[0]} samples, {x.shape[1]} voxels → {y.shape[1]}×{y.shape[2]} tokens; {cfg.Ridge.Folds}-fold CV over {cfg.Ridge.Alphas.Length} alphas");
+            log?.WriteLine(
+                $"ridge {name}: {x.shape[0]} samples, {x.shape[1]} voxels → {y.shape[1]}×{y.shape[2]} tokens; " +
+                $"{cfg.Ridge.Folds}-fold CV over {cfg.Ridge.Alphas.Length} alphas");
             var map = Fit(x, y.flatten(1), cfg.Ridge.Alphas, cfg.Ridge.Folds, cfg.Training.Seed, log, name);
             tensors[$"{name}.weight"] = map.Weight; tensors[$"{name}.bias"] = map.Bias;
             meta[$"{name}.alpha"] = map.Alpha.ToString("R", CultureInfo.InvariantCulture);
@@ -68,7 +71,8 @@ public static class RidgeBaseline
     }
 
     /// <summary>Fits x (N,V) → y (N,D) with alpha chosen by k-fold CV; returns W (V,D) float32 and b (D).</summary>
-    public static RidgeMap Fit(Tensor x, Tensor y, IReadOnlyList<double> alphas, int folds, long seed, TextWriter? log = null, string label = "")
+    public static RidgeMap Fit(Tensor x, Tensor y, IReadOnlyList<double> alphas, int folds, long seed,
+        TextWriter? log = null, string label = "")
     {
         long n = x.shape[0];
         using var scope = NewDisposeScope();
@@ -119,7 +123,8 @@ public static class RidgeBaseline
         for (int i = 0; i < alphas.Count; i++)
             scores[alphas[i]] = (dot[i] / (pp[i].sqrt() * yy.sqrt()).clamp_min(1e-30)).mean().item<double>();
         double best = scores.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key).First().Key;
-        log?.WriteLine($"ridge {label}: CV cosine " + string.Join(", ", scores.Select(kv => $"α={kv.Key:g4}: {kv.Value:0.0000}")) + $" → α={best:g4}");
+        log?.WriteLine($"ridge {label}: CV cosine "
+            + string.Join(", ", scores.Select(kv => $"α={kv.Key:g4}: {kv.Value:0.0000}")) + $" → α={best:g4}");
         var (w, bias) = SolvePrimalOrDual(x64, y64, best);
         return new RidgeMap(w.MoveToOuterDisposeScope(), bias.MoveToOuterDisposeScope(), best, scores);
     }
@@ -139,7 +144,8 @@ public static class RidgeBaseline
         {
             using var fs = NewDisposeScope();
             var (w, bias) = SolvePrimalOrDual(x64.index_select(0, tr), y64.index_select(0, tr), alpha);
-            result.index_copy_(0, va, nn.functional.linear(x.index_select(0, va).to_type(ScalarType.Float32), w.t(), bias));
+            result.index_copy_(0, va,
+                nn.functional.linear(x.index_select(0, va).to_type(ScalarType.Float32), w.t(), bias));
         }
         return result.MoveToOuterDisposeScope();
     }
@@ -157,7 +163,8 @@ public static class RidgeBaseline
         }).ToArray();
     }
 
-    /// <summary>Ridge solution on all rows (intercept by centring), primal or dual, whichever system is smaller.</summary>
+    /// <summary>Ridge solution on all rows (intercept by centring), primal or dual, whichever system is
+    /// smaller.</summary>
     static (Tensor weight, Tensor bias) SolvePrimalOrDual(Tensor x64, Tensor y64, double alpha)
     {
         using var scope = NewDisposeScope();

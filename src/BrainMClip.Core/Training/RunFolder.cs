@@ -13,7 +13,8 @@ public sealed class RunFolder
     public string ZScorePath => Path.Combine(Root, "zscore.safetensors");
     public string CheckpointDir => Path.Combine(Root, "checkpoints");
     public string LastCheckpoint => Path.Combine(CheckpointDir, "last.ckpt");
-    /// <summary>The checkpoint before <see cref="LastCheckpoint"/>, kept so a corrupted last one can be skipped.</summary>
+    /// <summary>The checkpoint before <see cref="LastCheckpoint"/>, kept so a corrupted last one can be
+    /// skipped.</summary>
     public string PreviousCheckpoint => Path.Combine(CheckpointDir, "prev.ckpt");
     public string BestCheckpoint => Path.Combine(CheckpointDir, "best.ckpt");
     public string MetricsPath => Path.Combine(Root, "metrics.jsonl");
@@ -39,7 +40,8 @@ public sealed class RunFolder
         }
         catch (IOException e)
         {
-            throw new UserInputException($"{Root}: run folder is in use by another training process (lock file {LockPath}: {e.Message})");
+            throw new UserInputException(
+                $"{Root}: run folder is in use by another training process (lock file {LockPath}: {e.Message})");
         }
     }
 }

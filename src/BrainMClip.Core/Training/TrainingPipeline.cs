@@ -29,7 +29,8 @@ public static class TrainingPipeline
         }
     }
 
-    /// <summary>Reads the train split's detail and semantic streams and z-scores them with their own statistics.</summary>
+    /// <summary>Reads the train split's detail and semantic streams and z-scores them with their own
+    /// statistics.</summary>
     public static Streams LoadTrainStreams(NsdSubject subject)
     {
         using var d = subject.LoadStream("train", VoxelStream.Detail);
@@ -38,8 +39,10 @@ public static class TrainingPipeline
         return new Streams(zd.Apply(d), zs.Apply(s), zd, zs);
     }
 
-    /// <summary>Trains a BrainMCLIP or ridge run on <paramref name="featuresPath"/> (train stimuli, train order).</summary>
-    public static TrainResult Train(NsdSubject subject, string featuresPath, BrainMClipConfig cfg, string runDir, TrainOptions? options = null)
+    /// <summary>Trains a BrainMCLIP or ridge run on <paramref name="featuresPath"/> (train stimuli, train
+    /// order).</summary>
+    public static TrainResult Train(NsdSubject subject, string featuresPath, BrainMClipConfig cfg, string runDir,
+        TrainOptions? options = null)
     {
         options ??= new TrainOptions();
         // Cheap checks before the long work (loading the fMRI streams takes minutes on real data).
@@ -48,15 +51,24 @@ public static class TrainingPipeline
         using var features = FeatureStore.Open(featuresPath);
         using var streams = LoadTrainStreams(subject);
         if (features.Rows != subject.TrainSamples)
-            throw new UserInputException($"{featuresPath}: {features.Rows} feature rows but {subject.TrainSamples} training samples in {subject.FmriPath("train")}; extract features from {subject.StimuliPath("train")}");
+            throw new UserInputException(
+                $"{featuresPath}: {features.Rows} feature rows but {subject.TrainSamples} training samples in " +
+                $"{subject.FmriPath("train")}; extract features from {subject.StimuliPath("train")}");
         var data = new TrainingData(streams.Detail, streams.Semantic, features);
-        options.Log?.WriteLine($"training '{cfg.Name}' ({cfg.Kind}) on {subject.TrainSamples} samples: detail {streams.Detail.shape[1]} voxels, semantic {streams.Semantic.shape[1]} voxels; " +
-                               $"targets {features.Tokens} tokens × {features.DetailWidth}/{features.SemanticWidth}; beta scaling {subject.BetaScale.Mode} (÷{subject.BetaScale.Divisor})");
+        options.Log?.WriteLine(
+            $"training '{cfg.Name}' ({cfg.Kind}) on {subject.TrainSamples} samples: detail {streams.Detail.shape[1]} " +
+            $"voxels, semantic {streams.Semantic.shape[1]} voxels; " +
+                               $"targets {features.Tokens} tokens × {features.DetailWidth}/{features.SemanticWidth}; " +
+                                   $"beta scaling {subject.BetaScale.Mode} (÷{subject.BetaScale.Divisor})");
         void Prepare(RunFolder run) => streams.SaveStats(run.ZScorePath);
         if (cfg.IsRidge) return RidgeBaseline.Train(cfg, data, runDir, options.Log, Prepare);
         return Trainer.Train(cfg, data, runDir, new TrainOptions
         {
-            Resume = options.Resume, StopAfterEpoch = options.StopAfterEpoch, Log = options.Log, ProgressBar = options.ProgressBar, PrepareRun = Prepare,
+            Resume = options.Resume,
+            StopAfterEpoch = options.StopAfterEpoch,
+            Log = options.Log,
+            ProgressBar = options.ProgressBar,
+            PrepareRun = Prepare,
         });
     }
 
@@ -72,8 +84,10 @@ public static class TrainingPipeline
         return (zd.Apply(d), zs.Apply(s));
     }
 
-    /// <summary>Predicts a split with a trained run (neural or ridge) at fusion weight λ (default: the run's).</summary>
-    public static Predictions Predict(string runDir, NsdSubject subject, string split, double? lambda = null, TextWriter? log = null)
+    /// <summary>Predicts a split with a trained run (neural or ridge) at fusion weight λ (default: the
+    /// run's).</summary>
+    public static Predictions Predict(string runDir, NsdSubject subject, string split, double? lambda = null,
+        TextWriter? log = null)
     {
         using var predictor = Predictor.Open(runDir, log);
         var (d, s) = LoadNormalized(subject, runDir, split);
@@ -81,19 +95,23 @@ public static class TrainingPipeline
     }
 
     /// <summary>Trains and scores every ablation variant plus ridge (see <see cref="AblationRunner"/>).</summary>
-    public static JsonObject Ablate(NsdSubject subject, string featuresTrain, string featuresTest, BrainMClipConfig baseConfig, string outDir,
+    public static JsonObject Ablate(NsdSubject subject, string featuresTrain, string featuresTest,
+        BrainMClipConfig baseConfig, string outDir,
         IEnumerable<string>? variants = null, int loops = 30, int batch = 300, long seed = 42, TextWriter? log = null)
     {
         using var streams = LoadTrainStreams(subject);
         using var train = FeatureStore.Open(featuresTrain);
         using var test = FeatureStore.Open(featuresTest);
-        if (train.Rows != subject.TrainSamples) throw new UserInputException($"{featuresTrain}: {train.Rows} rows but {subject.TrainSamples} training samples");
-        if (test.Rows != subject.TestSamples) throw new UserInputException($"{featuresTest}: {test.Rows} rows but {subject.TestSamples} test samples");
+        if (train.Rows != subject.TrainSamples) throw new UserInputException(
+            $"{featuresTrain}: {train.Rows} rows but {subject.TrainSamples} training samples");
+        if (test.Rows != subject.TestSamples) throw new UserInputException(
+            $"{featuresTest}: {test.Rows} rows but {subject.TestSamples} test samples");
         using var td = subject.LoadStream("test", VoxelStream.Detail);
         using var ts = subject.LoadStream("test", VoxelStream.Semantic);
         using var testD = streams.DetailStats.Apply(td);
         using var testS = streams.SemanticStats.Apply(ts);
-        return AblationRunner.Run(baseConfig, new TrainingData(streams.Detail, streams.Semantic, train), testD, testS, test, outDir,
+        return AblationRunner.Run(baseConfig, new TrainingData(streams.Detail, streams.Semantic, train), testD, testS,
+            test, outDir,
             variants, loops, batch, seed, log, dir => streams.SaveStats(new RunFolder(dir).ZScorePath));
     }
 }

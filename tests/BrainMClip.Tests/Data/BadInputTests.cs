@@ -1,3 +1,4 @@
+using BrainMClip.Tests.Cli;
 using System.Text;
 using BrainMClip.Data;
 using BrainMClip.IO;
@@ -102,7 +103,8 @@ public class BadInputTests : IDisposable
     {
         var a = Npy.Read(Fmri("train"));
         var longs = a.ToFloat64().Select(v => (long)v).ToArray();
-        Npy.Write(Fmri("train"), NpyDType.Int64, a.Shape, System.Runtime.InteropServices.MemoryMarshal.AsBytes(longs.AsSpan()));
+        Npy.Write(Fmri("train"), NpyDType.Int64, a.Shape,
+            System.Runtime.InteropServices.MemoryMarshal.AsBytes(longs.AsSpan()));
         Assert.Contains("dtype", Info(Fmri("train")));
     }
 
@@ -126,7 +128,8 @@ public class BadInputTests : IDisposable
         var d = a.ToFloat64();
         var cut = new double[rows * (cols - 1)];
         for (long r = 0; r < rows; r++) Array.Copy(d, r * cols, cut, r * (cols - 1), cols - 1);
-        Npy.Write(Fmri("test"), NpyDType.Float64, [rows, cols - 1], System.Runtime.InteropServices.MemoryMarshal.AsBytes(cut.AsSpan()));
+        Npy.Write(Fmri("test"), NpyDType.Float64, [rows, cols - 1],
+            System.Runtime.InteropServices.MemoryMarshal.AsBytes(cut.AsSpan()));
         Assert.Contains("same voxels", Info(Fmri("test")));
     }
 
@@ -135,7 +138,8 @@ public class BadInputTests : IDisposable
     {
         var s = Npy.Read(Stim("train"));
         long per = s.Count / s.Shape[0];
-        Npy.Write(Stim("train"), s.DType, [s.Shape[0] - 1, .. s.Shape[1..]], s.Data.AsSpan(0, (int)(per * (s.Shape[0] - 1))));
+        Npy.Write(Stim("train"), s.DType, [s.Shape[0] - 1, .. s.Shape[1..]],
+            s.Data.AsSpan(0, (int)(per * (s.Shape[0] - 1))));
         var err = Info(Stim("train"));
         Assert.Contains("rows", err);
     }
@@ -148,7 +152,8 @@ public class BadInputTests : IDisposable
         var a = Npy.Read(Fmri(split));
         var d = a.ToFloat64();
         d[row * a.Shape[1] + col] = bad;
-        Npy.Write(Fmri(split), NpyDType.Float64, a.Shape, System.Runtime.InteropServices.MemoryMarshal.AsBytes(d.AsSpan()));
+        Npy.Write(Fmri(split), NpyDType.Float64, a.Shape,
+            System.Runtime.InteropServices.MemoryMarshal.AsBytes(d.AsSpan()));
         Assert.Contains($"row {row}, column {col}", Info(Fmri(split)));
     }
 }

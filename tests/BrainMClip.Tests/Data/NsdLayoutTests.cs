@@ -1,3 +1,4 @@
+using BrainMClip.Tests.Cli;
 using System.Text.Json;
 using BrainMClip.Data;
 using BrainMClip.IO;
@@ -15,13 +16,15 @@ public class NsdLayoutTests
 {
     static string Root => TestPaths.Fixture("data/nsd");
     static string Expected(string name) => Path.Combine(Root, "expected", name);
-    static JsonElement Info(int subj) => JsonDocument.Parse(File.ReadAllText(Expected($"subj0{subj}_info.json"))).RootElement;
+    static JsonElement Info(int subj) =>
+        JsonDocument.Parse(File.ReadAllText(Expected($"subj0{subj}_info.json"))).RootElement;
 
     static void AssertClose(float[] want, float[] got, double tol, string what)
     {
         Assert.Equal(want.Length, got.Length);
         for (int i = 0; i < want.Length; i++)
-            Assert.True(Math.Abs(want[i] - got[i]) <= tol * Math.Max(1, Math.Abs(want[i])), $"{what}[{i}]: expected {want[i]}, got {got[i]}");
+            Assert.True(Math.Abs(want[i] - got[i]) <= tol * Math.Max(1, Math.Abs(want[i])),
+                $"{what}[{i}]: expected {want[i]}, got {got[i]}");
     }
 
     [Theory]
@@ -72,7 +75,9 @@ public class NsdLayoutTests
         foreach (var z in new[] { false, true })
         {
             string outPath = Path.Combine(dir.Path, $"{split}_{stream}_{z}.npy");
-            var args = new List<string> { "data", "export", "--data", Root, "--subject", subj.ToString(), "--split", split, "--stream", stream, "--out", outPath };
+            var args = new List<string>
+                { "data", "export", "--data", Root, "--subject", subj.ToString(), "--split", split, "--stream", stream,
+                "--out", outPath };
             if (z) args.Add("--zscore");
             var (code, _, err) = CliRunner.Run([.. args]);
             Assert.True(code == 0, err);
@@ -91,11 +96,14 @@ public class NsdLayoutTests
         Assert.True(code == 0, err);
         var j = JsonDocument.Parse(stdout).RootElement;
         var e = Info(2);
-        foreach (var k in new[] { "subject", "train_samples", "test_samples", "voxels_detail", "voxels_semantic", "voxels_low" })
+        foreach (var k in new[]
+            { "subject", "train_samples", "test_samples", "voxels_detail", "voxels_semantic", "voxels_low" })
             Assert.Equal(e.GetProperty(k).GetInt32(), j.GetProperty(k).GetInt32());
-        Assert.Equal("[8,10,3]", j.GetProperty("image_shape").GetRawText().Replace(" ", "").Replace("\n", "").Replace("\r", ""));
+        Assert.Equal("[8,10,3]", j.GetProperty("image_shape").GetRawText().Replace(" ", "").Replace("\n", "")
+            .Replace("\r", ""));
         Assert.Equal(1.0, j.GetProperty("beta_scale").GetProperty("divisor").GetDouble());
-        Assert.Equal(e.GetProperty("rois").GetProperty("FFA-2").GetInt32(), j.GetProperty("rois").GetProperty("FFA-2").GetInt32());
+        Assert.Equal(e.GetProperty("rois").GetProperty("FFA-2").GetInt32(), j.GetProperty("rois").GetProperty("FFA-2")
+            .GetInt32());
     }
 
     [Fact]
@@ -158,7 +166,8 @@ public class NsdLayoutTests
         for (int i = 0; i < c.Length; i++)
         {
             Assert.True(general[c[i][0], c[i][1], c[i][2]] > 0);
-            if (i > 0) Assert.True(general.Index(c[i - 1][0], c[i - 1][1], c[i - 1][2]) < general.Index(c[i][0], c[i][1], c[i][2]));
+            if (i > 0) Assert.True(
+                general.Index(c[i - 1][0], c[i - 1][1], c[i - 1][2]) < general.Index(c[i][0], c[i][1], c[i][2]));
         }
         Assert.Equal(s.Split.RoiCounts["FFA-2"], s.Split.RoiIndices("FFA-2").Length);
     }

@@ -1,3 +1,4 @@
+using BrainMClip.Tests.Cli;
 using System.Text.Json;
 using BrainMClip.Data;
 using BrainMClip.IO;
@@ -16,7 +17,8 @@ public class SynthTests : IClassFixture<SynthTests.Seed7>
         public TempDir Dir { get; } = new();
         public string Root => Path.Combine(Dir.Path, "D");
         public (int Code, string Out, string Err) Result { get; }
-        public Seed7() => Result = CliRunner.Run("synth", "--out", Root, "--seed", "7", "--train", "200", "--test", "50");
+        public Seed7() =>
+            Result = CliRunner.Run("synth", "--out", Root, "--seed", "7", "--train", "200", "--test", "50");
         public void Dispose() => Dir.Dispose();
     }
 
@@ -33,9 +35,11 @@ public class SynthTests : IClassFixture<SynthTests.Seed7>
         Assert.Equal(1, j.GetProperty("subject").GetInt32());
         Assert.Equal(200, j.GetProperty("train_samples").GetInt32());
         Assert.Equal(50, j.GetProperty("test_samples").GetInt32());
-        int nd = j.GetProperty("voxels_detail").GetInt32(), ns = j.GetProperty("voxels_semantic").GetInt32(), nl = j.GetProperty("voxels_low").GetInt32();
+        int nd = j.GetProperty("voxels_detail").GetInt32(), ns = j.GetProperty("voxels_semantic").GetInt32(),
+            nl = j.GetProperty("voxels_low").GetInt32();
         Assert.True(ns < nd && nl < nd && ns > 0 && nl > 0, $"detail {nd}, semantic {ns}, low {nl}");
-        Assert.Equal("[64,64,3]", j.GetProperty("image_shape").GetRawText().Replace(" ", "").Replace("\n", "").Replace("\r", ""));
+        Assert.Equal("[64,64,3]", j.GetProperty("image_shape").GetRawText().Replace(" ", "").Replace("\n", "")
+            .Replace("\r", ""));
         // ROI counts inside nsdgeneral add up to the stream sizes (the synthetic labels do not overlap).
         var rois = j.GetProperty("rois").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32());
         Assert.Equal(nl, NsdRois.Labels[NsdRois.PrfVisualRois].Sum(n => rois[n]));
@@ -52,13 +56,17 @@ public class SynthTests : IClassFixture<SynthTests.Seed7>
         string again = Path.Combine(dir.Path, "again"), other = Path.Combine(dir.Path, "other");
         Assert.Equal(0, CliRunner.Run("synth", "--out", again, "--seed", "7", "--train", "200", "--test", "50").Code);
         Assert.Equal(0, CliRunner.Run("synth", "--out", other, "--seed", "8", "--train", "200", "--test", "50").Code);
-        var files = Directory.GetFiles(_d.Root, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(_d.Root, f)).Order().ToArray();
-        Assert.Equal(files, Directory.GetFiles(again, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(again, f)).Order().ToArray());
+        var files = Directory.GetFiles(_d.Root, "*", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(_d.Root, f)).Order().ToArray();
+        Assert.Equal(files, Directory.GetFiles(again, "*", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(again, f)).Order().ToArray());
         Assert.Equal(18, files.Length); // 4 npy + 6 ROI masks + 8 ground-truth files
         foreach (var f in files)
-            Assert.True(File.ReadAllBytes(Path.Combine(_d.Root, f)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(again, f))), f);
+            Assert.True(File.ReadAllBytes(Path.Combine(_d.Root, f)).AsSpan()
+                .SequenceEqual(File.ReadAllBytes(Path.Combine(again, f))), f);
         string fmri = NsdSubject.FmriPathOf(_d.Root, 1, "train");
-        Assert.False(File.ReadAllBytes(fmri).AsSpan().SequenceEqual(File.ReadAllBytes(NsdSubject.FmriPathOf(other, 1, "train"))));
+        Assert.False(File.ReadAllBytes(fmri).AsSpan()
+            .SequenceEqual(File.ReadAllBytes(NsdSubject.FmriPathOf(other, 1, "train"))));
     }
 
     [Fact]
@@ -70,7 +78,8 @@ public class SynthTests : IClassFixture<SynthTests.Seed7>
         Assert.Equal(2, code);
         Assert.Contains(dir.Path, err);
         Assert.Contains("--force", err);
-        var (code2, _, err2) = CliRunner.Run("synth", "--out", dir.Path, "--train", "10", "--test", "5", "--image-size", "16", "--force");
+        var (code2, _, err2) = CliRunner.Run("synth", "--out", dir.Path, "--train", "10", "--test", "5", "--image-size",
+            "16", "--force");
         Assert.True(code2 == 0, err2);
         Assert.True(File.Exists(Path.Combine(dir.Path, "keep.txt")));
         Assert.Equal(10, NsdSubject.Open(dir.Path).TrainSamples);
@@ -94,7 +103,8 @@ public class SynthTests : IClassFixture<SynthTests.Seed7>
             var objs = scenes[i].GetProperty("objects");
             Assert.InRange(objs.GetArrayLength(), 1, 3);
             Assert.Equal(objs.GetArrayLength(), (int)lab.Skip(i * 8).Take(8).Sum());
-            foreach (var o in objs.EnumerateArray()) Assert.True(lab[i * 8 + o.GetProperty("category").GetInt32()] >= 1);
+            foreach (var o in objs.EnumerateArray()) Assert.True(
+                lab[i * 8 + o.GetProperty("category").GetInt32()] >= 1);
         }
         // Voxel kinds follow the ROI masks: prf voxels are exactly the low stream, floc voxels the semantic stream.
         var kind = Npy.Read(Path.Combine(gt, "subj01_voxel_kind.npy")).Data;
@@ -131,7 +141,8 @@ public class SynthTests : IClassFixture<SynthTests.Seed7>
         string gt = Path.Combine(_d.Root, "ground_truth");
         var ytr = tensor(Npy.Read(Path.Combine(gt, "subj01_train_labels.npy")).ToFloat32(), new long[] { 200, 8 });
         var yte = tensor(Npy.Read(Path.Combine(gt, "subj01_test_labels.npy")).ToFloat32(), new long[] { 50, 8 });
-        var p = Ridge(s.LoadStream("train", VoxelStream.Semantic), ytr, s.LoadStream("test", VoxelStream.Semantic), 100);
+        var p = Ridge(s.LoadStream("train", VoxelStream.Semantic), ytr, s.LoadStream("test", VoxelStream.Semantic),
+            100);
         double acc = p.gt(0.5).eq(yte.gt(0)).to_type(ScalarType.Float64).mean().item<double>();
         Assert.True(acc > 0.9, $"category presence accuracy from semantic voxels {acc:F3}");
     }

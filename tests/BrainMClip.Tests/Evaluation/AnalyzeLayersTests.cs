@@ -14,14 +14,18 @@ public class AnalyzeLayersTests
     {
         using var tmp = new TempDir();
         string data = Path.Combine(tmp.Path, "data");
-        Assert.Equal(0, BrainMClip.Cli.Program.Main(["synth", "--out", data, "--train", "20", "--test", "16", "--image-size", "32"]));
+        Assert.Equal(0,
+            BrainMClip.Cli.Program.Main(
+            ["synth", "--out", data, "--train", "20", "--test", "16", "--image-size", "32"]));
         var gen = new Generator(5);
         var layers = Enumerable.Range(0, 3).Select(_ => randn([16, 4, 6], generator: gen)).ToList();
         string feat = Path.Combine(tmp.Path, "feat.safetensors");
         SafeTensors.Save(feat, layers.Select((t, k) => (k, t)).ToDictionary(x => $"hidden_states.{x.k}", x => x.t));
         string outDir = Path.Combine(tmp.Path, "layers");
-        Assert.Equal(0, BrainMClip.Cli.Program.Main(["analyze-layers", "--features", feat, "--data", data, "--out", outDir]));
-        foreach (var f in new[] { "rsa.csv", "cka.csv", "rsa.png", "cka.png", "layers.json" }) Assert.True(File.Exists(Path.Combine(outDir, f)), f);
+        Assert.Equal(0,
+            BrainMClip.Cli.Program.Main(["analyze-layers", "--features", feat, "--data", data, "--out", outDir]));
+        foreach (var f in new[] { "rsa.csv", "cka.csv", "rsa.png", "cka.png", "layers.json" }) Assert.True(
+            File.Exists(Path.Combine(outDir, f)), f);
 
         var (rows, cols, rsa) = LayerAnalysisWriter.ReadCsv(Path.Combine(outDir, "rsa.csv"));
         Assert.Equal(["layer 0", "layer 1", "layer 2"], rows);
@@ -39,6 +43,7 @@ public class AnalyzeLayersTests
 
         // A feature file whose rows do not match the split is rejected with exit code 2.
         SafeTensors.Save(feat, new Dictionary<string, Tensor> { ["hidden_states.1"] = randn(5, 3) });
-        Assert.Equal(2, BrainMClip.Cli.Program.Main(["analyze-layers", "--features", feat, "--data", data, "--out", outDir]));
+        Assert.Equal(2,
+            BrainMClip.Cli.Program.Main(["analyze-layers", "--features", feat, "--data", data, "--out", outDir]));
     }
 }

@@ -34,7 +34,8 @@ public class IdentificationAndLayersTests
         Assert.Equal(roiNames, res.RoiNames);
         for (int i = 0; i < 4; i++)
         {
-            for (int j = 0; j < roiNames.Length; j++) Assert.InRange(Math.Abs(res.Rsa[i, j] - rsa[i * roiNames.Length + j]), 0, 1e-10);
+            for (int j = 0; j < roiNames.Length; j++) Assert.InRange(
+                Math.Abs(res.Rsa[i, j] - rsa[i * roiNames.Length + j]), 0, 1e-10);
             for (int j = 0; j < 4; j++) Assert.InRange(Math.Abs(res.Cka[i, j] - cka[i * 4 + j]), 0, 1e-10);
         }
     }

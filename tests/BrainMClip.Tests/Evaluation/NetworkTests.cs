@@ -1,5 +1,5 @@
 using BrainMClip.Evaluation.Networks;
-using BrainMClip.Evaluation.Parity;
+using BrainMClip.Parity;
 using BrainMClip.IO;
 using TorchSharp;
 using Xunit;
@@ -31,14 +31,18 @@ public class NetworkTests(ITestOutputHelper output)
         // Through the CLI, as a user checks a converted checkpoint: parity --component NAME --model DIR.
         string inPath = Path.Combine(tmp.Path, "in.safetensors"), outPath = Path.Combine(tmp.Path, "out.safetensors");
         SafeTensors.Save(inPath, new Dictionary<string, Tensor> { ["input"] = fixture[$"{name}.input"] });
-        Assert.Equal(0, BrainMClip.Cli.Program.Main(["parity", "--component", name, "--model", tmp.Path, "--inputs", inPath, "--out", outPath]));
+        Assert.Equal(0,
+            BrainMClip.Cli.Program.Main(
+            ["parity", "--component", name, "--model", tmp.Path, "--inputs", inPath, "--out", outPath]));
         var outputs = SafeTensors.Load(outPath);
         foreach (var (node, got) in outputs)
         {
             var exp = fixture[$"{name}.{node}"];
             Assert.Equal(exp.shape, got.shape);
             double maxDiff = (got - exp).abs().max().item<float>();
-            output.WriteLine($"{name} {node}: max |diff| {maxDiff:E2} (max |ref| {exp.abs().max().item<float>():F3}, {f16} F16 tensors)");
+            output.WriteLine(
+                $"{name} {node}: max |diff| {maxDiff:E2} (max |ref| {exp.abs().max().item<float>():F3}, {f16} F16 " +
+                $"tensors)");
             Assert.InRange(maxDiff, 0, 1e-4);
         }
     }
@@ -81,7 +85,8 @@ public static class HashedWeights
         return v;
     }
 
-    /// <summary>Writes the module's torchvision-named weights (classifier heads omitted); returns how many are F16.</summary>
+    /// <summary>Writes the module's torchvision-named weights (classifier heads omitted); returns how many are
+    /// F16.</summary>
     public static int Write(MetricNetwork net, string path)
     {
         var root = net is InceptionV3Features
@@ -129,11 +134,13 @@ public class NetworkLoadingTests
         using var tmp = new TempDir();
         string inPath = Path.Combine(tmp.Path, "in.safetensors"), outPath = Path.Combine(tmp.Path, "out.safetensors");
         SafeTensors.Save(inPath, new Dictionary<string, Tensor> { ["real"] = t["real"], ["pred"] = t["pred"] });
-        Assert.Equal(0, BrainMClip.Cli.Program.Main(["parity", "--component", "twoway", "--inputs", inPath, "--out", outPath]));
+        Assert.Equal(0,
+            BrainMClip.Cli.Program.Main(["parity", "--component", "twoway", "--inputs", inPath, "--out", outPath]));
         var outp = SafeTensors.Load(outPath);
         Assert.Equal(t["twoway_score"].item<double>(), outp["twoway_score"].item<double>(), 12);
         Assert.Equal(t["twoway_counts"].data<long>().ToArray(), outp["twoway_counts"].data<long>().ToArray());
         Assert.InRange(Math.Abs(outp["corr_distance"].item<double>() - t["corr_distance"].item<double>()), 0, 1e-9);
-        Assert.Throws<UserInputException>(() => new TwoWayParity().Run(null, new Dictionary<string, Tensor> { ["real"] = t["real"] }));
+        Assert.Throws<UserInputException>(() => new TwoWayParity()
+            .Run(null, new Dictionary<string, Tensor> { ["real"] = t["real"] }));
     }
 }

@@ -1,3 +1,4 @@
+using BrainMClip.Parity;
 using System.Text.Json.Nodes;
 using BrainMClip.Features;
 using BrainMClip.IO;
@@ -21,13 +22,17 @@ public class ClipCheckpointTests
         var g = SafeTensors.Load(Path.Combine(Dir, "golden.safetensors"));
         using var model = ClipVisionModel.FromPretrained(Dir);
         var c = model.Config;
-        Assert.Equal((96, 3, 3, 48, 16, 40, "gelu", 1e-6), (c.HiddenSize, c.NumAttentionHeads, c.NumHiddenLayers, c.ImageSize, c.PatchSize, c.ProjectionDim, c.HiddenAct, c.LayerNormEps));
+        Assert.Equal((96, 3, 3, 48, 16, 40, "gelu", 1e-6),
+            (c.HiddenSize, c.NumAttentionHeads, c.NumHiddenLayers, c.ImageSize, c.PatchSize, c.ProjectionDim,
+            c.HiddenAct, c.LayerNormEps));
 
-        var inputs = new Dictionary<string, Tensor> { ["pixel_values"] = g["pixel_values"], ["pixel_values_batch"] = g["pixel_values_batch"] };
+        var inputs = new Dictionary<string, Tensor>
+        { ["pixel_values"] = g["pixel_values"], ["pixel_values_batch"] = g["pixel_values_batch"] };
         var outputs = new Dictionary<string, Tensor>();
         new ClipVisionParity().Run(Dir, inputs, outputs, new ParityOptions { DetailLayers = "1-2" });
         foreach (var name in g.Keys.Where(k => !k.StartsWith("pixel_values")))
-            Assert.True(ClipGoldenTests.MaxAbs(outputs[name], g[name]) < 1e-5, $"{name}: {ClipGoldenTests.MaxAbs(outputs[name], g[name])}");
+            Assert.True(ClipGoldenTests.MaxAbs(outputs[name], g[name]) < 1e-5,
+                $"{name}: {ClipGoldenTests.MaxAbs(outputs[name], g[name])}");
         Assert.Equal(g.Keys.Count(k => !k.StartsWith("pixel_values")), outputs.Count);
     }
 
@@ -43,15 +48,18 @@ public class ClipCheckpointTests
         var proc48 = proc with { ShortestEdge = 48 };
         var img = ImageIO.Read(TestPaths.Fixture("clip/portrait.png"));
         var crop = new RgbImage(37, 48);
-        for (int y = 0; y < 48; y++) for (int x = 0; x < 37; x++) for (int ch = 0; ch < 3; ch++) crop[y, x, ch] = img[y, x, ch];
+        for (int y = 0; y < 48; y++) for (int x = 0; x < 37; x++) for (int ch = 0; ch < 3; ch++) crop[y, x, ch] = img[y,
+            x, ch];
         var bytes = proc48.Preprocess(crop);
         var asFloat = tensor(crop.Pixels, [48, 37, 3]).permute(2, 0, 1).unsqueeze(0).to_type(ScalarType.Float32) / 255f;
         var viaTensor = proc48.PreprocessBatch(asFloat);
         Assert.Equal(new long[] { 1, 3, 48, 48 }, viaTensor.shape); // upscaled: 37 -> 48, 48 -> int(48*48/37)=62, crop
         double floatVsBytes = ClipGoldenTests.MaxAbs(viaTensor[0], bytes);
-        Assert.True(floatVsBytes < 0.03, $"float path differs by {floatVsBytes}"); // one 8-bit level is 1/255/0.26 = 0.015
+        // one 8-bit level is 1/255/0.26 = 0.015
+        Assert.True(floatVsBytes < 0.03, $"float path differs by {floatVsBytes}");
         var square = new RgbImage(48, 48);
-        for (int y = 0; y < 48; y++) for (int x = 0; x < 37; x++) for (int ch = 0; ch < 3; ch++) square[y, x, ch] = img[y, x, ch];
+        for (int y = 0; y < 48; y++) for (int x = 0; x < 37; x++) for (int ch = 0; ch < 3; ch++) square[y, x,
+            ch] = img[y, x, ch];
         var sq = tensor(square.Pixels, [48, 48, 3]).permute(2, 0, 1).unsqueeze(0).to_type(ScalarType.Float32) / 255f;
         Assert.True(ClipGoldenTests.MaxAbs(proc48.PreprocessBatch(sq)[0], proc48.Preprocess(square)) < 1e-6);
     }
@@ -107,7 +115,9 @@ public class ClipCheckpointTests
         d = CopyGolden(dir2);
         RewriteWeights(d, t => t["vision_model.encoder.layers.0.self_attn.q_proj.weight"] = zeros(64, 32));
         e = Assert.Throws<UserInputException>(() => ClipVisionModel.FromPretrained(d));
-        Assert.Contains("'vision_model.encoder.layers.0.self_attn.q_proj.weight' has shape [64,32] in the file but the config needs [64,64]", e.Message);
+        Assert.Contains(
+            "'vision_model.encoder.layers.0.self_attn.q_proj.weight' has shape [64,32] in the file but the config " +
+            "needs [64,64]", e.Message);
 
         using var dir3 = new TempDir();
         d = CopyGolden(dir3);
@@ -133,7 +143,8 @@ public class ClipCheckpointTests
             SafeTensors.Save(Path.Combine(d, file), chunk);
             foreach (var k in chunk.Keys) map[k] = file;
         }
-        File.WriteAllText(Path.Combine(d, "model.safetensors.index.json"), new JsonObject { ["weight_map"] = map }.ToJsonString());
+        File.WriteAllText(Path.Combine(d, "model.safetensors.index.json"),
+            new JsonObject { ["weight_map"] = map }.ToJsonString());
         using var model = ClipVisionModel.FromPretrained(d);
         var g = SafeTensors.Load(Path.Combine(GoldenDir, "golden.safetensors"));
         using var o = model.Run(g["pixel_values"], new ClipRunOptions());
@@ -174,7 +185,16 @@ public class ClipCheckpointTests
     public void RandomCheckpointIsSeededAndLoadable()
     {
         using var dir = new TempDir();
-        var cfg = new ClipVisionConfig { HiddenSize = 32, IntermediateSize = 64, NumAttentionHeads = 2, NumHiddenLayers = 2, ImageSize = 16, PatchSize = 8, ProjectionDim = 8 };
+        var cfg = new ClipVisionConfig
+        {
+            HiddenSize = 32,
+            IntermediateSize = 64,
+            NumAttentionHeads = 2,
+            NumHiddenLayers = 2,
+            ImageSize = 16,
+            PatchSize = 8,
+            ProjectionDim = 8
+        };
         string a = Path.Combine(dir.Path, "a"), b = Path.Combine(dir.Path, "b"), c = Path.Combine(dir.Path, "c");
         ClipCheckpointFactory.CreateRandom(a, cfg, 3);
         ClipCheckpointFactory.CreateRandom(b, cfg, 3);

@@ -5,11 +5,13 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Tests.Features;
 
-/// <summary>The CLIP tower and preprocessing against the shared reference fixture (README: abs tolerance 1e-5).</summary>
+/// <summary>The CLIP tower and preprocessing against the shared reference fixture (README: abs tolerance
+/// 1e-5).</summary>
 public class ClipGoldenTests
 {
     static string Dir => TestPaths.Golden("clip-vit-tiny");
-    static readonly Lazy<Dictionary<string, Tensor>> GoldenTensors = new(() => SafeTensors.Load(Path.Combine(Dir, "golden.safetensors")));
+    static readonly Lazy<Dictionary<string, Tensor>> GoldenTensors = new(() =>
+        SafeTensors.Load(Path.Combine(Dir, "golden.safetensors")));
     static Dictionary<string, Tensor> Golden => GoldenTensors.Value;
 
     internal static double MaxAbs(Tensor a, Tensor b)

@@ -1,3 +1,4 @@
+using BrainMClip.Parity;
 using BrainMClip.Features;
 using BrainMClip.IO;
 using PureHDF;
@@ -6,15 +7,23 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Tests.Features;
 
-/// <summary>`features` / `merge-features` on a tiny random checkpoint: layout, metadata, sources, shards, resume.</summary>
+/// <summary>`features` / `merge-features` on a tiny random checkpoint: layout, metadata, sources, shards,
+/// resume.</summary>
 public class FeatureExtractionTests
 {
     static readonly ClipVisionConfig Tiny = new()
     {
-        HiddenSize = 32, IntermediateSize = 64, NumAttentionHeads = 2, NumHiddenLayers = 4, ImageSize = 16, PatchSize = 8, ProjectionDim = 8,
+        HiddenSize = 32,
+        IntermediateSize = 64,
+        NumAttentionHeads = 2,
+        NumHiddenLayers = 4,
+        ImageSize = 16,
+        PatchSize = 8,
+        ProjectionDim = 8,
     };
 
-    /// <summary>A checkpoint and an 11-image stimulus .npy (N,H,W,3 uint8, 20x24 so resize and crop are exercised).</summary>
+    /// <summary>A checkpoint and an 11-image stimulus .npy (N,H,W,3 uint8, 20x24 so resize and crop are
+    /// exercised).</summary>
     static (string Ckpt, string Npy) Setup(TempDir dir, int n = 11)
     {
         string ckpt = Path.Combine(dir.Path, "clip");
@@ -29,7 +38,11 @@ public class FeatureExtractionTests
 
     static FeatureExtractionOptions Opts(string ckpt, string input, string output) => new()
     {
-        Checkpoint = ckpt, Input = input, Output = output, Batch = 3, Progress = false,
+        Checkpoint = ckpt,
+        Input = input,
+        Output = output,
+        Batch = 3,
+        Progress = false,
     };
 
     [Fact]
@@ -41,7 +54,8 @@ public class FeatureExtractionTests
         var r = FeatureExtractor.Run(Opts(ckpt, npy, outPath) with { HiddenStates = "0,4", DetailLayers = "1-3" });
         Assert.Equal((11L, 4, 0), (r.Samples, r.BatchesComputed, r.BatchesReused));
         var t = SafeTensors.Load(outPath, out var meta);
-        Assert.Equal(new[] { "detail", "hidden_states.0", "hidden_states.4", "image_embeds", "semantic" }, t.Keys.Order().ToArray());
+        Assert.Equal(new[] { "detail", "hidden_states.0", "hidden_states.4", "image_embeds", "semantic" },
+            t.Keys.Order().ToArray());
         Assert.Equal(new long[] { 11, 5, 32 }, t["detail"].shape);
         Assert.Equal(new long[] { 11, 5, 8 }, t["semantic"].shape);
         Assert.Equal(new long[] { 11, 8 }, t["image_embeds"].shape);
@@ -96,13 +110,15 @@ public class FeatureExtractionTests
     {
         using var dir = new TempDir();
         var (ckpt, npy) = Setup(dir);
-        string full = Path.Combine(dir.Path, "full.safetensors"), resumed = Path.Combine(dir.Path, "resumed.safetensors");
+        string full = Path.Combine(dir.Path, "full.safetensors"),
+            resumed = Path.Combine(dir.Path, "resumed.safetensors");
         FeatureExtractor.Run(Opts(ckpt, npy, full) with { OutputDType = ScalarType.Float16 });
         using var cts = new CancellationTokenSource();
         int saved = 0;
         Assert.Throws<OperationCanceledException>(() => FeatureExtractor.Run(Opts(ckpt, npy, resumed) with
         {
-            OutputDType = ScalarType.Float16, Cancellation = cts.Token,
+            OutputDType = ScalarType.Float16,
+            Cancellation = cts.Token,
             BatchSaved = (_, _) => { if (++saved == 2) cts.Cancel(); }, // "killed" after two batches
         }));
         Assert.False(File.Exists(resumed));
@@ -126,34 +142,47 @@ public class FeatureExtractionTests
         Directory.CreateDirectory(folder);
         string[] names = ["img1.png", "img2.png", "img10.png", "img11.png"];
         int per = 20 * 24 * 3;
-        for (int i = 0; i < 4; i++) ImageIO.WritePng(Path.Combine(folder, names[i]), new RgbImage(24, 20, arr.Data.AsSpan(i * per, per).ToArray()));
+        for (int i = 0; i < 4; i++) ImageIO.WritePng(Path.Combine(folder, names[i]),
+            new RgbImage(24, 20, arr.Data.AsSpan(i * per, per).ToArray()));
         Assert.Equal(names, ImageSources.SortImageFiles(names.Reverse()).ToArray());
         string fNpy = Path.Combine(dir.Path, "npy.safetensors"), fDir = Path.Combine(dir.Path, "dir.safetensors");
         FeatureExtractor.Run(Opts(ckpt, npy, fNpy));
         FeatureExtractor.Run(Opts(ckpt, folder, fDir));
-        Assert.Equal(SafeTensors.Load(fNpy)["semantic"].data<float>().ToArray(), SafeTensors.Load(fDir)["semantic"].data<float>().ToArray());
+        Assert.Equal(SafeTensors.Load(fNpy)["semantic"].data<float>().ToArray(),
+            SafeTensors.Load(fDir)["semantic"].data<float>().ToArray());
 
         // HDF5 (N,3,H,W) float32 in [0,1] at the model's size: no resize, so equal to the byte path.
         var proc = ClipImageProcessor.FromFolder(ckpt);
         var square = new byte[4 * 16 * 16 * 3];
         new Random(9).NextBytes(square);
-        var nchw = tensor(square, [4, 16, 16, 3]).permute(0, 3, 1, 2).to_type(ScalarType.Float32).div(255f).contiguous();
+        var nchw = tensor(square, [4, 16, 16, 3]).permute(0, 3, 1,
+            2).to_type(ScalarType.Float32).div(255f).contiguous();
         string h5 = Path.Combine(dir.Path, "images.hdf5");
         new H5File { ["imgs"] = new H5Dataset(nchw.data<float>().ToArray(), fileDims: [4, 3, 16, 16]) }.Write(h5);
         string fH5 = Path.Combine(dir.Path, "h5.safetensors"), fPx = Path.Combine(dir.Path, "px.safetensors");
         var r = FeatureExtractor.Run(Opts(ckpt, h5 + ":imgs", fH5));
         Assert.Equal(4, r.Samples);
-        var byBytes = proc.Preprocess(Enumerable.Range(0, 4).Select(i => new RgbImage(16, 16, square.AsSpan(i * 768, 768).ToArray())).ToList());
-        SafeTensors.Save(Path.Combine(dir.Path, "pv.safetensors"), new Dictionary<string, Tensor> { ["pixel_values"] = byBytes });
+        var byBytes = proc.Preprocess(Enumerable.Range(0, 4)
+            .Select(i => new RgbImage(16, 16, square.AsSpan(i * 768, 768).ToArray())).ToList());
+        SafeTensors.Save(Path.Combine(dir.Path, "pv.safetensors"),
+            new Dictionary<string, Tensor> { ["pixel_values"] = byBytes });
         FeatureExtractor.Run(Opts(ckpt, Path.Combine(dir.Path, "pv.safetensors"), fPx));
-        Assert.True(ClipGoldenTests.MaxAbs(SafeTensors.Load(fH5)["image_embeds"], SafeTensors.Load(fPx)["image_embeds"]) < 1e-5);
+        Assert.True(
+            ClipGoldenTests.MaxAbs(SafeTensors.Load(fH5)["image_embeds"],
+            SafeTensors.Load(fPx)["image_embeds"]) < 1e-5);
 
         // float16 storage (MindEye's coco_images_224_float16.hdf5), read through --dataset.
         string h5half = Path.Combine(dir.Path, "half.hdf5");
-        new H5File { ["images"] = new H5Dataset(nchw.data<float>().ToArray().Select(v => (Half)v).ToArray(), fileDims: [4, 3, 16, 16]) }.Write(h5half);
+        new H5File
+        {
+            ["images"] = new H5Dataset(nchw.data<float>().ToArray().Select(v => (Half)v).ToArray(),
+            fileDims: [4, 3, 16, 16])
+        }.Write(h5half);
         string fHalf = Path.Combine(dir.Path, "half.safetensors");
         FeatureExtractor.Run(Opts(ckpt, h5half, fHalf) with { Dataset = "images" });
-        Assert.True(ClipGoldenTests.MaxAbs(SafeTensors.Load(fHalf)["image_embeds"], SafeTensors.Load(fPx)["image_embeds"]) < 1e-2);
+        Assert.True(
+            ClipGoldenTests.MaxAbs(SafeTensors.Load(fHalf)["image_embeds"],
+            SafeTensors.Load(fPx)["image_embeds"]) < 1e-2);
 
         var e = Assert.Throws<UserInputException>(() => FeatureExtractor.Run(Opts(ckpt, h5, fH5)));
         Assert.Contains("'images' not found", e.Message);
@@ -171,8 +200,9 @@ public class FeatureExtractionTests
         var golden = SafeTensors.Load(Path.Combine(g, "golden.safetensors"));
         foreach (var k in golden.Keys.Where(k => !k.StartsWith("pixel_values")))
             Assert.True(ClipGoldenTests.MaxAbs(o[k], golden[k]) < 1e-5, k);
-        Assert.Equal(2, BrainMClip.Cli.Program.Main(["parity", "--component", "nope", "--inputs", outPath, "--out", outPath]));
-        Assert.Contains(Parity.Components, c => c.Name == "clip-vision");
+        Assert.Equal(2,
+            BrainMClip.Cli.Program.Main(["parity", "--component", "nope", "--inputs", outPath, "--out", outPath]));
+        Assert.Contains(ParityRunner.Components, c => c.Name == "clip-vision");
     }
 }
 
@@ -186,14 +216,22 @@ public class FeatureCliTests
         // A small custom config through the library (the CLI presets are larger); the CLI reads it back.
         ClipCheckpointFactory.CreateRandom(ckpt, new ClipVisionConfig
         {
-            HiddenSize = 16, IntermediateSize = 32, NumAttentionHeads = 2, NumHiddenLayers = 3, ImageSize = 16, PatchSize = 8, ProjectionDim = 8,
+            HiddenSize = 16,
+            IntermediateSize = 32,
+            NumAttentionHeads = 2,
+            NumHiddenLayers = 3,
+            ImageSize = 16,
+            PatchSize = 8,
+            ProjectionDim = 8,
         }, 0);
         var px = new byte[5 * 16 * 16 * 3];
         new Random(1).NextBytes(px);
         string npy = Path.Combine(dir.Path, "s.npy");
         Npy.WriteUInt8(npy, [5, 16, 16, 3], px);
         string full = Path.Combine(dir.Path, "full.safetensors");
-        Assert.Equal(0, BrainMClip.Cli.Program.Main(["features", "--clip", ckpt, "--input", npy, "--out", full, "--batch", "2", "--hidden-states"]));
+        Assert.Equal(0,
+            BrainMClip.Cli.Program.Main(
+            ["features", "--clip", ckpt, "--input", npy, "--out", full, "--batch", "2", "--hidden-states"]));
         var t = SafeTensors.Load(full, out var meta);
         Assert.Equal("0,1,2,3", meta["hidden_states"]);
         Assert.Equal("1-3", meta["detail_layers"]); // 11..20 of 24 scaled to 3 layers: round(1.375)..round(2.5)
@@ -204,14 +242,21 @@ public class FeatureCliTests
         // 3 batches over 5 shards: shards 0 and 2 are empty; the merge is still byte-identical.
         var shards = Enumerable.Range(0, 5).Select(i => Path.Combine(dir.Path, $"s{i}.safetensors")).ToList();
         for (int i = 0; i < 5; i++)
-            Assert.Equal(0, BrainMClip.Cli.Program.Main(["features", "--clip", ckpt, "--input", npy, "--out", shards[i], "--batch", "2", "--hidden-states", "--shard", $"{i}/5"]));
+            Assert.Equal(0,
+                BrainMClip.Cli.Program.Main(
+                ["features", "--clip", ckpt, "--input", npy, "--out", shards[i], "--batch", "2", "--hidden-states",
+                "--shard", $"{i}/5"]));
         Assert.Equal(0L, SafeTensors.ReadHeader(shards[0]).Entries["detail"].Shape[0]);
         string merged = Path.Combine(dir.Path, "merged.safetensors");
         Assert.Equal(0, BrainMClip.Cli.Program.Main(["merge-features", "--out", merged, .. shards]));
         Assert.Equal(File.ReadAllBytes(full), File.ReadAllBytes(merged));
 
-        Assert.Equal(2, BrainMClip.Cli.Program.Main(["features", "--clip", ckpt, "--input", npy, "--out", full, "--dtype", "int8"]));
-        Assert.Equal(2, BrainMClip.Cli.Program.Main(["features", "--clip", ckpt, "--input", npy, "--out", full, "--detail-layers", "2-9"]));
+        Assert.Equal(2,
+            BrainMClip.Cli.Program.Main(
+            ["features", "--clip", ckpt, "--input", npy, "--out", full, "--dtype", "int8"]));
+        Assert.Equal(2,
+            BrainMClip.Cli.Program.Main(
+            ["features", "--clip", ckpt, "--input", npy, "--out", full, "--detail-layers", "2-9"]));
     }
 
     [Fact]
@@ -222,12 +267,14 @@ public class FeatureCliTests
         string d = Path.Combine(dir.Path, "bf16");
         Directory.CreateDirectory(d);
         File.Copy(Path.Combine(g, "config.json"), Path.Combine(d, "config.json"));
-        var w = SafeTensors.Load(Path.Combine(g, "model.safetensors")).ToDictionary(kv => kv.Key, kv => kv.Value.to_type(ScalarType.BFloat16));
+        var w = SafeTensors.Load(Path.Combine(g, "model.safetensors"))
+            .ToDictionary(kv => kv.Key, kv => kv.Value.to_type(ScalarType.BFloat16));
         SafeTensors.Save(Path.Combine(d, "model.safetensors"), w);
         using var model = ClipVisionModel.FromPretrained(d);
         var golden = SafeTensors.Load(Path.Combine(g, "golden.safetensors"));
         using var o = model.Run(golden["pixel_values"], new ClipRunOptions());
         Assert.Equal(ScalarType.Float32, o.ImageEmbeds.dtype);
-        Assert.True(ClipGoldenTests.MaxAbs(o.ImageEmbeds, golden["image_embeds"]) < 0.1); // bf16 keeps ~3 significant digits
+        // bf16 keeps ~3 significant digits
+        Assert.True(ClipGoldenTests.MaxAbs(o.ImageEmbeds, golden["image_embeds"]) < 0.1);
     }
 }

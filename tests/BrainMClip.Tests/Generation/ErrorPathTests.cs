@@ -31,7 +31,8 @@ public class ErrorPathTests
     public void UnsupportedUNetConfigNamesTheField(string key, string json)
     {
         var cfg = UnetConfigWith(key, JsonNode.Parse(json));
-        var e = Assert.Throws<UserInputException>(() => UNet2DConditionConfig.From(ConfigReader.Parse(cfg, "unet/config.json")));
+        var e = Assert.Throws<UserInputException>(() =>
+            UNet2DConditionConfig.From(ConfigReader.Parse(cfg, "unet/config.json")));
         Assert.Contains("unet/config.json", e.Message);
         Assert.Contains(key == "block_out_channels" ? "down_block_types" : key, e.Message);
     }
@@ -44,12 +45,16 @@ public class ErrorPathTests
         File.WriteAllText(sched, "{\"beta_schedule\": \"sigmoid\"}");
         Assert.Contains("beta_schedule", Assert.Throws<UserInputException>(() => SchedulerConfig.Load(sched)).Message);
         File.WriteAllText(sched, "{\"timestep_spacing\": \"karras\"}");
-        Assert.Contains("timestep_spacing", Assert.Throws<UserInputException>(() => SchedulerConfig.Load(sched)).Message);
+        Assert.Contains("timestep_spacing",
+            Assert.Throws<UserInputException>(() => SchedulerConfig.Load(sched)).Message);
         File.WriteAllText(sched, "{\"thresholding\": true}");
         Assert.Contains("thresholding", Assert.Throws<UserInputException>(() => SchedulerConfig.Load(sched)).Message);
         var vae = Path.Combine(dir.Path, "config.json");
-        File.WriteAllText(vae, "{\"_class_name\": \"AutoencoderKL\", \"block_out_channels\": [32], \"down_block_types\": [\"AttnDownEncoderBlock2D\"]}");
-        Assert.Contains("down_block_types", Assert.Throws<UserInputException>(() => AutoencoderKLConfig.Load(vae)).Message);
+        File.WriteAllText(vae,
+            "{\"_class_name\": \"AutoencoderKL\", \"block_out_channels\": [32], \"down_block_types\": " +
+            "[\"AttnDownEncoderBlock2D\"]}");
+        Assert.Contains("down_block_types",
+            Assert.Throws<UserInputException>(() => AutoencoderKLConfig.Load(vae)).Message);
     }
 
     static string CopyGoldenUnet(TempDir dir, Action<Dictionary<string, Tensor>> edit)
@@ -69,7 +74,8 @@ public class ErrorPathTests
     {
         using var scope = NewDisposeScope();
         using var dir = new TempDir();
-        var folder = CopyGoldenUnet(dir, w => w.Remove("mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight"));
+        var folder = CopyGoldenUnet(dir,
+            w => w.Remove("mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight"));
         var e = Assert.Throws<UserInputException>(() => UNet2DConditionModel.FromPretrained(folder));
         Assert.Contains("missing key 'mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight'", e.Message);
     }
@@ -96,6 +102,7 @@ public class ErrorPathTests
     {
         using var dir = new TempDir();
         Assert.Contains("image_unet", Assert.Throws<UserInputException>(() => GeneratorFolder.Load(dir.Path)).Message);
-        Assert.Contains("not found", Assert.Throws<UserInputException>(() => GeneratorFolder.Load(Path.Combine(dir.Path, "nope"))).Message);
+        Assert.Contains("not found",
+            Assert.Throws<UserInputException>(() => GeneratorFolder.Load(Path.Combine(dir.Path, "nope"))).Message);
     }
 }

@@ -1,5 +1,6 @@
+using BrainMClip.Tests.Cli;
+using BrainMClip.Parity;
 using BrainMClip.IO;
-using BrainMClip.Tests.Data;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -18,7 +19,8 @@ public class GenerationCliTests
         var dir = GoldenModelTests.Dir(sub);
         var golden = Path.Combine(dir, "golden.safetensors");
         var outPath = Path.Combine(tmp.Path, "out.safetensors");
-        var (code, stdout, stderr) = CliRunner.Run("parity", "--component", component, "--model", dir, "--inputs", golden, "--out", outPath);
+        var (code, stdout, stderr) = CliRunner.Run("parity", "--component", component, "--model", dir, "--inputs",
+            golden, "--out", outPath);
         Assert.True(code == 0, stderr);
         Assert.Contains(tensor, stdout);
         var a = SafeTensors.LoadTensor(outPath, tensor);
@@ -35,7 +37,8 @@ public class GenerationCliTests
         Assert.Equal(2, code);
         Assert.Contains("missing.safetensors", err);
         (code, _, err) = CliRunner.Run("generator", "train", "--images", Path.Combine(tmp.Path, "none.npy"),
-            "--features", Path.Combine(tmp.Path, "f.safetensors"), "--out", Path.Combine(tmp.Path, "g"), "--size", "48");
+            "--features", Path.Combine(tmp.Path, "f.safetensors"), "--out", Path.Combine(tmp.Path, "g"), "--size",
+                "48");
         Assert.Equal(2, code);
     }
 }

@@ -11,7 +11,8 @@ public class PipelineTests
     {
         Assert.Equal(expected.shape, actual.shape);
         double scale = expected.abs().max().item<float>();
-        double err = (actual.to_type(ScalarType.Float64) - expected.to_type(ScalarType.Float64)).abs().max().item<double>();
+        double err =
+            (actual.to_type(ScalarType.Float64) - expected.to_type(ScalarType.Float64)).abs().max().item<double>();
         Assert.True(err <= rel * scale, $"{what}: max |diff| {err} > {rel} x max|value| {scale}");
     }
 

@@ -18,8 +18,10 @@ public class ReconstructionTests
         var path = Path.Combine(dir, "pred.safetensors");
         SafeTensors.Save(path, new Dictionary<string, Tensor>
         {
-            ["semantic"] = sem, ["detail_projected"] = dp, ["detail"] = randn([n, tokens, 8], generator: g),
-            ["fused"] = BrainMClip.Model.ConditioningFusion.Fuse(sem, dp, 0.25),
+            ["semantic"] = sem,
+            ["detail_projected"] = dp,
+            ["detail"] = randn([n, tokens, 8], generator: g),
+            ["fused"] = BrainMClip.Model.Conditioning.Fuse(sem, dp, 0.25),
         });
         return path;
     }
@@ -57,7 +59,13 @@ public class ReconstructionTests
         var scorer = new BrightnessScorer();
         var options = new ReconstructOptions
         {
-            PredPath = pred, GeneratorPath = gen, OutDir = outDir, Steps = 2, Candidates = 2, Limit = 2, Guidance = 2.0,
+            PredPath = pred,
+            GeneratorPath = gen,
+            OutDir = outDir,
+            Steps = 2,
+            Candidates = 2,
+            Limit = 2,
+            Guidance = 2.0,
         };
         var r = Reconstruction.Run(options, _ => scorer, TextWriter.Null);
         Assert.Equal(2, r.Written);
@@ -76,10 +84,12 @@ public class ReconstructionTests
         }
         // Resume: existing images are skipped, the third is added, same seeds → the first PNG is unchanged.
         var before = File.ReadAllBytes(Path.Combine(outDir, "rec_000.png"));
-        var r2 = Reconstruction.Run(options with { Limit = 3, Resume = true }, _ => new BrightnessScorer(), TextWriter.Null);
+        var r2 = Reconstruction.Run(options with { Limit = 3, Resume = true }, _ => new BrightnessScorer(),
+            TextWriter.Null);
         Assert.Equal((1, 2), (r2.Written, r2.Skipped));
         Assert.Equal(before, File.ReadAllBytes(Path.Combine(outDir, "rec_000.png")));
-        Assert.Equal(3, JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "reconstruct.json")))!["images"]!.AsArray().Count);
+        Assert.Equal(3,
+            JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "reconstruct.json")))!["images"]!.AsArray().Count);
         // Determinism: regenerating image 0 from scratch gives the same bytes.
         var again = Path.Combine(tmp.Path, "again");
         Reconstruction.Run(options with { OutDir = again, Limit = 1 }, _ => new BrightnessScorer(), TextWriter.Null);
@@ -94,15 +104,24 @@ public class ReconstructionTests
         var gen = TestPaths.Golden("diffusion-tiny");
         var wrongWidth = WritePred(tmp.Path, 1, 5, 16);
         var e = Assert.Throws<UserInputException>(() => Reconstruction.Run(new ReconstructOptions
-            { PredPath = wrongWidth, GeneratorPath = gen, OutDir = Path.Combine(tmp.Path, "o"), Steps = 1 }, null, TextWriter.Null));
+        { PredPath = wrongWidth, GeneratorPath = gen, OutDir = Path.Combine(tmp.Path, "o"), Steps = 1 }, null,
+            TextWriter.Null));
         Assert.Contains("cross_attention_dim 32", e.Message);
         var pred = Path.Combine(tmp.Path, "p2.safetensors");
         SafeTensors.Save(pred, new Dictionary<string, Tensor> { ["semantic"] = zeros(1, 5, 32) });
         e = Assert.Throws<UserInputException>(() => Reconstruction.Run(new ReconstructOptions
-            { PredPath = pred, GeneratorPath = gen, OutDir = Path.Combine(tmp.Path, "o"), Steps = 1 }, null, TextWriter.Null));
+        { PredPath = pred, GeneratorPath = gen, OutDir = Path.Combine(tmp.Path, "o"), Steps = 1 }, null,
+            TextWriter.Null));
         Assert.Contains("detail_projected", e.Message);
         e = Assert.Throws<UserInputException>(() => Reconstruction.Run(new ReconstructOptions
-            { PredPath = pred, GeneratorPath = gen, OutDir = Path.Combine(tmp.Path, "o"), Steps = 1, Fusion = 0, Candidates = 2 }, null, TextWriter.Null));
+        {
+            PredPath = pred,
+            GeneratorPath = gen,
+            OutDir = Path.Combine(tmp.Path, "o"),
+            Steps = 1,
+            Fusion = 0,
+            Candidates = 2
+        }, null, TextWriter.Null));
         Assert.Contains("clip", e.Message);
     }
 
@@ -132,7 +151,12 @@ public class ReconstructionTests
         var outDir = Path.Combine(tmp.Path, "gen");
         var r = PixelGeneratorTrainer.Train(new PixelGeneratorOptions
         {
-            ImagesPath = stim, FeaturesPath = feat, OutDir = outDir, Steps = 3, BatchSize = 2, Size = 32,
+            ImagesPath = stim,
+            FeaturesPath = feat,
+            OutDir = outDir,
+            Steps = 3,
+            BatchSize = 2,
+            Size = 32,
         }, TextWriter.Null);
         Assert.True(double.IsFinite(r.FinalLoss) && r.FinalLoss > 0, $"loss {r.FinalLoss}");
         using var loaded = GeneratorFolder.Load(outDir);
@@ -147,7 +171,7 @@ public class ReconstructionTests
         var bad = Path.Combine(tmp.Path, "bad.safetensors");
         SafeTensors.Save(bad, new Dictionary<string, Tensor> { ["semantic"] = randn([5, 3, 8], generator: g) });
         var e = Assert.Throws<UserInputException>(() => PixelGeneratorTrainer.Train(new PixelGeneratorOptions
-            { ImagesPath = stim, FeaturesPath = bad, OutDir = outDir, Steps = 1 }, TextWriter.Null));
+        { ImagesPath = stim, FeaturesPath = bad, OutDir = outDir, Steps = 1 }, TextWriter.Null));
         Assert.Contains("same samples", e.Message);
     }
 }

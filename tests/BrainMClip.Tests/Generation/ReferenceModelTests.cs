@@ -7,7 +7,8 @@ using static TorchSharp.torch;
 namespace BrainMClip.Tests.Generation;
 
 /// <summary>
-/// Shapes the shared goldens do not cover, against the float64 torch reference of tests/fixtures-gen/diffusion_reference.py:
+/// Shapes the shared goldens do not cover, against the float64 torch reference of
+/// tests/fixtures-gen/diffusion_reference.py:
 /// three levels, two layers per block, per-level heads, odd non-square inputs, linear projections, two transformer
 /// layers, flip_sin_to_cos false / freq_shift 1, and a VAE saved with legacy attention key names.
 /// </summary>
@@ -50,7 +51,8 @@ public class ReferenceModelTests
     {
         using var scope = NewDisposeScope();
         var dir = TestPaths.Fixture("diffusion/vae-3level-legacy");
-        Assert.Contains("decoder.mid_block.attentions.0.query.weight", SafeTensors.ReadHeader(Path.Combine(dir, "model.safetensors")).Entries.Keys);
+        Assert.Contains("decoder.mid_block.attentions.0.query.weight",
+            SafeTensors.ReadHeader(Path.Combine(dir, "model.safetensors")).Entries.Keys);
         using var vae = AutoencoderKL.FromPretrained(dir);
         Assert.Equal(0.13025, vae.Config.ScalingFactor);
         Assert.Equal(4, vae.Config.SpatialFactor);
@@ -66,8 +68,10 @@ public class ReferenceModelTests
     [Fact]
     public void LegacyKeyRenaming()
     {
-        Assert.Equal("encoder.mid_block.attentions.0.to_out.0.bias", AutoencoderKL.RenameLegacyKey("encoder.mid_block.attentions.0.proj_attn.bias"));
-        Assert.Equal("decoder.mid_block.attentions.0.to_k.weight", AutoencoderKL.RenameLegacyKey("decoder.mid_block.attentions.0.key.weight"));
+        Assert.Equal("encoder.mid_block.attentions.0.to_out.0.bias",
+            AutoencoderKL.RenameLegacyKey("encoder.mid_block.attentions.0.proj_attn.bias"));
+        Assert.Equal("decoder.mid_block.attentions.0.to_k.weight",
+            AutoencoderKL.RenameLegacyKey("decoder.mid_block.attentions.0.key.weight"));
         Assert.Equal("decoder.conv_in.weight", AutoencoderKL.RenameLegacyKey("decoder.conv_in.weight"));
     }
 }

@@ -14,9 +14,10 @@ public class RestandardizeTests
         var pred = randn([6, 2, 3], generator: g) * 0.1 + 0.5;        // shrunk, off-centre predictions
         var mean = randn([2, 3], generator: g).to_type(ScalarType.Float64);
         var std = (rand([2, 3], generator: g) + 0.5).to_type(ScalarType.Float64);
-        using var r = Reconstruction.Restandardize(pred, mean, std);
+        using var r = BrainMClip.Model.Conditioning.Restandardize(pred, mean, std);
         Assert.Equal(pred.shape, r.shape);
-        // Hand computation for one entry (sample 4, token 1, channel 2): population-free n−1 std as torch.std / numpy ddof=1.
+        // Hand computation for one entry (sample 4, token 1, channel 2): population-free n−1 std as torch.std / numpy
+        // ddof=1.
         var col = Enumerable.Range(0, 6).Select(i => (double)pred[i, 1, 2].item<float>()).ToArray();
         double m = col.Average(), s = Math.Sqrt(col.Sum(v => (v - m) * (v - m)) / 5);
         double expected = (col[4] - m) / s * std[1, 2].item<double>() + mean[1, 2].item<double>();
@@ -38,11 +39,14 @@ public class RestandardizeTests
             Assert.True(slice.equal(train.narrow(0, 256, 44)).all().item<bool>(), "row slice");
         var sem = randn([5, 2, 4], generator: g) * 0.01;
         var predPath = Path.Combine(dir.Path, "pred.safetensors");
-        SafeTensors.Save(predPath, new Dictionary<string, Tensor> { ["semantic"] = sem, ["detail_projected"] = sem.clone() });
+        SafeTensors.Save(predPath,
+            new Dictionary<string, Tensor> { ["semantic"] = sem, ["detail_projected"] = sem.clone() });
         var (cond, _, source) = Reconstruction.LoadConditioning(predPath, 0.25, feat);
-        using var expectedTokens = Reconstruction.Restandardize(sem, train.to_type(ScalarType.Float64).mean([0]), train.to_type(ScalarType.Float64).std(0));
-        using var expected = BrainMClip.Model.ConditioningFusion.Fuse(expectedTokens, expectedTokens, 0.25);
-        Assert.True((cond - expected).abs().max().item<float>() < 1e-5, $"{source}: max diff {(cond - expected).abs().max().item<float>()}");
+        using var expectedTokens = BrainMClip.Model.Conditioning.Restandardize(sem,
+            train.to_type(ScalarType.Float64).mean([0]), train.to_type(ScalarType.Float64).std(0));
+        using var expected = BrainMClip.Model.Conditioning.Fuse(expectedTokens, expectedTokens, 0.25);
+        Assert.True((cond - expected).abs().max().item<float>() < 1e-5,
+            $"{source}: max diff {(cond - expected).abs().max().item<float>()}");
         Assert.Contains("re-standardised", source);
         var bad = Path.Combine(dir.Path, "bad.safetensors");
         SafeTensors.Save(bad, new Dictionary<string, Tensor> { ["semantic"] = randn([10, 3, 4]) });

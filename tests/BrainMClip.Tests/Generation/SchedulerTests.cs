@@ -13,7 +13,8 @@ public class SchedulerTests
         var a = actual.to_type(ScalarType.Float64);
         var e = expected.to_type(ScalarType.Float64);
         var excess = ((a - e).abs() - (e.abs() * rel + abs)).max().item<double>();
-        Assert.True(excess <= 0, $"{what}: max |diff| {(a - e).abs().max().item<double>()} exceeds abs {abs} + rel {rel}");
+        Assert.True(excess <= 0,
+            $"{what}: max |diff| {(a - e).abs().max().item<double>()} exceeds abs {abs} + rel {rel}");
     }
 
     static Dictionary<string, Tensor> Golden() =>
@@ -44,9 +45,11 @@ public class SchedulerTests
             Assert.Equal(g["step_alpha_prod_t_prev"].data<float>()[k], s.AlphaProd(prevTs[k]));
             var o = s.Step(g[$"step{k}_model_output"], ts[k], g[$"step{k}_sample"]);
             Close(o.PrevSample, g[$"step{k}_prev_sample"], 1e-5, 1e-5, $"step{k}_prev_sample");
-            Close(o.PredOriginalSample, g[$"step{k}_pred_original_sample"], 1e-5, 1e-5, $"step{k}_pred_original_sample");
+            Close(o.PredOriginalSample, g[$"step{k}_pred_original_sample"], 1e-5, 1e-5,
+                $"step{k}_pred_original_sample");
         }
-        var cfg = Guidance.Apply(g["cfg_noise_pred_uncond"], g["cfg_noise_pred_cond"], g["cfg_guidance_scale"].data<float>()[0]);
+        var cfg = Guidance.Apply(g["cfg_noise_pred_uncond"], g["cfg_noise_pred_cond"],
+            g["cfg_guidance_scale"].data<float>()[0]);
         Close(cfg, g["cfg_noise_pred"], 1e-5, 1e-5, "cfg_noise_pred");
     }
 
@@ -74,7 +77,8 @@ public class SchedulerTests
     {
         using var scope = NewDisposeScope();
         var r = SafeTensors.Load(TestPaths.Fixture("diffusion/schedulers.safetensors"));
-        var s = new DDIMScheduler(GoldenConfig() with { TimestepSpacing = "trailing", PredictionType = "v_prediction" });
+        var s = new DDIMScheduler(
+            GoldenConfig() with { TimestepSpacing = "trailing", PredictionType = "v_prediction" });
         s.SetTimesteps(7);
         var o = s.Step(r["ddim_trailing_model_output"], 500, r["ddim_trailing_sample"]);
         Close(o.PrevSample, r["ddim_vpred_t500_prev_sample"], 1e-5, 1e-5, "v prev");
@@ -89,7 +93,8 @@ public class SchedulerTests
     {
         using var scope = NewDisposeScope();
         var r = SafeTensors.Load(TestPaths.Fixture("diffusion/schedulers.safetensors"));
-        using var s = new DPMSolverMultistepScheduler(GoldenConfig() with { TimestepSpacing = spacing, FinalSigmasType = finalSigmas });
+        using var s = new DPMSolverMultistepScheduler(
+            GoldenConfig() with { TimestepSpacing = spacing, FinalSigmasType = finalSigmas });
         s.SetTimesteps(n);
         Assert.Equal(r[$"{name}_timesteps"].data<long>().ToArray(), s.Timesteps);
         Assert.Equal(r[$"{name}_sigmas"].data<float>().ToArray(), s.Sigmas);

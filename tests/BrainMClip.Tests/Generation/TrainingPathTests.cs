@@ -6,7 +6,8 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Tests.Generation;
 
-/// <summary>The fused attention used in training gives the gradients of the explicit softmax(QKᵀ)V path; config options.</summary>
+/// <summary>The fused attention used in training gives the gradients of the explicit softmax(QKᵀ)V path; config
+/// options.</summary>
 public class TrainingPathTests
 {
     [Fact]
@@ -48,7 +49,8 @@ public class TrainingPathTests
         var at8 = PixelGeneratorTrainer.SmallConfig(32, 8, attentionResolution: 8);
         Assert.Equal(["DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"], at8.DownBlockTypes);
         Assert.Equal(["CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"], at8.UpBlockTypes);
-        var e = Assert.Throws<UserInputException>(() => PixelGeneratorTrainer.SmallConfig(32, 8, attentionResolution: 0));
+        var e = Assert.Throws<UserInputException>(() =>
+            PixelGeneratorTrainer.SmallConfig(32, 8, attentionResolution: 0));
         Assert.Contains("--attention-resolution", e.Message);
     }
 }

@@ -32,8 +32,11 @@ public class BenchPresetSyncTests
             ["rank"] = c.Model.Rank.ToString(CultureInfo.InvariantCulture),
             ["ridge_skip"] = c.Model.RidgeSkip ? "True" : "False",
         };
-        foreach (var (k, v) in expected) Assert.True(fields.TryGetValue(k, out var got) && got == v, $"{name}.{k}: bench.py {fields.GetValueOrDefault(k)}, C# {v}");
-        foreach (var (k, v) in new[] { ("max_lr", c.Training.MaxLr), ("dropout_input", c.Model.DropoutInput), ("dropout_blocks", c.Model.DropoutBlocks) })
+        foreach (var (k, v) in expected) Assert.True(fields.TryGetValue(k, out var got) && got == v,
+            $"{name}.{k}: bench.py {fields.GetValueOrDefault(k)}, C# {v}");
+        foreach (var (k, v) in new[]
+            { ("max_lr", c.Training.MaxLr), ("dropout_input", c.Model.DropoutInput),
+            ("dropout_blocks", c.Model.DropoutBlocks) })
             Assert.Equal(v, double.Parse(fields[k], CultureInfo.InvariantCulture), 12);
     }
 }

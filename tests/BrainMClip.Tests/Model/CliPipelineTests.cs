@@ -1,12 +1,13 @@
+using BrainMClip.Tests.Cli;
 using System.Text.Json.Nodes;
 using BrainMClip.IO;
 using BrainMClip.Model;
-using BrainMClip.Tests.Data;
 using Xunit;
 
 namespace BrainMClip.Tests.Model;
 
-/// <summary>train → predict → retrieve through the CLI on a small synthetic subject with random-weight CLIP features.</summary>
+/// <summary>train → predict → retrieve through the CLI on a small synthetic subject with random-weight CLIP
+/// features.</summary>
 [Collection("Console")]
 public class CliPipelineTests
 {
@@ -21,31 +22,44 @@ public class CliPipelineTests
     {
         using var dir = new TempDir();
         string P(string n) => Path.Combine(dir.Path, n);
-        Ok(CliRunner.Run("synth", "--out", P("data"), "--train", "60", "--test", "20", "--image-size", "32", "--seed", "1"));
+        Ok(CliRunner.Run("synth", "--out", P("data"), "--train", "60", "--test", "20", "--image-size", "32", "--seed",
+            "1"));
         Ok(CliRunner.Run("clip-init", "--out", P("clip"), "--preset", "tiny"));
-        Ok(CliRunner.Run("features", "--clip", P("clip"), "--input", P("data/processed_data/subj01/nsd_train_stim_sub1.npy"), "--out", P("ftr.safetensors")));
-        Ok(CliRunner.Run("features", "--clip", P("clip"), "--input", P("data/processed_data/subj01/nsd_test_stim_sub1.npy"), "--out", P("fte.safetensors")));
+        Ok(CliRunner.Run("features", "--clip", P("clip"), "--input",
+            P("data/processed_data/subj01/nsd_train_stim_sub1.npy"), "--out", P("ftr.safetensors")));
+        Ok(CliRunner.Run("features", "--clip", P("clip"), "--input",
+            P("data/processed_data/subj01/nsd_test_stim_sub1.npy"), "--out", P("fte.safetensors")));
         File.WriteAllText(P("cfg.json"), """{"base": "tiny", "model": {"hidden": 32, "rank": 4}, "training": {"epochs": 2, "batch_size": 20}}""");
 
-        var train = JsonNode.Parse(Ok(CliRunner.Run("train", "--data", P("data"), "--features", P("ftr.safetensors"), "--config", P("cfg.json"), "--out", P("run"))))!;
+        var train = JsonNode.Parse(
+            Ok(CliRunner.Run("train", "--data", P("data"), "--features", P("ftr.safetensors"), "--config",
+            P("cfg.json"), "--out", P("run"))))!;
         Assert.Equal(2, train["epochs_completed"]!.GetValue<int>());
-        foreach (var f in new[] { "config.json", "zscore.safetensors", "checkpoints/last.ckpt", "checkpoints/best.ckpt", "metrics.jsonl", "training_curve.png" })
+        foreach (var f in new[]
+            { "config.json", "zscore.safetensors", "checkpoints/last.ckpt", "checkpoints/best.ckpt", "metrics.jsonl",
+            "training_curve.png" })
             Assert.True(File.Exists(P("run/" + f)), f);
         var z = SafeTensors.ReadHeader(P("run/zscore.safetensors")).Entries.Keys.Order().ToArray();
         Assert.Equal(["detail.mean", "detail.std", "semantic.mean", "semantic.std"], z);
 
-        // A second training into the same folder without --resume is refused (exit 2); --resume with all epochs done is a no-op.
-        Assert.Equal(2, CliRunner.Run("train", "--data", P("data"), "--features", P("ftr.safetensors"), "--config", P("cfg.json"), "--out", P("run")).Code);
-        Ok(CliRunner.Run("train", "--data", P("data"), "--features", P("ftr.safetensors"), "--config", P("cfg.json"), "--out", P("run"), "--resume"));
+        // A second training into the same folder without --resume is refused (exit 2); --resume with all epochs done is
+        // a no-op.
+        Assert.Equal(2,
+            CliRunner.Run("train", "--data", P("data"), "--features", P("ftr.safetensors"), "--config", P("cfg.json"),
+            "--out", P("run")).Code);
+        Ok(CliRunner.Run("train", "--data", P("data"), "--features", P("ftr.safetensors"), "--config", P("cfg.json"),
+            "--out", P("run"), "--resume"));
 
-        Ok(CliRunner.Run("predict", "--run", P("run"), "--data", P("data"), "--split", "test", "--out", P("pred.safetensors")));
+        Ok(CliRunner.Run("predict", "--run", P("run"), "--data", P("data"), "--split", "test", "--out",
+            P("pred.safetensors")));
         var h = SafeTensors.ReadHeader(P("pred.safetensors"));
         Assert.Equal(["detail", "detail_projected", "fused", "semantic"], h.Entries.Keys.Order().ToArray());
         var ftHeader = SafeTensors.ReadHeader(P("fte.safetensors"));
         Assert.Equal(ftHeader.Entries["semantic"].Shape, h.Entries["fused"].Shape);
         Assert.Equal(ftHeader.Entries["detail"].Shape, h.Entries["detail"].Shape);
 
-        var ret = JsonNode.Parse(Ok(CliRunner.Run("retrieve", "--pred", P("pred.safetensors"), "--features", P("fte.safetensors"))))!;
+        var ret = JsonNode.Parse(
+            Ok(CliRunner.Run("retrieve", "--pred", P("pred.safetensors"), "--features", P("fte.safetensors"))))!;
         foreach (var s in new[] { "semantic", "detail" })
         {
             Assert.InRange(ret[s]!["image_to_brain_top1"]!.GetValue<double>(), 0, 1);
@@ -55,23 +69,32 @@ public class CliPipelineTests
         }
 
         // Ridge through the same commands.
-        Ok(CliRunner.Run("train", "--data", P("data"), "--features", P("ftr.safetensors"), "--config", "ridge", "--out", P("ridge")));
+        Ok(CliRunner.Run("train", "--data", P("data"), "--features", P("ftr.safetensors"), "--config", "ridge", "--out",
+            P("ridge")));
         Ok(CliRunner.Run("predict", "--run", P("ridge"), "--data", P("data"), "--out", P("pred_ridge.safetensors")));
-        Assert.NotNull(JsonNode.Parse(Ok(CliRunner.Run("retrieve", "--pred", P("pred_ridge.safetensors"), "--features", P("fte.safetensors"))))!["semantic"]);
+        Assert.NotNull(
+            JsonNode.Parse(
+            Ok(CliRunner.Run("retrieve", "--pred", P("pred_ridge.safetensors"), "--features",
+            P("fte.safetensors"))))!["semantic"]);
 
         // Mismatched features (test features given as train) → bad input, exit 2.
-        Assert.Equal(2, CliRunner.Run("train", "--data", P("data"), "--features", P("fte.safetensors"), "--config", "tiny", "--out", P("bad")).Code);
+        Assert.Equal(2,
+            CliRunner.Run("train", "--data", P("data"), "--features", P("fte.safetensors"), "--config", "tiny", "--out",
+            P("bad")).Code);
     }
 
     [Fact]
     public void ParamsJsonForThePaperPresetIsBelowTheClaimedFraction()
     {
-        var j = JsonNode.Parse(Ok(CliRunner.Run("params", "--config", "paper", "--voxels-detail", "15724", "--voxels-semantic", "4500", "--json")))!;
+        var j = JsonNode.Parse(
+            Ok(CliRunner.Run("params", "--config", "paper", "--voxels-detail", "15724", "--voxels-semantic", "4500",
+            "--json")))!;
         long total = j["total"]!.GetValue<long>();
         Assert.True(total < 0.283 * ParameterCounts.MindEye1, $"{total}");
         var modules = j["modules"]!.AsObject();
         Assert.Equal(total, modules.Sum(m => m.Value!["total"]!.GetValue<long>()));
-        Assert.Equal(["decoder_detail", "decoder_semantic", "encoder_detail", "encoder_semantic", "fusion"], modules.Select(m => m.Key).Order().ToArray());
+        Assert.Equal(["decoder_detail", "decoder_semantic", "encoder_detail", "encoder_semantic", "fusion"],
+            modules.Select(m => m.Key).Order().ToArray());
         Assert.Equal(193_640_832, total);
         Assert.Equal(2, CliRunner.Run("params", "--config", "nope").Code);
     }

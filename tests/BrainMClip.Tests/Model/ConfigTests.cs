@@ -13,9 +13,12 @@ public class ConfigTests
         Assert.Equal((257, 1024, 768), (p.Model.Tokens, p.Model.DetailWidth, p.Model.SemanticWidth));
         Assert.Equal((0.5, 0.15), (p.Model.DropoutInput, p.Model.DropoutBlocks));
         Assert.Equal((1.0, 1.0, 10000.0, 1.0, 1.0, 1.0, 0.005),
-            (p.Loss.WDetail, p.Loss.WSemantic, p.Loss.Alpha, p.Loss.Beta, p.Loss.WRec, p.Loss.WCross, p.Loss.Temperature));
+            (p.Loss.WDetail, p.Loss.WSemantic, p.Loss.Alpha, p.Loss.Beta, p.Loss.WRec, p.Loss.WCross,
+                p.Loss.Temperature));
         Assert.Equal(0.25, p.Fusion.Lambda);
-        Assert.Equal((50, 3e-4, 0.01, 1.0, 100.0), (p.Training.BatchSize, p.Training.MaxLr, p.Training.WeightDecay, p.Training.GradClip, p.Training.FinalDivFactor));
+        Assert.Equal((50, 3e-4, 0.01, 1.0, 100.0),
+            (p.Training.BatchSize, p.Training.MaxLr, p.Training.WeightDecay, p.Training.GradClip,
+            p.Training.FinalDivFactor));
         Assert.Equal(2.0 / 200, p.PctStart, 12);
         Assert.True(BrainMClipConfig.Preset("ridge").IsRidge);
         Assert.Equal("tiny", BrainMClipConfig.Preset("tiny").Name);

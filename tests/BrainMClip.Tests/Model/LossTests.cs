@@ -32,7 +32,8 @@ public class LossTests
         // token: identical → 0; mse: 0.
         Assert.Equal(0.0, Losses.TokenCosine(y, y).item<double>(), 12);
         Assert.Equal(0.0, Losses.NormalisedMse(y, y).item<double>(), 12);
-        // p = [e2, e1] (swapped): cos = 0 per token → token loss 1; normalised vectors differ by √2 → MSE = (1+1)/2 per sample = 1.
+        // p = [e2, e1] (swapped): cos = 0 per token → token loss 1; normalised vectors differ by √2 → MSE = (1+1)/2 per
+        // sample = 1.
         var p = tensor(new double[] { 0, 1, 1, 0 }).reshape(2, 1, 2);
         Assert.Equal(1.0, Losses.TokenCosine(p, y).item<double>(), 12);
         Assert.Equal(1.0, Losses.NormalisedMse(p, y).item<double>(), 12);
@@ -47,7 +48,11 @@ public class LossTests
     public void TotalIsTheWeightedSumOfTerms()
     {
         var cfg = ModelTestData.Tiny() with { };
-        cfg = cfg with { Loss = cfg.Loss with { WDetail = 0.7, WSemantic = 1.3, Alpha = 50, Beta = 2, WRec = 0.5, WCross = 0.25 } };
+        cfg = cfg with
+        {
+            Loss = cfg.Loss with
+            { WDetail = 0.7, WSemantic = 1.3, Alpha = 50, Beta = 2, WRec = 0.5, WCross = 0.25 }
+        };
         manual_seed(3);
         using var net = new BrainMClipNet(cfg, 10, 6);
         net.eval();
@@ -79,6 +84,7 @@ public class LossTests
         var o = net.Forward(randn(4, 10), randn(4, 6));
         var l = Losses.Compute(net, o, null, null, randn(4, 17, 64), randn(4, 17, 32));
         Assert.Equal(["detail.global", "fusion", "semantic.global"], l.Terms.Keys.Order().ToArray());
-        Assert.Equal(cfg.Loss.WDetail * l.Terms["detail.global"].item<float>() + cfg.Loss.WSemantic * l.Terms["semantic.global"].item<float>(), l.Total.item<float>(), 4);
+        Assert.Equal(cfg.Loss.WDetail * l.Terms["detail.global"].item<float>()
+            + cfg.Loss.WSemantic * l.Terms["semantic.global"].item<float>(), l.Total.item<float>(), 4);
     }
 }

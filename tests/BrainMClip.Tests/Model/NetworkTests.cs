@@ -12,7 +12,10 @@ public class NetworkTests
         return c with { Ablation = f(c.Ablation) };
     }
 
-    public static TheoryData<string> Variants => new() { "full", "no_cross", "no_rec", "semantic_only", "detail_only", "global_only", "full_heads", "no_rec_no_cross" };
+    public static TheoryData<string> Variants =>
+        new()
+        { "full", "no_cross", "no_rec", "semantic_only", "detail_only", "global_only", "full_heads",
+        "no_rec_no_cross" };
 
     static BrainMClipConfig Variant(string v) => v switch
     {
@@ -64,7 +67,8 @@ public class NetworkTests
         var l = Losses.Compute(net, o, randn(5, 12), randn(5, 7), randn(5, 17, 64), randn(5, 17, 32));
         l.Fusion!.backward();
         foreach (var (name, p) in net.named_parameters())
-            Assert.Equal(name.StartsWith("fusion.", StringComparison.Ordinal), p.grad is not null && p.grad.abs().sum().item<float>() > 0);
+            Assert.Equal(name.StartsWith("fusion.", StringComparison.Ordinal), p.grad is not null
+                && p.grad.abs().sum().item<float>() > 0);
     }
 
     [Fact]
@@ -75,7 +79,8 @@ public class NetworkTests
         Assert.True(total < 0.283 * ParameterCounts.MindEye1, $"{total} >= 28.3% of MindEye1");
         // Hand count of the detail encoder: input 15724·2048+2048+2·2048, 4 blocks of 2048²+3·2048,
         // low-rank head 2048·257·64 + 257·64 + 64·1024 + 257·1024.
-        long enc = 15724L * 2048 + 2048 + 4096 + 4 * (2048L * 2048 + 3 * 2048) + 2048L * 257 * 64 + 257 * 64 + 64 * 1024 + 257 * 1024;
+        long enc = 15724L * 2048 + 2048 + 4096 + 4 * (2048L * 2048 + 3 * 2048) + 2048L * 257 * 64 + 257 * 64 + 64 * 1024
+            + 257 * 1024;
         Assert.Equal(enc, ParameterCounts.Compute(cfg, 15724, 4500).Single(m => m.Name == "encoder_detail").Parameters);
     }
 }

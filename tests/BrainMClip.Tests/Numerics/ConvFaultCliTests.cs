@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using BrainMClip.IO;
+using BrainMClip.Tests.Cli;
 using BrainMClip.Tests.Data;
 using BrainMClip.Tests.Reliability;
 using Xunit;

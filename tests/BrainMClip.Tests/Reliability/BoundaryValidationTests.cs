@@ -1,7 +1,7 @@
+using BrainMClip.Tests.Cli;
 using System.Text.Json.Nodes;
 using BrainMClip.Features;
 using BrainMClip.IO;
-using BrainMClip.Tests.Data;
 using Xunit;
 
 namespace BrainMClip.Tests.Reliability;
@@ -14,7 +14,8 @@ namespace BrainMClip.Tests.Reliability;
 [Collection("Console")]
 public class BoundaryValidationTests
 {
-    /// <summary>The committed tiny CLIPModel fixture copied to <paramref name="root"/> (tests edit its configs).</summary>
+    /// <summary>The committed tiny CLIPModel fixture copied to <paramref name="root"/> (tests edit its
+    /// configs).</summary>
     static string TinyClip(string root)
     {
         string clip = Path.Combine(root, "clip");
@@ -57,16 +58,19 @@ public class BoundaryValidationTests
     {
         using var dir = new TempDir();
         string clip = TinyClip(dir.Path), stim = Stimuli(dir.Path), output = Path.Combine(dir.Path, "f.safetensors");
-        var (code, _, err) = CliRunner.Run("features", "--clip", clip, "--input", Path.Combine(dir.Path, "missing.npy"), "--out", output);
+        var (code, _, err) = CliRunner.Run("features", "--clip", clip, "--input", Path.Combine(dir.Path, "missing.npy"),
+            "--out", output);
         Assert.Equal(2, code);
         Assert.Contains("missing.npy", err);
-        (code, _, err) = CliRunner.Run("features", "--clip", Path.Combine(dir.Path, "no-clip"), "--input", stim, "--out", output);
+        (code, _, err) = CliRunner.Run("features", "--clip", Path.Combine(dir.Path, "no-clip"), "--input", stim,
+            "--out", output);
         Assert.Equal(2, code);
         Assert.Contains("no-clip", err);
         Assert.False(File.Exists(output));
     }
 
-    /// <summary>Each (field, bad value) in a CLIP config.json: exit 2 and the message names config.json and the field.</summary>
+    /// <summary>Each (field, bad value) in a CLIP config.json: exit 2 and the message names config.json and the
+    /// field.</summary>
     [Theory]
     [InlineData("hidden_size", "-1")]
     [InlineData("hidden_size", "0")]
@@ -90,7 +94,8 @@ public class BoundaryValidationTests
         var target = field is "model_type" or "projection_dim" ? cfg : cfg["vision_config"]!.AsObject();
         target[field] = JsonNode.Parse(value);
         File.WriteAllText(cfgPath, cfg.ToJsonString());
-        var (code, _, err) = CliRunner.Run("features", "--clip", clip, "--input", stim, "--out", Path.Combine(dir.Path, "f.safetensors"));
+        var (code, _, err) = CliRunner.Run("features", "--clip", clip, "--input", stim, "--out",
+            Path.Combine(dir.Path, "f.safetensors"));
         Assert.Equal(2, code);
         Assert.Contains("config.json", err);
         Assert.Contains(field == "intermediate_size" ? "intermediate_size" : $"'{field}'", err);
@@ -112,7 +117,8 @@ public class BoundaryValidationTests
         var cfg = JsonNode.Parse(File.ReadAllText(p))!.AsObject();
         cfg[field] = JsonNode.Parse(value);
         File.WriteAllText(p, cfg.ToJsonString());
-        var (code, _, err) = CliRunner.Run("features", "--clip", clip, "--input", stim, "--out", Path.Combine(dir.Path, "f.safetensors"));
+        var (code, _, err) = CliRunner.Run("features", "--clip", clip, "--input", stim, "--out",
+            Path.Combine(dir.Path, "f.safetensors"));
         Assert.Equal(2, code);
         Assert.Contains("preprocessor_config.json", err);
         Assert.Contains(field, err);
@@ -144,7 +150,8 @@ public class CliFuzzTests(Xunit.Abstractions.ITestOutputHelper log)
     static void Features(string input)
     {
         string output = Path.Combine(Path.GetDirectoryName(input)!, "out.safetensors");
-        var (code, _, err) = CliRunner.Run("features", "--clip", TestPaths.Fixture("clip/clipmodel"), "--input", input, "--out", output, "--batch", "2");
+        var (code, _, err) = CliRunner.Run("features", "--clip", TestPaths.Fixture("clip/clipmodel"), "--input", input,
+            "--out", output, "--batch", "2");
         if (code == 2) throw new UserInputException(err.Trim());
         if (code != 0) throw new InvalidOperationException($"exit code {code}: {err}");
     }
@@ -159,8 +166,10 @@ public class CliFuzzTests(Xunit.Abstractions.ITestOutputHelper log)
         Npy.Write(npy, NpyDType.UInt8, [3, 6, 6, 3], stim);
         int total = 0;
         total += Fuzzer.Run("cli-npy", [File.ReadAllBytes(npy)], 40, ".npy", Features, log, headerBytes: 128).Cases;
-        total += Fuzzer.Run("cli-hdf5", [File.ReadAllBytes(TestPaths.Fixture("reliability/images_f16.hdf5"))], 40, ".hdf5", Features, log, headerBytes: 4096).Cases;
-        total += Fuzzer.Run("cli-jpeg", [File.ReadAllBytes(TestPaths.Fixture("reliability/seed.jpg"))], 40, ".jpg", Features, log, headerBytes: 400).Cases;
+        total += Fuzzer.Run("cli-hdf5", [File.ReadAllBytes(TestPaths.Fixture("reliability/images_f16.hdf5"))], 40,
+            ".hdf5", Features, log, headerBytes: 4096).Cases;
+        total += Fuzzer.Run("cli-jpeg", [File.ReadAllBytes(TestPaths.Fixture("reliability/seed.jpg"))], 40, ".jpg",
+            Features, log, headerBytes: 400).Cases;
         Assert.Equal(120, total);
     }
 }

@@ -40,7 +40,8 @@ public static class ChildCli
             if (!_p.WaitForExit(timeout))
             {
                 Kill();
-                throw new Xunit.Sdk.XunitException($"brainmclip did not finish within {timeout.TotalSeconds}s\nstderr:\n{Err}");
+                throw new Xunit.Sdk.XunitException(
+                    $"brainmclip did not finish within {timeout.TotalSeconds}s\nstderr:\n{Err}");
             }
             _p.WaitForExit(); // drains the async output readers
             return _p.ExitCode;
@@ -55,7 +56,8 @@ public static class ChildCli
 
     public static Child Start(params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo("dotnet")
+        { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(Dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["OMP_NUM_THREADS"] = "1"; // 2-core CI shared with other tests
@@ -79,11 +81,15 @@ public static class ChildCli
 public static class KillResume
 {
     /// <param name="args">The command without --resume (the first attempt); later attempts append --resume.</param>
-    /// <param name="progress">Observable progress so far (e.g. finished batch files), polled while the child runs.</param>
-    /// <param name="total">Progress units of a full run; a kill target of <paramref name="total"/> lands in the final step.</param>
-    /// <param name="afterKill">Invariants that must hold after any kill (no partial file under a final name, ...).</param>
+    /// <param name="progress">Observable progress so far (e.g. finished batch files), polled while the child
+    /// runs.</param>
+    /// <param name="total">Progress units of a full run; a kill target of <paramref name="total"/> lands in the final
+    /// step.</param>
+    /// <param name="afterKill">Invariants that must hold after any kill (no partial file under a final name,
+    /// ...).</param>
     /// <returns>How many attempts were actually killed before finishing.</returns>
-    public static int Run(string[] args, int kills, int seed, Func<int> progress, int total, Action afterKill, ITestOutputHelper log)
+    public static int Run(string[] args, int kills, int seed, Func<int> progress, int total, Action afterKill,
+        ITestOutputHelper log)
     {
         var rng = new Random(seed);
         int killed = 0;
@@ -96,21 +102,25 @@ public static class KillResume
                 // Target counted from what earlier attempts left, so every kill lands in new work (or the final step).
                 int done = progress(), target = done + rng.Next(0, total - done + 1), delayMs = rng.Next(0, 60);
                 var clock = Stopwatch.StartNew();
-                while (!child.HasExited && progress() < target && clock.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(2);
+                while (!child.HasExited && progress() < target
+                    && clock.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(2);
                 if (delayMs > 0) Thread.Sleep(delayMs);
                 bool wasRunning = !child.HasExited;
                 child.Kill();
                 if (wasRunning)
                 {
                     killed++;
-                    log.WriteLine($"attempt {attempt}: SIGKILL after progress {progress()}/{total} (target {target}, +{delayMs} ms)");
+                    log.WriteLine(
+                        $"attempt {attempt}: SIGKILL after progress {progress()}/{total} (target {target}, " +
+                        $"+{delayMs} ms)");
                     afterKill();
                     continue;
                 }
                 log.WriteLine($"attempt {attempt}: finished before the kill (target {target}, +{delayMs} ms)");
             }
             int code = child.Wait(TimeSpan.FromMinutes(3));
-            if (code != 0) throw new Xunit.Sdk.XunitException($"attempt {attempt} ({string.Join(' ', a)}) exited {code}\nstderr:\n{child.Err}");
+            if (code != 0) throw new Xunit.Sdk.XunitException(
+                $"attempt {attempt} ({string.Join(' ', a)}) exited {code}\nstderr:\n{child.Err}");
             log.WriteLine($"attempt {attempt}: completed");
             return killed;
         }

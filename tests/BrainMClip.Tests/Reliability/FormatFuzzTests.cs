@@ -28,7 +28,8 @@ public class FormatFuzzTests(ITestOutputHelper log)
         if (ds.TypeSize == 1) Assert.Equal(expected.Data, ds.ReadRows<byte>(0, (int)ds.Dims[0]));
         else
         {
-            float[] got = ds.TypeSize == 2 ? Array.ConvertAll(ds.ReadRows<Half>(0, (int)ds.Dims[0]), v => (float)v) : ds.ReadRows<float>(0, (int)ds.Dims[0]);
+            float[] got = ds.TypeSize == 2 ? Array.ConvertAll(ds.ReadRows<Half>(0, (int)ds.Dims[0]),
+                v => (float)v) : ds.ReadRows<float>(0, (int)ds.Dims[0]);
             Assert.Equal(expected.ToFloat32(), got);
         }
     }
@@ -79,7 +80,8 @@ public class FormatFuzzTests(ITestOutputHelper log)
     [Fact]
     public void Hdf5ReaderRejectsMutationsCleanly()
     {
-        var seeds = new[] { "images_f16.hdf5", "images_gzip.h5", "images_u8.hdf5" }.Select(f => File.ReadAllBytes(Seed(f))).ToArray();
+        var seeds = new[]
+            { "images_f16.hdf5", "images_gzip.h5", "images_u8.hdf5" }.Select(f => File.ReadAllBytes(Seed(f))).ToArray();
         string[] names = ["images", "images", "stimuli/images"];
         int n = 0;
         // Metadata lives throughout an HDF5 file (superblock, object headers, B-trees, heaps), so mutate anywhere.
@@ -114,9 +116,12 @@ public class FormatFuzzTests(ITestOutputHelper log)
     [Fact]
     public void ClipConfigRejectsMutationsCleanly()
     {
-        // Through FromPretrained: a config that parses must also not make the model allocate what the weights don't hold.
+        // Through FromPretrained: a config that parses must also not make the model allocate what the weights don't
+        // hold.
         string src = TestPaths.Fixture("clip/clipmodel");
-        var seeds = new[] { File.ReadAllBytes(Path.Combine(src, "config.json")), System.Text.Encoding.UTF8.GetBytes(ClipVisionConfig.Preset("tiny").ToJson()) };
+        var seeds = new[]
+            { File.ReadAllBytes(Path.Combine(src, "config.json")),
+            System.Text.Encoding.UTF8.GetBytes(ClipVisionConfig.Preset("tiny").ToJson()) };
         using var dir = new TempDir();
         var r = Fuzzer.Run("clip-config.json", seeds, 600, "/config.json", p =>
         {
@@ -133,7 +138,9 @@ public class FormatFuzzTests(ITestOutputHelper log)
     [Fact]
     public void PreprocessorConfigRejectsMutationsCleanly()
     {
-        var seeds = new[] { File.ReadAllBytes(TestPaths.Fixture("clip/clipmodel/preprocessor_config.json")), System.Text.Encoding.UTF8.GetBytes(ClipCheckpointFactory.PreprocessorJson(64)) };
+        var seeds = new[]
+            { File.ReadAllBytes(TestPaths.Fixture("clip/clipmodel/preprocessor_config.json")),
+            System.Text.Encoding.UTF8.GetBytes(ClipCheckpointFactory.PreprocessorJson(64)) };
         var img = new RgbImage(5, 7);
         new Random(2).NextBytes(img.Pixels);
         var r = Fuzzer.Run("preprocessor_config.json", seeds, 1000, ".json", p =>

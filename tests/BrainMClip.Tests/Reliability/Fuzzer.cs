@@ -17,7 +17,8 @@ public static class Fuzzer
         [0, 0, 0, 0x80], [0x7F, 0x7F], "-1"u8.ToArray(), "99999999999999999999"u8.ToArray(), "NaN"u8.ToArray(),
     ];
 
-    /// <summary>Produces the <paramref name="i"/>-th mutation of <paramref name="seed"/> (deterministic in i).</summary>
+    /// <summary>Produces the <paramref name="i"/>-th mutation of <paramref name="seed"/> (deterministic in
+    /// i).</summary>
     public static byte[] Mutate(byte[] seed, int i, int headerBytes)
     {
         var rng = new Random(unchecked(i * 7919 + 17));
@@ -68,9 +69,11 @@ public static class Fuzzer
     }
 
     /// <summary>Runs <paramref name="cases"/> mutations of each seed file through <paramref name="read"/>.</summary>
-    /// <param name="mutate">Custom mutation (seed, case index) → bytes; default <see cref="Mutate"/> with <paramref name="headerBytes"/>.</param>
+    /// <param name="mutate">Custom mutation (seed, case index) → bytes; default <see cref="Mutate"/> with <paramref
+    /// name="headerBytes"/>.</param>
     public static Result Run(string name, IReadOnlyList<byte[]> seeds, int cases, string extension, Action<string> read,
-        ITestOutputHelper? log, int headerBytes = 512, TimeSpan? perCase = null, Func<byte[], int, byte[]>? mutate = null)
+        ITestOutputHelper? log, int headerBytes = 512, TimeSpan? perCase = null,
+            Func<byte[], int, byte[]>? mutate = null)
     {
         var budget = perCase ?? TimeSpan.FromSeconds(10);
         using var dir = new TempDir();
@@ -91,7 +94,8 @@ public static class Fuzzer
             if (!task.Wait(budget))
             {
                 File.WriteAllBytes(saved, bytes);
-                throw new Xunit.Sdk.XunitException($"{name}: case {i} did not finish within {budget.TotalSeconds}s (hang?); input saved to {saved}");
+                throw new Xunit.Sdk.XunitException(
+                    $"{name}: case {i} did not finish within {budget.TotalSeconds}s (hang?); input saved to {saved}");
             }
             switch (task.Result)
             {
@@ -104,8 +108,10 @@ public static class Fuzzer
                         $"(input saved to {saved})\n{e}");
             }
         }
-        log?.WriteLine($"fuzz {name}: {cases} mutated inputs, {rejected} rejected with a clear error, {accepted} accepted");
-        Console.WriteLine($"fuzz {name}: {cases} mutated inputs, {rejected} rejected with a clear error, {accepted} accepted");
+        log?.WriteLine(
+            $"fuzz {name}: {cases} mutated inputs, {rejected} rejected with a clear error, {accepted} accepted");
+        Console.WriteLine(
+            $"fuzz {name}: {cases} mutated inputs, {rejected} rejected with a clear error, {accepted} accepted");
         return new Result(cases, rejected, accepted);
     }
 }

@@ -26,7 +26,8 @@ public class GenerationConfigFuzzTests(ITestOutputHelper log)
             if (!File.Exists(weights)) File.Copy(Golden(sub, "model.safetensors"), weights);
             using var scope = NewDisposeScope();
             load(folder);
-        }, log, perCase: TimeSpan.FromSeconds(30), mutate: JsonMutator.Mutate); // model loads are slow on a busy 2-core CI
+            // model loads are slow on a busy 2-core CI
+        }, log, perCase: TimeSpan.FromSeconds(30), mutate: JsonMutator.Mutate);
     }
 
     [Fact]

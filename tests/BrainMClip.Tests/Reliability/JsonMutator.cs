@@ -36,7 +36,8 @@ public static class JsonMutator
             case 1:
             {
                 var c = text.ToCharArray();
-                for (int k = 0, n = 1 + rng.Next(3); k < n; k++) c[rng.Next(c.Length)] = "{}[]:,\"0-9.eE \\x"[rng.Next(16)];
+                for (int k = 0, n = 1
+                    + rng.Next(3); k < n; k++) c[rng.Next(c.Length)] = "{}[]:,\"0-9.eE \\x"[rng.Next(16)];
                 return new string(c);
             }
             case 2:
@@ -45,7 +46,8 @@ public static class JsonMutator
                 int pos = rng.Next(text.Length);
                 int d = text.IndexOfAny("0123456789".ToCharArray(), pos);
                 if (d < 0) return text + "}";
-                return rng.Next(2) == 0 ? text[..d] + new string(text[d], 25) + text[d..] : text[..d] + "-" + text[d..];
+                return rng.Next(2) == 0 ? text[..d] + new string(text[d], 25) + text[d..] : text[..d] + "-"
+                    + text[d..];
             }
             default:
             {

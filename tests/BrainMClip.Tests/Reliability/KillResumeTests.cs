@@ -1,3 +1,4 @@
+using BrainMClip.Tests.Cli;
 using BrainMClip.IO;
 using Xunit;
 using Xunit.Abstractions;
@@ -17,7 +18,8 @@ public class KillResumeTests(ITestOutputHelper log)
     static (string Clip, string Stimuli) FeaturesSetup(string root)
     {
         string clip = Path.Combine(root, "clip");
-        BrainMClip.Features.ClipCheckpointFactory.CreateRandom(clip, BrainMClip.Features.ClipVisionConfig.Preset("tiny"), seed: 3);
+        BrainMClip.Features.ClipCheckpointFactory.CreateRandom(clip,
+            BrainMClip.Features.ClipVisionConfig.Preset("tiny"), seed: 3);
         string stim = Path.Combine(root, "stim.npy");
         var px = new byte[30 * 16 * 16 * 3];
         new Random(5).NextBytes(px);
@@ -34,14 +36,15 @@ public class KillResumeTests(ITestOutputHelper log)
         string reference = Path.Combine(dir.Path, "ref.safetensors");
         string[] common = ["features", "--clip", clip, "--input", stim, "--batch", "3", "--hidden-states", "6"];
         // The uninterrupted run in-process (same code as the child; saves a process start on a 2-core CI machine).
-        var (code, _, err) = BrainMClip.Tests.Data.CliRunner.Run([.. common, "--out", reference]);
+        var (code, _, err) = CliRunner.Run([.. common, "--out", reference]);
         Assert.True(code == 0, err);
         byte[] expected = File.ReadAllBytes(reference);
 
         string outDir = Path.Combine(dir.Path, "run");
         Directory.CreateDirectory(outDir);
         string output = Path.Combine(outDir, "feat.safetensors"), partial = output + ".partial";
-        int Batches() => Directory.Exists(partial) ? Directory.EnumerateFiles(partial, "batch-*.safetensors").Count() : 0;
+        int Batches() => Directory.Exists(partial) ? Directory.EnumerateFiles(partial, "batch-*.safetensors")
+            .Count() : 0;
         void Invariants()
         {
             // Final name: absent or complete. Batch files under final names: complete and loadable.
@@ -49,14 +52,17 @@ public class KillResumeTests(ITestOutputHelper log)
             foreach (var f in Directory.EnumerateFileSystemEntries(outDir))
             {
                 string name = Path.GetFileName(f);
-                Assert.True(name == "feat.safetensors" || name == "feat.safetensors.partial" || (name.StartsWith('.') && name.EndsWith(".tmp")), $"unexpected file {name}");
+                Assert.True(name == "feat.safetensors" || name == "feat.safetensors.partial"
+                    || (name.StartsWith('.') && name.EndsWith(".tmp")), $"unexpected file {name}");
             }
             if (!Directory.Exists(partial)) return;
             foreach (var f in Directory.EnumerateFiles(partial))
             {
                 string name = Path.GetFileName(f);
-                if (name.StartsWith('.') && name.EndsWith(".tmp")) continue; // temp files are allowed, never under a final name
-                if (name == "job.json") { System.Text.Json.JsonDocument.Parse(File.ReadAllText(f)).Dispose(); continue; }
+                // temp files are allowed, never under a final name
+                if (name.StartsWith('.') && name.EndsWith(".tmp")) continue;
+                if (name == "job.json")
+                { System.Text.Json.JsonDocument.Parse(File.ReadAllText(f)).Dispose(); continue; }
                 Assert.Matches(@"^batch-\d{7}\.safetensors$", name);
                 using var scope = NewDisposeScope();
                 var t = SafeTensors.Load(f);
@@ -77,7 +83,8 @@ public class KillResumeTests(ITestOutputHelper log)
     {
         var names = Directory.GetFiles(expected, "rec_*.png").Select(Path.GetFileName).Order().ToArray();
         Assert.Equal(names, Directory.GetFiles(actual, "rec_*.png").Select(Path.GetFileName).Order().ToArray());
-        foreach (var n in names) Assert.True(File.ReadAllBytes(Path.Combine(expected, n!)).SequenceEqual(File.ReadAllBytes(Path.Combine(actual, n!))), $"{n} differs");
+        foreach (var n in names) Assert.True(File.ReadAllBytes(Path.Combine(expected, n!))
+            .SequenceEqual(File.ReadAllBytes(Path.Combine(actual, n!))), $"{n} differs");
         var a = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(expected, "reconstruct.json")))!;
         var b = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(actual, "reconstruct.json")))!;
         Assert.Equal(a["images"]!.ToJsonString(), b["images"]!.ToJsonString()); // seeds, chosen candidates
@@ -103,11 +110,15 @@ public class KillResumeTests(ITestOutputHelper log)
             var dp = randn([8, 5, 32], generator: g);
             SafeTensors.Save(pred, new Dictionary<string, Tensor>
             {
-                ["semantic"] = sem, ["detail_projected"] = dp, ["detail"] = randn([8, 5, 8], generator: g),
-                ["fused"] = BrainMClip.Model.ConditioningFusion.Fuse(sem, dp, 0.25),
+                ["semantic"] = sem,
+                ["detail_projected"] = dp,
+                ["detail"] = randn([8, 5, 8], generator: g),
+                ["fused"] = BrainMClip.Model.Conditioning.Fuse(sem, dp, 0.25),
             });
         }
-        string[] Args(string outDir) => ["reconstruct", "--pred", pred, "--generator", gen, "--out", outDir, "--steps", "6", "--guidance", "2", "--seed", "5"];
+        string[] Args(string outDir) =>
+            ["reconstruct", "--pred", pred, "--generator", gen, "--out", outDir, "--steps", "6", "--guidance", "2",
+            "--seed", "5"];
         string reference = Path.Combine(dir.Path, "ref");
         var (code, _, err) = ChildCli.Run(TimeSpan.FromMinutes(3), Args(reference));
         Assert.True(code == 0, err);
@@ -121,7 +132,9 @@ public class KillResumeTests(ITestOutputHelper log)
             {
                 string name = Path.GetFileName(f);
                 if (name.StartsWith('.') && name.EndsWith(".tmp")) continue;
-                if (name.EndsWith(".png")) Assert.Equal(File.ReadAllBytes(Path.Combine(reference, name)), File.ReadAllBytes(f)); // complete and right
+                // complete and right
+                if (name.EndsWith(".png")) Assert.Equal(File.ReadAllBytes(Path.Combine(reference, name)),
+                    File.ReadAllBytes(f));
                 else if (name == "reconstruct.json") System.Text.Json.JsonDocument.Parse(File.ReadAllText(f)).Dispose();
                 else Assert.Fail($"unexpected file {name}");
             }

@@ -22,7 +22,9 @@ public class ReaderFuzzTests(ITestOutputHelper log)
     [Fact]
     public void NpyReaderRejectsMutationsCleanly()
     {
-        var seeds = new[] { NpySeed(NpyDType.Float32, [4, 5]), NpySeed(NpyDType.Int16, [3, 2, 2]), NpySeed(NpyDType.UInt8, [2, 4, 4, 3]) };
+        var seeds = new[]
+            { NpySeed(NpyDType.Float32, [4, 5]), NpySeed(NpyDType.Int16, [3, 2, 2]),
+            NpySeed(NpyDType.UInt8, [2, 4, 4, 3]) };
         var r = Fuzzer.Run("npy", seeds, 2500, ".npy", p => Npy.Read(p), log, headerBytes: 128);
         Assert.Equal(2500, r.Cases);
     }
@@ -32,7 +34,9 @@ public class ReaderFuzzTests(ITestOutputHelper log)
     {
         using var dir = new TempDir();
         string p = Path.Combine(dir.Path, "s.safetensors");
-        SafeTensors.Save(p, new Dictionary<string, Tensor> { ["a"] = randn(3, 4), ["b"] = arange(6L), ["c"] = ones(2, 2, dtype: ScalarType.Float16) },
+        SafeTensors.Save(p,
+            new Dictionary<string, Tensor>
+            { ["a"] = randn(3, 4), ["b"] = arange(6L), ["c"] = ones(2, 2, dtype: ScalarType.Float16) },
             new Dictionary<string, string> { ["k"] = "v" });
         var seeds = new[] { File.ReadAllBytes(p) };
         var r = Fuzzer.Run("safetensors", seeds, 2500, ".safetensors", path =>

@@ -1,6 +1,6 @@
+using BrainMClip.Tests.Cli;
 using BrainMClip.IO;
 using BrainMClip.Model;
-using BrainMClip.Tests.Data;
 using BrainMClip.Training;
 using Xunit;
 using Xunit.Abstractions;
@@ -17,11 +17,13 @@ namespace BrainMClip.Tests.Reliability;
 [Collection("Console")]
 public class TrainingReliabilityTests(ITestOutputHelper log)
 {
-    /// <summary>Synthetic subject (40 train images) and its CLIP features from the committed tiny CLIP fixture.</summary>
+    /// <summary>Synthetic subject (40 train images) and its CLIP features from the committed tiny CLIP
+    /// fixture.</summary>
     static (string Data, string Features) Setup(string root)
     {
         string data = Path.Combine(root, "data"), feat = Path.Combine(root, "feat.safetensors");
-        var (code, _, err) = CliRunner.Run("synth", "--out", data, "--train", "40", "--test", "8", "--image-size", "16", "--seed", "2");
+        var (code, _, err) = CliRunner.Run("synth", "--out", data, "--train", "40", "--test", "8", "--image-size", "16",
+            "--seed", "2");
         Assert.True(code == 0, err);
         (code, _, err) = CliRunner.Run("features", "--clip", TestPaths.Fixture("clip/clipmodel"), "--input",
             Path.Combine(data, "processed_data", "subj01", "nsd_train_stim_sub1.npy"), "--out", feat, "--batch", "8");
@@ -30,9 +32,11 @@ public class TrainingReliabilityTests(ITestOutputHelper log)
     }
 
     static string[] TrainArgs(string data, string feat, string run, int epochs) =>
-        ["train", "--data", data, "--features", feat, "--config", "tiny", "--epochs", epochs.ToString(), "--seed", "1", "--out", run];
+        ["train", "--data", data, "--features", feat, "--config", "tiny", "--epochs", epochs.ToString(), "--seed", "1",
+            "--out", run];
 
-    /// <summary>Every tensor of two checkpoints equal byte for byte (metadata holds timings, so files differ).</summary>
+    /// <summary>Every tensor of two checkpoints equal byte for byte (metadata holds timings, so files
+    /// differ).</summary>
     static void AssertSameTensors(string a, string b)
     {
         using var scope = NewDisposeScope();
@@ -42,7 +46,8 @@ public class TrainingReliabilityTests(ITestOutputHelper log)
         foreach (var k in ta.Keys)
         {
             Assert.Equal(ta[k].shape, tb[k].shape);
-            Assert.True(ta[k].dtype == tb[k].dtype && ta[k].equal(tb[k]).all().item<bool>(), $"{Path.GetFileName(a)}: tensor {k} differs");
+            Assert.True(ta[k].dtype == tb[k].dtype && ta[k].equal(tb[k]).all().item<bool>(),
+                $"{Path.GetFileName(a)}: tensor {k} differs");
         }
     }
 
@@ -71,7 +76,8 @@ public class TrainingReliabilityTests(ITestOutputHelper log)
             if (File.Exists(rf.ConfigPath)) BrainMClipConfig.Parse(File.ReadAllText(rf.ConfigPath), rf.ConfigPath);
             if (File.Exists(rf.MetricsPath)) MetricsLog.Read(rf.MetricsPath);
         }
-        int killed = KillResume.Run(TrainArgs(data, feat, run, epochs), kills: 3, seed: 4, Epochs, epochs, Invariants, log);
+        int killed = KillResume.Run(TrainArgs(data, feat, run, epochs), kills: 3, seed: 4, Epochs, epochs, Invariants,
+            log);
         Assert.True(killed >= 1, "no attempt was killed mid-run");
         AssertSameTensors(new RunFolder(reference).LastCheckpoint, rf.LastCheckpoint);
         AssertSameTensors(new RunFolder(reference).BestCheckpoint, rf.BestCheckpoint);
@@ -91,7 +97,8 @@ public class TrainingReliabilityTests(ITestOutputHelper log)
         {
             // SIGKILL as soon as the run folder exists: config.json written, no checkpoint yet.
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            while (!child.HasExited && !File.Exists(rf.ConfigPath) && clock.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(2);
+            while (!child.HasExited && !File.Exists(rf.ConfigPath)
+                && clock.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(2);
             child.Kill();
         }
         Assert.True(File.Exists(rf.ConfigPath));
@@ -149,10 +156,13 @@ public class TrainingReliabilityTests(ITestOutputHelper log)
         using var dir = new TempDir();
         var (data, feat) = Setup(dir.Path);
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var (code, _, err) = CliRunner.Run(TrainArgs(data, Path.Combine(dir.Path, "missing.safetensors"), Path.Combine(dir.Path, "r1"), 2));
+        var (code, _,
+            err) = CliRunner.Run(
+            TrainArgs(data, Path.Combine(dir.Path, "missing.safetensors"), Path.Combine(dir.Path, "r1"), 2));
         Assert.Equal(2, code);
         Assert.Contains("missing.safetensors", err);
-        (code, _, err) = CliRunner.Run(TrainArgs(Path.Combine(dir.Path, "no-data"), feat, Path.Combine(dir.Path, "r2"), 2));
+        (code, _,
+            err) = CliRunner.Run(TrainArgs(Path.Combine(dir.Path, "no-data"), feat, Path.Combine(dir.Path, "r2"), 2));
         Assert.Equal(2, code);
         Assert.Contains("no-data", err);
         string blocker = Path.Combine(dir.Path, "file");
@@ -160,16 +170,20 @@ public class TrainingReliabilityTests(ITestOutputHelper log)
         (code, _, err) = CliRunner.Run(TrainArgs(data, feat, Path.Combine(blocker, "run"), 2));
         Assert.Equal(2, code);
         Assert.Contains("file", err);
-        Assert.False(Directory.Exists(Path.Combine(dir.Path, "r1")) && File.Exists(Path.Combine(dir.Path, "r1", "checkpoints", "last.ckpt")));
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "r1"))
+            && File.Exists(Path.Combine(dir.Path, "r1", "checkpoints", "last.ckpt")));
         log.WriteLine($"three bad-path train runs rejected in {clock.Elapsed.TotalSeconds:0.0} s");
     }
 
     [Fact]
     public void BrainMClipConfigRejectsMutationsCleanly()
     {
-        var seeds = new[] { "tiny", "paper", "ridge" }.Select(p => System.Text.Encoding.UTF8.GetBytes(BrainMClipConfig.Preset(p).ToJson()))
+        var seeds = new[]
+            { "tiny", "paper",
+            "ridge" }.Select(p => System.Text.Encoding.UTF8.GetBytes(BrainMClipConfig.Preset(p).ToJson()))
             .Append("""{"base": "tiny", "training": {"epochs": 7}, "ablation": {"no_cross": true}}"""u8.ToArray()).ToArray();
-        var r = Fuzzer.Run("brainmclip-config.json", seeds, 1200, ".json", p => BrainMClipConfig.Resolve(p), log, mutate: JsonMutator.Mutate);
+        var r = Fuzzer.Run("brainmclip-config.json", seeds, 1200, ".json", p => BrainMClipConfig.Resolve(p), log,
+            mutate: JsonMutator.Mutate);
         Assert.Equal(1200, r.Cases);
         Assert.True(r.Rejected > 0);
     }
@@ -187,7 +201,8 @@ public class TrainingReliabilityTests(ITestOutputHelper log)
         string cfg = Path.Combine(dir.Path, "bad.json");
         File.WriteAllText(cfg, json);
         // Rejected before any data is read: the data and features paths do not even exist.
-        var (code, _, err) = CliRunner.Run("train", "--data", Path.Combine(dir.Path, "d"), "--features", Path.Combine(dir.Path, "f.safetensors"),
+        var (code, _, err) = CliRunner.Run("train", "--data", Path.Combine(dir.Path, "d"), "--features",
+            Path.Combine(dir.Path, "f.safetensors"),
             "--config", cfg, "--out", Path.Combine(dir.Path, "run"));
         Assert.Equal(2, code);
         Assert.Contains("bad.json", err);
@@ -207,7 +222,8 @@ public class TrainingReliabilityTests(ITestOutputHelper log)
 
         // The data go bad after epoch 1 (e.g. a corrupted feature row): the resumed run must stop at the first NaN.
         p.TrainED[0, 0, 0] = tensor(float.PositiveInfinity);
-        var e = Assert.Throws<TrainingDivergedException>(() => Trainer.Train(cfg, BrainMClip.Tests.Model.ModelTestData.Training(p), dir.Path,
+        var e = Assert.Throws<TrainingDivergedException>(() =>
+            Trainer.Train(cfg, BrainMClip.Tests.Model.ModelTestData.Training(p), dir.Path,
             new TrainOptions { Log = null, ProgressBar = false, Resume = true }));
         Assert.Matches(@"step \d+ \(epoch 2\)", e.Message);
         Assert.Matches(@"loss term '[a-z.]+' is (NaN|Infinity|-Infinity)", e.Message);

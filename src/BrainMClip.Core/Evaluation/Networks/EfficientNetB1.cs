@@ -16,7 +16,8 @@ public sealed class EfficientNetB1 : MetricNetwork
 {
     readonly Sequential features;
 
-    /// <summary>(expand ratio, kernel, stride, in, out, layers) of EfficientNet-B0; B1 scales the layer counts by 1.1.</summary>
+    /// <summary>(expand ratio, kernel, stride, in, out, layers) of EfficientNet-B0; B1 scales the layer counts by
+    /// 1.1.</summary>
     static readonly (int expand, int kernel, int stride, int cin, int cout, int layers)[] Stages =
     [
         (1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
@@ -53,7 +54,8 @@ public sealed class EfficientNetB1 : MetricNetwork
         return functional.adaptive_avg_pool2d(features.call(x), [1, 1]).MoveToOuterDisposeScope();
     }
 
-    /// <summary>torchvision Conv2dNormActivation: conv (no bias, padding (k−1)/2) + BatchNorm + optional SiLU.</summary>
+    /// <summary>torchvision Conv2dNormActivation: conv (no bias, padding (k−1)/2) + BatchNorm + optional
+    /// SiLU.</summary>
     static Sequential ConvNormAct(int cin, int cout, int kernel, int stride, int groups, bool act)
     {
         var conv = new RoutedConv2d(cin, cout, kernel, stride, (kernel - 1) / 2, groups, hasBias: false);

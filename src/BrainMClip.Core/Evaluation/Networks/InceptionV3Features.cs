@@ -43,7 +43,8 @@ public sealed class InceptionV3Features : MetricNetwork
             net.call(input);
         }
         finally { hook.remove(); }
-        return new Dictionary<string, Tensor> { ["avgpool"] = captured ?? throw new InvalidOperationException("Inception avgpool hook did not fire") };
+        return new Dictionary<string, Tensor>
+        { ["avgpool"] = captured ?? throw new InvalidOperationException("Inception avgpool hook did not fire") };
     }
 
     public override Tensor forward(Tensor input) => Extract(input)["avgpool"];

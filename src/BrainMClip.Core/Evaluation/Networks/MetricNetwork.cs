@@ -1,9 +1,11 @@
+using BrainMClip.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace BrainMClip.Evaluation.Networks;
 
-/// <summary>A feature network used by a metric: torchvision-named weights, an input size and the nodes it reports.</summary>
+/// <summary>A feature network used by a metric: torchvision-named weights, an input size and the nodes it
+/// reports.</summary>
 public abstract class MetricNetwork : nn.Module<Tensor, Tensor>
 {
     protected MetricNetwork(string name) : base(name) { }
@@ -17,13 +19,15 @@ public abstract class MetricNetwork : nn.Module<Tensor, Tensor>
     /// <summary>Whether a state-dict key may be missing from a weights file (classifier and auxiliary heads).</summary>
     public abstract bool IsOptionalKey(string key);
 
-    /// <summary>Runs the network on an already resized and normalised (N,3,S,S) batch; returns every node's output.</summary>
+    /// <summary>Runs the network on an already resized and normalised (N,3,S,S) batch; returns every node's
+    /// output.</summary>
     public abstract Dictionary<string, Tensor> Extract(Tensor input);
 
     public static readonly float[] ImageNetMean = [0.485f, 0.456f, 0.406f];
     public static readonly float[] ImageNetStd = [0.229f, 0.224f, 0.225f];
 
-    /// <summary>Protocol preprocessing: bilinear resize (no crop) to <see cref="InputSize"/>, ImageNet normalisation.</summary>
+    /// <summary>Protocol preprocessing: bilinear resize (no crop) to <see cref="InputSize"/>, ImageNet
+    /// normalisation.</summary>
     public virtual Tensor Preprocess(Tensor images01)
     {
         using var scope = NewDisposeScope();
@@ -57,6 +61,8 @@ public abstract class MetricNetwork : nn.Module<Tensor, Tensor>
         "inception_v3" => new InceptionV3Features(),
         "efficientnet_b1" => new EfficientNetB1(),
         "resnet50" => new ResNet50(),
-        _ => throw new UserInputException($"unknown network '{name}' (expected alexnet, inception_v3, efficientnet_b1 or resnet50)"),
+        _ =>
+            throw new UserInputException(
+            $"unknown network '{name}' (expected alexnet, inception_v3, efficientnet_b1 or resnet50)"),
     };
 }

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using BrainMClip.IO;
 using BrainMClip.Numerics;
 using TorchSharp;
 using TorchSharp.Modules;

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using BrainMClip.IO;
 
 namespace BrainMClip.Generation.Models;
 
@@ -14,9 +15,11 @@ public sealed record UNet2DConditionConfig
     public bool CenterInputSample { get; init; }
     public bool FlipSinToCos { get; init; } = true;
     public double FreqShift { get; init; }
-    public string[] DownBlockTypes { get; init; } = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"];
+    public string[] DownBlockTypes
+    { get; init; } = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"];
     public string? MidBlockType { get; init; } = "UNetMidBlock2DCrossAttn";
-    public string[] UpBlockTypes { get; init; } = ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"];
+    public string[] UpBlockTypes
+    { get; init; } = ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"];
     public int[] BlockOutChannels { get; init; } = [320, 640, 1280, 1280];
     /// <summary>Per level (diffusers accepts an int or a list).</summary>
     public int[] LayersPerBlock { get; init; } = [2, 2, 2, 2];
@@ -26,7 +29,8 @@ public sealed record UNet2DConditionConfig
     public double NormEps { get; init; } = 1e-5;
     public int CrossAttentionDim { get; init; } = 1280;
     public int[] TransformerLayersPerBlock { get; init; } = [1, 1, 1, 1];
-    /// <summary>The number of attention heads per level: diffusers' historical <c>attention_head_dim</c> (or <c>num_attention_heads</c> when set).</summary>
+    /// <summary>The number of attention heads per level: diffusers' historical <c>attention_head_dim</c> (or
+    /// <c>num_attention_heads</c> when set).</summary>
     public int[] NumAttentionHeads { get; init; } = [8, 8, 8, 8];
     public bool UseLinearProjection { get; init; }
     public bool UpcastAttention { get; init; }
@@ -44,44 +48,26 @@ public sealed record UNet2DConditionConfig
 
     public static UNet2DConditionConfig From(ConfigReader r)
     {
-        string? cls = r.String("_class_name", null);
-        if (cls != null && cls != "UNet2DConditionModel")
-            throw r.Error("_class_name", $"= \"{cls}\" is not supported (expected UNet2DConditionModel)");
-
-        // Features outside the SD-1.x family: rejected by name rather than silently ignored.
-        foreach (var key in new[] { "class_embed_type", "num_class_embeds", "addition_embed_type", "encoder_hid_dim",
-                     "encoder_hid_dim_type", "time_cond_proj_dim", "timestep_post_act", "time_embedding_act_fn",
-                     "cross_attention_norm", "projection_class_embeddings_input_dim", "reverse_transformer_layers_per_block",
-                     "mid_block_only_cross_attention", "addition_time_embed_dim" })
-            r.RequireNullOr(key);
-        r.RequireNullOr("time_embedding_type", "positional");
-        r.RequireNullOr("resnet_time_scale_shift", "default");
-        r.RequireNullOr("act_fn", "silu", "swish");
-        r.RequireNullOr("attention_type", "default");
-        r.RequireNullOr("class_embeddings_concat", "false");
-        r.RequireNullOr("resnet_skip_time_act", "false");
-        r.RequireNullOr("dual_cross_attention", "false");
-        if (r.IsList("only_cross_attention"))
-        {
-            if (r.RawList("only_cross_attention").Any(v => v != "false"))
-                throw r.Error("only_cross_attention", "= true for some level is not supported");
-        }
-        else r.RequireNullOr("only_cross_attention", "false");
-        if (r.Has("resnet_out_scale_factor") && r.Double("resnet_out_scale_factor", 1) != 1)
-            throw r.Error("resnet_out_scale_factor", "other than 1.0 is not supported");
-        if (r.IsList("cross_attention_dim")) throw r.Error("cross_attention_dim", "as a per-level list is not supported");
+        RejectUnsupported(r);
 
         var channels = r.Ints("block_out_channels", [320, 640, 1280, 1280]);
-        if (channels.Length == 0 || channels.Any(c => c <= 0)) throw r.Error("block_out_channels", "must be a non-empty list of positive integers");
+        if (channels.Length == 0 || channels.Any(c => c <= 0)) throw r.Error("block_out_channels",
+            "must be a non-empty list of positive integers");
         int levels = channels.Length;
-        var down = r.Strings("down_block_types", ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]);
-        var up = r.Strings("up_block_types", ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]);
-        if (down.Length != levels) throw r.Error("down_block_types", $"has {down.Length} entries but block_out_channels has {levels}");
-        if (up.Length != levels) throw r.Error("up_block_types", $"has {up.Length} entries but block_out_channels has {levels}");
+        var down = r.Strings("down_block_types",
+            ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]);
+        var up = r.Strings("up_block_types",
+            ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]);
+        if (down.Length != levels) throw r.Error("down_block_types",
+            $"has {down.Length} entries but block_out_channels has {levels}");
+        if (up.Length != levels) throw r.Error("up_block_types",
+            $"has {up.Length} entries but block_out_channels has {levels}");
         foreach (var t in down)
-            if (!DownTypes.Contains(t)) throw r.Error("down_block_types", $"contains \"{t}\", which is not supported (supported: {string.Join(", ", DownTypes)})");
+            if (!DownTypes.Contains(t)) throw r.Error("down_block_types",
+                $"contains \"{t}\", which is not supported (supported: {string.Join(", ", DownTypes)})");
         foreach (var t in up)
-            if (!UpTypes.Contains(t)) throw r.Error("up_block_types", $"contains \"{t}\", which is not supported (supported: {string.Join(", ", UpTypes)})");
+            if (!UpTypes.Contains(t)) throw r.Error("up_block_types",
+                $"contains \"{t}\", which is not supported (supported: {string.Join(", ", UpTypes)})");
         string? mid = r.String("mid_block_type", "UNetMidBlock2DCrossAttn");
         if (mid != null && mid != "UNetMidBlock2DCrossAttn")
             throw r.Error("mid_block_type", $"= \"{mid}\" is not supported (supported: UNetMidBlock2DCrossAttn, null)");
@@ -90,24 +76,15 @@ public sealed record UNet2DConditionConfig
         int[] heads = r.Has("num_attention_heads")
             ? r.IntOrList("num_attention_heads", 8, levels)
             : r.IntOrList("attention_head_dim", 8, levels);
-        if (r.IsExplicitNull("norm_num_groups")) throw r.Error("norm_num_groups", "= null (no output norm) is not supported");
-        int groups = r.Int("norm_num_groups", 32);
-        if (groups <= 0) throw r.Error("norm_num_groups", "must be positive (null, i.e. no output norm, is not supported)");
-        foreach (var c in channels)
-            if (c % groups != 0) throw r.Error("norm_num_groups", $"= {groups} does not divide block channel count {c}");
-        for (int i = 0; i < levels; i++)
-        {
-            if (heads[i] <= 0) throw r.Error("attention_head_dim", "must be positive");
-            if (channels[i] % heads[i] != 0)
-                throw r.Error("attention_head_dim", $"= {heads[i]} heads do not divide the {channels[i]} channels of level {i}");
-        }
+        int groups = NormGroups(r, channels, heads);
         int convIn = r.Int("conv_in_kernel", 3), convOut = r.Int("conv_out_kernel", 3);
         if (convIn % 2 == 0 || convIn < 1) throw r.Error("conv_in_kernel", "must be an odd positive integer");
         if (convOut % 2 == 0 || convOut < 1) throw r.Error("conv_out_kernel", "must be an odd positive integer");
         var cfg = new UNet2DConditionConfig
         {
             SampleSize = r.IsList("sample_size")
-                ? r.Ints("sample_size", [64]) is { Length: > 0 } ss ? ss[0] : throw r.Error("sample_size", "must be an integer or a non-empty list")
+                ? r.Ints("sample_size", [64]) is
+                { Length: > 0 } ss ? ss[0] : throw r.Error("sample_size", "must be an integer or a non-empty list")
                 : r.Int("sample_size", 64),
             InChannels = r.Int("in_channels", 4),
             OutChannels = r.Int("out_channels", 4),
@@ -132,16 +109,77 @@ public sealed record UNet2DConditionConfig
             ConvOutKernel = convOut,
             TimeEmbeddingDim = r.IntOrNull("time_embedding_dim"),
         };
-        if (cfg.LayersPerBlock.Any(l => l < 1)) throw r.Error("layers_per_block", "must be at least 1");
-        if (cfg.TransformerLayersPerBlock.Any(l => l < 1)) throw r.Error("transformer_layers_per_block", "must be at least 1");
-        if (cfg.InChannels <= 0) throw r.Error("in_channels", "must be positive");
-        if (cfg.OutChannels <= 0) throw r.Error("out_channels", "must be positive");
-        if (cfg.CrossAttentionDim <= 0) throw r.Error("cross_attention_dim", "must be positive");
-        if (cfg.BlockOutChannels[0] % 2 != 0) throw r.Error("block_out_channels", "first entry must be even (timestep embedding size)");
+        CheckRanges(r, cfg);
         return cfg;
     }
 
-    /// <summary>The diffusers <c>config.json</c> text for this configuration (what <c>save_config</c> would write for our fields).</summary>
+    /// <summary>Features outside the SD-1.x family: rejected by name rather than silently ignored.</summary>
+    static void RejectUnsupported(ConfigReader r)
+    {
+        string? cls = r.String("_class_name", null);
+        if (cls != null && cls != "UNet2DConditionModel")
+            throw r.Error("_class_name", $"= \"{cls}\" is not supported (expected UNet2DConditionModel)");
+        foreach (var key in new[] { "class_embed_type", "num_class_embeds", "addition_embed_type", "encoder_hid_dim",
+                     "encoder_hid_dim_type", "time_cond_proj_dim", "timestep_post_act", "time_embedding_act_fn",
+                     "cross_attention_norm", "projection_class_embeddings_input_dim",
+                         "reverse_transformer_layers_per_block",
+                     "mid_block_only_cross_attention", "addition_time_embed_dim" })
+            r.RequireNullOr(key);
+        r.RequireNullOr("time_embedding_type", "positional");
+        r.RequireNullOr("resnet_time_scale_shift", "default");
+        r.RequireNullOr("act_fn", "silu", "swish");
+        r.RequireNullOr("attention_type", "default");
+        r.RequireNullOr("class_embeddings_concat", "false");
+        r.RequireNullOr("resnet_skip_time_act", "false");
+        r.RequireNullOr("dual_cross_attention", "false");
+        if (r.IsList("only_cross_attention"))
+        {
+            if (r.RawList("only_cross_attention").Any(v => v != "false"))
+                throw r.Error("only_cross_attention", "= true for some level is not supported");
+        }
+        else r.RequireNullOr("only_cross_attention", "false");
+        if (r.Has("resnet_out_scale_factor") && r.Double("resnet_out_scale_factor", 1) != 1)
+            throw r.Error("resnet_out_scale_factor", "other than 1.0 is not supported");
+        if (r.IsList("cross_attention_dim")) throw r.Error("cross_attention_dim",
+            "as a per-level list is not supported");
+    }
+
+    /// <summary>norm_num_groups, checked against every level's channels (and each level's heads against
+    /// them).</summary>
+    static int NormGroups(ConfigReader r, int[] channels, int[] heads)
+    {
+        if (r.IsExplicitNull("norm_num_groups")) throw r.Error("norm_num_groups",
+            "= null (no output norm) is not supported");
+        int groups = r.Int("norm_num_groups", 32);
+        if (groups <= 0) throw r.Error("norm_num_groups",
+            "must be positive (null, i.e. no output norm, is not supported)");
+        foreach (var c in channels)
+            if (c % groups != 0) throw r.Error("norm_num_groups",
+                $"= {groups} does not divide block channel count {c}");
+        for (int i = 0; i < channels.Length; i++)
+        {
+            if (heads[i] <= 0) throw r.Error("attention_head_dim", "must be positive");
+            if (channels[i] % heads[i] != 0)
+                throw r.Error("attention_head_dim",
+                    $"= {heads[i]} heads do not divide the {channels[i]} channels of level {i}");
+        }
+        return groups;
+    }
+
+    static void CheckRanges(ConfigReader r, UNet2DConditionConfig cfg)
+    {
+        if (cfg.LayersPerBlock.Any(l => l < 1)) throw r.Error("layers_per_block", "must be at least 1");
+        if (cfg.TransformerLayersPerBlock.Any(l => l < 1)) throw r.Error("transformer_layers_per_block",
+            "must be at least 1");
+        if (cfg.InChannels <= 0) throw r.Error("in_channels", "must be positive");
+        if (cfg.OutChannels <= 0) throw r.Error("out_channels", "must be positive");
+        if (cfg.CrossAttentionDim <= 0) throw r.Error("cross_attention_dim", "must be positive");
+        if (cfg.BlockOutChannels[0] % 2 != 0) throw r.Error("block_out_channels",
+            "first entry must be even (timestep embedding size)");
+    }
+
+    /// <summary>The diffusers <c>config.json</c> text for this configuration (what <c>save_config</c> would write for
+    /// our fields).</summary>
     public string ToJson()
     {
         var o = new JsonObject
@@ -150,7 +188,8 @@ public sealed record UNet2DConditionConfig
             ["_diffusers_version"] = "0.25.1",
             ["act_fn"] = "silu",
             ["attention_head_dim"] = NumAttentionHeads.Distinct().Count() == 1
-                ? JsonValue.Create(NumAttentionHeads[0]) : new JsonArray(NumAttentionHeads.Select(h => (JsonNode)h).ToArray()),
+                ? JsonValue.Create(NumAttentionHeads[0]) : new JsonArray(NumAttentionHeads.Select(h => (JsonNode)h)
+                    .ToArray()),
             ["block_out_channels"] = new JsonArray(BlockOutChannels.Select(c => (JsonNode)c).ToArray()),
             ["center_input_sample"] = CenterInputSample,
             ["class_embed_type"] = null,
@@ -163,7 +202,8 @@ public sealed record UNet2DConditionConfig
             ["freq_shift"] = FreqShift,
             ["in_channels"] = InChannels,
             ["layers_per_block"] = LayersPerBlock.Distinct().Count() == 1
-                ? JsonValue.Create(LayersPerBlock[0]) : new JsonArray(LayersPerBlock.Select(h => (JsonNode)h).ToArray()),
+                ? JsonValue.Create(LayersPerBlock[0]) : new JsonArray(LayersPerBlock.Select(h => (JsonNode)h)
+                    .ToArray()),
             ["mid_block_scale_factor"] = MidBlockScaleFactor,
             ["mid_block_type"] = MidBlockType,
             ["norm_eps"] = NormEps,
@@ -172,7 +212,8 @@ public sealed record UNet2DConditionConfig
             ["sample_size"] = SampleSize,
             ["time_embedding_dim"] = TimeEmbeddingDim,
             ["transformer_layers_per_block"] = TransformerLayersPerBlock.Distinct().Count() == 1
-                ? JsonValue.Create(TransformerLayersPerBlock[0]) : new JsonArray(TransformerLayersPerBlock.Select(h => (JsonNode)h).ToArray()),
+                ? JsonValue.Create(TransformerLayersPerBlock[0]) : new JsonArray(
+                    TransformerLayersPerBlock.Select(h => (JsonNode)h).ToArray()),
             ["up_block_types"] = new JsonArray(UpBlockTypes.Select(t => (JsonNode)t).ToArray()),
             ["upcast_attention"] = UpcastAttention,
             ["use_linear_projection"] = UseLinearProjection,

@@ -1,3 +1,4 @@
+using BrainMClip.IO;
 using BrainMClip.Numerics;
 using TorchSharp;
 using TorchSharp.Modules;

@@ -19,14 +19,18 @@ public sealed class UNetDownBlock : nn.Module
         : base(nameof(UNetDownBlock))
     {
         resnets = new ModuleList<ResnetBlock2D>(Enumerable.Range(0, layers)
-            .Select(i => new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, tembChannels, cfg.NormNumGroups, cfg.NormEps))
+            .Select(i =>
+                new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, tembChannels, cfg.NormNumGroups,
+                cfg.NormEps))
             .ToArray());
         if (crossAttention)
             attentions = new ModuleList<Transformer2DModel>(Enumerable.Range(0, layers)
-                .Select(_ => new Transformer2DModel(outChannels, heads, crossAttentionDim, transformerLayers, cfg.NormNumGroups,
+                .Select(_ =>
+                    new Transformer2DModel(outChannels, heads, crossAttentionDim, transformerLayers, cfg.NormNumGroups,
                     cfg.UseLinearProjection, cfg.UpcastAttention))
                 .ToArray());
-        if (addDownsample) downsamplers = new ModuleList<Downsample2D>(new Downsample2D(outChannels, cfg.DownsamplePadding));
+        if (addDownsample) downsamplers = new ModuleList<Downsample2D>(
+            new Downsample2D(outChannels, cfg.DownsamplePadding));
         RegisterComponents();
     }
 
@@ -65,10 +69,13 @@ public sealed class UNetMidBlock2DCrossAttn : nn.Module
         long crossAttentionDim, UNet2DConditionConfig cfg, int layers = 1) : base(nameof(UNetMidBlock2DCrossAttn))
     {
         resnets = new ModuleList<ResnetBlock2D>(Enumerable.Range(0, layers + 1)
-            .Select(_ => new ResnetBlock2D(channels, channels, tembChannels, cfg.NormNumGroups, cfg.NormEps, cfg.MidBlockScaleFactor))
+            .Select(_ =>
+                new ResnetBlock2D(channels, channels, tembChannels, cfg.NormNumGroups, cfg.NormEps,
+                cfg.MidBlockScaleFactor))
             .ToArray());
         attentions = new ModuleList<Transformer2DModel>(Enumerable.Range(0, layers)
-            .Select(_ => new Transformer2DModel(channels, heads, crossAttentionDim, transformerLayers, cfg.NormNumGroups,
+            .Select(_ =>
+                new Transformer2DModel(channels, heads, crossAttentionDim, transformerLayers, cfg.NormNumGroups,
                 cfg.UseLinearProjection, cfg.UpcastAttention))
             .ToArray());
         RegisterComponents();
@@ -99,8 +106,10 @@ public sealed class UNetUpBlock : nn.Module
     readonly ModuleList<Transformer2DModel>? attentions;
     readonly ModuleList<Upsample2D>? upsamplers;
 
-    public UNetUpBlock(bool crossAttention, long inChannels, long prevOutputChannels, long outChannels, long tembChannels,
-        int layers, int transformerLayers, long heads, long crossAttentionDim, UNet2DConditionConfig cfg, bool addUpsample)
+    public UNetUpBlock(bool crossAttention, long inChannels, long prevOutputChannels, long outChannels,
+        long tembChannels,
+        int layers, int transformerLayers, long heads, long crossAttentionDim, UNet2DConditionConfig cfg,
+            bool addUpsample)
         : base(nameof(UNetUpBlock))
     {
         resnets = new ModuleList<ResnetBlock2D>(Enumerable.Range(0, layers).Select(i =>
@@ -111,7 +120,8 @@ public sealed class UNetUpBlock : nn.Module
         }).ToArray());
         if (crossAttention)
             attentions = new ModuleList<Transformer2DModel>(Enumerable.Range(0, layers)
-                .Select(_ => new Transformer2DModel(outChannels, heads, crossAttentionDim, transformerLayers, cfg.NormNumGroups,
+                .Select(_ =>
+                    new Transformer2DModel(outChannels, heads, crossAttentionDim, transformerLayers, cfg.NormNumGroups,
                     cfg.UseLinearProjection, cfg.UpcastAttention))
                 .ToArray());
         if (addUpsample) upsamplers = new ModuleList<Upsample2D>(new Upsample2D(outChannels));
@@ -123,7 +133,8 @@ public sealed class UNetUpBlock : nn.Module
     public IEnumerable<Attention> Attentions => attentions?.SelectMany(a => a.Attentions) ?? [];
 
     /// <param name="skips">The skips of this block, in the order they are consumed (last pushed first).</param>
-    /// <param name="upsampleSize">Spatial size of the next skip (handles odd sizes like diffusers' forward_upsample_size).</param>
+    /// <param name="upsampleSize">Spatial size of the next skip (handles odd sizes like diffusers'
+    /// forward_upsample_size).</param>
     public Tensor Forward(Tensor h, Tensor temb, Tensor context, IReadOnlyList<Tensor> skips, long[]? upsampleSize)
     {
         using var scope = NewDisposeScope();

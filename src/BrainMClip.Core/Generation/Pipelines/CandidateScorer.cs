@@ -3,7 +3,8 @@ using static TorchSharp.torch;
 namespace BrainMClip.Generation.Pipelines;
 
 /// <summary>
-/// Scores candidate images for best-of-N against the brain-predicted CLIP tokens (never against the ground-truth image).
+/// Scores candidate images for best-of-N against the brain-predicted CLIP tokens (never against the ground-truth
+/// image).
 /// </summary>
 public interface ICandidateScorer : IDisposable
 {
@@ -38,11 +39,13 @@ public sealed class TokenCosineScorer : ICandidateScorer
         var target = predictedTokens.to_type(ScalarType.Float32).to(tokens.device);
         if (tokens.dim() != 3 || !tokens.shape.Skip(1).SequenceEqual(target.shape))
             throw new UserInputException(
-                $"best-of-N: CLIP tokens of the candidates have shape [{string.Join(",", tokens.shape)}] but the predicted tokens have [{string.Join(",", target.shape)}]");
+                $"best-of-N: CLIP tokens of the candidates have shape [{string.Join(",", tokens.shape)}] but the " +
+                    $"predicted tokens have [{string.Join(",", target.shape)}]");
         return CosineFlat(tokens, target);
     }
 
-    /// <summary>Cosine similarity between each (T, P) row of <paramref name="candidates"/> and <paramref name="target"/>, flattened.</summary>
+    /// <summary>Cosine similarity between each (T, P) row of <paramref name="candidates"/> and <paramref
+    /// name="target"/>, flattened.</summary>
     public static float[] CosineFlat(Tensor candidates, Tensor target)
     {
         using var scope = NewDisposeScope();

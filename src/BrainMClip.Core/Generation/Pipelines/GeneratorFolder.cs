@@ -19,7 +19,9 @@ public sealed record GeneratorInfo
     [JsonPropertyName("image_size")] public int ImageSize { get; init; }
     [JsonPropertyName("context_tokens")] public int ContextTokens { get; init; }
     [JsonPropertyName("context_dim")] public int ContextDim { get; init; }
-    [JsonPropertyName("conditioning")] public string Conditioning { get; init; } = "CLIP-Semantic tokens (VD image context)";
+    [JsonPropertyName("conditioning")]
+    public string Conditioning
+    { get; init; } = "CLIP-Semantic tokens (VD image context)";
     [JsonPropertyName("unconditional_context")] public string UnconditionalContext { get; init; } = "zeros";
     [JsonPropertyName("training")] public JsonElement? Training { get; init; }
 
@@ -29,7 +31,8 @@ public sealed record GeneratorInfo
 /// <summary>
 /// A generator folder: a Versatile Diffusion folder (<c>image_unet/</c>, <c>vae/</c>, <c>scheduler/</c>), a diffusers
 /// pipeline-style folder (<c>unet/</c>, <c>vae/</c>, <c>scheduler/</c> or <c>ddim/</c>), or our pixel-space generator
-/// (<c>unet/</c>, <c>scheduler/</c>, <c>generator.json</c>, no VAE). An optional <c>clip/</c> HF CLIP folder enables best-of-N.
+/// (<c>unet/</c>, <c>scheduler/</c>, <c>generator.json</c>, no VAE). An optional <c>clip/</c> HF CLIP folder enables
+/// best-of-N.
 /// </summary>
 public sealed class GeneratorFolder : IDisposable
 {
@@ -41,7 +44,8 @@ public sealed class GeneratorFolder : IDisposable
     /// <summary>The CLIP folder for best-of-N, when present.</summary>
     public string? ClipFolder { get; }
 
-    GeneratorFolder(string folder, UNet2DConditionModel unet, AutoencoderKL? vae, SchedulerConfig scheduler, GeneratorInfo? info, string? clip)
+    GeneratorFolder(string folder, UNet2DConditionModel unet, AutoencoderKL? vae, SchedulerConfig scheduler,
+        GeneratorInfo? info, string? clip)
     {
         Folder = folder; Unet = unet; Vae = vae; SchedulerConfig = scheduler; Info = info; ClipFolder = clip;
     }
@@ -49,14 +53,18 @@ public sealed class GeneratorFolder : IDisposable
     public static string? FirstExisting(string folder, params string[] names) =>
         names.Select(n => Path.Combine(folder, n)).FirstOrDefault(Directory.Exists);
 
-    /// <param name="dtype">Float32, or Float16/BFloat16 to halve the weights' memory (activations follow the weights).</param>
+    /// <param name="dtype">Float32, or Float16/BFloat16 to halve the weights' memory (activations follow the
+    /// weights).</param>
     public static GeneratorFolder Load(string folder, ScalarType dtype = ScalarType.Float32)
     {
         UserInputException.RequireDirectory(folder, "generator");
         string unetDir = FirstExisting(folder, "image_unet", "unet")
-            ?? throw new UserInputException($"{folder}: not a generator folder: expected a UNet sub-folder 'image_unet/' (Versatile Diffusion) or 'unet/'");
+            ?? throw new UserInputException(
+                $"{folder}: not a generator folder: expected a UNet sub-folder 'image_unet/' (Versatile Diffusion) " +
+                $"or 'unet/'");
         string schedDir = FirstExisting(folder, "scheduler", "ddim")
-            ?? throw new UserInputException($"{folder}: not a generator folder: expected 'scheduler/' with scheduler_config.json");
+            ?? throw new UserInputException(
+                $"{folder}: not a generator folder: expected 'scheduler/' with scheduler_config.json");
         var schedFile = Path.Combine(schedDir, "scheduler_config.json");
         var scheduler = SchedulerConfig.Load(schedFile);
         GeneratorInfo? info = null;
@@ -64,8 +72,10 @@ public sealed class GeneratorFolder : IDisposable
         if (File.Exists(infoPath))
         {
             try { info = JsonSerializer.Deserialize<GeneratorInfo>(File.ReadAllText(infoPath), GeneratorInfo.Json); }
-            catch (JsonException e) { throw new UserInputException($"{infoPath}: invalid generator description ({e.Message})"); }
-            if (info?.Format != "brainmclip-generator") throw new UserInputException($"{infoPath}: 'format' must be \"brainmclip-generator\"");
+            catch (JsonException e)
+            { throw new UserInputException($"{infoPath}: invalid generator description ({e.Message})"); }
+            if (info?.Format != "brainmclip-generator") throw new UserInputException(
+                $"{infoPath}: 'format' must be \"brainmclip-generator\"");
         }
         string? vaeDir = FirstExisting(folder, "vae");
         var unet = UNet2DConditionModel.FromPretrained(unetDir, dtype);
@@ -74,9 +84,13 @@ public sealed class GeneratorFolder : IDisposable
         {
             if (vaeDir != null) vae = AutoencoderKL.FromPretrained(vaeDir, dtype);
             if (vae == null && (unet.Config.InChannels != 3 || unet.Config.OutChannels != 3))
-                throw new UserInputException($"{folder}: no 'vae/' folder, so the UNet must be pixel-space (3 in/out channels), but {unetDir}/config.json has {unet.Config.InChannels}/{unet.Config.OutChannels}");
+                throw new UserInputException(
+                    $"{folder}: no 'vae/' folder, so the UNet must be pixel-space (3 in/out channels), but " +
+                    $"{unetDir}/config.json has {unet.Config.InChannels}/{unet.Config.OutChannels}");
             if (vae != null && vae.Config.LatentChannels != unet.Config.InChannels)
-                throw new UserInputException($"{folder}: the UNet takes {unet.Config.InChannels} channels but the VAE has {vae.Config.LatentChannels} latent channels");
+                throw new UserInputException(
+                    $"{folder}: the UNet takes {unet.Config.InChannels} channels but the VAE has " +
+                    $"{vae.Config.LatentChannels} latent channels");
         }
         catch
         {
@@ -95,10 +109,13 @@ public sealed class GeneratorFolder : IDisposable
         _ => throw new UserInputException($"--scheduler {kind}: expected ddim or dpm"),
     };
 
-    public ImageVariationPipeline CreatePipeline(string scheduler = "ddim") => new(Unet, Vae, CreateScheduler(scheduler));
+    public ImageVariationPipeline CreatePipeline(string scheduler = "ddim") =>
+        new(Unet, Vae, CreateScheduler(scheduler));
 
-    /// <summary>Writes a pixel-space generator folder atomically file by file (unet/, scheduler/, generator.json).</summary>
-    public static void SavePixelGenerator(string folder, UNet2DConditionModel unet, SchedulerConfig scheduler, GeneratorInfo info)
+    /// <summary>Writes a pixel-space generator folder atomically file by file (unet/, scheduler/,
+    /// generator.json).</summary>
+    public static void SavePixelGenerator(string folder, UNet2DConditionModel unet, SchedulerConfig scheduler,
+        GeneratorInfo info)
     {
         Directory.CreateDirectory(folder);
         var unetDir = Path.Combine(folder, "unet");
@@ -109,7 +126,8 @@ public sealed class GeneratorFolder : IDisposable
         IO.AtomicFile.WriteAllText(Path.Combine(unetDir, "config.json"), unet.Config.ToJson());
         IO.AtomicFile.WriteAllText(Path.Combine(schedDir, "scheduler_config.json"), scheduler.ToJson());
         // generator.json last: its presence marks a complete folder.
-        IO.AtomicFile.WriteAllText(Path.Combine(folder, "generator.json"), JsonSerializer.Serialize(info, GeneratorInfo.Json));
+        IO.AtomicFile.WriteAllText(Path.Combine(folder, "generator.json"),
+            JsonSerializer.Serialize(info, GeneratorInfo.Json));
     }
 
     public void Dispose()

@@ -5,12 +5,15 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Generation.Pipelines;
 
-/// <summary>Per-step values a caller may record (parity checks, progress); the tensors are only valid during the callback and belong to its dispose scope (keep with <c>clone().DetachFromDisposeScope()</c>).</summary>
+/// <summary>Per-step values a caller may record (parity checks, progress); the tensors are only valid during the
+/// callback and belong to its dispose scope (keep with <c>clone().DetachFromDisposeScope()</c>).</summary>
 public sealed record DenoiseStep(int Index, long Timestep, Tensor GuidedNoisePred, Tensor LatentsAfterStep);
 
 /// <summary>
-/// The Versatile Diffusion image-variation sampling loop: latents → per timestep UNet on [uncond; cond] (classifier-free
-/// guidance when the scale is above 1) → scheduler step → VAE decode of latents / scaling_factor → (x/2 + 0.5).clamp(0, 1).
+/// The Versatile Diffusion image-variation sampling loop: latents → per timestep UNet on [uncond; cond]
+/// (classifier-free
+/// guidance when the scale is above 1) → scheduler step → VAE decode of latents / scaling_factor → (x/2 + 0.5).clamp(0,
+/// 1).
 /// Without a VAE (our pixel-space generator) the UNet works on the image itself, which lies in [−1, 1].
 /// </summary>
 public sealed class ImageVariationPipeline
@@ -22,9 +25,13 @@ public sealed class ImageVariationPipeline
     public ImageVariationPipeline(UNet2DConditionModel unet, AutoencoderKL? vae, IDiffusionScheduler scheduler)
     {
         if (vae != null && unet.Config.InChannels != vae.Config.LatentChannels)
-            throw new UserInputException($"generator: the UNet takes {unet.Config.InChannels} channels but the VAE has {vae.Config.LatentChannels} latent channels");
+            throw new UserInputException(
+                $"generator: the UNet takes {unet.Config.InChannels} channels but the VAE has " +
+                $"{vae.Config.LatentChannels} latent channels");
         if (vae == null && (unet.Config.InChannels != 3 || unet.Config.OutChannels != 3))
-            throw new UserInputException($"generator: without a VAE the UNet must be pixel-space (3 in/out channels), but it has {unet.Config.InChannels}/{unet.Config.OutChannels}");
+            throw new UserInputException(
+                $"generator: without a VAE the UNet must be pixel-space (3 in/out channels), but it has " +
+                $"{unet.Config.InChannels}/{unet.Config.OutChannels}");
         Unet = unet; Vae = vae; Scheduler = scheduler;
     }
 
@@ -36,7 +43,8 @@ public sealed class ImageVariationPipeline
     /// <summary>The native image size: sample_size × spatial factor.</summary>
     public int DefaultImageSize => Unet.Config.SampleSize * SpatialFactor;
 
-    /// <summary>Standard-normal initial latents for a (height × width) image, from a seeded generator (scaled by init_noise_sigma).</summary>
+    /// <summary>Standard-normal initial latents for a (height × width) image, from a seeded generator (scaled by
+    /// init_noise_sigma).</summary>
     public Tensor InitialLatents(long batch, int height, int width, Generator generator)
     {
         int f = SpatialFactor;
@@ -49,17 +57,20 @@ public sealed class ImageVariationPipeline
     }
 
     /// <summary>
-    /// Runs the sampling loop. <paramref name="context"/> is (2B, T, D) = [uncond; cond] when <paramref name="guidance"/> &gt; 1,
+    /// Runs the sampling loop. <paramref name="context"/> is (2B, T, D) = [uncond; cond] when <paramref
+    /// name="guidance"/> &gt; 1,
     /// else (B, T, D) conditional only. Returns the final latents (float32).
     /// </summary>
-    public Tensor Denoise(Tensor latents, Tensor context, double guidance, int steps, Action<DenoiseStep>? onStep = null,
+    public Tensor Denoise(Tensor latents, Tensor context, double guidance, int steps,
+        Action<DenoiseStep>? onStep = null,
         Action<int>? onProgress = null)
     {
         bool cfg = guidance > 1.0;
         long b = latents.shape[0];
         if (context.shape[0] != (cfg ? 2 * b : b))
             throw new UserInputException(
-                $"context batch {context.shape[0]} does not fit {b} latents ({(cfg ? "guidance needs [uncond; cond]" : "no guidance")})");
+                $"context batch {context.shape[0]} does not fit {b} latents " +
+                    $"({(cfg ? "guidance needs [uncond; cond]" : "no guidance")})");
         Scheduler.SetTimesteps(steps);
         var x = latents.detach().clone().to_type(ScalarType.Float32).DetachFromDisposeScope();
         var ts = Scheduler.Timesteps;
@@ -88,7 +99,8 @@ public sealed class ImageVariationPipeline
         return x;
     }
 
-    /// <summary>Latents → image in about [−1, 1] (unclamped): VAE decode of latents / scaling_factor, or the latents themselves.</summary>
+    /// <summary>Latents → image in about [−1, 1] (unclamped): VAE decode of latents / scaling_factor, or the latents
+    /// themselves.</summary>
     public Tensor Decode(Tensor latents)
     {
         using var noGrad = no_grad();
@@ -108,7 +120,8 @@ public sealed class ImageVariationPipeline
     /// One image per conditioning row: <paramref name="cond"/> (B, T, D); <paramref name="uncond"/> defaults to zeros
     /// (MindEye's unconditional context). Returns (B, 3, H, W) in [0, 1].
     /// </summary>
-    public Tensor Generate(Tensor cond, Tensor? uncond, double guidance, int steps, Generator generator, int? height = null,
+    public Tensor Generate(Tensor cond, Tensor? uncond, double guidance, int steps, Generator generator,
+        int? height = null,
         int? width = null, Action<int>? onProgress = null)
     {
         using var scope = NewDisposeScope();

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using BrainMClip.Features;
 using BrainMClip.IO;
 using BrainMClip.Model;
 using TorchSharp;
@@ -17,7 +18,7 @@ public sealed record ReconstructOptions
     public int Steps { get; init; } = 20;
     public double Guidance { get; init; } = 3.5;
     public int Candidates { get; init; } = 1;
-    public double Fusion { get; init; } = ConditioningFusion.DefaultLambda;
+    public double Fusion { get; init; } = Conditioning.DefaultLambda;
     public long Seed { get; init; }
     public string Scheduler { get; init; } = "ddim";
     public string Device { get; init; } = "cpu";
@@ -44,83 +45,21 @@ public sealed record ReconstructResult(int Images, int Written, int Skipped, dou
 /// </summary>
 public static class Reconstruction
 {
-    /// <summary>The conditioning of every test sample: renorm((1−λ)·semantic + λ·detail_projected), from PRED.safetensors.</summary>
-    /// <param name="restandardizeWith">Optional training features file (see <see cref="ReconstructOptions.RestandardizeWith"/>).</param>
-    public static (Tensor Conditioning, Tensor Semantic, string Source) LoadConditioning(string predPath, double lambda, string? restandardizeWith = null)
+    /// <summary>The conditioning of every test sample from PRED.safetensors (see <see
+    /// cref="Conditioning.FromPredictions"/>).</summary>
+    /// <param name="restandardizeWith">Optional training features file (see <see
+    /// cref="ReconstructOptions.RestandardizeWith"/>).</param>
+    public static (Tensor Conditioning, Tensor Semantic, string Source) LoadConditioning(string predPath, double lambda,
+        string? restandardizeWith = null)
     {
-        var header = SafeTensors.ReadHeader(predPath);
-        if (!header.Entries.ContainsKey("semantic"))
-            throw new UserInputException($"{predPath}: tensor 'semantic' (N,T,P) not found; write PRED with 'brainmclip predict'");
-        var semantic = SafeTensors.LoadTensor(predPath, "semantic").to_type(ScalarType.Float32);
-        if (semantic.dim() != 3) throw new UserInputException($"{predPath}: 'semantic' must be (N,T,P), got [{string.Join(",", semantic.shape)}]");
-        (Tensor Mean, Tensor Std)? target = restandardizeWith is null ? null : FeatureStatistics(restandardizeWith, semantic);
-        string how = target is null ? "" : $", re-standardised to the statistics of {restandardizeWith}";
-        if (header.Entries.ContainsKey("detail_projected"))
-        {
-            using var dp = SafeTensors.LoadTensor(predPath, "detail_projected").to_type(ScalarType.Float32);
-            if (target is { } t)
+        if (restandardizeWith is null) return Conditioning.FromPredictions(predPath, lambda);
+        return Conditioning.FromPredictions(predPath, lambda,
+            semantic =>
             {
-                using var rs = Restandardize(semantic, t.Mean, t.Std);
-                using var rdp = Restandardize(dp, t.Mean, t.Std);
-                t.Mean.Dispose(); t.Std.Dispose();
-                return (ConditioningFusion.Fuse(rs, rdp, lambda), semantic, $"fused from semantic and detail_projected with lambda {lambda}{how}");
-            }
-            return (ConditioningFusion.Fuse(semantic, dp, lambda), semantic, $"fused from semantic and detail_projected with lambda {lambda}");
-        }
-        if (target is { } only)
-        {
-            using var rs = Restandardize(semantic, only.Mean, only.Std);
-            only.Mean.Dispose(); only.Std.Dispose();
-            if (lambda == 0) return (ConditioningFusion.Renorm(rs), semantic, $"semantic only (lambda 0){how}");
-            throw new UserInputException($"{predPath}: tensor 'detail_projected' (N,T,P) not found, needed for --fusion {lambda} with --restandardize (use --fusion 0 for semantic only)");
-        }
-        if (lambda == 0) return (ConditioningFusion.Renorm(semantic), semantic, "semantic only (lambda 0)");
-        if (header.Entries.ContainsKey("fused"))
-        {
-            Console.Error.WriteLine($"warning: {predPath} has no 'detail_projected'; using its precomputed 'fused' tokens (--fusion ignored)");
-            var fused = SafeTensors.LoadTensor(predPath, "fused").to_type(ScalarType.Float32);
-            return (fused, semantic, "precomputed 'fused' from PRED");
-        }
-        throw new UserInputException($"{predPath}: tensor 'detail_projected' (N,T,P) not found, needed for --fusion {lambda} (use --fusion 0 for semantic only)");
-    }
-
-    /// <summary>
-    /// Brain-Diffuser's step before conditioning the generator: per token and channel, standardise the predictions over
-    /// the samples and give them the training features' mean and std. Ridge-like predictions are shrunk towards the
-    /// mean; fed as they are, every sample conditions the generator on nearly the same tokens.
-    /// </summary>
-    public static Tensor Restandardize(Tensor predictions, Tensor mean, Tensor std)
-    {
-        if (predictions.shape[0] < 2)
-            throw new UserInputException("--restandardize needs at least 2 predicted samples (it standardises over the samples)");
-        using var scope = NewDisposeScope();
-        var p64 = predictions.to_type(ScalarType.Float64);
-        var z = (p64 - p64.mean([0], keepdim: true)) / p64.std(0, keepdim: true).clamp_min(1e-12);
-        return (z * std + mean).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Mean and std (float64, (T,P)) over the rows of a features file's 'semantic' tensor, read in chunks.</summary>
-    static (Tensor Mean, Tensor Std) FeatureStatistics(string featuresPath, Tensor like)
-    {
-        var h = SafeTensors.ReadHeader(featuresPath);
-        if (!h.Entries.TryGetValue("semantic", out var e))
-            throw new UserInputException($"{featuresPath}: tensor 'semantic' not found (--restandardize expects a features file written by 'features')");
-        if (e.Shape.Length != 3 || e.Shape[1] != like.shape[1] || e.Shape[2] != like.shape[2] || e.Shape[0] < 2)
-            throw new UserInputException($"{featuresPath}: 'semantic' is [{string.Join(",", e.Shape)}]; expected (N ≥ 2, {like.shape[1]}, {like.shape[2]}) like the predictions");
-        using var scope = NewDisposeScope();
-        long n = e.Shape[0];
-        var sum = zeros(like.shape[1], like.shape[2], dtype: ScalarType.Float64);
-        var sq = zeros_like(sum);
-        for (long r = 0; r < n; r += 256)
-        {
-            using var chunkScope = NewDisposeScope();
-            var x = SafeTensors.LoadTensor(featuresPath, "semantic", r, Math.Min(256, n - r)).to_type(ScalarType.Float64);
-            sum.add_(x.sum([0]));
-            sq.add_((x * x).sum([0]));
-        }
-        var mean = sum / n;
-        var std = ((sq - mean * mean * n) / (n - 1)).clamp_min(0).sqrt();
-        return (mean.MoveToOuterDisposeScope(), std.MoveToOuterDisposeScope());
+                var (mean, std) = FeatureFile.SemanticStatistics(restandardizeWith, semantic.shape[1],
+                    semantic.shape[2]);
+                return new Conditioning.Statistics(mean, std, restandardizeWith);
+            });
     }
 
     public static ScalarType ParseDType(string name) => name.ToLowerInvariant() switch
@@ -131,20 +70,19 @@ public static class Reconstruction
         _ => throw new UserInputException($"--dtype {name}: expected float32, bfloat16 or float16"),
     };
 
-    /// <summary>The seed of candidate <paramref name="k"/> of test image <paramref name="index"/>: independent of --limit and --resume.</summary>
+    /// <summary>The seed of candidate <paramref name="k"/> of test image <paramref name="index"/>: independent of
+    /// --limit and --resume.</summary>
     public static ulong CandidateSeed(long seed, int index, int k) =>
         unchecked((ulong)seed * 1_000_003UL + (ulong)index * 1009UL + (ulong)k);
 
     public static string ImageName(int index) => $"rec_{index:000}.png";
 
-    /// <param name="scorerFactory">Builds the best-of-N scorer from the generator's <c>clip/</c> folder; needed when Candidates &gt; 1.</param>
-    public static ReconstructResult Run(ReconstructOptions o, Func<string, ICandidateScorer>? scorerFactory = null, TextWriter? log = null)
+    /// <param name="scorerFactory">Builds the best-of-N scorer from the generator's <c>clip/</c> folder; needed when
+    /// Candidates &gt; 1.</param>
+    public static ReconstructResult Run(ReconstructOptions o, Func<string, ICandidateScorer>? scorerFactory = null,
+        TextWriter? log = null)
     {
-        if (o.Steps < 1) throw new UserInputException($"--steps {o.Steps}: expected at least 1");
-        if (o.Candidates < 1) throw new UserInputException($"--candidates {o.Candidates}: expected at least 1");
-        if (o.Guidance < 0) throw new UserInputException($"--guidance {o.Guidance}: expected a non-negative scale");
-        if (o.Limit is < 1) throw new UserInputException($"--limit {o.Limit}: expected at least 1");
-        if (o.AttentionSlice is < 1) throw new UserInputException($"--attention-slice {o.AttentionSlice}: expected at least 1");
+        Validate(o);
         var device = TorchSetup.ParseDevice(o.Device);
         var dtype = ParseDType(o.DType);
         using var outer = NewDisposeScope();
@@ -156,14 +94,17 @@ public static class Reconstruction
         if (device.type != DeviceType.CPU) { gen.Unet.to(device); gen.Vae?.to(device); }
         if (cond.shape[2] != gen.Unet.Config.CrossAttentionDim)
             throw new UserInputException(
-                $"{o.PredPath}: predicted tokens have width {cond.shape[2]} but the generator's UNet expects cross_attention_dim {gen.Unet.Config.CrossAttentionDim}");
+                $"{o.PredPath}: predicted tokens have width {cond.shape[2]} but the generator's UNet expects " +
+                $"cross_attention_dim {gen.Unet.Config.CrossAttentionDim}");
         if (o.AttentionSlice is { } sl) gen.Unet.SetAttentionSlicing(sl);
         var pipe = gen.CreatePipeline(o.Scheduler);
         ICandidateScorer? scorer = null;
         if (o.Candidates > 1)
         {
             if (gen.ClipFolder == null)
-                throw new UserInputException($"{o.GeneratorPath}: --candidates {o.Candidates} needs a CLIP model for best-of-N: put a Hugging Face CLIP folder at {Path.Combine(o.GeneratorPath, "clip")}");
+                throw new UserInputException(
+                    $"{o.GeneratorPath}: --candidates {o.Candidates} needs a CLIP model for best-of-N: put a Hugging " +
+                    $"Face CLIP folder at {Path.Combine(o.GeneratorPath, "clip")}");
             if (scorerFactory == null)
                 throw new UserInputException("--candidates > 1: no CLIP scorer is available in this build");
             scorer = scorerFactory(gen.ClipFolder);
@@ -172,44 +113,13 @@ public static class Reconstruction
         {
             Directory.CreateDirectory(o.OutDir);
             string manifestPath = Path.Combine(o.OutDir, "reconstruct.json");
-            var entries = new SortedDictionary<int, JsonObject>();
-            JsonNode? oldSettings = null;
-            if (o.Resume && File.Exists(manifestPath))
-            {
-                try
-                {
-                    var old = JsonNode.Parse(File.ReadAllText(manifestPath));
-                    oldSettings = old?["settings"];
-                    if (old?["images"] is JsonArray arr)
-                        foreach (var e in arr.OfType<JsonObject>())
-                            if (e["index"]?.GetValue<int>() is { } idx) entries[idx] = (JsonObject)e.DeepClone();
-                }
-                catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
-                {
-                    throw new UserInputException($"{manifestPath}: cannot resume, manifest is not valid ({e.Message})");
-                }
-            }
-            var settings = new JsonObject
-            {
-                ["pred"] = Path.GetFullPath(o.PredPath),
-                ["generator"] = gen.Folder,
-                ["kind"] = gen.Vae == null ? "pixel" : "latent",
-                ["steps"] = o.Steps,
-                ["guidance"] = o.Guidance,
-                ["candidates"] = o.Candidates,
-                ["fusion"] = o.Fusion,
-                ["conditioning"] = source,
-                ["seed"] = o.Seed,
-                ["scheduler"] = o.Scheduler,
-                ["dtype"] = o.DType,
-                ["attention_slice"] = o.AttentionSlice,
-                ["unconditional_context"] = "zeros",
-                ["best_of_n"] = o.Candidates > 1 ? "cosine(CLIP tokens of candidate, brain-predicted semantic tokens)" : null,
-                ["image_size"] = pipe.DefaultImageSize,
-            };
+            var (entries, oldSettings) = ReadManifest(manifestPath, o.Resume);
+            var settings = Settings(o, gen, pipe, source);
             // Resuming with other settings would mix images of two different runs in one folder.
             if (oldSettings != null && oldSettings.ToJsonString() != settings.ToJsonString())
-                throw new UserInputException($"{manifestPath}: the images in {o.OutDir} were made with other settings ({oldSettings.ToJsonString()}); resume with the same options or use another --out");
+                throw new UserInputException(
+                    $"{manifestPath}: the images in {o.OutDir} were made with other settings " +
+                    $"({oldSettings.ToJsonString()}); resume with the same options or use another --out");
             foreach (var f in Enumerable.Range(0, n)) AtomicFile.DeleteStaleTemps(Path.Combine(o.OutDir, ImageName(f)));
             AtomicFile.DeleteStaleTemps(manifestPath);
             int written = 0, skipped = 0;
@@ -226,34 +136,13 @@ public static class Reconstruction
                     bar.Advance((long)o.Candidates * o.Steps, $"skip {ImageName(i)}");
                     continue;
                 }
-                using var scope = NewDisposeScope();
-                var c = cond.narrow(0, i, 1).to(device);
-                var candidates = new List<Tensor>();
-                var seeds = new List<ulong>();
-                for (int k = 0; k < o.Candidates; k++)
-                {
-                    ulong s = CandidateSeed(o.Seed, i, k);
-                    seeds.Add(s);
-                    var img = pipe.Generate(c, null, o.Guidance, o.Steps, new Generator(s), onProgress: _ => bar.Advance(1, $"image {i + 1}/{n}"));
-                    candidates.Add(img.cpu());
-                }
-                var batch = cat(candidates, 0);
-                float[] scores = scorer?.Score(batch, semantic[i]) ?? [];
-                int best = scores.Length > 0 ? Array.IndexOf(scores, scores.Max()) : 0;
-                ImageIO.WritePng(file, ToRgb(batch[best]));
-                entries[i] = new JsonObject
-                {
-                    ["index"] = i,
-                    ["file"] = ImageName(i),
-                    ["seed"] = seeds[best],
-                    ["chosen_candidate"] = best,
-                    ["candidate_scores"] = scores.Length > 0 ? new JsonArray(scores.Select(x => (JsonNode)(double)x).ToArray()) : null,
-                };
+                entries[i] = ReconstructOne(o, pipe, scorer, cond, semantic, i, n, device, file, bar);
                 written++;
                 WriteManifest(manifestPath, settings, entries, clock.Elapsed.TotalSeconds, written);
             }
             WriteManifest(manifestPath, settings, entries, clock.Elapsed.TotalSeconds, written);
-            return new ReconstructResult(n, written, skipped, written > 0 ? clock.Elapsed.TotalSeconds / written : 0, manifestPath);
+            double perImage = written > 0 ? clock.Elapsed.TotalSeconds / written : 0;
+            return new ReconstructResult(n, written, skipped, perImage, manifestPath);
         }
         finally
         {
@@ -262,7 +151,93 @@ public static class Reconstruction
         }
     }
 
-    static void WriteManifest(string path, JsonObject settings, SortedDictionary<int, JsonObject> entries, double seconds, int written)
+    static void Validate(ReconstructOptions o)
+    {
+        if (o.Steps < 1) throw new UserInputException($"--steps {o.Steps}: expected at least 1");
+        if (o.Candidates < 1) throw new UserInputException($"--candidates {o.Candidates}: expected at least 1");
+        if (o.Guidance < 0) throw new UserInputException($"--guidance {o.Guidance}: expected a non-negative scale");
+        if (o.Limit is < 1) throw new UserInputException($"--limit {o.Limit}: expected at least 1");
+        if (o.AttentionSlice is < 1)
+            throw new UserInputException($"--attention-slice {o.AttentionSlice}: expected at least 1");
+    }
+
+    /// <summary>With --resume: the finished images recorded in an existing manifest, and its settings.</summary>
+    static (SortedDictionary<int, JsonObject> Entries, JsonNode? Settings) ReadManifest(string manifestPath,
+        bool resume)
+    {
+        var entries = new SortedDictionary<int, JsonObject>();
+        if (!resume || !File.Exists(manifestPath)) return (entries, null);
+        try
+        {
+            var old = JsonNode.Parse(File.ReadAllText(manifestPath));
+            if (old?["images"] is JsonArray arr)
+                foreach (var e in arr.OfType<JsonObject>())
+                    if (e["index"]?.GetValue<int>() is { } idx) entries[idx] = (JsonObject)e.DeepClone();
+            return (entries, old?["settings"]);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        {
+            throw new UserInputException($"{manifestPath}: cannot resume, manifest is not valid ({e.Message})");
+        }
+    }
+
+    /// <summary>The settings recorded in the manifest (a resumed run must have the same).</summary>
+    static JsonObject Settings(ReconstructOptions o, GeneratorFolder gen, ImageVariationPipeline pipe, string source) =>
+        new()
+        {
+            ["pred"] = Path.GetFullPath(o.PredPath),
+            ["generator"] = gen.Folder,
+            ["kind"] = gen.Vae == null ? "pixel" : "latent",
+            ["steps"] = o.Steps,
+            ["guidance"] = o.Guidance,
+            ["candidates"] = o.Candidates,
+            ["fusion"] = o.Fusion,
+            ["conditioning"] = source,
+            ["seed"] = o.Seed,
+            ["scheduler"] = o.Scheduler,
+            ["dtype"] = o.DType,
+            ["attention_slice"] = o.AttentionSlice,
+            ["unconditional_context"] = "zeros",
+            ["best_of_n"] = o.Candidates > 1
+                ? "cosine(CLIP tokens of candidate, brain-predicted semantic tokens)"
+                : null,
+            ["image_size"] = pipe.DefaultImageSize,
+        };
+
+    /// <summary>Generates the candidates of test image <paramref name="i"/>, writes the best; returns its manifest
+    /// entry.</summary>
+    static JsonObject ReconstructOne(ReconstructOptions o, ImageVariationPipeline pipe, ICandidateScorer? scorer,
+        Tensor cond, Tensor semantic, int i, int n, Device device, string file, ProgressBar bar)
+    {
+        using var scope = NewDisposeScope();
+        var c = cond.narrow(0, i, 1).to(device);
+        var candidates = new List<Tensor>();
+        var seeds = new List<ulong>();
+        for (int k = 0; k < o.Candidates; k++)
+        {
+            ulong s = CandidateSeed(o.Seed, i, k);
+            seeds.Add(s);
+            var img = pipe.Generate(c, null, o.Guidance, o.Steps, new Generator(s),
+                onProgress: _ => bar.Advance(1, $"image {i + 1}/{n}"));
+            candidates.Add(img.cpu());
+        }
+        var batch = cat(candidates, 0);
+        float[] scores = scorer?.Score(batch, semantic[i]) ?? [];
+        int best = scores.Length > 0 ? Array.IndexOf(scores, scores.Max()) : 0;
+        ImageIO.WritePng(file, ToRgb(batch[best]));
+        return new JsonObject
+        {
+            ["index"] = i,
+            ["file"] = ImageName(i),
+            ["seed"] = seeds[best],
+            ["chosen_candidate"] = best,
+            ["candidate_scores"] = scores.Length > 0 ? new JsonArray(scores.Select(x => (JsonNode)(double)x)
+                .ToArray()) : null,
+        };
+    }
+
+    static void WriteManifest(string path, JsonObject settings, SortedDictionary<int, JsonObject> entries,
+        double seconds, int written)
     {
         var root = new JsonObject
         {
@@ -278,7 +253,8 @@ public static class Reconstruction
     public static RgbImage ToRgb(Tensor chw01)
     {
         using var scope = NewDisposeScope();
-        var hwc = (chw01.to_type(ScalarType.Float32).clamp(0, 1) * 255 + 0.5).floor().clamp(0, 255).to_type(ScalarType.Byte)
+        var hwc = (chw01.to_type(ScalarType.Float32).clamp(0, 1) * 255 + 0.5).floor().clamp(0,
+            255).to_type(ScalarType.Byte)
             .permute(1, 2, 0).contiguous();
         return new RgbImage((int)hwc.shape[1], (int)hwc.shape[0], hwc.data<byte>().ToArray());
     }

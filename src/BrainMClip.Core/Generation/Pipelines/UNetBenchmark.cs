@@ -5,37 +5,50 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Generation.Pipelines;
 
-/// <summary>Timing of UNet steps for a model shape (random weights), to estimate time per image before a real run.</summary>
+/// <summary>Timing of UNet steps for a model shape (random weights), to estimate time per image before a real
+/// run.</summary>
 public sealed record UNetBenchmarkResult(
-    long Parameters, double BuildSeconds, double[] StepSeconds, double[] StepCpuSeconds, long Batch, string DType, int? AttentionSlice, long PeakRssMB)
+    long Parameters, double BuildSeconds, double[] StepSeconds, double[] StepCpuSeconds, long Batch, string DType,
+        int? AttentionSlice, long PeakRssMB)
 {
     /// <summary>Median step time (the first step includes one-off allocation costs).</summary>
     public double MedianStep => StepSeconds.Order().ElementAt(StepSeconds.Length / 2);
-    /// <summary>Median CPU seconds per step (all threads): on a machine shared with other jobs this, divided by the cores, estimates the idle wall time.</summary>
+    /// <summary>Median CPU seconds per step (all threads): on a machine shared with other jobs this, divided by the
+    /// cores, estimates the idle wall time.</summary>
     public double MedianStepCpu => StepCpuSeconds.Order().ElementAt(StepCpuSeconds.Length / 2);
 
-    /// <summary>Estimated seconds per image for <paramref name="steps"/> sampling steps (UNet only; the VAE decode is extra).</summary>
+    /// <summary>Estimated seconds per image for <paramref name="steps"/> sampling steps (UNet only; the VAE decode is
+    /// extra).</summary>
     public double PerImage(int steps) => MedianStep * steps;
 }
 
 public static class UNetBenchmark
 {
-    /// <summary>The Versatile Diffusion image UNet shape (SPEC §4): SD-1.x layout, channels 320/640/1280/1280, 2 layers per block, cross-attention 768, 8 heads.</summary>
+    /// <summary>The Versatile Diffusion image UNet shape (SPEC §4): SD-1.x layout, channels 320/640/1280/1280, 2 layers
+    /// per block, cross-attention 768, 8 heads.</summary>
     public static UNet2DConditionConfig VersatileDiffusionImageUnet => new()
     {
-        SampleSize = 64, InChannels = 4, OutChannels = 4,
-        BlockOutChannels = [320, 640, 1280, 1280], LayersPerBlock = [2, 2, 2, 2], TransformerLayersPerBlock = [1, 1, 1, 1],
-        NumAttentionHeads = [8, 8, 8, 8], CrossAttentionDim = 768, NormNumGroups = 32,
+        SampleSize = 64,
+        InChannels = 4,
+        OutChannels = 4,
+        BlockOutChannels = [320, 640, 1280, 1280],
+        LayersPerBlock = [2, 2, 2, 2],
+        TransformerLayersPerBlock = [1, 1, 1, 1],
+        NumAttentionHeads = [8, 8, 8, 8],
+        CrossAttentionDim = 768,
+        NormNumGroups = 32,
     };
 
-    /// <summary>Linux: resets VmHWM so the peak covers the sampling steps, not model construction (writes "5" to clear_refs).</summary>
+    /// <summary>Linux: resets VmHWM so the peak covers the sampling steps, not model construction (writes "5" to
+    /// clear_refs).</summary>
     static void ResetPeakRss()
     {
         try { File.WriteAllText("/proc/self/clear_refs", "5"); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
-    /// <summary>The process's peak resident set (VmHWM) in MB; the current working set where /proc is unavailable.</summary>
+    /// <summary>The process's peak resident set (VmHWM) in MB; the current working set where /proc is
+    /// unavailable.</summary>
     static long PeakRssMB()
     {
         try
@@ -49,7 +62,8 @@ public static class UNetBenchmark
     }
 
     /// <param name="batch">2 = one image with classifier-free guidance ([uncond; cond]).</param>
-    public static UNetBenchmarkResult Run(UNet2DConditionConfig cfg, int latentHeight, int latentWidth, int tokens, int steps,
+    public static UNetBenchmarkResult Run(UNet2DConditionConfig cfg, int latentHeight, int latentWidth, int tokens,
+        int steps,
         long batch, ScalarType dtype, int? attentionSlice, TextWriter? log = null)
     {
         log ??= Console.Error;
@@ -80,19 +94,28 @@ public static class UNetBenchmark
             times[i] = sw.Elapsed.TotalSeconds;
             cpuTimes[i] = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
             peak = Math.Max(peak, PeakRssMB());
-            log.WriteLine($"bench: step {i + 1}/{steps}: {times[i]:0.00}s wall, {cpuTimes[i]:0.00}s CPU (peak RSS {peak} MB)");
+            log.WriteLine(
+                $"bench: step {i + 1}/{steps}: {times[i]:0.00}s wall, {cpuTimes[i]:0.00}s CPU (peak RSS {peak} MB)");
         }
-        return new UNetBenchmarkResult(parameters, build, times, cpuTimes, batch, dtype.ToString(), attentionSlice, peak);
+        return new UNetBenchmarkResult(parameters, build, times, cpuTimes, batch, dtype.ToString(), attentionSlice,
+            peak);
     }
 
-    /// <summary>The SD-1.x / VD VAE shape: channels 128/256/512/512, 2 layers per block, latent 4, scaling 0.18215.</summary>
+    /// <summary>The SD-1.x / VD VAE shape: channels 128/256/512/512, 2 layers per block, latent 4, scaling
+    /// 0.18215.</summary>
     public static AutoencoderKLConfig StableDiffusionVae => new()
     {
-        BlockOutChannels = [128, 256, 512, 512], LayersPerBlock = 2, LatentChannels = 4, NormNumGroups = 32, ScalingFactor = 0.18215,
+        BlockOutChannels = [128, 256, 512, 512],
+        LayersPerBlock = 2,
+        LatentChannels = 4,
+        NormNumGroups = 32,
+        ScalingFactor = 0.18215,
     };
 
-    /// <summary>Times one VAE decode of (1, 4, h, w) latents with random weights; returns (wall s, CPU s, peak RSS MB).</summary>
-    public static (double Wall, double Cpu, long PeakRssMB) TimeVaeDecode(AutoencoderKLConfig cfg, int latentHeight, int latentWidth,
+    /// <summary>Times one VAE decode of (1, 4, h, w) latents with random weights; returns (wall s, CPU s, peak RSS
+    /// MB).</summary>
+    public static (double Wall, double Cpu, long PeakRssMB) TimeVaeDecode(AutoencoderKLConfig cfg, int latentHeight,
+        int latentWidth,
         ScalarType dtype, TextWriter? log = null)
     {
         log ??= Console.Error;
@@ -108,9 +131,12 @@ public static class UNetBenchmark
         var sw = Stopwatch.StartNew();
         var image = vae.Decode(z);
         _ = image.sum().to_type(ScalarType.Float32).item<float>();
-        double wall = sw.Elapsed.TotalSeconds, cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+        double wall = sw.Elapsed.TotalSeconds,
+            cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
         long peak = PeakRssMB();
-        log.WriteLine($"bench: VAE decode to [{string.Join(",", image.shape)}]: {wall:0.00}s wall, {cpu:0.00}s CPU (peak RSS {peak} MB)");
+        log.WriteLine(
+            $"bench: VAE decode to [{string.Join(",", image.shape)}]: {wall:0.00}s wall, {cpu:0.00}s CPU (peak RSS " +
+            $"{peak} MB)");
         return (wall, cpu, peak);
     }
 }

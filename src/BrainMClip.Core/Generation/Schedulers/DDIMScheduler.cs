@@ -15,7 +15,8 @@ public interface IDiffusionScheduler
     float[] AlphasCumprod { get; }
     double InitNoiseSigma { get; }
     void SetTimesteps(int numInferenceSteps);
-    /// <summary>Advances from timestep <paramref name="timestep"/>; steps must be taken in the order of <see cref="Timesteps"/>.</summary>
+    /// <summary>Advances from timestep <paramref name="timestep"/>; steps must be taken in the order of <see
+    /// cref="Timesteps"/>.</summary>
     SchedulerStepOutput Step(Tensor modelOutput, long timestep, Tensor sample);
 }
 
@@ -73,7 +74,8 @@ public sealed class DDIMScheduler : IDiffusionScheduler
             case "trailing":
             {
                 double ratio = (double)T / n;
-                return NumpyArange(T, 0, -ratio).Select(v => (long)Math.Round(v, MidpointRounding.ToEven) - 1).ToArray();
+                return NumpyArange(T, 0, -ratio).Select(v => (long)Math.Round(v, MidpointRounding.ToEven) - 1)
+                    .ToArray();
             }
             default:
                 throw new UserInputException($"timestep_spacing \"{c.TimestepSpacing}\" is not supported");
@@ -100,7 +102,8 @@ public sealed class DDIMScheduler : IDiffusionScheduler
         return r;
     }
 
-    /// <summary>The timestep the step from <paramref name="timestep"/> lands on (may be negative: then the final alpha is used).</summary>
+    /// <summary>The timestep the step from <paramref name="timestep"/> lands on (may be negative: then the final alpha
+    /// is used).</summary>
     public long PrevTimestep(long timestep) => timestep - Config.NumTrainTimesteps / NumInferenceSteps;
 
     public float AlphaProd(long t) => t >= 0 ? AlphasCumprod[t] : FinalAlphaCumprod;

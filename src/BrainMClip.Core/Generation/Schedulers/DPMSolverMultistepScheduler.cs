@@ -36,17 +36,20 @@ public sealed class DPMSolverMultistepScheduler : IDiffusionScheduler, IDisposab
         switch (Config.TimestepSpacing)
         {
             case "linspace":
-                ts = DDIMScheduler.NumpyLinspace(0, T - 1, n + 1).Select(v => (long)Math.Round(v, MidpointRounding.ToEven))
+                ts = DDIMScheduler.NumpyLinspace(0, T - 1, n + 1)
+                    .Select(v => (long)Math.Round(v, MidpointRounding.ToEven))
                     .Reverse().Take(n).ToArray();
                 break;
             case "leading":
             {
                 long ratio = T / (n + 1);
-                ts = Enumerable.Range(0, n + 1).Select(i => i * ratio).Reverse().Take(n).Select(v => v + Config.StepsOffset).ToArray();
+                ts = Enumerable.Range(0, n + 1).Select(i => i * ratio).Reverse().Take(n)
+                    .Select(v => v + Config.StepsOffset).ToArray();
                 break;
             }
             default: // trailing
-                ts = DDIMScheduler.NumpyArange(T, 0, -(double)T / n).Select(v => (long)Math.Round(v, MidpointRounding.ToEven) - 1).ToArray();
+                ts = DDIMScheduler.NumpyArange(T, 0, -(double)T / n)
+                    .Select(v => (long)Math.Round(v, MidpointRounding.ToEven) - 1).ToArray();
                 break;
         }
         Timesteps = ts;
@@ -75,7 +78,8 @@ public sealed class DPMSolverMultistepScheduler : IDiffusionScheduler, IDisposab
         if (_stepIndex >= Timesteps.Length)
             throw new InvalidOperationException("all steps have been taken; call SetTimesteps again");
         if (Timesteps[_stepIndex] != timestep)
-            throw new InvalidOperationException($"dpm-solver: expected timestep {Timesteps[_stepIndex]} (step {_stepIndex}), got {timestep}");
+            throw new InvalidOperationException(
+                $"dpm-solver: expected timestep {Timesteps[_stepIndex]} (step {_stepIndex}), got {timestep}");
         using var scope = NewDisposeScope();
         int i = _stepIndex;
         var (alphaS0, sigmaS0, lambdaS0) = AlphaSigma(Sigmas[i]);

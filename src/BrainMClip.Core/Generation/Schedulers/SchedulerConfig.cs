@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using BrainMClip.IO;
 using BrainMClip.Generation.Models;
 using static TorchSharp.torch;
 
@@ -37,13 +38,17 @@ public sealed record SchedulerConfig
         r.RequireNullOr("timestep_type", "discrete");
         string schedule = r.String("beta_schedule", "linear")!;
         if (schedule is not ("linear" or "scaled_linear" or "squaredcos_cap_v2"))
-            throw r.Error("beta_schedule", $"= \"{schedule}\" is not supported (supported: linear, scaled_linear, squaredcos_cap_v2)");
+            throw r.Error("beta_schedule",
+                $"= \"{schedule}\" is not supported (supported: linear, scaled_linear, squaredcos_cap_v2)");
         string spacing = r.String("timestep_spacing", "leading")!;
-        if (!Spacings.Contains(spacing)) throw r.Error("timestep_spacing", $"= \"{spacing}\" is not supported (supported: {string.Join(", ", Spacings)})");
+        if (!Spacings.Contains(spacing)) throw r.Error("timestep_spacing",
+            $"= \"{spacing}\" is not supported (supported: {string.Join(", ", Spacings)})");
         string prediction = r.String("prediction_type", "epsilon")!;
-        if (!Predictions.Contains(prediction)) throw r.Error("prediction_type", $"= \"{prediction}\" is not supported (supported: {string.Join(", ", Predictions)})");
+        if (!Predictions.Contains(prediction)) throw r.Error("prediction_type",
+            $"= \"{prediction}\" is not supported (supported: {string.Join(", ", Predictions)})");
         string finalSigmas = r.String("final_sigmas_type", "zero")!;
-        if (finalSigmas is not ("zero" or "sigma_min")) throw r.Error("final_sigmas_type", $"= \"{finalSigmas}\" is not supported (supported: zero, sigma_min)");
+        if (finalSigmas is not ("zero" or "sigma_min")) throw r.Error("final_sigmas_type",
+            $"= \"{finalSigmas}\" is not supported (supported: zero, sigma_min)");
         float[]? trained = null;
         if (r.Has("trained_betas"))
         {
@@ -65,13 +70,16 @@ public sealed record SchedulerConfig
             FinalSigmasType = finalSigmas,
         };
         // Upper bound: the schedule arrays have one entry per training step (diffusers models use 1000).
-        if (cfg.NumTrainTimesteps is < 2 or > 100_000) throw r.Error("num_train_timesteps", $"= {cfg.NumTrainTimesteps} must be between 2 and 100000");
+        if (cfg.NumTrainTimesteps is < 2 or > 100_000) throw r.Error("num_train_timesteps",
+            $"= {cfg.NumTrainTimesteps} must be between 2 and 100000");
         if (trained != null && trained.Length != cfg.NumTrainTimesteps)
-            throw r.Error("trained_betas", $"has {trained.Length} entries but num_train_timesteps is {cfg.NumTrainTimesteps}");
+            throw r.Error("trained_betas",
+                $"has {trained.Length} entries but num_train_timesteps is {cfg.NumTrainTimesteps}");
         return cfg;
     }
 
-    /// <summary>The betas, in float32 exactly as diffusers computes them (torch.linspace in float32, then squared).</summary>
+    /// <summary>The betas, in float32 exactly as diffusers computes them (torch.linspace in float32, then
+    /// squared).</summary>
     public Tensor Betas()
     {
         if (TrainedBetas != null) return tensor(TrainedBetas);
@@ -79,14 +87,17 @@ public sealed record SchedulerConfig
         return BetaSchedule switch
         {
             "linear" => tensor(TorchLinspace((float)BetaStart, (float)BetaEnd, n)),
-            "scaled_linear" => tensor(TorchLinspace((float)Math.Sqrt(BetaStart), (float)Math.Sqrt(BetaEnd), n).Select(b => b * b).ToArray()),
+            "scaled_linear" =>
+                tensor(TorchLinspace((float)Math.Sqrt(BetaStart), (float)Math.Sqrt(BetaEnd), n).Select(b => b * b)
+                .ToArray()),
             _ => tensor(CosineBetas(n)),
         };
     }
 
     /// <summary>
     /// torch.linspace(start, end, n, dtype=float32) as the PyTorch CPU kernel computes it (AVX2 build, the one the
-    /// reference betas come from): blocks of 8 from a fused-multiply-add base, then base + j·step; the second half counts
+    /// reference betas come from): blocks of 8 from a fused-multiply-add base, then base + j·step; the second half
+    /// counts
     /// back from the end. libtorch 2.10's own linspace differs by 1 ulp in places, which would move alphas_cumprod.
     /// </summary>
     internal static float[] TorchLinspace(float start, float end, int n)
@@ -97,7 +108,8 @@ public sealed record SchedulerConfig
         var r = new float[n];
         for (; idx + 8 <= n; idx += 8)
         {
-            float b = idx < half ? MathF.FusedMultiplyAdd(step, idx, start) : MathF.FusedMultiplyAdd(-step, n - idx - 1, end);
+            float b = idx < half ? MathF.FusedMultiplyAdd(step, idx, start) : MathF.FusedMultiplyAdd(-step, n - idx - 1,
+                end);
             for (int j = 0; j < 8; j++) r[idx + j] = b + j * step;
         }
         for (; idx < n; idx++) r[idx] = idx < half ? start + step * idx : end - step * (n - idx - 1);
@@ -129,8 +141,15 @@ public sealed record SchedulerConfig
     /// <summary>A DDIM config as written for our own generators: the SD-1.x / VD schedule.</summary>
     public static SchedulerConfig StableDiffusion => new()
     {
-        NumTrainTimesteps = 1000, BetaStart = 0.00085, BetaEnd = 0.012, BetaSchedule = "scaled_linear",
-        SetAlphaToOne = false, StepsOffset = 1, PredictionType = "epsilon", TimestepSpacing = "leading", ClipSample = false,
+        NumTrainTimesteps = 1000,
+        BetaStart = 0.00085,
+        BetaEnd = 0.012,
+        BetaSchedule = "scaled_linear",
+        SetAlphaToOne = false,
+        StepsOffset = 1,
+        PredictionType = "epsilon",
+        TimestepSpacing = "leading",
+        ClipSample = false,
     };
 
     /// <summary>The diffusers <c>scheduler_config.json</c> text (DDIMScheduler).</summary>
@@ -152,7 +171,8 @@ public sealed record SchedulerConfig
             ["steps_offset"] = StepsOffset,
             ["thresholding"] = false,
             ["timestep_spacing"] = TimestepSpacing,
-            ["trained_betas"] = TrainedBetas == null ? null : new JsonArray(TrainedBetas.Select(b => (JsonNode)(double)b).ToArray()),
+            ["trained_betas"] = TrainedBetas == null ? null : new JsonArray(
+                TrainedBetas.Select(b => (JsonNode)(double)b).ToArray()),
         };
         return o.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
     }

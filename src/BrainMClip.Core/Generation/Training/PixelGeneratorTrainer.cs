@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using BrainMClip.Features;
 using BrainMClip.Generation.Models;
 using BrainMClip.Generation.Pipelines;
 using BrainMClip.Generation.Schedulers;
@@ -21,20 +22,24 @@ public sealed record PixelGeneratorOptions
     public long Seed { get; init; }
     public int BatchSize { get; init; } = 16;
     public double LearningRate { get; init; } = 1e-3;
-    /// <summary>Probability of replacing the context by zeros (trains the unconditional branch used by guidance).</summary>
+    /// <summary>Probability of replacing the context by zeros (trains the unconditional branch used by
+    /// guidance).</summary>
     public double ContextDropout { get; init; } = 0.1;
-    /// <summary>EMA decay of the saved weights; null = 1 − 5/steps capped at 0.999 (short runs must not average in early weights).</summary>
+    /// <summary>EMA decay of the saved weights; null = 1 − 5/steps capped at 0.999 (short runs must not average in
+    /// early weights).</summary>
     public double? EmaDecay { get; init; }
     /// <summary>Block channels per level (null = [32, 64, 64] at 32 px, [32, 64, 64, 64] at 64 px).</summary>
     public int[]? Channels { get; init; }
-    /// <summary>Largest feature-map side that gets cross-/self-attention (16 at 32 px: levels 16×16 and 8×8; 8: only 8×8).</summary>
+    /// <summary>Largest feature-map side that gets cross-/self-attention (16 at 32 px: levels 16×16 and 8×8; 8: only
+    /// 8×8).</summary>
     public int AttentionResolution { get; init; } = 16;
 }
 
 public sealed record PixelGeneratorResult(string OutDir, int Steps, double FinalLoss, double Seconds, long Parameters);
 
 /// <summary>
-/// Trains the embedded generator (SPEC §4): the same diffusers UNet class in pixel space (3 in/out channels, no VAE) on the
+/// Trains the embedded generator (SPEC §4): the same diffusers UNet class in pixel space (3 in/out channels, no VAE) on
+/// the
 /// stimulus images, conditioned by cross-attention on their CLIP-Semantic tokens, with the epsilon objective on the SD
 /// noise schedule, AdamW and an EMA of the weights. Writes a generator folder <see cref="Reconstruction"/> can load.
 /// </summary>
@@ -44,10 +49,13 @@ public static class PixelGeneratorTrainer
     /// The small UNet config: one level per halving down to 8×8 (32 px: 3 levels, 64 px: 4), one layer per block,
     /// cross-attention only at 16×16 and below so a step stays cheap on a CPU; 4 heads.
     /// </summary>
-    public static UNet2DConditionConfig SmallConfig(int size, int contextDim, int[]? channels = null, int attentionResolution = 16)
+    public static UNet2DConditionConfig SmallConfig(int size, int contextDim, int[]? channels = null,
+        int attentionResolution = 16)
     {
         if (attentionResolution < 1 || attentionResolution > size)
-            throw new UserInputException($"--attention-resolution {attentionResolution}: expected 1 to {size} (the largest feature-map side with attention)");
+            throw new UserInputException(
+                $"--attention-resolution {attentionResolution}: expected 1 to {size} (the largest feature-map side " +
+                $"with attention)");
         int levels = size switch
         {
             32 => 3,
@@ -56,14 +64,19 @@ public static class PixelGeneratorTrainer
         };
         channels ??= size == 32 ? [32, 64, 64] : [32, 64, 64, 64];
         if (channels.Length != levels)
-            throw new UserInputException($"--channels: {channels.Length} values given but size {size} uses {levels} levels");
+            throw new UserInputException(
+                $"--channels: {channels.Length} values given but size {size} uses {levels} levels");
         if (channels.Any(c => c <= 0 || c % 8 != 0))
-            throw new UserInputException($"--channels {string.Join(",", channels)}: each must be a positive multiple of 8 (8 norm groups, 4 heads)");
+            throw new UserInputException(
+                $"--channels {string.Join(",", channels)}: each must be a positive multiple of 8 (8 norm groups, 4 " +
+                $"heads)");
         // Attention where the feature map side is at most attentionResolution (the mid block always has it).
         var cross = Enumerable.Range(0, levels).Select(i => size >> i <= attentionResolution).ToArray();
         return new UNet2DConditionConfig
         {
-            SampleSize = size, InChannels = 3, OutChannels = 3,
+            SampleSize = size,
+            InChannels = 3,
+            OutChannels = 3,
             BlockOutChannels = channels,
             LayersPerBlock = Enumerable.Repeat(1, levels).ToArray(),
             TransformerLayersPerBlock = Enumerable.Repeat(1, levels).ToArray(),
@@ -81,7 +94,8 @@ public static class PixelGeneratorTrainer
         using var scope = NewDisposeScope();
         var raw = Npy.ReadTensor(path);
         if (raw.dim() != 4 || raw.shape[3] != 3)
-            throw new UserInputException($"{path}: expected stimulus images (N, H, W, 3), got ({string.Join(", ", raw.shape)})");
+            throw new UserInputException(
+                $"{path}: expected stimulus images (N, H, W, 3), got ({string.Join(", ", raw.shape)})");
         var t = raw.to(ScalarType.Float32).permute(0, 3, 1, 2).contiguous() / 255.0f;
         if (t.shape[2] != size || t.shape[3] != size)
             t = nn.functional.interpolate(t, size: [size, size], mode: InterpolationMode.Bilinear, align_corners: false,
@@ -98,14 +112,9 @@ public static class PixelGeneratorTrainer
         log ??= Console.Error;
         log.WriteLine($"generator train: loading {o.ImagesPath}");
         var images = LoadImages(o.ImagesPath, o.Size);
-        log.WriteLine($"generator train: {images.shape[0]} images at {o.Size}x{o.Size} ({clock.Elapsed.TotalSeconds:0.0}s)");
-        var header = SafeTensors.ReadHeader(o.FeaturesPath);
-        if (!header.Entries.ContainsKey("semantic"))
-            throw new UserInputException($"{o.FeaturesPath}: tensor 'semantic' (N,T,P) not found; extract features with 'brainmclip features'");
-        var context = SafeTensors.LoadTensor(o.FeaturesPath, "semantic").to_type(ScalarType.Float32);
-        if (context.dim() != 3) throw new UserInputException($"{o.FeaturesPath}: 'semantic' must be (N,T,P), got [{string.Join(",", context.shape)}]");
-        if (context.shape[0] != images.shape[0])
-            throw new UserInputException($"{o.FeaturesPath}: {context.shape[0]} feature rows but {o.ImagesPath} has {images.shape[0]} images; they must be the same samples in the same order");
+        log.WriteLine(
+            $"generator train: {images.shape[0]} images at {o.Size}x{o.Size} ({clock.Elapsed.TotalSeconds:0.0}s)");
+        var context = LoadContext(o, images.shape[0]);
         long n = images.shape[0];
         int tokens = (int)context.shape[1], dim = (int)context.shape[2];
 
@@ -131,23 +140,8 @@ public static class PixelGeneratorTrainer
             for (int step = 0; step < o.Steps; step++)
             {
                 using var scope = NewDisposeScope();
-                // Linear warm-up then cosine decay to 10 %.
-                double lr = step < warmup
-                    ? o.LearningRate * (step + 1) / warmup
-                    : o.LearningRate * (0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / Math.Max(1, o.Steps - warmup))));
-                foreach (var g in opt.ParamGroups) g.LearningRate = lr;
-                var idx = randint(0, n, [Math.Min(o.BatchSize, n)], dtype: ScalarType.Int64, generator: gen);
-                var x0 = images.index_select(0, idx);
-                var ctx = context.index_select(0, idx);
-                long b = x0.shape[0];
-                var keep = (rand([b, 1, 1], generator: gen) >= o.ContextDropout).to_type(ScalarType.Float32);
-                ctx = ctx * keep;
-                var t = randint(0, sched.NumTrainTimesteps, [b], dtype: ScalarType.Int64, generator: gen);
-                var noise = randn(x0.shape, generator: gen);
-                var a = alphas.index_select(0, t).view(b, 1, 1, 1);
-                var xt = a.sqrt() * x0 + (1 - a).sqrt() * noise;
-                var pred = unet.Forward(xt, t, ctx);
-                var loss = nn.functional.mse_loss(pred, noise);
+                foreach (var g in opt.ParamGroups) g.LearningRate = LearningRate(o, step, warmup);
+                var loss = DenoisingLoss(unet, images, context, alphas, sched.NumTrainTimesteps, o, gen);
                 opt.zero_grad();
                 loss.backward();
                 nn.utils.clip_grad_norm_(trained, 1.0);
@@ -155,13 +149,30 @@ public static class PixelGeneratorTrainer
                 double d = Math.Min(emaDecay, (1.0 + step) / (10.0 + step));
                 UpdateEma(trained, averaged, d);
                 double l = loss.item<float>();
-                if (!double.IsFinite(l)) throw new InvalidOperationException($"generator training diverged at step {step} (loss {l})");
+                if (!double.IsFinite(l)) throw new InvalidOperationException(
+                    $"generator training diverged at step {step} (loss {l})");
                 lossAvg = double.IsNaN(lossAvg) ? l : 0.98 * lossAvg + 0.02 * l;
                 bar.Advance(1, $"loss {lossAvg:0.0000}");
             }
         }
         ema.eval();
-        var training = JsonSerializer.SerializeToElement(new
+        var training = TrainingRecord(o, n, emaDecay, cfg, lossAvg, clock.Elapsed.TotalSeconds, parameters);
+        var info = new GeneratorInfo
+        {
+            Kind = "pixel",
+            ImageSize = o.Size,
+            ContextTokens = tokens,
+            ContextDim = dim,
+            Training = training,
+        };
+        GeneratorFolder.SavePixelGenerator(o.OutDir, ema, sched, info);
+        return new PixelGeneratorResult(o.OutDir, o.Steps, lossAvg, clock.Elapsed.TotalSeconds, parameters);
+    }
+
+    /// <summary>What generator_info.json records about the training run.</summary>
+    static JsonElement TrainingRecord(PixelGeneratorOptions o, long n, double emaDecay, UNet2DConditionConfig cfg,
+        double lossAvg, double seconds, long parameters) =>
+        JsonSerializer.SerializeToElement(new
         {
             images = Path.GetFullPath(o.ImagesPath),
             features = Path.GetFullPath(o.FeaturesPath),
@@ -175,16 +186,55 @@ public static class PixelGeneratorTrainer
             channels = cfg.BlockOutChannels,
             attention_resolution = o.AttentionResolution,
             final_loss_ema = Math.Round(lossAvg, 6),
-            seconds = Math.Round(clock.Elapsed.TotalSeconds, 1),
+            seconds = Math.Round(seconds, 1),
             parameters,
             objective = "epsilon, SD scaled_linear schedule (1000 steps), weights = EMA",
         });
-        var info = new GeneratorInfo
-        {
-            Kind = "pixel", ImageSize = o.Size, ContextTokens = tokens, ContextDim = dim, Training = training,
-        };
-        GeneratorFolder.SavePixelGenerator(o.OutDir, ema, sched, info);
-        return new PixelGeneratorResult(o.OutDir, o.Steps, lossAvg, clock.Elapsed.TotalSeconds, parameters);
+
+    /// <summary>The training features' 'semantic' tokens (N,T,P) float32, one row per image.</summary>
+    static Tensor LoadContext(PixelGeneratorOptions o, long images)
+    {
+        var header = FeatureFile.ReadHeader(o.FeaturesPath);
+        if (!header.Entries.ContainsKey(FeatureFile.Semantic))
+            throw new UserInputException(
+                $"{o.FeaturesPath}: tensor 'semantic' (N,T,P) not found; extract features with 'brainmclip features'");
+        var context = FeatureFile.Read(o.FeaturesPath, FeatureFile.Semantic).to_type(ScalarType.Float32);
+        if (context.dim() != 3)
+            throw new UserInputException(
+                $"{o.FeaturesPath}: 'semantic' must be (N,T,P), got [{string.Join(",", context.shape)}]");
+        if (context.shape[0] != images)
+            throw new UserInputException(
+                $"{o.FeaturesPath}: {context.shape[0]} feature rows but {o.ImagesPath} has {images} images; they " +
+                "must be the same samples in the same order");
+        return context;
+    }
+
+    /// <summary>Linear warm-up then cosine decay to 10 %.</summary>
+    static double LearningRate(PixelGeneratorOptions o, int step, int warmup) => step < warmup
+        ? o.LearningRate * (step + 1) / warmup
+        : o.LearningRate * (0.1
+            + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / Math.Max(1, o.Steps - warmup))));
+
+    /// <summary>
+    /// ε-prediction loss on a random batch: random images, context dropped with probability ContextDropout, random
+    /// timesteps and noise, all drawn from <paramref name="gen"/> in a fixed order.
+    /// </summary>
+    static Tensor DenoisingLoss(UNet2DConditionModel unet, Tensor images, Tensor context, Tensor alphas, int timesteps,
+        PixelGeneratorOptions o, Generator gen)
+    {
+        long n = images.shape[0];
+        var idx = randint(0, n, [Math.Min(o.BatchSize, n)], dtype: ScalarType.Int64, generator: gen);
+        var x0 = images.index_select(0, idx);
+        var ctx = context.index_select(0, idx);
+        long b = x0.shape[0];
+        var keep = (rand([b, 1, 1], generator: gen) >= o.ContextDropout).to_type(ScalarType.Float32);
+        ctx = ctx * keep;
+        var t = randint(0, timesteps, [b], dtype: ScalarType.Int64, generator: gen);
+        var noise = randn(x0.shape, generator: gen);
+        var a = alphas.index_select(0, t).view(b, 1, 1, 1);
+        var xt = a.sqrt() * x0 + (1 - a).sqrt() * noise;
+        var pred = unet.Forward(xt, t, ctx);
+        return nn.functional.mse_loss(pred, noise);
     }
 
     static void CopyWeights(nn.Module from, nn.Module to)
@@ -194,7 +244,8 @@ public static class PixelGeneratorTrainer
         foreach (var (k, v) in to.state_dict()) v.copy_(src[k]);
     }
 
-    static void UpdateEma(IReadOnlyList<TorchSharp.Modules.Parameter> src, IReadOnlyList<TorchSharp.Modules.Parameter> dst, double decay)
+    static void UpdateEma(IReadOnlyList<TorchSharp.Modules.Parameter> src,
+        IReadOnlyList<TorchSharp.Modules.Parameter> dst, double decay)
     {
         using var noGrad = no_grad();
         for (int i = 0; i < src.Count; i++) dst[i].mul_(decay).add_(src[i], alpha: 1 - decay);

@@ -1,0 +1,48 @@
+using System.CommandLine;
+
+namespace BrainMClip.Cli;
+
+/// <summary>
+/// Options several commands take, defined once (name, type, default and description), so every command describes
+/// them the same way. Each call returns a new instance: System.CommandLine options belong to one command.
+/// </summary>
+public static class SharedOptions
+{
+    public static Option<string> Data() => new("--data")
+    {
+        Description = "Data root in the Brain-Diffuser layout (processed_data/, nsddata/ with the ROI masks).",
+        Required = true,
+    };
+
+    public static Option<int> Subject() => new("--subject")
+    {
+        Description = "Subject number (1-based; folder subj0N).",
+        DefaultValueFactory = _ => 1,
+    };
+
+    public static Option<string> BetaScale() => new("--beta-scale")
+    {
+        Description = "Divide fMRI values: auto (by 300 when int16 or |mean| > 30, i.e. NSD ×300 betas), none, or a " +
+                      "number; predict with the setting used for training.",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    public static Option<string> Device() => new("--device")
+    {
+        Description = "cpu, cuda or cuda:N (cuda needs a CUDA build; CPU runs are deterministic).",
+        DefaultValueFactory = _ => "cpu",
+    };
+
+    /// <summary>The seed of a command that draws random numbers itself.</summary>
+    public static Option<long> Seed() => new("--seed")
+    {
+        Description = "Random seed (every draw derives from it: the same seed gives the same output).",
+        DefaultValueFactory = _ => 0,
+    };
+
+    /// <summary>The seed of a command that trains from a configuration holding its own seed.</summary>
+    public static Option<long?> SeedOverride() => new("--seed")
+    {
+        Description = "Override training.seed of the configuration.",
+    };
+}

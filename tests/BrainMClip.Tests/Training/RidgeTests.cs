@@ -1,0 +1,40 @@
+using BrainMClip.Training;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace BrainMClip.Tests.Training;
+
+public class RidgeTests
+{
+    [Theory]
+    [InlineData(60, 8)]    // primal (voxels < samples)
+    [InlineData(30, 50)]   // dual (voxels > samples)
+    public void MatchesTheNormalEquationsAndPicksASmallAlphaForCleanData(int n, int v)
+    {
+        using var g = new Generator(11);
+        var x = randn(n, v, generator: g, dtype: ScalarType.Float64);
+        var w = randn(v, 6, generator: g, dtype: ScalarType.Float64);
+        var y = x.mm(w) + 3 + 0.01 * randn(n, 6, generator: g, dtype: ScalarType.Float64);
+        var map = RidgeBaseline.Fit(x.to_type(ScalarType.Float32), y.to_type(ScalarType.Float32), [1e-3, 1, 1e4], 3, 0);
+        if (v < n) Assert.Equal(1e-3, map.Alpha);   // well-posed clean data: smallest alpha wins
+
+        // Reference: centred normal equations (XcᵀXc + αI) W = Xcᵀ Yc in float64.
+        var xm = x.mean([0], keepdim: true); var ym = y.mean([0], keepdim: true);
+        var xc = x - xm; var yc = y - ym;
+        var wRef = linalg.solve(xc.t().mm(xc) + eye(v, dtype: ScalarType.Float64) * map.Alpha, xc.t().mm(yc));
+        var bRef = (ym - xm.mm(wRef)).squeeze(0);
+        Assert.True(map.Weight.to_type(ScalarType.Float64).allclose(wRef, rtol: 1e-4, atol: 1e-4));
+        Assert.True(map.Bias.to_type(ScalarType.Float64).allclose(bRef, rtol: 1e-4, atol: 1e-3));
+    }
+
+    [Fact]
+    public void NoisyDataPrefersMoreShrinkage()
+    {
+        using var g = new Generator(2);
+        var x = randn(40, 60, generator: g);
+        var y = 0.05f * x.narrow(1, 0, 4) + randn(40, 4, generator: g);   // mostly noise
+        var map = RidgeBaseline.Fit(x, y, [1e-4, 1e4], 4, 0);
+        Assert.Equal(1e4, map.Alpha);
+        Assert.Equal(2, map.CvScores.Count);
+    }
+}
