@@ -11,7 +11,8 @@ public sealed class EvaluateCommand : ICliCommand
     public string Description =>
         "Score reconstructions against ground truth with the NSD protocol metrics (PixCorr, SSIM, legacy SSIM, " +
         "2-way AlexNet(2)/(5), InceptionV3, CLIP; EfficientNet-B1 and SwAV distances). Writes METRICS.json; prints a " +
-        "table beside the published MindEye1/MindEye2 subject-1 figures to stderr and the means as JSON to stdout.";
+        "table to stderr (beside the published MindEye1/MindEye2 subject-1 figures when --truth is real NSD data, " +
+        "not synthetic) and the means as JSON to stdout.";
 
     public void Configure(Command command)
     {
@@ -38,7 +39,8 @@ public sealed class EvaluateCommand : ICliCommand
             };
             var report = Evaluator.Run(pairs, options, Console.Error);
             report.Save(parse.GetValue(output)!);
-            Console.Error.Write(report.FormatTable());
+            var source = DataProvenance.FromPath(parse.GetValue(truth)!);
+            Console.Error.Write(report.FormatTable(published: source.Kind == DataKind.RealNsd));
             Console.Error.WriteLine($"wrote {parse.GetValue(output)}");
             var summary = new
             {

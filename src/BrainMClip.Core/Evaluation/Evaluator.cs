@@ -32,7 +32,7 @@ public static class Evaluator
     public static readonly string[] AllMetrics = ["pixcorr", "ssim", "ssim_legacy", "alexnet2", "alexnet5", "inception", "clip", "efficientnet", "swav"];
 
     /// <summary>Weight file (in NETS) per network, and the metrics it serves.</summary>
-    static readonly (string net, string file, string[] metrics)[] NetworkFiles =
+    public static readonly (string net, string file, string[] metrics)[] NetworkFiles =
     [
         ("alexnet", "alexnet.safetensors", ["alexnet2", "alexnet5"]),
         ("inception_v3", "inception_v3.safetensors", ["inception"]),
@@ -83,6 +83,11 @@ public static class Evaluator
             else if (options.ClipFactory == null) report.Skipped["clip"] = "this build has no CLIP image embedder";
             else { clip = options.ClipFactory(clipDir); report.Networks["clip"] = clipDir; }
         }
+
+        // Label seeded random weights (nets-init) so their scores are never read as perceptual similarity.
+        if (options.NetsDir != null)
+            foreach (var (net, origin) in RandomMetricNetworks.Describe(options.NetsDir))
+                if (report.Networks.GetValueOrDefault(net) != null) report.NetworkWeights[net] = origin;
 
         var loaded = new List<(string net, string[] metrics, MetricNetwork model)>();
         try

@@ -1,6 +1,7 @@
 namespace BrainMClip.Evaluation;
 
-/// <summary>Published subject-1 figures (SPEC §5, from the authors' saved notebooks) shown beside ours.</summary>
+/// <summary>Published subject-1 figures (from the authors' saved notebooks; docs/evaluation.md) shown beside ours on
+/// real NSD data only.</summary>
 public static class PublishedFigures
 {
     public sealed record MetricInfo(string Key, string Label, bool HigherIsBetter, bool Percent);
@@ -30,6 +31,13 @@ public static class PublishedFigures
         ["pixcorr"] = 0.374, ["ssim"] = 0.440, ["alexnet2"] = 0.979, ["alexnet5"] = 0.991, ["inception"] = 0.960,
         ["clip"] = 0.937, ["efficientnet"] = 0.607, ["swav"] = 0.336, ["image_to_brain"] = 0.9996, ["brain_to_image"] = 0.9987,
     };
+
+    /// <summary>The protocol behind the published figures; ours must match it for a comparison to mean anything.</summary>
+    public const string Protocol =
+        "MindEye1/MindEye2 on real NSD subject 1, 982 shared test images (repetitions averaged); metrics as in " +
+        "docs/evaluation.md; retrieval 300-way (300 test samples per loop), 30 loops, top-1.";
+
+    public const int Subject = 1, RetrievalWay = 300, RetrievalLoops = 30, TestImages = 982;
 
     public static string Format(MetricInfo m, double v) => double.IsNaN(v) ? "—" : m.Percent ? $"{v * 100:F1}%" : $"{v:F3}";
 }
