@@ -6,13 +6,13 @@ using BrainMClip.Training;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`brainmclip ablate`: the SPEC §3 ablation table (each variant trained and scored the same way) plus ridge.</summary>
+/// <summary>`brainmclip ablate`: the ablation table (docs/model.md) (each variant trained and scored the same way) plus ridge.</summary>
 public sealed class AblateCommand : ICliCommand
 {
     public string[] Path => ["ablate"];
     public string Description =>
         "Train every ablation variant (full, no_cross, no_rec, semantic_only, detail_only, global_only, full_heads) and the " +
-        "ridge baseline with the same data, split, seed and schedule; predict the test split; score SPEC §5 retrieval. " +
+        "ridge baseline with the same data, split, seed and schedule; predict the test split; score retrieval (docs/evaluation.md). " +
         "Writes OUT/<variant>/ run folders, OUT/ablations.json and OUT/ablations.csv; prints the JSON.";
 
     public void Configure(Command command)

@@ -6,7 +6,7 @@ using BrainMClip.Model;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`brainmclip params`: per-module parameter counts of a configuration beside the SPEC §3 references.</summary>
+/// <summary>`brainmclip params`: per-module parameter counts of a configuration beside the reference counts in docs/model.md.</summary>
 public sealed class ParamsCommand : ICliCommand
 {
     public string[] Path => ["params"];

@@ -4,7 +4,7 @@ using BrainMClip.Data;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`brainmclip synth`: writes a seeded synthetic NSD-like subject in the SPEC §1.1 layout (SPEC §1.3).</summary>
+/// <summary>`brainmclip synth`: writes a seeded synthetic NSD-like subject in the layout of docs/data.md.</summary>
 public sealed class SynthCommand : ICliCommand
 {
     public string[] Path => ["synth"];

@@ -26,7 +26,7 @@ public sealed record EvaluationOptions
     public int BatchSize { get; init; } = 8;
 }
 
-/// <summary>Computes the reconstruction metrics of SPEC §5 over paired images.</summary>
+/// <summary>Computes the reconstruction metrics of docs/evaluation.md over paired images.</summary>
 public static class Evaluator
 {
     public static readonly string[] AllMetrics = ["pixcorr", "ssim", "ssim_legacy", "alexnet2", "alexnet5", "inception", "clip", "efficientnet", "swav"];

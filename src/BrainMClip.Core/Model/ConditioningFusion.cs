@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace BrainMClip.Model;
 
 /// <summary>
-/// SPEC §3 fusion of the predicted streams into diffusion conditioning:
+/// Fusion (docs/model.md) of the predicted streams into diffusion conditioning:
 /// c = renorm((1−λ)·ê_S + λ·P(ê_D)), renorm = divide all tokens of a sample by the norm of its CLS token (token 0).
 /// <c>detailProjected</c> is P(ê_D), the fitted token-wise map applied to the detail prediction.
 /// </summary>

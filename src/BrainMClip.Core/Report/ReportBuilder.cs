@@ -207,7 +207,7 @@ public static partial class ReportBuilder
             }
             else sb.Append(JsonTable(root, "module"));
         }
-        sb.Append("<p>Reference counts (SPEC §3, computed from the authors' code): MindBridge single subject 561,283,712; " +
+        sb.Append("<p>Reference counts (docs/model.md, computed from the authors' code): MindBridge single subject 561,283,712; " +
                   "MindEye1 voxel→CLIP network, subject 1: 947,579,904.</p>");
         return sb.ToString();
     }

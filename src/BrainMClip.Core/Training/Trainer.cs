@@ -45,7 +45,7 @@ public sealed record TrainResult(int EpochsCompleted, long Steps, double BestVal
 public sealed class TrainingDivergedException(string message) : Exception(message);
 
 /// <summary>
-/// SPEC §3 training: AdamW (no decay on biases/norms), OneCycle, gradient clipping, seeded and deterministic on CPU,
+/// Training (docs/model.md): AdamW (no decay on biases/norms), OneCycle, gradient clipping, seeded and deterministic on CPU,
 /// resumable bit-for-bit from the checkpoint written at the end of every epoch.
 /// </summary>
 public static class Trainer

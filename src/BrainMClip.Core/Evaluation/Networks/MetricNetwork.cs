@@ -8,7 +8,7 @@ public abstract class MetricNetwork : nn.Module<Tensor, Tensor>
 {
     protected MetricNetwork(string name) : base(name) { }
 
-    /// <summary>Side of the square input the protocol resizes to (SPEC §5).</summary>
+    /// <summary>Side of the square input the protocol resizes to (docs/evaluation.md).</summary>
     public abstract int InputSize { get; }
 
     /// <summary>Node names as torchvision's feature extractor reports them (e.g. "features.4", "avgpool").</summary>

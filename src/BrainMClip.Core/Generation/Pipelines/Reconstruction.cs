@@ -45,7 +45,7 @@ public sealed record ReconstructOptions
 public sealed record ReconstructResult(int Images, int Written, int Skipped, double SecondsPerImage, string Manifest);
 
 /// <summary>
-/// Reconstructs test images from brain predictions: fused conditioning (SPEC §3), guided sampling, best-of-N by
+/// Reconstructs test images from brain predictions: fused conditioning (docs/model.md), guided sampling, best-of-N by
 /// similarity to the brain-predicted tokens, PNGs <c>rec_000.png</c>… named by test index and a <c>reconstruct.json</c>
 /// manifest. Files are written atomically and <see cref="ReconstructOptions.Resume"/> skips finished images.
 /// </summary>
