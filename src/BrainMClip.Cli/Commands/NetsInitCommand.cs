@@ -19,12 +19,14 @@ public sealed class NetsInitCommand : ICliCommand
         var output = new Option<string>("--out") { Description = "NETS folder to write (files of the same name are replaced).", Required = true };
         var seed = new Option<int>("--seed") { Description = "Random seed; the same seed gives byte-identical files.", DefaultValueFactory = _ => 0 };
         var clip = new Option<string?>("--clip") { Description = "Hugging Face CLIP folder to copy to NETS/clip/ for the CLIP metric (default: a random tiny CLIP, as clip-init writes)." };
-        foreach (var o in new Option[] { output, seed, clip }) command.Options.Add(o);
+        var networks = new Option<string?>("--networks") { Description = "Comma list of the torchvision networks to write (alexnet, inception_v3, efficientnet_b1, resnet50); default all four." };
+        foreach (var o in new Option[] { output, seed, clip, networks }) command.Options.Add(o);
         command.SetAction(p =>
         {
             string dir = p.GetValue(output)!;
             if (File.Exists(dir)) throw new UserInputException($"{dir}: --out must be a folder, but a file has that name");
-            var r = RandomMetricNetworks.Write(dir, p.GetValue(seed), p.GetValue(clip));
+            var only = p.GetValue(networks)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var r = RandomMetricNetworks.Write(dir, p.GetValue(seed), p.GetValue(clip), only);
             Console.WriteLine(JsonSerializer.Serialize(new
             {
                 nets = System.IO.Path.GetFullPath(dir),

@@ -92,12 +92,12 @@ public sealed class DemoPipeline(DemoOptions o)
         Stage("10a. Metric networks with RANDOM weights (nothing to download; labelled random in METRICS.json and the report)", null,
             "nets-init", "--out", P("nets"), "--seed", $"{o.Seed}", "--clip", P("clip"));
         string upperRecon = P("recon", UpperBound.FolderName);
-        Stage("10b. Evaluate the upper bound: images from the true CLIP features (all eight metrics)", null,
-            "evaluate", "--recons", upperRecon, "--truth", testStim, "--out", P("eval", "METRICS-true-features.json"), "--nets", P("nets"));
-        var metrics = Stage("10c. Evaluate BrainMCLIP's reconstructions", null,
-            "evaluate", "--recons", P("recon"), "--truth", testStim, "--out", P("eval", "METRICS.json"), "--nets", P("nets"));
-        Stage("10d. Evaluate ridge's reconstructions", null,
-            "evaluate", "--recons", P("recon-ridge"), "--truth", testStim, "--out", P("eval", "METRICS-ridge.json"), "--nets", P("nets"));
+        // One pass over the three sets: the ground truth's network features are computed once.
+        var metrics = Stage("10b. Evaluate all eight metrics for each row: from the true features (upper bound), BrainMCLIP, ridge", null,
+            "evaluate", "--truth", testStim, "--nets", P("nets"),
+            "--recons", upperRecon, "--out", P("eval", "METRICS-true-features.json"),
+            "--recons", P("recon"), "--out", P("eval", "METRICS.json"),
+            "--recons", P("recon-ridge"), "--out", P("eval", "METRICS-ridge.json"));
         Stage("11. Layer analysis: RSA of every CLIP layer against ROI groups, CKA between layers", null,
             "analyze-layers", "--features", P("features", "test.safetensors"), "--data", P("data"), "--split", "test",
             "--out", P("layers"));

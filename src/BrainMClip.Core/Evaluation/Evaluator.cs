@@ -52,14 +52,49 @@ public static class Evaluator
         return set;
     }
 
-    public static MetricsReport Run(ImagePairs pairs, EvaluationOptions options, TextWriter? log = null)
-    {
-        var idx = pairs.Indices;
-        int n = idx.Count;
-        var report = new MetricsReport { N = n, Indices = idx };
-        var want = options.Metrics;
+    public static MetricsReport Run(ImagePairs pairs, EvaluationOptions options, TextWriter? log = null) =>
+        RunMany([pairs], options, log)[0];
 
-        // Which networks are available; a missing file makes its metrics "skipped", never zero.
+    /// <summary>
+    /// Scores several reconstruction sets of the same ground truth (e.g. BrainMCLIP, ridge and the upper bound) in one
+    /// pass: the ground truth's network features are computed once and shared (with three sets that saves a third of
+    /// the network time). Every set must pair the same image numbers; each gets its own report.
+    /// </summary>
+    public static IReadOnlyList<MetricsReport> RunMany(IReadOnlyList<ImagePairs> sets, EvaluationOptions options, TextWriter? log = null)
+    {
+        if (sets.Count == 0) throw new ArgumentException("no reconstruction sets", nameof(sets));
+        var idx = sets[0].Indices;
+        foreach (var s in sets.Skip(1))
+            if (!s.Indices.SequenceEqual(idx))
+                throw new UserInputException($"{s.Recons.Source}: its image numbers differ from those of {sets[0].Recons.Source}; reconstruction sets evaluated together must hold the same numbers");
+        var template = new MetricsReport { N = idx.Count, Indices = idx };
+        var (nets, clip) = PlanNetworks(options, template);
+        var loaded = new List<(string net, string[] metrics, MetricNetwork model)>();
+        try
+        {
+            foreach (var x in nets)
+            {
+                var model = MetricNetwork.Create(x.net);
+                loaded.Add((x.net, x.metrics, model));
+                var rep = model.LoadWeights(x.path);
+                log?.WriteLine($"{x.net}: {rep.Loaded} tensors from {x.path}" +
+                               (rep.Unexpected.Count > 0 ? $" ({rep.Unexpected.Count} unused, e.g. {rep.Unexpected[0]})" : ""));
+            }
+            var work = new Scoring(sets, options.Metrics, loaded, clip);
+            work.Run(options.BatchSize);
+            return sets.Select((_, k) => work.Report(k, template)).ToList();
+        }
+        finally
+        {
+            clip?.Dispose();
+            foreach (var (_, _, model) in loaded) model.Dispose();
+        }
+    }
+
+    /// <summary>Which networks are available; a missing file makes its metrics "skipped", never zero.</summary>
+    static (List<(string net, string path, string[] metrics)> Nets, IImageEmbedder? Clip) PlanNetworks(EvaluationOptions options, MetricsReport report)
+    {
+        var want = options.Metrics;
         var nets = new List<(string net, string path, string[] metrics)>();
         foreach (var (net, file, metrics) in NetworkFiles)
         {
@@ -83,63 +118,73 @@ public static class Evaluator
             else if (options.ClipFactory == null) report.Skipped["clip"] = "this build has no CLIP image embedder";
             else { clip = options.ClipFactory(clipDir); report.Networks["clip"] = clipDir; }
         }
-
         // Label seeded random weights (nets-init) so their scores are never read as perceptual similarity.
         if (options.NetsDir != null)
             foreach (var (net, origin) in RandomMetricNetworks.Describe(options.NetsDir))
                 if (report.Networks.GetValueOrDefault(net) != null) report.NetworkWeights[net] = origin;
+        return (nets, clip);
+    }
 
-        var loaded = new List<(string net, string[] metrics, MetricNetwork model)>();
-        try
+    /// <summary>The batched pass over the images: ground-truth features once, each set's features and pixel metrics.</summary>
+    sealed class Scoring(IReadOnlyList<ImagePairs> sets, IReadOnlySet<string> want,
+        List<(string net, string[] metrics, MetricNetwork model)> loaded, IImageEmbedder? clip)
+    {
+        readonly int _n = sets[0].Indices.Count;
+        readonly Dictionary<string, FeatureMatrix> _truth = new(StringComparer.Ordinal);
+        readonly List<Dictionary<string, FeatureMatrix>> _pred = sets.Select(_ => new Dictionary<string, FeatureMatrix>(StringComparer.Ordinal)).ToList();
+        readonly List<double[][]> _low = sets.Select(_ => new[] { new double[sets[0].Indices.Count], new double[sets[0].Indices.Count], new double[sets[0].Indices.Count] }).ToList();
+
+        public void Run(int batchSize)
         {
+            var idx = sets[0].Indices;
             bool lowLevel = want.Contains("pixcorr") || want.Contains("ssim") || want.Contains("ssim_legacy");
-            var pc = new double[n]; var ss = new double[n]; var sl = new double[n];
-            foreach (var x in nets)
-            {
-                var model = MetricNetwork.Create(x.net);
-                loaded.Add((x.net, x.metrics, model));
-                var rep = model.LoadWeights(x.path);
-                log?.WriteLine($"{x.net}: {rep.Loaded} tensors from {x.path}" +
-                               (rep.Unexpected.Count > 0 ? $" ({rep.Unexpected.Count} unused, e.g. {rep.Unexpected[0]})" : ""));
-            }
-            var feats = new Dictionary<string, (FeatureMatrix real, FeatureMatrix pred)>();
-            using var bar = new ProgressBar("evaluate", n, "img");
-            for (int start = 0; start < n; start += options.BatchSize)
+            using var bar = new ProgressBar("evaluate", (long)_n * sets.Count, "img");
+            for (int start = 0; start < _n; start += batchSize)
             {
                 using var scope = NewDisposeScope();
-                int count = Math.Min(options.BatchSize, n - start);
-                var truth = new List<Tensor>(); var recon = new List<Tensor>();
-                for (int k = 0; k < count; k++)
+                int count = Math.Min(batchSize, _n - start);
+                var truth = Enumerable.Range(start, count).Select(k => ImageTensors.Prepare(sets[0].Truth.ReadTensor(idx[k]))).ToList();
+                using (no_grad()) Extract(truth, _truth, start);
+                for (int s = 0; s < sets.Count; s++)
                 {
-                    truth.Add(ImageTensors.Prepare(pairs.Truth.ReadTensor(idx[start + k])));
-                    recon.Add(ImageTensors.Prepare(pairs.Recons.ReadTensor(idx[start + k])));
+                    var recon = Enumerable.Range(start, count).Select(k => ImageTensors.Prepare(sets[s].Recons.ReadTensor(idx[k]))).ToList();
+                    var low = _low[s];
+                    if (lowLevel)
+                        Parallel.For(0, count, k =>
+                        {
+                            var r = LowLevelMetrics.Compute(truth[k], recon[k], want.Contains("pixcorr"), want.Contains("ssim"), want.Contains("ssim_legacy"));
+                            low[0][start + k] = r.PixCorr; low[1][start + k] = r.Ssim; low[2][start + k] = r.SsimLegacy;
+                        });
+                    // Each image is resized straight to the network's input size (no intermediate size), then batched.
+                    using (no_grad()) Extract(recon, _pred[s], start);
+                    bar.Advance(count);
                 }
-                if (lowLevel)
-                    Parallel.For(0, count, k =>
-                    {
-                        var s = LowLevelMetrics.Compute(truth[k], recon[k], want.Contains("pixcorr"), want.Contains("ssim"), want.Contains("ssim_legacy"));
-                        pc[start + k] = s.PixCorr; ss[start + k] = s.Ssim; sl[start + k] = s.SsimLegacy;
-                    });
-                // Each image is resized straight to the network's input size (no intermediate size), then batched.
-                using (no_grad())
-                {
-                    foreach (var (net, metrics, model) in loaded)
-                    {
-                        var ft = model.Extract(model.Preprocess(Batch(truth, model.InputSize)));
-                        var fr = model.Extract(model.Preprocess(Batch(recon, model.InputSize)));
-                        foreach (var m in metrics)
-                            Add(feats, m, n, start, ft[NodeFor(m)], fr[NodeFor(m)]);
-                    }
-                    if (clip != null) Add(feats, "clip", n, start, clip.Embed(Batch(truth, clip.InputSize)), clip.Embed(Batch(recon, clip.InputSize)));
-                }
-                bar.Advance(count);
             }
+        }
 
-            if (want.Contains("pixcorr")) report.Metrics["pixcorr"] = new MetricResult(pc.Average(), pc);
-            if (want.Contains("ssim")) report.Metrics["ssim"] = new MetricResult(ss.Average(), ss);
-            if (want.Contains("ssim_legacy")) report.Metrics["ssim_legacy"] = new MetricResult(sl.Average(), sl);
-            foreach (var (metric, (real, pred)) in feats)
+        void Extract(List<Tensor> images, Dictionary<string, FeatureMatrix> into, int start)
+        {
+            foreach (var (_, metrics, model) in loaded)
             {
+                var f = model.Extract(model.Preprocess(Batch(images, model.InputSize)));
+                foreach (var m in metrics) Store(into, m, _n, start, f[NodeFor(m)]);
+            }
+            if (clip != null) Store(into, "clip", _n, start, clip.Embed(Batch(images, clip.InputSize)));
+        }
+
+        public MetricsReport Report(int set, MetricsReport template)
+        {
+            var report = new MetricsReport { N = template.N, Indices = template.Indices };
+            foreach (var (k, v) in template.Networks) report.Networks[k] = v;
+            foreach (var (k, v) in template.Skipped) report.Skipped[k] = v;
+            foreach (var (k, v) in template.NetworkWeights) report.NetworkWeights[k] = v;
+            var low = _low[set];
+            if (want.Contains("pixcorr")) report.Metrics["pixcorr"] = new MetricResult(low[0].Average(), low[0]);
+            if (want.Contains("ssim")) report.Metrics["ssim"] = new MetricResult(low[1].Average(), low[1]);
+            if (want.Contains("ssim_legacy")) report.Metrics["ssim_legacy"] = new MetricResult(low[2].Average(), low[2]);
+            foreach (var (metric, real) in _truth)
+            {
+                var pred = _pred[set][metric];
                 if (metric is "efficientnet" or "swav")
                 {
                     var (mean, per) = Identification.CorrelationDistance(real, pred);
@@ -151,13 +196,8 @@ public static class Evaluator
                     report.Metrics[metric] = new MetricResult(tw.Score, tw.PerImage);
                 }
             }
+            return report;
         }
-        finally
-        {
-            clip?.Dispose();
-            foreach (var (_, _, model) in loaded) model.Dispose();
-        }
-        return report;
     }
 
     static Tensor Batch(List<Tensor> images, int size) => cat(images.Select(t => ImageTensors.Resize(t, size, size)).ToList(), 0);
@@ -169,16 +209,15 @@ public static class Evaluator
         _ => "avgpool",
     };
 
-    /// <summary>Stores a batch of features in the metric's N×D float32 matrices (allocated on the first batch).</summary>
-    static void Add(Dictionary<string, (FeatureMatrix, FeatureMatrix)> feats, string metric, int n, int start, Tensor real, Tensor pred)
+    /// <summary>Stores a batch of features in the metric's N×D float32 matrix (allocated on the first batch).</summary>
+    static void Store(Dictionary<string, FeatureMatrix> feats, string metric, int n, int start, Tensor batch)
     {
         if (!feats.TryGetValue(metric, out var m))
         {
-            long dims = real.numel() / real.shape[0];
+            long dims = batch.numel() / batch.shape[0];
             if (dims * n > Array.MaxLength) throw new InvalidOperationException($"{metric}: {n}×{dims} features exceed one array");
-            feats[metric] = m = (new FeatureMatrix(n, (int)dims), new FeatureMatrix(n, (int)dims));
+            feats[metric] = m = new FeatureMatrix(n, (int)dims);
         }
-        m.Item1.SetRows(start, real);
-        m.Item2.SetRows(start, pred);
+        m.SetRows(start, batch);
     }
 }

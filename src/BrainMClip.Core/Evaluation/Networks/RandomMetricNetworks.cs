@@ -25,17 +25,23 @@ public static class RandomMetricNetworks
     /// Writes alexnet, inception_v3, efficientnet_b1 and swav_resnet50 safetensors with random weights (torchvision's
     /// init: convolutions N(0, 2/fan_out), linear layers N(0, 1/fan_in), norms weight 1 / bias 0, running mean 0 and
     /// variance 1, biases 0; classifier heads left out) and a CLIP folder: a copy of <paramref name="clipFrom"/> when
-    /// given, else a random tiny CLIP. Same seed ⇒ byte-identical files.
+    /// given, else a random tiny CLIP. Same seed ⇒ byte-identical files. <paramref name="networks"/> limits the
+    /// torchvision networks written (names of <see cref="Evaluator.NetworkFiles"/>; null = all four).
     /// </summary>
-    public static Result Write(string outDir, int seed, string? clipFrom)
+    public static Result Write(string outDir, int seed, string? clipFrom, IReadOnlyCollection<string>? networks = null)
     {
+        foreach (var n in networks ?? [])
+            if (Evaluator.NetworkFiles.All(x => x.net != n))
+                throw new UserInputException($"--networks: unknown network '{n}' (known: {string.Join(", ", Evaluator.NetworkFiles.Select(x => x.net))})");
         Directory.CreateDirectory(outDir);
         var hashes = new SortedDictionary<string, string>(StringComparer.Ordinal);
         ulong k = 0;
         foreach (var (net, file, _) in Evaluator.NetworkFiles)
         {
+            ulong salt = k++;   // per network, independent of which others are written
+            if (networks != null && !networks.Contains(net)) continue;
             string path = Path.Combine(outDir, file);
-            using (var model = MetricNetwork.Create(net)) SaveRandom(model, path, seed, k++);
+            using (var model = MetricNetwork.Create(net)) SaveRandom(model, path, seed, salt);
             hashes[file] = Sha256(path);
         }
         string clipDir = Path.Combine(outDir, "clip");
@@ -59,7 +65,7 @@ public static class RandomMetricNetworks
             ["seed"] = seed,
             ["note"] = "Random-weight metric networks: scores computed with them test the evaluation pipeline, " +
                        "not perceptual similarity, and are not comparable to published figures.",
-            ["random"] = new JsonArray(Evaluator.NetworkFiles.Select(x => (JsonNode)x.file).ToArray()),
+            ["random"] = new JsonArray(hashes.Keys.Where(f => f != "clip/model.safetensors").Select(f => (JsonNode)f).ToArray()),
             ["clip"] = origin,
             ["sha256"] = new JsonObject(hashes.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
         };
@@ -68,9 +74,9 @@ public static class RandomMetricNetworks
         return new Result(hashes, origin, manifestPath);
     }
 
-    static void SaveRandom(MetricNetwork model, string path, int seed, ulong salt)
+    /// <summary>The random weights <see cref="Write"/> stores for one network (classifier heads left out).</summary>
+    public static Dictionary<string, Tensor> RandomWeights(MetricNetwork model, int seed, ulong salt)
     {
-        using var scope = NewDisposeScope();
         var gen = new Generator(unchecked((ulong)seed * 1_000_003UL + salt));
         var dict = new Dictionary<string, Tensor>();
         foreach (var (key, t) in model.WeightsStateDict().OrderBy(kv => kv.Key, StringComparer.Ordinal))
@@ -78,6 +84,13 @@ public static class RandomMetricNetworks
             if (model.IsOptionalKey(key) || key.EndsWith(".num_batches_tracked", StringComparison.Ordinal)) continue;
             dict[key] = InitValue(key, t.shape, gen);
         }
+        return dict;
+    }
+
+    static void SaveRandom(MetricNetwork model, string path, int seed, ulong salt)
+    {
+        using var scope = NewDisposeScope();
+        var dict = RandomWeights(model, seed, salt);
         SafeTensors.Save(path, dict, new Dictionary<string, string>
         {
             ["format"] = "pt",
