@@ -27,7 +27,8 @@ public sealed class EvaluateCommand : ICliCommand
         {
             string[] reconPaths = parse.GetValue(recons)!, outPaths = parse.GetValue(output)!;
             if (reconPaths.Length != outPaths.Length)
-                throw new UserInputException($"{reconPaths.Length} --recons but {outPaths.Length} --out: give one METRICS.json path per reconstruction set");
+                throw new UserInputException($"{reconPaths.Length} --recons but {outPaths.Length} --out: give one " +
+                                             "METRICS.json path per reconstruction set");
             string truthPath = parse.GetValue(truth)!;
             var sets = reconPaths.Select(r => ImagePairs.Open(r, truthPath)).ToList();
             string? netsDir = parse.GetValue(nets);

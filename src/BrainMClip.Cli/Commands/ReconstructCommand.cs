@@ -57,7 +57,8 @@ public sealed class ReconstructCommand : ICliCommand
                 Shard = Shard.Parse(r.GetValue(shard)!),
             };
             string? truthPath = r.GetValue(truthFeatures);
-            if (truthPath != null) UserInputException.RequireFile(truthPath, "--truth-features (features of the test images)");
+            if (truthPath != null)
+                UserInputException.RequireFile(truthPath, "--truth-features (features of the test images)");
             var result = Reconstruction.Run(options, ClipScorers.Create);
             var upper = truthPath == null ? null : UpperBound.Run(options, truthPath, ClipScorers.Create);
             static object Summary(ReconstructResult x) => new

@@ -48,7 +48,8 @@ public sealed class ReportCommand : ICliCommand
                 DataRoot = parse.GetValue(data), MainLabel = parse.GetValue(label)!,
                 UpperBound = parse.GetValue(upper) != null || parse.GetValue(upperMetrics) != null
                     ? new ReportRow("from true features", parse.GetValue(upper), parse.GetValue(upperMetrics)) : null,
-                Baselines = Baselines(parse.GetValue(baseline) ?? [], parse.GetValue(baselineMetrics) ?? [], parse.GetValue(baselineRetrieval) ?? []),
+                Baselines = Baselines(parse.GetValue(baseline) ?? [], parse.GetValue(baselineMetrics) ?? [],
+                    parse.GetValue(baselineRetrieval) ?? []),
             };
             string path = ReportBuilder.Write(inputs, parse.GetValue(output)!);
             Console.WriteLine(JsonSerializer.Serialize(new { report = System.IO.Path.GetFullPath(path), bytes = new FileInfo(path).Length }));
@@ -66,7 +67,8 @@ public sealed class ReportCommand : ICliCommand
             foreach (var v in values)
             {
                 int eq = v.IndexOf('=');
-                if (eq < 1 || eq == v.Length - 1) throw new UserInputException($"{option} {v}: expected NAME=PATH, e.g. ridge=out/recon-ridge");
+                if (eq < 1 || eq == v.Length - 1)
+                    throw new UserInputException($"{option} {v}: expected NAME=PATH, e.g. ridge=out/recon-ridge");
                 string name = v[..eq];
                 if (!d.TryAdd(name, v[(eq + 1)..])) throw new UserInputException($"{option}: '{name}' given twice");
                 if (!names.Contains(name)) names.Add(name);
@@ -76,6 +78,7 @@ public sealed class ReportCommand : ICliCommand
         var r = Parse("--baseline", recons);
         var m = Parse("--baseline-metrics", metrics);
         var q = Parse("--baseline-retrieval", retrieval);
-        return names.Select(n => new ReportRow(n, r.GetValueOrDefault(n), m.GetValueOrDefault(n), q.GetValueOrDefault(n))).ToList();
+        return names.Select(n => new ReportRow(n, r.GetValueOrDefault(n), m.GetValueOrDefault(n), q.GetValueOrDefault(n)))
+            .ToList();
     }
 }

@@ -38,7 +38,8 @@ public sealed partial record DataProvenance(DataKind Kind, string? Root, int? Su
     {
         var full = Path.GetFullPath(path);
         int? subject = SubjectIn(full.Split(Path.DirectorySeparatorChar));
-        for (var dir = File.Exists(full) ? Path.GetDirectoryName(full) : full; dir != null; dir = Path.GetDirectoryName(dir))
+        var start = File.Exists(full) ? Path.GetDirectoryName(full) : full;
+        for (var dir = start; dir != null; dir = Path.GetDirectoryName(dir))
             if (Directory.Exists(Path.Combine(dir, "processed_data"))) return FromDataRoot(dir, subject);
         return Unknown;
     }

@@ -60,13 +60,15 @@ public static class Evaluator
     /// pass: the ground truth's network features are computed once and shared (with three sets that saves a third of
     /// the network time). Every set must pair the same image numbers; each gets its own report.
     /// </summary>
-    public static IReadOnlyList<MetricsReport> RunMany(IReadOnlyList<ImagePairs> sets, EvaluationOptions options, TextWriter? log = null)
+    public static IReadOnlyList<MetricsReport> RunMany(IReadOnlyList<ImagePairs> sets, EvaluationOptions options,
+        TextWriter? log = null)
     {
         if (sets.Count == 0) throw new ArgumentException("no reconstruction sets", nameof(sets));
         var idx = sets[0].Indices;
         foreach (var s in sets.Skip(1))
             if (!s.Indices.SequenceEqual(idx))
-                throw new UserInputException($"{s.Recons.Source}: its image numbers differ from those of {sets[0].Recons.Source}; reconstruction sets evaluated together must hold the same numbers");
+                throw new UserInputException($"{s.Recons.Source}: its image numbers differ from those of " +
+                                             $"{sets[0].Recons.Source}; sets evaluated together need the same numbers");
         var template = new MetricsReport { N = idx.Count, Indices = idx };
         var (nets, clip) = PlanNetworks(options, template);
         var loaded = new List<(string net, string[] metrics, MetricNetwork model)>();
@@ -77,8 +79,9 @@ public static class Evaluator
                 var model = MetricNetwork.Create(x.net);
                 loaded.Add((x.net, x.metrics, model));
                 var rep = model.LoadWeights(x.path);
-                log?.WriteLine($"{x.net}: {rep.Loaded} tensors from {x.path}" +
-                               (rep.Unexpected.Count > 0 ? $" ({rep.Unexpected.Count} unused, e.g. {rep.Unexpected[0]})" : ""));
+                string unused = rep.Unexpected.Count == 0 ? ""
+                    : $" ({rep.Unexpected.Count} unused, e.g. {rep.Unexpected[0]})";
+                log?.WriteLine($"{x.net}: {rep.Loaded} tensors from {x.path}{unused}");
             }
             var work = new Scoring(sets, options.Metrics, loaded, clip);
             work.Run(options.BatchSize);
@@ -92,7 +95,8 @@ public static class Evaluator
     }
 
     /// <summary>Which networks are available; a missing file makes its metrics "skipped", never zero.</summary>
-    static (List<(string net, string path, string[] metrics)> Nets, IImageEmbedder? Clip) PlanNetworks(EvaluationOptions options, MetricsReport report)
+    static (List<(string net, string path, string[] metrics)> Nets, IImageEmbedder? Clip) PlanNetworks(
+        EvaluationOptions options, MetricsReport report)
     {
         var want = options.Metrics;
         var nets = new List<(string net, string path, string[] metrics)>();
@@ -125,14 +129,17 @@ public static class Evaluator
         return (nets, clip);
     }
 
-    /// <summary>The batched pass over the images: ground-truth features once, each set's features and pixel metrics.</summary>
+    /// <summary>The batched pass over the images: truth features once, then each set's features and metrics.</summary>
     sealed class Scoring(IReadOnlyList<ImagePairs> sets, IReadOnlySet<string> want,
         List<(string net, string[] metrics, MetricNetwork model)> loaded, IImageEmbedder? clip)
     {
         readonly int _n = sets[0].Indices.Count;
         readonly Dictionary<string, FeatureMatrix> _truth = new(StringComparer.Ordinal);
-        readonly List<Dictionary<string, FeatureMatrix>> _pred = sets.Select(_ => new Dictionary<string, FeatureMatrix>(StringComparer.Ordinal)).ToList();
-        readonly List<double[][]> _low = sets.Select(_ => new[] { new double[sets[0].Indices.Count], new double[sets[0].Indices.Count], new double[sets[0].Indices.Count] }).ToList();
+        readonly List<Dictionary<string, FeatureMatrix>> _pred =
+            sets.Select(_ => new Dictionary<string, FeatureMatrix>(StringComparer.Ordinal)).ToList();
+        /// <summary>Per set: PixCorr, SSIM and legacy SSIM per image.</summary>
+        readonly List<double[][]> _low = sets
+            .Select(_ => Enumerable.Range(0, 3).Select(_ => new double[sets[0].Indices.Count]).ToArray()).ToList();
 
         public void Run(int batchSize)
         {
@@ -143,16 +150,17 @@ public static class Evaluator
             {
                 using var scope = NewDisposeScope();
                 int count = Math.Min(batchSize, _n - start);
-                var truth = Enumerable.Range(start, count).Select(k => ImageTensors.Prepare(sets[0].Truth.ReadTensor(idx[k]))).ToList();
+                var truth = Read(sets[0].Truth, idx, start, count);
                 using (no_grad()) Extract(truth, _truth, start);
                 for (int s = 0; s < sets.Count; s++)
                 {
-                    var recon = Enumerable.Range(start, count).Select(k => ImageTensors.Prepare(sets[s].Recons.ReadTensor(idx[k]))).ToList();
+                    var recon = Read(sets[s].Recons, idx, start, count);
                     var low = _low[s];
                     if (lowLevel)
                         Parallel.For(0, count, k =>
                         {
-                            var r = LowLevelMetrics.Compute(truth[k], recon[k], want.Contains("pixcorr"), want.Contains("ssim"), want.Contains("ssim_legacy"));
+                            var r = LowLevelMetrics.Compute(truth[k], recon[k], want.Contains("pixcorr"),
+                                want.Contains("ssim"), want.Contains("ssim_legacy"));
                             low[0][start + k] = r.PixCorr; low[1][start + k] = r.Ssim; low[2][start + k] = r.SsimLegacy;
                         });
                     // Each image is resized straight to the network's input size (no intermediate size), then batched.
@@ -161,6 +169,9 @@ public static class Evaluator
                 }
             }
         }
+
+        static List<Tensor> Read(ImageSet set, IReadOnlyList<int> idx, int start, int count) =>
+            Enumerable.Range(start, count).Select(k => ImageTensors.Prepare(set.ReadTensor(idx[k]))).ToList();
 
         void Extract(List<Tensor> images, Dictionary<string, FeatureMatrix> into, int start)
         {
@@ -178,10 +189,10 @@ public static class Evaluator
             foreach (var (k, v) in template.Networks) report.Networks[k] = v;
             foreach (var (k, v) in template.Skipped) report.Skipped[k] = v;
             foreach (var (k, v) in template.NetworkWeights) report.NetworkWeights[k] = v;
-            var low = _low[set];
-            if (want.Contains("pixcorr")) report.Metrics["pixcorr"] = new MetricResult(low[0].Average(), low[0]);
-            if (want.Contains("ssim")) report.Metrics["ssim"] = new MetricResult(low[1].Average(), low[1]);
-            if (want.Contains("ssim_legacy")) report.Metrics["ssim_legacy"] = new MetricResult(low[2].Average(), low[2]);
+            string[] lowNames = ["pixcorr", "ssim", "ssim_legacy"];
+            for (int k = 0; k < 3; k++)
+                if (want.Contains(lowNames[k]))
+                    report.Metrics[lowNames[k]] = new MetricResult(_low[set][k].Average(), _low[set][k]);
             foreach (var (metric, real) in _truth)
             {
                 var pred = _pred[set][metric];
@@ -209,7 +220,7 @@ public static class Evaluator
         _ => "avgpool",
     };
 
-    /// <summary>Stores a batch of features in the metric's N×D float32 matrix (allocated on the first batch).</summary>
+    /// <summary>Stores a batch of features in the metric's N×D float32 matrix (allocated with the first batch).</summary>
     static void Store(Dictionary<string, FeatureMatrix> feats, string metric, int n, int start, Tensor batch)
     {
         if (!feats.TryGetValue(metric, out var m))

@@ -14,7 +14,8 @@ public class NetsInitTests
     static JsonObject Evaluate(string nets, string outPath)
     {
         int rc = BrainMClip.Cli.Program.Main(["evaluate", "--recons", Path.Combine(MetricsDir, "recons"),
-            "--truth", Path.Combine(MetricsDir, "truth"), "--out", outPath, "--nets", nets, "--metrics", "pixcorr,alexnet2,alexnet5,clip"]);
+            "--truth", Path.Combine(MetricsDir, "truth"), "--out", outPath, "--nets", nets,
+            "--metrics", "pixcorr,alexnet2,alexnet5,clip"]);
         Assert.Equal(0, rc);
         return (JsonObject)JsonNode.Parse(File.ReadAllText(outPath))!;
     }
@@ -23,7 +24,8 @@ public class NetsInitTests
     public void NetsInitWritesSeededRandomWeightsThatEvaluateLabelsRandom()
     {
         using var tmp = new TempDir();
-        string nets = Path.Combine(tmp.Path, "nets"), again = Path.Combine(tmp.Path, "again"), other = Path.Combine(tmp.Path, "other");
+        string nets = Path.Combine(tmp.Path, "nets"), again = Path.Combine(tmp.Path, "again");
+        string other = Path.Combine(tmp.Path, "other");
         Assert.Equal(0, BrainMClip.Cli.Program.Main(["nets-init", "--out", nets, "--networks", "alexnet", "--seed", "3"]));
         Assert.Equal(0, BrainMClip.Cli.Program.Main(["nets-init", "--out", again, "--networks", "alexnet", "--seed", "3"]));
         Assert.Equal(0, BrainMClip.Cli.Program.Main(["nets-init", "--out", other, "--networks", "alexnet", "--seed", "4"]));
@@ -67,7 +69,7 @@ public class NetsInitTests
         var m2 = Evaluate(nets, Path.Combine(tmp.Path, "M2.json"));
         Assert.False(m2["network_weights"]!.AsObject().ContainsKey("alexnet"));
         Assert.True(m2["network_weights"]!.AsObject().ContainsKey("clip"));
-        Assert.NotEqual(m["metrics"]!["alexnet5"]!.ToJsonString(), m2["metrics"]!["alexnet5"]!.ToJsonString());
+        Assert.False(MetricsReport.Load(Path.Combine(tmp.Path, "M2.json")).IsRandom("alexnet2"));
     }
 
     [Theory]
@@ -87,7 +89,8 @@ public class NetsInitTests
         using (no_grad()) f = model.Extract(model.Preprocess(images))["avgpool"].flatten(1).to_type(ScalarType.Float64);
         Assert.True(f.isfinite().all().item<bool>());
         var c = f - f.mean([1], keepdim: true);
-        double r = (c[0] * c[1]).sum().item<double>() / Math.Sqrt((c[0] * c[0]).sum().item<double>() * (c[1] * c[1]).sum().item<double>());
+        double Dot(Tensor a, Tensor b) => (a * b).sum().item<double>();
+        double r = Dot(c[0], c[1]) / Math.Sqrt(Dot(c[0], c[0]) * Dot(c[1], c[1]));
         Assert.True(r < 1 - 1e-6, $"{name}: features of two different images correlate {r}");
         Assert.True(f.std().item<double>() > 0);
     }

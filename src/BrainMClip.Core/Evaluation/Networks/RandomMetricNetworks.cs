@@ -32,7 +32,8 @@ public static class RandomMetricNetworks
     {
         foreach (var n in networks ?? [])
             if (Evaluator.NetworkFiles.All(x => x.net != n))
-                throw new UserInputException($"--networks: unknown network '{n}' (known: {string.Join(", ", Evaluator.NetworkFiles.Select(x => x.net))})");
+                throw new UserInputException($"--networks: unknown network '{n}' (known: " +
+                                             $"{string.Join(", ", Evaluator.NetworkFiles.Select(x => x.net))})");
         Directory.CreateDirectory(outDir);
         var hashes = new SortedDictionary<string, string>(StringComparer.Ordinal);
         ulong k = 0;
@@ -49,7 +50,8 @@ public static class RandomMetricNetworks
         if (clipFrom != null)
         {
             UserInputException.RequireDirectory(clipFrom, "--clip (a Hugging Face CLIP folder)");
-            if (Path.GetFullPath(clipFrom).TrimEnd('/') != Path.GetFullPath(clipDir).TrimEnd('/')) CopyFiles(clipFrom, clipDir);
+            if (Path.GetFullPath(clipFrom).TrimEnd('/') != Path.GetFullPath(clipDir).TrimEnd('/'))
+                CopyFiles(clipFrom, clipDir);
             origin = $"copied from {Path.GetFullPath(clipFrom)}";
         }
         else
@@ -65,12 +67,14 @@ public static class RandomMetricNetworks
             ["seed"] = seed,
             ["note"] = "Random-weight metric networks: scores computed with them test the evaluation pipeline, " +
                        "not perceptual similarity, and are not comparable to published figures.",
-            ["random"] = new JsonArray(hashes.Keys.Where(f => f != "clip/model.safetensors").Select(f => (JsonNode)f).ToArray()),
+            ["random"] = new JsonArray(
+                hashes.Keys.Where(f => f != "clip/model.safetensors").Select(f => (JsonNode)f).ToArray()),
             ["clip"] = origin,
             ["sha256"] = new JsonObject(hashes.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
         };
         string manifestPath = Path.Combine(outDir, ManifestName);
-        AtomicFile.WriteAllText(manifestPath, manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        var indented = new JsonSerializerOptions { WriteIndented = true };
+        AtomicFile.WriteAllText(manifestPath, manifest.ToJsonString(indented));
         return new Result(hashes, origin, manifestPath);
     }
 
@@ -130,7 +134,8 @@ public static class RandomMetricNetworks
             hashes[file]?.GetValue<string>() is { } h && File.Exists(Path.Combine(netsDir, file))
             && Sha256(Path.Combine(netsDir, file)) == h;
         foreach (var (net, file, _) in Evaluator.NetworkFiles)
-            if (hashes.ContainsKey(file) && Unchanged(file)) result[net] = $"{RandomLabel} (brainmclip nets-init, seed {seed})";
+            if (hashes.ContainsKey(file) && Unchanged(file))
+                result[net] = $"{RandomLabel} (brainmclip nets-init, seed {seed})";
         if (hashes.ContainsKey("clip/model.safetensors") && Unchanged("clip/model.safetensors"))
             result["clip"] = m["clip"]?.GetValue<string>() ?? "written by nets-init";
         return result;

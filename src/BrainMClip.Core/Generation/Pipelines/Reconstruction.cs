@@ -144,7 +144,7 @@ public static class Reconstruction
 
     public static string ImageName(int index) => $"rec_{index:000}.png";
 
-    /// <summary><c>reconstruct.json</c>, or one manifest per shard so array tasks sharing --out never overwrite each other's.</summary>
+    /// <summary><c>reconstruct.json</c>; per shard its own, so array tasks sharing --out keep each other's.</summary>
     public static string ManifestName(Shard shard) =>
         shard.IsWhole ? "reconstruct.json" : $"reconstruct.shard-{shard.Index}-of-{shard.Count}.json";
 
@@ -247,7 +247,8 @@ public static class Reconstruction
                 {
                     ulong s = CandidateSeed(o.Seed, i, k);
                     seeds.Add(s);
-                    var img = pipe.Generate(c, null, o.Guidance, o.Steps, new Generator(s), onProgress: _ => bar.Advance(1, $"image {i + 1}/{end}"));
+                    var img = pipe.Generate(c, null, o.Guidance, o.Steps, new Generator(s),
+                        onProgress: _ => bar.Advance(1, $"image {i + 1}/{end}"));
                     candidates.Add(img.cpu());
                 }
                 var batch = cat(candidates, 0);
@@ -266,7 +267,8 @@ public static class Reconstruction
                 WriteManifest(manifestPath, settings, entries, clock.Elapsed.TotalSeconds, written);
             }
             WriteManifest(manifestPath, settings, entries, clock.Elapsed.TotalSeconds, written);
-            return new ReconstructResult(end - first, written, skipped, written > 0 ? clock.Elapsed.TotalSeconds / written : 0, manifestPath);
+            double perImage = written > 0 ? clock.Elapsed.TotalSeconds / written : 0;
+            return new ReconstructResult(end - first, written, skipped, perImage, manifestPath);
         }
         finally
         {
