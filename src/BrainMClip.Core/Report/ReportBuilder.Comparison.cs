@@ -245,6 +245,11 @@ public static partial class ReportBuilder
                   "similar (flattened, L2-normalised tokens) among a batch of candidates, and back. Protocol of this " +
                   "run: ");
         sb.Append(H(string.Join("; ", rows.Select(r => $"{r.Label}: {RetrievalProtocol(r.Root)}"))));
+        bool sameProtocol = rows.All(r => RetrievalProtocol(r.Root).StartsWith(
+            $"{PublishedFigures.RetrievalWay}-way, {PublishedFigures.RetrievalLoops} loops", StringComparison.Ordinal));
+        if (published && !sameProtocol)
+            sb.Append(". <b>This run's protocol differs from the published one: the MindEye columns are context, not a " +
+                      "like-for-like comparison</b>");
         sb.Append(published ? $". Published: {H(PublishedFigures.Protocol)}</p>"
             : ". No published figures: " + (source.Kind == DataKind.Synthetic ? "synthetic data." : "data source " +
               "unknown (--data).") + "</p>");

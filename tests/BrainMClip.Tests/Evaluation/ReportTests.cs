@@ -49,6 +49,7 @@ public class ReportTests(ITestOutputHelper output)
         Assert.Contains("97.4%", html); // MindEye1 Alex(2) beside ours (real NSD data)
         Assert.Contains("97.20%", html); // MindEye1 image→brain retrieval beside ours
         Assert.Contains("300-way", html); // with their protocol
+        Assert.DoesNotContain("protocol differs", html); // this fixture's retrieval is 300-way, 30 loops
         Assert.Contains("50.00%", html);
         Assert.Contains("semantic.image_to_brain_top1", html); // ablation columns from nested objects
         Assert.Contains("no-cross", html);
@@ -143,6 +144,15 @@ public class ReportTests(ITestOutputHelper output)
         Assert.Contains("<th>BrainMCLIP</th><th>ridge</th>", retrieval);
         Assert.Contains("12.50%", retrieval);
         Assert.Contains("ridge: 100-way, 1 loop, chance 1.00%", retrieval);
+        // Real NSD data but a 100-way ridge row: the published columns come with a warning.
+        string real = ReportBuilder.Build(inputs with
+        {
+            DataRoot = NsdRoot(tmp.Path, synthetic: false),
+            Baselines = [new ReportRow("ridge", inputs.ReconDir, ridge, ridgeRetrieval)],
+        });
+        Assert.Contains("protocol differs", Section(real, "retrieval"));
+        Assert.Contains("<th>MindEye1</th>", Section(real, "retrieval"));
+        Assert.Contains("This run differs (subject 1, 4 test images)", Section(real, "metrics"));
     }
 
     static string Section(string html, string id)
