@@ -154,6 +154,7 @@ public static class Evaluator
                 using (no_grad()) Extract(truth, _truth, start);
                 for (int s = 0; s < sets.Count; s++)
                 {
+                    using var setScope = NewDisposeScope();   // this set's images and outputs, not the truth's
                     var recon = Read(sets[s].Recons, idx, start, count);
                     var low = _low[s];
                     if (lowLevel)
@@ -175,12 +176,19 @@ public static class Evaluator
 
         void Extract(List<Tensor> images, Dictionary<string, FeatureMatrix> into, int start)
         {
+            // One network pass at a time: its activations are freed as soon as the features are copied out, so peak
+            // memory is one pass, not every network's passes over the truth and all sets of the batch.
             foreach (var (_, metrics, model) in loaded)
             {
+                using var scope = NewDisposeScope();
                 var f = model.Extract(model.Preprocess(Batch(images, model.InputSize)));
                 foreach (var m in metrics) Store(into, m, _n, start, f[NodeFor(m)]);
             }
-            if (clip != null) Store(into, "clip", _n, start, clip.Embed(Batch(images, clip.InputSize)));
+            if (clip != null)
+            {
+                using var scope = NewDisposeScope();
+                Store(into, "clip", _n, start, clip.Embed(Batch(images, clip.InputSize)));
+            }
         }
 
         public MetricsReport Report(int set, MetricsReport template)
