@@ -47,7 +47,7 @@ def loaded_blas():
     return sorted(libs)
 
 
-# ---------------------------------------------------------------- BrainMCLIP (SPEC §3; src/BrainMClip.Core/Model)
+# ---------------------------------------------------------------- BrainMCLIP (docs/model.md; src/BrainMClip.Core/Model)
 PRESETS = {
     # Mirrors BrainMClipConfig's presets (src/BrainMClip.Core/Model/BrainMClipConfig.cs); keep them in step.
     "tiny": dict(tokens=65, detail_width=128, semantic_width=64, hidden=256, blocks=0, rank=8, max_lr=3e-3,

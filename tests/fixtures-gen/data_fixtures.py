@@ -9,7 +9,7 @@ Output: tests/BrainMClip.Tests/Fixtures/data/ (small; committed). Tests never ru
 - nifti/: 5x6x7 volumes as .nii and .nii.gz for uint8/int16/int32/float32/float64, an int16 file with
   scl_slope/scl_inter, a big-endian file, a 4-D file with dim[4] = 1, a complex64 file (unsupported), and
   nifti_expected.json with nibabel's get_fdata() values in C order over [x, y, z].
-- nsd/: a tiny Brain-Diffuser-layout data root (SPEC 1.1) with subjects 1 and 2, ROI masks on a 5x6x7 grid
+- nsd/: a tiny Brain-Diffuser-layout data root (docs/data.md) with subjects 1 and 2, ROI masks on a 5x6x7 grid
   (non-cubic so voxel-order mistakes show) and, under nsd/expected/, the detail/semantic/low matrices computed
   with numpy's mask[mask > 0] C-order indexing, raw (beta-scaled) and z-scored with training statistics.
 """
@@ -180,7 +180,7 @@ def nsd_subject(rng, root, subj, n_train, n_test, fmri_dtype, stim_float, scale)
         stim = stim.astype(np.float64) if stim_float else stim.astype(np.uint8)
         np.save(os.path.join(proc, f"nsd_{split}_stim_sub{subj}.npy"), stim)
 
-    # The beta-scale rule of SPEC 1.1 (auto): /300 when int16 or train |mean| > 30.
+    # The beta-scale rule of docs/data.md (auto): /300 when int16 or train |mean| > 30.
     train = data["train"].astype(np.float64)
     divisor = 300.0 if (fmri_dtype == np.int16 or np.abs(train).mean() > 30) else 1.0
     exp_dir = os.path.join(root, "expected")

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference values for the image metrics (SPEC §5), computed the way MindEye's notebooks do.
+"""Reference values for the image metrics (docs/evaluation.md), computed the way MindEye's notebooks do.
 
 Run with Debian's python3 (numpy 1.24, scipy 1.10, scikit-image 0.19.3, torch 1.13):
     /usr/bin/python3 tests/fixtures-gen/eval_metrics.py

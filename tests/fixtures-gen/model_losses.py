@@ -1,4 +1,4 @@
-"""Reference values for the BrainMCLIP loss terms (SPEC §3), computed independently with PyTorch.
+"""Reference values for the BrainMCLIP loss terms (docs/model.md), computed independently with PyTorch.
 
 Run with Debian's /usr/bin/python3 (torch 1.13):  /usr/bin/python3 tests/fixtures-gen/model_losses.py
 Writes tests/BrainMClip.Tests/Fixtures/model/losses.json.

@@ -6,7 +6,7 @@ using BrainMClip.Training;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`brainmclip ablate`: the SPEC §3 ablation table (each variant trained and scored the same way) plus
+/// <summary>`brainmclip ablate`: the docs/model.md ablation table (each variant trained and scored the same way) plus
 /// ridge.</summary>
 public sealed class AblateCommand : ICliCommand
 {
@@ -14,7 +14,7 @@ public sealed class AblateCommand : ICliCommand
     public string Description =>
         "Train every ablation variant (full, no_cross, no_rec, semantic_only, detail_only, global_only, full_heads) " +
             "and the " +
-        "ridge baseline with the same data, split, seed and schedule; predict the test split; score SPEC §5 " +
+        "ridge baseline with the same data, split, seed and schedule; predict the test split; score docs/evaluation.md " +
             "retrieval. " +
         "Writes OUT/<variant>/ run folders, OUT/ablations.json and OUT/ablations.csv; prints the JSON.";
 

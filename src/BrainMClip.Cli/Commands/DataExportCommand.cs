@@ -5,7 +5,7 @@ using BrainMClip.IO;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`brainmclip data export`: writes one voxel stream of one split as a float32 .npy (SPEC §6).</summary>
+/// <summary>`brainmclip data export`: writes one voxel stream of one split as a float32 .npy (docs/cli.md).</summary>
 public sealed class DataExportCommand : ICliCommand
 {
     public string[] Path => ["data", "export"];

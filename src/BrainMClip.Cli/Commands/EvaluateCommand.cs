@@ -4,49 +4,33 @@ using BrainMClip.Evaluation;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`evaluate`: the NSD reconstruction metrics of SPEC §5 → METRICS.json, with a table beside
-/// MindEye1/2.</summary>
+/// <summary>`evaluate`: the NSD reconstruction metrics of docs/evaluation.md → METRICS.json, with a table beside MindEye1/2.</summary>
 public sealed class EvaluateCommand : ICliCommand
 {
     public string[] Path => ["evaluate"];
     public string Description =>
         "Score reconstructions against ground truth with the NSD protocol metrics (PixCorr, SSIM, legacy SSIM, " +
         "2-way AlexNet(2)/(5), InceptionV3, CLIP; EfficientNet-B1 and SwAV distances). Writes METRICS.json; prints a " +
-        "table beside the published MindEye1/MindEye2 subject-1 figures to stderr and the means as JSON to stdout.";
+        "table to stderr (beside the published MindEye1/MindEye2 subject-1 figures when --truth is real NSD data, " +
+        "not synthetic) and the means as JSON to stdout.";
 
     public void Configure(Command command)
     {
-        var recons = new Option<string>("--recons")
-        {
-            Description = "Reconstructions: a folder of numbered images (rec_007.png, 7.png, ...) or an .npy array " +
-            "(N,H,W,3) uint8.",
-            Required = true
-        };
-        var truth = new Option<string>("--truth")
-        {
-            Description = "Ground truth: a folder of numbered images (gt_007.png, ...) or an .npy array (N,H,W,3), " +
-            "e.g. nsd_test_stim_sub1.npy; paired by number/row.",
-            Required = true
-        };
-        var output = new Option<string>("--out")
-        { Description = "Where to write METRICS.json (SPEC §6 format).", Required = true };
-        var nets = new Option<string?>("--nets")
-        {
-            Description = "Folder with the metric networks' torchvision-named weights: alexnet.safetensors, " +
-            "inception_v3.safetensors, efficientnet_b1.safetensors, swav_resnet50.safetensors and clip/ (see " +
-            "docs/metrics-weights.md). Metrics whose weights are missing are reported as skipped."
-        };
-        var metrics = new Option<string>("--metrics")
-        {
-            Description = $"'all' or a comma list of: {string.Join(", ", Evaluator.AllMetrics)}.",
-            DefaultValueFactory = _ => "all"
-        };
-        var batch = new Option<int>("--batch")
-        { Description = "Images per network batch.", DefaultValueFactory = _ => 8 };
+        var recons = new Option<string[]>("--recons") { Description = "Reconstructions: a folder of numbered images (rec_007.png, 7.png, ...) or an .npy array (N,H,W,3) uint8. Repeat --recons/--out to score several sets of the same ground truth in one pass (its network features are computed once).", Required = true };
+        var truth = new Option<string>("--truth") { Description = "Ground truth: a folder of numbered images (gt_007.png, ...) or an .npy array (N,H,W,3), e.g. nsd_test_stim_sub1.npy; paired by number/row.", Required = true };
+        var output = new Option<string[]>("--out") { Description = "Where to write METRICS.json (docs/file-formats.md); one per --recons, in the same order.", Required = true };
+        var nets = new Option<string?>("--nets") { Description = "Folder with the metric networks' torchvision-named weights: alexnet.safetensors, inception_v3.safetensors, efficientnet_b1.safetensors, swav_resnet50.safetensors and clip/ (see docs/metrics-weights.md). Metrics whose weights are missing are reported as skipped." };
+        var metrics = new Option<string>("--metrics") { Description = $"'all' or a comma list of: {string.Join(", ", Evaluator.AllMetrics)}.", DefaultValueFactory = _ => "all" };
+        var batch = new Option<int>("--batch") { Description = "Images per network batch.", DefaultValueFactory = _ => 8 };
         foreach (var o in new Option[] { recons, truth, output, nets, metrics, batch }) command.Options.Add(o);
         command.SetAction(parse =>
         {
-            var pairs = ImagePairs.Open(parse.GetValue(recons)!, parse.GetValue(truth)!);
+            string[] reconPaths = parse.GetValue(recons)!, outPaths = parse.GetValue(output)!;
+            if (reconPaths.Length != outPaths.Length)
+                throw new UserInputException($"{reconPaths.Length} --recons but {outPaths.Length} --out: give one " +
+                                             "METRICS.json path per reconstruction set");
+            string truthPath = parse.GetValue(truth)!;
+            var sets = reconPaths.Select(r => ImagePairs.Open(r, truthPath)).ToList();
             string? netsDir = parse.GetValue(nets);
             if (netsDir != null
                 && !Directory.Exists(netsDir)) throw new UserInputException($"--nets {netsDir}: folder not found");
@@ -59,18 +43,27 @@ public sealed class EvaluateCommand : ICliCommand
                 ClipFactory = ClipEmbedders.Factory,
                 BatchSize = b,
             };
-            var report = Evaluator.Run(pairs, options, Console.Error);
-            report.Save(parse.GetValue(output)!);
-            Console.Error.Write(report.FormatTable());
-            Console.Error.WriteLine($"wrote {parse.GetValue(output)}");
-            var summary = new
+            var reports = Evaluator.RunMany(sets, options, Console.Error);
+            var source = DataProvenance.FromPath(truthPath);
+            var summaries = new List<object>();
+            for (int k = 0; k < reports.Count; k++)
             {
-                n = report.N,
-                metrics = report.Metrics.ToDictionary(kv => kv.Key, kv => kv.Value.Mean),
-                skipped = report.Skipped,
-                @out = parse.GetValue(output),
-            };
-            Console.WriteLine(JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
+                var report = reports[k];
+                report.Save(outPaths[k]);
+                if (reports.Count > 1) Console.Error.WriteLine($"{reconPaths[k]}:");
+                Console.Error.Write(report.FormatTable(published: source.Kind == DataKind.RealNsd));
+                Console.Error.WriteLine($"wrote {outPaths[k]}");
+                summaries.Add(new
+                {
+                    n = report.N,
+                    metrics = report.Metrics.ToDictionary(kv => kv.Key, kv => kv.Value.Mean),
+                    skipped = report.Skipped,
+                    @out = outPaths[k],
+                });
+            }
+            // One set: the summary object as before; several: {"runs": [...]} in --recons order.
+            object json = summaries.Count == 1 ? summaries[0] : new { runs = summaries };
+            Console.WriteLine(JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         });
     }

@@ -5,7 +5,7 @@ using TorchSharp;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary><c>brainmclip features</c>: CLIP-Detail / CLIP-Semantic features of stimulus images (SPEC §2).</summary>
+/// <summary><c>brainmclip features</c>: CLIP-Detail / CLIP-Semantic features of stimulus images (docs/features.md).</summary>
 public sealed class FeaturesCommand : ICliCommand
 {
     public string[] Path => ["features"];
@@ -75,7 +75,7 @@ public sealed class FeaturesCommand : ICliCommand
             opt);
         command.SetAction((p, cancel) =>
         {
-            var (si, sn) = ParseShard(p.GetValue(shard)!);
+            var (si, sn) = Shard.Parse(p.GetValue(shard)!);
             string? hs = p.GetResult(hidden) is { Implicit: false } ? p.GetValue(hidden) ?? "all" : null;
             var result = FeatureExtractor.Run(new FeatureExtractionOptions
             {
@@ -116,14 +116,5 @@ public sealed class FeaturesCommand : ICliCommand
             }, new JsonSerializerOptions { WriteIndented = true }));
             return Task.FromResult(0);
         });
-    }
-
-    static (int, int) ParseShard(string s)
-    {
-        var parts = s.Split('/');
-        if (parts.Length == 2 && int.TryParse(parts[0], out int i) && int.TryParse(parts[1], out int n) && n > 0
-            && i >= 0 && i < n)
-            return (i, n);
-        throw new UserInputException($"--shard {s}: expected i/n with 0 <= i < n, e.g. 0/4");
     }
 }

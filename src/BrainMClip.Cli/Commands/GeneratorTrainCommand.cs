@@ -4,7 +4,7 @@ using BrainMClip.Generation.Training;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`brainmclip generator train`: the embedded pixel-space generator (SPEC §4).</summary>
+/// <summary>`brainmclip generator train`: the embedded pixel-space generator (docs/generation.md).</summary>
 public sealed class GeneratorTrainCommand : ICliCommand
 {
     public string[] Path => ["generator", "train"];

@@ -6,7 +6,7 @@ using BrainMClip.Model;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`brainmclip params`: per-module parameter counts of a configuration beside the SPEC §3
+/// <summary>`brainmclip params`: per-module parameter counts of a configuration beside the docs/model.md
 /// references.</summary>
 public sealed class ParamsCommand : ICliCommand
 {

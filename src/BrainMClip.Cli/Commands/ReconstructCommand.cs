@@ -4,14 +4,14 @@ using BrainMClip.Generation.Pipelines;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`brainmclip reconstruct`: brain predictions → images with a diffusion generator (SPEC §4, §6).</summary>
+/// <summary>`brainmclip reconstruct`: brain predictions → images with a diffusion generator (docs/generation.md).</summary>
 public sealed class ReconstructCommand : ICliCommand
 {
     public string[] Path => ["reconstruct"];
     public string Description =>
-        "Reconstruct test images from brain predictions (PRED.safetensors from 'predict') with a diffusion " +
-            "generator; " +
-        "writes rec_000.png... named by test index and reconstruct.json.";
+        "Reconstruct test images from brain predictions (PRED.safetensors from 'predict') with a diffusion generator; " +
+        "writes rec_000.png... named by test index and reconstruct.json. With --truth-features also the upper bound " +
+        "from the true features (OUT/true_features/); --shard i/n splits the work over array jobs.";
 
     readonly Option<string> pred = new Option<string>("--pred")
     {
@@ -69,13 +69,25 @@ public sealed class ReconstructCommand : ICliCommand
         "token channel over the test samples and give it the training features' mean and std (Brain-Diffuser's " +
         "step before Versatile Diffusion; un-shrinks ridge-like predictions)."
     };
+    readonly Option<string?> truthFeatures = new Option<string?>("--truth-features")
+    {
+        Description = "FEATURES.safetensors of the TEST images (same order as --pred): also render every sample " +
+        "from its true CLIP-Semantic tokens, with the same generator, seeds and sampler, into OUT/true_features/ " +
+        "(the upper bound: what perfect decoding would give)."
+    };
+    readonly Option<string> shard = new Option<string>("--shard")
+    {
+        Description = "i/n: render only the i-th (0-based) of n contiguous blocks of the test samples, e.g. one " +
+        "SLURM array task each (scripts/slurm/); all tasks may share --out (one manifest per shard).",
+        DefaultValueFactory = _ => "0/1"
+    };
 
     public void Configure(Command command)
     {
         scheduler.AcceptOnlyFromAmong("ddim", "dpm");
         foreach (var o in new Option[]
             { pred, generator, output, steps, guidance, candidates, fusion, seed, scheduler, device, limit, resume,
-            dtype, slice, restandardize })
+            dtype, slice, restandardize, truthFeatures, shard })
             command.Options.Add(o);
         command.SetAction(r =>
         {
@@ -96,8 +108,21 @@ public sealed class ReconstructCommand : ICliCommand
                 DType = r.GetValue(dtype)!,
                 AttentionSlice = r.GetValue(slice),
                 RestandardizeWith = r.GetValue(restandardize),
+                Shard = Shard.Parse(r.GetValue(shard)!),
             };
+            string? truthPath = r.GetValue(truthFeatures);
+            if (truthPath != null)
+                UserInputException.RequireFile(truthPath, "--truth-features (features of the test images)");
             var result = Reconstruction.Run(options, ClipScorers.Create);
+            var upper = truthPath == null ? null : UpperBound.Run(options, truthPath, ClipScorers.Create);
+            static object Summary(ReconstructResult x) => new
+            {
+                images = x.Images,
+                written = x.Written,
+                skipped = x.Skipped,
+                seconds_per_image = Math.Round(x.SecondsPerImage, 3),
+                manifest = x.Manifest,
+            };
             Console.WriteLine(JsonSerializer.Serialize(new
             {
                 images = result.Images,
@@ -105,6 +130,8 @@ public sealed class ReconstructCommand : ICliCommand
                 skipped = result.Skipped,
                 seconds_per_image = Math.Round(result.SecondsPerImage, 3),
                 manifest = result.Manifest,
+                shard = options.Shard.ToString(),
+                from_true_features = upper == null ? null : Summary(upper),
             }, new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         });

@@ -4,12 +4,12 @@ using BrainMClip.Evaluation;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`brainmclip retrieve`: SPEC §5 top-1 retrieval of predicted tokens against the test features.</summary>
+/// <summary>`brainmclip retrieve`: top-1 retrieval (docs/evaluation.md) of predicted tokens against the test features.</summary>
 public sealed class RetrieveCommand : ICliCommand
 {
     public string[] Path => ["retrieve"];
     public string Description =>
-        "Top-1 retrieval (SPEC §5): loops of --batch test samples drawn without replacement; flattened, " +
+        "Top-1 retrieval (docs/evaluation.md): loops of --batch test samples drawn without replacement; flattened, " +
             "L2-normalised " +
         "tokens; image→brain and brain→image; mean over loops. Prints JSON per stream (semantic, detail).";
 

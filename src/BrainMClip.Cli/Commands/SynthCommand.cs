@@ -4,7 +4,7 @@ using BrainMClip.Data;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`brainmclip synth`: writes a seeded synthetic NSD-like subject in the SPEC §1.1 layout (SPEC
+/// <summary>`brainmclip synth`: writes a seeded synthetic NSD-like subject in the docs/data.md layout (SPEC
 /// §1.3).</summary>
 public sealed class SynthCommand : ICliCommand
 {

@@ -7,7 +7,7 @@ using BrainMClip.Training;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`brainmclip train`: trains BrainMCLIP (or the ridge baseline) into a run folder (SPEC §3).</summary>
+/// <summary>`brainmclip train`: trains BrainMCLIP (or the ridge baseline) into a run folder (docs/model.md).</summary>
 public sealed class TrainCommand : ICliCommand
 {
     public string[] Path => ["train"];

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using BrainMClip.Generation.Pipelines;
 
 namespace BrainMClip.Cli.Demo;
 
@@ -27,8 +28,7 @@ public sealed class DemoPipeline(DemoOptions o)
     readonly List<(string Stage, double Seconds)> _timings = [];
     readonly TextWriter _log = Console.Error;
 
-    static readonly string[] OwnedFolders = ["data", "clip", "features", "run", "ridge", "generator", "recon", "eval",
-        "layers", "ablations", "nets"];
+    static readonly string[] OwnedFolders = ["data", "clip", "features", "run", "ridge", "generator", "recon", "recon-ridge", "eval", "layers", "ablations", "nets"];
 
     string P(params string[] parts) => Path.Combine([o.OutDir, .. parts]);
 
@@ -99,26 +99,33 @@ public sealed class DemoPipeline(DemoOptions o)
             null,
             "generator", "train", "--images", trainStim, "--features", P("features", "train.safetensors"),
             "--out", P("generator"), "--steps", $"{o.GeneratorSteps}", "--seed", $"{o.Seed}");
-        Stage(
-            "9. Reconstruct the test images from the fused brain predictions (re-standardised to the training " +
-            "features, as Brain-Diffuser does)", null,
-            "reconstruct", "--pred", P("run", "pred_test.safetensors"), "--generator", P("generator"), "--out",
-                P("recon"),
-            "--steps", $"{o.DiffusionSteps}", "--seed", $"{o.Seed}", "--restandardize",
-                P("features", "train.safetensors"));
+        Stage("9a. Reconstruct the test images from the fused brain predictions (re-standardised to the training features, as Brain-Diffuser does), and from the true features (upper bound)", null,
+            "reconstruct", "--pred", P("run", "pred_test.safetensors"), "--generator", P("generator"), "--out", P("recon"),
+            "--steps", $"{o.DiffusionSteps}", "--seed", $"{o.Seed}", "--restandardize", P("features", "train.safetensors"),
+            "--truth-features", P("features", "test.safetensors"));
+        Stage("9b. Reconstruct from the ridge predictions (same generator, seeds and sampler)", null,
+            "reconstruct", "--pred", P("ridge", "pred_test.safetensors"), "--generator", P("generator"), "--out", P("recon-ridge"),
+            "--steps", $"{o.DiffusionSteps}", "--seed", $"{o.Seed}", "--restandardize", P("features", "train.safetensors"));
 
-        CopyDirectory(P("clip"), P("nets", "clip"));
-        Stage(
-            "10. Evaluate reconstructions: PixCorr, SSIM, 2-way identification with the networks available", null,
-            "evaluate", "--recons", P("recon"), "--truth", testStim, "--out", P("eval", "METRICS.json"), "--nets",
-                P("nets"));
+        Stage("10a. Metric networks with RANDOM weights (nothing to download; labelled random in METRICS.json and the report)", null,
+            "nets-init", "--out", P("nets"), "--seed", $"{o.Seed}", "--clip", P("clip"));
+        string upperRecon = P("recon", UpperBound.FolderName);
+        // One pass over the three sets: the ground truth's network features are computed once.
+        var metrics = Stage("10b. Evaluate all eight metrics for each row: from the true features (upper bound), BrainMCLIP, ridge", null,
+            "evaluate", "--truth", testStim, "--nets", P("nets"),
+            "--recons", upperRecon, "--out", P("eval", "METRICS-true-features.json"),
+            "--recons", P("recon"), "--out", P("eval", "METRICS.json"),
+            "--recons", P("recon-ridge"), "--out", P("eval", "METRICS-ridge.json"));
         Stage("11. Layer analysis: RSA of every CLIP layer against ROI groups, CKA between layers", null,
             "analyze-layers", "--features", P("features", "test.safetensors"), "--data", P("data"), "--split", "test",
             "--out", P("layers"));
         Stage("12. The HTML report", null,
             "report", "--out", P("report.html"), "--run", P("run"), "--metrics", P("eval", "METRICS.json"),
             "--retrieval", P("retrieval.json"), "--recons", P("recon"), "--truth", testStim, "--layers", P("layers"),
-            "--params", P("params.json"), "--title", "BrainMClip demo (synthetic subject, random-weight CLIP)");
+            "--params", P("params.json"), "--title", "BrainMClip demo (synthetic subject, random-weight CLIP)",
+            "--data", P("data"), "--upper-bound", upperRecon, "--upper-bound-metrics", P("eval", "METRICS-true-features.json"),
+            "--baseline", $"ridge={P("recon-ridge")}", "--baseline-metrics", $"ridge={P("eval", "METRICS-ridge.json")}",
+            "--baseline-retrieval", $"ridge={P("retrieval-ridge.json")}");
     }
 
     void WriteSummary(Stopwatch total, JsonNode? info, int nD, int nS, JsonNode? parameters, JsonNode? retrieval,
@@ -135,11 +142,10 @@ public sealed class DemoPipeline(DemoOptions o)
             ["parameters"] = parameters?["total"]?.DeepClone(),
             ["retrieval"] = retrieval?.DeepClone(),
             ["retrieval_ridge"] = ridgeRetrieval?.DeepClone(),
-            ["metrics"] = ReadJson(P("eval", "METRICS.json"))?["metrics"] is JsonObject m
-                ? new JsonObject(m.Select(kv => KeyValuePair.Create(kv.Key, kv.Value?["mean"]?.DeepClone())))
-                : null,
-            ["timings_s"] = new JsonObject(
-                _timings.Select(t => KeyValuePair.Create(t.Stage, (JsonNode?)Math.Round(t.Seconds, 1)))),
+            ["metrics"] = MetricMeans(P("eval", "METRICS.json")),
+            ["metrics_true_features"] = MetricMeans(P("eval", "METRICS-true-features.json")),
+            ["metrics_ridge"] = MetricMeans(P("eval", "METRICS-ridge.json")),
+            ["timings_s"] = new JsonObject(_timings.Select(t => KeyValuePair.Create(t.Stage, (JsonNode?)Math.Round(t.Seconds, 1)))),
             ["total_s"] = Math.Round(total.Elapsed.TotalSeconds, 1),
         };
         IO.AtomicFile.WriteAllText(P("demo-summary.json"),
@@ -197,12 +203,9 @@ public sealed class DemoPipeline(DemoOptions o)
         catch (JsonException) { return null; }
     }
 
-    static void CopyDirectory(string from, string to)
-    {
-        Directory.CreateDirectory(to);
-        foreach (var f in Directory.GetFiles(from)) File.Copy(f, Path.Combine(to, Path.GetFileName(f)),
-            overwrite: true);
-    }
+    static JsonObject? MetricMeans(string metricsJson) => ReadJson(metricsJson)?["metrics"] is JsonObject m
+        ? new JsonObject(m.Select(kv => KeyValuePair.Create(kv.Key, kv.Value?["mean"]?.DeepClone())))
+        : null;
 
     static string Quote(string s) => s.Contains(' ') ? $"'{s}'" : s;
 }

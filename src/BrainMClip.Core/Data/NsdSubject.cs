@@ -12,7 +12,7 @@ public sealed record BetaScaling(string Mode, double Divisor)
 {
     public string Reason { get; init; } = "";
 
-    /// <summary>NSD betas are percent signal change ×300 (SPEC §1.1).</summary>
+    /// <summary>NSD betas are percent signal change ×300 (docs/data.md).</summary>
     public const double NsdFactor = 300.0;
     /// <summary>auto: a float file whose absolute mean exceeds this is taken to be ×300 betas.</summary>
     public const double AutoThreshold = 30.0;
@@ -36,7 +36,7 @@ public sealed record BetaScaling(string Mode, double Divisor)
 }
 
 /// <summary>
-/// One subject of a Brain-Diffuser-layout data root (SPEC §1.1): fMRI matrices, stimulus arrays and ROI masks.
+/// One subject of a Brain-Diffuser-layout data root (docs/data.md): fMRI matrices, stimulus arrays and ROI masks.
 /// <see cref="Open"/> checks that every file exists and that all shapes agree (headers only, so it is cheap);
 /// values are checked (finite) as they are read.
 /// </summary>

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Data;
 
-/// <summary>Settings of a synthetic NSD-like subject (SPEC §1.3).</summary>
+/// <summary>Settings of a synthetic NSD-like subject (docs/data.md).</summary>
 public sealed record SynthOptions
 {
     public required string OutDir { get; init; }
@@ -57,7 +57,7 @@ public sealed record SynthResult(string DataRoot, int Subject, int Train, int Te
     int VoxelsDetail, int VoxelsSemantic, int VoxelsLow, string GroundTruthJson);
 
 /// <summary>
-/// A seeded synthetic NSD-like subject in exactly the SPEC §1.1 layout (SPEC §1.3). Scenes are a coloured background
+/// A seeded synthetic NSD-like subject in exactly the layout of docs/data.md (synthetic data section). Scenes are a coloured background
 /// with a low-frequency texture plus 1–3 objects of K categories. A small voxel grid holds an nsdgeneral region with
 /// retinotopic low-level voxels (prf-visualrois: Gaussian receptive fields growing with eccentricity, responding to
 /// local
@@ -345,7 +345,7 @@ public static class SyntheticNsd
     // ---------------------------------------------------------------- brain
 
     /// <summary>
-    /// ROI label volumes (C order over [x,y,z]): −1 outside an ellipsoidal brain, 0 unlabelled, labels as in SPEC §1.1.
+    /// ROI label volumes (C order over [x,y,z]): −1 outside an ellipsoidal brain, 0 unlabelled, labels as in docs/data.md.
     /// nsdgeneral covers the posterior part; prf-visualrois the most posterior slabs (partly outside nsdgeneral,
     /// dorsally);
     /// floc-* lie ventrally in front of them and extend beyond nsdgeneral anteriorly.
@@ -533,7 +533,7 @@ public static class SyntheticNsd
         var kinds = voxels.GroupBy(v => v.Kind).ToDictionary(g => g.Key.ToString().ToLowerInvariant(), g => g.Count());
         return new JsonObject
         {
-            ["generator"] = "brainmclip synth (SPEC §1.3)",
+            ["generator"] = "brainmclip synth (docs/data.md)",
             ["subject"] = o.Subject,
             ["seed"] = o.Seed,
             ["train"] = o.Train,

@@ -1,10 +1,10 @@
 using BrainMClip.IO;
 namespace BrainMClip.Data;
 
-/// <summary>The voxel streams of SPEC §1.2.</summary>
+/// <summary>The voxel streams of docs/data.md.</summary>
 public enum VoxelStream { Detail, Semantic, Low }
 
-/// <summary>ROI file names and label names of SPEC §1.1.</summary>
+/// <summary>ROI file names and label names of docs/data.md.</summary>
 public static class NsdRois
 {
     public const string NsdGeneral = "nsdgeneral";
@@ -34,7 +34,7 @@ public static class NsdRois
 }
 
 /// <summary>
-/// Which columns of the nsdgeneral fMRI vector belong to each stream (SPEC §1.2), plus per-ROI voxel counts.
+/// Which columns of the nsdgeneral fMRI vector belong to each stream (docs/data.md), plus per-ROI voxel counts.
 /// Indices are into the nsdgeneral vector (voxels with nsdgeneral &gt; 0 in C order over [x,y,z]).
 /// </summary>
 public sealed class VoxelSplit
@@ -42,7 +42,7 @@ public sealed class VoxelSplit
     public required int[] Detail { get; init; }
     public required int[] Semantic { get; init; }
     public required int[] Low { get; init; }
-    /// <summary>Voxels inside nsdgeneral carrying each label (SPEC §1.1 names), in the label order of SPEC
+    /// <summary>Voxels inside nsdgeneral carrying each label (docs/data.md names), in the label order of SPEC
     /// §1.1.</summary>
     public required IReadOnlyDictionary<string, int> RoiCounts { get; init; }
     /// <summary>Per nsdgeneral voxel, its label value in each mask (0 = none), e.g. for the layer analysis.</summary>
@@ -58,7 +58,7 @@ public sealed class VoxelSplit
         _ => throw new ArgumentOutOfRangeException(nameof(s)),
     };
 
-    /// <summary>The nsdgeneral voxels carrying <paramref name="label"/> (an SPEC §1.1 name such as "FFA-1").</summary>
+    /// <summary>The nsdgeneral voxels carrying <paramref name="label"/> (a docs/data.md name such as "FFA-1").</summary>
     public int[] RoiIndices(string label)
     {
         foreach (var (mask, names) in NsdRois.Labels)

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace BrainMClip.Data;
 
 /// <summary>
-/// Per-voxel z-scoring with training statistics (SPEC §1.2): mean and std with ddof=1 over the training rows.
+/// Per-voxel z-scoring with training statistics (docs/data.md): mean and std with ddof=1 over the training rows.
 /// A voxel with std 0 (or too few rows for a std) keeps std 1 so it maps to 0 instead of NaN.
 /// The statistics are saved with the model and re-applied to test data.
 /// </summary>

@@ -4,15 +4,13 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Evaluation;
 
-/// <summary>Image embedding network for the CLIP 2-way metric (the project's CLIP ViT; kept behind an
-/// interface).</summary>
+/// <summary>Image embedding network for the CLIP 2-way metric (the project's CLIP ViT; kept behind an interface).</summary>
 public interface IImageEmbedder : IDisposable
 {
     /// <summary>Side of the square input (224 for CLIP ViT-L/14).</summary>
     int InputSize { get; }
 
-    /// <summary>(N,3,H,W) [0,1] protocol-prepared images → (N,D) projected image embeddings (resize, CLIP
-    /// normalisation).</summary>
+    /// <summary>(N,3,H,W) [0,1] protocol-prepared images → (N,D) projected image embeddings (resize, CLIP normalisation).</summary>
     Tensor Embed(Tensor images01);
 }
 
@@ -21,23 +19,20 @@ public sealed record EvaluationOptions
 {
     /// <summary>Metric keys to compute (subset of <see cref="Evaluator.AllMetrics"/>).</summary>
     public required IReadOnlySet<string> Metrics { get; init; }
-    /// <summary>Folder holding alexnet.safetensors, inception_v3.safetensors, efficientnet_b1.safetensors,
-    /// swav_resnet50.safetensors, clip/.</summary>
+    /// <summary>Folder holding alexnet.safetensors, inception_v3.safetensors, efficientnet_b1.safetensors, swav_resnet50.safetensors, clip/.</summary>
     public string? NetsDir { get; init; }
-    /// <summary>Builds the CLIP embedder from a folder (NETS/clip); null when no CLIP implementation is
-    /// available.</summary>
+    /// <summary>Builds the CLIP embedder from a folder (NETS/clip); null when no CLIP implementation is available.</summary>
     public Func<string, IImageEmbedder>? ClipFactory { get; init; }
     public int BatchSize { get; init; } = 8;
 }
 
-/// <summary>Computes the reconstruction metrics of SPEC §5 over paired images.</summary>
+/// <summary>Computes the reconstruction metrics of docs/evaluation.md over paired images.</summary>
 public static class Evaluator
 {
-    public static readonly string[] AllMetrics = ["pixcorr", "ssim", "ssim_legacy", "alexnet2", "alexnet5", "inception",
-        "clip", "efficientnet", "swav"];
+    public static readonly string[] AllMetrics = ["pixcorr", "ssim", "ssim_legacy", "alexnet2", "alexnet5", "inception", "clip", "efficientnet", "swav"];
 
     /// <summary>Weight file (in NETS) per network, and the metrics it serves.</summary>
-    static readonly (string net, string file, string[] metrics)[] NetworkFiles =
+    public static readonly (string net, string file, string[] metrics)[] NetworkFiles =
     [
         ("alexnet", "alexnet.safetensors", ["alexnet2", "alexnet5"]),
         ("inception_v3", "inception_v3.safetensors", ["inception"]),
@@ -51,81 +46,63 @@ public static class Evaluator
         var set = new HashSet<string>(StringComparer.Ordinal);
         foreach (var raw in spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            if (!AllMetrics.Contains(raw)) throw new UserInputException(
-                $"--metrics: unknown metric '{raw}' (known: all, {string.Join(", ", AllMetrics)})");
+            if (!AllMetrics.Contains(raw)) throw new UserInputException($"--metrics: unknown metric '{raw}' (known: all, {string.Join(", ", AllMetrics)})");
             set.Add(raw);
         }
         return set;
     }
 
-    public static MetricsReport Run(ImagePairs pairs, EvaluationOptions options, TextWriter? log = null)
+    public static MetricsReport Run(ImagePairs pairs, EvaluationOptions options, TextWriter? log = null) =>
+        RunMany([pairs], options, log)[0];
+
+    /// <summary>
+    /// Scores several reconstruction sets of the same ground truth (e.g. BrainMCLIP, ridge and the upper bound) in one
+    /// pass: the ground truth's network features are computed once and shared (with three sets that saves a third of
+    /// the network time). Every set must pair the same image numbers; each gets its own report.
+    /// </summary>
+    public static IReadOnlyList<MetricsReport> RunMany(IReadOnlyList<ImagePairs> sets, EvaluationOptions options,
+        TextWriter? log = null)
     {
-        var idx = pairs.Indices;
-        int n = idx.Count;
-        var report = new MetricsReport { N = n, Indices = idx };
-        var want = options.Metrics;
-        var nets = AvailableNetworks(options, report);
-        var clip = OpenClip(options, report);
+        if (sets.Count == 0) throw new ArgumentException("no reconstruction sets", nameof(sets));
+        var idx = sets[0].Indices;
+        foreach (var s in sets.Skip(1))
+            if (!s.Indices.SequenceEqual(idx))
+                throw new UserInputException($"{s.Recons.Source}: its image numbers differ from those of " +
+                                             $"{sets[0].Recons.Source}; sets evaluated together need the same numbers");
+        var template = new MetricsReport { N = idx.Count, Indices = idx };
+        var (nets, clip) = PlanNetworks(options, template);
         var loaded = new List<(string net, string[] metrics, MetricNetwork model)>();
         try
         {
-            bool lowLevel = want.Contains("pixcorr") || want.Contains("ssim") || want.Contains("ssim_legacy");
-            var pc = new double[n]; var ss = new double[n]; var sl = new double[n];
             foreach (var x in nets)
             {
                 var model = MetricNetwork.Create(x.net);
                 loaded.Add((x.net, x.metrics, model));
                 var rep = model.LoadWeights(x.path);
-                log?.WriteLine($"{x.net}: {rep.Loaded} tensors from {x.path}" +
-                               (rep.Unexpected.Count > 0 ? $" ({rep.Unexpected.Count} unused, e.g. " +
-                                   $"{rep.Unexpected[0]})" : ""));
+                string unused = rep.Unexpected.Count == 0 ? ""
+                    : $" ({rep.Unexpected.Count} unused, e.g. {rep.Unexpected[0]})";
+                log?.WriteLine($"{x.net}: {rep.Loaded} tensors from {x.path}{unused}");
             }
-            var feats = new Dictionary<string, (FeatureMatrix real, FeatureMatrix pred)>();
-            using var bar = new ProgressBar("evaluate", n, "img");
-            for (int start = 0; start < n; start += options.BatchSize)
-            {
-                using var scope = NewDisposeScope();
-                int count = Math.Min(options.BatchSize, n - start);
-                var truth = new List<Tensor>(); var recon = new List<Tensor>();
-                for (int k = 0; k < count; k++)
-                {
-                    truth.Add(ImageTensors.Prepare(pairs.Truth.ReadTensor(idx[start + k])));
-                    recon.Add(ImageTensors.Prepare(pairs.Recons.ReadTensor(idx[start + k])));
-                }
-                if (lowLevel)
-                    Parallel.For(0, count, k =>
-                    {
-                        var s = LowLevelMetrics.Compute(truth[k], recon[k], want.Contains("pixcorr"),
-                            want.Contains("ssim"),
-                            want.Contains("ssim_legacy"));
-                        pc[start + k] = s.PixCorr; ss[start + k] = s.Ssim; sl[start + k] = s.SsimLegacy;
-                    });
-                AddNetworkFeatures(feats, loaded, clip, truth, recon, n, start);
-                bar.Advance(count);
-            }
-
-            if (want.Contains("pixcorr")) report.Metrics["pixcorr"] = new MetricResult(pc.Average(), pc);
-            if (want.Contains("ssim")) report.Metrics["ssim"] = new MetricResult(ss.Average(), ss);
-            if (want.Contains("ssim_legacy")) report.Metrics["ssim_legacy"] = new MetricResult(sl.Average(), sl);
-            AddIdentification(report, feats);
+            var work = new Scoring(sets, options.Metrics, loaded, clip);
+            work.Run(options.BatchSize);
+            return sets.Select((_, k) => work.Report(k, template)).ToList();
         }
         finally
         {
             clip?.Dispose();
             foreach (var (_, _, model) in loaded) model.Dispose();
         }
-        return report;
     }
 
-    /// <summary>The metric networks whose weights are present; a missing file makes its metrics "skipped", never
-    /// zero.</summary>
-    static List<(string net, string path, string[] metrics)> AvailableNetworks(EvaluationOptions options,
-        MetricsReport report)
+    /// <summary>Which networks are available; a missing file makes its metrics "skipped", never zero.</summary>
+    static (List<(string net, string path, string[] metrics)> Nets, IImageEmbedder? Clip) PlanNetworks(
+        EvaluationOptions options, MetricsReport report)
     {
+        var want = options.Metrics;
         var nets = new List<(string net, string path, string[] metrics)>();
         foreach (var (net, file, metrics) in NetworkFiles)
         {
-            var needed = metrics.Where(options.Metrics.Contains).ToArray();
+            var needed = metrics.Where(want.Contains).ToArray();
             if (needed.Length == 0) continue;
             string? path = options.NetsDir == null ? null : Path.Combine(options.NetsDir, file);
             if (path != null && File.Exists(path)) { nets.Add((net, path, needed)); report.Networks[net] = path; }
@@ -133,68 +110,116 @@ public static class Evaluator
             {
                 report.Networks[net] = null;
                 foreach (var m in needed)
-                    report.Skipped[m] = options.NetsDir == null
-                        ? $"no --nets folder given (needs {file})" : $"{file} not found in {options.NetsDir}";
+                    report.Skipped[m] = options.NetsDir == null ? $"no --nets folder given (needs {file})" : $"{file} not found in {options.NetsDir}";
             }
         }
-        return nets;
-    }
-
-    /// <summary>The CLIP embedder when the clip metric is wanted and NETS/clip exists; otherwise null
-    /// (skipped).</summary>
-    static IImageEmbedder? OpenClip(EvaluationOptions options, MetricsReport report)
-    {
-        if (!options.Metrics.Contains("clip")) return null;
-        string? clipDir = options.NetsDir == null ? null : Path.Combine(options.NetsDir, "clip");
-        if (clipDir == null || !Directory.Exists(clipDir))
-            report.Skipped["clip"] = clipDir == null
-                ? "no --nets folder given (needs clip/)"
-                : $"clip/ (a Hugging Face CLIP folder) not found in {options.NetsDir}";
-        else if (options.ClipFactory == null) report.Skipped["clip"] = "this build has no CLIP image embedder";
-        else { report.Networks["clip"] = clipDir; return options.ClipFactory(clipDir); }
-        return null;
-    }
-
-    /// <summary>Features of one batch of true and reconstructed images, for every loaded network and CLIP.</summary>
-    static void AddNetworkFeatures(Dictionary<string, (FeatureMatrix real, FeatureMatrix pred)> feats,
-        List<(string net, string[] metrics, MetricNetwork model)> loaded, IImageEmbedder? clip, List<Tensor> truth,
-        List<Tensor> recon, int n, int start)
-    {
-        // Each image is resized straight to the network's input size (no intermediate size), then batched.
-        using var _ = no_grad();
-        foreach (var (net, metrics, model) in loaded)
+        IImageEmbedder? clip = null;
+        if (want.Contains("clip"))
         {
-            var ft = model.Extract(model.Preprocess(Batch(truth, model.InputSize)));
-            var fr = model.Extract(model.Preprocess(Batch(recon, model.InputSize)));
-            foreach (var m in metrics)
-                Add(feats, m, n, start, ft[NodeFor(m)], fr[NodeFor(m)]);
+            string? clipDir = options.NetsDir == null ? null : Path.Combine(options.NetsDir, "clip");
+            if (clipDir == null || !Directory.Exists(clipDir))
+                report.Skipped["clip"] = clipDir == null ? "no --nets folder given (needs clip/)" : $"clip/ (a Hugging Face CLIP folder) not found in {options.NetsDir}";
+            else if (options.ClipFactory == null) report.Skipped["clip"] = "this build has no CLIP image embedder";
+            else { clip = options.ClipFactory(clipDir); report.Networks["clip"] = clipDir; }
         }
-        if (clip != null)
-            Add(feats, "clip", n, start, clip.Embed(Batch(truth, clip.InputSize)),
-                clip.Embed(Batch(recon, clip.InputSize)));
+        // Label seeded random weights (nets-init) so their scores are never read as perceptual similarity.
+        if (options.NetsDir != null)
+            foreach (var (net, origin) in RandomMetricNetworks.Describe(options.NetsDir))
+                if (report.Networks.GetValueOrDefault(net) != null) report.NetworkWeights[net] = origin;
+        return (nets, clip);
     }
 
-    /// <summary>Two-way identification per feature metric (correlation distance for EfficientNet and SwAV).</summary>
-    static void AddIdentification(MetricsReport report,
-        Dictionary<string, (FeatureMatrix real, FeatureMatrix pred)> feats)
+    /// <summary>The batched pass over the images: truth features once, then each set's features and metrics.</summary>
+    sealed class Scoring(IReadOnlyList<ImagePairs> sets, IReadOnlySet<string> want,
+        List<(string net, string[] metrics, MetricNetwork model)> loaded, IImageEmbedder? clip)
     {
-        foreach (var (metric, (real, pred)) in feats)
+        readonly int _n = sets[0].Indices.Count;
+        readonly Dictionary<string, FeatureMatrix> _truth = new(StringComparer.Ordinal);
+        readonly List<Dictionary<string, FeatureMatrix>> _pred =
+            sets.Select(_ => new Dictionary<string, FeatureMatrix>(StringComparer.Ordinal)).ToList();
+        /// <summary>Per set: PixCorr, SSIM and legacy SSIM per image.</summary>
+        readonly List<double[][]> _low = sets
+            .Select(_ => Enumerable.Range(0, 3).Select(_ => new double[sets[0].Indices.Count]).ToArray()).ToList();
+
+        public void Run(int batchSize)
         {
-            if (metric is "efficientnet" or "swav")
+            var idx = sets[0].Indices;
+            bool lowLevel = want.Contains("pixcorr") || want.Contains("ssim") || want.Contains("ssim_legacy");
+            using var bar = new ProgressBar("evaluate", (long)_n * sets.Count, "img");
+            for (int start = 0; start < _n; start += batchSize)
             {
-                var (mean, per) = Identification.CorrelationDistance(real, pred);
-                report.Metrics[metric] = new MetricResult(mean, per);
+                using var scope = NewDisposeScope();
+                int count = Math.Min(batchSize, _n - start);
+                var truth = Read(sets[0].Truth, idx, start, count);
+                using (no_grad()) Extract(truth, _truth, start);
+                for (int s = 0; s < sets.Count; s++)
+                {
+                    using var setScope = NewDisposeScope();   // this set's images and outputs, not the truth's
+                    var recon = Read(sets[s].Recons, idx, start, count);
+                    var low = _low[s];
+                    if (lowLevel)
+                        Parallel.For(0, count, k =>
+                        {
+                            var r = LowLevelMetrics.Compute(truth[k], recon[k], want.Contains("pixcorr"),
+                                want.Contains("ssim"), want.Contains("ssim_legacy"));
+                            low[0][start + k] = r.PixCorr; low[1][start + k] = r.Ssim; low[2][start + k] = r.SsimLegacy;
+                        });
+                    // Each image is resized straight to the network's input size (no intermediate size), then batched.
+                    using (no_grad()) Extract(recon, _pred[s], start);
+                    bar.Advance(count);
+                }
             }
-            else
+        }
+
+        static List<Tensor> Read(ImageSet set, IReadOnlyList<int> idx, int start, int count) =>
+            Enumerable.Range(start, count).Select(k => ImageTensors.Prepare(set.ReadTensor(idx[k]))).ToList();
+
+        void Extract(List<Tensor> images, Dictionary<string, FeatureMatrix> into, int start)
+        {
+            // One network pass at a time: its activations are freed as soon as the features are copied out, so peak
+            // memory is one pass, not every network's passes over the truth and all sets of the batch.
+            foreach (var (_, metrics, model) in loaded)
             {
-                var tw = Identification.TwoWay(real, pred);
-                report.Metrics[metric] = new MetricResult(tw.Score, tw.PerImage);
+                using var scope = NewDisposeScope();
+                var f = model.Extract(model.Preprocess(Batch(images, model.InputSize)));
+                foreach (var m in metrics) Store(into, m, _n, start, f[NodeFor(m)]);
             }
+            if (clip != null)
+            {
+                using var scope = NewDisposeScope();
+                Store(into, "clip", _n, start, clip.Embed(Batch(images, clip.InputSize)));
+            }
+        }
+
+        public MetricsReport Report(int set, MetricsReport template)
+        {
+            var report = new MetricsReport { N = template.N, Indices = template.Indices };
+            foreach (var (k, v) in template.Networks) report.Networks[k] = v;
+            foreach (var (k, v) in template.Skipped) report.Skipped[k] = v;
+            foreach (var (k, v) in template.NetworkWeights) report.NetworkWeights[k] = v;
+            string[] lowNames = ["pixcorr", "ssim", "ssim_legacy"];
+            for (int k = 0; k < 3; k++)
+                if (want.Contains(lowNames[k]))
+                    report.Metrics[lowNames[k]] = new MetricResult(_low[set][k].Average(), _low[set][k]);
+            foreach (var (metric, real) in _truth)
+            {
+                var pred = _pred[set][metric];
+                if (metric is "efficientnet" or "swav")
+                {
+                    var (mean, per) = Identification.CorrelationDistance(real, pred);
+                    report.Metrics[metric] = new MetricResult(mean, per);
+                }
+                else
+                {
+                    var tw = Identification.TwoWay(real, pred);
+                    report.Metrics[metric] = new MetricResult(tw.Score, tw.PerImage);
+                }
+            }
+            return report;
         }
     }
 
-    static Tensor Batch(List<Tensor> images, int size) =>
-        cat(images.Select(t => ImageTensors.Resize(t, size, size)).ToList(), 0);
+    static Tensor Batch(List<Tensor> images, int size) => cat(images.Select(t => ImageTensors.Resize(t, size, size)).ToList(), 0);
 
     static string NodeFor(string metric) => metric switch
     {
@@ -203,19 +228,15 @@ public static class Evaluator
         _ => "avgpool",
     };
 
-    /// <summary>Stores a batch of features in the metric's N×D float32 matrices (allocated on the first
-    /// batch).</summary>
-    static void Add(Dictionary<string, (FeatureMatrix, FeatureMatrix)> feats, string metric, int n, int start,
-        Tensor real, Tensor pred)
+    /// <summary>Stores a batch of features in the metric's N×D float32 matrix (allocated with the first batch).</summary>
+    static void Store(Dictionary<string, FeatureMatrix> feats, string metric, int n, int start, Tensor batch)
     {
         if (!feats.TryGetValue(metric, out var m))
         {
-            long dims = real.numel() / real.shape[0];
-            if (dims * n > Array.MaxLength) throw new InvalidOperationException(
-                $"{metric}: {n}×{dims} features exceed one array");
-            feats[metric] = m = (new FeatureMatrix(n, (int)dims), new FeatureMatrix(n, (int)dims));
+            long dims = batch.numel() / batch.shape[0];
+            if (dims * n > Array.MaxLength) throw new InvalidOperationException($"{metric}: {n}×{dims} features exceed one array");
+            feats[metric] = m = new FeatureMatrix(n, (int)dims);
         }
-        m.Item1.SetRows(start, real);
-        m.Item2.SetRows(start, pred);
+        m.SetRows(start, batch);
     }
 }

@@ -34,7 +34,7 @@ public sealed class FeatureMatrix(int rows, int dims)
     }
 }
 
-/// <summary>2-way identification and correlation distance on flattened features (SPEC §5, MindEye's
+/// <summary>2-way identification and correlation distance on flattened features (docs/evaluation.md, MindEye's
 /// definitions).</summary>
 public static class Identification
 {

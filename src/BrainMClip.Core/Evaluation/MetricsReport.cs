@@ -6,15 +6,25 @@ namespace BrainMClip.Evaluation;
 
 public sealed record MetricResult(double Mean, IReadOnlyList<double> PerImage);
 
-/// <summary>METRICS.json (SPEC §6): <c>{"n", "metrics": {name: {"mean", "per_image"}}, "skipped": {name: why}}</c>,
-/// plus <c>"networks"</c> (which weight files were used) and <c>"indices"</c> (image numbers in per_image
-/// order).</summary>
+/// <summary>METRICS.json (docs/file-formats.md): <c>{"n", "metrics": {name: {"mean", "per_image"}}, "skipped": {name: why}}</c>,
+/// plus <c>"networks"</c> (which weight files were used) and <c>"indices"</c> (image numbers in per_image order).</summary>
 public sealed class MetricsReport
 {
     public int N { get; init; }
     public Dictionary<string, MetricResult> Metrics { get; } = new(StringComparer.Ordinal);
     public Dictionary<string, string> Skipped { get; } = new(StringComparer.Ordinal);
     public Dictionary<string, string?> Networks { get; } = new(StringComparer.Ordinal);
+    /// <summary>Network → origin of its weights, for weights `nets-init` wrote (random); absent = as given.</summary>
+    public Dictionary<string, string> NetworkWeights { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The network behind a metric (alexnet2 → alexnet, clip → clip, ...); null for pixel metrics.</summary>
+    public static string? NetworkOf(string metric) =>
+        metric == "clip" ? "clip" : Evaluator.NetworkFiles.FirstOrDefault(x => x.metrics.Contains(metric)).net;
+
+    /// <summary>Whether a metric was computed with random-weight networks (see <see cref="NetworkWeights"/>).</summary>
+    public bool IsRandom(string metric) =>
+        NetworkOf(metric) is { } net && NetworkWeights.TryGetValue(net, out var w)
+        && w.StartsWith(BrainMClip.Evaluation.Networks.RandomMetricNetworks.RandomLabel, StringComparison.Ordinal);
     public IReadOnlyList<int> Indices { get; init; } = [];
 
     public string ToJson()
@@ -34,12 +44,15 @@ public sealed class MetricsReport
         foreach (var (k, v) in Skipped) skipped[k] = v;
         var nets = new JsonObject();
         foreach (var (k, v) in Networks) nets[k] = v;
+        var weights = new JsonObject();
+        foreach (var (k, v) in NetworkWeights) weights[k] = v;
         var root = new JsonObject
         {
             ["n"] = N,
             ["metrics"] = metrics,
             ["skipped"] = skipped,
             ["networks"] = nets,
+            ["network_weights"] = weights,
             ["indices"] = new JsonArray(Indices.Select(i => (JsonNode)i).ToArray()),
         };
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
@@ -74,6 +87,10 @@ public sealed class MetricsReport
             }
             if (o["skipped"] is JsonObject sk)
                 foreach (var (k, v) in sk) report.Skipped[k] = v?.ToString() ?? "";
+            if (o["networks"] is JsonObject nets)
+                foreach (var (k, v) in nets) report.Networks[k] = v?.ToString();
+            if (o["network_weights"] is JsonObject nw)
+                foreach (var (k, v) in nw) report.NetworkWeights[k] = v?.ToString() ?? "";
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException)
         {
@@ -82,20 +99,30 @@ public sealed class MetricsReport
         return report;
     }
 
-    /// <summary>A plain-text table of our means beside MindEye1/MindEye2's published subject-1 figures.</summary>
-    public string FormatTable()
+    /// <summary>
+    /// A plain-text table of our means; beside MindEye1/MindEye2's published subject-1 figures only when
+    /// <paramref name="published"/> (real NSD data: a synthetic run is no comparison with them).
+    /// Metrics computed with random-weight networks are marked "(random net)".
+    /// </summary>
+    public string FormatTable(bool published = false)
     {
         var sb = new System.Text.StringBuilder();
-        sb.AppendLine($"{"metric",-22} {"ours",10} {"MindEye1",10} {"MindEye2",10}   (n = {N})");
+        sb.AppendLine(published ? $"{"metric",-22} {"ours",10} {"MindEye1",10} {"MindEye2",10}   (n = {N})"
+                                : $"{"metric",-22} {"ours",10}   (n = {N})");
         foreach (var m in PublishedFigures.Metrics)
         {
             string ours = Metrics.TryGetValue(m.Key, out var r) ? PublishedFigures.Format(m, r.Mean)
                 : Skipped.ContainsKey(m.Key) ? "skipped" : "—";
+            string label = m.Label + (m.HigherIsBetter ? " ↑" : " ↓");
+            string random = IsRandom(m.Key) ? "   (random net)" : "";
+            if (!published) { sb.AppendLine($"{label,-22} {ours,10}{random}"); continue; }
             string me1 = PublishedFigures.MindEye1.TryGetValue(m.Key, out var a) ? PublishedFigures.Format(m, a) : "—";
             string me2 = PublishedFigures.MindEye2.TryGetValue(m.Key, out var b) ? PublishedFigures.Format(m, b) : "—";
-            sb.AppendLine($"{m.Label + (m.HigherIsBetter ? " ↑" : " ↓"),-22} {ours,10} {me1,10} {me2,10}");
+            sb.AppendLine($"{label,-22} {ours,10} {me1,10} {me2,10}{random}");
         }
+        if (published) sb.AppendLine($"published: {PublishedFigures.Protocol}");
         foreach (var (k, why) in Skipped) sb.AppendLine($"skipped {k}: {why}");
+        foreach (var (k, w) in NetworkWeights) sb.AppendLine($"{k}: {w}");
         return sb.ToString();
     }
 }

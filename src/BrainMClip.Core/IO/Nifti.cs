@@ -13,7 +13,7 @@ public enum NiftiDataType : short
 
 /// <summary>
 /// A 3-D NIfTI-1 volume. <see cref="Values"/> holds the scaled voxel values (raw·scl_slope + scl_inter) in
-/// C order over [x,y,z] — z varies fastest — which is the order SPEC §1.1 uses for voxel vectors
+/// C order over [x,y,z] — z varies fastest — which is the order docs/data.md uses for voxel vectors
 /// (NIfTI itself stores x fastest).
 /// </summary>
 public sealed class NiftiVolume

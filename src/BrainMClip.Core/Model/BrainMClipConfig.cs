@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 
 namespace BrainMClip.Model;
 
-/// <summary>Network shape (SPEC §3). Token count and widths come from the features file at training time.</summary>
+/// <summary>Network shape (docs/model.md). Token count and widths come from the features file at training time.</summary>
 public sealed record ModelSection
 {
     public int Tokens { get; init; } = 257;
@@ -27,7 +27,7 @@ public sealed record ModelSection
     /// (ridge regression on all training rows, alpha chosen by the <c>ridge</c> section's k-fold CV — exactly the
     /// ridge baseline's map). The network then learns only the residual, with the SoftCLIP/token
     /// losses the baseline lacks; with zero_init_head it starts from the ridge prediction. The map is not trained
-    /// (a buffer in checkpoints, not a parameter). Default off (SPEC §3 has no linear path).
+    /// (a buffer in checkpoints, not a parameter). Default off (the model in docs/model.md has no linear path).
     /// </summary>
     public bool RidgeSkip { get; init; }
     /// <summary>
@@ -39,7 +39,7 @@ public sealed record ModelSection
     public bool RidgeSkipOutOfFold { get; init; } = true;
 }
 
-/// <summary>Multi-granularity loss weights (SPEC §3).</summary>
+/// <summary>Multi-granularity loss weights (docs/model.md).</summary>
 public sealed record LossSection
 {
     public double WDetail { get; init; } = 1;
@@ -56,7 +56,7 @@ public sealed record FusionSection
     public double Lambda { get; init; } = 0.25;
 }
 
-/// <summary>MindBridge's recipe (SPEC §3 Training).</summary>
+/// <summary>MindBridge's recipe (docs/model.md, Training).</summary>
 public sealed record TrainingSection
 {
     public int Epochs { get; init; } = 200;
@@ -77,7 +77,7 @@ public sealed record TrainingSection
     public long Seed { get; init; } = 0;
 }
 
-/// <summary>SPEC §3 ablation switches.</summary>
+/// <summary>Ablation switches (docs/model.md).</summary>
 public sealed record AblationSection
 {
     public bool NoCross { get; init; }
@@ -100,7 +100,7 @@ public sealed record RidgeSection
 /// <summary>
 /// The complete, resolved configuration of a run (written to RUN/config.json). JSON uses snake_case names;
 /// unknown fields and out-of-range values are rejected with the field named. A user file may start from a preset
-/// with <c>"base": "tiny"</c> and override only some fields; fields it omits take the SPEC defaults (or the base's).
+/// with <c>"base": "tiny"</c> and override only some fields; fields it omits take the documented defaults (docs/model.md) (or the base's).
 /// </summary>
 public sealed record BrainMClipConfig
 {

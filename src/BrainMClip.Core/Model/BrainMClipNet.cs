@@ -7,7 +7,7 @@ namespace BrainMClip.Model;
 public sealed record NetOutput(Tensor? LatentDetail, Tensor? LatentSemantic, Tensor? Detail, Tensor? Semantic);
 
 /// <summary>
-/// BrainMCLIP (SPEC §3): encoders E_D (F_D → ê_D) and E_S (F_S → ê_S), decoders D_D/D_S for self- and
+/// BrainMCLIP (docs/model.md): encoders E_D (F_D → ê_D) and E_S (F_S → ê_S), decoders D_D/D_S for self- and
 /// cross-reconstruction, and the fusion map P (fitted on ground-truth e_D → e_S). Modules that an ablation
 /// leaves unused are not built, so every parameter receives a gradient.
 /// State-dict keys: encoder_detail.*, encoder_semantic.*, decoder_detail.*, decoder_semantic.*, fusion.*.

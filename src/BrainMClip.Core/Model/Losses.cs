@@ -16,7 +16,7 @@ public sealed class LossTerms
     public Tensor? Fusion { get; init; }
 }
 
-/// <summary>SPEC §3 multi-granularity loss plus self- and cross-reconstruction.</summary>
+/// <summary>Multi-granularity loss (docs/model.md) plus self- and cross-reconstruction.</summary>
 public static class Losses
 {
     /// <summary>
@@ -60,7 +60,7 @@ public static class Losses
     }
 
     /// <summary>
-    /// L = Σ_s w_s (global_s + β·token_s + α·mse_s) + w_rec·L_rec + w_cross·L_cross (SPEC §3), with ablations applied.
+    /// L = Σ_s w_s (global_s + β·token_s + α·mse_s) + w_rec·L_rec + w_cross·L_cross (docs/model.md), with ablations applied.
     /// Also computes the fusion-map loss MSE(P(e_D), e_S) on ground truth (separate; see <see
     /// cref="LossTerms.Fusion"/>).
     /// </summary>

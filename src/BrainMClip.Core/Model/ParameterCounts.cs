@@ -6,7 +6,7 @@ namespace BrainMClip.Model;
 /// </summary>
 public static class ParameterCounts
 {
-    /// <summary>SPEC §3 reference counts.</summary>
+    /// <summary>Reference counts (docs/model.md).</summary>
     public const long MindBridge = 561_283_712, MindEye1 = 947_579_904;
 
     public sealed record ModuleCount(string Name, long Parameters, IReadOnlyDictionary<string, long> Parts);

@@ -5,7 +5,7 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace BrainMClip.Model;
 
-/// <summary>Top-1 retrieval in both directions, averaged over loops (SPEC §5).</summary>
+/// <summary>Top-1 retrieval in both directions, averaged over loops (docs/evaluation.md).</summary>
 public sealed record RetrievalResult(double ImageToBrainTop1, double BrainToImageTop1, int Loops, int Batch)
 {
     /// <summary>The figures as JSON (retrieve's output, one row of the ablation table).</summary>
@@ -19,7 +19,7 @@ public sealed record RetrievalResult(double ImageToBrainTop1, double BrainToImag
 }
 
 /// <summary>
-/// SPEC §5 retrieval (MindEye protocol): each loop draws <c>batch</c> test samples without replacement (seeded),
+/// Retrieval (MindEye protocol, docs/evaluation.md): each loop draws <c>batch</c> test samples without replacement (seeded),
 /// flattens and L2-normalises predictions and ground truth, builds the cosine matrix and counts how often the
 /// matching partner is the most similar one, image→brain (per image, over predictions) and brain→image (per
 /// prediction, over images); results are averaged over loops. With fewer samples than <c>batch</c> a single loop

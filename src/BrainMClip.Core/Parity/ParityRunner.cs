@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Parity;
 
-/// <summary>Options shared by every parity component (SPEC §6 <c>brainmclip parity</c>).</summary>
+/// <summary>Options shared by every parity component (<c>brainmclip parity</c>, docs/parity.md).</summary>
 public sealed record ParityOptions
 {
     public Device Device { get; init; } = CPU;

@@ -28,14 +28,28 @@ public sealed record ReportInputs
     /// <summary>At most this many pairs in the image grid.</summary>
     public int MaxGridImages { get; init; } = 16;
     /// <summary>Side of the grid thumbnails in pixels.</summary>
-    public int ThumbnailSize { get; init; } = 160;
+    public int ThumbnailSize { get; init; } = 128;
+    /// <summary>Name of the main row (<see cref="ReconDir"/>, <see cref="MetricsJson"/>, <see cref="RetrievalJson"/>).</summary>
+    public string MainLabel { get; init; } = "BrainMCLIP";
+    /// <summary>Images rendered from the true CLIP features (reconstruct --truth-features) and their metrics.</summary>
+    public ReportRow? UpperBound { get; init; }
+    /// <summary>Further rows after the main one, e.g. the ridge baseline.</summary>
+    public IReadOnlyList<ReportRow> Baselines { get; init; } = [];
+    /// <summary>
+    /// The data root the test images come from; decides whether published NSD figures may be shown (real NSD only).
+    /// Null: derived from <see cref="TruthSource"/>'s path.
+    /// </summary>
+    public string? DataRoot { get; init; }
 }
+
+/// <summary>One reconstruction row of the report: its images, METRICS.json and retrieval JSON (each optional).</summary>
+public sealed record ReportRow(string Label, string? ReconDir, string? MetricsJson = null, string? RetrievalJson = null);
 
 /// <summary>
 /// Builds a self-contained report.html (CSS inline, images embedded as base64 PNG, no external assets): image grid,
 /// metrics beside the published figures, retrieval, training curves, ablations, parameter counts, layer analysis.
 /// </summary>
-public static class ReportBuilder
+public static partial class ReportBuilder
 {
     /// <summary>Section ids in page order (stable: tests and users link to them).</summary>
     public static readonly string[] SectionIds = ["grid", "metrics", "retrieval", "training", "ablations", "params",
@@ -52,10 +66,8 @@ public static class ReportBuilder
     {
         var sb = new StringBuilder();
         sb.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
-        sb.Append($"<title>{H(inputs.Title)}</title><style>{Css}</style></head><body>\n");
-        sb.Append(
-            $"<header><h1>{H(inputs.Title)}</h1><p class=\"sub\">Generated {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by " +
-            $"brainmclip. ");
+        sb.Append($"<title>{H(inputs.Title)}</title><style>{Css}{ComparisonCss}</style></head><body>\n");
+        sb.Append($"<header><h1>{H(inputs.Title)}</h1><p class=\"sub\">Generated {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by brainmclip. ");
         sb.Append("fMRI → CLIP hidden layers → diffusion image reconstruction (BrainMCLIP).</p><nav>");
         foreach (var id in SectionIds) sb.Append($"<a href=\"#{id}\">{H(SectionTitle(id))}</a>");
         sb.Append("</nav></header>\n");
@@ -105,140 +117,7 @@ public static class ReportBuilder
     static string F(double v) =>
         double.IsNaN(v) ? "—" : v.ToString(Math.Abs(v) >= 1000 ? "N0" : "0.####", CultureInfo.InvariantCulture);
 
-    // ---------------------------------------------------------------- grid
-    static string Grid(ReportInputs i)
-    {
-        if (i.ReconDir == null) return Missing("no reconstruction folder given (--recons).");
-        var recons = ImageSet.Open(i.ReconDir);
-        ImageSet? truth = i.TruthSource == null ? null : ImageSet.Open(i.TruthSource);
-        var idx = recons.Indices.Take(i.MaxGridImages).ToList();
-        // Per-image scores from METRICS.json, when given, as captions.
-        var scores = new Dictionary<int, string>();
-        if (i.MetricsJson != null && File.Exists(i.MetricsJson))
-        {
-            var m = MetricsReport.Load(i.MetricsJson);
-            for (int p = 0; p < m.Indices.Count; p++)
-            {
-                var parts = new[] { ("pixcorr", "PixCorr"), ("ssim", "SSIM") }
-                    .Where(x => m.Metrics.TryGetValue(x.Item1, out var r) && p < r.PerImage.Count)
-                    .Select(x => $"{x.Item2} {m.Metrics[x.Item1].PerImage[p]:F2}");
-                scores[m.Indices[p]] = string.Join(" · ", parts);
-            }
-        }
-        var sb = new StringBuilder();
-        sb.Append(
-            $"<p>{idx.Count} of {recons.Indices.Count} " +
-            $"reconstructions" +
-            $"{(truth == null ? " (no ground truth given: --truth)" : ", ground truth above each reconstruction")}.</" +
-            $"p><div class=\"grid\">");
-        foreach (int k in idx)
-        {
-            sb.Append("<figure>");
-            if (truth != null)
-                sb.Append(
-                    truth.Contains(k) ? Img(Thumb(truth.Read(k), i.ThumbnailSize), $"ground truth {k}",
-                    "gt") : "<div class=\"nogt\">no truth</div>");
-            sb.Append(Img(Thumb(recons.Read(k), i.ThumbnailSize), $"reconstruction {k}", "rec"));
-            sb.Append(
-                $"<figcaption>#{k}{(scores.TryGetValue(k, out var sc) && sc.Length > 0 ? "<br>" + H(sc) : "")}</figca" +
-                $"ption></figure>");
-        }
-        sb.Append("</div>\n");
-        return sb.ToString();
-    }
-
-    static byte[] Thumb(RgbImage img, int size)
-    {
-        using var scope = NewDisposeScope();
-        var t = ImageTensors.ToTensor01(img).unsqueeze(0);
-        // Antialiased for display only (metrics never use this path).
-        var r = nn.functional.interpolate(t, [size, size], mode: InterpolationMode.Bilinear, align_corners: false,
-            antialias: true);
-        return ImageIO.EncodePng(ImageTensors.ToImage(r));
-    }
-
-    // ---------------------------------------------------------------- metrics
-    static string Metrics(ReportInputs i)
-    {
-        if (i.MetricsJson == null) return Missing("no METRICS.json given (--metrics); run `brainmclip evaluate`.");
-        var m = MetricsReport.Load(i.MetricsJson);
-        var sb = new StringBuilder();
-        sb.Append(
-            $"<p>n = {m.N} test images. ↑ higher is better, ↓ lower is better. Published figures: subject 1 (SPEC " +
-            $"§5).</p>");
-        sb.Append("<table><tr><th>metric</th><th>ours</th><th>MindEye1</th><th>MindEye2</th></tr>");
-        foreach (var info in PublishedFigures.Metrics)
-        {
-            string ours = m.Metrics.TryGetValue(info.Key, out var r) ? PublishedFigures.Format(info, r.Mean)
-                : m.Skipped.TryGetValue(info.Key,
-                    out var why) ? $"<span class=\"skip\" title=\"{H(why)}\">skipped</span>" : "—";
-            string p1 = PublishedFigures.MindEye1.TryGetValue(info.Key, out var a) ? PublishedFigures.Format(info,
-                a) : "—";
-            string p2 = PublishedFigures.MindEye2.TryGetValue(info.Key, out var b) ? PublishedFigures.Format(info,
-                b) : "—";
-            sb.Append(
-                $"<tr><td>{H(info.Label)} {(info.HigherIsBetter ? "↑" : "↓")}</td><td " +
-                $"class=\"ours\">{ours}</td><td>{p1}</td><td>{p2}</td></tr>");
-        }
-        sb.Append("</table>");
-        if (m.Skipped.Count > 0)
-        {
-            sb.Append("<ul class=\"skips\">");
-            foreach (var (k, why) in m.Skipped) sb.Append($"<li><b>{H(k)}</b> skipped: {H(why)}</li>");
-            sb.Append("</ul>");
-        }
-        // Per-image distribution of the low-level metrics, when present.
-        var series = new Dictionary<string, (double[] x, double[] y)>();
-        foreach (var k in new[] { "pixcorr", "ssim" })
-            if (m.Metrics.TryGetValue(k, out var r) && r.PerImage.Count > 0)
-            {
-                var sorted = r.PerImage.Where(double.IsFinite).OrderBy(v => v).ToArray();
-                series[k + " (sorted per image)"] = (Enumerable.Range(0, sorted.Length).Select(x => (double)x)
-                    .ToArray(), sorted);
-            }
-        if (series.Count > 0) sb.Append(
-            Img(Plots.Lines(series, "image rank", "Per-image PixCorr / SSIM"), "per-image metrics", "plot"));
-        return sb.ToString();
-    }
-
-    // ---------------------------------------------------------------- retrieval
-    static string Retrieval(ReportInputs i)
-    {
-        if (i.RetrievalJson == null) return Missing(
-            "no retrieval JSON given (--retrieval); run `brainmclip retrieve`.");
-        var root = ReadJson(i.RetrievalJson);
-        var rows = Flatten(root).ToList();
-        if (rows.Count == 0) return Missing($"{i.RetrievalJson} holds no numbers.");
-        var sb = new StringBuilder("<table><tr><th>quantity</th><th>ours</th><th>MindEye1</th><th>MindEye2</th></tr>");
-        foreach (var (k, v) in rows)
-        {
-            string key = PublishedKey(k);
-            string p1 = key != "" && PublishedFigures.MindEye1.TryGetValue(key, out var a) ? $"{a * 100:F2}%" : "";
-            string p2 = key != "" && PublishedFigures.MindEye2.TryGetValue(key, out var b) ? $"{b * 100:F2}%" : "";
-            string ours = key != "" && v <= 1 ? $"{v * 100:F2}%" : F(v);
-            sb.Append($"<tr><td>{H(k)}</td><td class=\"ours\">{ours}</td><td>{p1}</td><td>{p2}</td></tr>");
-        }
-        sb.Append(
-            "</table><p>Top-1 retrieval: the fraction of images whose own brain prediction ranks first (and back) " +
-            "among a batch of candidates, averaged over seeded loops (MindEye protocol: 30 loops of 300; see the " +
-            "loops/batch rows for this run).</p>");
-        return sb.ToString();
-    }
-
-    /// <summary>Maps retrieval field names (image_to_brain, fwd, brain_to_image, bwd, ...) to the published
-    /// keys.</summary>
-    static string PublishedKey(string k)
-    {
-        // Tolerant of naming styles: image_to_brain_top1, ImageToBrainTop1, image2brain, fwd ...
-        var s = new string(k.ToLowerInvariant().Where(char.IsLetterOrDigit).ToArray());
-        if (s.Contains("loop") || s.Contains("std") || s.Contains("seed") || s.Contains("count")
-            || s.Contains("batch")) return "";
-        if (s.Contains("imagetobrain") || s.Contains("image2brain") || s.Contains("img2brain")
-            || s.EndsWith("fwd")) return "image_to_brain";
-        if (s.Contains("braintoimage") || s.Contains("brain2image") || s.Contains("brain2img")
-            || s.EndsWith("bwd")) return "brain_to_image";
-        return "";
-    }
+    // grid, metrics and retrieval (one column per reconstruction row): ReportBuilder.Comparison.cs
 
     // ---------------------------------------------------------------- training
     static string Training(ReportInputs i)
@@ -353,8 +232,7 @@ public static class ReportBuilder
             }
             else sb.Append(JsonTable(root, "module"));
         }
-        sb.Append(
-            "<p>Reference counts (SPEC §3, computed from the authors' code): MindBridge single subject 561,283,712; " +
+        sb.Append("<p>Reference counts (docs/model.md, computed from the authors' code): MindBridge single subject 561,283,712; " +
                   "MindEye1 voxel→CLIP network, subject 1: 947,579,904.</p>");
         return sb.ToString();
     }

@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace BrainMClip.Training;
 
 /// <summary>
-/// Trains every SPEC §3 ablation variant (and the ridge baseline) the same way — same data, split, seed and
+/// Trains every ablation variant (docs/model.md) (and the ridge baseline) the same way — same data, split, seed and
 /// schedule — predicts the test split and scores retrieval, writing ablations.json and ablations.csv.
 /// </summary>
 public static class AblationRunner

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace BrainMClip.Training;
 
 /// <summary>
-/// CLIP feature targets (SPEC §2): <c>detail</c> (N,T,W) and <c>semantic</c> (N,T,P), rows in stimulus order.
+/// CLIP feature targets (docs/features.md): <c>detail</c> (N,T,W) and <c>semantic</c> (N,T,P), rows in stimulus order.
 /// Small files are held in memory; files larger than <see cref="InMemoryLimitBytes"/> are read row by row on demand
 /// (the paper's 8859×257×1024 detail tensor is 9 GB), so training memory does not grow with the data set.
 /// </summary>

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace BrainMClip.Training;
 
 /// <summary>
-/// The library entry points behind <c>train</c>, <c>predict</c> and <c>ablate</c>: NSD-layout data (SPEC §1) →
+/// The library entry points behind <c>train</c>, <c>predict</c> and <c>ablate</c>: NSD-layout data (docs/data.md) →
 /// detail/semantic voxel streams z-scored with training statistics (saved as RUN/zscore.safetensors, prefixes
 /// "detail" and "semantic") → BrainMCLIP or ridge → predictions.
 /// </summary>

@@ -44,7 +44,7 @@ public class NsdLayoutTests
         Assert.Equal(e.GetProperty("beta_divisor").GetDouble(), s.BetaScale.Divisor);
         var rois = e.GetProperty("rois").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32());
         Assert.Equal(rois, s.Split.RoiCounts.ToDictionary());
-        Assert.Equal(rois.Keys, s.Split.RoiCounts.Keys); // SPEC §1.1 order
+        Assert.Equal(rois.Keys, s.Split.RoiCounts.Keys); // docs/data.md order
     }
 
     [Theory]

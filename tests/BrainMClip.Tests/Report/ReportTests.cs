@@ -48,12 +48,14 @@ public class ReportTests(ITestOutputHelper output)
     public void ReportHasEverySectionAndNotesMissingInputs()
     {
         using var tmp = new TempDir();
-        string html = ReportBuilder.Build(Inputs(tmp.Path));
+        string html = ReportBuilder.Build(Inputs(tmp.Path) with { DataRoot = NsdRoot(tmp.Path, synthetic: false) });
         foreach (var id in ReportBuilder.SectionIds) Assert.Contains($"<section id=\"{id}\">", html);
         Assert.DoesNotContain("Not available", html);
         Assert.DoesNotContain("src=\"http", html);
-        Assert.Contains("97.4%", html); // MindEye1 Alex(2) beside ours
+        Assert.Contains("97.4%", html); // MindEye1 Alex(2) beside ours (real NSD data)
         Assert.Contains("97.20%", html); // MindEye1 image→brain retrieval beside ours
+        Assert.Contains("300-way", html); // with their protocol
+        Assert.DoesNotContain("protocol differs", html); // this fixture's retrieval is 300-way, 30 loops
         Assert.Contains("50.00%", html);
         Assert.Contains("semantic.image_to_brain_top1", html); // ablation columns from nested objects
         Assert.Contains("no-cross", html);
@@ -64,6 +66,106 @@ public class ReportTests(ITestOutputHelper output)
         string empty = ReportBuilder.Build(new ReportInputs());
         foreach (var id in ReportBuilder.SectionIds) Assert.Contains($"<section id=\"{id}\">", empty);
         Assert.Equal(ReportBuilder.SectionIds.Length, Regex.Matches(empty, "class=\"missing\"").Count);
+    }
+
+    /// <summary>A data root in the NSD layout; synth's also holds ground_truth/.</summary>
+    static string NsdRoot(string dir, bool synthetic)
+    {
+        string root = Path.Combine(dir, synthetic ? "synth-data" : "nsd-data");
+        Directory.CreateDirectory(Path.Combine(root, "processed_data", "subj01"));
+        if (synthetic) Directory.CreateDirectory(Path.Combine(root, "ground_truth"));
+        return root;
+    }
+
+    [Fact]
+    public void PublishedNsdFiguresOnlyBesideRealNsdData()
+    {
+        using var tmp = new TempDir();
+        var inputs = Inputs(tmp.Path);
+        string synth = ReportBuilder.Build(inputs with { DataRoot = NsdRoot(tmp.Path, synthetic: true) });
+        string unknown = ReportBuilder.Build(inputs);
+        foreach (var html in new[] { synth, unknown })
+        {
+            Assert.DoesNotContain("MindEye1", Section(html, "metrics"));
+            Assert.DoesNotContain("MindEye", Section(html, "retrieval"));
+            Assert.DoesNotContain("97.4%", html);
+            Assert.DoesNotContain("97.20%", html);
+        }
+        Assert.Contains("synthetic subject 1", synth);
+        Assert.Contains("Data source unknown", unknown);
+        // The truth's path decides when no --data is given: a stimulus file inside a synth root is synthetic.
+        string root = NsdRoot(tmp.Path, synthetic: true);
+        string stim = Path.Combine(root, "processed_data", "subj01", "nsd_test_stim_sub1.npy");
+        File.WriteAllText(stim, "");
+        Assert.Equal(DataKind.Synthetic, DataProvenance.FromPath(stim).Kind);
+        Assert.Equal(DataKind.RealNsd, DataProvenance.FromDataRoot(NsdRoot(tmp.Path, synthetic: false)).Kind);
+        Assert.Equal(1, DataProvenance.FromPath(stim).Subject);
+        Assert.Equal(DataKind.Unknown, DataProvenance.FromPath(tmp.Path).Kind);
+        // Loops and batch are the protocol, stated in words, not result rows.
+        var retrieval = Section(synth, "retrieval");
+        Assert.DoesNotContain("<td>loops</td>", retrieval);
+        Assert.DoesNotContain("<td>batch</td>", retrieval);
+        Assert.Contains("300-way, 30 loops, chance 0.33%", retrieval);
+    }
+
+    [Fact]
+    public void EveryReconstructionRowGetsAGridRowAndAMetricsColumn()
+    {
+        using var tmp = new TempDir();
+        var inputs = Inputs(tmp.Path);
+        MetricsReport Metrics(double pixcorr, double clip, bool random)
+        {
+            var m = new MetricsReport { N = 4, Indices = [0, 1, 2, 3] };
+            m.Metrics["pixcorr"] = new MetricResult(pixcorr, [pixcorr, pixcorr, pixcorr, pixcorr]);
+            m.Metrics["clip"] = new MetricResult(clip, [clip, clip, clip, clip]);
+            m.Networks["clip"] = "nets/clip";
+            if (random) m.NetworkWeights["clip"] = "random weights (brainmclip nets-init, seed 0)";
+            return m;
+        }
+        string upper = Path.Combine(tmp.Path, "M-upper.json"), ridge = Path.Combine(tmp.Path, "M-ridge.json");
+        Metrics(0.777, 0.991, random: true).Save(upper);
+        Metrics(0.111, 0.525, random: true).Save(ridge);
+        Metrics(0.31, 0.75, random: true).Save(inputs.MetricsJson!);
+        string ridgeRetrieval = Path.Combine(tmp.Path, "ridge-retrieval.json");
+        File.WriteAllText(ridgeRetrieval, """{"semantic": {"image_to_brain_top1": 0.125, "brain_to_image_top1": 0.0625, "loops": 1, "batch": 100}}""");
+        string html = ReportBuilder.Build(inputs with
+        {
+            DataRoot = NsdRoot(tmp.Path, synthetic: true),
+            UpperBound = new ReportRow("from true features", inputs.ReconDir, upper),
+            Baselines = [new ReportRow("ridge", inputs.ReconDir, ridge, ridgeRetrieval)],
+        });
+        var metrics = Section(html, "metrics");
+        // Header: one column per row, upper bound first, then BrainMCLIP, then ridge; no published columns.
+        Assert.Matches("<th>metric</th><th>from true features</th><th>BrainMCLIP</th><th>ridge</th></tr>", metrics);
+        Assert.Matches(@"PixCorr ↑</td><td>0\.777</td><td class=""ours"">0\.310</td><td>0\.111</td>", metrics);
+        Assert.Matches(@"CLIP ↑ <span class=""random"">random net</span></td><td>99\.1%</td><td class=""ours"">75\.0%</td><td>52\.5%</td>", metrics);
+        Assert.Contains("Random-weight metric networks", metrics);
+        // Grid: ground truth + three rows, each with the 4 test images.
+        var grid = Section(html, "grid");
+        foreach (var label in new[] { "ground truth", "from true features", "BrainMCLIP", "ridge" })
+            Assert.Equal(4, Regex.Matches(grid, $"alt=\"{label} \\d+\"").Count);
+        Assert.True(grid.IndexOf(">from true features<", StringComparison.Ordinal) < grid.IndexOf(">BrainMCLIP<", StringComparison.Ordinal));
+        // Retrieval: a column per row that has retrieval, and each row's protocol.
+        var retrieval = Section(html, "retrieval");
+        Assert.Contains("<th>BrainMCLIP</th><th>ridge</th>", retrieval);
+        Assert.Contains("12.50%", retrieval);
+        Assert.Contains("ridge: 100-way, 1 loop, chance 1.00%", retrieval);
+        // Real NSD data but a 100-way ridge row: the published columns come with a warning.
+        string real = ReportBuilder.Build(inputs with
+        {
+            DataRoot = NsdRoot(tmp.Path, synthetic: false),
+            Baselines = [new ReportRow("ridge", inputs.ReconDir, ridge, ridgeRetrieval)],
+        });
+        Assert.Contains("protocol differs", Section(real, "retrieval"));
+        Assert.Contains("<th>MindEye1</th>", Section(real, "retrieval"));
+        Assert.Contains("This run differs (subject 1, 4 test images)", Section(real, "metrics"));
+    }
+
+    static string Section(string html, string id)
+    {
+        int a = html.IndexOf($"<section id=\"{id}\">", StringComparison.Ordinal);
+        int b = html.IndexOf("</section>", a, StringComparison.Ordinal);
+        return html[a..b];
     }
 
     [Fact]

@@ -10,7 +10,7 @@ public abstract class MetricNetwork : nn.Module<Tensor, Tensor>
 {
     protected MetricNetwork(string name) : base(name) { }
 
-    /// <summary>Side of the square input the protocol resizes to (SPEC §5).</summary>
+    /// <summary>Side of the square input the protocol resizes to (docs/evaluation.md).</summary>
     public abstract int InputSize { get; }
 
     /// <summary>Node names as torchvision's feature extractor reports them (e.g. "features.4", "avgpool").</summary>
@@ -45,6 +45,9 @@ public abstract class MetricNetwork : nn.Module<Tensor, Tensor>
 
     /// <summary>The module whose state-dict keys equal torchvision's (this, unless the network wraps a port).</summary>
     protected virtual nn.Module WeightsRoot => this;
+
+    /// <summary>The torchvision-named state dict (what a weights file holds), e.g. to write seeded random weights.</summary>
+    public Dictionary<string, Tensor> WeightsStateDict() => WeightsRoot.state_dict();
 
     /// <summary>Loads torchvision-named weights from a safetensors file and switches to eval mode.</summary>
     public StateDictLoader.LoadReport LoadWeights(string path)

@@ -33,13 +33,20 @@ public sealed record ReconstructOptions
     /// Brain-Diffuser does before conditioning Versatile Diffusion; null = use the predictions as they are.
     /// </summary>
     public string? RestandardizeWith { get; init; }
+    /// <summary>Render only this contiguous block of the test samples (array jobs); the manifest is per shard.</summary>
+    public Shard Shard { get; init; } = Shard.Whole;
+    /// <summary>
+    /// <see cref="PredPath"/> is a features file and the generator is conditioned on its true CLIP-Semantic tokens
+    /// (the upper bound: what the generator makes of perfect decoding), instead of brain predictions.
+    /// </summary>
+    public bool FromTrueFeatures { get; init; }
 }
 
 /// <summary>The summary a run returns (also printed as JSON by the CLI).</summary>
 public sealed record ReconstructResult(int Images, int Written, int Skipped, double SecondsPerImage, string Manifest);
 
 /// <summary>
-/// Reconstructs test images from brain predictions: fused conditioning (SPEC §3), guided sampling, best-of-N by
+/// Reconstructs test images from brain predictions: fused conditioning (docs/model.md), guided sampling, best-of-N by
 /// similarity to the brain-predicted tokens, PNGs <c>rec_000.png</c>… named by test index and a <c>reconstruct.json</c>
 /// manifest. Files are written atomically and <see cref="ReconstructOptions.Resume"/> skips finished images.
 /// </summary>
@@ -77,6 +84,10 @@ public static class Reconstruction
 
     public static string ImageName(int index) => $"rec_{index:000}.png";
 
+    /// <summary><c>reconstruct.json</c>; per shard its own, so array tasks sharing --out keep each other's.</summary>
+    public static string ManifestName(Shard shard) =>
+        shard.IsWhole ? "reconstruct.json" : $"reconstruct.shard-{shard.Index}-of-{shard.Count}.json";
+
     /// <param name="scorerFactory">Builds the best-of-N scorer from the generator's <c>clip/</c> folder; needed when
     /// Candidates &gt; 1.</param>
     public static ReconstructResult Run(ReconstructOptions o, Func<string, ICandidateScorer>? scorerFactory = null,
@@ -86,9 +97,11 @@ public static class Reconstruction
         var device = TorchSetup.ParseDevice(o.Device);
         var dtype = ParseDType(o.DType);
         using var outer = NewDisposeScope();
-        var (cond, semantic, source) = LoadConditioning(o.PredPath, o.Fusion, o.RestandardizeWith);
+        var (cond, semantic, source) = o.FromTrueFeatures
+            ? UpperBound.LoadConditioning(o.PredPath) : LoadConditioning(o.PredPath, o.Fusion, o.RestandardizeWith);
         int n = (int)cond.shape[0];
         if (o.Limit is { } lim) n = Math.Min(n, lim);
+        var (first, end) = o.Shard.Range(n);
 
         using var gen = GeneratorFolder.Load(o.GeneratorPath, dtype);
         if (device.type != DeviceType.CPU) { gen.Unet.to(device); gen.Vae?.to(device); }
@@ -112,7 +125,7 @@ public static class Reconstruction
         try
         {
             Directory.CreateDirectory(o.OutDir);
-            string manifestPath = Path.Combine(o.OutDir, "reconstruct.json");
+            string manifestPath = Path.Combine(o.OutDir, ManifestName(o.Shard));
             var (entries, oldSettings) = ReadManifest(manifestPath, o.Resume);
             var settings = Settings(o, gen, pipe, source);
             // Resuming with other settings would mix images of two different runs in one folder.
@@ -120,12 +133,12 @@ public static class Reconstruction
                 throw new UserInputException(
                     $"{manifestPath}: the images in {o.OutDir} were made with other settings " +
                     $"({oldSettings.ToJsonString()}); resume with the same options or use another --out");
-            foreach (var f in Enumerable.Range(0, n)) AtomicFile.DeleteStaleTemps(Path.Combine(o.OutDir, ImageName(f)));
+            for (int f = first; f < end; f++) AtomicFile.DeleteStaleTemps(Path.Combine(o.OutDir, ImageName(f)));
             AtomicFile.DeleteStaleTemps(manifestPath);
             int written = 0, skipped = 0;
             var clock = Stopwatch.StartNew();
-            using var bar = new ProgressBar("reconstruct", (long)n * o.Candidates * o.Steps, "step", log);
-            for (int i = 0; i < n; i++)
+            using var bar = new ProgressBar("reconstruct", (long)(end - first) * o.Candidates * o.Steps, "step", log);
+            for (int i = first; i < end; i++)
             {
                 string file = Path.Combine(o.OutDir, ImageName(i));
                 // Skip only images the manifest records: a kill between the PNG and the manifest write leaves a PNG
@@ -136,13 +149,13 @@ public static class Reconstruction
                     bar.Advance((long)o.Candidates * o.Steps, $"skip {ImageName(i)}");
                     continue;
                 }
-                entries[i] = ReconstructOne(o, pipe, scorer, cond, semantic, i, n, device, file, bar);
+                entries[i] = ReconstructOne(o, pipe, scorer, cond, semantic, i, end, device, file, bar);
                 written++;
                 WriteManifest(manifestPath, settings, entries, clock.Elapsed.TotalSeconds, written);
             }
             WriteManifest(manifestPath, settings, entries, clock.Elapsed.TotalSeconds, written);
             double perImage = written > 0 ? clock.Elapsed.TotalSeconds / written : 0;
-            return new ReconstructResult(n, written, skipped, perImage, manifestPath);
+            return new ReconstructResult(end - first, written, skipped, perImage, manifestPath);
         }
         finally
         {
