@@ -84,6 +84,8 @@ public sealed record AblationSection
     public bool SemanticOnly { get; init; }
     public bool DetailOnly { get; init; }
     public bool GlobalOnly { get; init; }
+    /// <summary>Drops the global SoftCLIP term: each stream is trained with the token cosine and MSE terms only.</summary>
+    public bool TokenOnly { get; init; }
     public bool FullHeads { get; init; }
 }
 
@@ -274,6 +276,7 @@ public sealed record BrainMClipConfig
         Req(t.Seed >= 0, "training.seed", ">= 0", t.Seed);
         Req(!(Ablation.SemanticOnly && Ablation.DetailOnly), "ablation.semantic_only",
             "not both semantic_only and detail_only", "true");
+        Req(!(Ablation.GlobalOnly && Ablation.TokenOnly), "ablation.token_only", "not both global_only and token_only", "true");
         Req(Ridge.Alphas is { Length: > 0 } && Ridge.Alphas.All(a => a > 0 && double.IsFinite(a)), "ridge.alphas",
             "a non-empty list of positive numbers", Ridge.Alphas is null ? "null" : "[" + string.Join(",", Ridge.Alphas) + "]");
         Req(Ridge.Folds >= 2, "ridge.folds", ">= 2", Ridge.Folds);

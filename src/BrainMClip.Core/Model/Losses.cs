@@ -65,15 +65,19 @@ public static class Losses
     {
         var c = net.Config;
         var l = c.Loss;
-        bool globalOnly = c.Ablation.GlobalOnly;
+        bool globalOnly = c.Ablation.GlobalOnly, tokenOnly = c.Ablation.TokenOnly;
         var terms = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         Tensor total = zeros(1).squeeze();
 
         void Stream(string name, Tensor pred, Tensor target, double weight)
         {
-            var g = Global(pred, target, l.Temperature);
-            terms[$"{name}.global"] = g;
-            var s = g;
+            Tensor s = zeros(1).squeeze();
+            if (!tokenOnly)
+            {
+                var g = Global(pred, target, l.Temperature);
+                terms[$"{name}.global"] = g;
+                s = g;
+            }
             if (!globalOnly)
             {
                 var tok = TokenCosine(pred, target);
