@@ -203,7 +203,7 @@ static class Program
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
             var o = net.Forward(fD, fS);
-            var fused = ConditioningFusion.Fuse(o.Semantic!, net.Project(o.Detail!), cfg.Fusion.Lambda);
+            var fused = Conditioning.Fuse(o.Semantic!, net.Project(o.Detail!), cfg.Fusion.Lambda);
             _ = fused.sum().item<float>();
         }
         return new Workload(Step, net, new JsonObject { ["batch"] = batch, ["per"] = (double)batch, ["voxels"] = "15724/4500", ["preset"] = "paper" });

@@ -13,7 +13,7 @@ public class FusionTests
         // mixed = [[1.5,2],[0.5,1]]; CLS norm = 2.5 → [[0.6,0.8],[0.2,0.4]]
         var s = tensor(new float[] { 3, 4, 1, 0 }).reshape(1, 2, 2);
         var p = tensor(new float[] { 0, 0, 0, 2 }).reshape(1, 2, 2);
-        var c = ConditioningFusion.Fuse(s, p, 0.5).data<float>().ToArray();
+        var c = Conditioning.Fuse(s, p, 0.5).data<float>().ToArray();
         Assert.Equal(new[] { 0.6f, 0.8f, 0.2f, 0.4f }, c.Select(v => MathF.Round(v, 6)).ToArray());
     }
 }

@@ -1,3 +1,4 @@
+using BrainMClip.Parity;
 using System.CommandLine;
 using System.Text.Json;
 
@@ -9,11 +10,11 @@ public sealed class ParityCommand : ICliCommand
     public string[] Path => ["parity"];
     public string Description =>
         "Run one component on input tensors saved from another framework (e.g. PyTorch) and write its outputs under the golden tensor names, to check a port or a converted checkpoint. Components: " +
-        string.Join("; ", Parity.Components.Select(c => $"{c.Name}: {c.Description}"));
+        string.Join("; ", ParityRunner.Components.Select(c => $"{c.Name}: {c.Description}"));
 
     public void Configure(Command command)
     {
-        var component = new Option<string>("--component") { Description = "Component name: " + string.Join(", ", Parity.Components.Select(c => c.Name)) + ".", Required = true };
+        var component = new Option<string>("--component") { Description = "Component name: " + string.Join(", ", ParityRunner.Components.Select(c => c.Name)) + ".", Required = true };
         var model = new Option<string?>("--model") { Description = "Model folder or file the component loads (e.g. a Hugging Face CLIP folder)." };
         var inputs = new Option<string>("--inputs") { Description = "Input tensors (.safetensors), names as in the golden READMEs.", Required = true };
         var output = new Option<string>("--out") { Description = "Output tensors (.safetensors), written atomically.", Required = true };
@@ -37,7 +38,7 @@ public sealed class ParityCommand : ICliCommand
                 Settings = settings,
             };
             string outPath = p.GetValue(output)!;
-            var names = Parity.RunFiles(p.GetValue(component)!, p.GetValue(model), p.GetValue(inputs)!, outPath, options);
+            var names = ParityRunner.RunFiles(p.GetValue(component)!, p.GetValue(model), p.GetValue(inputs)!, outPath, options);
             Console.WriteLine(JsonSerializer.Serialize(new { component = p.GetValue(component), output = System.IO.Path.GetFullPath(outPath), tensors = names },
                 new JsonSerializerOptions { WriteIndented = true }));
             return 0;

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BrainMClip.Data;
+using BrainMClip.Model;
 using BrainMClip.Training;
 
 namespace BrainMClip.Cli.Commands;
@@ -38,11 +39,10 @@ public sealed class PredictCommand : ICliCommand
                 ["subject"] = subj.Subject.ToString(CultureInfo.InvariantCulture),
             });
             var shapes = new JsonObject();
-            foreach (var (name, t) in new[] { ("detail", pred.Detail), ("semantic", pred.Semantic), ("detail_projected", pred.DetailProjected), ("fused", pred.Fused) })
-                if (t is not null) shapes[name] = new JsonArray(t.shape.Select(d => (JsonNode)d).ToArray());
+            foreach (var (name, t) in pred.Named()) shapes[name] = new JsonArray(t.shape.Select(d => (JsonNode)d).ToArray());
             var report = new JsonObject
             {
-                ["out"] = System.IO.Path.GetFullPath(outPath), ["split"] = sp, ["samples"] = pred.Fused.shape[0],
+                ["out"] = System.IO.Path.GetFullPath(outPath), ["split"] = sp, ["samples"] = pred.Fused!.shape[0],
                 ["model"] = pred.Model, ["fusion_lambda"] = pred.Lambda, ["tensors"] = shapes,
             };
             Console.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
-using BrainMClip.Model;
+using BrainMClip.Evaluation;
 
 namespace BrainMClip.Cli.Commands;
 

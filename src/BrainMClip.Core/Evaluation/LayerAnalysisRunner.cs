@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using BrainMClip.Features;
 using BrainMClip.Data;
 using BrainMClip.IO;
 using TorchSharp;
@@ -24,7 +25,7 @@ public static partial class LayerAnalysisRunner
     /// <summary>The layers present in a feature file, ascending: (k, tensor name).</summary>
     public static IReadOnlyList<(int layer, string key)> HiddenStateKeys(string featPath)
     {
-        var header = SafeTensors.ReadHeader(featPath);
+        var header = FeatureFile.ReadHeader(featPath);
         var keys = header.Entries.Keys.Select(k => (m: HiddenKey().Match(k), k)).Where(x => x.m.Success)
             .Select(x => (int.Parse(x.m.Groups[1].Value), x.k)).OrderBy(x => x.Item1).ToList();
         if (keys.Count == 0)
@@ -59,7 +60,7 @@ public static partial class LayerAnalysisRunner
     {
         var layers = HiddenStateKeys(featPath);
         var nsd = NsdSubject.Open(dataRoot, subject);
-        long rows = SafeTensors.ReadHeader(featPath).Entries[layers[0].key].Shape[0];
+        long rows = FeatureFile.ReadHeader(featPath).Entries[layers[0].key].Shape[0];
         int samples = nsd.Samples(split);
         if (rows != samples)
             throw new UserInputException($"{featPath}: {rows} feature rows but the {split} split of subject {subject} has {samples} samples (extract features for the {split} stimuli)");
@@ -70,7 +71,7 @@ public static partial class LayerAnalysisRunner
             if (groups.Count == 0) throw new UserInputException($"{dataRoot}: subject {subject} has no ROI group with voxels");
             log?.WriteLine($"layer analysis: {layers.Count} layers × {groups.Count} ROI groups ({string.Join(", ", groups.Select(g => $"{g.Key} {g.Value.shape[1]}"))}), {samples} samples");
             using var bar = new ProgressBar("analyze-layers", layers.Count, "layer");
-            var result = LayerAnalysis.Run(layers.Count, i => SafeTensors.LoadTensor(featPath, layers[i].key),
+            var result = LayerAnalysis.Run(layers.Count, i => FeatureFile.Read(featPath, layers[i].key),
                 groups, layers.Select(l => $"layer {l.layer}").ToList(), new BarProgress(bar));
             foreach (var g in groups.Values) g.Dispose();
             return result;

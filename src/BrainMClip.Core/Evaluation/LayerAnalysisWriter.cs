@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using BrainMClip.IO;
-using BrainMClip.Report;
 
 namespace BrainMClip.Evaluation;
 

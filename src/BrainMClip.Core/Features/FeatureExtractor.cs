@@ -113,11 +113,11 @@ public static class FeatureExtractor
 
         var columns = new List<FeatureFile.Column>
         {
-            new("detail", DTypeName(o.OutputDType), [cfg.NumTokens, cfg.HiddenSize]),
-            new("semantic", DTypeName(o.OutputDType), [cfg.NumTokens, cfg.ProjectionDim]),
-            new("image_embeds", DTypeName(o.OutputDType), [cfg.ProjectionDim]),
+            new(FeatureFile.Detail, DTypeName(o.OutputDType), [cfg.NumTokens, cfg.HiddenSize]),
+            new(FeatureFile.Semantic, DTypeName(o.OutputDType), [cfg.NumTokens, cfg.ProjectionDim]),
+            new(FeatureFile.ImageEmbeds, DTypeName(o.OutputDType), [cfg.ProjectionDim]),
         };
-        columns.AddRange(hidden.Select(k => new FeatureFile.Column($"hidden_states.{k}", DTypeName(o.OutputDType), [cfg.NumTokens, cfg.HiddenSize])));
+        columns.AddRange(hidden.Select(k => new FeatureFile.Column(FeatureFile.HiddenStatePrefix + k, DTypeName(o.OutputDType), [cfg.NumTokens, cfg.HiddenSize])));
 
         var runOpts = new ClipRunOptions { DetailLayers = detail, HiddenStates = hidden };
         var parts = new List<string>();
@@ -138,12 +138,12 @@ public static class FeatureExtractor
                     using var r = model.Run(px, runOpts);
                     var tensors = new Dictionary<string, Tensor>
                     {
-                        ["detail"] = r.DetailMean!.cpu(),
-                        ["semantic"] = r.VdTokens.cpu(),
-                        ["image_embeds"] = r.ImageEmbeds.cpu(),
+                        [FeatureFile.Detail] = r.DetailMean!.cpu(),
+                        [FeatureFile.Semantic] = r.VdTokens.cpu(),
+                        [FeatureFile.ImageEmbeds] = r.ImageEmbeds.cpu(),
                     };
-                    foreach (var k in hidden) tensors[$"hidden_states.{k}"] = r.HiddenStates[k].cpu();
-                    SafeTensors.Save(part, tensors, castFloatTo: o.OutputDType);
+                    foreach (var k in hidden) tensors[FeatureFile.HiddenStatePrefix + k] = r.HiddenStates[k].cpu();
+                    FeatureFile.WritePart(part, tensors, o.OutputDType);
                 }
                 computed++;
                 bar?.Advance(n);

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json.Nodes;
 using BrainMClip.IO;
+using static TorchSharp.torch;
 
 namespace BrainMClip.Features;
 
@@ -24,6 +25,55 @@ public static class FeatureFile
     }
 
     static readonly string[] ShardKeys = [Keys.Samples, Keys.RowOffset, Keys.Shard];
+
+    /// <summary>Tensor names: CLIP-Detail (N,T,W), CLIP-Semantic (N,T,P), projected embeddings, hidden state k.</summary>
+    public const string Detail = "detail", Semantic = "semantic", ImageEmbeds = "image_embeds",
+        HiddenStatePrefix = "hidden_states.";
+
+    /// <summary>The header of a feature file (tensor names, dtypes, shapes, metadata) without reading tensor data.</summary>
+    public static SafeTensors.Header ReadHeader(string path) => SafeTensors.ReadHeader(path);
+
+    /// <summary>Rows [start, start+count) of one tensor (count −1: to the end), as stored.</summary>
+    public static Tensor Read(string path, string name, long start = 0, long count = -1) =>
+        SafeTensors.LoadTensor(path, name, start, count);
+
+    /// <summary>One part file of an extraction run (rows of a batch), floating tensors stored as <paramref name="dtype"/>.</summary>
+    public static void WritePart(string path, IReadOnlyDictionary<string, Tensor> tensors, ScalarType? dtype) =>
+        SafeTensors.Save(path, tensors, castFloatTo: dtype);
+
+    /// <summary>Several whole tensors at once.</summary>
+    public static Dictionary<string, Tensor> ReadAll(string path, IEnumerable<string> names) =>
+        SafeTensors.Load(path, names);
+
+    /// <summary>
+    /// Mean and std (float64, (T,P), ddof 1) over the rows of a feature file's 'semantic' tensor, read in chunks — the
+    /// target statistics of <c>reconstruct --restandardize</c>; the file must match the predictions' T and P.
+    /// </summary>
+    public static (Tensor Mean, Tensor Std) SemanticStatistics(string path, long tokens, long width)
+    {
+        var h = ReadHeader(path);
+        if (!h.Entries.TryGetValue(Semantic, out var e))
+            throw new UserInputException(
+                $"{path}: tensor 'semantic' not found (--restandardize expects a features file written by 'features')");
+        if (e.Shape.Length != 3 || e.Shape[1] != tokens || e.Shape[2] != width || e.Shape[0] < 2)
+            throw new UserInputException(
+                $"{path}: 'semantic' is [{string.Join(",", e.Shape)}]; expected (N ≥ 2, {tokens}, {width}) like the " +
+                "predictions");
+        using var scope = NewDisposeScope();
+        long n = e.Shape[0];
+        var sum = zeros(tokens, width, dtype: ScalarType.Float64);
+        var sq = zeros_like(sum);
+        for (long r = 0; r < n; r += 256)
+        {
+            using var chunkScope = NewDisposeScope();
+            var x = Read(path, Semantic, r, Math.Min(256, n - r)).to_type(ScalarType.Float64);
+            sum.add_(x.sum([0]));
+            sq.add_((x * x).sum([0]));
+        }
+        var mean = sum / n;
+        var std = ((sq - mean * mean * n) / (n - 1)).clamp_min(0).sqrt();
+        return (mean.MoveToOuterDisposeScope(), std.MoveToOuterDisposeScope());
+    }
 
     /// <summary>One tensor of a feature file: name, safetensors dtype and the shape of one row.</summary>
     public sealed record Column(string Name, string DType, long[] RowShape);

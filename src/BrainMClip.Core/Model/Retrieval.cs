@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-using BrainMClip.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -73,35 +71,3 @@ public static class Retrieval
 
 /// <summary>Per-sample hit rates of <see cref="Retrieval.PerSample"/> (NaN where a sample was never drawn).</summary>
 public sealed record PerSampleRetrieval(double[] ImageToBrain, double[] BrainToImage);
-
-/// <summary>Retrieval of every stream present in a predictions file, as the JSON the CLI prints.</summary>
-public static class RetrievalReport
-{
-    /// <summary>Retrieval of every stream in PRED against the test features (the JSON `brainmclip retrieve` prints).</summary>
-    public static JsonObject Compute(string predPath, string featuresPath, int loops, int batch, long seed)
-    {
-        var predHeader = SafeTensors.ReadHeader(predPath);
-        var featHeader = SafeTensors.ReadHeader(featuresPath);
-        var root = new JsonObject();
-        foreach (var stream in new[] { "semantic", "detail" })
-        {
-            if (!predHeader.Entries.ContainsKey(stream)) continue;   // ablated stream
-            if (!featHeader.Entries.ContainsKey(stream))
-                throw new UserInputException($"{featuresPath}: no '{stream}' tensor to compare the predictions with");
-            using var p = SafeTensors.LoadTensor(predPath, stream);
-            using var y = SafeTensors.LoadTensor(featuresPath, stream);
-            if (p.shape[0] != y.shape[0])
-                throw new UserInputException($"{predPath} has {p.shape[0]} '{stream}' rows but {featuresPath} has {y.shape[0]}: features must be of the same split, in the same order");
-            var r = Retrieval.Compute(p, y, loops, batch, seed);
-            root[stream] = new JsonObject
-            {
-                ["image_to_brain_top1"] = r.ImageToBrainTop1,
-                ["brain_to_image_top1"] = r.BrainToImageTop1,
-                ["loops"] = r.Loops,
-                ["batch"] = r.Batch,
-            };
-        }
-        if (root.Count == 0) throw new UserInputException($"{predPath}: holds neither 'semantic' nor 'detail' predictions");
-        return root;
-    }
-}

@@ -1,7 +1,11 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json.Nodes;
 using BrainMClip.IO;
+using BrainMClip.Model;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace BrainMClip.Training;
@@ -86,6 +90,103 @@ public sealed class Checkpoint : IDisposable
         }
         return Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant();
     }
+
+    const string OptimizerKey = "optimizer", DropoutRngKey = "rng.dropout", ShuffleRngKey = "rng.shuffle";
+    const string LinearCosinesKey = "val.linear_cosines";
+
+    /// <summary>The newest checkpoint that verifies (last, then prev); corrupt ones are reported and skipped.</summary>
+    public static Checkpoint LoadLatestGood(RunFolder run, TextWriter? log)
+    {
+        var problems = new List<string>();
+        foreach (var path in new[] { run.LastCheckpoint, run.PreviousCheckpoint })
+        {
+            var ck = TryLoad(path, out var problem);
+            if (ck is not null)
+            {
+                if (problems.Count > 0)
+                    log?.WriteLine($"warning: {string.Join("; ", problems)}; using {path} (epoch {ck.Epoch})");
+                return ck;
+            }
+            problems.Add($"{path}: {problem}");
+        }
+        throw new UserInputException(
+            $"{run.Root}: no usable checkpoint to resume from ({string.Join("; ", problems)})");
+    }
+
+    /// <summary>Copies <c>model.*</c> tensors of a checkpoint into the network, checking keys and shapes exactly.</summary>
+    public static void LoadModel(nn.Module net, Checkpoint ck, string what)
+    {
+        using var _ = no_grad();
+        var sd = net.state_dict();
+        foreach (var (k, dest) in sd)
+        {
+            if (!ck.Tensors.TryGetValue("model." + k, out var src))
+                throw new UserInputException(
+                    $"{what}: tensor 'model.{k}' missing (configuration and checkpoint disagree)");
+            if (!src.shape.SequenceEqual(dest.shape))
+                throw new UserInputException(
+                    $"{what}: tensor 'model.{k}' has shape [{string.Join(",", src.shape)}], the model expects " +
+                    $"[{string.Join(",", dest.shape)}]");
+            dest.copy_(src);
+        }
+        var extra = ck.Tensors.Keys
+            .Where(k => k.StartsWith("model.", StringComparison.Ordinal) && !sd.ContainsKey(k[6..])).ToList();
+        if (extra.Count > 0) throw new UserInputException($"{what}: unexpected tensors {string.Join(", ", extra.Take(5))}");
+    }
+
+    /// <summary>
+    /// The complete training state after <paramref name="epoch"/> epochs: weights, optimiser, both generators, the
+    /// best score so far, the metrics history and (with a competing linear path) its validation cosines.
+    /// </summary>
+    public static Checkpoint FromTraining(BrainMClipNet net, OptimizerHelper optimizer, Generator dropout,
+        Generator shuffle, int epoch, long step, double bestVal, int bestEpoch, List<JsonObject> metrics,
+        BrainMClipConfig cfg, Tensor? linearCosines)
+    {
+        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (k, v) in net.state_dict()) tensors["model." + k] = v.detach().clone();
+        if (linearCosines is not null) tensors[LinearCosinesKey] = linearCosines.clone();
+        using (var ms = new MemoryStream())
+        {
+            using (var bw = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true)) optimizer.save_state_dict(bw);
+            tensors[OptimizerKey] = BytesTensor(ms.ToArray());
+        }
+        tensors[DropoutRngKey] = dropout.get_state();
+        tensors[ShuffleRngKey] = shuffle.get_state();
+        var meta = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["epoch"] = epoch.ToString(CultureInfo.InvariantCulture),
+            ["step"] = step.ToString(CultureInfo.InvariantCulture),
+            ["scheduler_steps"] = step.ToString(CultureInfo.InvariantCulture),
+            ["best_val"] = bestVal.ToString("R", CultureInfo.InvariantCulture),
+            ["best_epoch"] = bestEpoch.ToString(CultureInfo.InvariantCulture),
+            // Generator seeds: initialisation seed, shuffle seed+1, dropout seed+2, validation split seed+7919.
+            ["seed"] = cfg.Training.Seed.ToString(CultureInfo.InvariantCulture),
+            ["voxels_detail"] = net.VoxelsDetail.ToString(CultureInfo.InvariantCulture),
+            ["voxels_semantic"] = net.VoxelsSemantic.ToString(CultureInfo.InvariantCulture),
+            ["config"] = cfg.ToJson(),
+            ["metrics"] = string.Join("\n", metrics.Select(m => m.ToJsonString())),
+        };
+        return new Checkpoint { Tensors = tensors, Metadata = meta };
+    }
+
+    /// <summary>Restores the optimiser state and both generators written by <see cref="FromTraining"/>.</summary>
+    public void RestoreTraining(OptimizerHelper optimizer, Generator dropout, Generator shuffle)
+    {
+        using (var ms = new MemoryStream(TensorBytes(Tensors[OptimizerKey])))
+        using (var br = new BinaryReader(ms)) optimizer.load_state_dict(br);
+        dropout.set_state(Tensors[DropoutRngKey]);
+        shuffle.set_state(Tensors[ShuffleRngKey]);
+    }
+
+    public double BestValidation => double.Parse(Metadata["best_val"], CultureInfo.InvariantCulture);
+    public int BestEpoch => int.Parse(Metadata["best_epoch"], CultureInfo.InvariantCulture);
+
+    /// <summary>A copy of the linear path's validation cosines, if the run saved them.</summary>
+    public Tensor? CloneLinearCosines() => Tensors.TryGetValue(LinearCosinesKey, out var lc) ? lc.clone() : null;
+
+    /// <summary>The metrics history (one JSON object per completed epoch).</summary>
+    public IEnumerable<JsonObject> MetricsHistory() =>
+        Metadata["metrics"].Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => (JsonObject)JsonNode.Parse(l)!);
 
     /// <summary>Bytes → U8 tensor (for the optimizer state blob).</summary>
     public static Tensor BytesTensor(byte[] bytes) => tensor(bytes, dtype: ScalarType.Byte);

@@ -1,3 +1,4 @@
+using BrainMClip.Features;
 using BrainMClip.IO;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -45,7 +46,7 @@ public sealed class FeatureStore : IDisposable
         if ((d.End - d.Begin) + (s.End - s.Begin) <= InMemoryLimitBytes)
         {
             using var scope = NewDisposeScope();
-            var all = SafeTensors.Load(path, ["detail", "semantic"]);
+            var all = FeatureFile.ReadAll(path, [FeatureFile.Detail, FeatureFile.Semantic]);
             _detail = all["detail"].to_type(ScalarType.Float32).contiguous().DetachFromDisposeScope();
             _semantic = all["semantic"].to_type(ScalarType.Float32).contiguous().DetachFromDisposeScope();
         }
@@ -74,7 +75,7 @@ public sealed class FeatureStore : IDisposable
     /// <summary>Opens a features file, checking that it holds <c>detail</c> (N,T,W) and <c>semantic</c> (N,T,P).</summary>
     public static FeatureStore Open(string path)
     {
-        var h = SafeTensors.ReadHeader(path);
+        var h = FeatureFile.ReadHeader(path);
         foreach (var name in new[] { "detail", "semantic" })
         {
             if (!h.Entries.TryGetValue(name, out var e))
@@ -119,7 +120,7 @@ public sealed class FeatureStore : IDisposable
         var idx = rows.data<long>().ToArray();
         var parts = new Tensor[idx.Length];
         for (int i = 0; i < idx.Length; i++)
-            parts[i] = SafeTensors.LoadTensor(_path!, name, idx[i], 1).to_type(ScalarType.Float32);
+            parts[i] = FeatureFile.Read(_path!, name, idx[i], 1).to_type(ScalarType.Float32);
         var r = cat(parts, 0);
         foreach (var p in parts) p.Dispose();
         return r;

@@ -6,42 +6,6 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Training;
 
-/// <summary>
-/// Predicted tokens for one split (test order): <c>detail</c> ê_D (N,T,W), <c>semantic</c> ê_S (N,T,P),
-/// <c>detail_projected</c> P(ê_D) (N,T,P) and <c>fused</c> = renorm((1−λ)·ê_S + λ·P(ê_D)) (N,T,P).
-/// A stream removed by an ablation is absent; then <c>fused</c> is the renormalised remaining stream.
-/// </summary>
-public sealed class Predictions : IDisposable
-{
-    public Tensor? Detail { get; init; }
-    public Tensor? Semantic { get; init; }
-    public Tensor? DetailProjected { get; init; }
-    public required Tensor Fused { get; init; }
-    public double Lambda { get; init; }
-    public required string Model { get; init; }
-
-    public void Save(string path, IReadOnlyDictionary<string, string>? extraMetadata = null)
-    {
-        var t = new Dictionary<string, Tensor>(StringComparer.Ordinal) { ["fused"] = Fused };
-        if (Detail is not null) t["detail"] = Detail;
-        if (Semantic is not null) t["semantic"] = Semantic;
-        if (DetailProjected is not null) t["detail_projected"] = DetailProjected;
-        var meta = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["fusion_lambda"] = Lambda.ToString("R", CultureInfo.InvariantCulture),
-            ["model"] = Model,
-            ["samples"] = Fused.shape[0].ToString(CultureInfo.InvariantCulture),
-        };
-        if (extraMetadata is not null) foreach (var (k, v) in extraMetadata) meta[k] = v;
-        SafeTensors.Save(path, t, meta);
-    }
-
-    public void Dispose()
-    {
-        Detail?.Dispose(); Semantic?.Dispose(); DetailProjected?.Dispose(); Fused.Dispose();
-    }
-}
-
 /// <summary>Loads a trained run folder (BrainMCLIP checkpoint or ridge) and predicts tokens from z-scored voxels.</summary>
 public sealed class Predictor : IDisposable
 {
@@ -77,14 +41,14 @@ public sealed class Predictor : IDisposable
         if (ck is null)
         {
             log?.WriteLine($"warning: {run.BestCheckpoint}: {problem}; using the newest good checkpoint instead");
-            ck = Trainer.LoadLatestGood(run, log);
+            ck = Checkpoint.LoadLatestGood(run, log);
             source = File.Exists(run.LastCheckpoint) ? run.LastCheckpoint : run.PreviousCheckpoint;
         }
         using (ck)
         {
             int vD = int.Parse(ck.Metadata["voxels_detail"], CultureInfo.InvariantCulture), vS = int.Parse(ck.Metadata["voxels_semantic"], CultureInfo.InvariantCulture);
             var net = new BrainMClipNet(cfg, vD, vS);
-            Trainer.LoadModel(net, ck, source);
+            Checkpoint.LoadModel(net, ck, source);
             net.eval();
             return new Predictor(cfg, net, null, vD, vS, $"{source} (epoch {ck.Epoch})");
         }
@@ -125,8 +89,8 @@ public sealed class Predictor : IDisposable
             if (dParts.Count > 0) { detail = cat(dParts, 0); projected = cat(pParts, 0); }
             if (sParts.Count > 0) semantic = cat(sParts, 0);
         }
-        Tensor fused = semantic is not null && projected is not null ? ConditioningFusion.Fuse(semantic, projected, lam)
-            : ConditioningFusion.Renorm(semantic ?? projected!);
+        Tensor fused = semantic is not null && projected is not null ? Conditioning.Fuse(semantic, projected, lam)
+            : Conditioning.Renorm(semantic ?? projected!);
         return new Predictions
         {
             Detail = detail?.MoveToOuterDisposeScope(),

@@ -31,10 +31,7 @@ public static class RidgeBaseline
         data.Validate();
         var run = new RunFolder(runDir);
         using var runLock = run.Lock();
-        cfg = cfg with
-        {
-            Model = cfg.Model with { Tokens = data.Features.Tokens, DetailWidth = data.Features.DetailWidth, SemanticWidth = data.Features.SemanticWidth },
-        };
+        cfg = data.Configure(cfg);
         Directory.CreateDirectory(run.Root);
         AtomicFile.WriteAllText(run.ConfigPath, cfg.ToJson() + "\n");
         prepareRun?.Invoke(run);

@@ -1,5 +1,5 @@
 using BrainMClip.Evaluation.Networks;
-using BrainMClip.Evaluation.Parity;
+using BrainMClip.Parity;
 using BrainMClip.IO;
 using TorchSharp;
 using Xunit;

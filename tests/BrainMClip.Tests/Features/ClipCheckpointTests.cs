@@ -1,3 +1,4 @@
+using BrainMClip.Parity;
 using System.Text.Json.Nodes;
 using BrainMClip.Features;
 using BrainMClip.IO;

@@ -1,3 +1,4 @@
+using BrainMClip.Parity;
 using BrainMClip.Features;
 using BrainMClip.IO;
 using PureHDF;
@@ -172,7 +173,7 @@ public class FeatureExtractionTests
         foreach (var k in golden.Keys.Where(k => !k.StartsWith("pixel_values")))
             Assert.True(ClipGoldenTests.MaxAbs(o[k], golden[k]) < 1e-5, k);
         Assert.Equal(2, BrainMClip.Cli.Program.Main(["parity", "--component", "nope", "--inputs", outPath, "--out", outPath]));
-        Assert.Contains(Parity.Components, c => c.Name == "clip-vision");
+        Assert.Contains(ParityRunner.Components, c => c.Name == "clip-vision");
     }
 }
 

@@ -1,3 +1,4 @@
+using BrainMClip.Parity;
 using BrainMClip.IO;
 using BrainMClip.Tests.Data;
 using Xunit;

@@ -19,7 +19,7 @@ public class ReconstructionTests
         SafeTensors.Save(path, new Dictionary<string, Tensor>
         {
             ["semantic"] = sem, ["detail_projected"] = dp, ["detail"] = randn([n, tokens, 8], generator: g),
-            ["fused"] = BrainMClip.Model.ConditioningFusion.Fuse(sem, dp, 0.25),
+            ["fused"] = BrainMClip.Model.Conditioning.Fuse(sem, dp, 0.25),
         });
         return path;
     }

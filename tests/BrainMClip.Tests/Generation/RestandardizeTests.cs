@@ -14,7 +14,7 @@ public class RestandardizeTests
         var pred = randn([6, 2, 3], generator: g) * 0.1 + 0.5;        // shrunk, off-centre predictions
         var mean = randn([2, 3], generator: g).to_type(ScalarType.Float64);
         var std = (rand([2, 3], generator: g) + 0.5).to_type(ScalarType.Float64);
-        using var r = Reconstruction.Restandardize(pred, mean, std);
+        using var r = BrainMClip.Model.Conditioning.Restandardize(pred, mean, std);
         Assert.Equal(pred.shape, r.shape);
         // Hand computation for one entry (sample 4, token 1, channel 2): population-free n−1 std as torch.std / numpy ddof=1.
         var col = Enumerable.Range(0, 6).Select(i => (double)pred[i, 1, 2].item<float>()).ToArray();
@@ -40,8 +40,8 @@ public class RestandardizeTests
         var predPath = Path.Combine(dir.Path, "pred.safetensors");
         SafeTensors.Save(predPath, new Dictionary<string, Tensor> { ["semantic"] = sem, ["detail_projected"] = sem.clone() });
         var (cond, _, source) = Reconstruction.LoadConditioning(predPath, 0.25, feat);
-        using var expectedTokens = Reconstruction.Restandardize(sem, train.to_type(ScalarType.Float64).mean([0]), train.to_type(ScalarType.Float64).std(0));
-        using var expected = BrainMClip.Model.ConditioningFusion.Fuse(expectedTokens, expectedTokens, 0.25);
+        using var expectedTokens = BrainMClip.Model.Conditioning.Restandardize(sem, train.to_type(ScalarType.Float64).mean([0]), train.to_type(ScalarType.Float64).std(0));
+        using var expected = BrainMClip.Model.Conditioning.Fuse(expectedTokens, expectedTokens, 0.25);
         Assert.True((cond - expected).abs().max().item<float>() < 1e-5, $"{source}: max diff {(cond - expected).abs().max().item<float>()}");
         Assert.Contains("re-standardised", source);
         var bad = Path.Combine(dir.Path, "bad.safetensors");

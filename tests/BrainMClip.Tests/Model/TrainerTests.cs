@@ -80,7 +80,7 @@ public class TrainerTests
         Assert.Contains("checksum", problem);
 
         var log = new StringWriter();
-        using (var ck = Trainer.LoadLatestGood(run, log)) Assert.Equal(1, ck.Epoch);
+        using (var ck = Checkpoint.LoadLatestGood(run, log)) Assert.Equal(1, ck.Epoch);
         Assert.Contains("checksum mismatch", log.ToString());
         var resumed = Trainer.Train(cfg, ModelTestData.Training(p), dir.Path, new TrainOptions { Log = null, ProgressBar = false, Resume = true });
         Assert.Equal(3, resumed.EpochsCompleted);
@@ -128,7 +128,7 @@ public class TrainerTests
         // Chance is 1/50 = 0.02.
         Assert.True(sem.BrainToImageTop1 > 0.3 && sem.ImageToBrainTop1 > 0.3, $"semantic {sem}");
         Assert.True(det.BrainToImageTop1 > 0.3, $"detail {det}");
-        Assert.Equal(new long[] { 50, 3, 6 }, pred.Fused.shape);
+        Assert.Equal(new long[] { 50, 3, 6 }, pred.Fused!.shape);
         Assert.Equal(new long[] { 50, 3, 6 }, pred.DetailProjected!.shape);
     }
 

@@ -104,7 +104,7 @@ public class KillResumeTests(ITestOutputHelper log)
             SafeTensors.Save(pred, new Dictionary<string, Tensor>
             {
                 ["semantic"] = sem, ["detail_projected"] = dp, ["detail"] = randn([8, 5, 8], generator: g),
-                ["fused"] = BrainMClip.Model.ConditioningFusion.Fuse(sem, dp, 0.25),
+                ["fused"] = BrainMClip.Model.Conditioning.Fuse(sem, dp, 0.25),
             });
         }
         string[] Args(string outDir) => ["reconstruct", "--pred", pred, "--generator", gen, "--out", outDir, "--steps", "6", "--guidance", "2", "--seed", "5"];

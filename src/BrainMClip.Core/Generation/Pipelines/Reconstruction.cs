@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using BrainMClip.Features;
 using BrainMClip.IO;
 using BrainMClip.Model;
 using TorchSharp;
@@ -17,7 +18,7 @@ public sealed record ReconstructOptions
     public int Steps { get; init; } = 20;
     public double Guidance { get; init; } = 3.5;
     public int Candidates { get; init; } = 1;
-    public double Fusion { get; init; } = ConditioningFusion.DefaultLambda;
+    public double Fusion { get; init; } = Conditioning.DefaultLambda;
     public long Seed { get; init; }
     public string Scheduler { get; init; } = "ddim";
     public string Device { get; init; } = "cpu";
@@ -44,83 +45,18 @@ public sealed record ReconstructResult(int Images, int Written, int Skipped, dou
 /// </summary>
 public static class Reconstruction
 {
-    /// <summary>The conditioning of every test sample: renorm((1−λ)·semantic + λ·detail_projected), from PRED.safetensors.</summary>
+    /// <summary>The conditioning of every test sample from PRED.safetensors (see <see cref="Conditioning.FromPredictions"/>).</summary>
     /// <param name="restandardizeWith">Optional training features file (see <see cref="ReconstructOptions.RestandardizeWith"/>).</param>
-    public static (Tensor Conditioning, Tensor Semantic, string Source) LoadConditioning(string predPath, double lambda, string? restandardizeWith = null)
+    public static (Tensor Conditioning, Tensor Semantic, string Source) LoadConditioning(string predPath, double lambda,
+        string? restandardizeWith = null)
     {
-        var header = SafeTensors.ReadHeader(predPath);
-        if (!header.Entries.ContainsKey("semantic"))
-            throw new UserInputException($"{predPath}: tensor 'semantic' (N,T,P) not found; write PRED with 'brainmclip predict'");
-        var semantic = SafeTensors.LoadTensor(predPath, "semantic").to_type(ScalarType.Float32);
-        if (semantic.dim() != 3) throw new UserInputException($"{predPath}: 'semantic' must be (N,T,P), got [{string.Join(",", semantic.shape)}]");
-        (Tensor Mean, Tensor Std)? target = restandardizeWith is null ? null : FeatureStatistics(restandardizeWith, semantic);
-        string how = target is null ? "" : $", re-standardised to the statistics of {restandardizeWith}";
-        if (header.Entries.ContainsKey("detail_projected"))
-        {
-            using var dp = SafeTensors.LoadTensor(predPath, "detail_projected").to_type(ScalarType.Float32);
-            if (target is { } t)
+        if (restandardizeWith is null) return Conditioning.FromPredictions(predPath, lambda);
+        return Conditioning.FromPredictions(predPath, lambda,
+            semantic =>
             {
-                using var rs = Restandardize(semantic, t.Mean, t.Std);
-                using var rdp = Restandardize(dp, t.Mean, t.Std);
-                t.Mean.Dispose(); t.Std.Dispose();
-                return (ConditioningFusion.Fuse(rs, rdp, lambda), semantic, $"fused from semantic and detail_projected with lambda {lambda}{how}");
-            }
-            return (ConditioningFusion.Fuse(semantic, dp, lambda), semantic, $"fused from semantic and detail_projected with lambda {lambda}");
-        }
-        if (target is { } only)
-        {
-            using var rs = Restandardize(semantic, only.Mean, only.Std);
-            only.Mean.Dispose(); only.Std.Dispose();
-            if (lambda == 0) return (ConditioningFusion.Renorm(rs), semantic, $"semantic only (lambda 0){how}");
-            throw new UserInputException($"{predPath}: tensor 'detail_projected' (N,T,P) not found, needed for --fusion {lambda} with --restandardize (use --fusion 0 for semantic only)");
-        }
-        if (lambda == 0) return (ConditioningFusion.Renorm(semantic), semantic, "semantic only (lambda 0)");
-        if (header.Entries.ContainsKey("fused"))
-        {
-            Console.Error.WriteLine($"warning: {predPath} has no 'detail_projected'; using its precomputed 'fused' tokens (--fusion ignored)");
-            var fused = SafeTensors.LoadTensor(predPath, "fused").to_type(ScalarType.Float32);
-            return (fused, semantic, "precomputed 'fused' from PRED");
-        }
-        throw new UserInputException($"{predPath}: tensor 'detail_projected' (N,T,P) not found, needed for --fusion {lambda} (use --fusion 0 for semantic only)");
-    }
-
-    /// <summary>
-    /// Brain-Diffuser's step before conditioning the generator: per token and channel, standardise the predictions over
-    /// the samples and give them the training features' mean and std. Ridge-like predictions are shrunk towards the
-    /// mean; fed as they are, every sample conditions the generator on nearly the same tokens.
-    /// </summary>
-    public static Tensor Restandardize(Tensor predictions, Tensor mean, Tensor std)
-    {
-        if (predictions.shape[0] < 2)
-            throw new UserInputException("--restandardize needs at least 2 predicted samples (it standardises over the samples)");
-        using var scope = NewDisposeScope();
-        var p64 = predictions.to_type(ScalarType.Float64);
-        var z = (p64 - p64.mean([0], keepdim: true)) / p64.std(0, keepdim: true).clamp_min(1e-12);
-        return (z * std + mean).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Mean and std (float64, (T,P)) over the rows of a features file's 'semantic' tensor, read in chunks.</summary>
-    static (Tensor Mean, Tensor Std) FeatureStatistics(string featuresPath, Tensor like)
-    {
-        var h = SafeTensors.ReadHeader(featuresPath);
-        if (!h.Entries.TryGetValue("semantic", out var e))
-            throw new UserInputException($"{featuresPath}: tensor 'semantic' not found (--restandardize expects a features file written by 'features')");
-        if (e.Shape.Length != 3 || e.Shape[1] != like.shape[1] || e.Shape[2] != like.shape[2] || e.Shape[0] < 2)
-            throw new UserInputException($"{featuresPath}: 'semantic' is [{string.Join(",", e.Shape)}]; expected (N ≥ 2, {like.shape[1]}, {like.shape[2]}) like the predictions");
-        using var scope = NewDisposeScope();
-        long n = e.Shape[0];
-        var sum = zeros(like.shape[1], like.shape[2], dtype: ScalarType.Float64);
-        var sq = zeros_like(sum);
-        for (long r = 0; r < n; r += 256)
-        {
-            using var chunkScope = NewDisposeScope();
-            var x = SafeTensors.LoadTensor(featuresPath, "semantic", r, Math.Min(256, n - r)).to_type(ScalarType.Float64);
-            sum.add_(x.sum([0]));
-            sq.add_((x * x).sum([0]));
-        }
-        var mean = sum / n;
-        var std = ((sq - mean * mean * n) / (n - 1)).clamp_min(0).sqrt();
-        return (mean.MoveToOuterDisposeScope(), std.MoveToOuterDisposeScope());
+                var (mean, std) = FeatureFile.SemanticStatistics(restandardizeWith, semantic.shape[1], semantic.shape[2]);
+                return new Conditioning.Statistics(mean, std, restandardizeWith);
+            });
     }
 
     public static ScalarType ParseDType(string name) => name.ToLowerInvariant() switch

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using BrainMClip.Features;
 using BrainMClip.Generation.Models;
 using BrainMClip.Generation.Pipelines;
 using BrainMClip.Generation.Schedulers;
@@ -99,10 +100,10 @@ public static class PixelGeneratorTrainer
         log.WriteLine($"generator train: loading {o.ImagesPath}");
         var images = LoadImages(o.ImagesPath, o.Size);
         log.WriteLine($"generator train: {images.shape[0]} images at {o.Size}x{o.Size} ({clock.Elapsed.TotalSeconds:0.0}s)");
-        var header = SafeTensors.ReadHeader(o.FeaturesPath);
+        var header = FeatureFile.ReadHeader(o.FeaturesPath);
         if (!header.Entries.ContainsKey("semantic"))
             throw new UserInputException($"{o.FeaturesPath}: tensor 'semantic' (N,T,P) not found; extract features with 'brainmclip features'");
-        var context = SafeTensors.LoadTensor(o.FeaturesPath, "semantic").to_type(ScalarType.Float32);
+        var context = FeatureFile.Read(o.FeaturesPath, "semantic").to_type(ScalarType.Float32);
         if (context.dim() != 3) throw new UserInputException($"{o.FeaturesPath}: 'semantic' must be (N,T,P), got [{string.Join(",", context.shape)}]");
         if (context.shape[0] != images.shape[0])
             throw new UserInputException($"{o.FeaturesPath}: {context.shape[0]} feature rows but {o.ImagesPath} has {images.shape[0]} images; they must be the same samples in the same order");

@@ -1,8 +1,9 @@
+using BrainMClip.Evaluation;
 using BrainMClip.Evaluation.Networks;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Evaluation.Parity;
+namespace BrainMClip.Parity;
 
 /// <summary>
 /// `parity` components of the evaluation area (SPEC §6): each reads the tensors it recognises and returns every output

@@ -3,7 +3,7 @@ using BrainMClip.Generation.Pipelines;
 using BrainMClip.Generation.Schedulers;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Generation.Parity;
+namespace BrainMClip.Parity;
 
 internal static class ParityInputs
 {

@@ -1,6 +1,6 @@
 using ScottPlot;
 
-namespace BrainMClip.Report;
+namespace BrainMClip.IO;
 
 /// <summary>PNG plots (ScottPlot) for the report and the layer analysis.</summary>
 public static class Plots
@@ -45,6 +45,29 @@ public static class Plots
         plt.XLabel(xLabel);
         if (logY) plt.YLabel("log10");
         plt.Title(title);
+        plt.ShowLegend();
+        return plt.GetImageBytes(width, height, ImageFormat.Png);
+    }
+
+    /// <summary>
+    /// Named series over a shared x axis, some on the left axis and some on the right one (e.g. a loss and a score);
+    /// a series that is all NaN is left out.
+    /// </summary>
+    public static byte[] TwoAxes(double[] x, IReadOnlyList<(string Name, double[] Y)> left,
+        IReadOnlyList<(string Name, double[] Y)> right, string xLabel, string leftLabel, string rightLabel,
+        int width = 800, int height = 500)
+    {
+        var plt = new Plot();
+        foreach (var (name, y, onRight) in left.Select(s => (s.Name, s.Y, false)).Concat(right.Select(s => (s.Name, s.Y, true))))
+        {
+            if (onRight && y.All(double.IsNaN)) continue;
+            var sc = plt.Add.Scatter(x, y);
+            sc.LegendText = name;
+            if (onRight) sc.Axes.YAxis = plt.Axes.Right;
+        }
+        plt.XLabel(xLabel);
+        plt.YLabel(leftLabel);
+        plt.Axes.Right.Label.Text = rightLabel;
         plt.ShowLegend();
         return plt.GetImageBytes(width, height, ImageFormat.Png);
     }

@@ -1,7 +1,7 @@
 using BrainMClip.IO;
 using static TorchSharp.torch;
 
-namespace BrainMClip;
+namespace BrainMClip.Parity;
 
 /// <summary>Options shared by every parity component (SPEC §6 <c>brainmclip parity</c>).</summary>
 public sealed record ParityOptions
@@ -28,7 +28,7 @@ public interface IParityComponent
     void Run(string? model, IReadOnlyDictionary<string, Tensor> inputs, IDictionary<string, Tensor> outputs, ParityOptions options);
 }
 
-public static class Parity
+public static class ParityRunner
 {
     /// <summary>All components in this assembly, by name.</summary>
     public static IReadOnlyList<IParityComponent> Components { get; } = typeof(IParityComponent).Assembly.GetTypes()

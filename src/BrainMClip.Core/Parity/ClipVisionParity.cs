@@ -1,6 +1,7 @@
+using BrainMClip.Features;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Features;
+namespace BrainMClip.Parity;
 
 /// <summary>
 /// <c>parity --component clip-vision</c> (SPEC §6): <c>pixel_values</c> → <c>hidden_states.k</c>, <c>pooler_output</c>,

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace BrainMClip.Evaluation.Parity;
+namespace BrainMClip.Parity;
 
 /// <summary>Adapts an evaluation component to the shared `parity` command (<see cref="IParityComponent"/>).</summary>
 public abstract class EvaluationParityAdapter(IEvaluationParityComponent inner) : IParityComponent
