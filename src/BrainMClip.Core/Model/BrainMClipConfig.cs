@@ -74,6 +74,21 @@ public sealed record TrainingSection
     public bool ClipPerStream { get; init; }
     public double ValFraction { get; init; } = 0.1;
     public long Seed { get; init; } = 0;
+    /// <summary>
+    /// MindEye's BiMixCo: during the first <c>mixup_fraction</c> of the epochs each batch mixes half of its samples
+    /// with a partner (voxels and targets, weights ~ Beta(0.15, 0.15)) and the global term is the MixCo loss;
+    /// afterwards plain SoftCLIP. 0 (default) disables it; MindEye used 0.33.
+    /// </summary>
+    public double MixupFraction { get; init; }
+    /// <summary>
+    /// Ours (the "epoch-0 rule"), with model.ridge_skip and zero_init_head: the linear map alone is saved as epoch 0
+    /// and a trained epoch becomes best.ckpt only if its validation cosines beat the map's significantly (paired,
+    /// mean gain &gt; 2 standard errors). Default off: the best trained epoch is kept.
+    /// </summary>
+    public bool KeepLinearUnlessBetter { get; init; }
+
+    /// <summary>Epochs (from the start) that use BiMixCo.</summary>
+    [JsonIgnore] public int MixupEpochs => (int)Math.Floor(MixupFraction * Epochs);
 }
 
 /// <summary>SPEC §3 ablation switches.</summary>
@@ -274,6 +289,9 @@ public sealed record BrainMClipConfig
         Req(t.FinalDivFactor >= 1 && double.IsFinite(t.FinalDivFactor), "training.final_div_factor", ">= 1", t.FinalDivFactor);
         Req(t.ValFraction is >= 0 and < 0.9, "training.val_fraction", "a value in [0, 0.9)", t.ValFraction);
         Req(t.Seed >= 0, "training.seed", ">= 0", t.Seed);
+        Req(t.MixupFraction is >= 0 and <= 1, "training.mixup_fraction", "a value in [0, 1]", t.MixupFraction);
+        Req(!t.KeepLinearUnlessBetter || (m.RidgeSkip && m.ZeroInitHead), "training.keep_linear_unless_better",
+            "false unless model.ridge_skip and model.zero_init_head are true (it compares epochs with the linear map)", t.KeepLinearUnlessBetter);
         Req(!(Ablation.SemanticOnly && Ablation.DetailOnly), "ablation.semantic_only",
             "not both semantic_only and detail_only", "true");
         Req(!(Ablation.GlobalOnly && Ablation.TokenOnly), "ablation.token_only", "not both global_only and token_only", "true");

@@ -153,14 +153,15 @@ sealed class TrainingSession : IDisposable
     }
 
     /// <summary>
-    /// With ridge_skip and zero_init_head the untrained model IS the linear map: it is best.ckpt "epoch 0", and a
+    /// training.keep_linear_unless_better (with ridge_skip and zero_init_head the untrained model IS the linear map):
+    /// the map is best.ckpt "epoch 0", and a
     /// trained epoch replaces it only if its validation cosines beat the map's significantly (paired over the
     /// validation samples, mean gain > 2 standard errors), so a residual that merely fits noise is never preferred
     /// over the map alone. The map's per-sample cosines travel in the checkpoints for resumed runs.
     /// </summary>
     public void SaveLinearPathAsEpochZero()
     {
-        if (_split.Validation == 0 || !_cfg.Model.ZeroInitHead || !_net.RidgeSkipEncoders().Any()) return;
+        if (_split.Validation == 0 || !_t.KeepLinearUnlessBetter || !_net.RidgeSkipEncoders().Any()) return;
         var (v0S, v0D, perSample) = Validate();
         _linearCosines = perSample;
         _bestVal = _cfg.UsesSemantic ? v0S : v0D;
@@ -205,8 +206,20 @@ sealed class TrainingSession : IDisposable
         var fS = _cfg.UsesSemantic ? _data.Semantic.index_select(0, rows) : null;
         var eD = _data.Features.Detail(rows);
         var eS = _data.Features.Semantic(rows);
-        var output = _net.Forward(fD, fS, _oofD?.index_select(0, rows), _oofS?.index_select(0, rows));
-        var loss = Losses.Compute(_net, output, fD, fS, eD, eS);
+        var skipD = _oofD?.index_select(0, rows);
+        var skipS = _oofS?.index_select(0, rows);
+        // BiMixCo epochs: both streams' voxels (and the linear path's inputs) are mixed with the same partners; the
+        // draw uses the shuffle generator, whose state the checkpoints carry, so resumed runs replay it exactly.
+        using var mix = epoch < _t.MixupEpochs ? MixupBatch.Draw(rows.shape[0], _shuffleGen) : null;
+        if (mix is not null)
+        {
+            fD = fD is null ? null : mix.Mix(fD);
+            fS = fS is null ? null : mix.Mix(fS);
+            skipD = skipD is null ? null : mix.Mix(skipD);
+            skipS = skipS is null ? null : mix.Mix(skipS);
+        }
+        var output = _net.Forward(fD, fS, skipD, skipS);
+        var loss = Losses.Compute(_net, output, fD, fS, eD, eS, mix);
         var values = new Dictionary<string, double>();
         foreach (var (name, v) in loss.Terms.Append(new("total", loss.Total)))
         {
