@@ -136,6 +136,40 @@ public class HierarchicalSynthTests : IClassFixture<HierarchicalSynthTests.Subje
     }
 
     [Fact]
+    public void GroundTruthCommandDecodesCategoriesFromFlocAndContrastFromPrf()
+    {
+        using var dir = new TempDir();
+        // Semantic targets that are a fixed linear function of the captions (2 tokens × 6): the captions must retrieve
+        // them almost perfectly, the family flags alone far less well.
+        var caps = new Dictionary<string, float[]>();
+        foreach (var (split, rows) in new[] { ("train", Train), ("test", Test) })
+        {
+            caps[split] = Npy.Read(Gt($"{split}_captions")).ToFloat32();
+            var c = tensor(caps[split], new long[] { rows, WorldScene.CaptionLength });
+            var sem = c.mm(randn(WorldScene.CaptionLength, 12, generator: new Generator(3))).reshape(rows, 2, 6);
+            SafeTensors.Save(Path.Combine(dir.Path, $"{split}.safetensors"),
+                new Dictionary<string, Tensor> { ["detail"] = zeros(rows, 2, 3), ["semantic"] = sem });
+        }
+        var (code, stdout, err) = CliRunner.Run("data", "ground-truth", "--data", _d.Root,
+            "--features-train", Path.Combine(dir.Path, "train.safetensors"), "--features-test", Path.Combine(dir.Path, "test.safetensors"));
+        Assert.True(code == 0, err);
+        var j = JsonDocument.Parse(stdout).RootElement;
+        var st = j.GetProperty("streams");
+        double Get(string s, string k) => st.GetProperty(s).GetProperty(k).GetDouble();
+        double chance = j.GetProperty("chance").GetProperty("label_accuracy").GetDouble();
+        Assert.InRange(chance, 0.5, 0.65);
+        Assert.True(Get("semantic", "label_accuracy") > 0.9 && Get("low", "label_accuracy") < chance + 0.15,
+            $"label accuracy floc {Get("semantic", "label_accuracy")}, prf {Get("low", "label_accuracy")}, chance {chance}");
+        Assert.True(Get("low", "contrast_r") > Get("semantic", "contrast_r") + 0.2);
+        Assert.True(Get("semantic", "attribute_r") > Get("low", "attribute_r") + 0.3);
+        Assert.InRange(Get("semantic", "noise_ceiling_mean"), 20, 60);
+        var fromTruth = j.GetProperty("semantic_target_from_ground_truth");
+        double fromCaps = fromTruth.GetProperty("captions").GetProperty("image_to_brain_top1").GetDouble();
+        double fromLabels = fromTruth.GetProperty("labels").GetProperty("image_to_brain_top1").GetDouble();
+        Assert.True(fromCaps > 0.9 && fromLabels < 0.5, $"retrieval from captions {fromCaps}, from labels {fromLabels}");
+    }
+
+    [Fact]
     public void LinearOnlyOptionsAreRejected()
     {
         using var dir = new TempDir();
