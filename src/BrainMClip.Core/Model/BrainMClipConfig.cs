@@ -86,6 +86,12 @@ public sealed record TrainingSection
     /// mean gain &gt; 2 standard errors). Default off: the best trained epoch is kept.
     /// </summary>
     public bool KeepLinearUnlessBetter { get; init; }
+    /// <summary>
+    /// Ours: what picks best.ckpt — "cosine" (validation cosine of ê_S, the SPEC's rule) or "retrieval" (the mean of
+    /// both directions' top-1 over the validation rows). With a contrast-heavy loss the cosine falls while retrieval
+    /// rises (docs/evidence.md), and "cosine" can then keep a barely trained epoch.
+    /// </summary>
+    public string SelectBy { get; init; } = "cosine";
 
     /// <summary>Epochs (from the start) that use BiMixCo.</summary>
     [JsonIgnore] public int MixupEpochs => (int)Math.Floor(MixupFraction * Epochs);
@@ -155,14 +161,16 @@ public sealed record BrainMClipConfig
     // 40 epochs (validation retrieval still rose at 40 on the simulated subjects; 80 over-fitted), the mean-target
     // start (zero_init_head) and more weight on the semantic stream. α multiplies an MSE over T·C elements of unit
     // vectors, i.e. α·2/(T·C)·(1 − cos): α 3000 at 65×64 is ≈ 1.4·(1 − cos), the contrast-heavy balance that
-    // beat ridge in the measurements (α 10000 there is ≈ 4.8·(1 − cos)).
+    // beat ridge in the measurements (α 10000 there is ≈ 4.8·(1 − cos)). With that loss the validation cosine falls
+    // while retrieval rises, so best.ckpt is chosen by validation retrieval (select_by).
     const string TinyJson = """
     {
       "kind": "brainmclip", "name": "tiny",
       "model": { "tokens": 65, "detail_width": 128, "semantic_width": 64, "hidden": 256, "blocks": 1, "rank": 8,
                  "dropout_input": 0.5, "dropout_blocks": 0.15, "zero_init_head": true },
       "loss": { "w_semantic": 3, "alpha": 3000 },
-      "training": { "epochs": 40, "batch_size": 50, "max_lr": 1e-3, "val_fraction": 0.1, "seed": 0 }
+      "training": { "epochs": 40, "batch_size": 50, "max_lr": 1e-3, "val_fraction": 0.1, "seed": 0,
+                    "select_by": "retrieval" }
     }
     """;
 
@@ -289,6 +297,7 @@ public sealed record BrainMClipConfig
         Req(t.FinalDivFactor >= 1 && double.IsFinite(t.FinalDivFactor), "training.final_div_factor", ">= 1", t.FinalDivFactor);
         Req(t.ValFraction is >= 0 and < 0.9, "training.val_fraction", "a value in [0, 0.9)", t.ValFraction);
         Req(t.Seed >= 0, "training.seed", ">= 0", t.Seed);
+        Req(t.SelectBy is "cosine" or "retrieval", "training.select_by", "\"cosine\" or \"retrieval\"", t.SelectBy);
         Req(t.MixupFraction is >= 0 and <= 1, "training.mixup_fraction", "a value in [0, 1]", t.MixupFraction);
         Req(!t.KeepLinearUnlessBetter || (m.RidgeSkip && m.ZeroInitHead), "training.keep_linear_unless_better",
             "false unless model.ridge_skip and model.zero_init_head are true (it compares epochs with the linear map)", t.KeepLinearUnlessBetter);
