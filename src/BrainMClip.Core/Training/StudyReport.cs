@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BrainMClip.IO;
-using BrainMClip.Report;
 
 namespace BrainMClip.Training;
 
