@@ -14,7 +14,7 @@ namespace BrainMClip.Training;
 /// </summary>
 public static class StudyReport
 {
-    /// <summary>Stream.direction keys of the per-sample hit rates, the first being the study's headline metric.</summary>
+    /// <summary>Stream.direction keys of the per-sample hit rates; the first is the study's headline metric.</summary>
     public static readonly IReadOnlyList<string> Metrics =
         ["semantic.brain_to_image", "semantic.image_to_brain", "detail.brain_to_image", "detail.image_to_brain"];
 
@@ -33,7 +33,10 @@ public static class StudyReport
                 ["size"] = size, ["seeds"] = net.Count,
                 ["ridge"] = Means(ridge), ["network"] = Means(net),
                 ["network_minus_ridge"] = Differences(net, ridge, o.BootstrapResamples),
-                ["train_seconds"] = new JsonObject { ["ridge"] = ridge.Sum(r => r.TrainSeconds), ["network"] = net.Sum(r => r.TrainSeconds) },
+                ["train_seconds"] = new JsonObject
+                {
+                    ["ridge"] = ridge.Sum(r => r.TrainSeconds), ["network"] = net.Sum(r => r.TrainSeconds),
+                },
             });
         }
         var ablations = new JsonArray();
@@ -57,8 +60,15 @@ public static class StudyReport
         {
             ["network_config"] = JsonNode.Parse(o.Network.ToJson()),
             ["test_samples"] = testSamples,
-            ["retrieval"] = new JsonObject { ["loops"] = o.Retrieval.Loops, ["batch"] = o.Retrieval.Batch, ["seed"] = o.Retrieval.Seed },
-            ["bootstrap"] = new JsonObject { ["resamples"] = o.BootstrapResamples, ["level"] = 0.95, ["over"] = "test images (per-image hit rates, averaged over seeds)" },
+            ["retrieval"] = new JsonObject
+            {
+                ["loops"] = o.Retrieval.Loops, ["batch"] = o.Retrieval.Batch, ["seed"] = o.Retrieval.Seed,
+            },
+            ["bootstrap"] = new JsonObject
+            {
+                ["resamples"] = o.BootstrapResamples, ["level"] = 0.95,
+                ["over"] = "test images (per-image hit rates, averaged over seeds)",
+            },
             ["sizes"] = new JsonArray(o.Sizes.Select(x => (JsonNode?)x).ToArray()),
             ["seeds"] = o.Seeds,
             ["wall_seconds"] = new JsonObject
@@ -103,30 +113,38 @@ public static class StudyReport
             var pa = a.Where(r => r.PerSample.ContainsKey(m)).Select(r => r.PerSample[m]).ToList();
             var pb = b.Where(r => r.PerSample.ContainsKey(m)).Select(r => r.PerSample[m]).ToList();
             if (pa.Count == 0 || pb.Count == 0) { o[m] = null; continue; }
-            var d = StudyStatistics.PairedBootstrap(StudyStatistics.MeanOverRuns(pa), StudyStatistics.MeanOverRuns(pb), resamples);
-            o[m] = new JsonObject { ["mean"] = d.Mean, ["ci95_low"] = d.Low, ["ci95_high"] = d.High, ["excludes_zero"] = d.ExcludesZero };
+            var d = StudyStatistics.PairedBootstrap(StudyStatistics.MeanOverRuns(pa), StudyStatistics.MeanOverRuns(pb),
+                resamples);
+            o[m] = new JsonObject
+            {
+                ["mean"] = d.Mean, ["ci95_low"] = d.Low, ["ci95_high"] = d.High, ["excludes_zero"] = d.ExcludesZero,
+            };
         }
         return o;
     }
 
     static string Csv(IReadOnlyList<StudyRun> runs)
     {
-        var sb = new StringBuilder("size,seed,variant," + string.Join(",", Metrics.Select(m => m.Replace('.', '_') + "_top1")) + ",train_seconds\n");
+        var header = string.Join(",", Metrics.Select(m => m.Replace('.', '_') + "_top1"));
+        var sb = new StringBuilder($"size,seed,variant,{header},train_seconds\n");
         foreach (var r in runs.OrderBy(r => r.Size).ThenBy(r => r.Seed).ThenBy(r => r.Variant, StringComparer.Ordinal))
         {
-            var cells = Metrics.Select(m => Top1(r, m) is { } v ? v.ToString("0.0000", CultureInfo.InvariantCulture) : "");
-            sb.Append(CultureInfo.InvariantCulture, $"{r.Size},{r.Seed},{r.Variant},{string.Join(",", cells)},{r.TrainSeconds:0.0}\n");
+            var cells = string.Join(",",
+                Metrics.Select(m => Top1(r, m) is { } v ? v.ToString("0.0000", CultureInfo.InvariantCulture) : ""));
+            sb.Append(CultureInfo.InvariantCulture, $"{r.Size},{r.Seed},{r.Variant},{cells},{r.TrainSeconds:0.0}\n");
         }
         return sb.ToString();
     }
 
-    static void WritePlots(string outDir, JsonArray curve, IReadOnlyList<StudyRun> largest, IReadOnlyList<string> ablations)
+    static void WritePlots(string outDir, JsonArray curve, IReadOnlyList<StudyRun> largest,
+        IReadOnlyList<string> ablations)
     {
         var sizes = curve.Select(c => (double)c!["size"]!.GetValue<int>()).ToArray();
         double Mean(JsonNode c, string model, string m) => c[model]?[m]?["mean"]?.GetValue<double>() ?? double.NaN;
         var series = new Dictionary<string, (double[], double[])>();
         foreach (var (model, label) in new[] { ("ridge", "ridge"), ("network", "network") })
-            foreach (var (m, short_) in new[] { ("semantic.brain_to_image", "semantic b→i"), ("semantic.image_to_brain", "semantic i→b") })
+            foreach (var (m, short_) in new[]
+                     { ("semantic.brain_to_image", "semantic b→i"), ("semantic.image_to_brain", "semantic i→b") })
                 series[$"{label} {short_}"] = (sizes, curve.Select(c => Mean(c!, model, m)).ToArray());
         AtomicFile.WriteAllBytes(Path.Combine(outDir, "learning_curve.png"),
             Plots.Lines(series, "training samples", "Test retrieval top-1 (mean over seeds)"));
@@ -137,7 +155,8 @@ public static class StudyReport
         for (int i = 0; i < variants.Count; i++)
             for (int j = 0; j < Metrics.Count; j++)
             {
-                var v = largest.Where(r => r.Variant == variants[i]).Select(r => Top1(r, Metrics[j])).OfType<double>().ToList();
+                var v = largest.Where(r => r.Variant == variants[i]).Select(r => Top1(r, Metrics[j]))
+                    .OfType<double>().ToList();
                 values[i, j] = v.Count == 0 ? double.NaN : v.Average();
             }
         AtomicFile.WriteAllBytes(Path.Combine(outDir, "ablations.png"), Plots.Heatmap(values, variants,

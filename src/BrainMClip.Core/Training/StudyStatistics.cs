@@ -13,10 +13,11 @@ public static class StudyStatistics
     /// Mean of a − b over the test images where both are defined, and its 95 % percentile bootstrap interval:
     /// images are resampled with replacement (seeded), so the interval is over the test set, for the trained models.
     /// </summary>
-    public static PairedDifference PairedBootstrap(IReadOnlyList<double> a, IReadOnlyList<double> b, int resamples = 2000,
-        long seed = 0, double level = 0.95)
+    public static PairedDifference PairedBootstrap(IReadOnlyList<double> a, IReadOnlyList<double> b,
+        int resamples = 2000, long seed = 0, double level = 0.95)
     {
-        if (a.Count != b.Count) throw new ArgumentException($"paired samples of different lengths ({a.Count} and {b.Count})");
+        if (a.Count != b.Count)
+            throw new ArgumentException($"paired samples of different lengths ({a.Count} and {b.Count})");
         var d = a.Zip(b, (x, y) => x - y).Where(double.IsFinite).ToArray();
         if (d.Length == 0) return new PairedDifference(double.NaN, double.NaN, double.NaN, 0, resamples);
         var rng = new Random(unchecked((int)seed));
