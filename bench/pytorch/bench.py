@@ -50,8 +50,8 @@ def loaded_blas():
 # ---------------------------------------------------------------- BrainMCLIP (docs/model.md; src/BrainMClip.Core/Model)
 PRESETS = {
     # Mirrors BrainMClipConfig's presets (src/BrainMClip.Core/Model/BrainMClipConfig.cs); keep them in step.
-    "tiny": dict(tokens=65, detail_width=128, semantic_width=64, hidden=256, blocks=0, rank=8, max_lr=3e-3,
-                 dropout_input=0.2, dropout_blocks=0.15, ridge_skip=True),
+    "tiny": dict(tokens=65, detail_width=128, semantic_width=64, hidden=256, blocks=1, rank=8, max_lr=1e-3,
+                 dropout_input=0.5, dropout_blocks=0.15, ridge_skip=False),
     "paper": dict(tokens=257, detail_width=1024, semantic_width=768, hidden=2048, blocks=4, rank=64, max_lr=3e-4,
                   dropout_input=0.5, dropout_blocks=0.15, ridge_skip=False),
 }

@@ -10,11 +10,12 @@ public sealed class SynthCommand : ICliCommand
 {
     public string[] Path => ["synth"];
     public string Description =>
-        "Generate a seeded synthetic NSD-like subject (scenes of coloured shapes, a voxel grid with retinotopic " +
-            "low-level " +
-        "voxels, category-tuned floc voxels and mixed voxels, noisy responses averaged over repetitions) in exactly " +
-            "the " +
-        "Brain-Diffuser layout, with ROI NIfTI masks and the ground truth under DATA/ground_truth/.";
+        "Generate a seeded synthetic NSD-like subject in exactly the Brain-Diffuser layout, with ROI NIfTI masks and the " +
+        "ground truth under DATA/ground_truth/. --world hierarchical (default): scenes of face-, body-, place- and " +
+        "word-like objects; retinotopic prf voxels with compressive responses to local contrast/colour energy; " +
+        "position- and size-tolerant, saturating category-selective floc voxels; mixed voxels elsewhere; independent, " +
+        "shared and spatially smooth noise averaged over repetitions, with NSD-style noise ceilings. --world linear: " +
+        "geometric shapes, voxels linear in pooled features and category counts, independent noise.";
 
     public void Configure(Command command)
     {
@@ -28,31 +29,32 @@ public sealed class SynthCommand : ICliCommand
             DefaultValueFactory = _ => 600
         };
         var test = new Option<int>("--test") { Description = "Number of test images.", DefaultValueFactory = _ => 100 };
-        var size = new Option<int>("--image-size")
-        { Description = "Image height and width in pixels.", DefaultValueFactory = _ => 64 };
-        var seed = new Option<int>("--seed")
-        { Description = "Random seed; the same seed gives the same files.", DefaultValueFactory = _ => 0 };
-        var cats = new Option<int>("--categories")
+        var size = new Option<int>("--image-size") { Description = "Image height and width in pixels.", DefaultValueFactory = _ => 64 };
+        var seed = new Option<int>("--seed") { Description = "Random seed; the same seed gives the same files.", DefaultValueFactory = _ => 0 };
+        var world = new Option<string>("--world")
         {
-            Description = "Number of object categories K (1-8: disc, square, triangle, cross, ring, star, bar, " +
-            "grid).",
-            DefaultValueFactory = _ => 8
+            Description = "Simulated world: hierarchical (default) or linear.", DefaultValueFactory = _ => "hierarchical",
         };
-        var snr = new Option<double>("--snr")
+        world.AcceptOnlyFromAmong("hierarchical", "linear");
+        var cats = new Option<int?>("--categories")
         {
-            Description = "Signal-to-noise ratio (variance) of one repetition; 3 repetitions are averaged.",
-            DefaultValueFactory = _ => 1.0
+            Description = "Linear world only: number of object categories K (1-8: disc, square, triangle, cross, ring, " +
+                          "star, bar, grid; default 8).",
         };
-        var dtype = new Option<string>("--fmri-dtype")
+        var snr = new Option<double?>("--snr")
         {
-            Description = "Element type of the fMRI matrices: float32 or float64.",
-            DefaultValueFactory = _ => "float32"
+            Description = "Signal-to-noise ratio (variance) of one repetition (default: hierarchical " +
+                          $"{SyntheticNsd.HierarchicalDefaultSnr}, linear 1.0).",
         };
+        var reps = new Option<int>("--repetitions")
+        {
+            Description = "Repetitions per image, averaged (hierarchical: at least 2, for the noise ceiling).",
+            DefaultValueFactory = _ => 3,
+        };
+        var dtype = new Option<string>("--fmri-dtype") { Description = "Element type of the fMRI matrices: float32 or float64.", DefaultValueFactory = _ => "float32" };
         dtype.AcceptOnlyFromAmong("float32", "float64");
-        var force = new Option<bool>("--force")
-        { Description = "Write into a non-empty --out folder (files of the layout are replaced)." };
-        foreach (var o in new Option[]
-            { output, subject, train, test, size, seed, cats, snr, dtype, force }) command.Options.Add(o);
+        var force = new Option<bool>("--force") { Description = "Write into a non-empty --out folder (files of the layout are replaced)." };
+        foreach (var o in new Option[] { output, subject, train, test, size, seed, world, cats, snr, reps, dtype, force }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             string outDir = parse.GetValue(output)!;
@@ -63,28 +65,17 @@ public sealed class SynthCommand : ICliCommand
                     $"{outDir}: --out folder is not empty; choose another folder or pass --force");
             var opts = new SynthOptions
             {
-                OutDir = outDir,
-                Subject = parse.GetValue(subject),
-                Train = parse.GetValue(train),
-                Test = parse.GetValue(test),
-                ImageSize = parse.GetValue(size),
-                Seed = parse.GetValue(seed),
-                Categories = parse.GetValue(cats),
-                Snr = parse.GetValue(snr),
-                FmriDType = parse.GetValue(dtype)!,
+                OutDir = outDir, Subject = parse.GetValue(subject), Train = parse.GetValue(train), Test = parse.GetValue(test),
+                ImageSize = parse.GetValue(size), Seed = parse.GetValue(seed), Categories = parse.GetValue(cats),
+                Snr = parse.GetValue(snr), FmriDType = parse.GetValue(dtype)!, Repetitions = parse.GetValue(reps),
+                World = parse.GetValue(world) == "linear" ? SynthWorld.Linear : SynthWorld.Hierarchical,
             };
             var r = SyntheticNsd.Generate(opts);
             var report = new
             {
-                data = System.IO.Path.GetFullPath(r.DataRoot),
-                subject = r.Subject,
-                train_samples = r.Train,
-                test_samples = r.Test,
-                image_shape = new[] { r.ImageSize, r.ImageSize, 3 },
-                voxels_detail = r.VoxelsDetail,
-                voxels_semantic = r.VoxelsSemantic,
-                voxels_low = r.VoxelsLow,
-                ground_truth = System.IO.Path.GetFullPath(r.GroundTruthJson),
+                world = parse.GetValue(world), data = System.IO.Path.GetFullPath(r.DataRoot), subject = r.Subject, train_samples = r.Train, test_samples = r.Test,
+                image_shape = new[] { r.ImageSize, r.ImageSize, 3 }, voxels_detail = r.VoxelsDetail,
+                voxels_semantic = r.VoxelsSemantic, voxels_low = r.VoxelsLow, ground_truth = System.IO.Path.GetFullPath(r.GroundTruthJson),
             };
             Console.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
             return 0;

@@ -5,47 +5,63 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Data;
 
+/// <summary>Which simulated world `synth` draws (see <see cref="SyntheticNsd"/>).</summary>
+public enum SynthWorld
+{
+    /// <summary>Scenes of four object families, a nonlinear category-selective brain, shared and smooth noise.</summary>
+    Hierarchical,
+    /// <summary>Geometric shapes, voxels linear in pooled features and category counts, independent noise.</summary>
+    Linear,
+}
+
 /// <summary>Settings of a synthetic NSD-like subject (docs/data.md).</summary>
 public sealed record SynthOptions
 {
+    public SynthWorld World { get; init; } = SynthWorld.Hierarchical;
     public required string OutDir { get; init; }
     public int Subject { get; init; } = 1;
     public int Train { get; init; } = 600;
     public int Test { get; init; } = 100;
     public int ImageSize { get; init; } = 64;
     public int Seed { get; init; }
-    /// <summary>Number of object categories K (1..8, taken in the order of <see
-    /// cref="SyntheticNsd.CategoryNames"/>).</summary>
-    public int Categories { get; init; } = 8;
-    /// <summary>Signal-to-noise ratio of ONE repetition (signal variance / noise variance); repetitions are
-    /// averaged.</summary>
-    public double Snr { get; init; } = 1.0;
+    /// <summary>
+    /// Linear world only: number of object categories K (1..8, in the order of <see cref="SyntheticNsd.CategoryNames"/>);
+    /// null = 8. The hierarchical world always has the four families of <see cref="BrainMClip.Data.World.WorldFamily"/>.
+    /// </summary>
+    public int? Categories { get; init; }
+    /// <summary>
+    /// Signal-to-noise ratio of ONE repetition (signal variance / noise variance); repetitions are averaged.
+    /// null = the world's default (linear 1.0, hierarchical <see cref="SyntheticNsd.HierarchicalDefaultSnr"/>).
+    /// </summary>
+    public double? Snr { get; init; }
     public int Repetitions { get; init; } = 3;
     /// <summary>"float32" or "float64".</summary>
     public string FmriDType { get; init; } = "float32";
     /// <summary>Voxel grid [nx, ny, nz]; y runs posterior → anterior.</summary>
     public int[] Grid { get; init; } = [20, 24, 20];
 
+    public int LinearCategories => Categories ?? 8;
+    public double EffectiveSnr => Snr ?? (World == SynthWorld.Linear ? 1.0 : SyntheticNsd.HierarchicalDefaultSnr);
+
     public void Validate()
     {
         if (Subject < 1 || Subject > 99) throw new UserInputException($"--subject: {Subject} is out of range (1..99)");
         if (Train < 2) throw new UserInputException($"--train: {Train} is too small (at least 2, for z-scoring)");
         if (Test < 1) throw new UserInputException($"--test: {Test} is too small (at least 1)");
-        if ((long)Train
-            + Test > 1_000_000) throw new UserInputException(
-            "--train + --test: more than 1,000,000 images is not supported");
-        if (ImageSize < 16
-            || ImageSize > 1024) throw new UserInputException($"--image-size: {ImageSize} is out of range (16..1024)");
-        if (Categories < 1 || Categories > SyntheticNsd.CategoryNames.Length)
+        if ((long)Train + Test > 1_000_000) throw new UserInputException("--train + --test: more than 1,000,000 images is not supported");
+        if (ImageSize < 16 || ImageSize > 1024) throw new UserInputException($"--image-size: {ImageSize} is out of range (16..1024)");
+        if (Categories != null && World != SynthWorld.Linear)
+            throw new UserInputException("--categories: only the linear world has a choice of categories (pass --world linear)");
+        if (LinearCategories < 1 || LinearCategories > SyntheticNsd.CategoryNames.Length)
             throw new UserInputException(
-                $"--categories: {Categories} is out of range (1..{SyntheticNsd.CategoryNames.Length})");
-        if (!(Snr > 0)
-            || !double.IsFinite(Snr)) throw new UserInputException($"--snr: {Snr} must be a positive number");
-        if (Repetitions < 1
-            || Repetitions > 100) throw new UserInputException(
-            $"--repetitions: {Repetitions} is out of range (1..100)");
-        if (FmriDType is not ("float32" or "float64")) throw new UserInputException(
-            $"--fmri-dtype: '{FmriDType}' (expected float32 or float64)");
+                $"--categories: {LinearCategories} is out of range (1..{SyntheticNsd.CategoryNames.Length})");
+        if (!(EffectiveSnr > 0) || !double.IsFinite(EffectiveSnr))
+            throw new UserInputException($"--snr: {EffectiveSnr} must be a positive number");
+        int minReps = World == SynthWorld.Linear ? 1 : 2;
+        if (Repetitions < minReps || Repetitions > 100)
+            throw new UserInputException($"--repetitions: {Repetitions} is out of range ({minReps}..100; the hierarchical " +
+                                         "world needs 2 or more to estimate the noise ceiling)");
+        if (FmriDType is not ("float32" or "float64")) throw new UserInputException($"--fmri-dtype: '{FmriDType}' (expected float32 or float64)");
         if (Grid.Length != 3 || Grid[0] < 8 || Grid[1] < 12 || Grid[2] < 8 || Grid.Any(g => g > 200))
             throw new UserInputException(
                 $"grid {string.Join("×", Grid)} is invalid (at least 8×12×8, at most 200 per side)");
@@ -57,121 +73,33 @@ public sealed record SynthResult(string DataRoot, int Subject, int Train, int Te
     int VoxelsDetail, int VoxelsSemantic, int VoxelsLow, string GroundTruthJson);
 
 /// <summary>
-/// A seeded synthetic NSD-like subject in exactly the layout of docs/data.md (synthetic data section). Scenes are a coloured background
-/// with a low-frequency texture plus 1–3 objects of K categories. A small voxel grid holds an nsdgeneral region with
-/// retinotopic low-level voxels (prf-visualrois: Gaussian receptive fields growing with eccentricity, responding to
-/// local
-/// contrast and colour), category-tuned voxels (floc-*) and unlabelled voxels mixing both. Responses get Gaussian noise
-/// at a set SNR per repetition and the repetitions are averaged. Ground truth (scene contents, labels, receptive
-/// fields,
-/// tuning, ROI assignment, noiseless signal) is written to DATA/ground_truth/.
+/// A seeded synthetic NSD-like subject in exactly the docs/data.md layout (docs/data.md), in one of two worlds
+/// (<see cref="SynthWorld"/>). A small voxel grid holds an nsdgeneral region with retinotopic low-level voxels
+/// (prf-visualrois: Gaussian receptive fields growing with eccentricity), category-tuned voxels (floc-*) and unlabelled
+/// voxels mixing both. Responses get noise at a set SNR per repetition and the repetitions are averaged. Ground truth
+/// (scene contents, labels, receptive fields, tuning, ROI assignment, noiseless signal) is written to DATA/ground_truth/.
+/// This file holds what both worlds share: options, ROI volumes and the layout writer.
 /// </summary>
-public static class SyntheticNsd
+public static partial class SyntheticNsd
 {
-    public static readonly string[] CategoryNames = ["disc", "square", "triangle", "cross", "ring", "star", "bar",
-        "grid"];
-
-    /// <summary>Which floc ROI prefers which categories (by index into <see cref="CategoryNames"/>).</summary>
-    public static readonly IReadOnlyDictionary<string, int[]> FlocPreference = new Dictionary<string, int[]>
-    {
-        ["floc-faces"] = [0, 4],   // disc, ring
-        ["floc-bodies"] = [3, 6],  // cross, bar
-        ["floc-places"] = [7, 1],  // grid, square
-        ["floc-words"] = [2, 5],   // triangle, star
-    };
-
     public enum VoxelKind : byte { Prf = 0, Floc = 1, Mixed = 2 }
 
-    public sealed record SceneObject(int Category, double X, double Y, double Size, double Rotation, double[] Color);
-    public sealed record Scene(double[] Background, double[][] Waves, SceneObject[] Objects);
-
-    /// <summary>Generates everything into <see cref="SynthOptions.OutDir"/> (existing files of the layout are
-    /// replaced).</summary>
+    /// <summary>Generates everything into <see cref="SynthOptions.OutDir"/> (existing files of the layout are replaced).</summary>
     public static SynthResult Generate(SynthOptions o, TextWriter? progress = null)
     {
         o.Validate();
-        var rng = new Random(o.Seed);
-        int n = o.Train + o.Test, S = o.ImageSize, K = o.Categories;
-
-        // 1. Scenes and images.
-        var seeds = Enumerable.Range(0, n).Select(_ => rng.Next()).ToArray();
-        var scenes = new Scene[n];
-        var pixels = new byte[(long)n * S * S * 3];
-        int G = Math.Min(S, 32);
-        var feats = new float[(long)n * 4 * G * G];
-        using (var bar = new ProgressBar("synth: images", n, "img", progress ?? Console.Error))
-        {
-            var img = new double[S * S * 3];
-            for (int i = 0; i < n; i++)
-            {
-                var r = new Random(seeds[i]);
-                scenes[i] = RandomScene(r, K);
-                Render(scenes[i], S, img);
-                for (int j = 0; j < img.Length; j++) pixels[(long)i * img.Length
-                    + j] = (byte)Math.Round(Math.Clamp(img[j], 0, 1) * 255);
-                Features(img, S, G, feats.AsSpan(checked((int)((long)i * 4 * G * G)), 4 * G * G));
-                bar.Advance();
-            }
-        }
-
-        // 2. ROI volumes and voxel models.
-        var rois = MakeRois(o.Grid);
-        var general = rois[NsdRois.NsdGeneral];
-        var idx = Enumerable.Range(0, general.Length).Where(i => general[i] > 0).ToArray();
-        int nd = idx.Length;
-        var voxels = MakeVoxels(rng, o.Grid, idx, rois, K);
-
-        // 3. Responses: low-level part = features · RF weights; category part = presence · tuning.
-        var presence = new float[n * K];
-        for (int i = 0; i < n; i++)
-            foreach (var ob in scenes[i].Objects) presence[i * K + ob.Category] += 1f;
-        var signal = Responses(feats, presence, voxels, n, G, K);
-
-        // 4. Noise at the SNR per repetition, averaged over repetitions; then a per-voxel gain and baseline like betas.
-        double noiseSd = 1.0 / Math.Sqrt(o.Snr);
-        var fmri = new double[(long)n * nd];
-        var gain = voxels.Select(_ => 0.5 + 1.5 * rng.NextDouble()).ToArray();
-        var baseline = voxels.Select(_ => 0.5 * Gauss(rng)).ToArray();
-        for (long i = 0; i < n; i++)
-            for (int v = 0; v < nd; v++)
-            {
-                double noise = 0;
-                for (int rep = 0; rep < o.Repetitions; rep++) noise += noiseSd * Gauss(rng);
-                fmri[i * nd + v] = baseline[v] + gain[v] * (signal[i * nd + v] + noise / o.Repetitions);
-            }
-
-        // 5. Write the layout.
-        string root = o.OutDir;
-        int subj = o.Subject;
-        WriteLayout(o, fmri, pixels, nd, rois);
-
-        // 6. Ground truth.
-        string gtDir = Path.Combine(root, "ground_truth");
-        string sub = $"subj{subj:00}";
-        var gtFiles = WriteSplitTruth(o, presence, signal, nd, K, gtDir, sub);
-        var rf = voxels.SelectMany(v => new[] { (float)v.Cx, (float)v.Cy, (float)v.Sigma }).ToArray();
-        Npy.WriteFloat32(Path.Combine(gtDir, $"{sub}_voxel_rf.npy"), [nd, 3], rf);
-        gtFiles["voxel_rf"] = $"{sub}_voxel_rf.npy";
-        Npy.WriteUInt8(Path.Combine(gtDir, $"{sub}_voxel_kind.npy"), [nd], voxels.Select(v => (byte)v.Kind).ToArray());
-        gtFiles["voxel_kind"] = $"{sub}_voxel_kind.npy";
-        Npy.WriteFloat32(Path.Combine(gtDir, $"{sub}_voxel_tuning.npy"), [nd, K],
-            voxels.SelectMany(v => v.Tuning.Select(t => (float)t)).ToArray());
-        gtFiles["voxel_tuning"] = $"{sub}_voxel_tuning.npy";
-
-        int nSem = idx.Count(i => NsdRois.FlocMasks.Any(m => rois[m][i] > 0));
-        int nLow = idx.Count(i => rois[NsdRois.PrfVisualRois][i] > 0);
-        string gtJson = Path.Combine(gtDir, $"{sub}.json");
-        AtomicFile.WriteAllText(gtJson, GroundTruthJson(o, scenes, voxels, gtFiles, nd, nSem, nLow)
-            .ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
-        return new SynthResult(root, subj, o.Train, o.Test, S, nd, nSem, nLow, gtJson);
+        return o.World == SynthWorld.Linear ? GenerateLinear(o, progress) : GenerateHierarchical(o, progress);
     }
 
-    /// <summary>fMRI matrices and stimuli of both splits and the ROI volumes, in the Brain-Diffuser layout.</summary>
-    static void WriteLayout(SynthOptions o, double[] fmri, byte[] pixels, int nd, Dictionary<string, double[]> rois)
+    /// <summary>
+    /// Writes the fMRI matrices (rows: train images then test images), the stimuli (n·S·S·3 bytes, same order) and
+    /// the ROI volumes of the layout.
+    /// </summary>
+    static void WriteLayout(SynthOptions o, double[] fmri, int nd, byte[] pixels, Dictionary<string, double[]> rois)
     {
         string root = o.OutDir;
         int subj = o.Subject, S = o.ImageSize;
-        foreach (var (split, start, count) in new[] { ("train", 0, o.Train), ("test", o.Train, o.Test) })
+        foreach (var (split, start, count) in Splits(o))
         {
             var rows = fmri.AsSpan(checked(start * nd), checked(count * nd));
             string fp = NsdSubject.FmriPathOf(root, subj, split);
@@ -192,157 +120,25 @@ public static class SyntheticNsd
             Nifti.Write(NsdSubject.RoiPathOf(root, subj, name), o.Grid, vol, NiftiDataType.Int16);
     }
 
-    /// <summary>Per split: the category labels and the noise-free signal, under ground_truth/.</summary>
-    static Dictionary<string, string> WriteSplitTruth(SynthOptions o, float[] presence, double[] signal, int nd, int K,
-        string gtDir, string sub)
-    {
-        var gtFiles = new Dictionary<string, string>();
-        foreach (var (split, start, count) in new[] { ("train", 0, o.Train), ("test", o.Train, o.Test) })
-        {
-            var lab = new byte[count * K];
-            for (int i = 0; i < count * K; i++) lab[i] = (byte)presence[start * K + i];
-            string lp = Path.Combine(gtDir, $"{sub}_{split}_labels.npy");
-            Npy.WriteUInt8(lp, [count, K], lab);
-            gtFiles[$"{split}_labels"] = Path.GetFileName(lp);
-            var sig = new float[count * nd];
-            for (int j = 0; j < sig.Length; j++) sig[j] = (float)signal[(long)start * nd + j];
-            string sp = Path.Combine(gtDir, $"{sub}_{split}_signal.npy");
-            Npy.WriteFloat32(sp, [count, nd], sig);
-            gtFiles[$"{split}_signal"] = Path.GetFileName(sp);
-        }
-        return gtFiles;
-    }
-
-    // ---------------------------------------------------------------- scenes
-
-    static double Gauss(Random r)
-    {
-        double u1 = 1.0 - r.NextDouble(), u2 = r.NextDouble();
-        return Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
-    }
-
-    static Scene RandomScene(Random r, int K)
-    {
-        var bg = new[] { 0.15 + 0.7 * r.NextDouble(), 0.15 + 0.7 * r.NextDouble(), 0.15 + 0.7 * r.NextDouble() };
-        // Low-frequency texture: two plane waves (frequency in cycles per image, orientation, phase, amplitude).
-        var waves = Enumerable.Range(0, 2).Select(_ => new[]
-        {
-            0.5 + 1.5 * r.NextDouble(), Math.PI * r.NextDouble(), 2 * Math.PI * r.NextDouble(), 0.04
-                + 0.06 * r.NextDouble(),
-        }).ToArray();
-        int count = 1 + r.Next(3);
-        var objs = new SceneObject[count];
-        for (int j = 0; j < count; j++)
-        {
-            int cat = r.Next(K);
-            double size = 0.1 + 0.15 * r.NextDouble();
-            double x = 0.12 + 0.76 * r.NextDouble(), y = 0.12 + 0.76 * r.NextDouble();
-            double rot = 2 * Math.PI * r.NextDouble();
-            double[] col;
-            // Keep objects visible: at least 0.35 away from the background in some channel.
-            int tries = 0;
-            do col = [r.NextDouble(), r.NextDouble(), r.NextDouble()];
-            while (tries++ < 20 && Enumerable.Range(0, 3).Max(c => Math.Abs(col[c] - bg[c])) < 0.35);
-            objs[j] = new SceneObject(cat, x, y, size, rot, col);
-        }
-        return new Scene(bg, waves, objs);
-    }
-
-    /// <summary>Inside test of a category's shape in object coordinates (u, v) scaled so the shape fits the unit
-    /// disc.</summary>
-    static bool Inside(int cat, double u, double v)
-    {
-        double au = Math.Abs(u), av = Math.Abs(v), rr = Math.Sqrt(u * u + v * v);
-        switch (cat)
-        {
-            case 0: return rr <= 1; // disc
-            case 1: return au <= 0.75 && av <= 0.75; // square
-            case 2: // equilateral triangle with vertices on the unit circle
-                return v >= -0.5 && Math.Sqrt(3) * au <= 1 - v;
-            case 3: return (au <= 0.28 && av <= 1) || (av <= 0.28 && au <= 1); // cross
-            case 4: return rr <= 1 && rr >= 0.6; // ring
-            case 5: // five-pointed star
-            {
-                double phi = Math.Atan2(v, u);
-                double lim = 0.42 + 0.58 * Math.Pow((Math.Cos(5 * phi) + 1) / 2, 2);
-                return rr <= lim;
-            }
-            case 6: return au <= 1 && av <= 0.22; // bar
-            case 7: // grid: a square lattice of lines
-            {
-                if (au > 0.9 || av > 0.9) return false;
-                double gu = (u + 0.9) / 0.45, gv = (v + 0.9) / 0.45;
-                return gu - Math.Floor(gu) < 0.3 || gv - Math.Floor(gv) < 0.3;
-            }
-            default: throw new ArgumentOutOfRangeException(nameof(cat));
-        }
-    }
-
-    /// <summary>Renders a scene into <paramref name="img"/> (S·S·3, HWC, values 0..1) with 2×2 supersampling.</summary>
-    static void Render(Scene sc, int S, double[] img)
-    {
-        var rgb = new double[3];
-        // Per-scene constants hoisted out of the pixel loop.
-        var wave = sc.Waves.Select(w =>
-            (kx: 2 * Math.PI * w[0] * Math.Cos(w[1]), ky: 2 * Math.PI * w[0] * Math.Sin(w[1]), ph: w[2], amp: w[3]))
-            .ToArray();
-        var obj = sc.Objects.Select(o => (o, cr: Math.Cos(o.Rotation), sr: Math.Sin(o.Rotation))).ToArray();
-        for (int py = 0; py < S; py++)
-            for (int px = 0; px < S; px++)
-            {
-                double r0 = 0, g0 = 0, b0 = 0;
-                for (int sy = 0; sy < 2; sy++)
-                    for (int sx = 0; sx < 2; sx++)
-                    {
-                        double x = (px + 0.25 + 0.5 * sx) / S, y = (py + 0.25 + 0.5 * sy) / S;
-                        double tex = 0;
-                        foreach (var w in wave) tex += w.amp * Math.Sin(w.kx * x + w.ky * y + w.ph);
-                        for (int c = 0; c < 3; c++) rgb[c] = sc.Background[c] + tex;
-                        foreach (var (ob, cr, sr) in obj)
-                        {
-                            double dx = x - ob.X, dy = y - ob.Y;
-                            if (Math.Abs(dx) > 1.5 * ob.Size || Math.Abs(dy) > 1.5 * ob.Size) continue;
-                            double u = (cr * dx + sr * dy) / ob.Size, v = (-sr * dx + cr * dy) / ob.Size;
-                            if (Math.Abs(u) <= 1.01 && Math.Abs(v) <= 1.01 && Inside(ob.Category, u, v))
-                                for (int c = 0; c < 3; c++) rgb[c] = ob.Color[c];
-                        }
-                        r0 += rgb[0]; g0 += rgb[1]; b0 += rgb[2];
-                    }
-                int o = (py * S + px) * 3;
-                img[o] = r0 / 4; img[o + 1] = g0 / 4; img[o + 2] = b0 / 4;
-            }
-    }
+    /// <summary>(split, first row, rows) of the train and test splits.</summary>
+    static (string Split, int Start, int Count)[] Splits(SynthOptions o) => [("train", 0, o.Train), ("test", o.Train, o.Test)];
 
     /// <summary>
-    /// Low-level feature maps average-pooled to G×G: contrast energy (luminance gradient magnitude), red–green,
-    /// blue–yellow and luminance. Layout: [feature][gy][gx].
+    /// Retinotopic receptive field of a prf-visualrois voxel with label <paramref name="label"/> (1..7) in the left
+    /// (<paramref name="left"/>) or right hemisphere: contralateral hemifield, ventral areas see the upper field, dorsal
+    /// the lower, hV4 both; size grows with eccentricity and along the hierarchy. (cx, cy, sigma) in image fractions.
     /// </summary>
-    static void Features(double[] img, int S, int G, Span<float> dst)
+    internal static (double Cx, double Cy, double Sigma) RetinotopicRf(Func<double> uniform, int label, bool left)
     {
-        var lum = new double[S * S];
-        for (int i = 0; i < S * S; i++) lum[i] = 0.299 * img[3 * i] + 0.587 * img[3 * i + 1] + 0.114 * img[3 * i + 2];
-        var acc = new double[4 * G * G];
-        var cnt = new int[G * G];
-        for (int y = 0; y < S; y++)
-            for (int x = 0; x < S; x++)
-            {
-                int xl = Math.Max(0, x - 1), xr = Math.Min(S - 1, x + 1), yu = Math.Max(0, y - 1),
-                    yd = Math.Min(S - 1, y + 1);
-                double gx = (lum[y * S + xr] - lum[y * S + xl]) / (xr - xl);
-                double gy = (lum[yd * S + x] - lum[yu * S + x]) / (yd - yu);
-                int i = y * S + x, cell = (y * G / S) * G + x * G / S;
-                double r = img[3 * i], g = img[3 * i + 1], b = img[3 * i + 2];
-                acc[cell] += Math.Sqrt(gx * gx + gy * gy);
-                acc[G * G + cell] += r - g;
-                acc[2 * G * G + cell] += b - (r + g) / 2;
-                acc[3 * G * G + cell] += lum[i];
-                cnt[cell]++;
-            }
-        for (int f = 0; f < 4; f++)
-            for (int c = 0; c < G * G; c++) dst[f * G * G + c] = (float)(acc[f * G * G + c] / cnt[c]);
+        bool ventral = label % 2 == 1 || label == 7;
+        double ecc = 0.03 + 0.42 * Math.Sqrt(uniform());
+        double ang = Math.PI / 2 * uniform();
+        double hx = left ? 1 : -1, hy = ventral ? -1 : 1;
+        if (label == 7) hy = uniform() < 0.5 ? -1 : 1; // hV4 covers the whole hemifield
+        double cx = Math.Clamp(0.5 + hx * ecc * Math.Cos(ang), 0, 1), cy = Math.Clamp(0.5 + hy * ecc * Math.Sin(ang), 0, 1);
+        double areaScale = label switch { 1 or 2 => 1.0, 3 or 4 => 1.4, 5 or 6 => 1.9, _ => 2.5 };
+        return (cx, cy, (0.03 + 0.15 * ecc) * areaScale);
     }
-
-    // ---------------------------------------------------------------- brain
 
     /// <summary>
     /// ROI label volumes (C order over [x,y,z]): −1 outside an ellipsoidal brain, 0 unlabelled, labels as in docs/data.md.
@@ -395,108 +191,8 @@ public static class SyntheticNsd
         return res;
     }
 
-    sealed record Voxel(VoxelKind Kind, string Roi, double Cx, double Cy, double Sigma, double[] FeatureWeights,
-        double[] Tuning, double LowWeight, double CatWeight);
-
-    static Voxel[] MakeVoxels(Random rng, int[] grid, int[] idx, Dictionary<string, double[]> rois, int K)
-    {
-        int nx = grid[0], ny = grid[1], nz = grid[2];
-        var prf = rois[NsdRois.PrfVisualRois];
-        var res = new Voxel[idx.Length];
-        for (int j = 0; j < idx.Length; j++)
-        {
-            int i = idx[j], x = i / (ny * nz);
-            string? floc = NsdRois.FlocMasks.FirstOrDefault(m => rois[m][i] > 0);
-            // Feature weights: contrast energy (always driving), red–green, blue–yellow, luminance (signed
-            // preferences).
-            double[] Weights() => [0.6 + 0.4 * rng.NextDouble(), 0.5 * Gauss(rng), 0.5 * Gauss(rng), 0.3 * Gauss(rng)];
-            if (prf[i] > 0)
-            {
-                int label = (int)prf[i];
-                string name = NsdRois.Labels[NsdRois.PrfVisualRois][label - 1];
-                // Contralateral hemifield; ventral areas see the upper field (image y < 0.5), dorsal the lower.
-                bool ventral = label % 2 == 1 || label == 7;
-                double ecc = 0.03 + 0.42 * Math.Sqrt(rng.NextDouble());
-                double ang = Math.PI / 2 * rng.NextDouble();
-                double hx = x < nx / 2 ? 1 : -1, hy = ventral ? -1 : 1;
-                if (label == 7) hy = rng.NextDouble() < 0.5 ? -1 : 1; // hV4 covers the whole hemifield
-                double cx = Math.Clamp(0.5 + hx * ecc * Math.Cos(ang), 0, 1),
-                    cy = Math.Clamp(0.5 + hy * ecc * Math.Sin(ang), 0, 1);
-                double areaScale = label switch { 1 or 2 => 1.0, 3 or 4 => 1.4, 5 or 6 => 1.9, _ => 2.5 };
-                double sigma = (0.03 + 0.15 * ecc) * areaScale;
-                var tuning = Enumerable.Range(0, K).Select(_ => 0.1 * Gauss(rng)).ToArray();
-                res[j] = new Voxel(VoxelKind.Prf, name, cx, cy, sigma, Weights(), tuning, 1.0, 0.1);
-            }
-            else if (floc != null)
-            {
-                int label = (int)rois[floc][i];
-                string name = NsdRois.Labels[floc][label - 1];
-                var pref = FlocPreference[floc].Where(k => k < K).ToHashSet();
-                var tuning = Enumerable.Range(0, K)
-                    .Select(k => pref.Contains(k) ? 0.8 + 0.7 * rng.NextDouble() : 0.25 * Gauss(rng)).ToArray();
-                // A broad, roughly foveal receptive field gives category voxels a little low-level drive too.
-                res[j] = new Voxel(VoxelKind.Floc, name, 0.5 + 0.1 * Gauss(rng), 0.5 + 0.1 * Gauss(rng), 0.3
-                    + 0.1 * rng.NextDouble(),
-                    Weights(), tuning, 0.2, 1.0);
-            }
-            else
-            {
-                double alpha = 0.3 + 0.4 * rng.NextDouble();
-                var tuning = Enumerable.Range(0, K).Select(_ => 0.7 * Gauss(rng)).ToArray();
-                res[j] = new Voxel(VoxelKind.Mixed, "", 0.15 + 0.7 * rng.NextDouble(), 0.15 + 0.7 * rng.NextDouble(),
-                    0.12 + 0.2 * rng.NextDouble(), Weights(), tuning, alpha, 1 - alpha);
-            }
-        }
-        return res;
-    }
-
-    /// <summary>(n, N_D) noiseless responses, each voxel standardised to mean 0, variance 1 over all images.</summary>
-    static double[] Responses(float[] feats, float[] presence, Voxel[] voxels, int n, int G, int K)
-    {
-        int nd = voxels.Length, F = 4 * G * G;
-        // Receptive-field weights: Gaussian over pooled cells (normalised to sum 1) times per-feature weights.
-        var w = new float[(long)nd * F];
-        for (int v = 0; v < nd; v++)
-        {
-            var vx = voxels[v];
-            var g = new double[G * G];
-            double sum = 0;
-            for (int gy = 0; gy < G; gy++)
-                for (int gx = 0; gx < G; gx++)
-                {
-                    double cx = (gx + 0.5) / G, cy = (gy + 0.5) / G;
-                    double d2 = (cx - vx.Cx) * (cx - vx.Cx) + (cy - vx.Cy) * (cy - vx.Cy);
-                    g[gy * G + gx] = Math.Exp(-d2 / (2 * vx.Sigma * vx.Sigma));
-                    sum += g[gy * G + gx];
-                }
-            for (int f = 0; f < 4; f++)
-                for (int c = 0; c < G * G; c++) w[(long)v * F + f * G * G
-                    + c] = (float)(vx.FeatureWeights[f] * g[c] / sum);
-        }
-        double[] low, cat;
-        using (NewDisposeScope())
-        {
-            var ft = tensor(feats, new long[] { n, F });
-            // Centre features over images so the colour/luminance offsets do not dominate the contrast terms.
-            ft = ft - ft.mean([0], keepdim: true);
-            var wt = tensor(w, new long[] { nd, F });
-            low = nn.functional.linear(ft.to_type(ScalarType.Float64), wt.to_type(ScalarType.Float64)).data<double>()
-                .ToArray();
-            var tt = tensor(voxels.SelectMany(v => v.Tuning).ToArray(), new long[] { nd, K });
-            cat = nn.functional.linear(tensor(presence, new long[] { n, K }).to_type(ScalarType.Float64),
-                tt).data<double>().ToArray();
-        }
-        Standardise(low, n, nd);
-        Standardise(cat, n, nd);
-        var s = new double[(long)n * nd];
-        for (long i = 0; i < n; i++)
-            for (int v = 0; v < nd; v++)
-                s[i * nd + v] = voxels[v].LowWeight * low[i * nd + v] + voxels[v].CatWeight * cat[i * nd + v];
-        Standardise(s, n, nd);
-        return s;
-    }
-
-    static void Standardise(double[] a, int n, int nd)
+    /// <summary>Standardises each column of an (n, nd) row-major matrix to mean 0, variance 1.</summary>
+    internal static void Standardise(double[] a, int n, int nd)
     {
         for (int v = 0; v < nd; v++)
         {
@@ -508,65 +204,6 @@ public static class SyntheticNsd
             if (!(sd > 1e-12)) sd = 1;
             for (long i = 0; i < n; i++) a[i * nd + v] = (a[i * nd + v] - m) / sd;
         }
-    }
-
-    static JsonObject GroundTruthJson(SynthOptions o, Scene[] scenes, Voxel[] voxels, Dictionary<string, string> files,
-        int nd, int nSem, int nLow)
-    {
-        static JsonArray Arr(IEnumerable<double> xs) =>
-            new(xs.Select(x => (JsonNode)JsonValue.Create(Math.Round(x, 5))).ToArray());
-        JsonArray SceneList(int start, int count) =>
-            new(Enumerable.Range(start, count).Select(i => (JsonNode)new JsonObject
-            {
-                ["background"] = Arr(scenes[i].Background),
-                ["objects"] = new JsonArray(scenes[i].Objects.Select(ob => (JsonNode)new JsonObject
-                {
-                    ["category"] = ob.Category,
-                    ["name"] = CategoryNames[ob.Category],
-                    ["x"] = Math.Round(ob.X, 5),
-                    ["y"] = Math.Round(ob.Y, 5),
-                    ["size"] = Math.Round(ob.Size, 5),
-                    ["rotation"] = Math.Round(ob.Rotation, 5),
-                    ["color"] = Arr(ob.Color),
-                }).ToArray()),
-            }).ToArray());
-        var kinds = voxels.GroupBy(v => v.Kind).ToDictionary(g => g.Key.ToString().ToLowerInvariant(), g => g.Count());
-        return new JsonObject
-        {
-            ["generator"] = "brainmclip synth (docs/data.md)",
-            ["subject"] = o.Subject,
-            ["seed"] = o.Seed,
-            ["train"] = o.Train,
-            ["test"] = o.Test,
-            ["image_size"] = o.ImageSize,
-            ["snr_per_repetition"] = o.Snr,
-            ["repetitions"] = o.Repetitions,
-            ["fmri_dtype"] = o.FmriDType,
-            ["grid"] = new JsonArray(o.Grid.Select(g => (JsonNode)g).ToArray()),
-            ["categories"] = new JsonArray(CategoryNames.Take(o.Categories).Select(c => (JsonNode)c).ToArray()),
-            ["floc_preference"] = new JsonObject(FlocPreference.Select(kv => KeyValuePair.Create(kv.Key,
-                (JsonNode?)new JsonArray(kv.Value.Where(k => k < o.Categories).Select(k => (JsonNode)CategoryNames[k])
-                    .ToArray())))),
-            ["voxels_detail"] = nd,
-            ["voxels_semantic"] = nSem,
-            ["voxels_low"] = nLow,
-            ["voxel_kinds"] = new JsonObject(kinds.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-            ["voxel_kind_codes"] =
-                "0 = prf (low-level, prf-visualrois), 1 = floc (category), 2 = mixed (other nsdgeneral)",
-            ["voxel_roi"] = new JsonArray(voxels.Select(v => (JsonNode)v.Roi).ToArray()),
-            ["voxel_mix"] = new JsonObject
-            {
-                ["low"] = Arr(voxels.Select(v => v.LowWeight)),
-                ["category"] = Arr(voxels.Select(v => v.CatWeight)),
-            },
-            ["files"] = new JsonObject(files.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-            ["notes"] =
-                "labels: (N,K) object count per category; signal: noiseless standardised responses; voxel_rf: (cx, " +
-                "cy, sigma) " +
-                        "in image fractions (x right, y down); voxel_tuning: (N_D, K) category weights; voxel order " +
-                            "= nsdgeneral C order.",
-            ["scenes"] = new JsonObject { ["train"] = SceneList(0, o.Train), ["test"] = SceneList(o.Train, o.Test) },
-        };
     }
 
     /// <summary>True when <paramref name="dir"/> exists and holds any file or folder.</summary>

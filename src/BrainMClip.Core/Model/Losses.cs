@@ -34,6 +34,20 @@ public static class Losses
         return ((loss1 + loss2) / 2).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// MindEye's mixco_nce on (B,D) vectors (normalised by the caller) for a mixed batch: logits = p·yᵀ/τ, soft targets
+    /// from <see cref="MixupBatch.Targets"/>, mean of the row-wise and column-wise soft-target cross entropies.
+    /// </summary>
+    public static Tensor MixCo(Tensor preds, Tensor targets, double temperature, MixupBatch mix)
+    {
+        using var scope = NewDisposeScope();
+        var logits = F.linear(preds, targets) / temperature;
+        var probs = mix.Targets();
+        var loss1 = -(logits.log_softmax(-1) * probs).sum(-1).mean();
+        var loss2 = -(logits.t().log_softmax(-1) * probs.t()).sum(-1).mean();
+        return ((loss1 + loss2) / 2).MoveToOuterDisposeScope();
+    }
+
     /// <summary>mean over samples and tokens of 1 − cos(p_t, y_t); inputs (B,T,C).</summary>
     public static Tensor TokenCosine(Tensor preds, Tensor targets)
     {
@@ -50,37 +64,44 @@ public static class Losses
         return F.mse_loss(p, y).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Global SoftCLIP on flattened, L2-normalised tokens.</summary>
-    public static Tensor Global(Tensor preds, Tensor targets, double temperature)
+    /// <summary>Global SoftCLIP on flattened, L2-normalised tokens (MixCo against the unmixed targets when mixed).</summary>
+    public static Tensor Global(Tensor preds, Tensor targets, double temperature, MixupBatch? mix = null)
     {
         using var scope = NewDisposeScope();
         var p = F.normalize(preds.flatten(1), dim: -1);
         var y = F.normalize(targets.flatten(1), dim: -1);
-        return SoftClip(p, y, temperature).MoveToOuterDisposeScope();
+        return (mix is null ? SoftClip(p, y, temperature) : MixCo(p, y, temperature, mix)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
     /// L = Σ_s w_s (global_s + β·token_s + α·mse_s) + w_rec·L_rec + w_cross·L_cross (docs/model.md), with ablations applied.
-    /// Also computes the fusion-map loss MSE(P(e_D), e_S) on ground truth (separate; see <see
-    /// cref="LossTerms.Fusion"/>).
+    /// Also computes the fusion-map loss MSE(P(e_D), e_S) on ground truth (separate; see <see cref="LossTerms.Fusion"/>).
+    /// With <paramref name="mix"/> (BiMixCo; fD/fS are then the mixed voxels) the global term is MixCo against the
+    /// unmixed targets and the token and MSE terms compare with the equally mixed targets.
     /// </summary>
-    public static LossTerms Compute(BrainMClipNet net, NetOutput o, Tensor? fD, Tensor? fS, Tensor? eD, Tensor? eS)
+    public static LossTerms Compute(BrainMClipNet net, NetOutput o, Tensor? fD, Tensor? fS, Tensor? eD, Tensor? eS,
+        MixupBatch? mix = null)
     {
         var c = net.Config;
         var l = c.Loss;
-        bool globalOnly = c.Ablation.GlobalOnly;
+        bool globalOnly = c.Ablation.GlobalOnly, tokenOnly = c.Ablation.TokenOnly;
         var terms = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         Tensor total = zeros(1).squeeze();
 
         void Stream(string name, Tensor pred, Tensor target, double weight)
         {
-            var g = Global(pred, target, l.Temperature);
-            terms[$"{name}.global"] = g;
-            var s = g;
+            Tensor s = zeros(1).squeeze();
+            if (!tokenOnly)
+            {
+                var g = Global(pred, target, l.Temperature, mix);
+                terms[$"{name}.global"] = g;
+                s = g;
+            }
             if (!globalOnly)
             {
-                var tok = TokenCosine(pred, target);
-                var mse = NormalisedMse(pred, target);
+                var mixed = mix?.Mix(target) ?? target;
+                var tok = TokenCosine(pred, mixed);
+                var mse = NormalisedMse(pred, mixed);
                 terms[$"{name}.token"] = tok;
                 terms[$"{name}.mse"] = mse;
                 s = s + l.Beta * tok + l.Alpha * mse;

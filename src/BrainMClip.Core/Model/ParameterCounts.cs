@@ -6,7 +6,7 @@ namespace BrainMClip.Model;
 /// </summary>
 public static class ParameterCounts
 {
-    /// <summary>Reference counts (docs/model.md).</summary>
+    /// <summary>Reference totals (computed from layer shapes in <see cref="ReferenceModels"/>; a test keeps them equal).</summary>
     public const long MindBridge = 561_283_712, MindEye1 = 947_579_904;
 
     public sealed record ModuleCount(string Name, long Parameters, IReadOnlyDictionary<string, long> Parts);
@@ -22,16 +22,21 @@ public static class ParameterCounts
         {
             var parts = new Dictionary<string, long>
             {
-                ["input"] = n * h + h + 2 * h,
-                ["blocks"] = m.Blocks * (h * h + h + 2 * h),
-                ["head"] = lowRank ? h * t * m.Rank + t * m.Rank + m.Rank * width + t * width : h * t * width
-                    + t * width,
+                ["input"] = LayerCount.Linear(n, h) + LayerCount.LayerNorm(h),
+                ["blocks"] = m.Blocks * (LayerCount.Linear(h, h) + LayerCount.LayerNorm(h)),
+                // Low-rank: Linear(H→T·r), shared Linear(r→C) without bias, learned (T,C) bias; full: Linear(H→T·C).
+                ["head"] = lowRank
+                    ? LayerCount.Linear(h, t * m.Rank) + LayerCount.Linear(m.Rank, width, bias: false) + t * width
+                    : LayerCount.Linear(h, t * width),
             };
             return new ModuleCount(name, parts.Values.Sum(), parts);
         }
         ModuleCount Decoder(string name, long n)
         {
-            var parts = new Dictionary<string, long> { ["hidden"] = h * h + h + 2 * h, ["output"] = h * n + n };
+            var parts = new Dictionary<string, long>
+            {
+                ["hidden"] = LayerCount.Linear(h, h) + LayerCount.LayerNorm(h), ["output"] = LayerCount.Linear(h, n),
+            };
             return new ModuleCount(name, parts.Values.Sum(), parts);
         }
 
@@ -42,7 +47,7 @@ public static class ParameterCounts
         if (decoders && c.UsesSemantic) list.Add(Decoder("decoder_semantic", voxelsSemantic));
         if (c.UsesDetail)
         {
-            long f = (long)m.DetailWidth * m.SemanticWidth + m.SemanticWidth;
+            long f = LayerCount.Linear(m.DetailWidth, m.SemanticWidth);
             list.Add(new ModuleCount("fusion", f, new Dictionary<string, long> { ["map"] = f }));
         }
         return list;

@@ -27,8 +27,18 @@ public sealed record RetrievalResult(double ImageToBrainTop1, double BrainToImag
 /// </summary>
 public static class Retrieval
 {
-    public static RetrievalResult Compute(Tensor predictions, Tensor truth, int loops = 30, int batch = 300,
-        long seed = 42)
+    public static RetrievalResult Compute(Tensor predictions, Tensor truth, int loops = 30, int batch = 300, long seed = 42) =>
+        Run(predictions, truth, loops, batch, seed).Result;
+
+    /// <summary>
+    /// Per test sample: the fraction of the loops that drew it in which its image found its prediction (image→brain)
+    /// and its prediction found its image (brain→image); NaN for a sample no loop drew. Two models scored with the
+    /// same seed see the same draws, so their per-sample hits are paired (for a bootstrap over test images).
+    /// </summary>
+    public static PerSampleRetrieval PerSample(Tensor predictions, Tensor truth, int loops = 30, int batch = 300, long seed = 42) =>
+        Run(predictions, truth, loops, batch, seed).PerSample;
+
+    static (RetrievalResult Result, PerSampleRetrieval PerSample) Run(Tensor predictions, Tensor truth, int loops, int batch, long seed)
     {
         if (loops < 1) throw new UserInputException($"--loops {loops}: expected >= 1");
         if (batch < 2) throw new UserInputException($"--batch {batch}: expected >= 2");
@@ -51,6 +61,7 @@ public static class Retrieval
         int nLoops = n <= batch ? 1 : loops;
         using var gen = new Generator((ulong)seed);
         double i2b = 0, b2i = 0;
+        var hitsI2b = new double[n]; var hitsB2i = new double[n]; var drawn = new double[n];
         for (int loop = 0; loop < nLoops; loop++)
         {
             using var inner = NewDisposeScope();
@@ -59,9 +70,18 @@ public static class Retrieval
             var ys = y.index_select(0, idx);
             var sim = F.linear(ys, ps);                 // sim[i, j] = cos(image i, prediction j)
             var diag = arange(size);
-            i2b += sim.argmax(1).eq(diag).to_type(ScalarType.Float64).mean().item<double>();
-            b2i += sim.argmax(0).eq(diag).to_type(ScalarType.Float64).mean().item<double>();
+            var hitI = sim.argmax(1).eq(diag).to_type(ScalarType.Float64);
+            var hitB = sim.argmax(0).eq(diag).to_type(ScalarType.Float64);
+            i2b += hitI.mean().item<double>();
+            b2i += hitB.mean().item<double>();
+            var rows = idx.data<long>().ToArray();
+            var hi = hitI.data<double>().ToArray(); var hb = hitB.data<double>().ToArray();
+            for (int k = 0; k < rows.Length; k++) { hitsI2b[rows[k]] += hi[k]; hitsB2i[rows[k]] += hb[k]; drawn[rows[k]]++; }
         }
-        return new RetrievalResult(i2b / nLoops, b2i / nLoops, nLoops, size);
+        double[] Rate(double[] hits) => hits.Select((h, i) => drawn[i] > 0 ? h / drawn[i] : double.NaN).ToArray();
+        return (new RetrievalResult(i2b / nLoops, b2i / nLoops, nLoops, size), new PerSampleRetrieval(Rate(hitsI2b), Rate(hitsB2i)));
     }
 }
+
+/// <summary>Per-sample hit rates of <see cref="Retrieval.PerSample"/> (NaN where a sample was never drawn).</summary>
+public sealed record PerSampleRetrieval(double[] ImageToBrain, double[] BrainToImage);

@@ -16,6 +16,11 @@ public sealed class FeatureStore : IDisposable
 
     readonly string? _path;
     readonly Tensor? _detail, _semantic;
+    // A view (see Select/DetailFromSemantic): row i of this store is row _rowMap[i] of the parent's data, and the
+    // detail target may be read from the semantic tensor. Views share the parent's data and do not own it.
+    readonly Tensor? _rowMap;
+    readonly string _detailName = "detail";
+    readonly bool _ownsData = true;
 
     public long Rows { get; }
     public int Tokens { get; }
@@ -47,8 +52,27 @@ public sealed class FeatureStore : IDisposable
         }
     }
 
-    /// <summary>Opens a features file, checking that it holds <c>detail</c> (N,T,W) and <c>semantic</c>
-    /// (N,T,P).</summary>
+    FeatureStore(FeatureStore parent, Tensor? rowMap, bool detailFromSemantic)
+    {
+        _path = parent._path; _detail = parent._detail; _semantic = parent._semantic; _ownsData = false;
+        _detailName = detailFromSemantic ? "semantic" : parent._detailName;
+        _rowMap = rowMap is null ? parent._rowMap?.clone().DetachFromDisposeScope()
+            : (parent._rowMap is null ? rowMap.clone() : parent._rowMap.index_select(0, rowMap)).DetachFromDisposeScope();
+        Rows = _rowMap?.shape[0] ?? parent.Rows; Tokens = parent.Tokens;
+        DetailWidth = _detailName == "semantic" ? parent.SemanticWidth : parent.DetailWidth;
+        SemanticWidth = parent.SemanticWidth;
+    }
+
+    /// <summary>A view of the rows <paramref name="rows"/> (int64 indices), e.g. a training subset of a learning curve.</summary>
+    public FeatureStore Select(Tensor rows) => new(this, rows, detailFromSemantic: false);
+
+    /// <summary>
+    /// A view whose detail target is the semantic (final-layer) tensor: the "final layer only" ablation, in which
+    /// both streams are trained towards the last CLIP layer.
+    /// </summary>
+    public FeatureStore DetailFromSemantic() => new(this, null, detailFromSemantic: true);
+
+    /// <summary>Opens a features file, checking that it holds <c>detail</c> (N,T,W) and <c>semantic</c> (N,T,P).</summary>
     public static FeatureStore Open(string path)
     {
         var h = FeatureFile.ReadHeader(path);
@@ -81,7 +105,7 @@ public sealed class FeatureStore : IDisposable
                 $"[{string.Join(",", detail.shape)}] and [{string.Join(",", semantic.shape)}]");
     }
 
-    public Tensor Detail(Tensor rows) => Gather(_detail, "detail", rows);
+    public Tensor Detail(Tensor rows) => _detailName == "semantic" ? Semantic(rows) : Gather(_detail, "detail", rows);
     public Tensor Semantic(Tensor rows) => Gather(_semantic, "semantic", rows);
 
     /// <summary>All rows (for ridge and evaluation); avoid for very large files.</summary>
@@ -89,6 +113,16 @@ public sealed class FeatureStore : IDisposable
     public Tensor AllSemantic() => Semantic(arange(Rows));
 
     Tensor Gather(Tensor? memory, string name, Tensor rows)
+    {
+        if (_rowMap is not null)
+        {
+            using var scope = NewDisposeScope();
+            return GatherRows(memory, name, _rowMap.index_select(0, rows)).MoveToOuterDisposeScope();
+        }
+        return GatherRows(memory, name, rows);
+    }
+
+    Tensor GatherRows(Tensor? memory, string name, Tensor rows)
     {
         if (memory is not null) return memory.index_select(0, rows);
         var idx = rows.data<long>().ToArray();
@@ -102,6 +136,8 @@ public sealed class FeatureStore : IDisposable
 
     public void Dispose()
     {
+        _rowMap?.Dispose();
+        if (!_ownsData) return;
         _detail?.Dispose();
         _semantic?.Dispose();
     }

@@ -156,17 +156,18 @@ sealed class TrainingSession : IDisposable
     }
 
     /// <summary>
-    /// With ridge_skip and zero_init_head the untrained model IS the linear map: it is best.ckpt "epoch 0", and a
+    /// training.keep_linear_unless_better (with ridge_skip and zero_init_head the untrained model IS the linear map):
+    /// the map is best.ckpt "epoch 0", and a
     /// trained epoch replaces it only if its validation cosines beat the map's significantly (paired over the
     /// validation samples, mean gain > 2 standard errors), so a residual that merely fits noise is never preferred
     /// over the map alone. The map's per-sample cosines travel in the checkpoints for resumed runs.
     /// </summary>
     public void SaveLinearPathAsEpochZero()
     {
-        if (_split.Validation == 0 || !_cfg.Model.ZeroInitHead || !_net.RidgeSkipEncoders().Any()) return;
-        var (v0S, v0D, perSample) = Validate();
+        if (_split.Validation == 0 || !_t.KeepLinearUnlessBetter || !_net.RidgeSkipEncoders().Any()) return;
+        var (v0S, v0D, perSample, v0Top1) = Validate();
         _linearCosines = perSample;
-        _bestVal = _cfg.UsesSemantic ? v0S : v0D;
+        _bestVal = SelectionScore(v0S, v0D, v0Top1);
         _bestEpoch = 0;
         using (var ck = MakeCheckpoint(0)) ck.Save(_run.BestCheckpoint);
         _log?.WriteLine($"epoch 0 (linear path only): val cos(ê_S) {Fmt(v0S)}  val cos(ê_D) {Fmt(v0D)}");
@@ -208,8 +209,20 @@ sealed class TrainingSession : IDisposable
         var fS = _cfg.UsesSemantic ? _data.Semantic.index_select(0, rows) : null;
         var eD = _data.Features.Detail(rows);
         var eS = _data.Features.Semantic(rows);
-        var output = _net.Forward(fD, fS, _oofD?.index_select(0, rows), _oofS?.index_select(0, rows));
-        var loss = Losses.Compute(_net, output, fD, fS, eD, eS);
+        var skipD = _oofD?.index_select(0, rows);
+        var skipS = _oofS?.index_select(0, rows);
+        // BiMixCo epochs: both streams' voxels (and the linear path's inputs) are mixed with the same partners; the
+        // draw uses the shuffle generator, whose state the checkpoints carry, so resumed runs replay it exactly.
+        using var mix = epoch < _t.MixupEpochs ? MixupBatch.Draw(rows.shape[0], _shuffleGen) : null;
+        if (mix is not null)
+        {
+            fD = fD is null ? null : mix.Mix(fD);
+            fS = fS is null ? null : mix.Mix(fS);
+            skipD = skipD is null ? null : mix.Mix(skipD);
+            skipS = skipS is null ? null : mix.Mix(skipS);
+        }
+        var output = _net.Forward(fD, fS, skipD, skipS);
+        var loss = Losses.Compute(_net, output, fD, fS, eD, eS, mix);
         var values = new Dictionary<string, double>();
         foreach (var (name, v) in loss.Terms.Append(new("total", loss.Total)))
         {
@@ -245,9 +258,9 @@ sealed class TrainingSession : IDisposable
     /// files.</summary>
     public void EndEpoch(int epoch, EpochResult r)
     {
-        var (valSem, valDet, valPerSample) = Validate();
+        var (valSem, valDet, valPerSample, valTop1) = Validate();
         using var valPerSampleOwner = valPerSample;
-        double score = _cfg.UsesSemantic ? valSem : valDet;
+        double score = SelectionScore(valSem, valDet, valTop1);
         double lr = _scheduler!.get_last_lr().First();
         var line = new JsonObject
         {
@@ -258,6 +271,7 @@ sealed class TrainingSession : IDisposable
         foreach (var (k, v) in r.LossSums) line["loss." + k] = v / Math.Max(1, r.Seen);
         line["val_cosine_semantic"] = double.IsNaN(valSem) ? null : valSem;
         line["val_cosine_detail"] = double.IsNaN(valDet) ? null : valDet;
+        if (!double.IsNaN(valTop1)) line["val_top1"] = valTop1;
         line["samples_per_second"] = r.Seen / Math.Max(r.Seconds, 1e-9);
         line["seconds"] = r.Seconds;
         _metrics.Add(line);
@@ -286,6 +300,13 @@ sealed class TrainingSession : IDisposable
             $"{line["samples_per_second"]!.GetValue<double>():0} samples/s");
     }
 
+    /// <summary>
+    /// The best-checkpoint score: validation cosine of ê_S (ê_D for detail_only), or with training.select_by
+    /// retrieval the mean of both directions' validation top-1 of that stream.
+    /// </summary>
+    double SelectionScore(double cosSemantic, double cosDetail, double top1) =>
+        _t.SelectBy == "retrieval" ? top1 : _cfg.UsesSemantic ? cosSemantic : cosDetail;
+
     public TrainResult Result(int epochsCompleted, bool interrupted) =>
         new(epochsCompleted, _step, _bestVal, _bestEpoch, _run.Root, interrupted, _metrics);
 
@@ -294,17 +315,20 @@ sealed class TrainingSession : IDisposable
 
     /// <summary>Mean cosine between flattened predicted and true tokens on the validation rows (eval mode).</summary>
     /// <returns>Mean cosines per stream and the per-sample cosines (float64, n) of the selection stream.</returns>
-    (double semantic, double detail, Tensor? perSample) Validate()
+    (double semantic, double detail, Tensor? perSample, double top1) Validate()
     {
         var valIdx = _split.ValidationRows;
         int batch = _t.BatchSize;
         long n = valIdx.shape[0];
-        if (n == 0) return (double.NaN, double.NaN, null);
+        if (n == 0) return (double.NaN, double.NaN, null, double.NaN);
         _net.eval();
         using var _ = no_grad();
         double sumS = 0, sumD = 0;
         var c = _net.Config;
+        bool retrieval = _t.SelectBy == "retrieval";
         var perSample = new List<Tensor>();
+        var preds = new List<Tensor>();
+        var truths = new List<Tensor>();
         for (long start = 0; start < n; start += batch)
         {
             using var scope = NewDisposeScope();
@@ -313,24 +337,38 @@ sealed class TrainingSession : IDisposable
                 c.UsesSemantic ? _data.Semantic.index_select(0, rows) : null,
                 _oofD?.index_select(0, rows), _oofS?.index_select(0, rows));
             Tensor? cosS = null, cosD = null;
+            var yS = c.UsesSemantic ? _data.Features.Semantic(rows).flatten(1) : null;
+            var yD = c.UsesDetail ? _data.Features.Detail(rows).flatten(1) : null;
             if (o.Semantic is not null)
             {
-                cosS = nn.functional.cosine_similarity(o.Semantic.flatten(1),
-                    _data.Features.Semantic(rows).flatten(1), dim: -1);
+                cosS = nn.functional.cosine_similarity(o.Semantic.flatten(1), yS!, dim: -1);
                 sumS += cosS.sum().item<float>();
             }
             if (o.Detail is not null)
             {
-                cosD = nn.functional.cosine_similarity(o.Detail.flatten(1),
-                    _data.Features.Detail(rows).flatten(1), dim: -1);
+                cosD = nn.functional.cosine_similarity(o.Detail.flatten(1), yD!, dim: -1);
                 sumD += cosD.sum().item<float>();
             }
             perSample.Add((c.UsesSemantic ? cosS! : cosD!).to_type(ScalarType.Float64).MoveToOuterDisposeScope());
+            if (retrieval)
+            {
+                preds.Add((c.UsesSemantic ? o.Semantic! : o.Detail!).flatten(1).MoveToOuterDisposeScope());
+                truths.Add((c.UsesSemantic ? yS! : yD!).MoveToOuterDisposeScope());
+            }
         }
         _net.train();
         var all = cat(perSample);
         foreach (var t in perSample) t.Dispose();
-        return (c.UsesSemantic ? sumS / n : double.NaN, c.UsesDetail ? sumD / n : double.NaN, all);
+        double top1 = double.NaN;
+        if (retrieval && n >= 2)
+        {
+            using var scope = NewDisposeScope();
+            // training.select_by retrieval: both directions over all validation rows in one batch.
+            var r = Retrieval.Compute(cat(preds), cat(truths), loops: 1, batch: (int)n, seed: 0);
+            top1 = (r.ImageToBrainTop1 + r.BrainToImageTop1) / 2;
+        }
+        foreach (var t in preds.Concat(truths)) t.Dispose();
+        return (c.UsesSemantic ? sumS / n : double.NaN, c.UsesDetail ? sumD / n : double.NaN, all, top1);
     }
 
     /// <summary>Paired comparison over validation samples: mean(a − b) > 2 standard errors.</summary>
