@@ -41,8 +41,8 @@ public sealed class DemoPipeline(DemoOptions o)
         _log.WriteLine($"BrainMClip demo → {Path.GetFullPath(o.OutDir)}");
 
         Stage("1. Synthetic NSD-like subject (real on-disk formats: npy + NIfTI ROI masks)", null,
-            "synth", "--out", P("data"), "--train", $"{o.Train}", "--test", $"{o.Test}", "--image-size", $"{o.ImageSize}",
-            "--seed", $"{o.Seed}");
+            "synth", "--world", "hierarchical", "--out", P("data"), "--train", $"{o.Train}", "--test", $"{o.Test}",
+            "--image-size", $"{o.ImageSize}", "--seed", $"{o.Seed}");
         var info = Stage("2. Check the data: counts per split, voxel streams, ROIs", P("data-info.json"),
             "data", "info", "--data", P("data"));
         string stim(string split) => P("data", "processed_data", "subj01", $"nsd_{split}_stim_sub1.npy");

@@ -21,7 +21,10 @@ public static class GroundTruthDecoding
     const int Folds = 5;
 
     /// <param name="features">optional (train, test) feature files (brainmclip features) of the subject's stimuli.</param>
-    public static JsonObject Run(string dataRoot, int subject, (string Train, string Test)? features, TextWriter? log)
+    /// <param name="noiseFree">also decode from the noise-free signal (ground_truth/*_signal.npy): the ceiling the
+    /// noise leaves ridge below.</param>
+    public static JsonObject Run(string dataRoot, int subject, (string Train, string Test)? features, bool noiseFree,
+        TextWriter? log)
     {
         var s = NsdSubject.Open(dataRoot, subject);
         string gt = Path.Combine(dataRoot, "ground_truth"), sub = $"subj{subject:00}";
@@ -43,21 +46,38 @@ public static class GroundTruthDecoding
         var (capTr, capTe) = (Load("captions", "train", ntr), Load("captions", "test", nte));
         var nc = File.Exists(Gt("noise_ceiling")) ? Npy.Read(Gt("noise_ceiling")).ToFloat32() : null;
 
+        var sigTr = noiseFree ? Load("signal", "train", ntr) : null;
+        var sigTe = noiseFree ? Load("signal", "test", nte) : null;
+        if (noiseFree && (sigTr is null || sigTe is null))
+            throw new UserInputException($"{gt}: no noise-free signal files ({sub}_train_signal.npy, {sub}_test_signal.npy)");
         var streams = new JsonObject();
         foreach (var stream in new[] { VoxelStream.Semantic, VoxelStream.Low, VoxelStream.Detail })
         {
             var cols = s.Split.Indices(stream);
             if (cols.Length == 0) continue;
             log?.WriteLine($"ground truth: decoding from the {stream.ToString().ToLowerInvariant()} stream ({cols.Length} voxels)");
-            using var z = ZScore.Fit(s.LoadStream("train", stream));
-            var xtr = z.Apply(s.LoadStream("train", stream));
-            var xte = z.Apply(s.LoadStream("test", stream));
-            var (acc, exact) = LabelAccuracy(Decode(xtr, labTr, xte), labTe);
-            var row = new JsonObject { ["voxels"] = cols.Length, ["label_accuracy"] = acc, ["set_accuracy"] = exact };
-            if (conTr is not null && conTe is not null) row["contrast_r"] = MeanPearson(Decode(xtr, conTr, xte), conTe);
-            if (capTr is not null && capTe is not null) row["attribute_r"] = AttributeR(Decode(xtr, capTr, xte), capTe, (int)labTr.shape[1]);
+            var row = DecodeAll(s.LoadStream("train", stream), s.LoadStream("test", stream));
+            row["voxels"] = cols.Length;
             if (nc is not null) row["noise_ceiling_mean"] = cols.Average(c => (double)nc[c]);
+            if (sigTr is not null && sigTe is not null)
+            {
+                var idx = tensor(cols.Select(c => (long)c).ToArray());
+                row["noise_free"] = DecodeAll(sigTr.index_select(1, idx), sigTe.index_select(1, idx));
+            }
             streams[stream.ToString().ToLowerInvariant()] = row;
+        }
+
+        JsonObject DecodeAll(Tensor train, Tensor test)
+        {
+            using var z = ZScore.Fit(train);
+            var xtr = z.Apply(train);
+            var xte = z.Apply(test);
+            var (acc, exact) = LabelAccuracy(Decode(xtr, labTr, xte), labTe);
+            var row = new JsonObject { ["label_accuracy"] = acc, ["set_accuracy"] = exact };
+            if (conTr is not null && conTe is not null) row["contrast_r"] = MeanPearson(Decode(xtr, conTr, xte), conTe);
+            if (capTr is not null && capTe is not null)
+                row["attribute_r"] = AttributeR(Decode(xtr, capTr, xte), capTe, (int)labTr.shape[1]);
+            return row;
         }
         var result = new JsonObject
         {

@@ -151,7 +151,7 @@ public class HierarchicalSynthTests : IClassFixture<HierarchicalSynthTests.Subje
                 new Dictionary<string, Tensor> { ["detail"] = zeros(rows, 2, 3), ["semantic"] = sem });
         }
         var (code, stdout, err) = CliRunner.Run("data", "ground-truth", "--data", _d.Root,
-            "--features-train", Path.Combine(dir.Path, "train.safetensors"), "--features-test", Path.Combine(dir.Path, "test.safetensors"));
+            "--features-train", Path.Combine(dir.Path, "train.safetensors"), "--features-test", Path.Combine(dir.Path, "test.safetensors"), "--noise-free");
         Assert.True(code == 0, err);
         var j = JsonDocument.Parse(stdout).RootElement;
         var st = j.GetProperty("streams");
@@ -163,6 +163,9 @@ public class HierarchicalSynthTests : IClassFixture<HierarchicalSynthTests.Subje
         Assert.True(Get("low", "contrast_r") > Get("semantic", "contrast_r") + 0.2);
         Assert.True(Get("semantic", "attribute_r") > Get("low", "attribute_r") + 0.3);
         Assert.InRange(Get("semantic", "noise_ceiling_mean"), 20, 60);
+        // Without noise the same decoders do better: the noise keeps ridge well below its ceiling.
+        double free = st.GetProperty("semantic").GetProperty("noise_free").GetProperty("attribute_r").GetDouble();
+        Assert.True(free > Get("semantic", "attribute_r") + 0.03, $"attribute r noise-free {free}, noisy {Get("semantic", "attribute_r")}");
         var fromTruth = j.GetProperty("semantic_target_from_ground_truth");
         double fromCaps = fromTruth.GetProperty("captions").GetProperty("image_to_brain_top1").GetDouble();
         double fromLabels = fromTruth.GetProperty("labels").GetProperty("image_to_brain_top1").GetDouble();
