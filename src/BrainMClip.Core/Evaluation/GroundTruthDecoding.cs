@@ -12,7 +12,7 @@ namespace BrainMClip.Evaluation;
 /// `brainmclip synth`): linear decoders (ridge, alpha by 5-fold CV on the training split) from the z-scored fMRI of
 /// each stream to the category set (presence per label, thresholded at 0.5: per-label and exact-set accuracy on the
 /// test split), to the local contrast maps and to the within-category attributes (Pearson r per column, mean; for
-/// attributes only over test images that hold the family). Optionally, how well the true labels and captions alone
+/// attributes only over test images that hold the family); RSA of the ground truth itself with each ROI group. Optionally, how well the true labels and captions alone
 /// predict a CLIP-Semantic target (ridge, then top-1 retrieval as in SPEC §5).
 /// </summary>
 public static class GroundTruthDecoding
@@ -89,8 +89,26 @@ public static class GroundTruthDecoding
                         "category (count > 0), threshold 0.5; set = all labels of an image right; contrast_r / " +
                         "attribute_r: mean Pearson r per column over test images (attributes: images holding the family).",
         };
+        result["rsa_ground_truth"] = GroundTruthRsa(s, [("labels", labTe), ("contrast", conTe), ("captions", capTe)]);
         if (features is { } f) result["semantic_target_from_ground_truth"] = SemanticFromTruth(f, labTr, labTe, capTr, capTe);
         return result;
+    }
+
+    /// <summary>
+    /// RSA (as analyze-layers computes it) between each ground-truth description of the test images, taken as if it
+    /// were a network layer, and each ROI group: the reference an ideal low-level or semantic layer would reach.
+    /// </summary>
+    static JsonObject GroundTruthRsa(NsdSubject s, (string Name, Tensor? Value)[] truths)
+    {
+        var present = truths.Where(t => t.Value is not null).ToArray();
+        using var fmri = s.LoadFmri("test");
+        var groups = LayerAnalysisRunner.RoiGroupColumns(s.Split)
+            .ToDictionary(kv => kv.Key, kv => fmri.index_select(1, tensor(kv.Value.Select(i => (long)i).ToArray())));
+        var r = LayerAnalysis.Run(present.Select(t => t.Value!).ToList(), groups, present.Select(t => t.Name).ToList());
+        var res = new JsonObject();
+        for (int i = 0; i < r.LayerNames.Length; i++)
+            res[r.LayerNames[i]] = new JsonObject(r.RoiNames.Select((g, j) => KeyValuePair.Create(g, (JsonNode?)r.Rsa[i, j])));
+        return res;
     }
 
     /// <summary>Ridge from x to y (targets standardised for the CV score), predictions for xte in y's units.</summary>

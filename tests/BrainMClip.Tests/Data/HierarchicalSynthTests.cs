@@ -166,6 +166,11 @@ public class HierarchicalSynthTests : IClassFixture<HierarchicalSynthTests.Subje
         // Without noise the same decoders do better: the noise keeps ridge well below its ceiling.
         double free = st.GetProperty("semantic").GetProperty("noise_free").GetProperty("attribute_r").GetDouble();
         Assert.True(free > Get("semantic", "attribute_r") + 0.03, $"attribute r noise-free {free}, noisy {Get("semantic", "attribute_r")}");
+        // RSA of the ground truth itself: local contrast with the prf voxels, captions with the floc voxels.
+        var rsa = j.GetProperty("rsa_ground_truth");
+        double Rsa(string truth, string group) => rsa.GetProperty(truth).GetProperty(group).GetDouble();
+        Assert.True(Rsa("contrast", "low-level") > 0.3 && Rsa("contrast", "semantic") < 0.1);
+        Assert.True(Rsa("captions", "semantic") > 0.3 && Rsa("captions", "low-level") < 0.1);
         var fromTruth = j.GetProperty("semantic_target_from_ground_truth");
         double fromCaps = fromTruth.GetProperty("captions").GetProperty("image_to_brain_top1").GetDouble();
         double fromLabels = fromTruth.GetProperty("labels").GetProperty("image_to_brain_top1").GetDouble();

@@ -90,17 +90,20 @@ public class WorldTests
         }
     }
 
-    /// <summary>Writes a contact sheet of 8×8 scenes to $BRAINMCLIP_WORLD_SHEET when that is set (visual check only).</summary>
+    /// <summary>
+    /// Writes a contact sheet of 4×8 scenes (seed 0; top two rows one object, bottom two 1–3) to
+    /// $BRAINMCLIP_WORLD_SHEET when that is set (visual check; docs/simulation-scenes.png was made this way).
+    /// </summary>
     [Fact]
     public void ContactSheetOnRequest()
     {
         string? path = Environment.GetEnvironmentVariable("BRAINMCLIP_WORLD_SHEET");
         if (string.IsNullOrEmpty(path)) return;
-        const int S = 64, G = 8;
-        var sheet = new RgbImage(S * G, S * G);
-        for (int i = 0; i < G * G; i++)
+        const int S = 64, G = 8, Rows = 4;
+        var sheet = new RgbImage(S * G, S * Rows);
+        for (int i = 0; i < G * Rows; i++)
         {
-            var img = WorldRenderer.Render(WorldSampler.Sample(0, i, i < 32 ? WorldSceneOptions.SingleObject : null), S);
+            var img = WorldRenderer.Render(WorldSampler.Sample(0, i, i < 16 ? WorldSceneOptions.SingleObject : null), S);
             for (int y = 0; y < S; y++)
                 for (int x = 0; x < S; x++)
                     for (int c = 0; c < 3; c++) sheet[(i / G) * S + y, (i % G) * S + x, c] = img[(y * S + x) * 3 + c];
