@@ -9,14 +9,14 @@ namespace BrainMClip.Tests.Features;
 
 /// <summary>
 /// A throwaway scene generator for the trainer's tests: one large shape per image (disc, square, bars or cross) in a
-/// random colour, size and position over a noisy background; the caption and labels are the family one-hot, the colour
-/// and the size. Only here to exercise the objective; the product trains on the hierarchical world.
+/// random colour, size and position over a noisy background; the caption and labels are the family one-hot and the
+/// size (no colour or position, like the world's captions). Only here to exercise the objective; the product trains on the hierarchical world.
 /// </summary>
 sealed class ToyScenes(int seed) : IClipSceneSource
 {
     public IReadOnlyList<string> Families { get; } = ["disc", "square", "bars", "cross"];
-    public int CaptionDim => 8;
-    public int LabelDim => 8;
+    public int CaptionDim => 5;
+    public int LabelDim => 5;
     public string Description => $"toy shapes, seed {seed}";
 
     public ClipScene Render(long index, int size, bool singleObject)
@@ -28,6 +28,7 @@ sealed class ToyScenes(int seed) : IClipSceneSource
         double cx = size * (0.35 + 0.3 * rng.NextDouble()), cy = size * (0.35 + 0.3 * rng.NextDouble());
         double bg = 0.2 + 0.6 * rng.NextDouble();
         var img = new RgbImage(size, size);
+        var coverage = new float[4 * size * size];
         for (int y = 0; y < size; y++)
             for (int x = 0; x < size; x++)
             {
@@ -39,19 +40,19 @@ sealed class ToyScenes(int seed) : IClipSceneSource
                     2 => Math.Abs(dx) < radius && Math.Abs(dy) < radius && ((int)((dy + radius) / (radius / 2.5)) % 2 == 0),
                     _ => (Math.Abs(dx) < radius && Math.Abs(dy) < radius * 0.25) || (Math.Abs(dy) < radius && Math.Abs(dx) < radius * 0.25),
                 };
+                if (inside) coverage[(family * size + y) * size + x] = 1;
                 for (int c = 0; c < 3; c++)
                 {
                     double v = inside ? colour[c] : bg + 0.1 * (rng.NextDouble() - 0.5);
                     img[y, x, c] = (byte)Math.Clamp(Math.Round(v * 255), 0, 255);
                 }
             }
-        var caption = new float[8];
+        var caption = new float[5];
         caption[family] = 1;
-        for (int c = 0; c < 3; c++) caption[4 + c] = (float)colour[c];
-        caption[7] = (float)(radius / size);
+        caption[4] = (float)(radius / size);
         var families = new float[4];
         families[family] = 1;
-        return new ClipScene(img, caption, families, (float[])caption.Clone());
+        return new ClipScene(img, caption, families, (float[])caption.Clone(), coverage);
     }
 }
 
@@ -125,7 +126,7 @@ public class ClipTrainerTests
         string clip = Path.Combine(dir.Path, "clip");
         ClipTrainer.Train(Opts(clip, epochs: 1), new ToyScenes(1));
         var source = new ToyScenes(9);
-        using var set = ClipSceneSet.Render(source, 0, 5, Small.ImageSize, singleObject: false);
+        using var set = ClipSceneSet.Render(source, 0, 5, Small.ImageSize, Small.PatchSize, singleObject: false);
         string npy = Path.Combine(dir.Path, "stim.npy");
         var hwc = set.Images.permute(0, 2, 3, 1).contiguous();
         Npy.WriteUInt8(npy, [5, Small.ImageSize, Small.ImageSize, 3], hwc.data<byte>().ToArray());

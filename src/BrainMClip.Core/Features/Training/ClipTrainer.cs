@@ -92,9 +92,9 @@ public static class ClipTrainer
         var opt = optim.AdamW(parameters, lr: o.MaxLr, weight_decay: o.WeightDecay);
 
         log?.WriteLine($"clip-train: rendering {o.Images} training, {(o.CurriculumEpochs > 0 ? o.Images : 0)} one-object and {o.ProbeImages} probe scenes ({source.Description})");
-        using var main = ClipSceneSet.Render(source, 0, o.Images, cfg.ImageSize, singleObject: false);
-        using var single = o.CurriculumEpochs > 0 ? ClipSceneSet.Render(source, CurriculumFirstIndex, o.Images, cfg.ImageSize, true) : null;
-        using var probe = ClipSceneSet.Render(source, ProbeFirstIndex, o.ProbeImages, cfg.ImageSize, singleObject: false);
+        using var main = ClipSceneSet.Render(source, 0, o.Images, cfg.ImageSize, cfg.PatchSize, singleObject: false);
+        using var single = o.CurriculumEpochs > 0 ? ClipSceneSet.Render(source, CurriculumFirstIndex, o.Images, cfg.ImageSize, cfg.PatchSize, true) : null;
+        using var probe = ClipSceneSet.Render(source, ProbeFirstIndex, o.ProbeImages, cfg.ImageSize, cfg.PatchSize, singleObject: false);
         log?.WriteLine($"clip-train: scenes ready ({clock.Elapsed.TotalSeconds:0.0}s)");
 
         var state = new RunState();
@@ -166,7 +166,7 @@ public static class ClipTrainer
         using var gen = new Generator((ulong)o.Seed * 1_000_003UL + (ulong)state.Epoch + 101);
         var order = randperm(set.Count, generator: gen);
         long steps = set.Count / o.BatchSize;
-        double pooled = 0, tokens = 0, presence = 0, local = 0;
+        double pooled = 0, tokens = 0, presence = 0, local = 0, parts = 0;
         for (long i = 0; i < steps; i++)
         {
             using var scope = NewDisposeScope();
@@ -174,7 +174,8 @@ public static class ClipTrainer
             foreach (var g in opt.ParamGroups) g.LearningRate = lr;
             var idx = order.narrow(0, i * o.BatchSize, o.BatchSize);
             var px = ClipTrainingProbe.Pixels(set.Images.index_select(0, idx), processor);
-            var terms = net.Loss(px, set.Captions.index_select(0, idx), set.Families.index_select(0, idx), o.Weights);
+            var terms = net.Loss(px, set.Captions.index_select(0, idx), set.Families.index_select(0, idx),
+                set.Coverage?.index_select(0, idx), o.Weights);
             opt.zero_grad();
             terms.Total.backward();
             nn.utils.clip_grad_norm_(parameters, 1.0);
@@ -182,9 +183,9 @@ public static class ClipTrainer
             double total = terms.Total.item<float>();
             if (!double.IsFinite(total)) throw new InvalidOperationException($"clip-train diverged at step {state.Step} (loss {total})");
             pooled += terms.Pooled.item<float>(); tokens += terms.Tokens.item<float>();
-            presence += terms.Presence.item<float>(); local += terms.Local.item<float>();
+            presence += terms.Presence.item<float>(); local += terms.Local.item<float>(); parts += terms.Parts.item<float>();
             state.Step++;
-            bar?.Advance(1, $"epoch {state.Epoch + 1} nce {pooled / (i + 1):0.000}/{tokens / (i + 1):0.000} pres {presence / (i + 1):0.000}");
+            bar?.Advance(1, $"epoch {state.Epoch + 1} nce {pooled / (i + 1):0.000}/{tokens / (i + 1):0.000} pres {presence / (i + 1):0.000} parts {parts / (i + 1):0.000}");
         }
         order.Dispose();
         net.eval();
@@ -193,7 +194,7 @@ public static class ClipTrainer
             ["epoch"] = state.Epoch + 1, ["steps"] = steps, ["lr_end"] = LearningRate(state.Step - 1, totalSteps, o),
             ["contrastive_pooled_loss"] = Math.Round(pooled / steps, 4), ["contrastive_token_loss"] = Math.Round(tokens / steps, 4),
             ["presence_loss"] = Math.Round(presence / steps, 4), ["local_mse"] = Math.Round(local / steps, 4),
-            ["logit_scale"] = Math.Round(net.LogitScale, 3),
+            ["patch_family_loss"] = Math.Round(parts / steps, 4), ["logit_scale"] = Math.Round(net.LogitScale, 3),
         };
     }
 

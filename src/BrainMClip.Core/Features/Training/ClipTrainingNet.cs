@@ -12,14 +12,16 @@ public sealed record ClipLossWeights
     public double Pooled { get; init; } = 1.0;
     /// <summary>InfoNCE between every single projected final token and the captions (token → caption).</summary>
     public double Tokens { get; init; } = 1.0;
-    /// <summary>Family-presence head (BCE) on the mean projected token.</summary>
-    public double Presence { get; init; } = 0.5;
+    /// <summary>Family-presence head (BCE) on the mean projected token and on every projected token (averaged).</summary>
+    public double Presence { get; init; } = 1.0;
     /// <summary>Per-patch colour/contrast regression from the middle layer's patch tokens (keeps local detail there).</summary>
     public double Local { get; init; } = 1.0;
+    /// <summary>Per-patch family coverage (BCE, soft targets) from the middle layer's patch tokens, when scenes give coverage.</summary>
+    public double Parts { get; init; } = 1.0;
 }
 
 /// <summary>The loss terms of one batch (scalars; <see cref="Total"/> carries the graph).</summary>
-public sealed record ClipLossTerms(Tensor Total, Tensor Pooled, Tensor Tokens, Tensor Presence, Tensor Local);
+public sealed record ClipLossTerms(Tensor Total, Tensor Pooled, Tensor Tokens, Tensor Presence, Tensor Local, Tensor Parts);
 
 /// <summary>
 /// The CLIP vision tower plus what only training needs: a small caption encoder (the "text tower" of the symbolic
@@ -36,6 +38,7 @@ public sealed class ClipTrainingNet : nn.Module
     readonly Sequential caption_encoder;
     readonly Linear family_head;
     readonly Linear local_head;
+    readonly Linear part_head;
     readonly Parameter logit_scale;
 
     public ClipVisionModel Clip => clip;
@@ -51,6 +54,7 @@ public sealed class ClipTrainingNet : nn.Module
             nn.Linear(hidden, cfg.ProjectionDim));
         family_head = nn.Linear(cfg.ProjectionDim, families);
         local_head = nn.Linear(cfg.HiddenSize, LocalTargets);
+        part_head = nn.Linear(cfg.HiddenSize, families);
         logit_scale = new Parameter(tensor(Math.Log(10.0), ScalarType.Float32)); // temperature 0.1 at the start
         RegisterComponents();
     }
@@ -58,8 +62,11 @@ public sealed class ClipTrainingNet : nn.Module
     /// <summary>The current logit scale exp(s), clamped like CLIP's.</summary>
     public double LogitScale => Math.Min(MaxLogitScale, Math.Exp(logit_scale.item<float>()));
 
-    /// <summary>All loss terms for normalised pixels (B, 3, S, S), captions (B, D) and family multi-hot (B, F).</summary>
-    public ClipLossTerms Loss(Tensor pixels, Tensor captions, Tensor families, ClipLossWeights w)
+    /// <summary>
+    /// All loss terms for normalised pixels (B, 3, S, S), captions (B, D), family multi-hot (B, F) and optional per-patch
+    /// family coverage (B, G², F).
+    /// </summary>
+    public ClipLossTerms Loss(Tensor pixels, Tensor captions, Tensor families, Tensor? coverage, ClipLossWeights w)
     {
         var (tap, z) = clip.ForwardForTraining(pixels, TapLayer);
         long b = z.shape[0], t = z.shape[1];
@@ -75,13 +82,17 @@ public sealed class ClipTrainingNet : nn.Module
         var tokenLogits = scale * F.linear(F.normalize(z, dim: -1), text);                     // (B, T, B)
         var tokenLoss = F.cross_entropy(tokenLogits.reshape(b * t, b), target.repeat_interleave(t));
 
-        var presence = F.binary_cross_entropy_with_logits(family_head.call(pooled), families);
+        // Presence from the mean token and from every single token (image-level labels: position-tolerant by design).
+        var presence = (F.binary_cross_entropy_with_logits(family_head.call(pooled), families)
+            + F.binary_cross_entropy_with_logits(family_head.call(z), families.unsqueeze(1).expand(b, t, -1))) / 2;
 
         var patches = tap.narrow(1, 1, t - 1);                                                 // drop CLS
         var local = F.mse_loss(local_head.call(patches), PatchStatistics(pixels, clip.Config.PatchSize));
 
-        var total = pooledLoss * w.Pooled + tokenLoss * w.Tokens + presence * w.Presence + local * w.Local;
-        return new ClipLossTerms(total, pooledLoss, tokenLoss, presence, local);
+        var parts = coverage is null ? zeros(1).squeeze() : F.binary_cross_entropy_with_logits(part_head.call(patches), coverage);
+
+        var total = pooledLoss * w.Pooled + tokenLoss * w.Tokens + presence * w.Presence + local * w.Local + parts * w.Parts;
+        return new ClipLossTerms(total, pooledLoss, tokenLoss, presence, local, parts);
     }
 
     /// <summary>Per patch (row-major, like the patch tokens): mean and standard deviation of each channel (B, G², 6).</summary>

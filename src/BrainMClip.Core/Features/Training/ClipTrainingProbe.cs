@@ -31,7 +31,7 @@ public static class ClipTrainingProbe
         var pooledByLayer = layers.Select(_ => new List<Tensor>()).ToArray();
         var patchByLayer = layers.Select(_ => new List<Tensor>()).ToArray();
         var stats = new List<Tensor>();
-        double pooledLoss = 0, tokenLoss = 0, presence = 0, local = 0;
+        double pooledLoss = 0, tokenLoss = 0, presence = 0, local = 0, parts = 0;
         int lossBatches = 0;
         int patchImages = Math.Min(n, 400); // local read-out per layer: enough patches, bounded memory
         for (int s = 0; s < n; s += batch)
@@ -41,9 +41,9 @@ public static class ClipTrainingProbe
             var px = Pixels(set.Images.narrow(0, s, b), processor);
             if (b == batch)
             {
-                var terms = net.Loss(px, set.Captions.narrow(0, s, b), set.Families.narrow(0, s, b), w);
+                var terms = net.Loss(px, set.Captions.narrow(0, s, b), set.Families.narrow(0, s, b), set.Coverage?.narrow(0, s, b), w);
                 pooledLoss += terms.Pooled.item<float>(); tokenLoss += terms.Tokens.item<float>();
-                presence += terms.Presence.item<float>(); local += terms.Local.item<float>();
+                presence += terms.Presence.item<float>(); local += terms.Local.item<float>(); parts += terms.Parts.item<float>();
                 lossBatches++;
             }
             using var r = net.Clip.Run(px, new ClipRunOptions { HiddenStates = perLayer ? layers : [] });
@@ -67,6 +67,8 @@ public static class ClipTrainingProbe
             ["presence_loss"] = R(presence / lossBatches),
             ["presence_chance"] = R(PresenceChance(set.Families)),
             ["local_mse"] = R(local / lossBatches),
+            ["patch_family_loss"] = set.Coverage is null ? null : R(parts / lossBatches),
+            ["patch_family_chance"] = set.Coverage is null ? null : R(SoftChance(set.Coverage)),
             ["semantic_mean_cosine"] = R(MeanOffDiagonalCosine(targets)),
             ["label_retrieval"] = LabelRetrieval(set.Labels, targets, fit, retrievalWay),
         };
@@ -88,6 +90,15 @@ public static class ClipTrainingProbe
         using var scope = NewDisposeScope();
         var p = families.to_type(ScalarType.Float64).mean([0]).clamp(1e-6, 1 - 1e-6);
         return (-(p * p.log() + (1 - p) * (1 - p).log())).mean().item<double>();
+    }
+
+    /// <summary>BCE of predicting each family's mean coverage for every patch (soft targets; includes their own entropy).</summary>
+    static double SoftChance(Tensor coverage)
+    {
+        using var scope = NewDisposeScope();
+        var y = coverage.to_type(ScalarType.Float64).flatten(0, 1);
+        var p = y.mean([0], keepdim: true).clamp(1e-6, 1 - 1e-6);
+        return (-(y * p.log() + (1 - y) * (1 - p).log())).mean().item<double>();
     }
 
     /// <summary>Accuracy of always answering each family's majority value.</summary>
