@@ -27,8 +27,13 @@ public sealed class ClipTrainCommand : ICliCommand
         var curriculum = new Option<int>("--curriculum-epochs") { Description = "Epochs on one-object scenes before the mixed ones.", DefaultValueFactory = _ => 1 };
         var threads = new Option<int?>("--threads") { Description = "Torch CPU threads (default: libtorch's choice)." };
         var resume = new Option<bool>("--resume") { Description = "Continue an interrupted run in --out (bit-identical to an uninterrupted run at the same thread count)." };
+        var weights = new Option<string?>("--loss-weights")
+        {
+            Description = "Weights pooled,tokens,presence,local,parts of the objective's terms (default 1,1,1,1,1): caption InfoNCE on the token mean, on every token; family presence; middle-layer colour/contrast; middle-layer per-patch family coverage.",
+        };
+        var localInit = new Option<bool>("--local-init") { Description = "Start from a locality-biased attention init (2D sine-cosine positions, q/k = I + clip-init's noise) instead of clip-init's weights exactly." };
         var noLayers = new Option<bool>("--no-layer-probe") { Description = "Skip the per-layer read-outs (layers.json lists none)." };
-        foreach (var o in new Option[] { output, preset, images, epochs, seed, batch, lr, curriculum, threads, resume, noLayers }) command.Options.Add(o);
+        foreach (var o in new Option[] { output, preset, images, epochs, seed, batch, lr, curriculum, threads, resume, weights, localInit, noLayers }) command.Options.Add(o);
         command.SetAction(r =>
         {
             if (r.GetValue(threads) is { } t)
@@ -40,7 +45,7 @@ public sealed class ClipTrainCommand : ICliCommand
             {
                 OutDir = r.GetValue(output)!, Preset = r.GetValue(preset)!, Images = r.GetValue(images),
                 Epochs = r.GetValue(epochs), Seed = r.GetValue(seed), BatchSize = r.GetValue(batch), MaxLr = r.GetValue(lr),
-                CurriculumEpochs = r.GetValue(curriculum), Resume = r.GetValue(resume), LayerProbe = !r.GetValue(noLayers),
+                CurriculumEpochs = r.GetValue(curriculum), Weights = ParseWeights(r.GetValue(weights)), Resume = r.GetValue(resume), LayerProbe = !r.GetValue(noLayers), LocalInit = r.GetValue(localInit),
             }, new WorldSceneSource(r.GetValue(seed)), Console.Error);
             var final = result.Summary["probe_final"];
             var figures = new JsonObject
@@ -55,5 +60,15 @@ public sealed class ClipTrainCommand : ICliCommand
             Console.WriteLine(figures.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         });
+    }
+
+    static ClipLossWeights ParseWeights(string? text)
+    {
+        if (text is null) return new ClipLossWeights();
+        var v = text.Split(',', StringSplitOptions.TrimEntries).Select(p =>
+            double.TryParse(p, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var x) && x >= 0
+                ? x : throw new UserInputException($"--loss-weights {text}: '{p}' is not a non-negative number")).ToArray();
+        if (v.Length != 5) throw new UserInputException($"--loss-weights {text}: expected 5 numbers (pooled,tokens,presence,local,parts)");
+        return new ClipLossWeights { Pooled = v[0], Tokens = v[1], Presence = v[2], Local = v[3], Parts = v[4] };
     }
 }

@@ -38,6 +38,12 @@ public sealed record ClipTrainOptions
     public bool Resume { get; init; }
     /// <summary>Stop after this many completed epochs (as if interrupted); the run can be resumed later.</summary>
     public int? StopAfterEpochs { get; init; }
+    /// <summary>
+    /// Start from local attention (2D sine-cosine position embeddings, q/k projections = identity + the random init), so
+    /// early layers attend to neighbouring patches from the first step instead of uniformly (mimetic initialisation,
+    /// Trockman &amp; Kolter 2023); only the initial values differ, the architecture is CLIP's.
+    /// </summary>
+    public bool LocalInit { get; init; }
     /// <summary>Run the per-layer read-outs of the probe (layers.json).</summary>
     public bool LayerProbe { get; init; } = true;
 }
@@ -87,7 +93,7 @@ public static class ClipTrainer
         using var outer = NewDisposeScope();
         manual_seed(o.Seed);
         using var net = new ClipTrainingNet(cfg, source.CaptionDim, source.Families.Count, tap);
-        LoadInitialWeights(net, cfg, o.Seed);
+        LoadInitialWeights(net, cfg, o.Seed, o.LocalInit);
         var parameters = net.parameters().ToList();
         var opt = optim.AdamW(parameters, lr: o.MaxLr, weight_decay: o.WeightDecay);
 
@@ -141,13 +147,50 @@ public static class ClipTrainer
         AtomicFile.RequireWritable(Path.Combine(o.OutDir, "training.json"), "--out");
     }
 
-    /// <summary>Same seed ⇒ the tower starts exactly as <c>clip-init --seed S</c> would write it.</summary>
-    static void LoadInitialWeights(ClipTrainingNet net, ClipVisionConfig cfg, int seed)
+    /// <summary>
+    /// The weights <c>clip-init --seed S</c> would write; with <paramref name="local"/> the position embeddings become 2D
+    /// sine-cosine codes (unit variance, neighbours similar) and every q/k projection gets + I, so attention logits start
+    /// as the similarity of the tokens' positions.
+    /// </summary>
+    static void LoadInitialWeights(ClipTrainingNet net, ClipVisionConfig cfg, int seed, bool local)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var init = ClipCheckpointFactory.RandomWeights(cfg, seed);
+        if (local)
+        {
+            init["vision_model.embeddings.position_embedding.weight"] = SinCosPositions(cfg);
+            var eye = torch.eye(cfg.HiddenSize);
+            for (int i = 0; i < cfg.NumHiddenLayers; i++)
+                foreach (var n in new[] { "q_proj", "k_proj" })
+                {
+                    string key = $"vision_model.encoder.layers.{i}.self_attn.{n}.weight";
+                    init[key] = init[key] + eye;
+                }
+        }
         foreach (var (k, p) in net.Clip.state_dict()) p.copy_(init[k]);
+    }
+
+    /// <summary>2D sine-cosine position codes (MAE style, half the channels per axis), CLS row zero, scaled to unit variance.</summary>
+    public static Tensor SinCosPositions(ClipVisionConfig cfg)
+    {
+        int g = cfg.GridSize, w = cfg.HiddenSize, quarter = w / 4;
+        var pe = new float[cfg.NumTokens * w];
+        for (int y = 0; y < g; y++)
+            for (int x = 0; x < g; x++)
+            {
+                int row = 1 + y * g + x;
+                for (int k = 0; k < quarter; k++)
+                {
+                    // Wavelengths from ~1 patch to ~4 grids: fine codes separate neighbours, coarse ones keep them similar.
+                    double omega = Math.PI / Math.Pow(4.0 * g, (double)k / Math.Max(1, quarter - 1));
+                    pe[row * w + k] = (float)(Math.Sin(omega * x) * Math.Sqrt(2));
+                    pe[row * w + quarter + k] = (float)(Math.Cos(omega * x) * Math.Sqrt(2));
+                    pe[row * w + 2 * quarter + k] = (float)(Math.Sin(omega * y) * Math.Sqrt(2));
+                    pe[row * w + 3 * quarter + k] = (float)(Math.Cos(omega * y) * Math.Sqrt(2));
+                }
+            }
+        return tensor(pe, [cfg.NumTokens, w]);
     }
 
     /// <summary>LR at a step: linear warm-up, then cosine decay to 5 % (a pure function of the step, so resumes replay it).</summary>
@@ -211,7 +254,7 @@ public static class ClipTrainer
         ["preset"] = o.Preset, ["config"] = JsonNode.Parse(cfg.ToJson()), ["images"] = o.Images, ["epochs"] = o.Epochs,
         ["seed"] = o.Seed, ["batch"] = o.BatchSize, ["max_lr"] = o.MaxLr, ["weight_decay"] = o.WeightDecay,
         ["warmup_fraction"] = o.WarmupFraction, ["curriculum_epochs"] = o.CurriculumEpochs, ["tap_layer"] = tap,
-        ["probe_images"] = o.ProbeImages, ["retrieval_way"] = o.RetrievalWay,
+        ["local_init"] = o.LocalInit, ["probe_images"] = o.ProbeImages, ["retrieval_way"] = o.RetrievalWay,
         ["weights"] = JsonSerializer.SerializeToNode(o.Weights), ["source"] = source.Description,
         ["caption_dim"] = source.CaptionDim, ["families"] = string.Join(",", source.Families),
     }.ToJsonString();
@@ -282,7 +325,7 @@ public static class ClipTrainer
         ["families"] = new JsonArray(source.Families.Select(f => (JsonNode)f).ToArray()),
         ["images"] = o.Images, ["epochs"] = o.Epochs, ["seed"] = o.Seed, ["batch"] = o.BatchSize, ["max_lr"] = o.MaxLr,
         ["weight_decay"] = o.WeightDecay, ["warmup_fraction"] = o.WarmupFraction, ["curriculum_epochs"] = o.CurriculumEpochs,
-        ["tap_layer"] = tap, ["layers"] = cfg.NumHiddenLayers, ["width"] = cfg.HiddenSize, ["tokens"] = cfg.NumTokens,
+        ["local_init"] = o.LocalInit, ["tap_layer"] = tap, ["layers"] = cfg.NumHiddenLayers, ["width"] = cfg.HiddenSize, ["tokens"] = cfg.NumTokens,
         ["projection_dim"] = cfg.ProjectionDim, ["parameters_trained"] = parameters,
         ["loss_weights"] = JsonSerializer.SerializeToNode(o.Weights),
         ["scene_indices"] = $"train 0..{o.Images - 1}, one-object {CurriculumFirstIndex}.., probe {ProbeFirstIndex}..",
