@@ -10,7 +10,8 @@ namespace BrainMClip.Tests.Features;
 /// <summary>
 /// A throwaway scene generator for the trainer's tests: one large shape per image (disc, square, bars or cross) in a
 /// random colour, size and position over a noisy background; the caption and labels are the family one-hot, the colour
-/// and the size (colour makes the toy objective learnable in a few dozen steps, so the test stays fast). Only here to exercise the objective; the product trains on the hierarchical world.
+/// and the size (colour makes the toy objective learnable in a few dozen steps, so the test stays fast). Only here to
+/// exercise the objective; the product trains on the hierarchical world.
 /// </summary>
 sealed class ToyScenes(int seed) : IClipSceneSource
 {
@@ -37,8 +38,10 @@ sealed class ToyScenes(int seed) : IClipSceneSource
                 {
                     0 => dx * dx + dy * dy < radius * radius,
                     1 => Math.Abs(dx) < radius * 0.8 && Math.Abs(dy) < radius * 0.8,
-                    2 => Math.Abs(dx) < radius && Math.Abs(dy) < radius && ((int)((dy + radius) / (radius / 2.5)) % 2 == 0),
-                    _ => (Math.Abs(dx) < radius && Math.Abs(dy) < radius * 0.25) || (Math.Abs(dy) < radius && Math.Abs(dx) < radius * 0.25),
+                    2 => Math.Abs(dx) < radius && Math.Abs(dy) < radius
+                         && (int)((dy + radius) / (radius / 2.5)) % 2 == 0,
+                    _ => (Math.Abs(dx) < radius && Math.Abs(dy) < radius * 0.25)
+                         || (Math.Abs(dy) < radius && Math.Abs(dx) < radius * 0.25),
                 };
                 if (inside) coverage[(family * size + y) * size + x] = 1;
                 for (int c = 0; c < 3; c++)
@@ -61,8 +64,8 @@ public class ClipTrainerTests
 {
     static readonly ClipVisionConfig Small = new()
     {
-        HiddenSize = 32, IntermediateSize = 64, NumAttentionHeads = 2, NumHiddenLayers = 2, ImageSize = 32, PatchSize = 8,
-        ProjectionDim = 16,
+        HiddenSize = 32, IntermediateSize = 64, NumAttentionHeads = 2, NumHiddenLayers = 2, ImageSize = 32,
+        PatchSize = 8, ProjectionDim = 16,
     };
 
     static ClipTrainOptions Opts(string outDir, int epochs = 2, int images = 128) => new()
@@ -87,14 +90,16 @@ public class ClipTrainerTests
         Assert.False(first.Completed);
         Assert.False(File.Exists(Path.Combine(b, "model.safetensors")));
         Assert.Throws<UserInputException>(() => ClipTrainer.Train(Opts(b), new ToyScenes(1)));          // no --resume
-        Assert.Throws<UserInputException>(() => ClipTrainer.Train(Opts(b, epochs: 3) with { Resume = true }, new ToyScenes(1)));
+        Assert.Throws<UserInputException>(() =>
+            ClipTrainer.Train(Opts(b, epochs: 3) with { Resume = true }, new ToyScenes(1))); // other options
         var rest = ClipTrainer.Train(Opts(b) with { Resume = true }, new ToyScenes(1));
         Assert.True(rest.Completed);
         Assert.Equal(Weights(a), Weights(b));
         var ha = JsonNode.Parse(File.ReadAllText(Path.Combine(a, "training.json")))!["history"]!.ToJsonString();
         var hb = JsonNode.Parse(File.ReadAllText(Path.Combine(b, "training.json")))!["history"]!.ToJsonString();
         Assert.Equal(ha, hb);
-        Assert.NotEqual(Weights(a), Weights(ClipTrainer.Train(Opts(Path.Combine(dir.Path, "d")) with { Seed = 4 }, new ToyScenes(1)).OutDir));
+        var other = ClipTrainer.Train(Opts(Path.Combine(dir.Path, "d")) with { Seed = 4 }, new ToyScenes(1));
+        Assert.NotEqual(Weights(a), Weights(other.OutDir));
     }
 
     [Fact]
@@ -130,7 +135,10 @@ public class ClipTrainerTests
         var hwc = set.Images.permute(0, 2, 3, 1).contiguous();
         Npy.WriteUInt8(npy, [5, Small.ImageSize, Small.ImageSize, 3], hwc.data<byte>().ToArray());
         string feats = Path.Combine(dir.Path, "f.safetensors");
-        FeatureExtractor.Run(new FeatureExtractionOptions { Checkpoint = clip, Input = npy, Output = feats, Batch = 2, Progress = false });
+        FeatureExtractor.Run(new FeatureExtractionOptions
+        {
+            Checkpoint = clip, Input = npy, Output = feats, Batch = 2, Progress = false,
+        });
         var semantic = SafeTensors.LoadTensor(feats, "semantic");
         Assert.Equal(new long[] { 5, Small.NumTokens, Small.ProjectionDim }, semantic.shape);
         using var model = ClipVisionModel.FromPretrained(clip);

@@ -18,18 +18,20 @@ public sealed record ClipTrainOptions
     public string Preset { get; init; } = "tiny";
     /// <summary>An explicit architecture instead of the preset (tests use very small ones).</summary>
     public ClipVisionConfig? Config { get; init; }
-    /// <summary>Training scenes (mixed 1–3 objects); the one-object curriculum renders as many one-object scenes.</summary>
+    /// <summary>Training scenes (mixed 1–3 objects); the curriculum renders as many one-object scenes.</summary>
     public int Images { get; init; } = 4000;
     public int Epochs { get; init; } = 4;
     public int Seed { get; init; }
-    public int BatchSize { get; init; } = 64;
-    public double MaxLr { get; init; } = 1e-3;
+    public int BatchSize { get; init; } = 32;
+    public double MaxLr { get; init; } = 2e-3;
     public double WeightDecay { get; init; } = 0.05;
     /// <summary>Fraction of all steps with a linear LR warm-up (then cosine decay to 5 %).</summary>
     public double WarmupFraction { get; init; } = 0.1;
     /// <summary>The first epochs train on one-object scenes only.</summary>
     public int CurriculumEpochs { get; init; } = 1;
-    /// <summary>Held-out probe scenes: the last <see cref="RetrievalWay"/> test the ridge maps fitted on the rest.</summary>
+    /// <summary>
+    /// Held-out probe scenes: the last <see cref="RetrievalWay"/> test ridge maps fitted on the rest.
+    /// </summary>
     public int ProbeImages { get; init; } = 1300;
     public int RetrievalWay { get; init; } = 300;
     public ClipLossWeights Weights { get; init; } = new();
@@ -39,8 +41,9 @@ public sealed record ClipTrainOptions
     /// <summary>Stop after this many completed epochs (as if interrupted); the run can be resumed later.</summary>
     public int? StopAfterEpochs { get; init; }
     /// <summary>
-    /// Start from local attention (2D sine-cosine position embeddings, q/k projections = identity + the random init), so
-    /// early layers attend to neighbouring patches from the first step instead of uniformly (mimetic initialisation,
+    /// Start from local attention (2D sine-cosine position embeddings, q/k projections = identity + the random
+    /// init), so early layers attend to neighbouring patches from the first step instead of uniformly (mimetic
+    /// initialisation,
     /// Trockman &amp; Kolter 2023); only the initial values differ, the architecture is CLIP's.
     /// </summary>
     public bool LocalInit { get; init; }
@@ -63,7 +66,7 @@ public sealed record ClipTrainResult(string OutDir, bool Completed, int EpochsDo
 /// </summary>
 public static class ClipTrainer
 {
-    /// <summary>Scene indices of the probe set and of the one-object curriculum (the training set starts at 0).</summary>
+    /// <summary>First scene indices of the probe set and of the one-object curriculum (training starts at 0).</summary>
     public const long ProbeFirstIndex = 1_000_000_000, CurriculumFirstIndex = 2_000_000_000;
 
     public static readonly string[] PresetNames = ["tiny"];
@@ -86,7 +89,8 @@ public static class ClipTrainer
         Validate(o);
         var cfg = (o.Config ?? PresetConfig(o.Preset)).Validate();
         int tap = o.TapLayer ?? (cfg.NumHiddenLayers + 1) / 2;
-        if (tap < 1 || tap > cfg.NumHiddenLayers) throw new UserInputException($"tap layer {tap}: expected 1..{cfg.NumHiddenLayers}");
+        if (tap < 1 || tap > cfg.NumHiddenLayers)
+            throw new UserInputException($"tap layer {tap}: expected 1..{cfg.NumHiddenLayers}");
         string fingerprint = Fingerprint(o, cfg, tap, source);
         var resumeFrom = OpenState(o, fingerprint);
 
@@ -97,10 +101,14 @@ public static class ClipTrainer
         var parameters = net.parameters().ToList();
         var opt = optim.AdamW(parameters, lr: o.MaxLr, weight_decay: o.WeightDecay);
 
-        log?.WriteLine($"clip-train: rendering {o.Images} training, {(o.CurriculumEpochs > 0 ? o.Images : 0)} one-object and {o.ProbeImages} probe scenes ({source.Description})");
-        using var main = ClipSceneSet.Render(source, 0, o.Images, cfg.ImageSize, cfg.PatchSize, singleObject: false);
-        using var single = o.CurriculumEpochs > 0 ? ClipSceneSet.Render(source, CurriculumFirstIndex, o.Images, cfg.ImageSize, cfg.PatchSize, true) : null;
-        using var probe = ClipSceneSet.Render(source, ProbeFirstIndex, o.ProbeImages, cfg.ImageSize, cfg.PatchSize, singleObject: false);
+        int singles = o.CurriculumEpochs > 0 ? o.Images : 0;
+        log?.WriteLine($"clip-train: rendering {o.Images} training, {singles} one-object and {o.ProbeImages} probe " +
+                       $"scenes ({source.Description})");
+        ClipSceneSet Render(long first, int count, bool one) =>
+            ClipSceneSet.Render(source, first, count, cfg.ImageSize, cfg.PatchSize, one);
+        using var main = Render(0, o.Images, one: false);
+        using var single = singles > 0 ? Render(CurriculumFirstIndex, singles, one: true) : null;
+        using var probe = Render(ProbeFirstIndex, o.ProbeImages, one: false);
         log?.WriteLine($"clip-train: scenes ready ({clock.Elapsed.TotalSeconds:0.0}s)");
 
         var state = new RunState();
@@ -109,7 +117,7 @@ public static class ClipTrainer
             using (resumeFrom) state = Restore(resumeFrom, net, opt);
             log?.WriteLine($"clip-train: resuming {o.OutDir} after epoch {state.Epoch} (step {state.Step})");
         }
-        else state.InitProbe = ClipTrainingProbe.Evaluate(net, probe, o.BatchSize, o.RetrievalWay, o.Weights, o.LayerProbe);
+        else state.InitProbe = Probe(net, probe, o);
 
         var processor = ClipImageProcessor.ForSize(cfg.ImageSize);
         long stepsPerEpoch = o.Images / o.BatchSize, totalSteps = stepsPerEpoch * o.Epochs;
@@ -129,28 +137,36 @@ public static class ClipTrainer
         }
         if (state.Epoch < o.Epochs)
             return new ClipTrainResult(o.OutDir, false, state.Epoch, clock.Elapsed.TotalSeconds, new JsonObject());
-        var final = ClipTrainingProbe.Evaluate(net, probe, o.BatchSize, o.RetrievalWay, o.Weights, o.LayerProbe);
-        var summary = Summary(o, cfg, tap, source, state, final, clock.Elapsed.TotalSeconds, parameters.Sum(p => p.numel()));
+        var final = Probe(net, probe, o);
+        long trained = parameters.Sum(p => p.numel());
+        var summary = Summary(o, cfg, tap, source, state, final, clock.Elapsed.TotalSeconds, trained);
         WriteOutput(o.OutDir, net, cfg, summary);
         return new ClipTrainResult(o.OutDir, true, state.Epoch, clock.Elapsed.TotalSeconds, summary);
     }
 
+    static JsonObject Probe(ClipTrainingNet net, ClipSceneSet probe, ClipTrainOptions o) =>
+        ClipTrainingProbe.Evaluate(net, probe, o.BatchSize, o.RetrievalWay, o.Weights, o.LayerProbe);
+
     static void Validate(ClipTrainOptions o)
     {
-        if (o.BatchSize < 2) throw new UserInputException($"--batch {o.BatchSize}: expected at least 2 (the contrastive loss compares images in a batch)");
-        if (o.Images < o.BatchSize) throw new UserInputException($"--images {o.Images}: expected at least one batch ({o.BatchSize})");
-        if (o.Epochs < 1) throw new UserInputException($"--epochs {o.Epochs}: expected at least 1");
-        if (o.CurriculumEpochs < 0) throw new UserInputException($"--curriculum-epochs {o.CurriculumEpochs}: expected 0 or more");
-        if (!(o.MaxLr > 0)) throw new UserInputException($"--lr {o.MaxLr}: expected a positive number");
-        if (o.RetrievalWay < 2 || o.ProbeImages < o.RetrievalWay + 10 || o.ProbeImages < o.BatchSize)
-            throw new UserInputException($"probe of {o.ProbeImages} scenes: expected at least {o.RetrievalWay} + 10 and one batch");
+        static void Require(bool ok, string message)
+        {
+            if (!ok) throw new UserInputException(message);
+        }
+        Require(o.BatchSize >= 2, $"--batch {o.BatchSize}: expected at least 2 (the contrastive loss compares images)");
+        Require(o.Images >= o.BatchSize, $"--images {o.Images}: expected at least one batch ({o.BatchSize})");
+        Require(o.Epochs >= 1, $"--epochs {o.Epochs}: expected at least 1");
+        Require(o.CurriculumEpochs >= 0, $"--curriculum-epochs {o.CurriculumEpochs}: expected 0 or more");
+        Require(o.MaxLr > 0 && double.IsFinite(o.MaxLr), $"--lr {o.MaxLr}: expected a positive number");
+        Require(o.RetrievalWay >= 2 && o.ProbeImages >= o.RetrievalWay + 10 && o.ProbeImages >= o.BatchSize,
+            $"probe of {o.ProbeImages} scenes: expected at least {o.RetrievalWay} + 10 and one batch");
         AtomicFile.RequireWritable(Path.Combine(o.OutDir, "training.json"), "--out");
     }
 
     /// <summary>
-    /// The weights <c>clip-init --seed S</c> would write; with <paramref name="local"/> the position embeddings become 2D
-    /// sine-cosine codes (unit variance, neighbours similar) and every q/k projection gets + I, so attention logits start
-    /// as the similarity of the tokens' positions.
+    /// The weights <c>clip-init --seed S</c> would write; with <paramref name="local"/> the position embeddings become
+    /// 2D sine-cosine codes (unit variance, neighbours similar) and every q/k projection gets + I, so attention logits
+    /// start as the similarity of the tokens' positions.
     /// </summary>
     static void LoadInitialWeights(ClipTrainingNet net, ClipVisionConfig cfg, int seed, bool local)
     {
@@ -171,7 +187,7 @@ public static class ClipTrainer
         foreach (var (k, p) in net.Clip.state_dict()) p.copy_(init[k]);
     }
 
-    /// <summary>2D sine-cosine position codes (MAE style, half the channels per axis), CLS row zero, scaled to unit variance.</summary>
+    /// <summary>2D sine-cosine position codes (half the channels per axis), CLS row zero, unit variance.</summary>
     public static Tensor SinCosPositions(ClipVisionConfig cfg)
     {
         int g = cfg.GridSize, w = cfg.HiddenSize, quarter = w / 4;
@@ -182,7 +198,8 @@ public static class ClipTrainer
                 int row = 1 + y * g + x;
                 for (int k = 0; k < quarter; k++)
                 {
-                    // Wavelengths from ~1 patch to ~4 grids: fine codes separate neighbours, coarse ones keep them similar.
+                    // Wavelengths from 2 patches to 4 grids: fine codes separate neighbours, coarse ones keep
+                    // them similar.
                     double omega = Math.PI / Math.Pow(4.0 * g, (double)k / Math.Max(1, quarter - 1));
                     pe[row * w + k] = (float)(Math.Sin(omega * x) * Math.Sqrt(2));
                     pe[row * w + quarter + k] = (float)(Math.Cos(omega * x) * Math.Sqrt(2));
@@ -193,7 +210,7 @@ public static class ClipTrainer
         return tensor(pe, [cfg.NumTokens, w]);
     }
 
-    /// <summary>LR at a step: linear warm-up, then cosine decay to 5 % (a pure function of the step, so resumes replay it).</summary>
+    /// <summary>LR at a step: linear warm-up, then cosine decay to 5 % (a pure function of the step).</summary>
     public static double LearningRate(long step, long total, ClipTrainOptions o)
     {
         long warm = Math.Max(1, (long)Math.Round(total * o.WarmupFraction));
@@ -202,8 +219,8 @@ public static class ClipTrainer
         return o.MaxLr * (0.05 + 0.95 * 0.5 * (1 + Math.Cos(Math.PI * t)));
     }
 
-    static JsonObject RunEpoch(ClipTrainingNet net, List<TorchSharp.Modules.Parameter> parameters, OptimizerHelper opt,
-        ClipSceneSet set, ClipImageProcessor processor, ClipTrainOptions o, RunState state, long totalSteps, ProgressBar? bar)
+    static JsonObject RunEpoch(ClipTrainingNet net, List<Parameter> parameters, OptimizerHelper opt, ClipSceneSet set,
+        ClipImageProcessor processor, ClipTrainOptions o, RunState state, long totalSteps, ProgressBar? bar)
     {
         net.train();
         using var gen = new Generator((ulong)o.Seed * 1_000_003UL + (ulong)state.Epoch + 101);
@@ -224,18 +241,23 @@ public static class ClipTrainer
             nn.utils.clip_grad_norm_(parameters, 1.0);
             opt.step();
             double total = terms.Total.item<float>();
-            if (!double.IsFinite(total)) throw new InvalidOperationException($"clip-train diverged at step {state.Step} (loss {total})");
+            if (!double.IsFinite(total))
+                throw new InvalidOperationException($"clip-train diverged at step {state.Step} (loss {total})");
             pooled += terms.Pooled.item<float>(); tokens += terms.Tokens.item<float>();
-            presence += terms.Presence.item<float>(); local += terms.Local.item<float>(); parts += terms.Parts.item<float>();
+            presence += terms.Presence.item<float>(); local += terms.Local.item<float>();
+            parts += terms.Parts.item<float>();
             state.Step++;
-            bar?.Advance(1, $"epoch {state.Epoch + 1} nce {pooled / (i + 1):0.000}/{tokens / (i + 1):0.000} pres {presence / (i + 1):0.000} parts {parts / (i + 1):0.000}");
+            double k = i + 1;
+            bar?.Advance(1, $"epoch {state.Epoch + 1} nce {pooled / k:0.000}/{tokens / k:0.000} " +
+                            $"pres {presence / k:0.000} parts {parts / k:0.000}");
         }
         order.Dispose();
         net.eval();
         return new JsonObject
         {
             ["epoch"] = state.Epoch + 1, ["steps"] = steps, ["lr_end"] = LearningRate(state.Step - 1, totalSteps, o),
-            ["contrastive_pooled_loss"] = Math.Round(pooled / steps, 4), ["contrastive_token_loss"] = Math.Round(tokens / steps, 4),
+            ["contrastive_pooled_loss"] = Math.Round(pooled / steps, 4),
+            ["contrastive_token_loss"] = Math.Round(tokens / steps, 4),
             ["presence_loss"] = Math.Round(presence / steps, 4), ["local_mse"] = Math.Round(local / steps, 4),
             ["patch_family_loss"] = Math.Round(parts / steps, 4), ["logit_scale"] = Math.Round(net.LogitScale, 3),
         };
@@ -249,7 +271,8 @@ public static class ClipTrainer
         public JsonObject? InitProbe;
     }
 
-    static string Fingerprint(ClipTrainOptions o, ClipVisionConfig cfg, int tap, IClipSceneSource source) => new JsonObject
+    static string Fingerprint(ClipTrainOptions o, ClipVisionConfig cfg, int tap, IClipSceneSource source) =>
+        new JsonObject
     {
         ["preset"] = o.Preset, ["config"] = JsonNode.Parse(cfg.ToJson()), ["images"] = o.Images, ["epochs"] = o.Epochs,
         ["seed"] = o.Seed, ["batch"] = o.BatchSize, ["max_lr"] = o.MaxLr, ["weight_decay"] = o.WeightDecay,
@@ -265,14 +288,16 @@ public static class ClipTrainer
         string path = StatePath(o.OutDir);
         bool exists = File.Exists(path);
         if (exists && !o.Resume)
-            throw new UserInputException($"{o.OutDir}: already holds a clip-train run; pass --resume to continue it or choose another --out");
+            throw new UserInputException(
+                $"{o.OutDir}: already holds a clip-train run; pass --resume to continue it or choose another --out");
         if (!exists) return null;
         var ck = Checkpoint.TryLoad(path, out var problem)
                  ?? throw new UserInputException($"{path}: cannot resume ({problem}); delete it to start over");
         if (ck.Metadata.GetValueOrDefault("options") != fingerprint)
         {
             ck.Dispose();
-            throw new UserInputException($"{path}: the run was started with other settings; resume with the same options (saved: {ck.Metadata.GetValueOrDefault("options")})");
+            throw new UserInputException($"{path}: the run was started with other settings; resume with the same " +
+                                         $"options (saved: {ck.Metadata.GetValueOrDefault("options")})");
         }
         return ck;
     }
@@ -313,7 +338,8 @@ public static class ClipTrainer
         return new RunState
         {
             Epoch = ck.Epoch, Step = ck.Step,
-            History = JsonNode.Parse(ck.Metadata["history"])!.AsArray().Select(n => n!.AsObject().DeepClone().AsObject()).ToList(),
+            History = JsonNode.Parse(ck.Metadata["history"])!.AsArray()
+                .Select(n => n!.AsObject().DeepClone().AsObject()).ToList(),
             InitProbe = JsonNode.Parse(ck.Metadata["init_probe"]) as JsonObject,
         };
     }
@@ -324,8 +350,9 @@ public static class ClipTrainer
         ["kind"] = "clip-train", ["preset"] = o.Preset, ["source"] = source.Description,
         ["families"] = new JsonArray(source.Families.Select(f => (JsonNode)f).ToArray()),
         ["images"] = o.Images, ["epochs"] = o.Epochs, ["seed"] = o.Seed, ["batch"] = o.BatchSize, ["max_lr"] = o.MaxLr,
-        ["weight_decay"] = o.WeightDecay, ["warmup_fraction"] = o.WarmupFraction, ["curriculum_epochs"] = o.CurriculumEpochs,
-        ["local_init"] = o.LocalInit, ["tap_layer"] = tap, ["layers"] = cfg.NumHiddenLayers, ["width"] = cfg.HiddenSize, ["tokens"] = cfg.NumTokens,
+        ["weight_decay"] = o.WeightDecay, ["warmup_fraction"] = o.WarmupFraction,
+        ["curriculum_epochs"] = o.CurriculumEpochs, ["local_init"] = o.LocalInit, ["tap_layer"] = tap,
+        ["layers"] = cfg.NumHiddenLayers, ["width"] = cfg.HiddenSize, ["tokens"] = cfg.NumTokens,
         ["projection_dim"] = cfg.ProjectionDim, ["parameters_trained"] = parameters,
         ["loss_weights"] = JsonSerializer.SerializeToNode(o.Weights),
         ["scene_indices"] = $"train 0..{o.Images - 1}, one-object {CurriculumFirstIndex}.., probe {ProbeFirstIndex}..",
@@ -337,13 +364,15 @@ public static class ClipTrainer
     static void WriteOutput(string outDir, ClipTrainingNet net, ClipVisionConfig cfg, JsonObject summary)
     {
         using (var scope = NewDisposeScope())
-            ClipCheckpointFactory.WriteFolder(outDir, cfg, net.Clip.StateDictForSaving().ToDictionary(kv => kv.Key, kv => kv.Value.detach()));
+            ClipCheckpointFactory.WriteFolder(outDir, cfg,
+                net.Clip.StateDictForSaving().ToDictionary(kv => kv.Key, kv => kv.Value.detach()));
         var indented = new JsonSerializerOptions { WriteIndented = true };
         var layers = new JsonObject
         {
             ["init"] = (summary["probe_init"] as JsonObject)?["layers"]?.DeepClone(),
             ["final"] = (summary["probe_final"] as JsonObject)?["layers"]?.DeepClone(),
-            ["note"] = "per hidden state: family presence read-out accuracy from mean-pooled tokens and R2 of per-patch colour mean/std from patch tokens (ridge, held-out scenes)",
+            ["note"] = "per hidden state: family presence read-out accuracy from mean-pooled tokens and R2 of " +
+                       "per-patch colour mean/std from patch tokens (ridge, held-out scenes)",
         };
         AtomicFile.WriteAllText(Path.Combine(outDir, "layers.json"), layers.ToJsonString(indented));
         AtomicFile.WriteAllText(Path.Combine(outDir, "training.json"), summary.ToJsonString(indented));

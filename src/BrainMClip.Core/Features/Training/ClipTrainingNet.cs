@@ -8,20 +8,29 @@ namespace BrainMClip.Features.Training;
 /// <summary>Weights of the training objective's terms.</summary>
 public sealed record ClipLossWeights
 {
-    /// <summary>InfoNCE between the mean of all projected final tokens and the caption embedding (both directions).</summary>
+    /// <summary>
+    /// InfoNCE between the mean of all projected final tokens and the caption embedding (both directions).
+    /// </summary>
     public double Pooled { get; init; } = 1.0;
     /// <summary>InfoNCE between every single projected final token and the captions (token → caption).</summary>
     public double Tokens { get; init; } = 1.0;
-    /// <summary>Family-presence head (BCE) on the mean projected token and on every projected token (averaged).</summary>
+    /// <summary>
+    /// Family-presence head (BCE) on the mean projected token and on every projected token (averaged).
+    /// </summary>
     public double Presence { get; init; } = 1.0;
-    /// <summary>Per-patch colour/contrast regression from the middle layer's patch tokens (keeps local detail there).</summary>
+    /// <summary>
+    /// Per-patch colour/contrast regression from the middle layer's patch tokens (keeps local detail there).
+    /// </summary>
     public double Local { get; init; } = 1.0;
-    /// <summary>Per-patch family coverage (BCE, soft targets) from the middle layer's patch tokens, when scenes give coverage.</summary>
+    /// <summary>
+    /// Per-patch family coverage (BCE, soft targets) from the middle layer's patch tokens, when scenes give coverage.
+    /// </summary>
     public double Parts { get; init; } = 1.0;
 }
 
 /// <summary>The loss terms of one batch (scalars; <see cref="Total"/> carries the graph).</summary>
-public sealed record ClipLossTerms(Tensor Total, Tensor Pooled, Tensor Tokens, Tensor Presence, Tensor Local, Tensor Parts);
+public sealed record ClipLossTerms(
+    Tensor Total, Tensor Pooled, Tensor Tokens, Tensor Presence, Tensor Local, Tensor Parts);
 
 /// <summary>
 /// The CLIP vision tower plus what only training needs: a small caption encoder (the "text tower" of the symbolic
@@ -45,7 +54,8 @@ public sealed class ClipTrainingNet : nn.Module
     /// <summary>Hidden-state index whose patch tokens feed the local head.</summary>
     public int TapLayer { get; }
 
-    public ClipTrainingNet(ClipVisionConfig cfg, int captionDim, int families, int tapLayer) : base(nameof(ClipTrainingNet))
+    public ClipTrainingNet(ClipVisionConfig cfg, int captionDim, int families, int tapLayer)
+        : base(nameof(ClipTrainingNet))
     {
         TapLayer = tapLayer;
         clip = new ClipVisionModel(cfg);
@@ -63,7 +73,8 @@ public sealed class ClipTrainingNet : nn.Module
     public double LogitScale => Math.Min(MaxLogitScale, Math.Exp(logit_scale.item<float>()));
 
     /// <summary>
-    /// All loss terms for normalised pixels (B, 3, S, S), captions (B, D), family multi-hot (B, F) and optional per-patch
+    /// All loss terms for normalised pixels (B, 3, S, S), captions (B, D), family multi-hot (B, F) and optional
+    /// per-patch
     /// family coverage (B, G², F).
     /// </summary>
     public ClipLossTerms Loss(Tensor pixels, Tensor captions, Tensor families, Tensor? coverage, ClipLossWeights w)
@@ -89,13 +100,18 @@ public sealed class ClipTrainingNet : nn.Module
         var patches = tap.narrow(1, 1, t - 1);                                                 // drop CLS
         var local = F.mse_loss(local_head.call(patches), PatchStatistics(pixels, clip.Config.PatchSize));
 
-        var parts = coverage is null ? zeros(1).squeeze() : F.binary_cross_entropy_with_logits(part_head.call(patches), coverage);
+        var parts = coverage is null
+            ? zeros(1).squeeze()
+            : F.binary_cross_entropy_with_logits(part_head.call(patches), coverage);
 
-        var total = pooledLoss * w.Pooled + tokenLoss * w.Tokens + presence * w.Presence + local * w.Local + parts * w.Parts;
+        var total = pooledLoss * w.Pooled + tokenLoss * w.Tokens + presence * w.Presence + local * w.Local
+            + parts * w.Parts;
         return new ClipLossTerms(total, pooledLoss, tokenLoss, presence, local, parts);
     }
 
-    /// <summary>Per patch (row-major, like the patch tokens): mean and standard deviation of each channel (B, G², 6).</summary>
+    /// <summary>
+    /// Per patch (row-major, like the patch tokens): mean and standard deviation of each channel (B, G², 6).
+    /// </summary>
     public static Tensor PatchStatistics(Tensor pixels, int patch)
     {
         long b = pixels.shape[0], c = pixels.shape[1], g = pixels.shape[2] / patch;

@@ -16,15 +16,18 @@ public static class ClipTrainingProbe
 {
     static readonly double[] Alphas = [0.01, 0.1, 1, 10, 100, 1000, 10000];
 
-    /// <summary>Probe images: the first <c>count − retrievalWay</c> fit the ridge maps, the last <c>retrievalWay</c> test them.</summary>
-    public static JsonObject Evaluate(ClipTrainingNet net, ClipSceneSet set, int batch, int retrievalWay, ClipLossWeights w,
-        bool perLayer)
+    /// <summary>
+    /// Probe images: the first <c>count − retrievalWay</c> fit the ridge maps, the last <c>retrievalWay</c> test them.
+    /// </summary>
+    public static JsonObject Evaluate(ClipTrainingNet net, ClipSceneSet set, int batch, int retrievalWay,
+        ClipLossWeights w, bool perLayer)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var cfg = net.Clip.Config;
         int n = (int)set.Count, fit = n - retrievalWay;
-        if (fit < 2 || retrievalWay < 2) throw new ArgumentException($"probe set of {n} scenes is too small for {retrievalWay}-way retrieval");
+        if (fit < 2 || retrievalWay < 2)
+            throw new ArgumentException($"probe set of {n} scenes is too small for {retrievalWay}-way retrieval");
         var processor = ClipImageProcessor.ForSize(cfg.ImageSize);
         var layers = Enumerable.Range(0, cfg.NumHiddenLayers + 1).ToArray();
         var semantic = new List<Tensor>();
@@ -41,9 +44,11 @@ public static class ClipTrainingProbe
             var px = Pixels(set.Images.narrow(0, s, b), processor);
             if (b == batch)
             {
-                var terms = net.Loss(px, set.Captions.narrow(0, s, b), set.Families.narrow(0, s, b), set.Coverage?.narrow(0, s, b), w);
+                var terms = net.Loss(px, set.Captions.narrow(0, s, b), set.Families.narrow(0, s, b),
+                    set.Coverage?.narrow(0, s, b), w);
                 pooledLoss += terms.Pooled.item<float>(); tokenLoss += terms.Tokens.item<float>();
-                presence += terms.Presence.item<float>(); local += terms.Local.item<float>(); parts += terms.Parts.item<float>();
+                presence += terms.Presence.item<float>(); local += terms.Local.item<float>();
+                parts += terms.Parts.item<float>();
                 lossBatches++;
             }
             using var r = net.Clip.Run(px, new ClipRunOptions { HiddenStates = perLayer ? layers : [] });
@@ -53,9 +58,15 @@ public static class ClipTrainingProbe
             foreach (var k in layers)
             {
                 pooledByLayer[k].Add(r.HiddenStates[k].mean([1]).MoveToOuterDisposeScope());
-                if (keep > 0) patchByLayer[k].Add(r.HiddenStates[k].narrow(0, 0, keep).narrow(1, 1, cfg.NumTokens - 1).MoveToOuterDisposeScope());
+                if (keep > 0)
+                    patchByLayer[k].Add(r.HiddenStates[k].narrow(0, 0, keep).narrow(1, 1, cfg.NumTokens - 1)
+                        .MoveToOuterDisposeScope());
             }
-            if (keep > 0) stats.Add(ClipTrainingNet.PatchStatistics(px.narrow(0, 0, keep), cfg.PatchSize).MoveToOuterDisposeScope());
+            if (keep > 0)
+            {
+                var patchStats = ClipTrainingNet.PatchStatistics(px.narrow(0, 0, keep), cfg.PatchSize);
+                stats.Add(patchStats.MoveToOuterDisposeScope());
+            }
         }
         var targets = cat(semantic, 0);
         var result = new JsonObject
@@ -80,11 +91,15 @@ public static class ClipTrainingProbe
         return result;
     }
 
-    /// <summary>uint8 images (B, 3, S, S) → CLIP-normalised pixels, exactly what <c>features</c> feeds the model.</summary>
+    /// <summary>
+    /// uint8 images (B, 3, S, S) → CLIP-normalised pixels, exactly what <c>features</c> feeds the model.
+    /// </summary>
     public static Tensor Pixels(Tensor imagesU8, ClipImageProcessor processor) =>
         processor.PreprocessBatch(imagesU8.to_type(ScalarType.Float32) / 255f);
 
-    /// <summary>BCE of always predicting each family's base rate (the loss of a head that learned nothing about the image).</summary>
+    /// <summary>
+    /// BCE of always predicting each family's base rate (the loss of a head that learned nothing about the image).
+    /// </summary>
     public static double PresenceChance(Tensor families)
     {
         using var scope = NewDisposeScope();
@@ -92,7 +107,9 @@ public static class ClipTrainingProbe
         return (-(p * p.log() + (1 - p) * (1 - p).log())).mean().item<double>();
     }
 
-    /// <summary>BCE of predicting each family's mean coverage for every patch (soft targets; includes their own entropy).</summary>
+    /// <summary>
+    /// BCE of predicting each family's mean coverage for every patch (soft targets; includes their own entropy).
+    /// </summary>
     static double SoftChance(Tensor coverage)
     {
         using var scope = NewDisposeScope();
@@ -135,8 +152,11 @@ public static class ClipTrainingProbe
         };
     }
 
-    /// <summary>Per hidden state: family read-out (pooled tokens) accuracy and local patch-statistics R² (patch tokens).</summary>
-    static JsonArray LayerReadouts(List<Tensor>[] pooled, List<Tensor>[] patches, List<Tensor> stats, Tensor families, int fit)
+    /// <summary>
+    /// Per hidden state: family read-out (pooled tokens) accuracy and local patch-statistics R² (patch tokens).
+    /// </summary>
+    static JsonArray LayerReadouts(List<Tensor>[] pooled, List<Tensor>[] patches, List<Tensor> stats, Tensor families,
+        int fit)
     {
         using var scope = NewDisposeScope();
         var rows = new JsonArray();
