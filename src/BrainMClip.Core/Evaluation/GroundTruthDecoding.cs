@@ -12,7 +12,8 @@ namespace BrainMClip.Evaluation;
 /// `brainmclip synth`): linear decoders (ridge, alpha by 5-fold CV on the training split) from the z-scored fMRI of
 /// each stream to the category set (presence per label, thresholded at 0.5: per-label and exact-set accuracy on the
 /// test split), to the local contrast maps and to the within-category attributes (Pearson r per column, mean; for
-/// attributes only over test images that hold the family); RSA of the ground truth itself with each ROI group. Optionally, how well the true labels and captions alone
+/// attributes only over test images that hold the family); RSA of the ground truth itself with each ROI group.
+/// Optionally, how well the true labels and captions alone
 /// predict a CLIP-Semantic target (ridge, then top-1 retrieval as in SPEC §5).
 /// </summary>
 public static class GroundTruthDecoding
@@ -20,7 +21,8 @@ public static class GroundTruthDecoding
     static readonly double[] Alphas = [0.1, 1, 10, 100, 1e3, 1e4, 1e5, 1e6];
     const int Folds = 5;
 
-    /// <param name="features">optional (train, test) feature files (brainmclip features) of the subject's stimuli.</param>
+    /// <param name="features">optional (train, test) feature files (brainmclip features) of the subject's
+    /// stimuli.</param>
     /// <param name="noiseFree">also decode from the noise-free signal (ground_truth/*_signal.npy): the ceiling the
     /// noise leaves ridge below.</param>
     public static JsonObject Run(string dataRoot, int subject, (string Train, string Test)? features, bool noiseFree,
@@ -36,7 +38,8 @@ public static class GroundTruthDecoding
             string p = Gt($"{split}_{name}");
             if (!File.Exists(p)) return null;
             var a = Npy.Read(p);
-            if (a.Shape[0] != rows) throw new UserInputException($"{p}: {a.Shape[0]} rows, but the {split} split has {rows}");
+            if (a.Shape[0] != rows)
+                throw new UserInputException($"{p}: {a.Shape[0]} rows, but the {split} split has {rows}");
             return tensor(a.ToFloat32(), a.Shape).reshape(rows, -1);
         }
         var (ntr, nte) = (s.TrainSamples, s.TestSamples);
@@ -49,13 +52,15 @@ public static class GroundTruthDecoding
         var sigTr = noiseFree ? Load("signal", "train", ntr) : null;
         var sigTe = noiseFree ? Load("signal", "test", nte) : null;
         if (noiseFree && (sigTr is null || sigTe is null))
-            throw new UserInputException($"{gt}: no noise-free signal files ({sub}_train_signal.npy, {sub}_test_signal.npy)");
+            throw new UserInputException(
+                $"{gt}: no noise-free signal files ({sub}_train_signal.npy, {sub}_test_signal.npy)");
         var streams = new JsonObject();
         foreach (var stream in new[] { VoxelStream.Semantic, VoxelStream.Low, VoxelStream.Detail })
         {
             var cols = s.Split.Indices(stream);
             if (cols.Length == 0) continue;
-            log?.WriteLine($"ground truth: decoding from the {stream.ToString().ToLowerInvariant()} stream ({cols.Length} voxels)");
+            string streamName = stream.ToString().ToLowerInvariant();
+            log?.WriteLine($"ground truth: decoding from the {streamName} stream ({cols.Length} voxels)");
             var row = DecodeAll(s.LoadStream("train", stream), s.LoadStream("test", stream));
             row["voxels"] = cols.Length;
             if (nc is not null) row["noise_ceiling_mean"] = cols.Average(c => (double)nc[c]);
@@ -85,12 +90,15 @@ public static class GroundTruthDecoding
             ["labels"] = labTr.shape[1],
             ["chance"] = Chance(labTr, labTe),
             ["streams"] = streams,
-            ["notes"] = "ridge per target set, alpha by 5-fold CV; accuracies on the test split; label = presence of each " +
+            ["notes"] = "ridge per target set, alpha by 5-fold CV; accuracies on the test split; label = presence of " +
+                        "each " +
                         "category (count > 0), threshold 0.5; set = all labels of an image right; contrast_r / " +
-                        "attribute_r: mean Pearson r per column over test images (attributes: images holding the family).",
+                        "attribute_r: mean Pearson r per column over test images (attributes: images holding the " +
+                        "family).",
         };
         result["rsa_ground_truth"] = GroundTruthRsa(s, [("labels", labTe), ("contrast", conTe), ("captions", capTe)]);
-        if (features is { } f) result["semantic_target_from_ground_truth"] = SemanticFromTruth(f, labTr, labTe, capTr, capTe);
+        if (features is { } f) result["semantic_target_from_ground_truth"] = SemanticFromTruth(f, labTr, labTe,
+            capTr, capTe);
         return result;
     }
 
@@ -107,7 +115,8 @@ public static class GroundTruthDecoding
         var r = LayerAnalysis.Run(present.Select(t => t.Value!).ToList(), groups, present.Select(t => t.Name).ToList());
         var res = new JsonObject();
         for (int i = 0; i < r.LayerNames.Length; i++)
-            res[r.LayerNames[i]] = new JsonObject(r.RoiNames.Select((g, j) => KeyValuePair.Create(g, (JsonNode?)r.Rsa[i, j])));
+            res[r.LayerNames[i]] = new JsonObject(r.RoiNames.Select((g, j) => KeyValuePair.Create(g,
+                (JsonNode?)r.Rsa[i, j])));
         return res;
     }
 
@@ -123,7 +132,8 @@ public static class GroundTruthDecoding
     static (double PerLabel, double Set) LabelAccuracy(Tensor pred, Tensor truth)
     {
         var ok = pred.gt(0.5).eq(truth.gt(0.5));
-        return (ok.to_type(ScalarType.Float64).mean().item<double>(), ok.all(1).to_type(ScalarType.Float64).mean().item<double>());
+        return (ok.to_type(ScalarType.Float64).mean().item<double>(),
+            ok.all(1).to_type(ScalarType.Float64).mean().item<double>());
     }
 
     /// <summary>Per-label majority vote and the most frequent training label set, scored on the test split.</summary>
@@ -133,7 +143,8 @@ public static class GroundTruthDecoding
         var sets = Enumerable.Range(0, (int)labTr.shape[0]).Select(i => SetKey(labTr[i])).GroupBy(k => k)
             .OrderByDescending(g => g.Count()).First().Key;
         double setAcc = Enumerable.Range(0, (int)labTe.shape[0]).Average(i => SetKey(labTe[i]) == sets ? 1.0 : 0.0);
-        return new JsonObject { ["label_accuracy"] = LabelAccuracy(majority, labTe).PerLabel, ["set_accuracy"] = setAcc };
+        return new JsonObject { ["label_accuracy"] = LabelAccuracy(majority, labTe).PerLabel,
+            ["set_accuracy"] = setAcc };
     }
 
     static string SetKey(Tensor row) => string.Concat(row.data<float>().ToArray().Select(v => v > 0.5 ? '1' : '0'));
@@ -152,7 +163,9 @@ public static class GroundTruthDecoding
         return ((p * y).sum([0]) / den.clamp_min(1e-12)).masked_select(valid).mean().item<double>();
     }
 
-    /// <summary>Caption attribute columns (after the K family flags), each over the test images holding its family.</summary>
+    /// <summary>
+    /// Caption attribute columns (after the K family flags), each over the test images holding its family.
+    /// </summary>
     static double AttributeR(Tensor pred, Tensor truth, int families)
     {
         int perFamily = (int)(truth.shape[1] - families) / families;
@@ -168,8 +181,11 @@ public static class GroundTruthDecoding
         return rs.Count == 0 ? double.NaN : rs.Average();
     }
 
-    /// <summary>Top-1 retrieval of CLIP-Semantic (test) from ridge predictions made from the true labels/captions.</summary>
-    static JsonObject SemanticFromTruth((string Train, string Test) f, Tensor labTr, Tensor labTe, Tensor? capTr, Tensor? capTe)
+    /// <summary>
+    /// Top-1 retrieval of CLIP-Semantic (test) from ridge predictions made from the true labels/captions.
+    /// </summary>
+    static JsonObject SemanticFromTruth((string Train, string Test) f, Tensor labTr, Tensor labTe, Tensor? capTr,
+        Tensor? capTe)
     {
         using var ftr = FeatureStore.Open(f.Train);
         using var fte = FeatureStore.Open(f.Test);
