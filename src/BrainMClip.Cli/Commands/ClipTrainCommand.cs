@@ -51,7 +51,7 @@ public sealed class ClipTrainCommand : ICliCommand
         var lr = new Option<double>("--lr")
         {
             Description = "Peak AdamW learning rate (linear warm-up over 10 % of the steps, cosine decay to 5 %).",
-            DefaultValueFactory = _ => 2e-3,
+            DefaultValueFactory = _ => 5e-4,
         };
         var curriculum = new Option<int>("--curriculum-epochs")
         {

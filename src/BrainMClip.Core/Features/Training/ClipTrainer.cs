@@ -23,7 +23,7 @@ public sealed record ClipTrainOptions
     public int Epochs { get; init; } = 4;
     public int Seed { get; init; }
     public int BatchSize { get; init; } = 32;
-    public double MaxLr { get; init; } = 2e-3;
+    public double MaxLr { get; init; } = 5e-4;
     public double WeightDecay { get; init; } = 0.05;
     /// <summary>Fraction of all steps with a linear LR warm-up (then cosine decay to 5 %).</summary>
     public double WarmupFraction { get; init; } = 0.1;
