@@ -42,9 +42,10 @@ public sealed class DemoPipeline(DemoOptions o)
         _log.WriteLine($"BrainMClip demo → {Path.GetFullPath(o.OutDir)}");
 
         Stage("1. Synthetic NSD-like subject (real on-disk formats: npy + NIfTI ROI masks)", null,
-            "synth", "--out", P("data"), "--train", $"{o.Train}", "--test", $"{o.Test}", "--image-size",
-                $"{o.ImageSize}",
-            "--seed", $"{o.Seed}");
+            // The linear world until clip-train's encoder carries categories (issue 14): with a random-weight CLIP the
+            // hierarchical world's edge-energy voxels predict nothing a random ViT encodes (docs/simulation.md).
+            "synth", "--world", "linear", "--out", P("data"), "--train", $"{o.Train}", "--test", $"{o.Test}",
+            "--image-size", $"{o.ImageSize}", "--seed", $"{o.Seed}");
         var info = Stage("2. Check the data: counts per split, voxel streams, ROIs", P("data-info.json"),
             "data", "info", "--data", P("data"));
         string stim(string split) => P("data", "processed_data", "subj01", $"nsd_{split}_stim_sub1.npy");

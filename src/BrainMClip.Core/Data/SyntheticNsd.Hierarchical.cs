@@ -15,7 +15,8 @@ namespace BrainMClip.Data;
 public static partial class SyntheticNsd
 {
     /// <summary>
-    /// Default SNR of one repetition in the hierarchical world: with 3 repetitions the mean noise ceiling is about 37.5%,
+    /// Default SNR of one repetition in the hierarchical world: with 3 repetitions the mean noise ceiling is about
+    /// 37.5%,
     /// near NSD's nsdgeneral average, and ridge stays well below what it reaches on the noise-free signal.
     /// </summary>
     public const double HierarchicalDefaultSnr = 0.2;
@@ -26,7 +27,9 @@ public static partial class SyntheticNsd
     /// </summary>
     public const long SynthSceneIndexBase = 1L << 40;
 
-    /// <summary>Side of the energy grid the prf receptive fields read; the local-contrast ground truth is 8×8.</summary>
+    /// <summary>
+    /// Side of the energy grid the prf receptive fields read; the local-contrast ground truth is 8×8.
+    /// </summary>
     const int EnergyGrid = 16, ContrastGrid = 8;
 
     static SynthResult GenerateHierarchical(SynthOptions o, TextWriter? progress)
@@ -127,11 +130,14 @@ public static partial class SyntheticNsd
             Put($"{split}_signal", $"{split}_signal", p => Npy.WriteFloat32(p, [count, nd], sig));
         }
         float[] F32(IEnumerable<double> xs) => xs.Select(x => (float)x).ToArray();
-        Put("voxel_rf", "voxel_rf", p => Npy.WriteFloat32(p, [nd, 3], F32(voxels.SelectMany(v => new[] { v.Cx, v.Cy, v.Sigma }))));
+        Put("voxel_rf", "voxel_rf", p => Npy.WriteFloat32(p, [nd, 3], F32(voxels.SelectMany(v => new[] { v.Cx, v.Cy,
+            v.Sigma }))));
         Put("voxel_kind", "voxel_kind", p => Npy.WriteUInt8(p, [nd], voxels.Select(v => (byte)v.Kind).ToArray()));
-        Put("voxel_tuning", "voxel_tuning", p => Npy.WriteFloat32(p, [nd, F], F32(voxels.SelectMany(v => v.FamilyWeights))));
+        Put("voxel_tuning", "voxel_tuning", p => Npy.WriteFloat32(p, [nd, F], F32(voxels.SelectMany(v =>
+            v.FamilyWeights))));
         Put("voxel_attribute_axis", "voxel_attribute_axis",
-            p => Npy.WriteFloat32(p, [nd, WorldScene.AttributesPerFamily], F32(voxels.SelectMany(v => v.AttributeAxis))));
+            p => Npy.WriteFloat32(p, [nd, WorldScene.AttributesPerFamily], F32(voxels.SelectMany(v =>
+                v.AttributeAxis))));
         Put("ncsnr", "ncsnr", p => Npy.WriteFloat32(p, [nd], F32(noisy.NcSnr)));
         Put("noise_ceiling", "noise_ceiling", p => Npy.WriteFloat32(p, [nd], F32(noisy.NoiseCeiling)));
         Put("noise_ceiling_true", "noise_ceiling_true", p => Npy.WriteFloat32(p, [nd], F32(noisy.TrueNoiseCeiling)));
@@ -147,7 +153,8 @@ public static partial class SyntheticNsd
     {
         static JsonNode Num(double x) => JsonValue.Create(Math.Round(x, 5));
         static JsonArray Arr(IEnumerable<double> xs) => new(xs.Select(Num).ToArray());
-        JsonArray SceneList(int start, int count) => new(Enumerable.Range(start, count).Select(i => (JsonNode)new JsonObject
+        JsonArray SceneList(int start, int count) => new(Enumerable.Range(start, count).Select(i =>
+            (JsonNode)new JsonObject
         {
             ["index"] = scenes[i].Index,
             ["objects"] = new JsonArray(scenes[i].Objects.Select(ob => (JsonNode)new JsonObject
@@ -160,12 +167,14 @@ public static partial class SyntheticNsd
         var kinds = voxels.GroupBy(v => v.Kind).ToDictionary(g => g.Key.ToString().ToLowerInvariant(), g => g.Count());
         JsonObject Summary(double[] xs, Func<WorldVoxel, bool> sel) => new()
         {
-            ["mean"] = Num(Enumerable.Range(0, voxels.Length).Where(v => sel(voxels[v])).Select(v => xs[v]).DefaultIfEmpty(double.NaN).Average()),
+            ["mean"] = Num(Enumerable.Range(0, voxels.Length).Where(v => sel(voxels[v])).Select(v =>
+                xs[v]).DefaultIfEmpty(double.NaN).Average()),
         };
         return new JsonObject
         {
             ["generator"] = "brainmclip synth --world hierarchical (issue 14)",
-            ["world"] = "hierarchical", ["subject"] = o.Subject, ["seed"] = o.Seed, ["train"] = o.Train, ["test"] = o.Test,
+            ["world"] = "hierarchical", ["subject"] = o.Subject, ["seed"] = o.Seed, ["train"] = o.Train,
+                ["test"] = o.Test,
             ["scene_index_base"] = SynthSceneIndexBase, ["image_size"] = o.ImageSize,
             ["snr_per_repetition"] = model.Snr, ["repetitions"] = model.Repetitions, ["fmri_dtype"] = o.FmriDType,
             ["noise"] = new JsonObject
@@ -183,22 +192,25 @@ public static partial class SyntheticNsd
             ["families"] = new JsonArray(WorldScene.FamilyNames.Select(c => (JsonNode)c).ToArray()),
             ["family_roi"] = new JsonArray(NsdRois.FlocMasks.Select(c => (JsonNode)c).ToArray()),
             ["attribute_names"] = new JsonObject(WorldScene.AttributeNames.Select(kv => KeyValuePair.Create(
-                WorldScene.FamilyNames[(int)kv.Key], (JsonNode?)new JsonArray(kv.Value.Select(a => (JsonNode)a).ToArray())))),
+                WorldScene.FamilyNames[(int)kv.Key], (JsonNode?)new JsonArray(kv.Value.Select(a =>
+                    (JsonNode)a).ToArray())))),
             ["voxels_detail"] = voxels.Length, ["voxels_semantic"] = nSem, ["voxels_low"] = nLow,
             ["voxel_kinds"] = new JsonObject(kinds.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-            ["voxel_kind_codes"] = "0 = prf (low-level, prf-visualrois), 1 = floc (category), 2 = mixed (other nsdgeneral)",
+            ["voxel_kind_codes"] =
+                "0 = prf (low-level, prf-visualrois), 1 = floc (category), 2 = mixed (other nsdgeneral)",
             ["voxel_roi"] = new JsonArray(voxels.Select(v => (JsonNode)v.Roi).ToArray()),
             ["voxel_mix"] = new JsonObject
             {
                 ["low"] = Arr(voxels.Select(v => v.LowWeight)), ["category"] = Arr(voxels.Select(v => v.CatWeight)),
             },
             ["files"] = new JsonObject(files.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-            ["notes"] = "labels: (N,4) objects per family (face, body, place, word); captions: (N,20) WorldScene.Caption " +
-                        "(family multi-hot, per-family mean of 2*attribute-1); contrast: (N,64) luminance edge energy " +
-                        "pooled 8x8 (row-major, y down); signal: noise-free standardised responses; voxel_rf: (cx, cy, " +
-                        "sigma) in image fractions; voxel_tuning: (N_D,4) drive per family of the category part; " +
-                        "ncsnr/noise_ceiling: NSD definitions estimated from the repetitions (percent for their mean); " +
-                        "noise_ceiling_true: from the known variances; voxel order = nsdgeneral C order.",
+            ["notes"] = "labels: (N,4) objects per family (face, body, place, word); captions: (N,20) " +
+                        "WorldScene.Caption (family multi-hot, per-family mean of 2*attribute-1); contrast: (N,64) " +
+                        "luminance edge energy pooled 8x8 (row-major, y down); signal: noise-free standardised " +
+                        "responses; voxel_rf: (cx, cy, sigma) in image fractions; voxel_tuning: (N_D,4) drive per " +
+                        "family of the category part; ncsnr/noise_ceiling: NSD definitions estimated from the " +
+                        "repetitions (percent for their mean); noise_ceiling_true: from the known variances; voxel " +
+                        "order = nsdgeneral C order.",
             ["scenes"] = new JsonObject { ["train"] = SceneList(0, o.Train), ["test"] = SceneList(o.Train, o.Test) },
         };
     }

@@ -12,7 +12,8 @@ namespace BrainMClip.Evaluation;
 /// `brainmclip synth`): linear decoders (ridge, alpha by 5-fold CV on the training split) from the z-scored fMRI of
 /// each stream to the category set (presence per label, thresholded at 0.5: per-label and exact-set accuracy on the
 /// test split), to the local contrast maps and to the within-category attributes (Pearson r per column, mean; for
-/// attributes only over test images that hold the family). Optionally, how well the true labels and captions alone
+/// attributes only over test images that hold the family); RSA of the ground truth itself with each ROI group.
+/// Optionally, how well the true labels and captions alone
 /// predict a CLIP-Semantic target (ridge, then top-1 retrieval as in SPEC §5).
 /// </summary>
 public static class GroundTruthDecoding
@@ -20,8 +21,12 @@ public static class GroundTruthDecoding
     static readonly double[] Alphas = [0.1, 1, 10, 100, 1e3, 1e4, 1e5, 1e6];
     const int Folds = 5;
 
-    /// <param name="features">optional (train, test) feature files (brainmclip features) of the subject's stimuli.</param>
-    public static JsonObject Run(string dataRoot, int subject, (string Train, string Test)? features, TextWriter? log)
+    /// <param name="features">optional (train, test) feature files (brainmclip features) of the subject's
+    /// stimuli.</param>
+    /// <param name="noiseFree">also decode from the noise-free signal (ground_truth/*_signal.npy): the ceiling the
+    /// noise leaves ridge below.</param>
+    public static JsonObject Run(string dataRoot, int subject, (string Train, string Test)? features, bool noiseFree,
+        TextWriter? log)
     {
         var s = NsdSubject.Open(dataRoot, subject);
         string gt = Path.Combine(dataRoot, "ground_truth"), sub = $"subj{subject:00}";
@@ -33,7 +38,8 @@ public static class GroundTruthDecoding
             string p = Gt($"{split}_{name}");
             if (!File.Exists(p)) return null;
             var a = Npy.Read(p);
-            if (a.Shape[0] != rows) throw new UserInputException($"{p}: {a.Shape[0]} rows, but the {split} split has {rows}");
+            if (a.Shape[0] != rows)
+                throw new UserInputException($"{p}: {a.Shape[0]} rows, but the {split} split has {rows}");
             return tensor(a.ToFloat32(), a.Shape).reshape(rows, -1);
         }
         var (ntr, nte) = (s.TrainSamples, s.TestSamples);
@@ -43,21 +49,40 @@ public static class GroundTruthDecoding
         var (capTr, capTe) = (Load("captions", "train", ntr), Load("captions", "test", nte));
         var nc = File.Exists(Gt("noise_ceiling")) ? Npy.Read(Gt("noise_ceiling")).ToFloat32() : null;
 
+        var sigTr = noiseFree ? Load("signal", "train", ntr) : null;
+        var sigTe = noiseFree ? Load("signal", "test", nte) : null;
+        if (noiseFree && (sigTr is null || sigTe is null))
+            throw new UserInputException(
+                $"{gt}: no noise-free signal files ({sub}_train_signal.npy, {sub}_test_signal.npy)");
         var streams = new JsonObject();
         foreach (var stream in new[] { VoxelStream.Semantic, VoxelStream.Low, VoxelStream.Detail })
         {
             var cols = s.Split.Indices(stream);
             if (cols.Length == 0) continue;
-            log?.WriteLine($"ground truth: decoding from the {stream.ToString().ToLowerInvariant()} stream ({cols.Length} voxels)");
-            using var z = ZScore.Fit(s.LoadStream("train", stream));
-            var xtr = z.Apply(s.LoadStream("train", stream));
-            var xte = z.Apply(s.LoadStream("test", stream));
-            var (acc, exact) = LabelAccuracy(Decode(xtr, labTr, xte), labTe);
-            var row = new JsonObject { ["voxels"] = cols.Length, ["label_accuracy"] = acc, ["set_accuracy"] = exact };
-            if (conTr is not null && conTe is not null) row["contrast_r"] = MeanPearson(Decode(xtr, conTr, xte), conTe);
-            if (capTr is not null && capTe is not null) row["attribute_r"] = AttributeR(Decode(xtr, capTr, xte), capTe, (int)labTr.shape[1]);
+            string streamName = stream.ToString().ToLowerInvariant();
+            log?.WriteLine($"ground truth: decoding from the {streamName} stream ({cols.Length} voxels)");
+            var row = DecodeAll(s.LoadStream("train", stream), s.LoadStream("test", stream));
+            row["voxels"] = cols.Length;
             if (nc is not null) row["noise_ceiling_mean"] = cols.Average(c => (double)nc[c]);
+            if (sigTr is not null && sigTe is not null)
+            {
+                var idx = tensor(cols.Select(c => (long)c).ToArray());
+                row["noise_free"] = DecodeAll(sigTr.index_select(1, idx), sigTe.index_select(1, idx));
+            }
             streams[stream.ToString().ToLowerInvariant()] = row;
+        }
+
+        JsonObject DecodeAll(Tensor train, Tensor test)
+        {
+            using var z = ZScore.Fit(train);
+            var xtr = z.Apply(train);
+            var xte = z.Apply(test);
+            var (acc, exact) = LabelAccuracy(Decode(xtr, labTr, xte), labTe);
+            var row = new JsonObject { ["label_accuracy"] = acc, ["set_accuracy"] = exact };
+            if (conTr is not null && conTe is not null) row["contrast_r"] = MeanPearson(Decode(xtr, conTr, xte), conTe);
+            if (capTr is not null && capTe is not null)
+                row["attribute_r"] = AttributeR(Decode(xtr, capTr, xte), capTe, (int)labTr.shape[1]);
+            return row;
         }
         var result = new JsonObject
         {
@@ -65,12 +90,34 @@ public static class GroundTruthDecoding
             ["labels"] = labTr.shape[1],
             ["chance"] = Chance(labTr, labTe),
             ["streams"] = streams,
-            ["notes"] = "ridge per target set, alpha by 5-fold CV; accuracies on the test split; label = presence of each " +
+            ["notes"] = "ridge per target set, alpha by 5-fold CV; accuracies on the test split; label = presence of " +
+                        "each " +
                         "category (count > 0), threshold 0.5; set = all labels of an image right; contrast_r / " +
-                        "attribute_r: mean Pearson r per column over test images (attributes: images holding the family).",
+                        "attribute_r: mean Pearson r per column over test images (attributes: images holding the " +
+                        "family).",
         };
-        if (features is { } f) result["semantic_target_from_ground_truth"] = SemanticFromTruth(f, labTr, labTe, capTr, capTe);
+        result["rsa_ground_truth"] = GroundTruthRsa(s, [("labels", labTe), ("contrast", conTe), ("captions", capTe)]);
+        if (features is { } f) result["semantic_target_from_ground_truth"] = SemanticFromTruth(f, labTr, labTe,
+            capTr, capTe);
         return result;
+    }
+
+    /// <summary>
+    /// RSA (as analyze-layers computes it) between each ground-truth description of the test images, taken as if it
+    /// were a network layer, and each ROI group: the reference an ideal low-level or semantic layer would reach.
+    /// </summary>
+    static JsonObject GroundTruthRsa(NsdSubject s, (string Name, Tensor? Value)[] truths)
+    {
+        var present = truths.Where(t => t.Value is not null).ToArray();
+        using var fmri = s.LoadFmri("test");
+        var groups = LayerAnalysisRunner.RoiGroupColumns(s.Split)
+            .ToDictionary(kv => kv.Key, kv => fmri.index_select(1, tensor(kv.Value.Select(i => (long)i).ToArray())));
+        var r = LayerAnalysis.Run(present.Select(t => t.Value!).ToList(), groups, present.Select(t => t.Name).ToList());
+        var res = new JsonObject();
+        for (int i = 0; i < r.LayerNames.Length; i++)
+            res[r.LayerNames[i]] = new JsonObject(r.RoiNames.Select((g, j) => KeyValuePair.Create(g,
+                (JsonNode?)r.Rsa[i, j])));
+        return res;
     }
 
     /// <summary>Ridge from x to y (targets standardised for the CV score), predictions for xte in y's units.</summary>
@@ -85,7 +132,8 @@ public static class GroundTruthDecoding
     static (double PerLabel, double Set) LabelAccuracy(Tensor pred, Tensor truth)
     {
         var ok = pred.gt(0.5).eq(truth.gt(0.5));
-        return (ok.to_type(ScalarType.Float64).mean().item<double>(), ok.all(1).to_type(ScalarType.Float64).mean().item<double>());
+        return (ok.to_type(ScalarType.Float64).mean().item<double>(),
+            ok.all(1).to_type(ScalarType.Float64).mean().item<double>());
     }
 
     /// <summary>Per-label majority vote and the most frequent training label set, scored on the test split.</summary>
@@ -95,7 +143,8 @@ public static class GroundTruthDecoding
         var sets = Enumerable.Range(0, (int)labTr.shape[0]).Select(i => SetKey(labTr[i])).GroupBy(k => k)
             .OrderByDescending(g => g.Count()).First().Key;
         double setAcc = Enumerable.Range(0, (int)labTe.shape[0]).Average(i => SetKey(labTe[i]) == sets ? 1.0 : 0.0);
-        return new JsonObject { ["label_accuracy"] = LabelAccuracy(majority, labTe).PerLabel, ["set_accuracy"] = setAcc };
+        return new JsonObject { ["label_accuracy"] = LabelAccuracy(majority, labTe).PerLabel,
+            ["set_accuracy"] = setAcc };
     }
 
     static string SetKey(Tensor row) => string.Concat(row.data<float>().ToArray().Select(v => v > 0.5 ? '1' : '0'));
@@ -114,7 +163,9 @@ public static class GroundTruthDecoding
         return ((p * y).sum([0]) / den.clamp_min(1e-12)).masked_select(valid).mean().item<double>();
     }
 
-    /// <summary>Caption attribute columns (after the K family flags), each over the test images holding its family.</summary>
+    /// <summary>
+    /// Caption attribute columns (after the K family flags), each over the test images holding its family.
+    /// </summary>
     static double AttributeR(Tensor pred, Tensor truth, int families)
     {
         int perFamily = (int)(truth.shape[1] - families) / families;
@@ -130,8 +181,11 @@ public static class GroundTruthDecoding
         return rs.Count == 0 ? double.NaN : rs.Average();
     }
 
-    /// <summary>Top-1 retrieval of CLIP-Semantic (test) from ridge predictions made from the true labels/captions.</summary>
-    static JsonObject SemanticFromTruth((string Train, string Test) f, Tensor labTr, Tensor labTe, Tensor? capTr, Tensor? capTe)
+    /// <summary>
+    /// Top-1 retrieval of CLIP-Semantic (test) from ridge predictions made from the true labels/captions.
+    /// </summary>
+    static JsonObject SemanticFromTruth((string Train, string Test) f, Tensor labTr, Tensor labTe, Tensor? capTr,
+        Tensor? capTe)
     {
         using var ftr = FeatureStore.Open(f.Train);
         using var fte = FeatureStore.Open(f.Test);

@@ -17,8 +17,14 @@ public static class ClipCheckpointFactory
     /// </summary>
     public static void CreateRandom(string folder, ClipVisionConfig cfg, int seed)
     {
-        cfg.Validate();
         using var scope = NewDisposeScope();
+        WriteFolder(folder, cfg, RandomWeights(cfg, seed));
+    }
+
+    /// <summary>The seeded initial weights <see cref="CreateRandom"/> writes (HF keys), in the caller's dispose scope.</summary>
+    public static Dictionary<string, Tensor> RandomWeights(ClipVisionConfig cfg, int seed)
+    {
+        cfg.Validate();
         var gen = new Generator((ulong)seed);
         double w = cfg.HiddenSize, inStd = Math.Pow(w, -0.5) * Math.Pow(2 * cfg.NumHiddenLayers, -0.5);
         Tensor N(double std, params long[] shape) => normal(0, std, shape, generator: gen);
@@ -53,6 +59,12 @@ public static class ClipCheckpointFactory
             Norm(p + "layer_norm1");
             Norm(p + "layer_norm2");
         }
+        return t;
+    }
+
+    /// <summary>Writes the HF folder (weights, config.json, preprocessor_config.json) for the given weights.</summary>
+    public static void WriteFolder(string folder, ClipVisionConfig cfg, IReadOnlyDictionary<string, Tensor> t)
+    {
         Directory.CreateDirectory(folder);
         SafeTensors.Save(Path.Combine(folder, "model.safetensors"), t,
             new Dictionary<string, string> { ["format"] = "pt" });

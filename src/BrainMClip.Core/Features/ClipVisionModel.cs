@@ -232,6 +232,25 @@ public sealed class ClipVisionModel : nn.Module
     }
 
     /// <summary>
+    /// Forward pass with autograd (for training): the hidden state after block <paramref name="tapLayer"/>
+    /// (0 = pre_layrnorm output; B, T, W) and visual_projection(post_layernorm(·)) of every final token (B, T, P),
+    /// before <see cref="Run"/>'s division by the CLS token's norm.
+    /// </summary>
+    internal (Tensor Tap, Tensor Projected) ForwardForTraining(Tensor pixelValues, int tapLayer)
+    {
+        if (tapLayer < 0 || tapLayer > Config.NumHiddenLayers)
+            throw new ArgumentOutOfRangeException(nameof(tapLayer), $"{tapLayer} is outside 0..{Config.NumHiddenLayers}");
+        var h = vision_model.pre_layrnorm.call(vision_model.embeddings.call(pixelValues));
+        var tap = h;
+        for (int i = 0; i < Config.NumHiddenLayers; i++)
+        {
+            h = vision_model.encoder.layers[i].call(h);
+            if (i + 1 == tapLayer) tap = h;
+        }
+        return (tap, visual_projection.call(vision_model.post_layernorm.call(h)));
+    }
+
+    /// <summary>
     /// Treats <paramref name="hidden"/> (B, T, W) as hidden_states[<paramref name="fromLayer"/>] and runs the remaining
     /// blocks, post_layernorm and the projection on every token; returns the VD tokens (B, T, P), CLS-normalised.
     /// This is the fusion option (docs/model.md) <c>propagate</c> (a predicted CLIP-Detail pushed through the rest of CLIP).

@@ -59,7 +59,8 @@ public class HierarchicalSynthTests : IClassFixture<HierarchicalSynthTests.Subje
             Assert.Equal(scene.Caption(), caps.Skip(i * WorldScene.CaptionLength).Take(WorldScene.CaptionLength));
             Assert.Equal(WorldRenderer.Render(scene, 32), stim.Skip(i * 32 * 32 * 3).Take(32 * 32 * 3));
         }
-        var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(_d.Root, "ground_truth", "subj01.json"))).RootElement;
+        var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(_d.Root, "ground_truth",
+            "subj01.json"))).RootElement;
         Assert.Equal(Train, json.GetProperty("scenes").GetProperty("train").GetArrayLength());
         Assert.Equal(new long[] { Test, s.Voxels }, Npy.Read(Gt("test_signal")).Shape);
         Assert.Equal(new long[] { Test, 64 }, Npy.Read(Gt("test_contrast")).Shape);
@@ -70,16 +71,21 @@ public class HierarchicalSynthTests : IClassFixture<HierarchicalSynthTests.Subje
     {
         using var dir = new TempDir();
         string again = Path.Combine(dir.Path, "again"), other = Path.Combine(dir.Path, "other");
-        string[] Args(string o, string seed) => ["synth", "--out", o, "--seed", seed, "--train", $"{Train}", "--test", $"{Test}", "--image-size", "32"];
+        string[] Args(string o, string seed) =>
+            ["synth", "--out", o, "--seed", seed, "--train", $"{Train}", "--test", $"{Test}", "--image-size", "32"];
         Assert.Equal(0, CliRunner.Run(Args(again, "4")).Code);
         Assert.Equal(0, CliRunner.Run(Args(other, "5")).Code);
-        var files = Directory.GetFiles(_d.Root, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(_d.Root, f)).Order().ToArray();
-        Assert.Equal(files, Directory.GetFiles(again, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(again, f)).Order().ToArray());
+        var files = Directory.GetFiles(_d.Root, "*", SearchOption.AllDirectories).Select(f =>
+            Path.GetRelativePath(_d.Root, f)).Order().ToArray();
+        Assert.Equal(files, Directory.GetFiles(again, "*", SearchOption.AllDirectories).Select(f =>
+            Path.GetRelativePath(again, f)).Order().ToArray());
         Assert.Equal(4 + 6 + 8 + 8, files.Length); // 4 npy + 6 ROI masks + 2×4 per-split + 7 per-voxel + json
         foreach (var f in files)
-            Assert.True(File.ReadAllBytes(Path.Combine(_d.Root, f)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(again, f))), f);
+            Assert.True(File.ReadAllBytes(Path.Combine(_d.Root,
+                f)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(again, f))), f);
         string fmri = NsdSubject.FmriPathOf(_d.Root, 1, "train");
-        Assert.False(File.ReadAllBytes(fmri).AsSpan().SequenceEqual(File.ReadAllBytes(NsdSubject.FmriPathOf(other, 1, "train"))));
+        Assert.False(File.ReadAllBytes(fmri).AsSpan().SequenceEqual(File.ReadAllBytes(NsdSubject.FmriPathOf(other, 1,
+            "train"))));
     }
 
     [Fact]
@@ -87,7 +93,8 @@ public class HierarchicalSynthTests : IClassFixture<HierarchicalSynthTests.Subje
     {
         using var scope = NewDisposeScope();
         var s = NsdSubject.Open(_d.Root);
-        Tensor Load(string name, int rows) { var a = Npy.Read(Gt(name)); return tensor(a.ToFloat32(), a.Shape).reshape(rows, -1); }
+        Tensor Load(string name, int rows) { var a = Npy.Read(Gt(name)); return tensor(a.ToFloat32(),
+            a.Shape).reshape(rows, -1); }
         var labTr = Load("train_labels", Train).gt(0).to_type(ScalarType.Float32);
         var labTe = Load("test_labels", Test).gt(0);
         var conTr = Load("train_contrast", Train);
@@ -102,7 +109,8 @@ public class HierarchicalSynthTests : IClassFixture<HierarchicalSynthTests.Subje
             var p = SynthTests.Ridge(s.LoadStream("train", st), conTr, s.LoadStream("test", st), 300);
             var pc = p - p.mean([0], keepdim: true);
             var yc = conTe - conTe.mean([0], keepdim: true);
-            return ((pc * yc).sum([0]) / (pc.square().sum([0]) * yc.square().sum([0])).sqrt()).mean().to_type(ScalarType.Float64).item<double>();
+            var r = (pc * yc).sum([0]) / (pc.square().sum([0]) * yc.square().sum([0])).sqrt();
+            return r.mean().to_type(ScalarType.Float64).item<double>();
         }
         double accFloc = Accuracy(VoxelStream.Semantic), accPrf = Accuracy(VoxelStream.Low);
         double rFloc = ContrastR(VoxelStream.Semantic), rPrf = ContrastR(VoxelStream.Low);
@@ -152,7 +160,8 @@ public class HierarchicalSynthTests : IClassFixture<HierarchicalSynthTests.Subje
                 new Dictionary<string, Tensor> { ["detail"] = zeros(rows, 2, 3), ["semantic"] = sem });
         }
         var (code, stdout, err) = CliRunner.Run("data", "ground-truth", "--data", _d.Root,
-            "--features-train", Path.Combine(dir.Path, "train.safetensors"), "--features-test", Path.Combine(dir.Path, "test.safetensors"));
+            "--features-train", Path.Combine(dir.Path, "train.safetensors"), "--features-test",
+                Path.Combine(dir.Path, "test.safetensors"), "--noise-free");
         Assert.True(code == 0, err);
         var j = JsonDocument.Parse(stdout).RootElement;
         var st = j.GetProperty("streams");
@@ -160,24 +169,37 @@ public class HierarchicalSynthTests : IClassFixture<HierarchicalSynthTests.Subje
         double chance = j.GetProperty("chance").GetProperty("label_accuracy").GetDouble();
         Assert.InRange(chance, 0.5, 0.65);
         Assert.True(Get("semantic", "label_accuracy") > 0.9 && Get("low", "label_accuracy") < chance + 0.15,
-            $"label accuracy floc {Get("semantic", "label_accuracy")}, prf {Get("low", "label_accuracy")}, chance {chance}");
+            $"label accuracy floc {Get("semantic", "label_accuracy")}, prf {Get("low", "label_accuracy")}, " +
+            $"chance {chance}");
         Assert.True(Get("low", "contrast_r") > Get("semantic", "contrast_r") + 0.2);
         Assert.True(Get("semantic", "attribute_r") > Get("low", "attribute_r") + 0.3);
         Assert.InRange(Get("semantic", "noise_ceiling_mean"), 20, 60);
+        // Without noise the same decoders do better: the noise keeps ridge well below its ceiling.
+        double free = st.GetProperty("semantic").GetProperty("noise_free").GetProperty("attribute_r").GetDouble();
+        double noisy = Get("semantic", "attribute_r");
+        Assert.True(free > noisy + 0.03, $"attribute r noise-free {free}, noisy {noisy}");
+        // RSA of the ground truth itself: local contrast with the prf voxels, captions with the floc voxels.
+        var rsa = j.GetProperty("rsa_ground_truth");
+        double Rsa(string truth, string group) => rsa.GetProperty(truth).GetProperty(group).GetDouble();
+        Assert.True(Rsa("contrast", "low-level") > 0.3 && Rsa("contrast", "semantic") < 0.1);
+        Assert.True(Rsa("captions", "semantic") > 0.3 && Rsa("captions", "low-level") < 0.1);
         var fromTruth = j.GetProperty("semantic_target_from_ground_truth");
         double fromCaps = fromTruth.GetProperty("captions").GetProperty("image_to_brain_top1").GetDouble();
         double fromLabels = fromTruth.GetProperty("labels").GetProperty("image_to_brain_top1").GetDouble();
-        Assert.True(fromCaps > 0.9 && fromLabels < 0.5, $"retrieval from captions {fromCaps}, from labels {fromLabels}");
+        Assert.True(fromCaps > 0.9 && fromLabels < 0.5,
+            $"retrieval from captions {fromCaps}, from labels {fromLabels}");
     }
 
     [Fact]
     public void LinearOnlyOptionsAreRejected()
     {
         using var dir = new TempDir();
-        var (code, _, err) = CliRunner.Run("synth", "--out", Path.Combine(dir.Path, "a"), "--categories", "4", "--train", "10", "--test", "5");
+        var (code, _, err) = CliRunner.Run("synth", "--out", Path.Combine(dir.Path, "a"), "--categories", "4",
+            "--train", "10", "--test", "5");
         Assert.Equal(2, code);
         Assert.Contains("--world linear", err);
-        (code, _, err) = CliRunner.Run("synth", "--out", Path.Combine(dir.Path, "b"), "--repetitions", "1", "--train", "10", "--test", "5");
+        (code, _, err) = CliRunner.Run("synth", "--out", Path.Combine(dir.Path, "b"), "--repetitions", "1",
+            "--train", "10", "--test", "5");
         Assert.Equal(2, code);
         Assert.Contains("--repetitions", err);
     }

@@ -4,7 +4,9 @@ using Xunit;
 
 namespace BrainMClip.Tests.Data;
 
-/// <summary>The hierarchical world's scene sampler and renderer: determinism, object counts and sizes, captions.</summary>
+/// <summary>
+/// The hierarchical world's scene sampler and renderer: determinism, object counts and sizes, captions.
+/// </summary>
 public class WorldTests
 {
     [Fact]
@@ -82,25 +84,32 @@ public class WorldTests
             var bg = WorldRenderer.Render(empty, 64);
             int changed = 0;
             for (int p = 0; p < 64 * 64; p++)
-                if (Math.Abs(img[3 * p] - bg[3 * p]) + Math.Abs(img[3 * p + 1] - bg[3 * p + 1]) + Math.Abs(img[3 * p + 2] - bg[3 * p + 2]) > 30)
-                    changed++;
+            {
+                int d = 0;
+                for (int c = 0; c < 3; c++) d += Math.Abs(img[3 * p + c] - bg[3 * p + c]);
+                if (d > 30) changed++;
+            }
             double frac = changed / 4096.0, area = s.Objects[0].Scale * s.Objects[0].Scale;
             // Parts cover a good share of the frame (glyph strings the least) and nothing far outside it.
             Assert.InRange(frac, 0.04 * area, 1.2 * area);
         }
     }
 
-    /// <summary>Writes a contact sheet of 8×8 scenes to $BRAINMCLIP_WORLD_SHEET when that is set (visual check only).</summary>
+    /// <summary>
+    /// Writes a contact sheet of 4×8 scenes (seed 0; top two rows one object, bottom two 1–3) to
+    /// $BRAINMCLIP_WORLD_SHEET when that is set (visual check; docs/simulation-scenes.png was made this way).
+    /// </summary>
     [Fact]
     public void ContactSheetOnRequest()
     {
         string? path = Environment.GetEnvironmentVariable("BRAINMCLIP_WORLD_SHEET");
         if (string.IsNullOrEmpty(path)) return;
-        const int S = 64, G = 8;
-        var sheet = new RgbImage(S * G, S * G);
-        for (int i = 0; i < G * G; i++)
+        const int S = 64, G = 8, Rows = 4;
+        var sheet = new RgbImage(S * G, S * Rows);
+        for (int i = 0; i < G * Rows; i++)
         {
-            var img = WorldRenderer.Render(WorldSampler.Sample(0, i, i < 32 ? WorldSceneOptions.SingleObject : null), S);
+            var img = WorldRenderer.Render(WorldSampler.Sample(0, i, i < 16 ? WorldSceneOptions.SingleObject : null),
+                S);
             for (int y = 0; y < S; y++)
                 for (int x = 0; x < S; x++)
                     for (int c = 0; c < 3; c++) sheet[(i / G) * S + y, (i % G) * S + x, c] = img[(y * S + x) * 3 + c];

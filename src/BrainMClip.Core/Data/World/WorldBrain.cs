@@ -29,7 +29,8 @@ public static class WorldBrain
     /// prf-visualrois voxels are retinotopic and low-level only, floc-f voxels prefer family f (the order of
     /// <see cref="NsdRois.FlocMasks"/>) with a weak low-level drive, other voxels mix a random family with a random RF.
     /// </summary>
-    public static WorldVoxel[] MakeVoxels(WorldRng rng, int[] grid, int[] idx, IReadOnlyDictionary<string, double[]> rois,
+    public static WorldVoxel[] MakeVoxels(WorldRng rng, int[] grid, int[] idx, IReadOnlyDictionary<string,
+        double[]> rois,
         Func<Func<double>, int, bool, (double Cx, double Cy, double Sigma)> retinotopicRf)
     {
         int ny = grid[1], nz = grid[2], nx = grid[0];
@@ -55,7 +56,8 @@ public static class WorldBrain
                 string mask = NsdRois.FlocMasks[flocIndex];
                 string name = NsdRois.Labels[mask][(int)rois[mask][i] - 1];
                 // A broad, roughly foveal receptive field gives category voxels a little low-level drive too.
-                res[j] = new WorldVoxel(SyntheticNsd.VoxelKind.Floc, name, 0.5 + 0.1 * rng.Gauss(), 0.5 + 0.1 * rng.Gauss(),
+                res[j] = new WorldVoxel(SyntheticNsd.VoxelKind.Floc, name, 0.5 + 0.1 * rng.Gauss(),
+                    0.5 + 0.1 * rng.Gauss(),
                     rng.Uniform(0.3, 0.4), energy, exponent, flocIndex, FamilyWeights(rng, flocIndex, 0.2), axis, gain,
                     0.15, 1.0);
             }
@@ -63,7 +65,8 @@ public static class WorldBrain
             {
                 int fam = rng.Next(WorldScene.Families);
                 double alpha = rng.Uniform(0.3, 0.7);
-                res[j] = new WorldVoxel(SyntheticNsd.VoxelKind.Mixed, "", rng.Uniform(0.15, 0.85), rng.Uniform(0.15, 0.85),
+                res[j] = new WorldVoxel(SyntheticNsd.VoxelKind.Mixed, "", rng.Uniform(0.15, 0.85), rng.Uniform(0.15,
+                    0.85),
                     rng.Uniform(0.12, 0.32), energy, exponent, fam, FamilyWeights(rng, fam, 0.3), axis, gain,
                     alpha, 1 - alpha);
             }
@@ -152,7 +155,8 @@ public static class WorldBrain
                 }
             double sum = g.Sum();
             for (int c = 0; c < WorldEnergy.Channels; c++)
-                for (int k = 0; k < G * G; k++) w[(long)v * F + c * G * G + k] = (float)(vx.EnergyWeights[c] * g[k] / sum);
+                for (int k = 0; k < G * G; k++)
+                    w[(long)v * F + c * G * G + k] = (float)(vx.EnergyWeights[c] * g[k] / sum);
         }
         double[] drive;
         using (NewDisposeScope())

@@ -15,7 +15,8 @@ public static class WorldEnergy
     {
         int S = size, G = grid;
         if (G < 1 || G > S) throw new ArgumentOutOfRangeException(nameof(grid));
-        if (dst.Length != Channels * G * G) throw new ArgumentException("energy buffer has the wrong length", nameof(dst));
+        if (dst.Length != Channels * G * G) throw new ArgumentException("energy buffer has the wrong length",
+            nameof(dst));
         // Opponent channels first: L, R−G, B−(R+G)/2, in 0..1 units.
         var ch = new float[3 * S * S];
         for (int i = 0; i < S * S; i++)
@@ -30,13 +31,15 @@ public static class WorldEnergy
         for (int y = 0; y < S; y++)
             for (int x = 0; x < S; x++)
             {
-                int xl = Math.Max(0, x - 1), xr = Math.Min(S - 1, x + 1), yu = Math.Max(0, y - 1), yd = Math.Min(S - 1, y + 1);
+                int xl = Math.Max(0, x - 1), xr = Math.Min(S - 1, x + 1), yu = Math.Max(0, y - 1),
+                    yd = Math.Min(S - 1, y + 1);
                 int cell = (y * G / S) * G + x * G / S;
                 cnt[cell]++;
                 for (int c = 0; c < Channels; c++)
                 {
                     var p = ch.AsSpan(c * S * S, S * S);
-                    float gx = (p[y * S + xr] - p[y * S + xl]) / (xr - xl), gy = (p[yd * S + x] - p[yu * S + x]) / (yd - yu);
+                    float gx = (p[y * S + xr] - p[y * S + xl]) / (xr - xl),
+                        gy = (p[yd * S + x] - p[yu * S + x]) / (yd - yu);
                     acc[c * G * G + cell] += MathF.Sqrt(gx * gx + gy * gy);
                 }
             }

@@ -24,7 +24,8 @@ public sealed record WorldNoiseModel
 /// <param name="NoiseCeiling">NSD's noise ceiling in percent for the average of the repetitions:
 /// 100·ncsnr² / (ncsnr² + 1/repetitions).</param>
 /// <param name="TrueNoiseCeiling">The same from the known signal and noise variances.</param>
-public sealed record WorldNoiseResult(double[] Averaged, double[] NcSnr, double[] NoiseCeiling, double[] TrueNoiseCeiling);
+public sealed record WorldNoiseResult(double[] Averaged, double[] NcSnr, double[] NoiseCeiling,
+    double[] TrueNoiseCeiling);
 
 /// <summary>Draws <see cref="WorldNoiseModel"/> noise and estimates the noise ceiling the way NSD does.</summary>
 public static class WorldNoise
@@ -57,7 +58,8 @@ public static class WorldNoise
                 var x = trial.AsSpan(r * nd, nd);
                 double g = rng.Gauss();
                 for (int k = 0; k < M; k++) z[k] = cSmooth * rng.Gauss();
-                for (int v = 0; v < nd; v++) x[v] = signal[(long)i * nd + v] + cInd * rng.Gauss() + cGlob * loading[v] * g;
+                for (int v = 0; v < nd; v++)
+                    x[v] = signal[(long)i * nd + v] + cInd * rng.Gauss() + cGlob * loading[v] * g;
                 for (int k = 0; k < M; k++)
                 {
                     var f = fields.AsSpan(k * nd, nd);
@@ -131,7 +133,9 @@ public static class WorldNoise
         return res;
     }
 
-    /// <summary>1-D blur of <paramref name="lines"/> lines of length <paramref name="len"/> with the given stride.</summary>
+    /// <summary>
+    /// 1-D blur of <paramref name="lines"/> lines of length <paramref name="len"/> with the given stride.
+    /// </summary>
     static void Blur(double[] src, double[] dst, double[] kernel, int lines, int len, int stride, int lineStep,
         int innerCount = 1)
     {

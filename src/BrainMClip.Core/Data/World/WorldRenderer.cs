@@ -1,7 +1,8 @@
 namespace BrainMClip.Data.World;
 
 /// <summary>
-/// Renders <see cref="WorldScene"/>s. Objects are unions of simple parts (ellipses, boxes, capsules, triangles) given as
+/// Renders <see cref="WorldScene"/>s. Objects are unions of simple parts (ellipses, boxes, capsules, triangles) given
+/// as
 /// signed distance functions in the object's frame ([−1, 1]², y down), anti-aliased by turning the distance into pixel
 /// coverage, so no supersampling is needed. About 1 ms per 64×64 image on one core.
 /// </summary>
@@ -23,11 +24,14 @@ public static class WorldRenderer
         for (int i = 0; i < img.Length; i++) dst[i] = (byte)Math.Round(Math.Clamp(img[i], 0f, 1f) * 255);
     }
 
-    /// <summary>Renders into <paramref name="img"/> (HWC RGB, nominally 0..1, not clamped; length size·size·3).</summary>
+    /// <summary>
+    /// Renders into <paramref name="img"/> (HWC RGB, nominally 0..1, not clamped; length size·size·3).
+    /// </summary>
     public static void RenderFloat(WorldScene scene, int size, Span<float> img)
     {
         if (size < 4) throw new UserInputException($"image size {size}: expected at least 4 pixels");
-        if (img.Length != size * size * 3) throw new ArgumentException("image buffer has the wrong length", nameof(img));
+        if (img.Length != size * size * 3) throw new ArgumentException("image buffer has the wrong length",
+            nameof(img));
         DrawBackground(scene.Background, size, img);
         foreach (var o in scene.Objects) DrawObject(o, WorldShapes.Parts(o), size, img);
     }
@@ -67,7 +71,8 @@ public static class WorldRenderer
                 {
                     double v = b.Color[c] + (b.Color2[c] - b.Color[c]) * t + lum;
                     for (int g = 0; g < ng; g++)
-                        v += b.Gratings[g].Amplitude[c] * (sx[g * S + px] * cy[g * S + py] + cx[g * S + px] * sy[g * S + py]);
+                        v += b.Gratings[g].Amplitude[c]
+                             * (sx[g * S + px] * cy[g * S + py] + cx[g * S + px] * sy[g * S + py]);
                     img[o + c] = (float)v;
                 }
             }
@@ -79,8 +84,10 @@ public static class WorldRenderer
         double cr = Math.Cos(ob.Rotation), sr = Math.Sin(ob.Rotation);
         var slots = WorldShapes.SlotColors(ob.Color);
         double rad = half * 1.45;
-        int x0 = Math.Max(0, (int)Math.Floor((ob.X - rad) * S)), x1 = Math.Min(S - 1, (int)Math.Ceiling((ob.X + rad) * S));
-        int y0 = Math.Max(0, (int)Math.Floor((ob.Y - rad) * S)), y1 = Math.Min(S - 1, (int)Math.Ceiling((ob.Y + rad) * S));
+        int x0 = Math.Max(0, (int)Math.Floor((ob.X - rad) * S)), x1 = Math.Min(S - 1,
+            (int)Math.Ceiling((ob.X + rad) * S));
+        int y0 = Math.Max(0, (int)Math.Floor((ob.Y - rad) * S)), y1 = Math.Min(S - 1,
+            (int)Math.Ceiling((ob.Y + rad) * S));
         for (int py = y0; py <= y1; py++)
             for (int px = x0; px <= x1; px++)
             {

@@ -18,7 +18,8 @@ public sealed record WorldSceneOptions
     public void Validate()
     {
         if (MinObjects < 1 || MaxObjects > 3 || MinObjects > MaxObjects)
-            throw new UserInputException($"objects per scene {MinObjects}..{MaxObjects}: expected 1 <= min <= max <= 3");
+            throw new UserInputException(
+                $"objects per scene {MinObjects}..{MaxObjects}: expected 1 <= min <= max <= 3");
         if (!(SingleScaleMin > 0 && SingleScaleMin <= SingleScaleMax && SingleScaleMax <= 1
               && MultiScaleMin > 0 && MultiScaleMin <= MultiScaleMax && MultiScaleMax <= 1))
             throw new UserInputException("object scale ranges must satisfy 0 < min <= max <= 1");

@@ -15,7 +15,9 @@ public enum WorldFamily { Face = 0, Body = 1, Place = 2, Word = 3 }
 public sealed record WorldObject(WorldFamily Family, double[] Attributes, double X, double Y, double Scale,
     double Rotation, double[] Color, ulong Variant);
 
-/// <summary>One sinusoidal grating of a background texture: cycles per image, orientation, phase, per-channel amplitude.</summary>
+/// <summary>
+/// One sinusoidal grating of a background texture: cycles per image, orientation, phase, per-channel amplitude.
+/// </summary>
 public sealed record WorldGrating(double Frequency, double Orientation, double Phase, double[] Amplitude);
 
 /// <summary>
@@ -34,7 +36,9 @@ public sealed record WorldScene(int Seed, long Index, WorldBackground Background
     public const int Families = 4;
     public const int AttributesPerFamily = 4;
 
-    /// <summary>Length of <see cref="Caption"/>: family multi-hot (4) then per-family pooled attributes (4 × 4).</summary>
+    /// <summary>
+    /// Length of <see cref="Caption"/>: family multi-hot (4) then per-family pooled attributes (4 × 4).
+    /// </summary>
     public const int CaptionLength = Families + Families * AttributesPerFamily;
 
     public static readonly string[] FamilyNames = ["face", "body", "place", "word"];

@@ -11,7 +11,9 @@ public enum WorldPartKind : byte { Ellipse, Box, Capsule, Triangle }
 public readonly record struct WorldPart(WorldPartKind Kind, int Slot, double A, double B, double C, double D,
     double E = 0, double F = 0)
 {
-    /// <summary>Signed distance (negative inside) in frame units; exact for boxes and capsules, close for the rest.</summary>
+    /// <summary>
+    /// Signed distance (negative inside) in frame units; exact for boxes and capsules, close for the rest.
+    /// </summary>
     public double Distance(double u, double v)
     {
         switch (Kind)
@@ -39,7 +41,8 @@ public readonly record struct WorldPart(WorldPartKind Kind, int Slot, double A, 
             {
                 // Max of the signed distances to the three edge lines (orientation-independent).
                 double s = Math.Sign((C - A) * (F - B) - (D - B) * (E - A));
-                return Math.Max(Edge(u, v, A, B, C, D, s), Math.Max(Edge(u, v, C, D, E, F, s), Edge(u, v, E, F, A, B, s)));
+                return Math.Max(Edge(u, v, A, B, C, D, s), Math.Max(Edge(u, v, C, D, E, F, s), Edge(u, v, E, F, A, B,
+                    s)));
             }
         }
     }
@@ -51,10 +54,14 @@ public readonly record struct WorldPart(WorldPartKind Kind, int Slot, double A, 
     }
 }
 
-/// <summary>The parts of each family as functions of its attributes (see <see cref="WorldScene.AttributeNames"/>).</summary>
+/// <summary>
+/// The parts of each family as functions of its attributes (see <see cref="WorldScene.AttributeNames"/>).
+/// </summary>
 public static class WorldShapes
 {
-    /// <summary>Colours of slots 0 (primary), 1 (contrasting detail: dark on light objects, light on dark), 2 (accent).</summary>
+    /// <summary>
+    /// Colours of slots 0 (primary), 1 (contrasting detail: dark on light objects, light on dark), 2 (accent).
+    /// </summary>
     public static double[][] SlotColors(double[] p)
     {
         double lum = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];

@@ -1,0 +1,121 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BrainMClip.Features.Training;
+
+namespace BrainMClip.Cli.Commands;
+
+/// <summary>
+/// <c>brainmclip clip-train</c>: trains the CLIP-layout target encoder on scenes of the hierarchical world.
+/// </summary>
+public sealed class ClipTrainCommand : ICliCommand
+{
+    public string[] Path => ["clip-train"];
+    public string Description =>
+        "Train the CLIP-layout vision transformer (the Hugging Face folder clip-init writes and features reads) on " +
+        "rendered scenes of the hierarchical world: caption-contrastive on the token mean and on every token, a " +
+        "family-presence head, local colour/contrast and per-patch family heads on a middle layer. Writes " +
+        "training.json and layers.json.";
+
+    public void Configure(Command command)
+    {
+        var output = new Option<string>("--out")
+        {
+            Description = "Folder to create (HF CLIP layout + training.json, layers.json, train-state/).", Required = true,
+        };
+        var preset = new Option<string>("--preset")
+        {
+            Description = "tiny: 64 px, patch 8 (65 tokens), width 128, 6 layers, projection 64.",
+            DefaultValueFactory = _ => "tiny",
+        };
+        preset.AcceptOnlyFromAmong(ClipTrainer.PresetNames);
+        var images = new Option<int>("--images")
+        {
+            Description = "Training scenes (1-3 objects); as many one-object scenes are rendered for the curriculum.",
+            DefaultValueFactory = _ => 4000,
+        };
+        var epochs = new Option<int>("--epochs")
+        {
+            Description = "Epochs (the first --curriculum-epochs on one-object scenes).", DefaultValueFactory = _ => 4,
+        };
+        var seed = new Option<int>("--seed")
+        {
+            Description = "Seed of the initial weights, the batch order and the world stream (disjoint from synth's).",
+            DefaultValueFactory = _ => 0,
+        };
+        var batch = new Option<int>("--batch")
+        {
+            Description = "Batch size (the contrastive loss compares the images of a batch).", DefaultValueFactory = _ => 32,
+        };
+        var lr = new Option<double>("--lr")
+        {
+            Description = "Peak AdamW learning rate (linear warm-up over 10 % of the steps, cosine decay to 5 %).",
+            DefaultValueFactory = _ => 5e-4,
+        };
+        var curriculum = new Option<int>("--curriculum-epochs")
+        {
+            Description = "Epochs on one-object scenes before the mixed ones.", DefaultValueFactory = _ => 1,
+        };
+        var threads = new Option<int?>("--threads") { Description = "Torch CPU threads (default: libtorch's choice)." };
+        var resume = new Option<bool>("--resume")
+        {
+            Description = "Continue an interrupted run in --out (bit-identical to an uninterrupted run at the same " +
+                "thread count).",
+        };
+        var weights = new Option<string?>("--loss-weights")
+        {
+            Description = "Weights pooled,tokens,presence,local,parts of the objective's terms (default 1,1,1,1,1): caption " +
+                "InfoNCE on the token mean, on every token; family presence; middle-layer colour/contrast; middle-layer " +
+                "per-patch family coverage.",
+        };
+        var localInit = new Option<bool>("--local-init")
+        {
+            Description = "Start from a locality-biased attention init (2D sine-cosine positions, q/k = I + clip-init's " +
+                "noise) instead of clip-init's weights exactly.",
+        };
+        var noLayers = new Option<bool>("--no-layer-probe")
+        {
+            Description = "Skip the per-layer read-outs (layers.json lists none).",
+        };
+        Option[] all = [output, preset, images, epochs, seed, batch, lr, curriculum, threads, resume, weights, localInit, noLayers];
+        foreach (var o in all) command.Options.Add(o);
+        command.SetAction(r =>
+        {
+            if (r.GetValue(threads) is { } t)
+            {
+                if (t < 1) throw new UserInputException($"--threads {t}: expected at least 1");
+                TorchSharp.torch.set_num_threads(t);
+            }
+            var result = ClipTrainer.Train(new ClipTrainOptions
+            {
+                OutDir = r.GetValue(output)!, Preset = r.GetValue(preset)!, Images = r.GetValue(images),
+                Epochs = r.GetValue(epochs), Seed = r.GetValue(seed), BatchSize = r.GetValue(batch), MaxLr = r.GetValue(lr),
+                CurriculumEpochs = r.GetValue(curriculum), Weights = ParseWeights(r.GetValue(weights)),
+                Resume = r.GetValue(resume), LayerProbe = !r.GetValue(noLayers), LocalInit = r.GetValue(localInit),
+            }, new WorldSceneSource(r.GetValue(seed)), Console.Error);
+            var figures = new JsonObject
+            {
+                ["clip"] = System.IO.Path.GetFullPath(result.OutDir),
+                ["completed"] = result.Completed,
+                ["epochs"] = result.EpochsDone,
+                ["seconds"] = Math.Round(result.Seconds, 1),
+                ["probe_final"] = result.Summary["probe_final"]?.DeepClone(),
+            };
+            if (figures["probe_final"] is JsonObject pf) pf.Remove("layers"); // per-layer rows are in layers.json
+            Console.WriteLine(figures.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            return 0;
+        });
+    }
+
+    static ClipLossWeights ParseWeights(string? text)
+    {
+        if (text is null) return new ClipLossWeights();
+        var v = text.Split(',', StringSplitOptions.TrimEntries).Select(p =>
+            double.TryParse(p, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && x >= 0 && double.IsFinite(x)
+                ? x : throw new UserInputException($"--loss-weights {text}: '{p}' is not a non-negative number")).ToArray();
+        if (v.Length != 5)
+            throw new UserInputException($"--loss-weights {text}: expected 5 numbers (pooled,tokens,presence,local,parts)");
+        return new ClipLossWeights { Pooled = v[0], Tokens = v[1], Presence = v[2], Local = v[3], Parts = v[4] };
+    }
+}

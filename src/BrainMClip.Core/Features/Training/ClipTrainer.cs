@@ -1,0 +1,380 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BrainMClip.IO;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using Checkpoint = BrainMClip.Training.Checkpoint;
+
+namespace BrainMClip.Features.Training;
+
+/// <summary>Settings of <c>brainmclip clip-train</c>.</summary>
+public sealed record ClipTrainOptions
+{
+    public required string OutDir { get; init; }
+    /// <summary>Architecture (see <see cref="ClipTrainer.PresetConfig"/>).</summary>
+    public string Preset { get; init; } = "tiny";
+    /// <summary>An explicit architecture instead of the preset (tests use very small ones).</summary>
+    public ClipVisionConfig? Config { get; init; }
+    /// <summary>Training scenes (mixed 1–3 objects); the curriculum renders as many one-object scenes.</summary>
+    public int Images { get; init; } = 4000;
+    public int Epochs { get; init; } = 4;
+    public int Seed { get; init; }
+    public int BatchSize { get; init; } = 32;
+    public double MaxLr { get; init; } = 5e-4;
+    public double WeightDecay { get; init; } = 0.05;
+    /// <summary>Fraction of all steps with a linear LR warm-up (then cosine decay to 5 %).</summary>
+    public double WarmupFraction { get; init; } = 0.1;
+    /// <summary>The first epochs train on one-object scenes only.</summary>
+    public int CurriculumEpochs { get; init; } = 1;
+    /// <summary>
+    /// Held-out probe scenes: the last <see cref="RetrievalWay"/> test ridge maps fitted on the rest.
+    /// </summary>
+    public int ProbeImages { get; init; } = 1300;
+    public int RetrievalWay { get; init; } = 300;
+    public ClipLossWeights Weights { get; init; } = new();
+    /// <summary>Hidden state whose patch tokens feed the local head; null = the middle of the tower.</summary>
+    public int? TapLayer { get; init; }
+    public bool Resume { get; init; }
+    /// <summary>Stop after this many completed epochs (as if interrupted); the run can be resumed later.</summary>
+    public int? StopAfterEpochs { get; init; }
+    /// <summary>
+    /// Start from local attention (2D sine-cosine position embeddings, q/k projections = identity + the random
+    /// init), so early layers attend to neighbouring patches from the first step instead of uniformly (mimetic
+    /// initialisation,
+    /// Trockman &amp; Kolter 2023); only the initial values differ, the architecture is CLIP's.
+    /// </summary>
+    public bool LocalInit { get; init; }
+    /// <summary>Run the per-layer read-outs of the probe (layers.json).</summary>
+    public bool LayerProbe { get; init; } = true;
+}
+
+public sealed record ClipTrainResult(string OutDir, bool Completed, int EpochsDone, double Seconds, JsonObject Summary);
+
+/// <summary>
+/// Trains the CLIP-layout vision transformer on rendered scenes so that its CLIP-Semantic tokens (post_layernorm and
+/// visual_projection of every final token) carry image-level meaning in every token, while a middle layer keeps local
+/// detail. Objective: caption-contrastive InfoNCE between a caption encoder of the scene's symbolic description and
+/// (a) the mean projected token, (b) every projected token; a family-presence head on the mean projected token; a
+/// per-patch colour/contrast regression on the middle layer's patch tokens. Linear warm-up then cosine LR, a one-object
+/// curriculum first. Deterministic for a seed (at a fixed thread count): data are rendered from scene indices, epoch
+/// orders are seeded per epoch, and the checkpoint after every epoch (weights, AdamW state, history) makes a resumed
+/// run bit-identical to an uninterrupted one. The output folder is the HF layout <c>clip-init</c> writes, plus
+/// training.json / layers.json and the resumable state in train-state/.
+/// </summary>
+public static class ClipTrainer
+{
+    /// <summary>First scene indices of the probe set and of the one-object curriculum (training starts at 0).</summary>
+    public const long ProbeFirstIndex = 1_000_000_000, CurriculumFirstIndex = 2_000_000_000;
+
+    public static readonly string[] PresetNames = ["tiny"];
+
+    /// <summary>
+    /// tiny: the shapes of <c>clip-init --preset tiny</c> that downstream code sees (64 px, patch 8 → 65 tokens, width
+    /// 128, projection 64) with 6 instead of 12 blocks, so training fits in minutes on 2 cores.
+    /// </summary>
+    public static ClipVisionConfig PresetConfig(string name) => name switch
+    {
+        "tiny" => ClipVisionConfig.Preset("tiny") with { NumHiddenLayers = 6 },
+        _ => throw new UserInputException($"--preset {name}: expected one of {string.Join(", ", PresetNames)}"),
+    };
+
+    public static string StatePath(string outDir) => Path.Combine(outDir, "train-state", "last.ckpt");
+
+    public static ClipTrainResult Train(ClipTrainOptions o, IClipSceneSource source, TextWriter? log = null)
+    {
+        var clock = Stopwatch.StartNew();
+        Validate(o);
+        var cfg = (o.Config ?? PresetConfig(o.Preset)).Validate();
+        int tap = o.TapLayer ?? (cfg.NumHiddenLayers + 1) / 2;
+        if (tap < 1 || tap > cfg.NumHiddenLayers)
+            throw new UserInputException($"tap layer {tap}: expected 1..{cfg.NumHiddenLayers}");
+        string fingerprint = Fingerprint(o, cfg, tap, source);
+        var resumeFrom = OpenState(o, fingerprint);
+
+        using var outer = NewDisposeScope();
+        manual_seed(o.Seed);
+        using var net = new ClipTrainingNet(cfg, source.CaptionDim, source.Families.Count, tap);
+        LoadInitialWeights(net, cfg, o.Seed, o.LocalInit);
+        var parameters = net.parameters().ToList();
+        var opt = optim.AdamW(parameters, lr: o.MaxLr, weight_decay: o.WeightDecay);
+
+        int singles = o.CurriculumEpochs > 0 ? o.Images : 0;
+        log?.WriteLine($"clip-train: rendering {o.Images} training, {singles} one-object and {o.ProbeImages} probe " +
+                       $"scenes ({source.Description})");
+        ClipSceneSet Render(long first, int count, bool one) =>
+            ClipSceneSet.Render(source, first, count, cfg.ImageSize, cfg.PatchSize, one);
+        using var main = Render(0, o.Images, one: false);
+        using var single = singles > 0 ? Render(CurriculumFirstIndex, singles, one: true) : null;
+        using var probe = Render(ProbeFirstIndex, o.ProbeImages, one: false);
+        log?.WriteLine($"clip-train: scenes ready ({clock.Elapsed.TotalSeconds:0.0}s)");
+
+        var state = new RunState();
+        if (resumeFrom is not null)
+        {
+            using (resumeFrom) state = Restore(resumeFrom, net, opt);
+            log?.WriteLine($"clip-train: resuming {o.OutDir} after epoch {state.Epoch} (step {state.Step})");
+        }
+        else state.InitProbe = Probe(net, probe, o);
+
+        var processor = ClipImageProcessor.ForSize(cfg.ImageSize);
+        long stepsPerEpoch = o.Images / o.BatchSize, totalSteps = stepsPerEpoch * o.Epochs;
+        int stopAt = Math.Min(o.Epochs, o.StopAfterEpochs ?? o.Epochs);
+        using (var bar = log is null ? null : new ProgressBar("clip-train", totalSteps, "step", log))
+        {
+            bar?.Advance(state.Step);
+            while (state.Epoch < stopAt)
+            {
+                var set = state.Epoch < o.CurriculumEpochs ? single! : main;
+                var row = RunEpoch(net, parameters, opt, set, processor, o, state, totalSteps, bar);
+                row["scenes"] = state.Epoch < o.CurriculumEpochs ? "one-object" : "mixed 1-3 objects";
+                state.History.Add(row);
+                state.Epoch++;
+                SaveState(o.OutDir, net, opt, state, fingerprint);
+            }
+        }
+        if (state.Epoch < o.Epochs)
+            return new ClipTrainResult(o.OutDir, false, state.Epoch, clock.Elapsed.TotalSeconds, new JsonObject());
+        var final = Probe(net, probe, o);
+        long trained = parameters.Sum(p => p.numel());
+        var summary = Summary(o, cfg, tap, source, state, final, clock.Elapsed.TotalSeconds, trained);
+        WriteOutput(o.OutDir, net, cfg, summary);
+        return new ClipTrainResult(o.OutDir, true, state.Epoch, clock.Elapsed.TotalSeconds, summary);
+    }
+
+    static JsonObject Probe(ClipTrainingNet net, ClipSceneSet probe, ClipTrainOptions o) =>
+        ClipTrainingProbe.Evaluate(net, probe, o.BatchSize, o.RetrievalWay, o.Weights, o.LayerProbe);
+
+    static void Validate(ClipTrainOptions o)
+    {
+        static void Require(bool ok, string message)
+        {
+            if (!ok) throw new UserInputException(message);
+        }
+        Require(o.BatchSize >= 2, $"--batch {o.BatchSize}: expected at least 2 (the contrastive loss compares images)");
+        Require(o.Images >= o.BatchSize, $"--images {o.Images}: expected at least one batch ({o.BatchSize})");
+        Require(o.Epochs >= 1, $"--epochs {o.Epochs}: expected at least 1");
+        Require(o.CurriculumEpochs >= 0, $"--curriculum-epochs {o.CurriculumEpochs}: expected 0 or more");
+        Require(o.MaxLr > 0 && double.IsFinite(o.MaxLr), $"--lr {o.MaxLr}: expected a positive number");
+        Require(o.RetrievalWay >= 2 && o.ProbeImages >= o.RetrievalWay + 10 && o.ProbeImages >= o.BatchSize,
+            $"probe of {o.ProbeImages} scenes: expected at least {o.RetrievalWay} + 10 and one batch");
+        AtomicFile.RequireWritable(Path.Combine(o.OutDir, "training.json"), "--out");
+    }
+
+    /// <summary>
+    /// The weights <c>clip-init --seed S</c> would write; with <paramref name="local"/> the position embeddings become
+    /// 2D sine-cosine codes (unit variance, neighbours similar) and every q/k projection gets + I, so attention logits
+    /// start as the similarity of the tokens' positions.
+    /// </summary>
+    static void LoadInitialWeights(ClipTrainingNet net, ClipVisionConfig cfg, int seed, bool local)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var init = ClipCheckpointFactory.RandomWeights(cfg, seed);
+        if (local)
+        {
+            init["vision_model.embeddings.position_embedding.weight"] = SinCosPositions(cfg);
+            var eye = torch.eye(cfg.HiddenSize);
+            for (int i = 0; i < cfg.NumHiddenLayers; i++)
+                foreach (var n in new[] { "q_proj", "k_proj" })
+                {
+                    string key = $"vision_model.encoder.layers.{i}.self_attn.{n}.weight";
+                    init[key] = init[key] + eye;
+                }
+        }
+        foreach (var (k, p) in net.Clip.state_dict()) p.copy_(init[k]);
+    }
+
+    /// <summary>2D sine-cosine position codes (half the channels per axis), CLS row zero, unit variance.</summary>
+    public static Tensor SinCosPositions(ClipVisionConfig cfg)
+    {
+        int g = cfg.GridSize, w = cfg.HiddenSize, quarter = w / 4;
+        var pe = new float[cfg.NumTokens * w];
+        for (int y = 0; y < g; y++)
+            for (int x = 0; x < g; x++)
+            {
+                int row = 1 + y * g + x;
+                for (int k = 0; k < quarter; k++)
+                {
+                    // Wavelengths from 2 patches to 4 grids: fine codes separate neighbours, coarse ones keep
+                    // them similar.
+                    double omega = Math.PI / Math.Pow(4.0 * g, (double)k / Math.Max(1, quarter - 1));
+                    pe[row * w + k] = (float)(Math.Sin(omega * x) * Math.Sqrt(2));
+                    pe[row * w + quarter + k] = (float)(Math.Cos(omega * x) * Math.Sqrt(2));
+                    pe[row * w + 2 * quarter + k] = (float)(Math.Sin(omega * y) * Math.Sqrt(2));
+                    pe[row * w + 3 * quarter + k] = (float)(Math.Cos(omega * y) * Math.Sqrt(2));
+                }
+            }
+        return tensor(pe, [cfg.NumTokens, w]);
+    }
+
+    /// <summary>LR at a step: linear warm-up, then cosine decay to 5 % (a pure function of the step).</summary>
+    public static double LearningRate(long step, long total, ClipTrainOptions o)
+    {
+        long warm = Math.Max(1, (long)Math.Round(total * o.WarmupFraction));
+        if (step < warm) return o.MaxLr * (step + 1) / warm;
+        double t = (double)(step - warm) / Math.Max(1, total - warm);
+        return o.MaxLr * (0.05 + 0.95 * 0.5 * (1 + Math.Cos(Math.PI * t)));
+    }
+
+    static JsonObject RunEpoch(ClipTrainingNet net, List<Parameter> parameters, OptimizerHelper opt, ClipSceneSet set,
+        ClipImageProcessor processor, ClipTrainOptions o, RunState state, long totalSteps, ProgressBar? bar)
+    {
+        net.train();
+        using var gen = new Generator((ulong)o.Seed * 1_000_003UL + (ulong)state.Epoch + 101);
+        var order = randperm(set.Count, generator: gen);
+        long steps = set.Count / o.BatchSize;
+        double pooled = 0, tokens = 0, presence = 0, local = 0, parts = 0;
+        for (long i = 0; i < steps; i++)
+        {
+            using var scope = NewDisposeScope();
+            double lr = LearningRate(state.Step, totalSteps, o);
+            foreach (var g in opt.ParamGroups) g.LearningRate = lr;
+            var idx = order.narrow(0, i * o.BatchSize, o.BatchSize);
+            var px = ClipTrainingProbe.Pixels(set.Images.index_select(0, idx), processor);
+            var terms = net.Loss(px, set.Captions.index_select(0, idx), set.Families.index_select(0, idx),
+                set.Coverage?.index_select(0, idx), o.Weights);
+            opt.zero_grad();
+            terms.Total.backward();
+            nn.utils.clip_grad_norm_(parameters, 1.0);
+            opt.step();
+            double total = terms.Total.item<float>();
+            if (!double.IsFinite(total))
+                throw new InvalidOperationException($"clip-train diverged at step {state.Step} (loss {total})");
+            pooled += terms.Pooled.item<float>(); tokens += terms.Tokens.item<float>();
+            presence += terms.Presence.item<float>(); local += terms.Local.item<float>();
+            parts += terms.Parts.item<float>();
+            state.Step++;
+            double k = i + 1;
+            bar?.Advance(1, $"epoch {state.Epoch + 1} nce {pooled / k:0.000}/{tokens / k:0.000} " +
+                            $"pres {presence / k:0.000} parts {parts / k:0.000}");
+        }
+        order.Dispose();
+        net.eval();
+        return new JsonObject
+        {
+            ["epoch"] = state.Epoch + 1, ["steps"] = steps, ["lr_end"] = LearningRate(state.Step - 1, totalSteps, o),
+            ["contrastive_pooled_loss"] = Math.Round(pooled / steps, 4),
+            ["contrastive_token_loss"] = Math.Round(tokens / steps, 4),
+            ["presence_loss"] = Math.Round(presence / steps, 4), ["local_mse"] = Math.Round(local / steps, 4),
+            ["patch_family_loss"] = Math.Round(parts / steps, 4), ["logit_scale"] = Math.Round(net.LogitScale, 3),
+        };
+    }
+
+    sealed class RunState
+    {
+        public int Epoch;
+        public long Step;
+        public List<JsonObject> History = [];
+        public JsonObject? InitProbe;
+    }
+
+    static string Fingerprint(ClipTrainOptions o, ClipVisionConfig cfg, int tap, IClipSceneSource source) =>
+        new JsonObject
+    {
+        ["preset"] = o.Preset, ["config"] = JsonNode.Parse(cfg.ToJson()), ["images"] = o.Images, ["epochs"] = o.Epochs,
+        ["seed"] = o.Seed, ["batch"] = o.BatchSize, ["max_lr"] = o.MaxLr, ["weight_decay"] = o.WeightDecay,
+        ["warmup_fraction"] = o.WarmupFraction, ["curriculum_epochs"] = o.CurriculumEpochs, ["tap_layer"] = tap,
+        ["local_init"] = o.LocalInit, ["probe_images"] = o.ProbeImages, ["retrieval_way"] = o.RetrievalWay,
+        ["weights"] = JsonSerializer.SerializeToNode(o.Weights), ["source"] = source.Description,
+        ["caption_dim"] = source.CaptionDim, ["families"] = string.Join(",", source.Families),
+    }.ToJsonString();
+
+    /// <summary>The checkpoint to resume from, or null for a fresh run; refuses to overwrite or mix runs.</summary>
+    static Checkpoint? OpenState(ClipTrainOptions o, string fingerprint)
+    {
+        string path = StatePath(o.OutDir);
+        bool exists = File.Exists(path);
+        if (exists && !o.Resume)
+            throw new UserInputException(
+                $"{o.OutDir}: already holds a clip-train run; pass --resume to continue it or choose another --out");
+        if (!exists) return null;
+        var ck = Checkpoint.TryLoad(path, out var problem)
+                 ?? throw new UserInputException($"{path}: cannot resume ({problem}); delete it to start over");
+        if (ck.Metadata.GetValueOrDefault("options") != fingerprint)
+        {
+            ck.Dispose();
+            throw new UserInputException($"{path}: the run was started with other settings; resume with the same " +
+                                         $"options (saved: {ck.Metadata.GetValueOrDefault("options")})");
+        }
+        return ck;
+    }
+
+    static void SaveState(string outDir, ClipTrainingNet net, OptimizerHelper opt, RunState s, string fingerprint)
+    {
+        using var scope = NewDisposeScope();
+        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (k, v) in net.state_dict()) tensors["model." + k] = v.detach().clone();
+        using (var ms = new MemoryStream())
+        {
+            using (var bw = new BinaryWriter(ms, System.Text.Encoding.UTF8, leaveOpen: true)) opt.save_state_dict(bw);
+            tensors["optimizer"] = Checkpoint.BytesTensor(ms.ToArray());
+        }
+        var meta = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["epoch"] = s.Epoch.ToString(CultureInfo.InvariantCulture),
+            ["step"] = s.Step.ToString(CultureInfo.InvariantCulture),
+            ["options"] = fingerprint,
+            ["history"] = new JsonArray(s.History.Select(h => (JsonNode)h.DeepClone()).ToArray()).ToJsonString(),
+            ["init_probe"] = s.InitProbe?.ToJsonString() ?? "null",
+        };
+        Directory.CreateDirectory(Path.GetDirectoryName(StatePath(outDir))!);
+        new Checkpoint { Tensors = tensors, Metadata = meta }.Save(StatePath(outDir));
+    }
+
+    static RunState Restore(Checkpoint ck, ClipTrainingNet net, OptimizerHelper opt)
+    {
+        using (var noGrad = no_grad())
+            foreach (var (k, p) in net.state_dict())
+            {
+                if (!ck.Tensors.TryGetValue("model." + k, out var t) || !t.shape.SequenceEqual(p.shape))
+                    throw new UserInputException($"checkpoint: tensor 'model.{k}' is missing or has another shape");
+                p.copy_(t);
+            }
+        using (var ms = new MemoryStream(Checkpoint.TensorBytes(ck.Tensors["optimizer"])))
+        using (var br = new BinaryReader(ms)) opt.load_state_dict(br);
+        return new RunState
+        {
+            Epoch = ck.Epoch, Step = ck.Step,
+            History = JsonNode.Parse(ck.Metadata["history"])!.AsArray()
+                .Select(n => n!.AsObject().DeepClone().AsObject()).ToList(),
+            InitProbe = JsonNode.Parse(ck.Metadata["init_probe"]) as JsonObject,
+        };
+    }
+
+    static JsonObject Summary(ClipTrainOptions o, ClipVisionConfig cfg, int tap, IClipSceneSource source, RunState s,
+        JsonObject final, double seconds, long parameters) => new()
+    {
+        ["kind"] = "clip-train", ["preset"] = o.Preset, ["source"] = source.Description,
+        ["families"] = new JsonArray(source.Families.Select(f => (JsonNode)f).ToArray()),
+        ["images"] = o.Images, ["epochs"] = o.Epochs, ["seed"] = o.Seed, ["batch"] = o.BatchSize, ["max_lr"] = o.MaxLr,
+        ["weight_decay"] = o.WeightDecay, ["warmup_fraction"] = o.WarmupFraction,
+        ["curriculum_epochs"] = o.CurriculumEpochs, ["local_init"] = o.LocalInit, ["tap_layer"] = tap,
+        ["layers"] = cfg.NumHiddenLayers, ["width"] = cfg.HiddenSize, ["tokens"] = cfg.NumTokens,
+        ["projection_dim"] = cfg.ProjectionDim, ["parameters_trained"] = parameters,
+        ["loss_weights"] = JsonSerializer.SerializeToNode(o.Weights),
+        ["scene_indices"] = $"train 0..{o.Images - 1}, one-object {CurriculumFirstIndex}.., probe {ProbeFirstIndex}..",
+        ["threads"] = get_num_threads(), ["seconds"] = Math.Round(seconds, 1),
+        ["history"] = new JsonArray(s.History.Select(h => (JsonNode)h.DeepClone()).ToArray()),
+        ["probe_init"] = s.InitProbe?.DeepClone(), ["probe_final"] = final,
+    };
+
+    static void WriteOutput(string outDir, ClipTrainingNet net, ClipVisionConfig cfg, JsonObject summary)
+    {
+        using (var scope = NewDisposeScope())
+            ClipCheckpointFactory.WriteFolder(outDir, cfg,
+                net.Clip.StateDictForSaving().ToDictionary(kv => kv.Key, kv => kv.Value.detach()));
+        var indented = new JsonSerializerOptions { WriteIndented = true };
+        var layers = new JsonObject
+        {
+            ["init"] = (summary["probe_init"] as JsonObject)?["layers"]?.DeepClone(),
+            ["final"] = (summary["probe_final"] as JsonObject)?["layers"]?.DeepClone(),
+            ["note"] = "per hidden state: family presence read-out accuracy from mean-pooled tokens and R2 of " +
+                       "per-patch colour mean/std from patch tokens (ridge, held-out scenes)",
+        };
+        AtomicFile.WriteAllText(Path.Combine(outDir, "layers.json"), layers.ToJsonString(indented));
+        AtomicFile.WriteAllText(Path.Combine(outDir, "training.json"), summary.ToJsonString(indented));
+    }
+}
