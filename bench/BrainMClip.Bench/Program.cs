@@ -16,7 +16,8 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Bench;
 
-/// <summary>One prepared workload: <see cref="Step"/> is timed; <see cref="Units"/> converts a time to a rate.</summary>
+/// <summary>One prepared workload: <see cref="Step"/> is timed; <see cref="Units"/> converts a time to a
+/// rate.</summary>
 sealed record Workload(Action Step, IDisposable? Owner, JsonObject Info);
 
 /// <summary>
@@ -30,7 +31,9 @@ static class Program
     {
         if (args.Length == 0 || args[0] is "-h" or "--help")
         {
-            Console.Error.WriteLine("usage: brainmclip-bench NAME [--reps N] [--warmup N] [--threads N] [--quick] [--data DIR] [--repo DIR]");
+            Console.Error.WriteLine(
+                "usage: brainmclip-bench NAME [--reps N] [--warmup N] [--threads N] [--quick] [--data DIR] [--repo " +
+                "DIR]");
             Console.Error.WriteLine("names: " + string.Join(" ", Names));
             return args.Length == 0 ? 2 : 0;
         }
@@ -52,10 +55,12 @@ static class Program
             }
         }
         torch.set_num_threads(threads);
-        var result = new JsonObject { ["name"] = name, ["side"] = "brainmclip", ["threads"] = torch.get_num_threads(), ["quick"] = quick };
+        var result = new JsonObject
+            { ["name"] = name, ["side"] = "brainmclip", ["threads"] = torch.get_num_threads(), ["quick"] = quick };
         if (name == "demo")
         {
-            // Wall time and peak RSS of the CLI's own demo, measured around the child process (see bench/run for the command).
+            // Wall time and peak RSS of the CLI's own demo, measured around the child process (see bench/run for the
+            // command).
             Console.Error.WriteLine("demo is timed by bench/run with /usr/bin/time");
             return 2;
         }
@@ -101,7 +106,8 @@ static class Program
     static readonly string[] Names =
     [
         "train_step_tiny", "train_step_paper", "predict_b1", "predict_b300", "clip_vit_b16_224", "clip_vit_l14_224",
-        "unet_step_vd", "vae_decode_512", "generator_step", "generator_denoise_b2", "npy_read", "nifti_read", "blas_check",
+        "unet_step_vd", "vae_decode_512", "generator_step", "generator_denoise_b2", "npy_read", "nifti_read",
+            "blas_check",
         "conv_probe", "conv_tail_layers",
     ];
 
@@ -115,7 +121,8 @@ static class Program
     {
         foreach (var line in File.ReadLines("/proc/self/status"))
             if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1],
+                    CultureInfo.InvariantCulture) / 1024;
         return -1;
     }
 
@@ -140,8 +147,16 @@ static class Program
         "train_step_paper" => TrainStep("paper", 15724, 4500),
         "predict_b1" => Predict(1),
         "predict_b300" => Predict(300),
-        "clip_vit_b16_224" => Clip(new ClipVisionConfig { HiddenSize = 768, IntermediateSize = 3072, NumHiddenLayers = 12, NumAttentionHeads = 12, PatchSize = 16, ProjectionDim = 512 }),
-        "clip_vit_l14_224" => Clip(new ClipVisionConfig { HiddenSize = 1024, IntermediateSize = 4096, NumHiddenLayers = 24, NumAttentionHeads = 16, PatchSize = 14, ProjectionDim = 768 }),
+        "clip_vit_b16_224" =>
+            Clip(
+            new ClipVisionConfig
+            { HiddenSize = 768, IntermediateSize = 3072, NumHiddenLayers = 12, NumAttentionHeads = 12, PatchSize = 16,
+            ProjectionDim = 512 }),
+        "clip_vit_l14_224" =>
+            Clip(
+            new ClipVisionConfig
+            { HiddenSize = 1024, IntermediateSize = 4096, NumHiddenLayers = 24, NumAttentionHeads = 16, PatchSize = 14,
+            ProjectionDim = 768 }),
         "unet_step_vd" => UNetStep(),
         "vae_decode_512" => VaeDecode(),
         "generator_step" => GeneratorStep(),
@@ -177,7 +192,8 @@ static class Program
             new(decay, lr: t.MaxLr, weight_decay: t.WeightDecay), new(noDecay, lr: t.MaxLr, weight_decay: 0.0),
         }, lr: t.MaxLr, weight_decay: t.WeightDecay);
         var sched = optim.lr_scheduler.OneCycleLR(opt, max_lr: t.MaxLr, total_steps: 100000);
-        var mainParams = net.named_parameters().Where(p => !p.name.StartsWith("fusion.", StringComparison.Ordinal)).Select(p => p.parameter).ToList();
+        var mainParams = net.named_parameters().Where(p => !p.name.StartsWith("fusion.", StringComparison.Ordinal))
+            .Select(p => p.parameter).ToList();
         var fusionParams = net.FusionParameters().ToList();
         void Step()
         {
@@ -196,10 +212,13 @@ static class Program
             if (!double.IsFinite(sum)) throw new InvalidOperationException("loss diverged");
         }
         long parameters = net.parameters().Sum(p => p.numel());
-        return new Workload(Step, new Owners(net, opt, gen), new JsonObject { ["parameters"] = parameters, ["batch"] = batch, ["voxels"] = $"{nD}/{nS}", ["preset"] = preset });
+        return new Workload(Step, new Owners(net, opt, gen),
+            new JsonObject
+            { ["parameters"] = parameters, ["batch"] = batch, ["voxels"] = $"{nD}/{nS}", ["preset"] = preset });
     }
 
-    /// <summary>Prediction as Predictor.Predict does it (eval, no_grad, both encoders, fusion map, fused renorm), paper preset.</summary>
+    /// <summary>Prediction as Predictor.Predict does it (eval, no_grad, both encoders, fusion map, fused renorm), paper
+    /// preset.</summary>
     static Workload Predict(int batch)
     {
         var cfg = BrainMClipConfig.Preset("paper");
@@ -216,10 +235,13 @@ static class Program
             var fused = Conditioning.Fuse(o.Semantic!, net.Project(o.Detail!), cfg.Fusion.Lambda);
             _ = fused.sum().item<float>();
         }
-        return new Workload(Step, net, new JsonObject { ["batch"] = batch, ["per"] = (double)batch, ["voxels"] = "15724/4500", ["preset"] = "paper" });
+        return new Workload(Step, net,
+            new JsonObject
+            { ["batch"] = batch, ["per"] = (double)batch, ["voxels"] = "15724/4500", ["preset"] = "paper" });
     }
 
-    /// <summary>Feature extraction as `features` runs it: all tokens, detail-layer mean and VD tokens; batch 8 of 224² images.</summary>
+    /// <summary>Feature extraction as `features` runs it: all tokens, detail-layer mean and VD tokens; batch 8 of 224²
+    /// images.</summary>
     static Workload Clip(ClipVisionConfig c)
     {
         const int batch = 8;
@@ -233,10 +255,13 @@ static class Program
             using var o = model.Run(x, opts);
             _ = o.VdTokens.sum().item<float>();
         }
-        return new Workload(Step, model, new JsonObject { ["batch"] = batch, ["items"] = (double)batch, ["per"] = (double)batch, ["tokens"] = c.NumTokens });
+        return new Workload(Step, model,
+            new JsonObject
+            { ["batch"] = batch, ["items"] = (double)batch, ["per"] = (double)batch, ["tokens"] = c.NumTokens });
     }
 
-    /// <summary>One VD-UNet denoising step: latents 1×4×64×64 doubled for classifier-free guidance (batch 2), 257×768 context.</summary>
+    /// <summary>One VD-UNet denoising step: latents 1×4×64×64 doubled for classifier-free guidance (batch 2), 257×768
+    /// context.</summary>
     static Workload UNetStep()
     {
         var cfg = UNetBenchmark.VersatileDiffusionImageUnet;
@@ -244,7 +269,9 @@ static class Program
         var unet = new UNet2DConditionModel(cfg);
         unet.eval();
         return UNetForward(unet, randn(2, 4, 64, 64), randn(2, 257, 768),
-            new JsonObject { ["batch"] = 2, ["cfg"] = "batch 2 (uncond+cond)", ["parameters"] = unet.parameters().Sum(p => p.numel()) });
+            new JsonObject
+                { ["batch"] = 2, ["cfg"] = "batch 2 (uncond+cond)", ["parameters"] = unet.parameters()
+                .Sum(p => p.numel()) });
     }
 
     /// <summary>One no-grad UNet forward at timestep 500 for every sample of <paramref name="x"/>.</summary>
@@ -262,7 +289,8 @@ static class Program
 
     /// <summary>
     /// One step of `generator train` as PixelGeneratorTrainer does it: the demo's small pixel UNet (32×32, channels
-    /// 32/64/64, attention at 16×16 and 8×8), batch 16, 65×64 context; noising, forward, MSE, backward, clip, AdamW, EMA.
+    /// 32/64/64, attention at 16×16 and 8×8), batch 16, 65×64 context; noising, forward, MSE, backward, clip, AdamW,
+    /// EMA.
     /// </summary>
     static Workload GeneratorStep()
     {
@@ -291,27 +319,34 @@ static class Program
             using (no_grad()) for (int i = 0; i < ps.Count; i++) es[i].mul_(0.99).add_(ps[i], alpha: 0.01);
             if (!float.IsFinite(loss.item<float>())) throw new InvalidOperationException("loss diverged");
         }
-        return new Workload(Step, new Owners(unet, ema, opt, gen), new JsonObject { ["batch"] = batch, ["parameters"] = ps.Sum(p => p.numel()), ["image"] = "3x32x32", ["context"] = "65x64" });
+        return new Workload(Step, new Owners(unet, ema, opt, gen),
+            new JsonObject
+            { ["batch"] = batch, ["parameters"] = ps.Sum(p => p.numel()), ["image"] = "3x32x32",
+            ["context"] = "65x64" });
     }
 
-    /// <summary>One denoising forward of `reconstruct` with the demo's pixel UNet: batch 2 ([uncond; cond]), no_grad.</summary>
+    /// <summary>One denoising forward of `reconstruct` with the demo's pixel UNet: batch 2 ([uncond; cond]),
+    /// no_grad.</summary>
     static Workload GeneratorDenoise()
     {
         manual_seed(0);
         var unet = new UNet2DConditionModel(PixelGeneratorTrainer.SmallConfig(32, 64));
         unet.eval();
-        return UNetForward(unet, randn(2, 3, 32, 32), randn(2, 65, 64), new JsonObject { ["batch"] = 2, ["image"] = "3x32x32", ["context"] = "65x64" });
+        return UNetForward(unet, randn(2, 3, 32, 32), randn(2, 65, 64),
+            new JsonObject { ["batch"] = 2, ["image"] = "3x32x32", ["context"] = "65x64" });
     }
 
     /// <summary>SD/VD AutoencoderKL decode of 1×4×64×64 latents to a 512×512 image (random weights).</summary>
     static Workload VaeDecode()
     {
-        var cfg = new AutoencoderKLConfig { BlockOutChannels = [128, 256, 512, 512], LayersPerBlock = 2, NormNumGroups = 32, LatentChannels = 4 };
+        var cfg = new AutoencoderKLConfig
+            { BlockOutChannels = [128, 256, 512, 512], LayersPerBlock = 2, NormNumGroups = 32, LatentChannels = 4 };
         manual_seed(0);
         var vae = new AutoencoderKL(cfg);
         using (no_grad())
             foreach (var (n, p) in vae.named_parameters())
-                if (n.Contains("norm", StringComparison.Ordinal)) { if (n.EndsWith("weight", StringComparison.Ordinal)) p.fill_(1); else p.zero_(); }
+                if (n.Contains("norm", StringComparison.Ordinal))
+                    { if (n.EndsWith("weight", StringComparison.Ordinal)) p.fill_(1); else p.zero_(); }
         vae.eval();
         var z = randn(1, 4, 64, 64);
         void Step()
@@ -323,10 +358,12 @@ static class Program
         return new Workload(Step, vae, new JsonObject { ["batch"] = 1, ["output"] = "1x3x512x512" });
     }
 
-    /// <summary>Whole-file read into a typed array (float32 for .npy, float64 values for NIfTI, as the readers return).</summary>
+    /// <summary>Whole-file read into a typed array (float32 for .npy, float64 values for NIfTI, as the readers
+    /// return).</summary>
     static Workload FileRead(string path, Action<string> read)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: generate it with bench/run (bench/pytorch/bench.py make-data)");
+        if (!File.Exists(path)) throw new FileNotFoundException(
+            $"{path}: generate it with bench/run (bench/pytorch/bench.py make-data)");
         double mb = new FileInfo(path).Length / 1e6;
         if (path.EndsWith(".gz", StringComparison.Ordinal))
         {
@@ -337,7 +374,8 @@ static class Program
             fs.ReadExactly(b);
             mb = BitConverter.ToUInt32(b) / 1e6;
         }
-        return new Workload(() => read(path), null, new JsonObject { ["megabytes"] = mb, ["file"] = Path.GetFileName(path) });
+        return new Workload(() => read(path), null,
+            new JsonObject { ["megabytes"] = mb, ["file"] = Path.GetFileName(path) });
     }
 
     sealed class Owners(params IDisposable[] items) : IDisposable

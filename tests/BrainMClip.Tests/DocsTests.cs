@@ -3,7 +3,8 @@ using Xunit;
 
 namespace BrainMClip.Tests;
 
-/// <summary>The repository's documentation stands alone: no reference to a specification outside it, no dead links.</summary>
+/// <summary>The repository's documentation stands alone: no reference to a specification outside it, no dead
+/// links.</summary>
 public partial class DocsTests
 {
     static IEnumerable<string> Sources(string root) =>
@@ -24,7 +25,8 @@ public partial class DocsTests
             .SelectMany(f => File.ReadLines(f).Select((line, n) => (f, n, line)))
             .Where(x => OutsideReference().IsMatch(x.line)
                         && !x.f.EndsWith("DocsTests.cs", StringComparison.Ordinal)
-                        && !x.f.EndsWith("TestPaths.cs", StringComparison.Ordinal)) // the golden fallback, being moved in-repo
+                        // the golden fallback, being moved in-repo
+                        && !x.f.EndsWith("TestPaths.cs", StringComparison.Ordinal))
             .Select(x => $"{Path.GetRelativePath(TestPaths.RepoRoot, x.f)}:{x.n + 1}: {x.line.Trim()}")
             .ToList();
         Assert.True(hits.Count == 0, "references to a document outside the repository:\n" + string.Join("\n", hits));

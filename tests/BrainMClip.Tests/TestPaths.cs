@@ -3,7 +3,8 @@ namespace BrainMClip.Tests;
 /// <summary>Locations of the committed test fixtures (golden references included).</summary>
 public static class TestPaths
 {
-    /// <summary>The repository root (folder holding BrainMClip.slnx), found by walking up from the test binary.</summary>
+    /// <summary>The repository root (folder holding BrainMClip.slnx), found by walking up from the test
+    /// binary.</summary>
     public static string RepoRoot
     {
         get
@@ -24,13 +25,16 @@ public static class TestPaths
     public static string Golden(string relative) => Path.Combine(GoldenRoot, relative);
 
     /// <summary>Committed fixtures under tests/BrainMClip.Tests/Fixtures.</summary>
-    public static string Fixture(string relative) => Path.Combine(RepoRoot, "tests", "BrainMClip.Tests", "Fixtures", relative);
+    public static string Fixture(string relative) =>
+        Path.Combine(RepoRoot, "tests", "BrainMClip.Tests", "Fixtures", relative);
 }
 
 /// <summary>A temporary folder removed on dispose.</summary>
 public sealed class TempDir : IDisposable
 {
-    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "bmc-test-" + Guid.NewGuid().ToString("N")[..12]);
+    public string Path
+    { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "bmc-test-" + Guid.NewGuid()
+        .ToString("N")[..12]);
     public TempDir() => Directory.CreateDirectory(Path);
     public void Dispose() { try { Directory.Delete(Path, true); } catch (IOException) { } }
 }

@@ -4,7 +4,8 @@ using BrainMClip.Evaluation;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`analyze-layers`: RSA of every CLIP layer against ROI groups and CKA between layers (docs/evaluation.md).</summary>
+/// <summary>`analyze-layers`: RSA of every CLIP layer against ROI groups and CKA between layers
+/// (docs/evaluation.md).</summary>
 public sealed class AnalyzeLayersCommand : ICliCommand
 {
     public string[] Path => ["analyze-layers"];

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using BrainMClip.Features.Training;
+using BrainMClip.Training.TargetEncoder;
 
 namespace BrainMClip.Cli.Commands;
 
@@ -22,7 +22,8 @@ public sealed class ClipTrainCommand : ICliCommand
     {
         var output = new Option<string>("--out")
         {
-            Description = "Folder to create (HF CLIP layout + training.json, layers.json, train-state/).", Required = true,
+            Description = "Folder to create (HF CLIP layout + training.json, layers.json, train-state/).",
+            Required = true,
         };
         var preset = new Option<string>("--preset")
         {
@@ -37,7 +38,8 @@ public sealed class ClipTrainCommand : ICliCommand
         };
         var epochs = new Option<int>("--epochs")
         {
-            Description = "Epochs (the first --curriculum-epochs on one-object scenes).", DefaultValueFactory = _ => 4,
+            Description = "Epochs (the first --curriculum-epochs on one-object scenes).",
+            DefaultValueFactory = _ => 4,
         };
         var seed = new Option<int>("--seed")
         {
@@ -46,7 +48,8 @@ public sealed class ClipTrainCommand : ICliCommand
         };
         var batch = new Option<int>("--batch")
         {
-            Description = "Batch size (the contrastive loss compares the images of a batch).", DefaultValueFactory = _ => 32,
+            Description = "Batch size (the contrastive loss compares the images of a batch).",
+            DefaultValueFactory = _ => 32,
         };
         var lr = new Option<double>("--lr")
         {
@@ -55,7 +58,8 @@ public sealed class ClipTrainCommand : ICliCommand
         };
         var curriculum = new Option<int>("--curriculum-epochs")
         {
-            Description = "Epochs on one-object scenes before the mixed ones.", DefaultValueFactory = _ => 1,
+            Description = "Epochs on one-object scenes before the mixed ones.",
+            DefaultValueFactory = _ => 1,
         };
         var threads = new Option<int?>("--threads") { Description = "Torch CPU threads (default: libtorch's choice)." };
         var resume = new Option<bool>("--resume")
@@ -65,20 +69,24 @@ public sealed class ClipTrainCommand : ICliCommand
         };
         var weights = new Option<string?>("--loss-weights")
         {
-            Description = "Weights pooled,tokens,presence,local,parts of the objective's terms (default 1,1,1,1,1): caption " +
-                "InfoNCE on the token mean, on every token; family presence; middle-layer colour/contrast; middle-layer " +
+            Description =
+                "Weights pooled,tokens,presence,local,parts of the objective's terms (default 1,1,1,1,1): caption " +
+                "InfoNCE on the token mean, on every token; family presence; middle-layer colour/contrast; " +
+                    "middle-layer " +
                 "per-patch family coverage.",
         };
         var localInit = new Option<bool>("--local-init")
         {
-            Description = "Start from a locality-biased attention init (2D sine-cosine positions, q/k = I + clip-init's " +
+            Description =
+                "Start from a locality-biased attention init (2D sine-cosine positions, q/k = I + clip-init's " +
                 "noise) instead of clip-init's weights exactly.",
         };
         var noLayers = new Option<bool>("--no-layer-probe")
         {
             Description = "Skip the per-layer read-outs (layers.json lists none).",
         };
-        Option[] all = [output, preset, images, epochs, seed, batch, lr, curriculum, threads, resume, weights, localInit, noLayers];
+        Option[] all = [output, preset, images, epochs, seed, batch, lr, curriculum, threads, resume, weights,
+            localInit, noLayers];
         foreach (var o in all) command.Options.Add(o);
         command.SetAction(r =>
         {
@@ -89,10 +97,18 @@ public sealed class ClipTrainCommand : ICliCommand
             }
             var result = ClipTrainer.Train(new ClipTrainOptions
             {
-                OutDir = r.GetValue(output)!, Preset = r.GetValue(preset)!, Images = r.GetValue(images),
-                Epochs = r.GetValue(epochs), Seed = r.GetValue(seed), BatchSize = r.GetValue(batch), MaxLr = r.GetValue(lr),
-                CurriculumEpochs = r.GetValue(curriculum), Weights = ParseWeights(r.GetValue(weights)),
-                Resume = r.GetValue(resume), LayerProbe = !r.GetValue(noLayers), LocalInit = r.GetValue(localInit),
+                OutDir = r.GetValue(output)!,
+                Preset = r.GetValue(preset)!,
+                Images = r.GetValue(images),
+                Epochs = r.GetValue(epochs),
+                Seed = r.GetValue(seed),
+                BatchSize = r.GetValue(batch),
+                MaxLr = r.GetValue(lr),
+                CurriculumEpochs = r.GetValue(curriculum),
+                Weights = ParseWeights(r.GetValue(weights)),
+                Resume = r.GetValue(resume),
+                LayerProbe = !r.GetValue(noLayers),
+                LocalInit = r.GetValue(localInit),
             }, new WorldSceneSource(r.GetValue(seed)), Console.Error);
             var figures = new JsonObject
             {
@@ -112,10 +128,13 @@ public sealed class ClipTrainCommand : ICliCommand
     {
         if (text is null) return new ClipLossWeights();
         var v = text.Split(',', StringSplitOptions.TrimEntries).Select(p =>
-            double.TryParse(p, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && x >= 0 && double.IsFinite(x)
-                ? x : throw new UserInputException($"--loss-weights {text}: '{p}' is not a non-negative number")).ToArray();
+            double.TryParse(p, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && x >= 0
+                && double.IsFinite(x)
+                ? x : throw new UserInputException($"--loss-weights {text}: '{p}' is not a non-negative number"))
+                    .ToArray();
         if (v.Length != 5)
-            throw new UserInputException($"--loss-weights {text}: expected 5 numbers (pooled,tokens,presence,local,parts)");
+            throw new UserInputException(
+                $"--loss-weights {text}: expected 5 numbers (pooled,tokens,presence,local,parts)");
         return new ClipLossWeights { Pooled = v[0], Tokens = v[1], Presence = v[2], Local = v[3], Parts = v[4] };
     }
 }

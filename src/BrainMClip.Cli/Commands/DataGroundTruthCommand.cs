@@ -23,11 +23,13 @@ public sealed class DataGroundTruthCommand : ICliCommand
     {
         var data = new Option<string>("--data")
         {
-            Description = "Data root written by brainmclip synth (with ground_truth/).", Required = true,
+            Description = "Data root written by brainmclip synth (with ground_truth/).",
+            Required = true,
         };
         var subject = new Option<int>("--subject")
         {
-            Description = "Subject number (1-based).", DefaultValueFactory = _ => 1,
+            Description = "Subject number (1-based).",
+            DefaultValueFactory = _ => 1,
         };
         var ftr = new Option<string?>("--features-train")
         {
@@ -53,7 +55,8 @@ public sealed class DataGroundTruthCommand : ICliCommand
                 a is null ? null : (a, b!), parse.GetValue(noiseFree), Console.Error);
             Console.WriteLine(result.ToJsonString(new JsonSerializerOptions
             {
-                WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+                WriteIndented = true,
+                Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
             }));
             return 0;
         });

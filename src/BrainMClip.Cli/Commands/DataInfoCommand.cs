@@ -10,7 +10,8 @@ public sealed class DataInfoCommand : ICliCommand
 {
     public string[] Path => ["data", "info"];
     public string Description =>
-        "Check one subject of an NSD-layout data root (docs/data.md: fMRI matrices, stimuli, ROI masks) and print one " +
+        "Check one subject of an NSD-layout data root (docs/data.md: fMRI matrices, stimuli, ROI masks) and print " +
+            "one " +
             "JSON " +
         "object: sample counts, voxel counts per stream (detail/semantic/low), image shape, beta scaling and voxels " +
             "per ROI label.";

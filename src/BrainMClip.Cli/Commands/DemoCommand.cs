@@ -9,8 +9,10 @@ public sealed class DemoCommand : ICliCommand
     public string[] Path => ["demo"];
     public string Description =>
         "Run the whole job on synthetic NSD-like data: write data in the real formats, extract CLIP features with a " +
-        "random-weight CLIP, train BrainMCLIP (and the ridge baseline), reconstruct images from BrainMCLIP's and ridge's " +
-        "predictions and from the true features (upper bound), score all eight metrics (random-weight metric networks " +
+        "random-weight CLIP, train BrainMCLIP (and the ridge baseline), reconstruct images from BrainMCLIP's and " +
+            "ridge's " +
+        "predictions and from the true features (upper bound), score all eight metrics (random-weight metric " +
+            "networks " +
         "from nets-init, labelled as such), write report.html.";
 
     public void Configure(Command command)

@@ -4,7 +4,8 @@ using BrainMClip.Evaluation;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`evaluate`: the NSD reconstruction metrics of docs/evaluation.md → METRICS.json, with a table beside MindEye1/2.</summary>
+/// <summary>`evaluate`: the NSD reconstruction metrics of docs/evaluation.md → METRICS.json, with a table beside
+/// MindEye1/2.</summary>
 public sealed class EvaluateCommand : ICliCommand
 {
     public string[] Path => ["evaluate"];
@@ -16,12 +17,37 @@ public sealed class EvaluateCommand : ICliCommand
 
     public void Configure(Command command)
     {
-        var recons = new Option<string[]>("--recons") { Description = "Reconstructions: a folder of numbered images (rec_007.png, 7.png, ...) or an .npy array (N,H,W,3) uint8. Repeat --recons/--out to score several sets of the same ground truth in one pass (its network features are computed once).", Required = true };
-        var truth = new Option<string>("--truth") { Description = "Ground truth: a folder of numbered images (gt_007.png, ...) or an .npy array (N,H,W,3), e.g. nsd_test_stim_sub1.npy; paired by number/row.", Required = true };
-        var output = new Option<string[]>("--out") { Description = "Where to write METRICS.json (docs/file-formats.md); one per --recons, in the same order.", Required = true };
-        var nets = new Option<string?>("--nets") { Description = "Folder with the metric networks' torchvision-named weights: alexnet.safetensors, inception_v3.safetensors, efficientnet_b1.safetensors, swav_resnet50.safetensors and clip/ (see docs/metrics-weights.md). Metrics whose weights are missing are reported as skipped." };
-        var metrics = new Option<string>("--metrics") { Description = $"'all' or a comma list of: {string.Join(", ", Evaluator.AllMetrics)}.", DefaultValueFactory = _ => "all" };
-        var batch = new Option<int>("--batch") { Description = "Images per network batch.", DefaultValueFactory = _ => 8 };
+        var recons = new Option<string[]>("--recons")
+        {
+            Description = "Reconstructions: a folder of numbered images (rec_007.png, 7.png, ...) or an .npy array " +
+            "(N,H,W,3) uint8. Repeat --recons/--out to score several sets of the same ground truth in one pass (its " +
+            "network features are computed once).",
+            Required = true
+        };
+        var truth = new Option<string>("--truth")
+        {
+            Description = "Ground truth: a folder of numbered images (gt_007.png, ...) or an .npy array (N,H,W,3), " +
+            "e.g. nsd_test_stim_sub1.npy; paired by number/row.",
+            Required = true
+        };
+        var output = new Option<string[]>("--out")
+        {
+            Description = "Where to write METRICS.json (docs/file-formats.md); one per --recons, in the same order.",
+            Required = true
+        };
+        var nets = new Option<string?>("--nets")
+        {
+            Description = "Folder with the metric networks' torchvision-named weights: alexnet.safetensors, " +
+            "inception_v3.safetensors, efficientnet_b1.safetensors, swav_resnet50.safetensors and clip/ (see " +
+            "docs/metrics-weights.md). Metrics whose weights are missing are reported as skipped."
+        };
+        var metrics = new Option<string>("--metrics")
+        {
+            Description = $"'all' or a comma list of: {string.Join(", ", Evaluator.AllMetrics)}.",
+            DefaultValueFactory = _ => "all"
+        };
+        var batch = new Option<int>("--batch")
+        { Description = "Images per network batch.", DefaultValueFactory = _ => 8 };
         foreach (var o in new Option[] { recons, truth, output, nets, metrics, batch }) command.Options.Add(o);
         command.SetAction(parse =>
         {

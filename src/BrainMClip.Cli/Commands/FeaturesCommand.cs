@@ -5,7 +5,8 @@ using TorchSharp;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary><c>brainmclip features</c>: CLIP-Detail / CLIP-Semantic features of stimulus images (docs/features.md).</summary>
+/// <summary><c>brainmclip features</c>: CLIP-Detail / CLIP-Semantic features of stimulus images
+/// (docs/features.md).</summary>
 public sealed class FeaturesCommand : ICliCommand
 {
     public string[] Path => ["features"];

@@ -18,11 +18,13 @@ public sealed class NetsInitCommand : ICliCommand
     {
         var output = new Option<string>("--out")
         {
-            Description = "NETS folder to write (files of the same name are replaced).", Required = true,
+            Description = "NETS folder to write (files of the same name are replaced).",
+            Required = true,
         };
         var seed = new Option<int>("--seed")
         {
-            Description = "Random seed; the same seed gives byte-identical files.", DefaultValueFactory = _ => 0,
+            Description = "Random seed; the same seed gives byte-identical files.",
+            DefaultValueFactory = _ => 0,
         };
         var clip = new Option<string?>("--clip")
         {

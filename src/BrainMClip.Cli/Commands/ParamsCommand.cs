@@ -6,7 +6,8 @@ using BrainMClip.Model;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`brainmclip params`: per-module parameter counts of a configuration beside published reference counts.</summary>
+/// <summary>`brainmclip params`: per-module parameter counts of a configuration beside published reference
+/// counts.</summary>
 public sealed class ParamsCommand : ICliCommand
 {
     public string[] Path => ["params"];
@@ -67,13 +68,16 @@ public sealed class ParamsCommand : ICliCommand
                 Console.WriteLine($"  excludes: {r.Excludes}");
                 Console.WriteLine($"  source:   {r.Source}");
             }
-            Console.WriteLine("The BrainMCLIP paper reports 71.7% fewer parameters than \"the top VAE-based method\" without a count we can " +
+            Console.WriteLine(
+                "The BrainMCLIP paper reports 71.7% fewer parameters than \"the top VAE-based method\" without a " +
+                "count we can " +
                               "reproduce; these references are ours.");
             return 0;
         });
     }
 
-    static string Json(BrainMClipConfig cfg, int d, int s, IReadOnlyList<ParameterCounts.ModuleCount> modules, long total,
+    static string Json(BrainMClipConfig cfg, int d, int s, IReadOnlyList<ParameterCounts.ModuleCount> modules,
+        long total,
         IReadOnlyList<ReferenceModel> refs)
     {
         var mods = new JsonObject();
@@ -90,8 +94,13 @@ public sealed class ParamsCommand : ICliCommand
             foreach (var (k, v) in r.Modules) rm[k] = v;
             references[r.Key] = new JsonObject
             {
-                ["name"] = r.Name, ["total"] = r.Total, ["includes"] = r.Includes, ["excludes"] = r.Excludes,
-                ["source"] = r.Source, ["modules"] = rm, ["fraction_ours"] = (double)total / r.Total,
+                ["name"] = r.Name,
+                ["total"] = r.Total,
+                ["includes"] = r.Includes,
+                ["excludes"] = r.Excludes,
+                ["source"] = r.Source,
+                ["modules"] = rm,
+                ["fraction_ours"] = (double)total / r.Total,
             };
         }
         double vsMe1 = (double)total / ParameterCounts.MindEye1, vsMb = (double)total / ParameterCounts.MindBridge;
@@ -106,7 +115,8 @@ public sealed class ParamsCommand : ICliCommand
             ["fraction_of_mindeye1"] = vsMe1,
             ["reduction_vs_mindeye1"] = 1 - vsMe1,
             ["fraction_of_mindbridge"] = vsMb,
-            ["paper_claim"] = "71.7% fewer parameters than the top VAE-based method (model and count not published with it)",
+            ["paper_claim"] =
+                "71.7% fewer parameters than the top VAE-based method (model and count not published with it)",
         };
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }

@@ -4,7 +4,8 @@ using System.Text.Json;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary><c>brainmclip parity</c>: run one component on tensors saved from another framework (docs/parity.md).</summary>
+/// <summary><c>brainmclip parity</c>: run one component on tensors saved from another framework
+/// (docs/parity.md).</summary>
 public sealed class ParityCommand : ICliCommand
 {
     public string[] Path => ["parity"];

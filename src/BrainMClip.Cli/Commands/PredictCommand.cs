@@ -8,7 +8,8 @@ using BrainMClip.Training;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`brainmclip predict`: predicted tokens of a split from a trained run (PRED.safetensors, docs/file-formats.md).</summary>
+/// <summary>`brainmclip predict`: predicted tokens of a split from a trained run (PRED.safetensors,
+/// docs/file-formats.md).</summary>
 public sealed class PredictCommand : ICliCommand
 {
     public string[] Path => ["predict"];

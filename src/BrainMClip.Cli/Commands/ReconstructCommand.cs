@@ -4,12 +4,14 @@ using BrainMClip.Generation.Pipelines;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`brainmclip reconstruct`: brain predictions → images with a diffusion generator (docs/generation.md).</summary>
+/// <summary>`brainmclip reconstruct`: brain predictions → images with a diffusion generator
+/// (docs/generation.md).</summary>
 public sealed class ReconstructCommand : ICliCommand
 {
     public string[] Path => ["reconstruct"];
     public string Description =>
-        "Reconstruct test images from brain predictions (PRED.safetensors from 'predict') with a diffusion generator; " +
+        "Reconstruct test images from brain predictions (PRED.safetensors from 'predict') with a diffusion " +
+            "generator; " +
         "writes rec_000.png... named by test index and reconstruct.json. With --truth-features also the upper bound " +
         "from the true features (OUT/true_features/); --shard i/n splits the work over array jobs.";
 

@@ -9,7 +9,8 @@ public sealed class ReportCommand : ICliCommand
 {
     public string[] Path => ["report"];
     public string Description =>
-        "Write a self-contained report.html (images embedded, no external files): ground truth beside reconstructions, " +
+        "Write a self-contained report.html (images embedded, no external files): ground truth beside " +
+            "reconstructions, " +
         "one column per reconstruction row (from true features, BrainMCLIP, baselines such as ridge) for metrics and " +
         "retrieval, the published MindEye1/MindEye2 figures only for real NSD data, training curves, ablations, " +
         "parameter counts and the layer-analysis heatmaps. Every input is optional; a section without input says so.";
@@ -17,24 +18,66 @@ public sealed class ReportCommand : ICliCommand
     public void Configure(Command command)
     {
         var output = new Option<string>("--out") { Description = "Where to write the HTML report.", Required = true };
-        var run = new Option<string?>("--run") { Description = "Training run folder (its metrics.jsonl gives the training curves; params.json if present)." };
-        var metrics = new Option<string?>("--metrics") { Description = "METRICS.json written by `brainmclip evaluate`." };
-        var retrieval = new Option<string?>("--retrieval") { Description = "Retrieval JSON (stdout of `brainmclip retrieve`)." };
-        var recons = new Option<string?>("--recons") { Description = "Folder of numbered reconstructions (rec_007.png, ...) or an .npy (N,H,W,3) for the image grid." };
-        var truth = new Option<string?>("--truth") { Description = "Ground truth for the grid: numbered images or an .npy (N,H,W,3), paired by number/row." };
-        var layers = new Option<string?>("--layers") { Description = "Output folder of `brainmclip analyze-layers` (rsa/cka CSV and PNG)." };
-        var prms = new Option<string?>("--params") { Description = "Parameter counts JSON (stdout of `brainmclip params`)." };
-        var ablations = new Option<string?>("--ablations") { Description = "Ablation results JSON: an array of objects or an object of objects (one row per variant)." };
-        var title = new Option<string>("--title") { Description = "Report title.", DefaultValueFactory = _ => "BrainMClip report" };
-        var grid = new Option<int>("--grid") { Description = "Maximum number of image pairs in the grid.", DefaultValueFactory = _ => 16 };
-        var data = new Option<string?>("--data") { Description = "Data root of the test images (default: found from --truth's path). A synthetic root (it has ground_truth/, written by synth) never shows published NSD figures; real NSD shows them with their protocol." };
-        var label = new Option<string>("--label") { Description = "Name of the --recons/--metrics/--retrieval row.", DefaultValueFactory = _ => "BrainMCLIP" };
-        var upper = new Option<string?>("--upper-bound") { Description = "Images rendered from the true CLIP features (RECON/true_features/ of reconstruct --truth-features): a row before the main one." };
-        var upperMetrics = new Option<string?>("--upper-bound-metrics") { Description = "METRICS.json of the --upper-bound images." };
-        var baseline = new Option<string[]>("--baseline") { Description = "NAME=RECON: a baseline's reconstructions as a row after the main one (repeatable), e.g. ridge=RIDGE_RECON.", AllowMultipleArgumentsPerToken = false };
-        var baselineMetrics = new Option<string[]>("--baseline-metrics") { Description = "NAME=METRICS.json of a baseline (repeatable)." };
-        var baselineRetrieval = new Option<string[]>("--baseline-retrieval") { Description = "NAME=retrieval JSON of a baseline (repeatable)." };
-        foreach (var o in new Option[] { output, run, metrics, retrieval, recons, truth, layers, prms, ablations, title, grid, data, label, upper, upperMetrics, baseline, baselineMetrics, baselineRetrieval })
+        var run = new Option<string?>("--run")
+        {
+            Description = "Training run folder (its metrics.jsonl gives the training curves; params.json if " +
+            "present)."
+        };
+        var metrics = new Option<string?>("--metrics")
+        { Description = "METRICS.json written by `brainmclip evaluate`." };
+        var retrieval = new Option<string?>("--retrieval")
+        { Description = "Retrieval JSON (stdout of `brainmclip retrieve`)." };
+        var recons = new Option<string?>("--recons")
+        {
+            Description = "Folder of numbered reconstructions (rec_007.png, ...) or an .npy (N,H,W,3) for the " +
+            "image grid."
+        };
+        var truth = new Option<string?>("--truth")
+        { Description = "Ground truth for the grid: numbered images or an .npy (N,H,W,3), paired by number/row." };
+        var layers = new Option<string?>("--layers")
+        { Description = "Output folder of `brainmclip analyze-layers` (rsa/cka CSV and PNG)." };
+        var prms = new Option<string?>("--params")
+        { Description = "Parameter counts JSON (stdout of `brainmclip params`)." };
+        var ablations = new Option<string?>("--ablations")
+        {
+            Description = "Ablation results JSON: an array of objects or an object of objects (one row per " +
+            "variant)."
+        };
+        var title = new Option<string>("--title")
+        { Description = "Report title.", DefaultValueFactory = _ => "BrainMClip report" };
+        var grid = new Option<int>("--grid")
+        { Description = "Maximum number of image pairs in the grid.", DefaultValueFactory = _ => 16 };
+        var data = new Option<string?>("--data")
+        {
+            Description = "Data root of the test images (default: found from --truth's path). A synthetic root (it " +
+            "has ground_truth/, written by synth) never shows published NSD figures; real NSD shows them with their " +
+            "protocol."
+        };
+        var label = new Option<string>("--label")
+        {
+            Description = "Name of the --recons/--metrics/--retrieval row.",
+            DefaultValueFactory = _ => "BrainMCLIP"
+        };
+        var upper = new Option<string?>("--upper-bound")
+        {
+            Description = "Images rendered from the true CLIP features (RECON/true_features/ of reconstruct " +
+            "--truth-features): a row before the main one."
+        };
+        var upperMetrics = new Option<string?>("--upper-bound-metrics")
+        { Description = "METRICS.json of the --upper-bound images." };
+        var baseline = new Option<string[]>("--baseline")
+        {
+            Description = "NAME=RECON: a baseline's reconstructions as a row after the main one (repeatable), e.g. " +
+            "ridge=RIDGE_RECON.",
+            AllowMultipleArgumentsPerToken = false
+        };
+        var baselineMetrics = new Option<string[]>("--baseline-metrics")
+        { Description = "NAME=METRICS.json of a baseline (repeatable)." };
+        var baselineRetrieval = new Option<string[]>("--baseline-retrieval")
+        { Description = "NAME=retrieval JSON of a baseline (repeatable)." };
+        foreach (var o in new Option[]
+            { output, run, metrics, retrieval, recons, truth, layers, prms, ablations, title, grid, data, label, upper,
+            upperMetrics, baseline, baselineMetrics, baselineRetrieval })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -51,7 +94,8 @@ public sealed class ReportCommand : ICliCommand
                 AblationsJson = parse.GetValue(ablations),
                 Title = parse.GetValue(title)!,
                 MaxGridImages = parse.GetValue(grid),
-                DataRoot = parse.GetValue(data), MainLabel = parse.GetValue(label)!,
+                DataRoot = parse.GetValue(data),
+                MainLabel = parse.GetValue(label)!,
                 UpperBound = parse.GetValue(upper) != null || parse.GetValue(upperMetrics) != null
                     ? new ReportRow("from true features", parse.GetValue(upper), parse.GetValue(upperMetrics)) : null,
                 Baselines = Baselines(parse.GetValue(baseline) ?? [], parse.GetValue(baselineMetrics) ?? [],
@@ -65,7 +109,8 @@ public sealed class ReportCommand : ICliCommand
         });
     }
 
-    /// <summary>Joins --baseline, --baseline-metrics and --baseline-retrieval by NAME, in first-mention order.</summary>
+    /// <summary>Joins --baseline, --baseline-metrics and --baseline-retrieval by NAME, in first-mention
+    /// order.</summary>
     static List<ReportRow> Baselines(string[] recons, string[] metrics, string[] retrieval)
     {
         var names = new List<string>();
@@ -86,7 +131,8 @@ public sealed class ReportCommand : ICliCommand
         var r = Parse("--baseline", recons);
         var m = Parse("--baseline-metrics", metrics);
         var q = Parse("--baseline-retrieval", retrieval);
-        return names.Select(n => new ReportRow(n, r.GetValueOrDefault(n), m.GetValueOrDefault(n), q.GetValueOrDefault(n)))
+        return names.Select(n =>
+            new ReportRow(n, r.GetValueOrDefault(n), m.GetValueOrDefault(n), q.GetValueOrDefault(n)))
             .ToList();
     }
 }

@@ -4,7 +4,8 @@ using BrainMClip.Evaluation;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`brainmclip retrieve`: top-1 retrieval (docs/evaluation.md) of predicted tokens against the test features.</summary>
+/// <summary>`brainmclip retrieve`: top-1 retrieval (docs/evaluation.md) of predicted tokens against the test
+/// features.</summary>
 public sealed class RetrieveCommand : ICliCommand
 {
     public string[] Path => ["retrieve"];

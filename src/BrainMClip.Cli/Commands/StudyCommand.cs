@@ -7,57 +7,89 @@ using BrainMClip.Training;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`brainmclip study`: the network against ridge over training-set sizes and seeds, plus the ablations.</summary>
+/// <summary>`brainmclip study`: the network against ridge over training-set sizes and seeds, plus the
+/// ablations.</summary>
 public sealed class StudyCommand : ICliCommand
 {
     public string[] Path => ["study"];
     public string Description =>
-        "Train ridge and the network at every --sizes training-set size and seed (the learning curve) and every ablation at " +
-        "the largest size; score test retrieval (both directions, 300-way) with the paired network − ridge difference and its " +
-        "95% bootstrap CI over test images. Writes OUT/results.json, results.csv, learning_curve.png, ablations.png and " +
+        "Train ridge and the network at every --sizes training-set size and seed (the learning curve) and every " +
+            "ablation at " +
+        "the largest size; score test retrieval (both directions, 300-way) with the paired network − ridge " +
+            "difference and its " +
+        "95% bootstrap CI over test images. Writes OUT/results.json, results.csv, learning_curve.png, ablations.png " +
+            "and " +
         "OUT/runs/n{size}/seed{s}/{variant}/; re-running the same command resumes (finished runs are kept).";
 
     public void Configure(Command command)
     {
-        var data = new Option<string>("--data") { Description = "Data root in the Brain-Diffuser layout.", Required = true };
-        var subject = new Option<int>("--subject") { Description = "Subject number (1-based).", DefaultValueFactory = _ => 1 };
-        var featTrain = new Option<string>("--features-train") { Description = "CLIP features of the TRAIN stimuli (train order).", Required = true };
-        var featTest = new Option<string>("--features-test") { Description = "CLIP features of the TEST stimuli (test order).", Required = true };
-        var config = new Option<string>("--config") { Description = "The network's configuration: tiny, paper or a .json.", DefaultValueFactory = _ => "tiny" };
-        var output = new Option<string>("--out") { Description = "Study folder (created; re-run to resume).", Required = true };
-        var sizes = new Option<string?>("--sizes") { Description = "Comma-separated training-set sizes (default: all training samples)." };
-        var seeds = new Option<int>("--seeds") { Description = "Seeds per size (subset, initialisation, batch order).", DefaultValueFactory = _ => 3 };
-        var ablations = new Option<string>("--ablations") { Description = $"Comma-separated ablations at the largest size, or 'none' (default: {string.Join(",", Study.DefaultAblations)}; also: full_heads).", DefaultValueFactory = _ => string.Join(",", Study.DefaultAblations) };
-        var ablationSeeds = new Option<int>("--ablation-seeds") { Description = "Seeds per ablation (at most --seeds).", DefaultValueFactory = _ => 1 };
+        var data = new Option<string>("--data")
+        { Description = "Data root in the Brain-Diffuser layout.", Required = true };
+        var subject = new Option<int>("--subject")
+        { Description = "Subject number (1-based).", DefaultValueFactory = _ => 1 };
+        var featTrain = new Option<string>("--features-train")
+        { Description = "CLIP features of the TRAIN stimuli (train order).", Required = true };
+        var featTest = new Option<string>("--features-test")
+        { Description = "CLIP features of the TEST stimuli (test order).", Required = true };
+        var config = new Option<string>("--config")
+        { Description = "The network's configuration: tiny, paper or a .json.", DefaultValueFactory = _ => "tiny" };
+        var output = new Option<string>("--out")
+        { Description = "Study folder (created; re-run to resume).", Required = true };
+        var sizes = new Option<string?>("--sizes")
+        { Description = "Comma-separated training-set sizes (default: all training samples)." };
+        var seeds = new Option<int>("--seeds")
+        { Description = "Seeds per size (subset, initialisation, batch order).", DefaultValueFactory = _ => 3 };
+        var ablations = new Option<string>("--ablations")
+        {
+            Description = $"Comma-separated ablations at the largest size, or 'none' (default: " +
+            $"{string.Join(",", Study.DefaultAblations)}; also: full_heads).",
+            DefaultValueFactory = _ => string.Join(",", Study.DefaultAblations)
+        };
+        var ablationSeeds = new Option<int>("--ablation-seeds")
+        { Description = "Seeds per ablation (at most --seeds).", DefaultValueFactory = _ => 1 };
         var epochs = new Option<int?>("--epochs") { Description = "Override training.epochs of the network." };
         var loops = new Option<int>("--loops") { Description = "Retrieval loops.", DefaultValueFactory = _ => 30 };
-        var batch = new Option<int>("--batch") { Description = "Retrieval samples per loop.", DefaultValueFactory = _ => 300 };
-        var bootstrap = new Option<int>("--bootstrap") { Description = "Bootstrap resamples of the paired CI.", DefaultValueFactory = _ => 2000 };
-        var beta = new Option<string>("--beta-scale") { Description = "fMRI scaling: auto, none, or a divisor.", DefaultValueFactory = _ => "auto" };
-        foreach (var o in new Option[] { data, subject, featTrain, featTest, config, output, sizes, seeds, ablations, ablationSeeds, epochs, loops, batch, bootstrap, beta })
+        var batch = new Option<int>("--batch")
+        { Description = "Retrieval samples per loop.", DefaultValueFactory = _ => 300 };
+        var bootstrap = new Option<int>("--bootstrap")
+        { Description = "Bootstrap resamples of the paired CI.", DefaultValueFactory = _ => 2000 };
+        var beta = new Option<string>("--beta-scale")
+        { Description = "fMRI scaling: auto, none, or a divisor.", DefaultValueFactory = _ => "auto" };
+        foreach (var o in new Option[]
+            { data, subject, featTrain, featTest, config, output, sizes, seeds, ablations, ablationSeeds, epochs, loops,
+            batch, bootstrap, beta })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
             var cfg = BrainMClipConfig.Resolve(parse.GetValue(config)!);
-            if (cfg.IsRidge) throw new UserInputException("--config ridge: the study trains ridge itself; give the network's configuration");
+            if (cfg.IsRidge) throw new UserInputException(
+                "--config ridge: the study trains ridge itself; give the network's configuration");
             if (parse.GetValue(epochs) is { } e) cfg = cfg with { Training = cfg.Training with { Epochs = e } };
             cfg.Validate("--epochs");
             var subj = NsdSubject.Open(parse.GetValue(data)!, parse.GetValue(subject), parse.GetValue(beta)!);
             var sizeList = parse.GetValue(sizes) is { } sz ? ParseSizes(sz) : [subj.TrainSamples];
             string abl = parse.GetValue(ablations)!;
-            var ablList = abl == "none" ? [] : abl.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var ablList = abl == "none" ? [] : abl.Split(',',
+                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             foreach (var v in ablList)
                 if (v is "full" or "ridge" || !AblationRunner.Variants.Contains(v))
-                    throw new UserInputException($"--ablations: '{v}' is not an ablation (expected some of {string.Join(", ", AblationRunner.Variants.Where(x => x is not ("full" or "ridge")))})");
-            if (parse.GetValue(seeds) < 1) throw new UserInputException($"--seeds {parse.GetValue(seeds)}: expected >= 1");
+                    throw new UserInputException(
+                        $"--ablations: '{v}' is not an ablation (expected some of " +
+                        $"{string.Join(", ", AblationRunner.Variants.Where(x => x is not ("full" or "ridge")))})");
+            if (parse.GetValue(seeds) < 1) throw new UserInputException(
+                $"--seeds {parse.GetValue(seeds)}: expected >= 1");
             var opts = new StudyOptions
             {
-                Network = cfg, Sizes = sizeList, Seeds = parse.GetValue(seeds), Ablations = ablList,
+                Network = cfg,
+                Sizes = sizeList,
+                Seeds = parse.GetValue(seeds),
+                Ablations = ablList,
                 AblationSeeds = Math.Max(1, parse.GetValue(ablationSeeds)),
                 Retrieval = new RetrievalSettings(parse.GetValue(loops), parse.GetValue(batch)),
                 BootstrapResamples = parse.GetValue(bootstrap),
             };
-            var result = Study.Run(subj, parse.GetValue(featTrain)!, parse.GetValue(featTest)!, opts, parse.GetValue(output)!);
+            var result = Study.Run(subj, parse.GetValue(featTrain)!, parse.GetValue(featTest)!, opts,
+                parse.GetValue(output)!);
             result.Remove("runs");
             Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             return 0;

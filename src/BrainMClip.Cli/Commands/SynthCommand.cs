@@ -4,16 +4,17 @@ using BrainMClip.Data;
 
 namespace BrainMClip.Cli.Commands;
 
-/// <summary>`brainmclip synth`: writes a seeded synthetic NSD-like subject in the docs/data.md layout (SPEC
-/// §1.3).</summary>
+/// <summary>`brainmclip synth`: writes a seeded synthetic NSD-like subject in the layout of docs/data.md.</summary>
 public sealed class SynthCommand : ICliCommand
 {
     public string[] Path => ["synth"];
     public string Description =>
-        "Generate a seeded synthetic NSD-like subject in exactly the Brain-Diffuser layout, with ROI NIfTI masks and the " +
+        "Generate a seeded synthetic NSD-like subject in exactly the Brain-Diffuser layout, with ROI NIfTI masks and " +
+            "the " +
         "ground truth under DATA/ground_truth/. --world hierarchical (default): scenes of face-, body-, place- and " +
         "word-like objects; retinotopic prf voxels with compressive responses to local contrast/colour energy; " +
-        "position- and size-tolerant, saturating category-selective floc voxels; mixed voxels elsewhere; independent, " +
+        "position- and size-tolerant, saturating category-selective floc voxels; mixed voxels elsewhere; " +
+            "independent, " +
         "shared and spatially smooth noise averaged over repetitions, with NSD-style noise ceilings. --world linear: " +
         "geometric shapes, voxels linear in pooled features and category counts, independent noise.";
 
@@ -29,16 +30,20 @@ public sealed class SynthCommand : ICliCommand
             DefaultValueFactory = _ => 600
         };
         var test = new Option<int>("--test") { Description = "Number of test images.", DefaultValueFactory = _ => 100 };
-        var size = new Option<int>("--image-size") { Description = "Image height and width in pixels.", DefaultValueFactory = _ => 64 };
-        var seed = new Option<int>("--seed") { Description = "Random seed; the same seed gives the same files.", DefaultValueFactory = _ => 0 };
+        var size = new Option<int>("--image-size")
+        { Description = "Image height and width in pixels.", DefaultValueFactory = _ => 64 };
+        var seed = new Option<int>("--seed")
+        { Description = "Random seed; the same seed gives the same files.", DefaultValueFactory = _ => 0 };
         var world = new Option<string>("--world")
         {
-            Description = "Simulated world: hierarchical (default) or linear.", DefaultValueFactory = _ => "hierarchical",
+            Description = "Simulated world: hierarchical (default) or linear.",
+            DefaultValueFactory = _ => "hierarchical",
         };
         world.AcceptOnlyFromAmong("hierarchical", "linear");
         var cats = new Option<int?>("--categories")
         {
-            Description = "Linear world only: number of object categories K (1-8: disc, square, triangle, cross, ring, " +
+            Description =
+                "Linear world only: number of object categories K (1-8: disc, square, triangle, cross, ring, " +
                           "star, bar, grid; default 8).",
         };
         var snr = new Option<double?>("--snr")
@@ -51,10 +56,16 @@ public sealed class SynthCommand : ICliCommand
             Description = "Repetitions per image, averaged (hierarchical: at least 2, for the noise ceiling).",
             DefaultValueFactory = _ => 3,
         };
-        var dtype = new Option<string>("--fmri-dtype") { Description = "Element type of the fMRI matrices: float32 or float64.", DefaultValueFactory = _ => "float32" };
+        var dtype = new Option<string>("--fmri-dtype")
+        {
+            Description = "Element type of the fMRI matrices: float32 or float64.",
+            DefaultValueFactory = _ => "float32"
+        };
         dtype.AcceptOnlyFromAmong("float32", "float64");
-        var force = new Option<bool>("--force") { Description = "Write into a non-empty --out folder (files of the layout are replaced)." };
-        foreach (var o in new Option[] { output, subject, train, test, size, seed, world, cats, snr, reps, dtype, force }) command.Options.Add(o);
+        var force = new Option<bool>("--force")
+        { Description = "Write into a non-empty --out folder (files of the layout are replaced)." };
+        foreach (var o in new Option[]
+            { output, subject, train, test, size, seed, world, cats, snr, reps, dtype, force }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             string outDir = parse.GetValue(output)!;
@@ -65,17 +76,31 @@ public sealed class SynthCommand : ICliCommand
                     $"{outDir}: --out folder is not empty; choose another folder or pass --force");
             var opts = new SynthOptions
             {
-                OutDir = outDir, Subject = parse.GetValue(subject), Train = parse.GetValue(train), Test = parse.GetValue(test),
-                ImageSize = parse.GetValue(size), Seed = parse.GetValue(seed), Categories = parse.GetValue(cats),
-                Snr = parse.GetValue(snr), FmriDType = parse.GetValue(dtype)!, Repetitions = parse.GetValue(reps),
+                OutDir = outDir,
+                Subject = parse.GetValue(subject),
+                Train = parse.GetValue(train),
+                Test = parse.GetValue(test),
+                ImageSize = parse.GetValue(size),
+                Seed = parse.GetValue(seed),
+                Categories = parse.GetValue(cats),
+                Snr = parse.GetValue(snr),
+                FmriDType = parse.GetValue(dtype)!,
+                Repetitions = parse.GetValue(reps),
                 World = parse.GetValue(world) == "linear" ? SynthWorld.Linear : SynthWorld.Hierarchical,
             };
             var r = SyntheticNsd.Generate(opts);
             var report = new
             {
-                world = parse.GetValue(world), data = System.IO.Path.GetFullPath(r.DataRoot), subject = r.Subject, train_samples = r.Train, test_samples = r.Test,
-                image_shape = new[] { r.ImageSize, r.ImageSize, 3 }, voxels_detail = r.VoxelsDetail,
-                voxels_semantic = r.VoxelsSemantic, voxels_low = r.VoxelsLow, ground_truth = System.IO.Path.GetFullPath(r.GroundTruthJson),
+                world = parse.GetValue(world),
+                data = System.IO.Path.GetFullPath(r.DataRoot),
+                subject = r.Subject,
+                train_samples = r.Train,
+                test_samples = r.Test,
+                image_shape = new[] { r.ImageSize, r.ImageSize, 3 },
+                voxels_detail = r.VoxelsDetail,
+                voxels_semantic = r.VoxelsSemantic,
+                voxels_low = r.VoxelsLow,
+                ground_truth = System.IO.Path.GetFullPath(r.GroundTruthJson),
             };
             Console.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
             return 0;

@@ -20,11 +20,25 @@ public sealed class TrainCommand : ICliCommand
 
     public void Configure(Command command)
     {
-        var data = new Option<string>("--data") { Description = "Data root in the Brain-Diffuser layout (processed_data/, nsddata/).", Required = true };
-        var subject = new Option<int>("--subject") { Description = "Subject number (1-based; folder subj0N).", DefaultValueFactory = _ => 1 };
-        var features = new Option<string>("--features") { Description = "CLIP features of the TRAIN stimuli in train order ('detail', 'semantic'; from 'brainmclip features').", Required = true };
-        var config = new Option<string>("--config") { Description = "tiny (demo widths), paper (ViT-L/14 widths; layer sizes, loss weights and schedule are our choices, see docs/fidelity.md), ridge (closed-form baseline) or a config .json (may start with \"base\": \"tiny\").", DefaultValueFactory = _ => "tiny" };
-        var output = new Option<string>("--out") { Description = "Run folder to create (or to continue with --resume).", Required = true };
+        var data = new Option<string>("--data")
+        { Description = "Data root in the Brain-Diffuser layout (processed_data/, nsddata/).", Required = true };
+        var subject = new Option<int>("--subject")
+        { Description = "Subject number (1-based; folder subj0N).", DefaultValueFactory = _ => 1 };
+        var features = new Option<string>("--features")
+        {
+            Description = "CLIP features of the TRAIN stimuli in train order ('detail', 'semantic'; from " +
+            "'brainmclip features').",
+            Required = true
+        };
+        var config = new Option<string>("--config")
+        {
+            Description = "tiny (demo widths), paper (ViT-L/14 widths; layer sizes, loss weights and schedule are " +
+            "our choices, see docs/fidelity.md), ridge (closed-form baseline) or a config .json (may start with " +
+            "\"base\": \"tiny\").",
+            DefaultValueFactory = _ => "tiny"
+        };
+        var output = new Option<string>("--out")
+        { Description = "Run folder to create (or to continue with --resume).", Required = true };
         var epochs = new Option<int?>("--epochs") { Description = "Override training.epochs of the config." };
         var seed = SharedOptions.SeedOverride();
         var resume = new Option<bool>("--resume")

@@ -28,7 +28,8 @@ public sealed class DemoPipeline(DemoOptions o)
     readonly List<(string Stage, double Seconds)> _timings = [];
     readonly TextWriter _log = Console.Error;
 
-    static readonly string[] OwnedFolders = ["data", "clip", "features", "run", "ridge", "generator", "recon", "recon-ridge", "eval", "layers", "ablations", "nets"];
+    static readonly string[] OwnedFolders = ["data", "clip", "features", "run", "ridge", "generator", "recon",
+        "recon-ridge", "eval", "layers", "ablations", "nets"];
 
     string P(params string[] parts) => Path.Combine([o.OutDir, .. parts]);
 
@@ -100,19 +101,29 @@ public sealed class DemoPipeline(DemoOptions o)
             null,
             "generator", "train", "--images", trainStim, "--features", P("features", "train.safetensors"),
             "--out", P("generator"), "--steps", $"{o.GeneratorSteps}", "--seed", $"{o.Seed}");
-        Stage("9a. Reconstruct the test images from the fused brain predictions (re-standardised to the training features, as Brain-Diffuser does), and from the true features (upper bound)", null,
-            "reconstruct", "--pred", P("run", "pred_test.safetensors"), "--generator", P("generator"), "--out", P("recon"),
-            "--steps", $"{o.DiffusionSteps}", "--seed", $"{o.Seed}", "--restandardize", P("features", "train.safetensors"),
+        Stage(
+            "9a. Reconstruct the test images from the fused brain predictions (re-standardised to the training " +
+            "features, as Brain-Diffuser does), and from the true features (upper bound)", null,
+            "reconstruct", "--pred", P("run", "pred_test.safetensors"), "--generator", P("generator"), "--out",
+                P("recon"),
+            "--steps", $"{o.DiffusionSteps}", "--seed", $"{o.Seed}", "--restandardize",
+                P("features", "train.safetensors"),
             "--truth-features", P("features", "test.safetensors"));
         Stage("9b. Reconstruct from the ridge predictions (same generator, seeds and sampler)", null,
-            "reconstruct", "--pred", P("ridge", "pred_test.safetensors"), "--generator", P("generator"), "--out", P("recon-ridge"),
-            "--steps", $"{o.DiffusionSteps}", "--seed", $"{o.Seed}", "--restandardize", P("features", "train.safetensors"));
+            "reconstruct", "--pred", P("ridge", "pred_test.safetensors"), "--generator", P("generator"), "--out",
+                P("recon-ridge"),
+            "--steps", $"{o.DiffusionSteps}", "--seed", $"{o.Seed}", "--restandardize",
+                P("features", "train.safetensors"));
 
-        Stage("10a. Metric networks with RANDOM weights (nothing to download; labelled random in METRICS.json and the report)", null,
+        Stage(
+            "10a. Metric networks with RANDOM weights (nothing to download; labelled random in METRICS.json and the " +
+            "report)", null,
             "nets-init", "--out", P("nets"), "--seed", $"{o.Seed}", "--clip", P("clip"));
         string upperRecon = P("recon", UpperBound.FolderName);
         // One pass over the three sets: the ground truth's network features are computed once.
-        var metrics = Stage("10b. Evaluate all eight metrics for each row: from the true features (upper bound), BrainMCLIP, ridge", null,
+        var metrics = Stage(
+            "10b. Evaluate all eight metrics for each row: from the true features (upper bound), BrainMCLIP, ridge",
+            null,
             "evaluate", "--truth", testStim, "--nets", P("nets"),
             "--recons", upperRecon, "--out", P("eval", "METRICS-true-features.json"),
             "--recons", P("recon"), "--out", P("eval", "METRICS.json"),
@@ -124,7 +135,8 @@ public sealed class DemoPipeline(DemoOptions o)
             "report", "--out", P("report.html"), "--run", P("run"), "--metrics", P("eval", "METRICS.json"),
             "--retrieval", P("retrieval.json"), "--recons", P("recon"), "--truth", testStim, "--layers", P("layers"),
             "--params", P("params.json"), "--title", "BrainMClip demo (synthetic subject, random-weight CLIP)",
-            "--data", P("data"), "--upper-bound", upperRecon, "--upper-bound-metrics", P("eval", "METRICS-true-features.json"),
+            "--data", P("data"), "--upper-bound", upperRecon, "--upper-bound-metrics",
+                P("eval", "METRICS-true-features.json"),
             "--baseline", $"ridge={P("recon-ridge")}", "--baseline-metrics", $"ridge={P("eval", "METRICS-ridge.json")}",
             "--baseline-retrieval", $"ridge={P("retrieval-ridge.json")}");
     }
@@ -146,7 +158,8 @@ public sealed class DemoPipeline(DemoOptions o)
             ["metrics"] = MetricMeans(P("eval", "METRICS.json")),
             ["metrics_true_features"] = MetricMeans(P("eval", "METRICS-true-features.json")),
             ["metrics_ridge"] = MetricMeans(P("eval", "METRICS-ridge.json")),
-            ["timings_s"] = new JsonObject(_timings.Select(t => KeyValuePair.Create(t.Stage, (JsonNode?)Math.Round(t.Seconds, 1)))),
+            ["timings_s"] = new JsonObject(
+                _timings.Select(t => KeyValuePair.Create(t.Stage, (JsonNode?)Math.Round(t.Seconds, 1)))),
             ["total_s"] = Math.Round(total.Elapsed.TotalSeconds, 1),
         };
         IO.AtomicFile.WriteAllText(P("demo-summary.json"),

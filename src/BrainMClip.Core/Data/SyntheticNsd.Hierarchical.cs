@@ -155,15 +155,19 @@ public static partial class SyntheticNsd
         static JsonArray Arr(IEnumerable<double> xs) => new(xs.Select(Num).ToArray());
         JsonArray SceneList(int start, int count) => new(Enumerable.Range(start, count).Select(i =>
             (JsonNode)new JsonObject
-        {
-            ["index"] = scenes[i].Index,
-            ["objects"] = new JsonArray(scenes[i].Objects.Select(ob => (JsonNode)new JsonObject
             {
-                ["family"] = WorldScene.FamilyNames[(int)ob.Family], ["attributes"] = Arr(ob.Attributes),
-                ["x"] = Num(ob.X), ["y"] = Num(ob.Y), ["scale"] = Num(ob.Scale), ["rotation"] = Num(ob.Rotation),
-                ["color"] = Arr(ob.Color),
-            }).ToArray()),
-        }).ToArray());
+                ["index"] = scenes[i].Index,
+                ["objects"] = new JsonArray(scenes[i].Objects.Select(ob => (JsonNode)new JsonObject
+                {
+                    ["family"] = WorldScene.FamilyNames[(int)ob.Family],
+                    ["attributes"] = Arr(ob.Attributes),
+                    ["x"] = Num(ob.X),
+                    ["y"] = Num(ob.Y),
+                    ["scale"] = Num(ob.Scale),
+                    ["rotation"] = Num(ob.Rotation),
+                    ["color"] = Arr(ob.Color),
+                }).ToArray()),
+            }).ToArray());
         var kinds = voxels.GroupBy(v => v.Kind).ToDictionary(g => g.Key.ToString().ToLowerInvariant(), g => g.Count());
         JsonObject Summary(double[] xs, Func<WorldVoxel, bool> sel) => new()
         {
@@ -173,14 +177,22 @@ public static partial class SyntheticNsd
         return new JsonObject
         {
             ["generator"] = "brainmclip synth --world hierarchical (issue 14)",
-            ["world"] = "hierarchical", ["subject"] = o.Subject, ["seed"] = o.Seed, ["train"] = o.Train,
-                ["test"] = o.Test,
-            ["scene_index_base"] = SynthSceneIndexBase, ["image_size"] = o.ImageSize,
-            ["snr_per_repetition"] = model.Snr, ["repetitions"] = model.Repetitions, ["fmri_dtype"] = o.FmriDType,
+            ["world"] = "hierarchical",
+            ["subject"] = o.Subject,
+            ["seed"] = o.Seed,
+            ["train"] = o.Train,
+            ["test"] = o.Test,
+            ["scene_index_base"] = SynthSceneIndexBase,
+            ["image_size"] = o.ImageSize,
+            ["snr_per_repetition"] = model.Snr,
+            ["repetitions"] = model.Repetitions,
+            ["fmri_dtype"] = o.FmriDType,
             ["noise"] = new JsonObject
             {
-                ["independent_share"] = model.IndependentShare, ["shared_share"] = model.SharedShare,
-                ["smooth_share"] = model.SmoothShare, ["smooth_fields"] = model.SmoothFields,
+                ["independent_share"] = model.IndependentShare,
+                ["shared_share"] = model.SharedShare,
+                ["smooth_share"] = model.SmoothShare,
+                ["smooth_fields"] = model.SmoothFields,
                 ["smooth_sigma_voxels"] = model.SmoothSigma,
                 ["noise_ceiling_percent"] = new JsonObject
                 {
@@ -194,14 +206,17 @@ public static partial class SyntheticNsd
             ["attribute_names"] = new JsonObject(WorldScene.AttributeNames.Select(kv => KeyValuePair.Create(
                 WorldScene.FamilyNames[(int)kv.Key], (JsonNode?)new JsonArray(kv.Value.Select(a =>
                     (JsonNode)a).ToArray())))),
-            ["voxels_detail"] = voxels.Length, ["voxels_semantic"] = nSem, ["voxels_low"] = nLow,
+            ["voxels_detail"] = voxels.Length,
+            ["voxels_semantic"] = nSem,
+            ["voxels_low"] = nLow,
             ["voxel_kinds"] = new JsonObject(kinds.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
             ["voxel_kind_codes"] =
                 "0 = prf (low-level, prf-visualrois), 1 = floc (category), 2 = mixed (other nsdgeneral)",
             ["voxel_roi"] = new JsonArray(voxels.Select(v => (JsonNode)v.Roi).ToArray()),
             ["voxel_mix"] = new JsonObject
             {
-                ["low"] = Arr(voxels.Select(v => v.LowWeight)), ["category"] = Arr(voxels.Select(v => v.CatWeight)),
+                ["low"] = Arr(voxels.Select(v => v.LowWeight)),
+                ["category"] = Arr(voxels.Select(v => v.CatWeight)),
             },
             ["files"] = new JsonObject(files.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
             ["notes"] = "labels: (N,4) objects per family (face, body, place, word); captions: (N,20) " +

@@ -6,13 +6,14 @@ using static TorchSharp.torch;
 namespace BrainMClip.Data;
 
 /// <summary>
-/// The linear world of `synth --world linear` (SPEC §1.3): scenes are a coloured background with a low-frequency
+/// The linear world of `synth --world linear` (docs/data.md): scenes are a coloured background with a low-frequency
 /// texture plus 1–3 objects of K geometric categories; voxels are a linear function of pooled contrast/colour maps and
 /// category counts, with independent Gaussian noise.
 /// </summary>
 public static partial class SyntheticNsd
 {
-    public static readonly string[] CategoryNames = ["disc", "square", "triangle", "cross", "ring", "star", "bar", "grid"];
+    public static readonly string[] CategoryNames = ["disc", "square", "triangle", "cross", "ring", "star", "bar",
+        "grid"];
 
     /// <summary>Which floc ROI prefers which categories (by index into <see cref="CategoryNames"/>).</summary>
     public static readonly IReadOnlyDictionary<string, int[]> FlocPreference = new Dictionary<string, int[]>
@@ -46,7 +47,8 @@ public static partial class SyntheticNsd
                 var r = new Random(seeds[i]);
                 scenes[i] = RandomScene(r, K);
                 Render(scenes[i], S, img);
-                for (int j = 0; j < img.Length; j++) pixels[(long)i * img.Length + j] = (byte)Math.Round(Math.Clamp(img[j], 0, 1) * 255);
+                for (int j = 0; j < img.Length; j++) pixels[(long)i * img.Length
+                    + j] = (byte)Math.Round(Math.Clamp(img[j], 0, 1) * 255);
                 Features(img, S, G, feats.AsSpan(checked((int)((long)i * 4 * G * G)), 4 * G * G));
                 bar.Advance();
             }
@@ -105,13 +107,15 @@ public static partial class SyntheticNsd
         gtFiles["voxel_rf"] = $"{sub}_voxel_rf.npy";
         Npy.WriteUInt8(Path.Combine(gtDir, $"{sub}_voxel_kind.npy"), [nd], voxels.Select(v => (byte)v.Kind).ToArray());
         gtFiles["voxel_kind"] = $"{sub}_voxel_kind.npy";
-        Npy.WriteFloat32(Path.Combine(gtDir, $"{sub}_voxel_tuning.npy"), [nd, K], voxels.SelectMany(v => v.Tuning.Select(t => (float)t)).ToArray());
+        Npy.WriteFloat32(Path.Combine(gtDir, $"{sub}_voxel_tuning.npy"), [nd, K],
+            voxels.SelectMany(v => v.Tuning.Select(t => (float)t)).ToArray());
         gtFiles["voxel_tuning"] = $"{sub}_voxel_tuning.npy";
 
         int nSem = idx.Count(i => NsdRois.FlocMasks.Any(m => rois[m][i] > 0));
         int nLow = idx.Count(i => rois[NsdRois.PrfVisualRois][i] > 0);
         string gtJson = Path.Combine(gtDir, $"{sub}.json");
-        AtomicFile.WriteAllText(gtJson, GroundTruthJson(o, scenes, voxels, gtFiles, nd, nSem, nLow).ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
+        AtomicFile.WriteAllText(gtJson, GroundTruthJson(o, scenes, voxels, gtFiles, nd, nSem, nLow)
+            .ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
         return new SynthResult(root, subj, o.Train, o.Test, S, nd, nSem, nLow, gtJson);
     }
 
@@ -128,7 +132,8 @@ public static partial class SyntheticNsd
         // Low-frequency texture: two plane waves (frequency in cycles per image, orientation, phase, amplitude).
         var waves = Enumerable.Range(0, 2).Select(_ => new[]
         {
-            0.5 + 1.5 * r.NextDouble(), Math.PI * r.NextDouble(), 2 * Math.PI * r.NextDouble(), 0.04 + 0.06 * r.NextDouble(),
+            0.5 + 1.5 * r.NextDouble(), Math.PI * r.NextDouble(), 2 * Math.PI * r.NextDouble(), 0.04
+                + 0.06 * r.NextDouble(),
         }).ToArray();
         int count = 1 + r.Next(3);
         var objs = new SceneObject[count];
@@ -148,7 +153,8 @@ public static partial class SyntheticNsd
         return new Scene(bg, waves, objs);
     }
 
-    /// <summary>Inside test of a category's shape in object coordinates (u, v) scaled so the shape fits the unit disc.</summary>
+    /// <summary>Inside test of a category's shape in object coordinates (u, v) scaled so the shape fits the unit
+    /// disc.</summary>
     static bool Inside(int cat, double u, double v)
     {
         double au = Math.Abs(u), av = Math.Abs(v), rr = Math.Sqrt(u * u + v * v);
@@ -182,7 +188,9 @@ public static partial class SyntheticNsd
     {
         var rgb = new double[3];
         // Per-scene constants hoisted out of the pixel loop.
-        var wave = sc.Waves.Select(w => (kx: 2 * Math.PI * w[0] * Math.Cos(w[1]), ky: 2 * Math.PI * w[0] * Math.Sin(w[1]), ph: w[2], amp: w[3])).ToArray();
+        var wave = sc.Waves.Select(w =>
+            (kx: 2 * Math.PI * w[0] * Math.Cos(w[1]), ky: 2 * Math.PI * w[0] * Math.Sin(w[1]), ph: w[2], amp: w[3]))
+            .ToArray();
         var obj = sc.Objects.Select(o => (o, cr: Math.Cos(o.Rotation), sr: Math.Sin(o.Rotation))).ToArray();
         for (int py = 0; py < S; py++)
             for (int px = 0; px < S; px++)
@@ -223,7 +231,8 @@ public static partial class SyntheticNsd
         for (int y = 0; y < S; y++)
             for (int x = 0; x < S; x++)
             {
-                int xl = Math.Max(0, x - 1), xr = Math.Min(S - 1, x + 1), yu = Math.Max(0, y - 1), yd = Math.Min(S - 1, y + 1);
+                int xl = Math.Max(0, x - 1), xr = Math.Min(S - 1, x + 1), yu = Math.Max(0, y - 1),
+                    yd = Math.Min(S - 1, y + 1);
                 double gx = (lum[y * S + xr] - lum[y * S + xl]) / (xr - xl);
                 double gy = (lum[yd * S + x] - lum[yu * S + x]) / (yd - yu);
                 int i = y * S + x, cell = (y * G / S) * G + x * G / S;
@@ -250,7 +259,8 @@ public static partial class SyntheticNsd
         {
             int i = idx[j], x = i / (ny * nz);
             string? floc = NsdRois.FlocMasks.FirstOrDefault(m => rois[m][i] > 0);
-            // Feature weights: contrast energy (always driving), red–green, blue–yellow, luminance (signed preferences).
+            // Feature weights: contrast energy (always driving), red–green, blue–yellow, luminance (signed
+            // preferences).
             double[] Weights() => [0.6 + 0.4 * rng.NextDouble(), 0.5 * Gauss(rng), 0.5 * Gauss(rng), 0.3 * Gauss(rng)];
             if (prf[i] > 0)
             {
@@ -265,9 +275,11 @@ public static partial class SyntheticNsd
                 int label = (int)rois[floc][i];
                 string name = NsdRois.Labels[floc][label - 1];
                 var pref = FlocPreference[floc].Where(k => k < K).ToHashSet();
-                var tuning = Enumerable.Range(0, K).Select(k => pref.Contains(k) ? 0.8 + 0.7 * rng.NextDouble() : 0.25 * Gauss(rng)).ToArray();
+                var tuning = Enumerable.Range(0, K)
+                    .Select(k => pref.Contains(k) ? 0.8 + 0.7 * rng.NextDouble() : 0.25 * Gauss(rng)).ToArray();
                 // A broad, roughly foveal receptive field gives category voxels a little low-level drive too.
-                res[j] = new Voxel(VoxelKind.Floc, name, 0.5 + 0.1 * Gauss(rng), 0.5 + 0.1 * Gauss(rng), 0.3 + 0.1 * rng.NextDouble(),
+                res[j] = new Voxel(VoxelKind.Floc, name, 0.5 + 0.1 * Gauss(rng), 0.5 + 0.1 * Gauss(rng), 0.3
+                    + 0.1 * rng.NextDouble(),
                     Weights(), tuning, 0.2, 1.0);
             }
             else
@@ -301,7 +313,8 @@ public static partial class SyntheticNsd
                     sum += g[gy * G + gx];
                 }
             for (int f = 0; f < 4; f++)
-                for (int c = 0; c < G * G; c++) w[(long)v * F + f * G * G + c] = (float)(vx.FeatureWeights[f] * g[c] / sum);
+                for (int c = 0; c < G * G; c++) w[(long)v * F + f * G * G
+                    + c] = (float)(vx.FeatureWeights[f] * g[c] / sum);
         }
         double[] low, cat;
         using (NewDisposeScope())
@@ -310,9 +323,11 @@ public static partial class SyntheticNsd
             // Centre features over images so the colour/luminance offsets do not dominate the contrast terms.
             ft = ft - ft.mean([0], keepdim: true);
             var wt = tensor(w, new long[] { nd, F });
-            low = nn.functional.linear(ft.to_type(ScalarType.Float64), wt.to_type(ScalarType.Float64)).data<double>().ToArray();
+            low = nn.functional.linear(ft.to_type(ScalarType.Float64), wt.to_type(ScalarType.Float64)).data<double>()
+                .ToArray();
             var tt = tensor(voxels.SelectMany(v => v.Tuning).ToArray(), new long[] { nd, K });
-            cat = nn.functional.linear(tensor(presence, new long[] { n, K }).to_type(ScalarType.Float64), tt).data<double>().ToArray();
+            cat = nn.functional.linear(tensor(presence, new long[] { n, K }).to_type(ScalarType.Float64),
+                tt).data<double>().ToArray();
         }
         Standardise(low, n, nd);
         Standardise(cat, n, nd);
@@ -328,39 +343,58 @@ public static partial class SyntheticNsd
     static JsonObject GroundTruthJson(SynthOptions o, Scene[] scenes, Voxel[] voxels, Dictionary<string, string> files,
         int nd, int nSem, int nLow)
     {
-        static JsonArray Arr(IEnumerable<double> xs) => new(xs.Select(x => (JsonNode)JsonValue.Create(Math.Round(x, 5))).ToArray());
-        JsonArray SceneList(int start, int count) => new(Enumerable.Range(start, count).Select(i => (JsonNode)new JsonObject
-        {
-            ["background"] = Arr(scenes[i].Background),
-            ["objects"] = new JsonArray(scenes[i].Objects.Select(ob => (JsonNode)new JsonObject
+        static JsonArray Arr(IEnumerable<double> xs) =>
+            new(xs.Select(x => (JsonNode)JsonValue.Create(Math.Round(x, 5))).ToArray());
+        JsonArray SceneList(int start, int count) =>
+            new(Enumerable.Range(start, count).Select(i => (JsonNode)new JsonObject
             {
-                ["category"] = ob.Category, ["name"] = CategoryNames[ob.Category], ["x"] = Math.Round(ob.X, 5),
-                ["y"] = Math.Round(ob.Y, 5), ["size"] = Math.Round(ob.Size, 5), ["rotation"] = Math.Round(ob.Rotation, 5),
-                ["color"] = Arr(ob.Color),
-            }).ToArray()),
-        }).ToArray());
+                ["background"] = Arr(scenes[i].Background),
+                ["objects"] = new JsonArray(scenes[i].Objects.Select(ob => (JsonNode)new JsonObject
+                {
+                    ["category"] = ob.Category,
+                    ["name"] = CategoryNames[ob.Category],
+                    ["x"] = Math.Round(ob.X, 5),
+                    ["y"] = Math.Round(ob.Y, 5),
+                    ["size"] = Math.Round(ob.Size, 5),
+                    ["rotation"] = Math.Round(ob.Rotation, 5),
+                    ["color"] = Arr(ob.Color),
+                }).ToArray()),
+            }).ToArray());
         var kinds = voxels.GroupBy(v => v.Kind).ToDictionary(g => g.Key.ToString().ToLowerInvariant(), g => g.Count());
         return new JsonObject
         {
-            ["generator"] = "brainmclip synth (SPEC §1.3)",
-            ["subject"] = o.Subject, ["seed"] = o.Seed, ["train"] = o.Train, ["test"] = o.Test,
-            ["image_size"] = o.ImageSize, ["snr_per_repetition"] = o.EffectiveSnr, ["repetitions"] = o.Repetitions,
+            ["generator"] = "brainmclip synth (docs/data.md)",
+            ["subject"] = o.Subject,
+            ["seed"] = o.Seed,
+            ["train"] = o.Train,
+            ["test"] = o.Test,
+            ["image_size"] = o.ImageSize,
+            ["snr_per_repetition"] = o.EffectiveSnr,
+            ["repetitions"] = o.Repetitions,
             ["fmri_dtype"] = o.FmriDType,
             ["grid"] = new JsonArray(o.Grid.Select(g => (JsonNode)g).ToArray()),
             ["categories"] = new JsonArray(CategoryNames.Take(o.LinearCategories).Select(c => (JsonNode)c).ToArray()),
             ["floc_preference"] = new JsonObject(FlocPreference.Select(kv => KeyValuePair.Create(kv.Key,
-                (JsonNode?)new JsonArray(kv.Value.Where(k => k < o.LinearCategories).Select(k => (JsonNode)CategoryNames[k]).ToArray())))),
-            ["voxels_detail"] = nd, ["voxels_semantic"] = nSem, ["voxels_low"] = nLow,
+                (JsonNode?)new JsonArray(kv.Value.Where(k => k < o.LinearCategories)
+                    .Select(k => (JsonNode)CategoryNames[k]).ToArray())))),
+            ["voxels_detail"] = nd,
+            ["voxels_semantic"] = nSem,
+            ["voxels_low"] = nLow,
             ["voxel_kinds"] = new JsonObject(kinds.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-            ["voxel_kind_codes"] = "0 = prf (low-level, prf-visualrois), 1 = floc (category), 2 = mixed (other nsdgeneral)",
+            ["voxel_kind_codes"] =
+                "0 = prf (low-level, prf-visualrois), 1 = floc (category), 2 = mixed (other nsdgeneral)",
             ["voxel_roi"] = new JsonArray(voxels.Select(v => (JsonNode)v.Roi).ToArray()),
             ["voxel_mix"] = new JsonObject
             {
-                ["low"] = Arr(voxels.Select(v => v.LowWeight)), ["category"] = Arr(voxels.Select(v => v.CatWeight)),
+                ["low"] = Arr(voxels.Select(v => v.LowWeight)),
+                ["category"] = Arr(voxels.Select(v => v.CatWeight)),
             },
             ["files"] = new JsonObject(files.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-            ["notes"] = "labels: (N,K) object count per category; signal: noiseless standardised responses; voxel_rf: (cx, cy, sigma) " +
-                        "in image fractions (x right, y down); voxel_tuning: (N_D, K) category weights; voxel order = nsdgeneral C order.",
+            ["notes"] =
+                "labels: (N,K) object count per category; signal: noiseless standardised responses; voxel_rf: (cx, " +
+                "cy, sigma) " +
+                        "in image fractions (x right, y down); voxel_tuning: (N_D, K) category weights; voxel order " +
+                            "= nsdgeneral C order.",
             ["scenes"] = new JsonObject { ["train"] = SceneList(0, o.Train), ["test"] = SceneList(o.Train, o.Test) },
         };
     }

@@ -8,7 +8,8 @@ namespace BrainMClip.Data;
 /// <summary>Which simulated world `synth` draws (see <see cref="SyntheticNsd"/>).</summary>
 public enum SynthWorld
 {
-    /// <summary>Scenes of four object families, a nonlinear category-selective brain, shared and smooth noise.</summary>
+    /// <summary>Scenes of four object families, a nonlinear category-selective brain, shared and smooth
+    /// noise.</summary>
     Hierarchical,
     /// <summary>Geometric shapes, voxels linear in pooled features and category counts, independent noise.</summary>
     Linear,
@@ -25,8 +26,10 @@ public sealed record SynthOptions
     public int ImageSize { get; init; } = 64;
     public int Seed { get; init; }
     /// <summary>
-    /// Linear world only: number of object categories K (1..8, in the order of <see cref="SyntheticNsd.CategoryNames"/>);
-    /// null = 8. The hierarchical world always has the four families of <see cref="BrainMClip.Data.World.WorldFamily"/>.
+    /// Linear world only: number of object categories K (1..8, in the order of <see
+    /// cref="SyntheticNsd.CategoryNames"/>);
+    /// null = 8. The hierarchical world always has the four families of <see
+    /// cref="BrainMClip.Data.World.WorldFamily"/>.
     /// </summary>
     public int? Categories { get; init; }
     /// <summary>
@@ -48,10 +51,14 @@ public sealed record SynthOptions
         if (Subject < 1 || Subject > 99) throw new UserInputException($"--subject: {Subject} is out of range (1..99)");
         if (Train < 2) throw new UserInputException($"--train: {Train} is too small (at least 2, for z-scoring)");
         if (Test < 1) throw new UserInputException($"--test: {Test} is too small (at least 1)");
-        if ((long)Train + Test > 1_000_000) throw new UserInputException("--train + --test: more than 1,000,000 images is not supported");
-        if (ImageSize < 16 || ImageSize > 1024) throw new UserInputException($"--image-size: {ImageSize} is out of range (16..1024)");
+        if ((long)Train
+            + Test > 1_000_000) throw new UserInputException(
+            "--train + --test: more than 1,000,000 images is not supported");
+        if (ImageSize < 16
+            || ImageSize > 1024) throw new UserInputException($"--image-size: {ImageSize} is out of range (16..1024)");
         if (Categories != null && World != SynthWorld.Linear)
-            throw new UserInputException("--categories: only the linear world has a choice of categories (pass --world linear)");
+            throw new UserInputException(
+                "--categories: only the linear world has a choice of categories (pass --world linear)");
         if (LinearCategories < 1 || LinearCategories > SyntheticNsd.CategoryNames.Length)
             throw new UserInputException(
                 $"--categories: {LinearCategories} is out of range (1..{SyntheticNsd.CategoryNames.Length})");
@@ -59,9 +66,11 @@ public sealed record SynthOptions
             throw new UserInputException($"--snr: {EffectiveSnr} must be a positive number");
         int minReps = World == SynthWorld.Linear ? 1 : 2;
         if (Repetitions < minReps || Repetitions > 100)
-            throw new UserInputException($"--repetitions: {Repetitions} is out of range ({minReps}..100; the hierarchical " +
+            throw new UserInputException(
+                $"--repetitions: {Repetitions} is out of range ({minReps}..100; the hierarchical " +
                                          "world needs 2 or more to estimate the noise ceiling)");
-        if (FmriDType is not ("float32" or "float64")) throw new UserInputException($"--fmri-dtype: '{FmriDType}' (expected float32 or float64)");
+        if (FmriDType is not ("float32" or "float64")) throw new UserInputException(
+            $"--fmri-dtype: '{FmriDType}' (expected float32 or float64)");
         if (Grid.Length != 3 || Grid[0] < 8 || Grid[1] < 12 || Grid[2] < 8 || Grid.Any(g => g > 200))
             throw new UserInputException(
                 $"grid {string.Join("×", Grid)} is invalid (at least 8×12×8, at most 200 per side)");
@@ -77,14 +86,16 @@ public sealed record SynthResult(string DataRoot, int Subject, int Train, int Te
 /// (<see cref="SynthWorld"/>). A small voxel grid holds an nsdgeneral region with retinotopic low-level voxels
 /// (prf-visualrois: Gaussian receptive fields growing with eccentricity), category-tuned voxels (floc-*) and unlabelled
 /// voxels mixing both. Responses get noise at a set SNR per repetition and the repetitions are averaged. Ground truth
-/// (scene contents, labels, receptive fields, tuning, ROI assignment, noiseless signal) is written to DATA/ground_truth/.
+/// (scene contents, labels, receptive fields, tuning, ROI assignment, noiseless signal) is written to
+/// DATA/ground_truth/.
 /// This file holds what both worlds share: options, ROI volumes and the layout writer.
 /// </summary>
 public static partial class SyntheticNsd
 {
     public enum VoxelKind : byte { Prf = 0, Floc = 1, Mixed = 2 }
 
-    /// <summary>Generates everything into <see cref="SynthOptions.OutDir"/> (existing files of the layout are replaced).</summary>
+    /// <summary>Generates everything into <see cref="SynthOptions.OutDir"/> (existing files of the layout are
+    /// replaced).</summary>
     public static SynthResult Generate(SynthOptions o, TextWriter? progress = null)
     {
         o.Validate();
@@ -121,11 +132,13 @@ public static partial class SyntheticNsd
     }
 
     /// <summary>(split, first row, rows) of the train and test splits.</summary>
-    static (string Split, int Start, int Count)[] Splits(SynthOptions o) => [("train", 0, o.Train), ("test", o.Train, o.Test)];
+    static (string Split, int Start, int Count)[] Splits(SynthOptions o) =>
+        [("train", 0, o.Train), ("test", o.Train, o.Test)];
 
     /// <summary>
     /// Retinotopic receptive field of a prf-visualrois voxel with label <paramref name="label"/> (1..7) in the left
-    /// (<paramref name="left"/>) or right hemisphere: contralateral hemifield, ventral areas see the upper field, dorsal
+    /// (<paramref name="left"/>) or right hemisphere: contralateral hemifield, ventral areas see the upper field,
+    /// dorsal
     /// the lower, hV4 both; size grows with eccentricity and along the hierarchy. (cx, cy, sigma) in image fractions.
     /// </summary>
     internal static (double Cx, double Cy, double Sigma) RetinotopicRf(Func<double> uniform, int label, bool left)
@@ -135,13 +148,15 @@ public static partial class SyntheticNsd
         double ang = Math.PI / 2 * uniform();
         double hx = left ? 1 : -1, hy = ventral ? -1 : 1;
         if (label == 7) hy = uniform() < 0.5 ? -1 : 1; // hV4 covers the whole hemifield
-        double cx = Math.Clamp(0.5 + hx * ecc * Math.Cos(ang), 0, 1), cy = Math.Clamp(0.5 + hy * ecc * Math.Sin(ang), 0, 1);
+        double cx = Math.Clamp(0.5 + hx * ecc * Math.Cos(ang), 0, 1),
+            cy = Math.Clamp(0.5 + hy * ecc * Math.Sin(ang), 0, 1);
         double areaScale = label switch { 1 or 2 => 1.0, 3 or 4 => 1.4, 5 or 6 => 1.9, _ => 2.5 };
         return (cx, cy, (0.03 + 0.15 * ecc) * areaScale);
     }
 
     /// <summary>
-    /// ROI label volumes (C order over [x,y,z]): −1 outside an ellipsoidal brain, 0 unlabelled, labels as in docs/data.md.
+    /// ROI label volumes (C order over [x,y,z]): −1 outside an ellipsoidal brain, 0 unlabelled, labels as in
+    /// docs/data.md.
     /// nsdgeneral covers the posterior part; prf-visualrois the most posterior slabs (partly outside nsdgeneral,
     /// dorsally);
     /// floc-* lie ventrally in front of them and extend beyond nsdgeneral anteriorly.

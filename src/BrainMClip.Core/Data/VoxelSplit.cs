@@ -42,8 +42,7 @@ public sealed class VoxelSplit
     public required int[] Detail { get; init; }
     public required int[] Semantic { get; init; }
     public required int[] Low { get; init; }
-    /// <summary>Voxels inside nsdgeneral carrying each label (docs/data.md names), in the label order of SPEC
-    /// §1.1.</summary>
+    /// <summary>Voxels inside nsdgeneral carrying each label (names and label order of docs/data.md).</summary>
     public required IReadOnlyDictionary<string, int> RoiCounts { get; init; }
     /// <summary>Per nsdgeneral voxel, its label value in each mask (0 = none), e.g. for the layer analysis.</summary>
     public required IReadOnlyDictionary<string, int[]> Labels { get; init; }
@@ -58,7 +57,8 @@ public sealed class VoxelSplit
         _ => throw new ArgumentOutOfRangeException(nameof(s)),
     };
 
-    /// <summary>The nsdgeneral voxels carrying <paramref name="label"/> (a docs/data.md name such as "FFA-1").</summary>
+    /// <summary>The nsdgeneral voxels carrying <paramref name="label"/> (a docs/data.md name such as
+    /// "FFA-1").</summary>
     public int[] RoiIndices(string label)
     {
         foreach (var (mask, names) in NsdRois.Labels)

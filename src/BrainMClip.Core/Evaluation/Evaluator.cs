@@ -4,13 +4,15 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Evaluation;
 
-/// <summary>Image embedding network for the CLIP 2-way metric (the project's CLIP ViT; kept behind an interface).</summary>
+/// <summary>Image embedding network for the CLIP 2-way metric (the project's CLIP ViT; kept behind an
+/// interface).</summary>
 public interface IImageEmbedder : IDisposable
 {
     /// <summary>Side of the square input (224 for CLIP ViT-L/14).</summary>
     int InputSize { get; }
 
-    /// <summary>(N,3,H,W) [0,1] protocol-prepared images → (N,D) projected image embeddings (resize, CLIP normalisation).</summary>
+    /// <summary>(N,3,H,W) [0,1] protocol-prepared images → (N,D) projected image embeddings (resize, CLIP
+    /// normalisation).</summary>
     Tensor Embed(Tensor images01);
 }
 
@@ -19,9 +21,11 @@ public sealed record EvaluationOptions
 {
     /// <summary>Metric keys to compute (subset of <see cref="Evaluator.AllMetrics"/>).</summary>
     public required IReadOnlySet<string> Metrics { get; init; }
-    /// <summary>Folder holding alexnet.safetensors, inception_v3.safetensors, efficientnet_b1.safetensors, swav_resnet50.safetensors, clip/.</summary>
+    /// <summary>Folder holding alexnet.safetensors, inception_v3.safetensors, efficientnet_b1.safetensors,
+    /// swav_resnet50.safetensors, clip/.</summary>
     public string? NetsDir { get; init; }
-    /// <summary>Builds the CLIP embedder from a folder (NETS/clip); null when no CLIP implementation is available.</summary>
+    /// <summary>Builds the CLIP embedder from a folder (NETS/clip); null when no CLIP implementation is
+    /// available.</summary>
     public Func<string, IImageEmbedder>? ClipFactory { get; init; }
     public int BatchSize { get; init; } = 8;
 }
@@ -29,7 +33,8 @@ public sealed record EvaluationOptions
 /// <summary>Computes the reconstruction metrics of docs/evaluation.md over paired images.</summary>
 public static class Evaluator
 {
-    public static readonly string[] AllMetrics = ["pixcorr", "ssim", "ssim_legacy", "alexnet2", "alexnet5", "inception", "clip", "efficientnet", "swav"];
+    public static readonly string[] AllMetrics = ["pixcorr", "ssim", "ssim_legacy", "alexnet2", "alexnet5", "inception",
+        "clip", "efficientnet", "swav"];
 
     /// <summary>Weight file (in NETS) per network, and the metrics it serves.</summary>
     public static readonly (string net, string file, string[] metrics)[] NetworkFiles =
@@ -46,7 +51,8 @@ public static class Evaluator
         var set = new HashSet<string>(StringComparer.Ordinal);
         foreach (var raw in spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            if (!AllMetrics.Contains(raw)) throw new UserInputException($"--metrics: unknown metric '{raw}' (known: all, {string.Join(", ", AllMetrics)})");
+            if (!AllMetrics.Contains(raw)) throw new UserInputException(
+                $"--metrics: unknown metric '{raw}' (known: all, {string.Join(", ", AllMetrics)})");
             set.Add(raw);
         }
         return set;
@@ -110,7 +116,9 @@ public static class Evaluator
             {
                 report.Networks[net] = null;
                 foreach (var m in needed)
-                    report.Skipped[m] = options.NetsDir == null ? $"no --nets folder given (needs {file})" : $"{file} not found in {options.NetsDir}";
+                    report.Skipped[m] =
+                        options.NetsDir == null ? $"no --nets folder given (needs {file})" : $"{file} not found in " +
+                        $"{options.NetsDir}";
             }
         }
         IImageEmbedder? clip = null;
@@ -118,7 +126,9 @@ public static class Evaluator
         {
             string? clipDir = options.NetsDir == null ? null : Path.Combine(options.NetsDir, "clip");
             if (clipDir == null || !Directory.Exists(clipDir))
-                report.Skipped["clip"] = clipDir == null ? "no --nets folder given (needs clip/)" : $"clip/ (a Hugging Face CLIP folder) not found in {options.NetsDir}";
+                report.Skipped["clip"] =
+                    clipDir == null ? "no --nets folder given (needs clip/)" : $"clip/ (a Hugging Face CLIP folder) " +
+                    $"not found in {options.NetsDir}";
             else if (options.ClipFactory == null) report.Skipped["clip"] = "this build has no CLIP image embedder";
             else { clip = options.ClipFactory(clipDir); report.Networks["clip"] = clipDir; }
         }
@@ -219,7 +229,8 @@ public static class Evaluator
         }
     }
 
-    static Tensor Batch(List<Tensor> images, int size) => cat(images.Select(t => ImageTensors.Resize(t, size, size)).ToList(), 0);
+    static Tensor Batch(List<Tensor> images, int size) =>
+        cat(images.Select(t => ImageTensors.Resize(t, size, size)).ToList(), 0);
 
     static string NodeFor(string metric) => metric switch
     {
@@ -228,13 +239,15 @@ public static class Evaluator
         _ => "avgpool",
     };
 
-    /// <summary>Stores a batch of features in the metric's N×D float32 matrix (allocated with the first batch).</summary>
+    /// <summary>Stores a batch of features in the metric's N×D float32 matrix (allocated with the first
+    /// batch).</summary>
     static void Store(Dictionary<string, FeatureMatrix> feats, string metric, int n, int start, Tensor batch)
     {
         if (!feats.TryGetValue(metric, out var m))
         {
             long dims = batch.numel() / batch.shape[0];
-            if (dims * n > Array.MaxLength) throw new InvalidOperationException($"{metric}: {n}×{dims} features exceed one array");
+            if (dims * n > Array.MaxLength) throw new InvalidOperationException(
+                $"{metric}: {n}×{dims} features exceed one array");
             feats[metric] = m = new FeatureMatrix(n, (int)dims);
         }
         m.SetRows(start, batch);

@@ -1,8 +1,9 @@
+using BrainMClip.Features;
 using System.Text.Json.Nodes;
 using BrainMClip.Data;
 using BrainMClip.IO;
 using BrainMClip.Model;
-using BrainMClip.Training;
+
 using static TorchSharp.torch;
 
 namespace BrainMClip.Evaluation;
@@ -14,7 +15,7 @@ namespace BrainMClip.Evaluation;
 /// test split), to the local contrast maps and to the within-category attributes (Pearson r per column, mean; for
 /// attributes only over test images that hold the family); RSA of the ground truth itself with each ROI group.
 /// Optionally, how well the true labels and captions alone
-/// predict a CLIP-Semantic target (ridge, then top-1 retrieval as in SPEC §5).
+/// predict a CLIP-Semantic target (ridge, then top-1 retrieval as in docs/evaluation.md).
 /// </summary>
 public static class GroundTruthDecoding
 {
@@ -86,7 +87,10 @@ public static class GroundTruthDecoding
         }
         var result = new JsonObject
         {
-            ["data"] = Path.GetFullPath(dataRoot), ["subject"] = subject, ["train"] = ntr, ["test"] = nte,
+            ["data"] = Path.GetFullPath(dataRoot),
+            ["subject"] = subject,
+            ["train"] = ntr,
+            ["test"] = nte,
             ["labels"] = labTr.shape[1],
             ["chance"] = Chance(labTr, labTe),
             ["streams"] = streams,
@@ -125,7 +129,7 @@ public static class GroundTruthDecoding
     {
         var mean = ytr.mean([0], keepdim: true);
         var sd = ytr.std(0, keepdim: true).clamp_min(1e-6);
-        var map = RidgeBaseline.Fit(xtr, (ytr - mean) / sd, Alphas, Folds, 0);
+        var map = Ridge.Fit(xtr, (ytr - mean) / sd, Alphas, Folds, 0);
         return map.Apply(xte) * sd + mean;
     }
 
@@ -143,8 +147,11 @@ public static class GroundTruthDecoding
         var sets = Enumerable.Range(0, (int)labTr.shape[0]).Select(i => SetKey(labTr[i])).GroupBy(k => k)
             .OrderByDescending(g => g.Count()).First().Key;
         double setAcc = Enumerable.Range(0, (int)labTe.shape[0]).Average(i => SetKey(labTe[i]) == sets ? 1.0 : 0.0);
-        return new JsonObject { ["label_accuracy"] = LabelAccuracy(majority, labTe).PerLabel,
-            ["set_accuracy"] = setAcc };
+        return new JsonObject
+        {
+            ["label_accuracy"] = LabelAccuracy(majority, labTe).PerLabel,
+            ["set_accuracy"] = setAcc
+        };
     }
 
     static string SetKey(Tensor row) => string.Concat(row.data<float>().ToArray().Select(v => v > 0.5 ? '1' : '0'));
@@ -187,24 +194,25 @@ public static class GroundTruthDecoding
     static JsonObject SemanticFromTruth((string Train, string Test) f, Tensor labTr, Tensor labTe, Tensor? capTr,
         Tensor? capTe)
     {
-        using var ftr = FeatureStore.Open(f.Train);
-        using var fte = FeatureStore.Open(f.Test);
-        if (ftr.Rows != labTr.shape[0] || fte.Rows != labTe.shape[0])
-            throw new UserInputException($"{f.Train} / {f.Test}: {ftr.Rows} / {fte.Rows} rows, but the subject has " +
-                                         $"{labTr.shape[0]} training and {labTe.shape[0]} test images");
-        var ytr = ftr.AllSemantic().flatten(1);
-        var yte = fte.AllSemantic().flatten(1);
+        var ytr = FeatureFile.Read(f.Train, FeatureFile.Semantic).to_type(ScalarType.Float32).flatten(1);
+        var yte = FeatureFile.Read(f.Test, FeatureFile.Semantic).to_type(ScalarType.Float32).flatten(1);
+        if (ytr.shape[0] != labTr.shape[0] || yte.shape[0] != labTe.shape[0])
+            throw new UserInputException($"{f.Train} / {f.Test}: {ytr.shape[0]} / {yte.shape[0]} rows, but the subject " +
+                                         $"has {labTr.shape[0]} training and {labTe.shape[0]} test images");
         var res = new JsonObject();
         var inputs = new List<(string, Tensor, Tensor)> { ("labels", labTr, labTe) };
         if (capTr is not null && capTe is not null) inputs.Add(("captions", capTr, capTe));
         foreach (var (name, xtr, xte) in inputs)
         {
-            var map = RidgeBaseline.Fit(xtr, ytr, Alphas, Folds, 0);
+            var map = Ridge.Fit(xtr, ytr, Alphas, Folds, 0);
             var r = Retrieval.Compute(map.Apply(xte), yte);
             res[name] = new JsonObject
             {
-                ["image_to_brain_top1"] = r.ImageToBrainTop1, ["brain_to_image_top1"] = r.BrainToImageTop1,
-                ["batch"] = r.Batch, ["chance"] = 1.0 / r.Batch, ["alpha"] = map.Alpha,
+                ["image_to_brain_top1"] = r.ImageToBrainTop1,
+                ["brain_to_image_top1"] = r.BrainToImageTop1,
+                ["batch"] = r.Batch,
+                ["chance"] = 1.0 / r.Batch,
+                ["alpha"] = map.Alpha,
             };
         }
         // How much the targets share: mean cosine between different test images' semantic targets.

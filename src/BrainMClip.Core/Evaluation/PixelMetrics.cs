@@ -1,7 +1,8 @@
 namespace BrainMClip.Evaluation;
 
 /// <summary>
-/// Low-level reconstruction metrics of docs/evaluation.md on 425×425 images: PixCorr, SSIM and the legacy column-wise SSIM.
+/// Low-level reconstruction metrics of docs/evaluation.md on 425×425 images: PixCorr, SSIM and the legacy column-wise
+/// SSIM.
 /// SSIM reproduces scikit-image 0.19's arithmetic for float32 input step by step (scipy's separable Gaussian filter
 /// evaluated in double per 1-D pass and stored as float32, every later elementwise step in float32, the cropped mean
 /// in double) so that values agree with the reference library to ~1e-7, far inside the protocol tolerance.

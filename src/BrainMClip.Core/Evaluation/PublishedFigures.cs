@@ -48,12 +48,14 @@ public static class PublishedFigures
         ["brain_to_image"] = 0.9987,
     };
 
-    /// <summary>The protocol behind the published figures; ours must match it for a comparison to mean anything.</summary>
+    /// <summary>The protocol behind the published figures; ours must match it for a comparison to mean
+    /// anything.</summary>
     public const string Protocol =
         "MindEye1/MindEye2 on real NSD subject 1, 982 shared test images (repetitions averaged); metrics as in " +
         "docs/evaluation.md; retrieval 300-way (300 test samples per loop), 30 loops, top-1.";
 
     public const int Subject = 1, RetrievalWay = 300, RetrievalLoops = 30, TestImages = 982;
 
-    public static string Format(MetricInfo m, double v) => double.IsNaN(v) ? "—" : m.Percent ? $"{v * 100:F1}%" : $"{v:F3}";
+    public static string Format(MetricInfo m, double v) =>
+        double.IsNaN(v) ? "—" : m.Percent ? $"{v * 100:F1}%" : $"{v:F3}";
 }

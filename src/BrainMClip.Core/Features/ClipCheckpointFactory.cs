@@ -21,7 +21,8 @@ public static class ClipCheckpointFactory
         WriteFolder(folder, cfg, RandomWeights(cfg, seed));
     }
 
-    /// <summary>The seeded initial weights <see cref="CreateRandom"/> writes (HF keys), in the caller's dispose scope.</summary>
+    /// <summary>The seeded initial weights <see cref="CreateRandom"/> writes (HF keys), in the caller's dispose
+    /// scope.</summary>
     public static Dictionary<string, Tensor> RandomWeights(ClipVisionConfig cfg, int seed)
     {
         cfg.Validate();

@@ -214,7 +214,8 @@ public sealed class ClipVisionModel : nn.Module
         }
         var pooled = vision_model.post_layernorm.call(h.select(1, 0));
         var embeds = visual_projection.call(pooled);
-        // CLIP-Semantic (docs/features.md): post_layernorm and projection on every token, then divide by the CLS token's norm.
+        // CLIP-Semantic (docs/features.md): post_layernorm and projection on every token, then divide by the CLS
+        // token's norm.
         var z = visual_projection.call(vision_model.post_layernorm.call(h));
         var vd = z / z.select(1, 0).norm(1, keepdim: true).unsqueeze(1);
         Tensor? detail = range is { } r2 ? detailSum!.div_(r2.b - r2.a + 1) : null;
@@ -239,7 +240,8 @@ public sealed class ClipVisionModel : nn.Module
     internal (Tensor Tap, Tensor Projected) ForwardForTraining(Tensor pixelValues, int tapLayer)
     {
         if (tapLayer < 0 || tapLayer > Config.NumHiddenLayers)
-            throw new ArgumentOutOfRangeException(nameof(tapLayer), $"{tapLayer} is outside 0..{Config.NumHiddenLayers}");
+            throw new ArgumentOutOfRangeException(nameof(tapLayer),
+                $"{tapLayer} is outside 0..{Config.NumHiddenLayers}");
         var h = vision_model.pre_layrnorm.call(vision_model.embeddings.call(pixelValues));
         var tap = h;
         for (int i = 0; i < Config.NumHiddenLayers; i++)
@@ -253,7 +255,8 @@ public sealed class ClipVisionModel : nn.Module
     /// <summary>
     /// Treats <paramref name="hidden"/> (B, T, W) as hidden_states[<paramref name="fromLayer"/>] and runs the remaining
     /// blocks, post_layernorm and the projection on every token; returns the VD tokens (B, T, P), CLS-normalised.
-    /// This is the fusion option (docs/model.md) <c>propagate</c> (a predicted CLIP-Detail pushed through the rest of CLIP).
+    /// This is the fusion option (docs/model.md) <c>propagate</c> (a predicted CLIP-Detail pushed through the rest of
+    /// CLIP).
     /// </summary>
     public Tensor PropagateToVdTokens(Tensor hidden, int fromLayer)
     {

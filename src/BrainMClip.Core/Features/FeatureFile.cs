@@ -7,7 +7,8 @@ using static TorchSharp.torch;
 namespace BrainMClip.Features;
 
 /// <summary>
-/// Feature files (docs/features.md): safetensors with <c>detail</c> (N,T,W), <c>semantic</c> (N,T,P), <c>image_embeds</c> (N,P)
+/// Feature files (docs/features.md): safetensors with <c>detail</c> (N,T,W), <c>semantic</c> (N,T,P),
+/// <c>image_embeds</c> (N,P)
 /// and optional <c>hidden_states.k</c>, plus string metadata. Files are assembled by streaming rows from part files
 /// (per-batch files of one run, or the shards of an array job), so a 73,000-image ViT-L file never sits in memory,
 /// and a merge of shards is byte-identical to an unsharded run.

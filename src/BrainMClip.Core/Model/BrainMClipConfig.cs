@@ -4,7 +4,8 @@ using System.Text.Json.Serialization;
 
 namespace BrainMClip.Model;
 
-/// <summary>Network shape (docs/model.md). Token count and widths come from the features file at training time.</summary>
+/// <summary>Network shape (docs/model.md). Token count and widths come from the features file at training
+/// time.</summary>
 public sealed record ModelSection
 {
     public int Tokens { get; init; } = 257;
@@ -88,7 +89,8 @@ public sealed record TrainingSection
     /// </summary>
     public bool KeepLinearUnlessBetter { get; init; }
     /// <summary>
-    /// Ours: what picks best.ckpt — "cosine" (validation cosine of ê_S, the SPEC's rule) or "retrieval" (the mean of
+    /// Ours: what picks best.ckpt — "cosine" (validation cosine of ê_S, docs/model.md's rule) or "retrieval" (the mean
+    /// of
     /// both directions' top-1 over the validation rows). With a contrast-heavy loss the cosine falls while retrieval
     /// rises (docs/evidence.md), and "cosine" can then keep a barely trained epoch.
     /// </summary>
@@ -106,7 +108,8 @@ public sealed record AblationSection
     public bool SemanticOnly { get; init; }
     public bool DetailOnly { get; init; }
     public bool GlobalOnly { get; init; }
-    /// <summary>Drops the global SoftCLIP term: each stream is trained with the token cosine and MSE terms only.</summary>
+    /// <summary>Drops the global SoftCLIP term: each stream is trained with the token cosine and MSE terms
+    /// only.</summary>
     public bool TokenOnly { get; init; }
     public bool FullHeads { get; init; }
 }
@@ -123,7 +126,8 @@ public sealed record RidgeSection
 /// <summary>
 /// The complete, resolved configuration of a run (written to RUN/config.json). JSON uses snake_case names;
 /// unknown fields and out-of-range values are rejected with the field named. A user file may start from a preset
-/// with <c>"base": "tiny"</c> and override only some fields; fields it omits take the documented defaults (docs/model.md) (or the base's).
+/// with <c>"base": "tiny"</c> and override only some fields; fields it omits take the documented defaults
+/// (docs/model.md) (or the base's).
 /// </summary>
 public sealed record BrainMClipConfig
 {
@@ -313,10 +317,12 @@ public sealed record BrainMClipConfig
         Req(t.SelectBy is "cosine" or "retrieval", "training.select_by", "\"cosine\" or \"retrieval\"", t.SelectBy);
         Req(t.MixupFraction is >= 0 and <= 1, "training.mixup_fraction", "a value in [0, 1]", t.MixupFraction);
         Req(!t.KeepLinearUnlessBetter || (m.RidgeSkip && m.ZeroInitHead), "training.keep_linear_unless_better",
-            "false unless model.ridge_skip and model.zero_init_head are true (it compares epochs with the linear map)", t.KeepLinearUnlessBetter);
+            "false unless model.ridge_skip and model.zero_init_head are true (it compares epochs with the linear map)",
+                t.KeepLinearUnlessBetter);
         Req(!(Ablation.SemanticOnly && Ablation.DetailOnly), "ablation.semantic_only",
             "not both semantic_only and detail_only", "true");
-        Req(!(Ablation.GlobalOnly && Ablation.TokenOnly), "ablation.token_only", "not both global_only and token_only", "true");
+        Req(!(Ablation.GlobalOnly && Ablation.TokenOnly), "ablation.token_only", "not both global_only and token_only",
+            "true");
         Req(Ridge.Alphas is { Length: > 0 } && Ridge.Alphas.All(a => a > 0 && double.IsFinite(a)), "ridge.alphas",
             "a non-empty list of positive numbers", Ridge.Alphas is null ? "null" : "[" + string.Join(",", Ridge.Alphas)
                 + "]");

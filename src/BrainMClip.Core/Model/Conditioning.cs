@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace BrainMClip.Model;
 
 /// <summary>
-/// SPEC §3: the predicted streams become diffusion conditioning in one step,
+/// docs/model.md: the predicted streams become diffusion conditioning in one step,
 /// c = renorm((1−λ)·ê_S + λ·P(ê_D)), renorm = divide all tokens of a sample by the norm of its CLS token (token 0);
 /// optionally both streams are first re-standardised to the training features' statistics (Brain-Diffuser).
 /// λ is applied in <see cref="Fuse"/> and nowhere else.

@@ -64,7 +64,8 @@ public static class Losses
         return F.mse_loss(p, y).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Global SoftCLIP on flattened, L2-normalised tokens (MixCo against the unmixed targets when mixed).</summary>
+    /// <summary>Global SoftCLIP on flattened, L2-normalised tokens (MixCo against the unmixed targets when
+    /// mixed).</summary>
     public static Tensor Global(Tensor preds, Tensor targets, double temperature, MixupBatch? mix = null)
     {
         using var scope = NewDisposeScope();
@@ -74,8 +75,10 @@ public static class Losses
     }
 
     /// <summary>
-    /// L = Σ_s w_s (global_s + β·token_s + α·mse_s) + w_rec·L_rec + w_cross·L_cross (docs/model.md), with ablations applied.
-    /// Also computes the fusion-map loss MSE(P(e_D), e_S) on ground truth (separate; see <see cref="LossTerms.Fusion"/>).
+    /// L = Σ_s w_s (global_s + β·token_s + α·mse_s) + w_rec·L_rec + w_cross·L_cross (docs/model.md), with ablations
+    /// applied.
+    /// Also computes the fusion-map loss MSE(P(e_D), e_S) on ground truth (separate; see <see
+    /// cref="LossTerms.Fusion"/>).
     /// With <paramref name="mix"/> (BiMixCo; fD/fS are then the mixed voxels) the global term is MixCo against the
     /// unmixed targets and the token and MSE terms compare with the equally mixed targets.
     /// </summary>

@@ -6,7 +6,8 @@ namespace BrainMClip.Model;
 /// </summary>
 public static class ParameterCounts
 {
-    /// <summary>Reference totals (computed from layer shapes in <see cref="ReferenceModels"/>; a test keeps them equal).</summary>
+    /// <summary>Reference totals (computed from layer shapes in <see cref="ReferenceModels"/>; a test keeps them
+    /// equal).</summary>
     public const long MindBridge = 561_283_712, MindEye1 = 947_579_904;
 
     public sealed record ModuleCount(string Name, long Parameters, IReadOnlyDictionary<string, long> Parts);
@@ -35,7 +36,8 @@ public static class ParameterCounts
         {
             var parts = new Dictionary<string, long>
             {
-                ["hidden"] = LayerCount.Linear(h, h) + LayerCount.LayerNorm(h), ["output"] = LayerCount.Linear(h, n),
+                ["hidden"] = LayerCount.Linear(h, h) + LayerCount.LayerNorm(h),
+                ["output"] = LayerCount.Linear(h, n),
             };
             return new ModuleCount(name, parts.Values.Sum(), parts);
         }

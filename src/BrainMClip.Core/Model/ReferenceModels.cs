@@ -84,9 +84,11 @@ public static class ReferenceModels
         const long h = 4096, seq = 1, clip = 1664, tokens = 256;
         long proj = 3 * LayerCount.LayerNorm(clip) + 3 * LayerCount.Linear(clip, clip);
         return new("mindeye2", "MindEye2 (ridge + backbone, subject 1)",
-            "MindEye2 code (RidgeRegression 15724->4096; BrainNetwork h 4096, n_blocks 4, seq_len 1, out 256x1664, clip_proj)",
+            "MindEye2 code (RidgeRegression 15724->4096; BrainNetwork h 4096, n_blocks 4, seq_len 1, out 256x1664, " +
+                "clip_proj)",
             "ridge, MLP-mixer backbone, backbone_linear and clip_proj (brain -> CLIP ViT-bigG/14 tokens)",
-            "diffusion prior, low-level blurry-reconstruction pathway (blin1, VAE decoder, maps projector), unCLIP generator",
+            "diffusion prior, low-level blurry-reconstruction pathway (blin1, VAE decoder, maps projector), unCLIP " +
+                "generator",
             new Dictionary<string, long>
             {
                 ["ridge"] = LayerCount.Linear(Voxels, h),

@@ -19,7 +19,8 @@ public sealed record RetrievalResult(double ImageToBrainTop1, double BrainToImag
 }
 
 /// <summary>
-/// Retrieval (MindEye protocol, docs/evaluation.md): each loop draws <c>batch</c> test samples without replacement (seeded),
+/// Retrieval (MindEye protocol, docs/evaluation.md): each loop draws <c>batch</c> test samples without replacement
+/// (seeded),
 /// flattens and L2-normalises predictions and ground truth, builds the cosine matrix and counts how often the
 /// matching partner is the most similar one, image→brain (per image, over predictions) and brain→image (per
 /// prediction, over images); results are averaged over loops. With fewer samples than <c>batch</c> a single loop
@@ -27,7 +28,8 @@ public sealed record RetrievalResult(double ImageToBrainTop1, double BrainToImag
 /// </summary>
 public static class Retrieval
 {
-    public static RetrievalResult Compute(Tensor predictions, Tensor truth, int loops = 30, int batch = 300, long seed = 42) =>
+    public static RetrievalResult Compute(Tensor predictions, Tensor truth, int loops = 30, int batch = 300,
+        long seed = 42) =>
         Run(predictions, truth, loops, batch, seed).Result;
 
     /// <summary>
@@ -35,10 +37,12 @@ public static class Retrieval
     /// and its prediction found its image (brain→image); NaN for a sample no loop drew. Two models scored with the
     /// same seed see the same draws, so their per-sample hits are paired (for a bootstrap over test images).
     /// </summary>
-    public static PerSampleRetrieval PerSample(Tensor predictions, Tensor truth, int loops = 30, int batch = 300, long seed = 42) =>
+    public static PerSampleRetrieval PerSample(Tensor predictions, Tensor truth, int loops = 30, int batch = 300,
+        long seed = 42) =>
         Run(predictions, truth, loops, batch, seed).PerSample;
 
-    static (RetrievalResult Result, PerSampleRetrieval PerSample) Run(Tensor predictions, Tensor truth, int loops, int batch, long seed)
+    static (RetrievalResult Result, PerSampleRetrieval PerSample) Run(Tensor predictions, Tensor truth, int loops,
+        int batch, long seed)
     {
         if (loops < 1) throw new UserInputException($"--loops {loops}: expected >= 1");
         if (batch < 2) throw new UserInputException($"--batch {batch}: expected >= 2");
@@ -76,10 +80,12 @@ public static class Retrieval
             b2i += hitB.mean().item<double>();
             var rows = idx.data<long>().ToArray();
             var hi = hitI.data<double>().ToArray(); var hb = hitB.data<double>().ToArray();
-            for (int k = 0; k < rows.Length; k++) { hitsI2b[rows[k]] += hi[k]; hitsB2i[rows[k]] += hb[k]; drawn[rows[k]]++; }
+            for (int k = 0; k < rows.Length; k++)
+            { hitsI2b[rows[k]] += hi[k]; hitsB2i[rows[k]] += hb[k]; drawn[rows[k]]++; }
         }
         double[] Rate(double[] hits) => hits.Select((h, i) => drawn[i] > 0 ? h / drawn[i] : double.NaN).ToArray();
-        return (new RetrievalResult(i2b / nLoops, b2i / nLoops, nLoops, size), new PerSampleRetrieval(Rate(hitsI2b), Rate(hitsB2i)));
+        return (new RetrievalResult(i2b / nLoops, b2i / nLoops, nLoops, size),
+            new PerSampleRetrieval(Rate(hitsI2b), Rate(hitsB2i)));
     }
 }
 

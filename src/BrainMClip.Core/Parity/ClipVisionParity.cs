@@ -4,7 +4,8 @@ using static TorchSharp.torch;
 namespace BrainMClip.Parity;
 
 /// <summary>
-/// <c>parity --component clip-vision</c> (docs/parity.md): <c>pixel_values</c> → <c>hidden_states.k</c>, <c>pooler_output</c>,
+/// <c>parity --component clip-vision</c> (docs/parity.md): <c>pixel_values</c> → <c>hidden_states.k</c>,
+/// <c>pooler_output</c>,
 /// <c>image_embeds</c>, <c>vd_tokens</c>, <c>detail_mean</c>; <c>pixel_values_batch</c> → <c>image_embeds_batch</c>,
 /// <c>hidden_states_last_batch</c>.
 /// </summary>

@@ -6,7 +6,8 @@ using static TorchSharp.torch;
 namespace BrainMClip.Parity;
 
 /// <summary>
-/// `parity` components of the evaluation area (docs/parity.md): each reads the tensors it recognises and returns every output
+/// `parity` components of the evaluation area (docs/parity.md): each reads the tensors it recognises and returns every
+/// output
 /// it can compute, under the tensor names PyTorch-side checks use.
 /// </summary>
 public interface IEvaluationParityComponent

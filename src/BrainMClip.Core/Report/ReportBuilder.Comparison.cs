@@ -248,7 +248,8 @@ public static partial class ReportBuilder
         bool sameProtocol = rows.All(r => RetrievalProtocol(r.Root).StartsWith(
             $"{PublishedFigures.RetrievalWay}-way, {PublishedFigures.RetrievalLoops} loops", StringComparison.Ordinal));
         if (published && !sameProtocol)
-            sb.Append(". <b>This run's protocol differs from the published one: the MindEye columns are context, not a " +
+            sb.Append(
+                ". <b>This run's protocol differs from the published one: the MindEye columns are context, not a " +
                       "like-for-like comparison</b>");
         sb.Append(published ? $". Published: {H(PublishedFigures.Protocol)}</p>"
             : ". No published figures: " + (source.Kind == DataKind.Synthetic ? "synthetic data." : "data source " +

@@ -29,7 +29,8 @@ public sealed record ReportInputs
     public int MaxGridImages { get; init; } = 16;
     /// <summary>Side of the grid thumbnails in pixels.</summary>
     public int ThumbnailSize { get; init; } = 128;
-    /// <summary>Name of the main row (<see cref="ReconDir"/>, <see cref="MetricsJson"/>, <see cref="RetrievalJson"/>).</summary>
+    /// <summary>Name of the main row (<see cref="ReconDir"/>, <see cref="MetricsJson"/>, <see
+    /// cref="RetrievalJson"/>).</summary>
     public string MainLabel { get; init; } = "BrainMCLIP";
     /// <summary>Images rendered from the true CLIP features (reconstruct --truth-features) and their metrics.</summary>
     public ReportRow? UpperBound { get; init; }
@@ -42,8 +43,10 @@ public sealed record ReportInputs
     public string? DataRoot { get; init; }
 }
 
-/// <summary>One reconstruction row of the report: its images, METRICS.json and retrieval JSON (each optional).</summary>
-public sealed record ReportRow(string Label, string? ReconDir, string? MetricsJson = null, string? RetrievalJson = null);
+/// <summary>One reconstruction row of the report: its images, METRICS.json and retrieval JSON (each
+/// optional).</summary>
+public sealed record ReportRow(string Label, string? ReconDir, string? MetricsJson = null,
+    string? RetrievalJson = null);
 
 /// <summary>
 /// Builds a self-contained report.html (CSS inline, images embedded as base64 PNG, no external assets): image grid,
@@ -67,7 +70,9 @@ public static partial class ReportBuilder
         var sb = new StringBuilder();
         sb.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
         sb.Append($"<title>{H(inputs.Title)}</title><style>{Css}{ComparisonCss}</style></head><body>\n");
-        sb.Append($"<header><h1>{H(inputs.Title)}</h1><p class=\"sub\">Generated {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by brainmclip. ");
+        sb.Append(
+            $"<header><h1>{H(inputs.Title)}</h1><p class=\"sub\">Generated {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by " +
+            $"brainmclip. ");
         sb.Append("fMRI → CLIP hidden layers → diffusion image reconstruction (BrainMCLIP).</p><nav>");
         foreach (var id in SectionIds) sb.Append($"<a href=\"#{id}\">{H(SectionTitle(id))}</a>");
         sb.Append("</nav></header>\n");
@@ -232,7 +237,9 @@ public static partial class ReportBuilder
             }
             else sb.Append(JsonTable(root, "module"));
         }
-        sb.Append("<p>Reference counts (docs/model.md, computed from the authors' code): MindBridge single subject 561,283,712; " +
+        sb.Append(
+            "<p>Reference counts (docs/model.md, computed from the authors' code): MindBridge single subject " +
+            "561,283,712; " +
                   "MindEye1 voxel→CLIP network, subject 1: 947,579,904.</p>");
         return sb.ToString();
     }

@@ -8,7 +8,8 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Training;
 
-/// <summary>Retrieval settings shared by every scored variant (docs/evaluation.md: 30 loops of 300-way batches).</summary>
+/// <summary>Retrieval settings shared by every scored variant (docs/evaluation.md: 30 loops of 300-way
+/// batches).</summary>
 public sealed record RetrievalSettings(int Loops = 30, int Batch = 300, long Seed = 42);
 
 /// <summary>One trained and scored variant: retrieval per stream (absent when ablated) and per test sample.</summary>
@@ -23,8 +24,10 @@ public sealed record VariantResult(string Variant, double TrainSeconds,
             if (!Streams.TryGetValue(stream, out var r)) { row[stream] = null; continue; }
             row[stream] = new JsonObject
             {
-                ["image_to_brain_top1"] = r.Summary.ImageToBrainTop1, ["brain_to_image_top1"] = r.Summary.BrainToImageTop1,
-                ["loops"] = r.Summary.Loops, ["batch"] = r.Summary.Batch,
+                ["image_to_brain_top1"] = r.Summary.ImageToBrainTop1,
+                ["brain_to_image_top1"] = r.Summary.BrainToImageTop1,
+                ["loops"] = r.Summary.Loops,
+                ["batch"] = r.Summary.Batch,
             };
         }
         return row;
@@ -72,7 +75,8 @@ public static class AblationRunner
     /// <summary>
     /// Trains <paramref name="variant"/> into <paramref name="runDir"/>, predicts the test split, saves
     /// <c>pred_test.safetensors</c> and scores retrieval per stream. With <paramref name="resume"/> a network run
-    /// already started in <paramref name="runDir"/> continues from its last checkpoint; otherwise the folder is recreated.
+    /// already started in <paramref name="runDir"/> continues from its last checkpoint; otherwise the folder is
+    /// recreated.
     /// </summary>
     public static VariantResult TrainAndScore(string variant, BrainMClipConfig baseConfig, TrainingData train,
         Tensor testDetail, Tensor testSemantic, FeatureStore testFeatures, string runDir, RetrievalSettings retrieval,
@@ -81,14 +85,16 @@ public static class AblationRunner
         var cfg = VariantConfig(baseConfig, variant);
         bool noSplit = variant == "no_split", finalLayer = variant == "final_layer_only";
         using var trainFeatures = finalLayer ? train.Features.DetailFromSemantic() : null;
-        var data = new TrainingData(train.Detail, noSplit ? train.Detail : train.Semantic, trainFeatures ?? train.Features);
+        var data = new TrainingData(train.Detail, noSplit ? train.Detail : train.Semantic, trainFeatures
+            ?? train.Features);
         bool continuing = resume && !cfg.IsRidge && File.Exists(new RunFolder(runDir).ConfigPath);
         if (!continuing && Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true);
         Directory.CreateDirectory(runDir);
         prepareRun?.Invoke(runDir);
         var started = DateTime.UtcNow;
         if (cfg.IsRidge) RidgeBaseline.Train(cfg, data, runDir, log);
-        else Trainer.Train(cfg, data, runDir, new TrainOptions { Log = log, ProgressBar = log is not null, Resume = continuing });
+        else Trainer.Train(cfg, data, runDir,
+            new TrainOptions { Log = log, ProgressBar = log is not null, Resume = continuing });
         double seconds = (DateTime.UtcNow - started).TotalSeconds;
         using var scope = NewDisposeScope();
         using var predictor = Predictor.Open(runDir, log);
@@ -106,8 +112,10 @@ public static class AblationRunner
         return new VariantResult(variant, seconds, streams);
     }
 
-    /// <param name="prepareRun">Called with each run folder before training (e.g. to save the z-score statistics).</param>
-    public static JsonObject Run(BrainMClipConfig baseConfig, TrainingData train, Tensor testDetail, Tensor testSemantic,
+    /// <param name="prepareRun">Called with each run folder before training (e.g. to save the z-score
+    /// statistics).</param>
+    public static JsonObject Run(BrainMClipConfig baseConfig, TrainingData train, Tensor testDetail,
+        Tensor testSemantic,
         FeatureStore testFeatures, string outDir, IEnumerable<string>? variants = null, int loops = 30, int batch = 300,
         long retrievalSeed = 42, TextWriter? log = null, Action<string>? prepareRun = null)
     {

@@ -57,13 +57,15 @@ public sealed class FeatureStore : IDisposable
         _path = parent._path; _detail = parent._detail; _semantic = parent._semantic; _ownsData = false;
         _detailName = detailFromSemantic ? "semantic" : parent._detailName;
         _rowMap = rowMap is null ? parent._rowMap?.clone().DetachFromDisposeScope()
-            : (parent._rowMap is null ? rowMap.clone() : parent._rowMap.index_select(0, rowMap)).DetachFromDisposeScope();
+            : (parent._rowMap is null ? rowMap.clone() : parent._rowMap.index_select(0, rowMap))
+                .DetachFromDisposeScope();
         Rows = _rowMap?.shape[0] ?? parent.Rows; Tokens = parent.Tokens;
         DetailWidth = _detailName == "semantic" ? parent.SemanticWidth : parent.DetailWidth;
         SemanticWidth = parent.SemanticWidth;
     }
 
-    /// <summary>A view of the rows <paramref name="rows"/> (int64 indices), e.g. a training subset of a learning curve.</summary>
+    /// <summary>A view of the rows <paramref name="rows"/> (int64 indices), e.g. a training subset of a learning
+    /// curve.</summary>
     public FeatureStore Select(Tensor rows) => new(this, rows, detailFromSemantic: false);
 
     /// <summary>
@@ -72,7 +74,8 @@ public sealed class FeatureStore : IDisposable
     /// </summary>
     public FeatureStore DetailFromSemantic() => new(this, null, detailFromSemantic: true);
 
-    /// <summary>Opens a features file, checking that it holds <c>detail</c> (N,T,W) and <c>semantic</c> (N,T,P).</summary>
+    /// <summary>Opens a features file, checking that it holds <c>detail</c> (N,T,W) and <c>semantic</c>
+    /// (N,T,P).</summary>
     public static FeatureStore Open(string path)
     {
         var h = FeatureFile.ReadHeader(path);

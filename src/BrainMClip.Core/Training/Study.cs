@@ -41,7 +41,10 @@ public sealed record StudyRun(int Size, int Seed, string Variant, double TrainSe
     {
         var o = new JsonObject
         {
-            ["size"] = Size, ["seed"] = Seed, ["variant"] = Variant, ["train_seconds"] = TrainSeconds,
+            ["size"] = Size,
+            ["seed"] = Seed,
+            ["variant"] = Variant,
+            ["train_seconds"] = TrainSeconds,
             ["retrieval"] = Retrieval.DeepClone(),
         };
         if (withPerSample)

@@ -30,12 +30,15 @@ public static class StudyReport
             var net = runs.Where(r => r.Size == size && r.Variant == "full").ToList();
             curve.Add(new JsonObject
             {
-                ["size"] = size, ["seeds"] = net.Count,
-                ["ridge"] = Means(ridge), ["network"] = Means(net),
+                ["size"] = size,
+                ["seeds"] = net.Count,
+                ["ridge"] = Means(ridge),
+                ["network"] = Means(net),
                 ["network_minus_ridge"] = Differences(net, ridge, o.BootstrapResamples),
                 ["train_seconds"] = new JsonObject
                 {
-                    ["ridge"] = ridge.Sum(r => r.TrainSeconds), ["network"] = net.Sum(r => r.TrainSeconds),
+                    ["ridge"] = ridge.Sum(r => r.TrainSeconds),
+                    ["network"] = net.Sum(r => r.TrainSeconds),
                 },
             });
         }
@@ -49,7 +52,10 @@ public static class StudyReport
             var ridge = runs.Where(r => r.Size == largest && r.Variant == "ridge" && seeds.Contains(r.Seed)).ToList();
             ablations.Add(new JsonObject
             {
-                ["variant"] = v, ["size"] = largest, ["seeds"] = runsV.Count, ["top1"] = Means(runsV),
+                ["variant"] = v,
+                ["size"] = largest,
+                ["seeds"] = runsV.Count,
+                ["top1"] = Means(runsV),
                 ["minus_full"] = Differences(runsV, full, o.BootstrapResamples),
                 ["minus_ridge"] = Differences(runsV, ridge, o.BootstrapResamples),
                 ["train_seconds"] = runsV.Sum(r => r.TrainSeconds),
@@ -62,11 +68,14 @@ public static class StudyReport
             ["test_samples"] = testSamples,
             ["retrieval"] = new JsonObject
             {
-                ["loops"] = o.Retrieval.Loops, ["batch"] = o.Retrieval.Batch, ["seed"] = o.Retrieval.Seed,
+                ["loops"] = o.Retrieval.Loops,
+                ["batch"] = o.Retrieval.Batch,
+                ["seed"] = o.Retrieval.Seed,
             },
             ["bootstrap"] = new JsonObject
             {
-                ["resamples"] = o.BootstrapResamples, ["level"] = 0.95,
+                ["resamples"] = o.BootstrapResamples,
+                ["level"] = 0.95,
                 ["over"] = "test images (per-image hit rates, averaged over seeds)",
             },
             ["sizes"] = new JsonArray(o.Sizes.Select(x => (JsonNode?)x).ToArray()),
@@ -117,7 +126,10 @@ public static class StudyReport
                 resamples);
             o[m] = new JsonObject
             {
-                ["mean"] = d.Mean, ["ci95_low"] = d.Low, ["ci95_high"] = d.High, ["excludes_zero"] = d.ExcludesZero,
+                ["mean"] = d.Mean,
+                ["ci95_low"] = d.Low,
+                ["ci95_high"] = d.High,
+                ["excludes_zero"] = d.ExcludesZero,
             };
         }
         return o;

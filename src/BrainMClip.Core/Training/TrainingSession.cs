@@ -85,7 +85,7 @@ sealed class TrainingSession : IDisposable
         bool detail = stream == "detail";
         var x = detail ? _data.Detail : _data.Semantic;
         var y = (detail ? _data.Features.AllDetail() : _data.Features.AllSemantic()).flatten(1);
-        var map = RidgeBaseline.Fit(x, y, _cfg.Ridge.Alphas, _cfg.Ridge.Folds, _t.Seed, _log, $"{stream} (ridge_skip)");
+        var map = Ridge.Fit(x, y, _cfg.Ridge.Alphas, _cfg.Ridge.Folds, _t.Seed, _log, $"{stream} (ridge_skip)");
         if (!resuming) encoder.SetRidgeSkip(map.Weight, map.Bias);
         if (!_cfg.Model.RidgeSkipOutOfFold) return;
         if (y.numel() * sizeof(float) > OutOfFoldLimitBytes)
@@ -95,7 +95,7 @@ sealed class TrainingSession : IDisposable
                 $"{OutOfFoldLimitBytes / 1e9:0} GB; training against the all-rows map");
             return;
         }
-        var oof = RidgeBaseline.OutOfFold(x, y, map.Alpha, _cfg.Ridge.Folds, _t.Seed).DetachFromDisposeScope();
+        var oof = Ridge.OutOfFold(x, y, map.Alpha, _cfg.Ridge.Folds, _t.Seed).DetachFromDisposeScope();
         if (detail) _oofD = oof; else _oofS = oof;
     }
 

@@ -93,8 +93,11 @@ public class HierarchicalSynthTests : IClassFixture<HierarchicalSynthTests.Subje
     {
         using var scope = NewDisposeScope();
         var s = NsdSubject.Open(_d.Root);
-        Tensor Load(string name, int rows) { var a = Npy.Read(Gt(name)); return tensor(a.ToFloat32(),
-            a.Shape).reshape(rows, -1); }
+        Tensor Load(string name, int rows)
+        {
+            var a = Npy.Read(Gt(name)); return tensor(a.ToFloat32(),
+            a.Shape).reshape(rows, -1);
+        }
         var labTr = Load("train_labels", Train).gt(0).to_type(ScalarType.Float32);
         var labTe = Load("test_labels", Test).gt(0);
         var conTr = Load("train_contrast", Train);

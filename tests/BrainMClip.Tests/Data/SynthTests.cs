@@ -7,7 +7,8 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Tests.Data;
 
-/// <summary>`brainmclip synth --world linear` end to end: layout, counts, determinism, ground truth, decodable content.</summary>
+/// <summary>`brainmclip synth --world linear` end to end: layout, counts, determinism, ground truth, decodable
+/// content.</summary>
 [Collection("Console")]
 public class SynthTests : IClassFixture<SynthTests.Seed7>
 {
@@ -17,7 +18,8 @@ public class SynthTests : IClassFixture<SynthTests.Seed7>
         public TempDir Dir { get; } = new();
         public string Root => Path.Combine(Dir.Path, "D");
         public (int Code, string Out, string Err) Result { get; }
-        public Seed7() => Result = CliRunner.Run("synth", "--world", "linear", "--out", Root, "--seed", "7", "--train", "200",
+        public Seed7() =>
+            Result = CliRunner.Run("synth", "--world", "linear", "--out", Root, "--seed", "7", "--train", "200",
             "--test", "50");
         public void Dispose() => Dir.Dispose();
     }
@@ -54,10 +56,16 @@ public class SynthTests : IClassFixture<SynthTests.Seed7>
     {
         using var dir = new TempDir();
         string again = Path.Combine(dir.Path, "again"), other = Path.Combine(dir.Path, "other");
-        Assert.Equal(0, CliRunner.Run("synth", "--world", "linear", "--out", again, "--seed", "7", "--train", "200", "--test", "50").Code);
-        Assert.Equal(0, CliRunner.Run("synth", "--world", "linear", "--out", other, "--seed", "8", "--train", "200", "--test", "50").Code);
-        var files = Directory.GetFiles(_d.Root, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(_d.Root, f)).Order().ToArray();
-        Assert.Equal(files, Directory.GetFiles(again, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(again, f)).Order().ToArray());
+        Assert.Equal(0,
+            CliRunner.Run("synth", "--world", "linear", "--out", again, "--seed", "7", "--train", "200", "--test",
+            "50").Code);
+        Assert.Equal(0,
+            CliRunner.Run("synth", "--world", "linear", "--out", other, "--seed", "8", "--train", "200", "--test",
+            "50").Code);
+        var files = Directory.GetFiles(_d.Root, "*", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(_d.Root, f)).Order().ToArray();
+        Assert.Equal(files, Directory.GetFiles(again, "*", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(again, f)).Order().ToArray());
         Assert.Equal(18, files.Length); // 4 npy + 6 ROI masks + 8 ground-truth files
         foreach (var f in files)
             Assert.True(File.ReadAllBytes(Path.Combine(_d.Root, f)).AsSpan()

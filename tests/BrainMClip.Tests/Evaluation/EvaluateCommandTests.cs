@@ -64,23 +64,29 @@ public class EvaluateCommandTests
         using var tmp = new TempDir();
         string nets = Path.Combine(tmp.Path, "nets");
         Directory.CreateDirectory(nets);
-        using (var alex = MetricNetwork.Create("alexnet")) HashedWeights.Write(alex, Path.Combine(nets, "alexnet.safetensors"));
-        string dir = TestPaths.Fixture("eval/metrics"), truth = Path.Combine(dir, "truth"), a = Path.Combine(dir, "recons");
+        using (var alex = MetricNetwork.Create("alexnet")) HashedWeights.Write(alex,
+            Path.Combine(nets, "alexnet.safetensors"));
+        string dir = TestPaths.Fixture("eval/metrics"), truth = Path.Combine(dir, "truth"),
+            a = Path.Combine(dir, "recons");
         // A second set: the reconstructions in another order (other scores, same numbers).
         string b = Path.Combine(tmp.Path, "shuffled");
         Directory.CreateDirectory(b);
         var files = Directory.GetFiles(a, "rec_*.png").Order().ToArray();
-        for (int i = 0; i < files.Length; i++) File.Copy(files[i], Path.Combine(b, Path.GetFileName(files[(i + 1) % files.Length])));
+        for (int i = 0; i < files.Length; i++) File.Copy(files[i],
+            Path.Combine(b, Path.GetFileName(files[(i + 1) % files.Length])));
         string[] common = ["--truth", truth, "--nets", nets, "--metrics", "pixcorr,ssim,alexnet2,alexnet5"];
         string oneA = Path.Combine(tmp.Path, "A.json"), oneB = Path.Combine(tmp.Path, "B.json");
         Assert.Equal(0, BrainMClip.Cli.Program.Main(["evaluate", "--recons", a, "--out", oneA, .. common]));
         Assert.Equal(0, BrainMClip.Cli.Program.Main(["evaluate", "--recons", b, "--out", oneB, .. common]));
         string bothA = Path.Combine(tmp.Path, "A2.json"), bothB = Path.Combine(tmp.Path, "B2.json");
-        Assert.Equal(0, BrainMClip.Cli.Program.Main(["evaluate", "--recons", a, "--out", bothA, "--recons", b, "--out", bothB, .. common]));
+        Assert.Equal(0,
+            BrainMClip.Cli.Program.Main(
+            ["evaluate", "--recons", a, "--out", bothA, "--recons", b, "--out", bothB, .. common]));
         Assert.Equal(File.ReadAllText(oneA), File.ReadAllText(bothA));
         Assert.Equal(File.ReadAllText(oneB), File.ReadAllText(bothB));
         Assert.NotEqual(File.ReadAllText(oneA), File.ReadAllText(oneB));
-        Assert.Equal(2, BrainMClip.Cli.Program.Main(["evaluate", "--recons", a, "--recons", b, "--out", bothA, .. common]));
+        Assert.Equal(2,
+            BrainMClip.Cli.Program.Main(["evaluate", "--recons", a, "--recons", b, "--out", bothA, .. common]));
     }
 
     [Fact]

@@ -26,9 +26,12 @@ public class NetsInitTests
         using var tmp = new TempDir();
         string nets = Path.Combine(tmp.Path, "nets"), again = Path.Combine(tmp.Path, "again");
         string other = Path.Combine(tmp.Path, "other");
-        Assert.Equal(0, BrainMClip.Cli.Program.Main(["nets-init", "--out", nets, "--networks", "alexnet", "--seed", "3"]));
-        Assert.Equal(0, BrainMClip.Cli.Program.Main(["nets-init", "--out", again, "--networks", "alexnet", "--seed", "3"]));
-        Assert.Equal(0, BrainMClip.Cli.Program.Main(["nets-init", "--out", other, "--networks", "alexnet", "--seed", "4"]));
+        Assert.Equal(0,
+            BrainMClip.Cli.Program.Main(["nets-init", "--out", nets, "--networks", "alexnet", "--seed", "3"]));
+        Assert.Equal(0,
+            BrainMClip.Cli.Program.Main(["nets-init", "--out", again, "--networks", "alexnet", "--seed", "3"]));
+        Assert.Equal(0,
+            BrainMClip.Cli.Program.Main(["nets-init", "--out", other, "--networks", "alexnet", "--seed", "4"]));
         string alex = Path.Combine(nets, "alexnet.safetensors");
         Assert.Equal(File.ReadAllBytes(alex), File.ReadAllBytes(Path.Combine(again, "alexnet.safetensors")));
         Assert.NotEqual(File.ReadAllBytes(alex), File.ReadAllBytes(Path.Combine(other, "alexnet.safetensors")));
@@ -61,7 +64,8 @@ public class NetsInitTests
         Assert.True(report.IsRandom("alexnet2") && report.IsRandom("clip"));
         Assert.False(report.IsRandom("pixcorr"));
         string table = report.FormatTable();
-        Assert.Contains("(random net)", table.Split('\n').Single(l => l.StartsWith("Alex(2)", StringComparison.Ordinal)));
+        Assert.Contains("(random net)", table.Split('\n')
+            .Single(l => l.StartsWith("Alex(2)", StringComparison.Ordinal)));
         Assert.DoesNotContain("MindEye", table); // no published figures unless the data is real NSD
 
         // Other weights copied over the random file: used as given, no longer labelled random.

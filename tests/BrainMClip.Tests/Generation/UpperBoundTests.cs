@@ -15,7 +15,8 @@ public class UpperBoundTests
         using var tmp = new TempDir();
         var g = new Generator(2);
         string stim = Path.Combine(tmp.Path, "stim.npy"), feat = Path.Combine(tmp.Path, "feat.safetensors");
-        Npy.WriteUInt8(stim, [4, 20, 20, 3], randint(0, 256, [4, 20, 20, 3], dtype: ScalarType.Byte, generator: g).data<byte>().ToArray());
+        Npy.WriteUInt8(stim, [4, 20, 20, 3],
+            randint(0, 256, [4, 20, 20, 3], dtype: ScalarType.Byte, generator: g).data<byte>().ToArray());
         // True features as 'features' writes them: every token divided by the CLS token's norm.
         var sem = randn([4, 3, 8], generator: g);
         sem = sem / sem[.., 0..1, ..].norm(-1, true);
@@ -23,14 +24,21 @@ public class UpperBoundTests
         string gen = Path.Combine(tmp.Path, "gen");
         PixelGeneratorTrainer.Train(new PixelGeneratorOptions
         {
-            ImagesPath = stim, FeaturesPath = feat, OutDir = gen, Steps = 2, BatchSize = 2, Size = 32,
+            ImagesPath = stim,
+            FeaturesPath = feat,
+            OutDir = gen,
+            Steps = 2,
+            BatchSize = 2,
+            Size = 32,
         }, TextWriter.Null);
         string pred = Path.Combine(tmp.Path, "pred.safetensors");
         SafeTensors.Save(pred, new Dictionary<string, Tensor>
         {
-            ["semantic"] = randn([4, 3, 8], generator: g), ["detail_projected"] = randn([4, 3, 8], generator: g),
+            ["semantic"] = randn([4, 3, 8], generator: g),
+            ["detail_projected"] = randn([4, 3, 8], generator: g),
         });
-        var o = new ReconstructOptions { PredPath = pred, GeneratorPath = gen, OutDir = Path.Combine(tmp.Path, "recon"), Steps = 2, Seed = 5 };
+        var o = new ReconstructOptions
+        { PredPath = pred, GeneratorPath = gen, OutDir = Path.Combine(tmp.Path, "recon"), Steps = 2, Seed = 5 };
         var r = UpperBound.Run(o, feat);
         Assert.Equal(4, r.Written);
 
@@ -44,7 +52,8 @@ public class UpperBoundTests
             var a = File.ReadAllBytes(Path.Combine(tmp.Path, "recon", UpperBound.FolderName, name));
             Assert.Equal(File.ReadAllBytes(Path.Combine(tmp.Path, "perfect", name)), a);
         }
-        Assert.Contains("upper bound", File.ReadAllText(Path.Combine(tmp.Path, "recon", UpperBound.FolderName, "reconstruct.json")));
+        Assert.Contains("upper bound",
+            File.ReadAllText(Path.Combine(tmp.Path, "recon", UpperBound.FolderName, "reconstruct.json")));
 
         // Features of other images (another count) are refused, naming the file.
         string wrong = Path.Combine(tmp.Path, "wrong.safetensors");

@@ -22,7 +22,8 @@ public class NetworkVersusRidgeTests(ITestOutputHelper output)
         Assert.False(tiny.Model.RidgeSkip);
         Assert.False(tiny.Training.KeepLinearUnlessBetter);
 
-        // Targets at the tiny CLIP's shapes (65 tokens, 64 / 128 channels), which the tiny preset's loss weights are for.
+        // Targets at the tiny CLIP's shapes (65 tokens, 64 / 128 channels), which the tiny preset's loss weights are
+        // for.
         var p = NonlinearWorld.Make(800, 200, tokens: 65, widthDetail: 128, widthSemantic: 64, instance: 1.0,
             categories: 12, latent: 8, gainScale: 0.3, thresholdScale: 0, noise: 0.3, seed: 7);
         var data = ModelTestData.Training(p);

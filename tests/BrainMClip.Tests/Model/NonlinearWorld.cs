@@ -16,7 +16,8 @@ public static class NonlinearWorld
 {
     public static ModelTestData.Problem Make(int nTrain, int nTest, int voxelsDetail = 60, int voxelsSemantic = 120,
         int tokens = 4, int widthDetail = 16, int widthSemantic = 12, int latent = 6, int categories = 6,
-        double noise = 0.5, double sharedNoise = 0.5, double instance = 0.5, double gainScale = 1, double thresholdScale = 1,
+        double noise = 0.5, double sharedNoise = 0.5, double instance = 0.5, double gainScale = 1,
+            double thresholdScale = 1,
         long seed = 7)
     {
         using var g = new Generator((ulong)seed);
@@ -37,7 +38,8 @@ public static class NonlinearWorld
             var category = score.argmax(1);
             var shared = randn(n, 1, generator: g) * sharedNoise;
             var drive = score.index_select(1, area);                               // (n, V_S): own category's score
-            var fS = (gain * (drive - threshold)).sigmoid() + shared * loading + noise * randn(n, voxelsSemantic, generator: g);
+            var fS = (gain * (drive - threshold)).sigmoid() + shared * loading
+                + noise * randn(n, voxelsSemantic, generator: g);
             var fD = u.mm(a) / Math.Sqrt(latent) + shared + noise * randn(n, voxelsDetail, generator: g);
             var eS = prototypes.index_select(0, category) + instance * z.mm(m).tanh();
             var eD = u.mm(c).tanh();

@@ -5,7 +5,8 @@ using Xunit;
 
 namespace BrainMClip.Tests.Model;
 
-/// <summary>`study` end to end on a small synthetic subject: outputs, paired CIs, ablations, resumption, params provenance.</summary>
+/// <summary>`study` end to end on a small synthetic subject: outputs, paired CIs, ablations, resumption, params
+/// provenance.</summary>
 [Collection("Console")]
 public class StudyCommandTests
 {
@@ -20,16 +21,21 @@ public class StudyCommandTests
     {
         using var dir = new TempDir();
         string P(string n) => Path.Combine(dir.Path, n);
-        Ok(CliRunner.Run("synth", "--out", P("data"), "--world", "linear", "--train", "60", "--test", "20", "--image-size", "32", "--seed", "2"));
+        Ok(CliRunner.Run("synth", "--out", P("data"), "--world", "linear", "--train", "60", "--test", "20",
+            "--image-size", "32", "--seed", "2"));
         Ok(CliRunner.Run("clip-init", "--out", P("clip"), "--preset", "tiny"));
-        Ok(CliRunner.Run("features", "--clip", P("clip"), "--input", P("data/processed_data/subj01/nsd_train_stim_sub1.npy"), "--out", P("ftr.safetensors")));
-        Ok(CliRunner.Run("features", "--clip", P("clip"), "--input", P("data/processed_data/subj01/nsd_test_stim_sub1.npy"), "--out", P("fte.safetensors")));
+        Ok(CliRunner.Run("features", "--clip", P("clip"), "--input",
+            P("data/processed_data/subj01/nsd_train_stim_sub1.npy"), "--out", P("ftr.safetensors")));
+        Ok(CliRunner.Run("features", "--clip", P("clip"), "--input",
+            P("data/processed_data/subj01/nsd_test_stim_sub1.npy"), "--out", P("fte.safetensors")));
         File.WriteAllText(P("cfg.json"), """{"base": "tiny", "model": {"hidden": 32, "rank": 4}, "training": {"epochs": 2, "batch_size": 10}}""");
-        string[] args = ["study", "--data", P("data"), "--features-train", P("ftr.safetensors"), "--features-test", P("fte.safetensors"),
+        string[] args = ["study", "--data", P("data"), "--features-train", P("ftr.safetensors"), "--features-test",
+            P("fte.safetensors"),
             "--out", P("study"), "--config", P("cfg.json"), "--sizes", "30,60", "--seeds", "2",
             "--ablations", "no_cross,no_split,final_layer_only", "--bootstrap", "200"];
         var first = JsonNode.Parse(Ok(CliRunner.Run(args)))!;
-        foreach (var f in new[] { "results.json", "results.csv", "learning_curve.png", "ablations.png", "network_config.json" })
+        foreach (var f in new[]
+            { "results.json", "results.csv", "learning_curve.png", "ablations.png", "network_config.json" })
             Assert.True(File.Exists(P("study/" + f)), f);
         var curve = first["learning_curve"]!.AsArray();
         Assert.Equal([30, 60], curve.Select(c => c!["size"]!.GetValue<int>()).ToArray());
@@ -37,7 +43,8 @@ public class StudyCommandTests
         {
             Assert.Equal(2, c!["seeds"]!.GetValue<int>());
             var d = c["network_minus_ridge"]!["semantic.brain_to_image"]!;
-            double mean = d["mean"]!.GetValue<double>(), lo = d["ci95_low"]!.GetValue<double>(), hi = d["ci95_high"]!.GetValue<double>();
+            double mean = d["mean"]!.GetValue<double>(), lo = d["ci95_low"]!.GetValue<double>(),
+                hi = d["ci95_high"]!.GetValue<double>();
             Assert.InRange(mean, lo, hi);
             Assert.InRange(hi - lo, 0, 2);
         }
@@ -64,7 +71,8 @@ public class StudyCommandTests
         Assert.Equal(["mindbridge", "mindeye1", "mindeye2"], refs.Select(r => r.Key).Order().ToArray());
         foreach (var (_, r) in refs)
         {
-            foreach (var k in new[] { "name", "source", "includes", "excludes" }) Assert.False(string.IsNullOrWhiteSpace(r![k]!.GetValue<string>()), k);
+            foreach (var k in new[] { "name", "source", "includes", "excludes" }) Assert.False(
+                string.IsNullOrWhiteSpace(r![k]!.GetValue<string>()), k);
             Assert.Equal(r!["total"]!.GetValue<long>(), r["modules"]!.AsObject().Sum(m => m.Value!.GetValue<long>()));
         }
         Assert.Equal(947_579_904, refs["mindeye1"]!["total"]!.GetValue<long>());

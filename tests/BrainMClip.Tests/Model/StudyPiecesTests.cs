@@ -6,7 +6,8 @@ using static TorchSharp.torch;
 
 namespace BrainMClip.Tests.Model;
 
-/// <summary>The pieces the study and the recipe rely on: paired bootstrap, BiMixCo draws, feature views, per-sample hits.</summary>
+/// <summary>The pieces the study and the recipe rely on: paired bootstrap, BiMixCo draws, feature views, per-sample
+/// hits.</summary>
 public class StudyPiecesTests
 {
     [Fact]

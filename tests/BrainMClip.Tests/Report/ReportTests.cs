@@ -138,13 +138,16 @@ public class ReportTests(ITestOutputHelper output)
         // Header: one column per row, upper bound first, then BrainMCLIP, then ridge; no published columns.
         Assert.Matches("<th>metric</th><th>from true features</th><th>BrainMCLIP</th><th>ridge</th></tr>", metrics);
         Assert.Matches(@"PixCorr ↑</td><td>0\.777</td><td class=""ours"">0\.310</td><td>0\.111</td>", metrics);
-        Assert.Matches(@"CLIP ↑ <span class=""random"">random net</span></td><td>99\.1%</td><td class=""ours"">75\.0%</td><td>52\.5%</td>", metrics);
+        Assert.Matches(
+            @"CLIP ↑ <span class=""random"">random net</span></td><td>99\.1%</td><td class=""ours"">75\.0%</td><td>52\.5%</td>", metrics);
         Assert.Contains("Random-weight metric networks", metrics);
         // Grid: ground truth + three rows, each with the 4 test images.
         var grid = Section(html, "grid");
         foreach (var label in new[] { "ground truth", "from true features", "BrainMCLIP", "ridge" })
             Assert.Equal(4, Regex.Matches(grid, $"alt=\"{label} \\d+\"").Count);
-        Assert.True(grid.IndexOf(">from true features<", StringComparison.Ordinal) < grid.IndexOf(">BrainMCLIP<", StringComparison.Ordinal));
+        Assert.True(
+            grid.IndexOf(">from true features<", StringComparison.Ordinal) < grid.IndexOf(">BrainMCLIP<",
+            StringComparison.Ordinal));
         // Retrieval: a column per row that has retrieval, and each row's protocol.
         var retrieval = Section(html, "retrieval");
         Assert.Contains("<th>BrainMCLIP</th><th>ridge</th>", retrieval);

@@ -41,7 +41,8 @@ public class SlurmRecipeTests
 
     static void Run(string file, IReadOnlyDictionary<string, string> env, params string[] args)
     {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(file)
+        { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args) psi.ArgumentList.Add(a);
         foreach (var (k, v) in env) psi.Environment[k] = v;
         psi.Environment["BRAINMCLIP"] = Cli;
@@ -67,10 +68,13 @@ public class SlurmRecipeTests
             Npy.WriteUInt8(stim, [Images, 24, 24, 3], px.data<byte>().ToArray());
 
         // Features: 3 array tasks + the merge job vs. one run with the same batch.
-        string merged = Path.Combine(tmp.Path, "sharded", "features.safetensors"), whole = Path.Combine(tmp.Path, "whole.safetensors");
-        var env = new Dictionary<string, string> { ["CLIP"] = clip, ["IMAGES"] = stim, ["OUT"] = merged, ["BATCH"] = "2" };
+        string merged = Path.Combine(tmp.Path, "sharded", "features.safetensors"),
+            whole = Path.Combine(tmp.Path, "whole.safetensors");
+        var env = new Dictionary<string, string>
+        { ["CLIP"] = clip, ["IMAGES"] = stim, ["OUT"] = merged, ["BATCH"] = "2" };
         RunArray("features.sbatch", env);
-        Assert.Equal(Shards, Directory.GetFiles(Path.GetDirectoryName(merged)!, "features.shard-*-of-3.safetensors").Length);
+        Assert.Equal(Shards,
+            Directory.GetFiles(Path.GetDirectoryName(merged)!, "features.shard-*-of-3.safetensors").Length);
         Run("bash", env, Path.Combine(Slurm, "merge-features.sbatch"));
         Run(Cli, env, "features", "--clip", clip, "--input", stim, "--out", whole, "--batch", "2");
         Assert.Equal(File.ReadAllBytes(whole), File.ReadAllBytes(merged));
@@ -79,7 +83,12 @@ public class SlurmRecipeTests
         string gen = Path.Combine(tmp.Path, "gen"), pred = Path.Combine(tmp.Path, "pred.safetensors");
         PixelGeneratorTrainer.Train(new PixelGeneratorOptions
         {
-            ImagesPath = stim, FeaturesPath = whole, OutDir = gen, Steps = 2, BatchSize = 2, Size = 32,
+            ImagesPath = stim,
+            FeaturesPath = whole,
+            OutDir = gen,
+            Steps = 2,
+            BatchSize = 2,
+            Size = 32,
         }, TextWriter.Null);
         using (var scope = NewDisposeScope())
         {
@@ -87,33 +96,44 @@ public class SlurmRecipeTests
             var g = new Generator(11);
             SafeTensors.Save(pred, new Dictionary<string, Tensor>
             {
-                ["semantic"] = sem + 0.1 * randn(sem.shape, generator: g), ["detail_projected"] = randn(sem.shape, generator: g),
+                ["semantic"] = sem + 0.1 * randn(sem.shape, generator: g),
+                ["detail_projected"] = randn(sem.shape, generator: g),
             });
         }
         string sharded = Path.Combine(tmp.Path, "recon-sharded"), single = Path.Combine(tmp.Path, "recon-single");
         var renv = new Dictionary<string, string>
         {
-            ["PRED"] = pred, ["GENERATOR"] = gen, ["RECON"] = sharded, ["STEPS"] = "2", ["TRUTH_FEATURES"] = whole,
+            ["PRED"] = pred,
+            ["GENERATOR"] = gen,
+            ["RECON"] = sharded,
+            ["STEPS"] = "2",
+            ["TRUTH_FEATURES"] = whole,
         };
         RunArray("reconstruct.sbatch", renv);
-        Run(Cli, renv, "reconstruct", "--pred", pred, "--generator", gen, "--out", single, "--steps", "2", "--truth-features", whole);
+        Run(Cli, renv, "reconstruct", "--pred", pred, "--generator", gen, "--out", single, "--steps", "2",
+            "--truth-features", whole);
         foreach (var sub in new[] { "", "true_features" })
         {
-            var a = Directory.GetFiles(Path.Combine(single, sub), "rec_*.png").Select(Path.GetFileName).Order().ToList();
-            var b = Directory.GetFiles(Path.Combine(sharded, sub), "rec_*.png").Select(Path.GetFileName).Order().ToList();
+            var a = Directory.GetFiles(Path.Combine(single, sub), "rec_*.png").Select(Path.GetFileName).Order()
+                .ToList();
+            var b = Directory.GetFiles(Path.Combine(sharded, sub), "rec_*.png").Select(Path.GetFileName).Order()
+                .ToList();
             Assert.Equal(Images, a.Count);
             Assert.Equal(a, b);
             foreach (var f in a)
-                Assert.Equal(File.ReadAllBytes(Path.Combine(single, sub, f!)), File.ReadAllBytes(Path.Combine(sharded, sub, f!)));
+                Assert.Equal(File.ReadAllBytes(Path.Combine(single, sub, f!)),
+                    File.ReadAllBytes(Path.Combine(sharded, sub, f!)));
             // One manifest per task, together listing every image once.
             var indices = Enumerable.Range(0, Shards).SelectMany(i =>
             {
-                var m = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(sharded, sub, $"reconstruct.shard-{i}-of-{Shards}.json")))!;
+                var m = System.Text.Json.Nodes.JsonNode.Parse(
+                    File.ReadAllText(Path.Combine(sharded, sub, $"reconstruct.shard-{i}-of-{Shards}.json")))!;
                 return m["images"]!.AsArray().Select(e => e!["index"]!.GetValue<int>());
             }).ToList();
             Assert.Equal(Enumerable.Range(0, Images), indices);
         }
         // Upper-bound images differ from the prediction images (other conditioning, same seeds).
-        Assert.NotEqual(File.ReadAllBytes(Path.Combine(single, "rec_000.png")), File.ReadAllBytes(Path.Combine(single, "true_features", "rec_000.png")));
+        Assert.NotEqual(File.ReadAllBytes(Path.Combine(single, "rec_000.png")),
+            File.ReadAllBytes(Path.Combine(single, "true_features", "rec_000.png")));
     }
 }

@@ -1,3 +1,4 @@
+using BrainMClip.Model;
 using BrainMClip.Training;
 using Xunit;
 using static TorchSharp.torch;
@@ -15,7 +16,7 @@ public class RidgeTests
         var x = randn(n, v, generator: g, dtype: ScalarType.Float64);
         var w = randn(v, 6, generator: g, dtype: ScalarType.Float64);
         var y = x.mm(w) + 3 + 0.01 * randn(n, 6, generator: g, dtype: ScalarType.Float64);
-        var map = RidgeBaseline.Fit(x.to_type(ScalarType.Float32), y.to_type(ScalarType.Float32), [1e-3, 1, 1e4], 3, 0);
+        var map = Ridge.Fit(x.to_type(ScalarType.Float32), y.to_type(ScalarType.Float32), [1e-3, 1, 1e4], 3, 0);
         if (v < n) Assert.Equal(1e-3, map.Alpha);   // well-posed clean data: smallest alpha wins
 
         // Reference: centred normal equations (XcᵀXc + αI) W = Xcᵀ Yc in float64.
@@ -33,7 +34,7 @@ public class RidgeTests
         using var g = new Generator(2);
         var x = randn(40, 60, generator: g);
         var y = 0.05f * x.narrow(1, 0, 4) + randn(40, 4, generator: g);   // mostly noise
-        var map = RidgeBaseline.Fit(x, y, [1e-4, 1e4], 4, 0);
+        var map = Ridge.Fit(x, y, [1e-4, 1e4], 4, 0);
         Assert.Equal(1e4, map.Alpha);
         Assert.Equal(2, map.CvScores.Count);
     }

@@ -154,7 +154,7 @@ public class TrainerTests
         var w = Weights(dir.Path);
         // The linear path is the baseline's ridge fit on all training rows (validation part included), unchanged by
         // training (a buffer, not a parameter).
-        var map = RidgeBaseline.Fit(p.TrainSemantic, p.TrainES.flatten(1), cfg.Ridge.Alphas, cfg.Ridge.Folds,
+        var map = Ridge.Fit(p.TrainSemantic, p.TrainES.flatten(1), cfg.Ridge.Alphas, cfg.Ridge.Folds,
             cfg.Training.Seed);
         Assert.True(w["model.encoder_semantic.skip_weight"].equal(map.Weight).all().item<bool>());
         Assert.True(w["model.encoder_semantic.skip_bias"].equal(map.Bias).all().item<bool>());

@@ -50,7 +50,10 @@ public static class WorldSampler
             for (int a = 0; a < attrs.Length; a++) attrs[a] = r.NextDouble();
             double maxTilt = fam switch
             {
-                WorldFamily.Face => 0.45, WorldFamily.Body => 0.5, WorldFamily.Place => 0.2, _ => 0.35,
+                WorldFamily.Face => 0.45,
+                WorldFamily.Body => 0.5,
+                WorldFamily.Place => 0.2,
+                _ => 0.35,
             };
             double rot = r.Uniform(-maxTilt, maxTilt);
             objs[j] = new WorldObject(fam, attrs, x, y, scale, rot, ObjectColor(r, bg.Color), r.NextULong());
@@ -120,7 +123,12 @@ public static class WorldSampler
         double f = h6 - Math.Floor(h6), p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
         return i switch
         {
-            0 => [v, t, p], 1 => [q, v, p], 2 => [p, v, t], 3 => [p, q, v], 4 => [t, p, v], _ => [v, p, q],
+            0 => [v, t, p],
+            1 => [q, v, p],
+            2 => [p, v, t],
+            3 => [p, q, v],
+            4 => [t, p, v],
+            _ => [v, p, q],
         };
     }
 }

@@ -46,7 +46,8 @@ public abstract class MetricNetwork : nn.Module<Tensor, Tensor>
     /// <summary>The module whose state-dict keys equal torchvision's (this, unless the network wraps a port).</summary>
     protected virtual nn.Module WeightsRoot => this;
 
-    /// <summary>The torchvision-named state dict (what a weights file holds), e.g. to write seeded random weights.</summary>
+    /// <summary>The torchvision-named state dict (what a weights file holds), e.g. to write seeded random
+    /// weights.</summary>
     public Dictionary<string, Tensor> WeightsStateDict() => WeightsRoot.state_dict();
 
     /// <summary>Loads torchvision-named weights from a safetensors file and switches to eval mode.</summary>

@@ -67,7 +67,8 @@ public sealed class ResNet50 : MetricNetwork
             conv3 = new RoutedConv2d(planes, planes * Expansion, 1, hasBias: false);
             bn3 = BatchNorm2d(planes * Expansion);
             if (stride != 1 || inplanes != planes * Expansion)
-                downsample = Sequential(new RoutedConv2d(inplanes, planes * Expansion, 1, stride, hasBias: false), BatchNorm2d(planes * Expansion));
+                downsample = Sequential(new RoutedConv2d(inplanes, planes * Expansion, 1, stride, hasBias: false),
+                    BatchNorm2d(planes * Expansion));
             RegisterComponents();
         }
 

@@ -29,15 +29,20 @@ public sealed record AutoencoderKLConfig
         if (cls != null && cls != "AutoencoderKL")
             throw r.Error("_class_name", $"= \"{cls}\" is not supported (expected AutoencoderKL)");
         var ch = r.Ints("block_out_channels", [64]);
-        if (ch.Length == 0 || ch.Any(c => c <= 0)) throw r.Error("block_out_channels", "must be a non-empty list of positive integers");
+        if (ch.Length == 0 || ch.Any(c => c <= 0)) throw r.Error("block_out_channels",
+            "must be a non-empty list of positive integers");
         var down = r.Strings("down_block_types", Enumerable.Repeat("DownEncoderBlock2D", ch.Length).ToArray());
         var up = r.Strings("up_block_types", Enumerable.Repeat("UpDecoderBlock2D", ch.Length).ToArray());
-        if (down.Length != ch.Length) throw r.Error("down_block_types", $"has {down.Length} entries but block_out_channels has {ch.Length}");
-        if (up.Length != ch.Length) throw r.Error("up_block_types", $"has {up.Length} entries but block_out_channels has {ch.Length}");
+        if (down.Length != ch.Length) throw r.Error("down_block_types",
+            $"has {down.Length} entries but block_out_channels has {ch.Length}");
+        if (up.Length != ch.Length) throw r.Error("up_block_types",
+            $"has {up.Length} entries but block_out_channels has {ch.Length}");
         if (down.Any(t => t != "DownEncoderBlock2D"))
-            throw r.Error("down_block_types", $"contains \"{down.First(t => t != "DownEncoderBlock2D")}\" (supported: DownEncoderBlock2D)");
+            throw r.Error("down_block_types",
+                $"contains \"{down.First(t => t != "DownEncoderBlock2D")}\" (supported: DownEncoderBlock2D)");
         if (up.Any(t => t != "UpDecoderBlock2D"))
-            throw r.Error("up_block_types", $"contains \"{up.First(t => t != "UpDecoderBlock2D")}\" (supported: UpDecoderBlock2D)");
+            throw r.Error("up_block_types",
+                $"contains \"{up.First(t => t != "UpDecoderBlock2D")}\" (supported: UpDecoderBlock2D)");
         r.RequireNullOr("act_fn", "silu", "swish");
         r.RequireNullOr("latents_mean");
         r.RequireNullOr("latents_std");
@@ -57,7 +62,8 @@ public sealed record AutoencoderKLConfig
         };
         if (cfg.NormNumGroups < 1) throw r.Error("norm_num_groups", "must be positive");
         foreach (var c in ch)
-            if (c % cfg.NormNumGroups != 0) throw r.Error("norm_num_groups", $"= {cfg.NormNumGroups} does not divide block channel count {c}");
+            if (c % cfg.NormNumGroups != 0) throw r.Error("norm_num_groups",
+                $"= {cfg.NormNumGroups} does not divide block channel count {c}");
         if (cfg.LayersPerBlock < 1) throw r.Error("layers_per_block", "must be at least 1");
         if (cfg.InChannels < 1) throw r.Error("in_channels", "must be positive");
         if (cfg.OutChannels < 1) throw r.Error("out_channels", "must be positive");
@@ -67,7 +73,8 @@ public sealed record AutoencoderKLConfig
     }
 }
 
-/// <summary>diffusers UNetMidBlock2D of the VAE: resnet, single-head attention, resnet (no time embedding, eps 1e-6).</summary>
+/// <summary>diffusers UNetMidBlock2D of the VAE: resnet, single-head attention, resnet (no time embedding, eps
+/// 1e-6).</summary>
 public sealed class VaeMidBlock : nn.Module
 {
     readonly ModuleList<ResnetBlock2D> resnets;
@@ -77,7 +84,8 @@ public sealed class VaeMidBlock : nn.Module
     {
         resnets = new ModuleList<ResnetBlock2D>(new ResnetBlock2D(channels, channels, null, groups, 1e-6),
             new ResnetBlock2D(channels, channels, null, groups, 1e-6));
-        if (addAttention) attentions = new ModuleList<SpatialSelfAttention>(new SpatialSelfAttention(channels, groups, 1e-6));
+        if (addAttention) attentions = new ModuleList<SpatialSelfAttention>(
+            new SpatialSelfAttention(channels, groups, 1e-6));
         RegisterComponents();
     }
 
@@ -97,10 +105,12 @@ public sealed class DownEncoderBlock2D : nn.Module
     readonly ModuleList<ResnetBlock2D> resnets;
     readonly ModuleList<Downsample2D>? downsamplers;
 
-    public DownEncoderBlock2D(long inChannels, long outChannels, int layers, long groups, bool addDownsample) : base(nameof(DownEncoderBlock2D))
+    public DownEncoderBlock2D(long inChannels, long outChannels, int layers, long groups,
+        bool addDownsample) : base(nameof(DownEncoderBlock2D))
     {
         resnets = new ModuleList<ResnetBlock2D>(Enumerable.Range(0, layers)
-            .Select(i => new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, null, groups, 1e-6)).ToArray());
+            .Select(i => new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, null, groups, 1e-6))
+                .ToArray());
         if (addDownsample) downsamplers = new ModuleList<Downsample2D>(new Downsample2D(outChannels, padding: 0));
         RegisterComponents();
     }
@@ -120,10 +130,12 @@ public sealed class UpDecoderBlock2D : nn.Module
     readonly ModuleList<ResnetBlock2D> resnets;
     readonly ModuleList<Upsample2D>? upsamplers;
 
-    public UpDecoderBlock2D(long inChannels, long outChannels, int layers, long groups, bool addUpsample) : base(nameof(UpDecoderBlock2D))
+    public UpDecoderBlock2D(long inChannels, long outChannels, int layers, long groups,
+        bool addUpsample) : base(nameof(UpDecoderBlock2D))
     {
         resnets = new ModuleList<ResnetBlock2D>(Enumerable.Range(0, layers)
-            .Select(i => new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, null, groups, 1e-6)).ToArray());
+            .Select(i => new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, null, groups, 1e-6))
+                .ToArray());
         if (addUpsample) upsamplers = new ModuleList<Upsample2D>(new Upsample2D(outChannels));
         RegisterComponents();
     }
@@ -156,7 +168,9 @@ public sealed class VaeEncoder : nn.Module
         {
             long input = output;
             output = ch[i];
-            blocks.Add(new DownEncoderBlock2D(input, output, cfg.LayersPerBlock, cfg.NormNumGroups, addDownsample: i != ch.Length - 1));
+            blocks.Add(
+                new DownEncoderBlock2D(input, output, cfg.LayersPerBlock, cfg.NormNumGroups,
+                addDownsample: i != ch.Length - 1));
         }
         down_blocks = new ModuleList<DownEncoderBlock2D>(blocks.ToArray());
         mid_block = new VaeMidBlock(ch[^1], cfg.NormNumGroups, cfg.MidBlockAddAttention);
@@ -196,7 +210,9 @@ public sealed class VaeDecoder : nn.Module
         {
             long prev = output;
             output = rch[i];
-            blocks.Add(new UpDecoderBlock2D(prev, output, cfg.LayersPerBlock + 1, cfg.NormNumGroups, addUpsample: i != rch.Length - 1));
+            blocks.Add(
+                new UpDecoderBlock2D(prev, output, cfg.LayersPerBlock + 1, cfg.NormNumGroups,
+                addUpsample: i != rch.Length - 1));
         }
         up_blocks = new ModuleList<UpDecoderBlock2D>(blocks.ToArray());
         conv_norm_out = Layers.GroupNorm(cfg.NormNumGroups, cfg.BlockOutChannels[0], 1e-6);
@@ -242,7 +258,8 @@ public sealed class AutoencoderKL : nn.Module
     public (Tensor Mean, Tensor LogVar) Encode(Tensor image)
     {
         if (image.dim() != 4 || image.shape[1] != Config.InChannels)
-            throw new UserInputException($"vae: image must be (B, {Config.InChannels}, H, W), got {Layers.Shape(image)}");
+            throw new UserInputException(
+                $"vae: image must be (B, {Config.InChannels}, H, W), got {Layers.Shape(image)}");
         using var scope = NewDisposeScope();
         var dtype = quant_conv.weight!.dtype;
         var moments = quant_conv.forward(encoder.Forward(image.to_type(dtype)));
@@ -252,30 +269,37 @@ public sealed class AutoencoderKL : nn.Module
         return (mean.MoveToOuterDisposeScope(), logvar.MoveToOuterDisposeScope());
     }
 
-    /// <summary>Decodes latents (already divided by the scaling factor) to an image in about [−1, 1] (unclamped).</summary>
+    /// <summary>Decodes latents (already divided by the scaling factor) to an image in about [−1, 1]
+    /// (unclamped).</summary>
     public Tensor Decode(Tensor latents)
     {
         if (latents.dim() != 4 || latents.shape[1] != Config.LatentChannels)
-            throw new UserInputException($"vae: latents must be (B, {Config.LatentChannels}, h, w), got {Layers.Shape(latents)}");
+            throw new UserInputException(
+                $"vae: latents must be (B, {Config.LatentChannels}, h, w), got {Layers.Shape(latents)}");
         using var scope = NewDisposeScope();
         var dtype = post_quant_conv.weight!.dtype;
         return decoder.Forward(post_quant_conv.forward(latents.to_type(dtype))).MoveToOuterDisposeScope();
     }
 
-    static readonly Regex LegacyAttention = new(@"^(encoder|decoder)\.mid_block\.attentions\.0\.(query|key|value|proj_attn)\.(weight|bias)$");
+    static readonly Regex LegacyAttention = new(
+        @"^(encoder|decoder)\.mid_block\.attentions\.0\.(query|key|value|proj_attn)\.(weight|bias)$");
 
-    /// <summary>Maps the legacy SD-1.x attention names (query/key/value/proj_attn) to to_q/to_k/to_v/to_out.0, as diffusers does on load.</summary>
+    /// <summary>Maps the legacy SD-1.x attention names (query/key/value/proj_attn) to to_q/to_k/to_v/to_out.0, as
+    /// diffusers does on load.</summary>
     public static string RenameLegacyKey(string key)
     {
         var m = LegacyAttention.Match(key);
         if (!m.Success) return key;
-        string name = m.Groups[2].Value switch { "query" => "to_q", "key" => "to_k", "value" => "to_v", _ => "to_out.0" };
+        string name = m.Groups[2].Value switch
+        { "query" => "to_q", "key" => "to_k", "value" => "to_v", _ => "to_out.0" };
         return $"{m.Groups[1].Value}.mid_block.attentions.0.{name}.{m.Groups[3].Value}";
     }
 
-    /// <summary>Old checkpoints stored the attention projections as 1×1 convs ([C, C, 1, 1]); the linear layers want [C, C].</summary>
+    /// <summary>Old checkpoints stored the attention projections as 1×1 convs ([C, C, 1, 1]); the linear layers want
+    /// [C, C].</summary>
     static Tensor ReshapeAttentionWeight(string key, Tensor t) =>
-        key.Contains(".mid_block.attentions.") && key.EndsWith(".weight") && t.dim() == 4 && t.shape[2] == 1 && t.shape[3] == 1
+        key.Contains(".mid_block.attentions.") && key.EndsWith(".weight") && t.dim() == 4 && t.shape[2] == 1
+            && t.shape[3] == 1
             ? t.reshape(t.shape[0], t.shape[1])
             : t;
 
@@ -292,7 +316,9 @@ public sealed class AutoencoderKL : nn.Module
         foreach (var ch in cfg.BlockOutChannels)
             min = ConfigReader.Add(min, ConfigReader.Mul(2L * cfg.LayersPerBlock + 1, 2 * 9, ch, ch));
         min = ConfigReader.Add(min, ConfigReader.Mul(9, 2L * cfg.LatentChannels, cfg.BlockOutChannels[^1]));
-        ConfigReader.Load(configPath).RequireWeightsCanHold(min, weights, "block_out_channels, layers_per_block, in/out_channels, latent_channels");
+        ConfigReader.Load(configPath)
+            .RequireWeightsCanHold(min, weights,
+            "block_out_channels, layers_per_block, in/out_channels, latent_channels");
         var vae = new AutoencoderKL(cfg);
         WeightLoader.Load(vae, weights, RenameLegacyKey, ReshapeAttentionWeight);
         if (dtype != ScalarType.Float32) vae.to(dtype);

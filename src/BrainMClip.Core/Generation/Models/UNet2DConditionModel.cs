@@ -39,13 +39,17 @@ public sealed class UNet2DConditionModel : nn.Module
             long input = output;
             output = ch[i];
             bool final = i == levels - 1;
-            downs.Add(new UNetDownBlock(cfg.DownBlockTypes[i] == "CrossAttnDownBlock2D", input, output, temb, cfg.LayersPerBlock[i],
-                cfg.TransformerLayersPerBlock[i], cfg.NumAttentionHeads[i], cfg.CrossAttentionDim, cfg, addDownsample: !final));
+            downs.Add(
+                new UNetDownBlock(cfg.DownBlockTypes[i] == "CrossAttnDownBlock2D", input, output, temb,
+                cfg.LayersPerBlock[i],
+                cfg.TransformerLayersPerBlock[i], cfg.NumAttentionHeads[i], cfg.CrossAttentionDim, cfg,
+                    addDownsample: !final));
         }
         down_blocks = new ModuleList<UNetDownBlock>(downs.ToArray());
 
         if (cfg.MidBlockType != null)
-            mid_block = new UNetMidBlock2DCrossAttn(ch[^1], temb, cfg.TransformerLayersPerBlock[^1], cfg.NumAttentionHeads[^1],
+            mid_block = new UNetMidBlock2DCrossAttn(ch[^1], temb, cfg.TransformerLayersPerBlock[^1],
+                cfg.NumAttentionHeads[^1],
                 cfg.CrossAttentionDim, cfg);
 
         var rch = ch.Reverse().ToArray();
@@ -60,7 +64,8 @@ public sealed class UNet2DConditionModel : nn.Module
             long prev = output;
             output = rch[i];
             long input = rch[Math.Min(i + 1, levels - 1)];
-            ups.Add(new UNetUpBlock(cfg.UpBlockTypes[i] == "CrossAttnUpBlock2D", input, prev, output, temb, rlayers[i] + 1,
+            ups.Add(
+                new UNetUpBlock(cfg.UpBlockTypes[i] == "CrossAttnUpBlock2D", input, prev, output, temb, rlayers[i] + 1,
                 rtl[i], rheads[i], cfg.CrossAttentionDim, cfg, addUpsample: !final));
         }
         up_blocks = new ModuleList<UNetUpBlock>(ups.ToArray());
@@ -70,14 +75,16 @@ public sealed class UNet2DConditionModel : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>Builds the UNet from a diffusers folder (config.json + diffusion_pytorch_model.safetensors or model.safetensors).</summary>
+    /// <summary>Builds the UNet from a diffusers folder (config.json + diffusion_pytorch_model.safetensors or
+    /// model.safetensors).</summary>
     public static UNet2DConditionModel FromPretrained(string folder, ScalarType dtype = ScalarType.Float32)
     {
         UserInputException.RequireDirectory(folder, "UNet folder");
         var reader = ConfigReader.Load(Path.Combine(folder, "config.json"));
         var cfg = UNet2DConditionConfig.From(reader);
         var weights = WeightLoader.FindWeights(folder);
-        reader.RequireWeightsCanHold(MinParameters(cfg), weights, "block_out_channels, layers_per_block, transformer_layers_per_block, cross_attention_dim, in/out_channels");
+        reader.RequireWeightsCanHold(MinParameters(cfg), weights,
+            "block_out_channels, layers_per_block, transformer_layers_per_block, cross_attention_dim, in/out_channels");
         var unet = new UNet2DConditionModel(cfg);
         WeightLoader.Load(unet, weights);
         if (dtype != ScalarType.Float32) unet.to(dtype);
@@ -87,7 +94,8 @@ public sealed class UNet2DConditionModel : nn.Module
 
     /// <summary>
     /// A lower bound on the parameter count: the 3×3 convolutions of every resnet (two per resnet, at least c² each),
-    /// conv_in/conv_out, the time embedding, and the key/value projections from the cross-attention context at cross-attention levels.
+    /// conv_in/conv_out, the time embedding, and the key/value projections from the cross-attention context at
+    /// cross-attention levels.
     /// </summary>
     public static long MinParameters(UNet2DConditionConfig c)
     {
@@ -98,7 +106,8 @@ public sealed class UNet2DConditionModel : nn.Module
             long ch = c.BlockOutChannels[i], layers = c.LayersPerBlock[i];
             total = ConfigReader.Add(total, ConfigReader.Mul(2 * layers + 1, 2 * 9, ch, ch));
             if (c.DownBlockTypes[i] == "CrossAttnDownBlock2D")
-                total = ConfigReader.Add(total, ConfigReader.Mul(layers, c.TransformerLayersPerBlock[i], 2, c.CrossAttentionDim, ch));
+                total = ConfigReader.Add(total,
+                    ConfigReader.Mul(layers, c.TransformerLayersPerBlock[i], 2, c.CrossAttentionDim, ch));
         }
         return total;
     }
@@ -109,14 +118,16 @@ public sealed class UNet2DConditionModel : nn.Module
             .Concat(mid_block?.Attentions ?? [])
             .Concat(up_blocks.SelectMany(b => b.Attentions));
 
-    /// <summary>Computes attention in slices of <paramref name="sliceSize"/> (batch×head) rows; null turns slicing off.</summary>
+    /// <summary>Computes attention in slices of <paramref name="sliceSize"/> (batch×head) rows; null turns slicing
+    /// off.</summary>
     public void SetAttentionSlicing(int? sliceSize)
     {
         foreach (var a in Attentions) a.SliceSize = sliceSize;
     }
 
     /// <summary>
-    /// Sinusoidal timestep embedding as diffusers' get_timestep_embedding (float32): exponent = −ln(10000)·i/(half − shift),
+    /// Sinusoidal timestep embedding as diffusers' get_timestep_embedding (float32): exponent = −ln(10000)·i/(half −
+    /// shift),
     /// [sin, cos] (or [cos, sin] with flip_sin_to_cos).
     /// </summary>
     public static Tensor TimestepFeatures(Tensor timesteps, long dim, bool flipSinToCos, double freqShift)
@@ -137,14 +148,17 @@ public sealed class UNet2DConditionModel : nn.Module
     /// <param name="sample">(B, in_channels, H, W).</param>
     /// <param name="timestep">A scalar, a [1] tensor or one timestep per batch row.</param>
     /// <param name="context">(B, T, cross_attention_dim) encoder hidden states.</param>
-    /// <returns>(B, out_channels, H, W) model output (epsilon / v / sample, per the scheduler's prediction type).</returns>
+    /// <returns>(B, out_channels, H, W) model output (epsilon / v / sample, per the scheduler's prediction
+    /// type).</returns>
     public Tensor Forward(Tensor sample, Tensor timestep, Tensor context)
     {
         if (sample.dim() != 4 || sample.shape[1] != Config.InChannels)
-            throw new UserInputException($"unet: sample must be (B, {Config.InChannels}, H, W), got {Layers.Shape(sample)}");
+            throw new UserInputException(
+                $"unet: sample must be (B, {Config.InChannels}, H, W), got {Layers.Shape(sample)}");
         if (context.dim() != 3 || context.shape[0] != sample.shape[0] || context.shape[2] != Config.CrossAttentionDim)
             throw new UserInputException(
-                $"unet: encoder_hidden_states must be ({sample.shape[0]}, T, {Config.CrossAttentionDim}), got {Layers.Shape(context)}");
+                $"unet: encoder_hidden_states must be ({sample.shape[0]}, T, {Config.CrossAttentionDim}), got " +
+                    $"{Layers.Shape(context)}");
         using var scope = NewDisposeScope();
         long b = sample.shape[0];
         var t = timestep.flatten();
@@ -153,7 +167,8 @@ public sealed class UNet2DConditionModel : nn.Module
         var dtype = conv_in.weight!.dtype;
         var x = sample.to_type(dtype);
         if (Config.CenterInputSample) x = x * 2.0 - 1.0;
-        var tFeat = TimestepFeatures(t, Config.BlockOutChannels[0], Config.FlipSinToCos, Config.FreqShift).to_type(dtype);
+        var tFeat = TimestepFeatures(t, Config.BlockOutChannels[0], Config.FlipSinToCos,
+            Config.FreqShift).to_type(dtype);
         var emb = time_embedding.forward(tFeat);
         var ctx = context.to_type(dtype);
 
@@ -166,7 +181,8 @@ public sealed class UNet2DConditionModel : nn.Module
             int n = block.Layers;
             var mine = new List<Tensor>();
             for (int i = 0; i < n; i++) { mine.Add(skips[^1]); skips.RemoveAt(skips.Count - 1); }
-            // Upsample to the size of the next skip: exactly 2× for even sizes, and what diffusers' forward_upsample_size does otherwise.
+            // Upsample to the size of the next skip: exactly 2× for even sizes, and what diffusers'
+            // forward_upsample_size does otherwise.
             long[]? size = skips.Count > 0 ? [skips[^1].shape[2], skips[^1].shape[3]] : null;
             h = block.Forward(h, emb, ctx, mine, size);
         }

@@ -33,7 +33,8 @@ public sealed record ReconstructOptions
     /// Brain-Diffuser does before conditioning Versatile Diffusion; null = use the predictions as they are.
     /// </summary>
     public string? RestandardizeWith { get; init; }
-    /// <summary>Render only this contiguous block of the test samples (array jobs); the manifest is per shard.</summary>
+    /// <summary>Render only this contiguous block of the test samples (array jobs); the manifest is per
+    /// shard.</summary>
     public Shard Shard { get; init; } = Shard.Whole;
     /// <summary>
     /// <see cref="PredPath"/> is a features file and the generator is conditioned on its true CLIP-Semantic tokens

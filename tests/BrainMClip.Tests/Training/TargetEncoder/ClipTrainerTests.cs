@@ -1,11 +1,11 @@
 using System.Text.Json.Nodes;
 using BrainMClip.Features;
-using BrainMClip.Features.Training;
+using BrainMClip.Training.TargetEncoder;
 using BrainMClip.IO;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Tests.Features;
+namespace BrainMClip.Tests.Training.TargetEncoder;
 
 /// <summary>
 /// A throwaway scene generator for the trainer's tests: one large shape per image (disc, square, bars or cross) in a
@@ -64,14 +64,27 @@ public class ClipTrainerTests
 {
     static readonly ClipVisionConfig Small = new()
     {
-        HiddenSize = 32, IntermediateSize = 64, NumAttentionHeads = 2, NumHiddenLayers = 2, ImageSize = 32,
-        PatchSize = 8, ProjectionDim = 16,
+        HiddenSize = 32,
+        IntermediateSize = 64,
+        NumAttentionHeads = 2,
+        NumHiddenLayers = 2,
+        ImageSize = 32,
+        PatchSize = 8,
+        ProjectionDim = 16,
     };
 
     static ClipTrainOptions Opts(string outDir, int epochs = 2, int images = 128) => new()
     {
-        OutDir = outDir, Config = Small, Images = images, Epochs = epochs, Seed = 3, BatchSize = 32, MaxLr = 3e-3,
-        ProbeImages = 140, RetrievalWay = 100, LayerProbe = false,
+        OutDir = outDir,
+        Config = Small,
+        Images = images,
+        Epochs = epochs,
+        Seed = 3,
+        BatchSize = 32,
+        MaxLr = 3e-3,
+        ProbeImages = 140,
+        RetrievalWay = 100,
+        LayerProbe = false,
     };
 
     static byte[] Weights(string dir) => File.ReadAllBytes(Path.Combine(dir, "model.safetensors"));
@@ -137,7 +150,11 @@ public class ClipTrainerTests
         string feats = Path.Combine(dir.Path, "f.safetensors");
         FeatureExtractor.Run(new FeatureExtractionOptions
         {
-            Checkpoint = clip, Input = npy, Output = feats, Batch = 2, Progress = false,
+            Checkpoint = clip,
+            Input = npy,
+            Output = feats,
+            Batch = 2,
+            Progress = false,
         });
         var semantic = SafeTensors.LoadTensor(feats, "semantic");
         Assert.Equal(new long[] { 5, Small.NumTokens, Small.ProjectionDim }, semantic.shape);

@@ -1,3 +1,4 @@
+using BrainMClip.Features;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -6,9 +7,9 @@ using BrainMClip.IO;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using Checkpoint = BrainMClip.Training.Checkpoint;
 
-namespace BrainMClip.Features.Training;
+
+namespace BrainMClip.Training.TargetEncoder;
 
 /// <summary>Settings of <c>brainmclip clip-train</c>.</summary>
 public sealed record ClipTrainOptions
@@ -255,11 +256,15 @@ public static class ClipTrainer
         net.eval();
         return new JsonObject
         {
-            ["epoch"] = state.Epoch + 1, ["steps"] = steps, ["lr_end"] = LearningRate(state.Step - 1, totalSteps, o),
+            ["epoch"] = state.Epoch + 1,
+            ["steps"] = steps,
+            ["lr_end"] = LearningRate(state.Step - 1, totalSteps, o),
             ["contrastive_pooled_loss"] = Math.Round(pooled / steps, 4),
             ["contrastive_token_loss"] = Math.Round(tokens / steps, 4),
-            ["presence_loss"] = Math.Round(presence / steps, 4), ["local_mse"] = Math.Round(local / steps, 4),
-            ["patch_family_loss"] = Math.Round(parts / steps, 4), ["logit_scale"] = Math.Round(net.LogitScale, 3),
+            ["presence_loss"] = Math.Round(presence / steps, 4),
+            ["local_mse"] = Math.Round(local / steps, 4),
+            ["patch_family_loss"] = Math.Round(parts / steps, 4),
+            ["logit_scale"] = Math.Round(net.LogitScale, 3),
         };
     }
 
@@ -273,14 +278,26 @@ public static class ClipTrainer
 
     static string Fingerprint(ClipTrainOptions o, ClipVisionConfig cfg, int tap, IClipSceneSource source) =>
         new JsonObject
-    {
-        ["preset"] = o.Preset, ["config"] = JsonNode.Parse(cfg.ToJson()), ["images"] = o.Images, ["epochs"] = o.Epochs,
-        ["seed"] = o.Seed, ["batch"] = o.BatchSize, ["max_lr"] = o.MaxLr, ["weight_decay"] = o.WeightDecay,
-        ["warmup_fraction"] = o.WarmupFraction, ["curriculum_epochs"] = o.CurriculumEpochs, ["tap_layer"] = tap,
-        ["local_init"] = o.LocalInit, ["probe_images"] = o.ProbeImages, ["retrieval_way"] = o.RetrievalWay,
-        ["weights"] = JsonSerializer.SerializeToNode(o.Weights), ["source"] = source.Description,
-        ["caption_dim"] = source.CaptionDim, ["families"] = string.Join(",", source.Families),
-    }.ToJsonString();
+        {
+            ["preset"] = o.Preset,
+            ["config"] = JsonNode.Parse(cfg.ToJson()),
+            ["images"] = o.Images,
+            ["epochs"] = o.Epochs,
+            ["seed"] = o.Seed,
+            ["batch"] = o.BatchSize,
+            ["max_lr"] = o.MaxLr,
+            ["weight_decay"] = o.WeightDecay,
+            ["warmup_fraction"] = o.WarmupFraction,
+            ["curriculum_epochs"] = o.CurriculumEpochs,
+            ["tap_layer"] = tap,
+            ["local_init"] = o.LocalInit,
+            ["probe_images"] = o.ProbeImages,
+            ["retrieval_way"] = o.RetrievalWay,
+            ["weights"] = JsonSerializer.SerializeToNode(o.Weights),
+            ["source"] = source.Description,
+            ["caption_dim"] = source.CaptionDim,
+            ["families"] = string.Join(",", source.Families),
+        }.ToJsonString();
 
     /// <summary>The checkpoint to resume from, or null for a fresh run; refuses to overwrite or mix runs.</summary>
     static Checkpoint? OpenState(ClipTrainOptions o, string fingerprint)
@@ -337,7 +354,8 @@ public static class ClipTrainer
         using (var br = new BinaryReader(ms)) opt.load_state_dict(br);
         return new RunState
         {
-            Epoch = ck.Epoch, Step = ck.Step,
+            Epoch = ck.Epoch,
+            Step = ck.Step,
             History = JsonNode.Parse(ck.Metadata["history"])!.AsArray()
                 .Select(n => n!.AsObject().DeepClone().AsObject()).ToList(),
             InitProbe = JsonNode.Parse(ck.Metadata["init_probe"]) as JsonObject,
@@ -346,20 +364,34 @@ public static class ClipTrainer
 
     static JsonObject Summary(ClipTrainOptions o, ClipVisionConfig cfg, int tap, IClipSceneSource source, RunState s,
         JsonObject final, double seconds, long parameters) => new()
-    {
-        ["kind"] = "clip-train", ["preset"] = o.Preset, ["source"] = source.Description,
-        ["families"] = new JsonArray(source.Families.Select(f => (JsonNode)f).ToArray()),
-        ["images"] = o.Images, ["epochs"] = o.Epochs, ["seed"] = o.Seed, ["batch"] = o.BatchSize, ["max_lr"] = o.MaxLr,
-        ["weight_decay"] = o.WeightDecay, ["warmup_fraction"] = o.WarmupFraction,
-        ["curriculum_epochs"] = o.CurriculumEpochs, ["local_init"] = o.LocalInit, ["tap_layer"] = tap,
-        ["layers"] = cfg.NumHiddenLayers, ["width"] = cfg.HiddenSize, ["tokens"] = cfg.NumTokens,
-        ["projection_dim"] = cfg.ProjectionDim, ["parameters_trained"] = parameters,
-        ["loss_weights"] = JsonSerializer.SerializeToNode(o.Weights),
-        ["scene_indices"] = $"train 0..{o.Images - 1}, one-object {CurriculumFirstIndex}.., probe {ProbeFirstIndex}..",
-        ["threads"] = get_num_threads(), ["seconds"] = Math.Round(seconds, 1),
-        ["history"] = new JsonArray(s.History.Select(h => (JsonNode)h.DeepClone()).ToArray()),
-        ["probe_init"] = s.InitProbe?.DeepClone(), ["probe_final"] = final,
-    };
+        {
+            ["kind"] = "clip-train",
+            ["preset"] = o.Preset,
+            ["source"] = source.Description,
+            ["families"] = new JsonArray(source.Families.Select(f => (JsonNode)f).ToArray()),
+            ["images"] = o.Images,
+            ["epochs"] = o.Epochs,
+            ["seed"] = o.Seed,
+            ["batch"] = o.BatchSize,
+            ["max_lr"] = o.MaxLr,
+            ["weight_decay"] = o.WeightDecay,
+            ["warmup_fraction"] = o.WarmupFraction,
+            ["curriculum_epochs"] = o.CurriculumEpochs,
+            ["local_init"] = o.LocalInit,
+            ["tap_layer"] = tap,
+            ["layers"] = cfg.NumHiddenLayers,
+            ["width"] = cfg.HiddenSize,
+            ["tokens"] = cfg.NumTokens,
+            ["projection_dim"] = cfg.ProjectionDim,
+            ["parameters_trained"] = parameters,
+            ["loss_weights"] = JsonSerializer.SerializeToNode(o.Weights),
+            ["scene_indices"] = $"train 0..{o.Images - 1}, one-object {CurriculumFirstIndex}.., probe {ProbeFirstIndex}..",
+            ["threads"] = get_num_threads(),
+            ["seconds"] = Math.Round(seconds, 1),
+            ["history"] = new JsonArray(s.History.Select(h => (JsonNode)h.DeepClone()).ToArray()),
+            ["probe_init"] = s.InitProbe?.DeepClone(),
+            ["probe_final"] = final,
+        };
 
     static void WriteOutput(string outDir, ClipTrainingNet net, ClipVisionConfig cfg, JsonObject summary)
     {

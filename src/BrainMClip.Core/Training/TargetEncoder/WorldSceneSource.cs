@@ -1,8 +1,9 @@
+using BrainMClip.Features;
 using BrainMClip.Data.World;
 using BrainMClip.IO;
 
 
-namespace BrainMClip.Features.Training;
+namespace BrainMClip.Training.TargetEncoder;
 
 /// <summary>
 /// Training scenes from the hierarchical world (<see cref="WorldSampler"/>, <see cref="WorldRenderer"/>): caption and

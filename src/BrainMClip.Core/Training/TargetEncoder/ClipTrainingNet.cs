@@ -1,9 +1,10 @@
+using BrainMClip.Features;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
-namespace BrainMClip.Features.Training;
+namespace BrainMClip.Training.TargetEncoder;
 
 /// <summary>Weights of the training objective's terms.</summary>
 public sealed record ClipLossWeights

@@ -1,7 +1,8 @@
+using BrainMClip.Features;
 using BrainMClip.IO;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Features.Training;
+namespace BrainMClip.Training.TargetEncoder;
 
 /// <summary>One rendered training scene and its symbolic description.</summary>
 /// <param name="Image">The rendered image (any size; the trainer asks for the CLIP input size).</param>

@@ -1,10 +1,11 @@
+using BrainMClip.Features;
 using System.Text.Json.Nodes;
 using BrainMClip.Model;
-using BrainMClip.Training;
+
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
-namespace BrainMClip.Features.Training;
+namespace BrainMClip.Training.TargetEncoder;
 
 /// <summary>
 /// Held-out checks of a (partly) trained encoder on scenes it never saw: the objective's losses against their chance
@@ -141,13 +142,16 @@ public static class ClipTrainingProbe
     {
         using var scope = NewDisposeScope();
         var x = labels.narrow(0, 0, fit);
-        var map = RidgeBaseline.Fit(x, targets.narrow(0, 0, fit), Alphas, folds: 5, seed: 7);
+        var map = Ridge.Fit(x, targets.narrow(0, 0, fit), Alphas, folds: 5, seed: 7);
         var pred = map.Apply(labels.narrow(0, fit, way));
         var r = Retrieval.Compute(pred, targets.narrow(0, fit, way), loops: 1, batch: way);
         return new JsonObject
         {
-            ["way"] = way, ["fit_images"] = fit, ["alpha"] = map.Alpha,
-            ["top1_labels_to_target"] = R(r.BrainToImageTop1), ["top1_target_to_labels"] = R(r.ImageToBrainTop1),
+            ["way"] = way,
+            ["fit_images"] = fit,
+            ["alpha"] = map.Alpha,
+            ["top1_labels_to_target"] = R(r.BrainToImageTop1),
+            ["top1_target_to_labels"] = R(r.ImageToBrainTop1),
             ["chance"] = R(1.0 / way),
         };
     }
@@ -169,12 +173,12 @@ public static class ClipTrainingProbe
         {
             using var inner = NewDisposeScope();
             var x = cat(pooled[k], 0);
-            var map = RidgeBaseline.Fit(x.narrow(0, 0, fit), y.narrow(0, 0, fit), Alphas, folds: 5, seed: 7);
+            var map = Ridge.Fit(x.narrow(0, 0, fit), y.narrow(0, 0, fit), Alphas, folds: 5, seed: 7);
             var pred = map.Apply(x.narrow(0, fit, x.shape[0] - fit));
             var truth = y.narrow(0, fit, y.shape[0] - fit);
             double acc = pred.gt(0.5).eq(truth.gt(0.5)).to_type(ScalarType.Float64).mean().item<double>();
             var xp = cat(patches[k], 0);
-            var lmap = RidgeBaseline.Fit(xp.narrow(0, 0, fitPatch).flatten(0, 1), stFit, Alphas, folds: 3, seed: 7);
+            var lmap = Ridge.Fit(xp.narrow(0, 0, fitPatch).flatten(0, 1), stFit, Alphas, folds: 3, seed: 7);
             var lpred = lmap.Apply(xp.narrow(0, fitPatch, m - fitPatch).flatten(0, 1));
             rows.Add(new JsonObject
             {
