@@ -18,73 +18,75 @@ public sealed class ClipTrainCommand : ICliCommand
         "family-presence head, local colour/contrast and per-patch family heads on a middle layer. Writes " +
         "training.json and layers.json.";
 
+    readonly Option<string> output = new Option<string>("--out")
+    {
+        Description = "Folder to create (HF CLIP layout + training.json, layers.json, train-state/).",
+        Required = true,
+    };
+    readonly Option<string> preset = new Option<string>("--preset")
+    {
+        Description = "tiny: 64 px, patch 8 (65 tokens), width 128, 6 layers, projection 64.",
+        DefaultValueFactory = _ => "tiny",
+    };
+    readonly Option<int> images = new Option<int>("--images")
+    {
+        Description = "Training scenes (1-3 objects); as many one-object scenes are rendered for the curriculum.",
+        DefaultValueFactory = _ => 4000,
+    };
+    readonly Option<int> epochs = new Option<int>("--epochs")
+    {
+        Description = "Epochs (the first --curriculum-epochs on one-object scenes).",
+        DefaultValueFactory = _ => 4,
+    };
+    readonly Option<int> seed = new Option<int>("--seed")
+    {
+        Description = "Seed of the initial weights, the batch order and the world stream (disjoint from synth's).",
+        DefaultValueFactory = _ => 0,
+    };
+    readonly Option<int> batch = new Option<int>("--batch")
+    {
+        Description = "Batch size (the contrastive loss compares the images of a batch).",
+        DefaultValueFactory = _ => 32,
+    };
+    readonly Option<double> lr = new Option<double>("--lr")
+    {
+        Description = "Peak AdamW learning rate (linear warm-up over 10 % of the steps, cosine decay to 5 %).",
+        DefaultValueFactory = _ => 5e-4,
+    };
+    readonly Option<int> curriculum = new Option<int>("--curriculum-epochs")
+    {
+        Description = "Epochs on one-object scenes before the mixed ones.",
+        DefaultValueFactory = _ => 1,
+    };
+    readonly Option<int?> threads = new Option<int?>("--threads")
+    { Description = "Torch CPU threads (default: libtorch's choice)." };
+    readonly Option<bool> resume = new Option<bool>("--resume")
+    {
+        Description = "Continue an interrupted run in --out (bit-identical to an uninterrupted run at the same " +
+            "thread count).",
+    };
+    readonly Option<string?> weights = new Option<string?>("--loss-weights")
+    {
+        Description =
+            "Weights pooled,tokens,presence,local,parts of the objective's terms (default 1,1,1,1,1): caption " +
+            "InfoNCE on the token mean, on every token; family presence; middle-layer colour/contrast; " +
+                "middle-layer " +
+            "per-patch family coverage.",
+    };
+    readonly Option<bool> localInit = new Option<bool>("--local-init")
+    {
+        Description =
+            "Start from a locality-biased attention init (2D sine-cosine positions, q/k = I + clip-init's " +
+            "noise) instead of clip-init's weights exactly.",
+    };
+    readonly Option<bool> noLayers = new Option<bool>("--no-layer-probe")
+    {
+        Description = "Skip the per-layer read-outs (layers.json lists none).",
+    };
+
     public void Configure(Command command)
     {
-        var output = new Option<string>("--out")
-        {
-            Description = "Folder to create (HF CLIP layout + training.json, layers.json, train-state/).",
-            Required = true,
-        };
-        var preset = new Option<string>("--preset")
-        {
-            Description = "tiny: 64 px, patch 8 (65 tokens), width 128, 6 layers, projection 64.",
-            DefaultValueFactory = _ => "tiny",
-        };
         preset.AcceptOnlyFromAmong(ClipTrainer.PresetNames);
-        var images = new Option<int>("--images")
-        {
-            Description = "Training scenes (1-3 objects); as many one-object scenes are rendered for the curriculum.",
-            DefaultValueFactory = _ => 4000,
-        };
-        var epochs = new Option<int>("--epochs")
-        {
-            Description = "Epochs (the first --curriculum-epochs on one-object scenes).",
-            DefaultValueFactory = _ => 4,
-        };
-        var seed = new Option<int>("--seed")
-        {
-            Description = "Seed of the initial weights, the batch order and the world stream (disjoint from synth's).",
-            DefaultValueFactory = _ => 0,
-        };
-        var batch = new Option<int>("--batch")
-        {
-            Description = "Batch size (the contrastive loss compares the images of a batch).",
-            DefaultValueFactory = _ => 32,
-        };
-        var lr = new Option<double>("--lr")
-        {
-            Description = "Peak AdamW learning rate (linear warm-up over 10 % of the steps, cosine decay to 5 %).",
-            DefaultValueFactory = _ => 5e-4,
-        };
-        var curriculum = new Option<int>("--curriculum-epochs")
-        {
-            Description = "Epochs on one-object scenes before the mixed ones.",
-            DefaultValueFactory = _ => 1,
-        };
-        var threads = new Option<int?>("--threads") { Description = "Torch CPU threads (default: libtorch's choice)." };
-        var resume = new Option<bool>("--resume")
-        {
-            Description = "Continue an interrupted run in --out (bit-identical to an uninterrupted run at the same " +
-                "thread count).",
-        };
-        var weights = new Option<string?>("--loss-weights")
-        {
-            Description =
-                "Weights pooled,tokens,presence,local,parts of the objective's terms (default 1,1,1,1,1): caption " +
-                "InfoNCE on the token mean, on every token; family presence; middle-layer colour/contrast; " +
-                    "middle-layer " +
-                "per-patch family coverage.",
-        };
-        var localInit = new Option<bool>("--local-init")
-        {
-            Description =
-                "Start from a locality-biased attention init (2D sine-cosine positions, q/k = I + clip-init's " +
-                "noise) instead of clip-init's weights exactly.",
-        };
-        var noLayers = new Option<bool>("--no-layer-probe")
-        {
-            Description = "Skip the per-layer read-outs (layers.json lists none).",
-        };
         Option[] all = [output, preset, images, epochs, seed, batch, lr, curriculum, threads, resume, weights,
             localInit, noLayers];
         foreach (var o in all) command.Options.Add(o);

@@ -15,66 +15,68 @@ public sealed class ReportCommand : ICliCommand
         "retrieval, the published MindEye1/MindEye2 figures only for real NSD data, training curves, ablations, " +
         "parameter counts and the layer-analysis heatmaps. Every input is optional; a section without input says so.";
 
+    readonly Option<string> output = new Option<string>("--out")
+    { Description = "Where to write the HTML report.", Required = true };
+    readonly Option<string?> run = new Option<string?>("--run")
+    {
+        Description = "Training run folder (its metrics.jsonl gives the training curves; params.json if " +
+        "present)."
+    };
+    readonly Option<string?> metrics = new Option<string?>("--metrics")
+    { Description = "METRICS.json written by `brainmclip evaluate`." };
+    readonly Option<string?> retrieval = new Option<string?>("--retrieval")
+    { Description = "Retrieval JSON (stdout of `brainmclip retrieve`)." };
+    readonly Option<string?> recons = new Option<string?>("--recons")
+    {
+        Description = "Folder of numbered reconstructions (rec_007.png, ...) or an .npy (N,H,W,3) for the " +
+        "image grid."
+    };
+    readonly Option<string?> truth = new Option<string?>("--truth")
+    { Description = "Ground truth for the grid: numbered images or an .npy (N,H,W,3), paired by number/row." };
+    readonly Option<string?> layers = new Option<string?>("--layers")
+    { Description = "Output folder of `brainmclip analyze-layers` (rsa/cka CSV and PNG)." };
+    readonly Option<string?> prms = new Option<string?>("--params")
+    { Description = "Parameter counts JSON (stdout of `brainmclip params`)." };
+    readonly Option<string?> ablations = new Option<string?>("--ablations")
+    {
+        Description = "Ablation results JSON: an array of objects or an object of objects (one row per " +
+        "variant)."
+    };
+    readonly Option<string> title = new Option<string>("--title")
+    { Description = "Report title.", DefaultValueFactory = _ => "BrainMClip report" };
+    readonly Option<int> grid = new Option<int>("--grid")
+    { Description = "Maximum number of image pairs in the grid.", DefaultValueFactory = _ => 16 };
+    readonly Option<string?> data = new Option<string?>("--data")
+    {
+        Description = "Data root of the test images (default: found from --truth's path). A synthetic root (it " +
+        "has ground_truth/, written by synth) never shows published NSD figures; real NSD shows them with their " +
+        "protocol."
+    };
+    readonly Option<string> label = new Option<string>("--label")
+    {
+        Description = "Name of the --recons/--metrics/--retrieval row.",
+        DefaultValueFactory = _ => "BrainMCLIP"
+    };
+    readonly Option<string?> upper = new Option<string?>("--upper-bound")
+    {
+        Description = "Images rendered from the true CLIP features (RECON/true_features/ of reconstruct " +
+        "--truth-features): a row before the main one."
+    };
+    readonly Option<string?> upperMetrics = new Option<string?>("--upper-bound-metrics")
+    { Description = "METRICS.json of the --upper-bound images." };
+    readonly Option<string[]> baseline = new Option<string[]>("--baseline")
+    {
+        Description = "NAME=RECON: a baseline's reconstructions as a row after the main one (repeatable), e.g. " +
+        "ridge=RIDGE_RECON.",
+        AllowMultipleArgumentsPerToken = false
+    };
+    readonly Option<string[]> baselineMetrics = new Option<string[]>("--baseline-metrics")
+    { Description = "NAME=METRICS.json of a baseline (repeatable)." };
+    readonly Option<string[]> baselineRetrieval = new Option<string[]>("--baseline-retrieval")
+    { Description = "NAME=retrieval JSON of a baseline (repeatable)." };
+
     public void Configure(Command command)
     {
-        var output = new Option<string>("--out") { Description = "Where to write the HTML report.", Required = true };
-        var run = new Option<string?>("--run")
-        {
-            Description = "Training run folder (its metrics.jsonl gives the training curves; params.json if " +
-            "present)."
-        };
-        var metrics = new Option<string?>("--metrics")
-        { Description = "METRICS.json written by `brainmclip evaluate`." };
-        var retrieval = new Option<string?>("--retrieval")
-        { Description = "Retrieval JSON (stdout of `brainmclip retrieve`)." };
-        var recons = new Option<string?>("--recons")
-        {
-            Description = "Folder of numbered reconstructions (rec_007.png, ...) or an .npy (N,H,W,3) for the " +
-            "image grid."
-        };
-        var truth = new Option<string?>("--truth")
-        { Description = "Ground truth for the grid: numbered images or an .npy (N,H,W,3), paired by number/row." };
-        var layers = new Option<string?>("--layers")
-        { Description = "Output folder of `brainmclip analyze-layers` (rsa/cka CSV and PNG)." };
-        var prms = new Option<string?>("--params")
-        { Description = "Parameter counts JSON (stdout of `brainmclip params`)." };
-        var ablations = new Option<string?>("--ablations")
-        {
-            Description = "Ablation results JSON: an array of objects or an object of objects (one row per " +
-            "variant)."
-        };
-        var title = new Option<string>("--title")
-        { Description = "Report title.", DefaultValueFactory = _ => "BrainMClip report" };
-        var grid = new Option<int>("--grid")
-        { Description = "Maximum number of image pairs in the grid.", DefaultValueFactory = _ => 16 };
-        var data = new Option<string?>("--data")
-        {
-            Description = "Data root of the test images (default: found from --truth's path). A synthetic root (it " +
-            "has ground_truth/, written by synth) never shows published NSD figures; real NSD shows them with their " +
-            "protocol."
-        };
-        var label = new Option<string>("--label")
-        {
-            Description = "Name of the --recons/--metrics/--retrieval row.",
-            DefaultValueFactory = _ => "BrainMCLIP"
-        };
-        var upper = new Option<string?>("--upper-bound")
-        {
-            Description = "Images rendered from the true CLIP features (RECON/true_features/ of reconstruct " +
-            "--truth-features): a row before the main one."
-        };
-        var upperMetrics = new Option<string?>("--upper-bound-metrics")
-        { Description = "METRICS.json of the --upper-bound images." };
-        var baseline = new Option<string[]>("--baseline")
-        {
-            Description = "NAME=RECON: a baseline's reconstructions as a row after the main one (repeatable), e.g. " +
-            "ridge=RIDGE_RECON.",
-            AllowMultipleArgumentsPerToken = false
-        };
-        var baselineMetrics = new Option<string[]>("--baseline-metrics")
-        { Description = "NAME=METRICS.json of a baseline (repeatable)." };
-        var baselineRetrieval = new Option<string[]>("--baseline-retrieval")
-        { Description = "NAME=retrieval JSON of a baseline (repeatable)." };
         foreach (var o in new Option[]
             { output, run, metrics, retrieval, recons, truth, layers, prms, ablations, title, grid, data, label, upper,
             upperMetrics, baseline, baselineMetrics, baselineRetrieval })

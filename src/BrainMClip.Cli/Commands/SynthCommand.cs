@@ -18,52 +18,54 @@ public sealed class SynthCommand : ICliCommand
         "shared and spatially smooth noise averaged over repetitions, with NSD-style noise ceilings. --world linear: " +
         "geometric shapes, voxels linear in pooled features and category counts, independent noise.";
 
+    readonly Option<string> output = new Option<string>("--out")
+    { Description = "Data root to write (must be empty or absent unless --force).", Required = true };
+    readonly Option<int> subject = new Option<int>("--subject")
+    { Description = "Subject number (1-based; folder subj0N).", DefaultValueFactory = _ => 1 };
+    readonly Option<int> train = new Option<int>("--train")
+    {
+        Description = "Number of training images (rows of the training fMRI matrix).",
+        DefaultValueFactory = _ => 600
+    };
+    readonly Option<int> test = new Option<int>("--test")
+    { Description = "Number of test images.", DefaultValueFactory = _ => 100 };
+    readonly Option<int> size = new Option<int>("--image-size")
+    { Description = "Image height and width in pixels.", DefaultValueFactory = _ => 64 };
+    readonly Option<int> seed = new Option<int>("--seed")
+    { Description = "Random seed; the same seed gives the same files.", DefaultValueFactory = _ => 0 };
+    readonly Option<string> world = new Option<string>("--world")
+    {
+        Description = "Simulated world: hierarchical (default) or linear.",
+        DefaultValueFactory = _ => "hierarchical",
+    };
+    readonly Option<int?> cats = new Option<int?>("--categories")
+    {
+        Description =
+            "Linear world only: number of object categories K (1-8: disc, square, triangle, cross, ring, " +
+                      "star, bar, grid; default 8).",
+    };
+    readonly Option<double?> snr = new Option<double?>("--snr")
+    {
+        Description = "Signal-to-noise ratio (variance) of one repetition (default: hierarchical " +
+                      $"{SyntheticNsd.HierarchicalDefaultSnr}, linear 1.0).",
+    };
+    readonly Option<int> reps = new Option<int>("--repetitions")
+    {
+        Description = "Repetitions per image, averaged (hierarchical: at least 2, for the noise ceiling).",
+        DefaultValueFactory = _ => 3,
+    };
+    readonly Option<string> dtype = new Option<string>("--fmri-dtype")
+    {
+        Description = "Element type of the fMRI matrices: float32 or float64.",
+        DefaultValueFactory = _ => "float32"
+    };
+    readonly Option<bool> force = new Option<bool>("--force")
+    { Description = "Write into a non-empty --out folder (files of the layout are replaced)." };
+
     public void Configure(Command command)
     {
-        var output = new Option<string>("--out")
-        { Description = "Data root to write (must be empty or absent unless --force).", Required = true };
-        var subject = new Option<int>("--subject")
-        { Description = "Subject number (1-based; folder subj0N).", DefaultValueFactory = _ => 1 };
-        var train = new Option<int>("--train")
-        {
-            Description = "Number of training images (rows of the training fMRI matrix).",
-            DefaultValueFactory = _ => 600
-        };
-        var test = new Option<int>("--test") { Description = "Number of test images.", DefaultValueFactory = _ => 100 };
-        var size = new Option<int>("--image-size")
-        { Description = "Image height and width in pixels.", DefaultValueFactory = _ => 64 };
-        var seed = new Option<int>("--seed")
-        { Description = "Random seed; the same seed gives the same files.", DefaultValueFactory = _ => 0 };
-        var world = new Option<string>("--world")
-        {
-            Description = "Simulated world: hierarchical (default) or linear.",
-            DefaultValueFactory = _ => "hierarchical",
-        };
         world.AcceptOnlyFromAmong("hierarchical", "linear");
-        var cats = new Option<int?>("--categories")
-        {
-            Description =
-                "Linear world only: number of object categories K (1-8: disc, square, triangle, cross, ring, " +
-                          "star, bar, grid; default 8).",
-        };
-        var snr = new Option<double?>("--snr")
-        {
-            Description = "Signal-to-noise ratio (variance) of one repetition (default: hierarchical " +
-                          $"{SyntheticNsd.HierarchicalDefaultSnr}, linear 1.0).",
-        };
-        var reps = new Option<int>("--repetitions")
-        {
-            Description = "Repetitions per image, averaged (hierarchical: at least 2, for the noise ceiling).",
-            DefaultValueFactory = _ => 3,
-        };
-        var dtype = new Option<string>("--fmri-dtype")
-        {
-            Description = "Element type of the fMRI matrices: float32 or float64.",
-            DefaultValueFactory = _ => "float32"
-        };
         dtype.AcceptOnlyFromAmong("float32", "float64");
-        var force = new Option<bool>("--force")
-        { Description = "Write into a non-empty --out folder (files of the layout are replaced)." };
         foreach (var o in new Option[]
             { output, subject, train, test, size, seed, world, cats, snr, reps, dtype, force }) command.Options.Add(o);
         command.SetAction(parse =>

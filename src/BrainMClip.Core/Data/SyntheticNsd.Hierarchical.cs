@@ -148,12 +148,12 @@ public static partial class SyntheticNsd
         return gtJson;
     }
 
-    static JsonObject WorldGroundTruthJson(SynthOptions o, WorldScene[] scenes, WorldVoxel[] voxels,
-        WorldNoiseResult noisy, WorldNoiseModel model, Dictionary<string, string> files, int nSem, int nLow)
+    /// <summary>Every scene of a split as JSON (objects with family, attributes, pose, colour).</summary>
+    static JsonArray SceneList(WorldScene[] scenes, int start, int count)
     {
         static JsonNode Num(double x) => JsonValue.Create(Math.Round(x, 5));
         static JsonArray Arr(IEnumerable<double> xs) => new(xs.Select(Num).ToArray());
-        JsonArray SceneList(int start, int count) => new(Enumerable.Range(start, count).Select(i =>
+        return new(Enumerable.Range(start, count).Select(i =>
             (JsonNode)new JsonObject
             {
                 ["index"] = scenes[i].Index,
@@ -168,6 +168,13 @@ public static partial class SyntheticNsd
                     ["color"] = Arr(ob.Color),
                 }).ToArray()),
             }).ToArray());
+    }
+
+    static JsonObject WorldGroundTruthJson(SynthOptions o, WorldScene[] scenes, WorldVoxel[] voxels,
+        WorldNoiseResult noisy, WorldNoiseModel model, Dictionary<string, string> files, int nSem, int nLow)
+    {
+        static JsonNode Num(double x) => JsonValue.Create(Math.Round(x, 5));
+        static JsonArray Arr(IEnumerable<double> xs) => new(xs.Select(Num).ToArray());
         var kinds = voxels.GroupBy(v => v.Kind).ToDictionary(g => g.Key.ToString().ToLowerInvariant(), g => g.Count());
         JsonObject Summary(double[] xs, Func<WorldVoxel, bool> sel) => new()
         {
@@ -226,7 +233,8 @@ public static partial class SyntheticNsd
                         "family of the category part; ncsnr/noise_ceiling: NSD definitions estimated from the " +
                         "repetitions (percent for their mean); noise_ceiling_true: from the known variances; voxel " +
                         "order = nsdgeneral C order.",
-            ["scenes"] = new JsonObject { ["train"] = SceneList(0, o.Train), ["test"] = SceneList(o.Train, o.Test) },
+            ["scenes"] = new JsonObject
+            { ["train"] = SceneList(scenes, 0, o.Train), ["test"] = SceneList(scenes, o.Train, o.Test) },
         };
     }
 }

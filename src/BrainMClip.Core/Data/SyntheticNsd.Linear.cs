@@ -28,12 +28,11 @@ public static partial class SyntheticNsd
     public sealed record SceneObject(int Category, double X, double Y, double Size, double Rotation, double[] Color);
     public sealed record Scene(double[] Background, double[][] Waves, SceneObject[] Objects);
 
-    static SynthResult GenerateLinear(SynthOptions o, TextWriter? progress)
+    /// <summary>Draws and renders the linear world's scenes (one seed per image from <paramref name="rng"/>, in
+    /// order) and pools their contrast/colour features on a G×G grid.</summary>
+    static (Scene[] Scenes, byte[] Pixels, float[] Feats, int G) RenderLinearScenes(Random rng, int n, int S, int K,
+        TextWriter? progress)
     {
-        var rng = new Random(o.Seed);
-        int n = o.Train + o.Test, S = o.ImageSize, K = o.LinearCategories;
-
-        // 1. Scenes and images.
         var seeds = Enumerable.Range(0, n).Select(_ => rng.Next()).ToArray();
         var scenes = new Scene[n];
         var pixels = new byte[(long)n * S * S * 3];
@@ -53,6 +52,16 @@ public static partial class SyntheticNsd
                 bar.Advance();
             }
         }
+        return (scenes, pixels, feats, G);
+    }
+
+    static SynthResult GenerateLinear(SynthOptions o, TextWriter? progress)
+    {
+        var rng = new Random(o.Seed);
+        int n = o.Train + o.Test, S = o.ImageSize, K = o.LinearCategories;
+
+        // 1. Scenes and images.
+        var (scenes, pixels, feats, G) = RenderLinearScenes(rng, n, S, K, progress);
 
         // 2. ROI volumes and voxel models.
         var rois = MakeRois(o.Grid);

@@ -140,16 +140,26 @@ public static class Evaluator
     }
 
     /// <summary>The batched pass over the images: truth features once, then each set's features and metrics.</summary>
-    sealed class Scoring(IReadOnlyList<ImagePairs> sets, IReadOnlySet<string> want,
-        List<(string net, string[] metrics, MetricNetwork model)> loaded, IImageEmbedder? clip)
+    sealed class Scoring
     {
-        readonly int _n = sets[0].Indices.Count;
+        readonly IReadOnlyList<ImagePairs> sets;
+        readonly IReadOnlySet<string> want;
+        readonly List<(string net, string[] metrics, MetricNetwork model)> loaded;
+        readonly IImageEmbedder? clip;
+        readonly int _n;
         readonly Dictionary<string, FeatureMatrix> _truth = new(StringComparer.Ordinal);
-        readonly List<Dictionary<string, FeatureMatrix>> _pred =
-            sets.Select(_ => new Dictionary<string, FeatureMatrix>(StringComparer.Ordinal)).ToList();
+        readonly List<Dictionary<string, FeatureMatrix>> _pred;
         /// <summary>Per set: PixCorr, SSIM and legacy SSIM per image.</summary>
-        readonly List<double[][]> _low = sets
-            .Select(_ => Enumerable.Range(0, 3).Select(_ => new double[sets[0].Indices.Count]).ToArray()).ToList();
+        readonly List<double[][]> _low;
+
+        public Scoring(IReadOnlyList<ImagePairs> sets, IReadOnlySet<string> want,
+            List<(string net, string[] metrics, MetricNetwork model)> loaded, IImageEmbedder? clip)
+        {
+            this.sets = sets; this.want = want; this.loaded = loaded; this.clip = clip;
+            _n = sets[0].Indices.Count;
+            _pred = sets.Select(_ => new Dictionary<string, FeatureMatrix>(StringComparer.Ordinal)).ToList();
+            _low = sets.Select(_ => Enumerable.Range(0, 3).Select(_ => new double[_n]).ToArray()).ToList();
+        }
 
         public void Run(int batchSize)
         {

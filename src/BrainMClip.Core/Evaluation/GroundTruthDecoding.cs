@@ -197,7 +197,8 @@ public static class GroundTruthDecoding
         var ytr = FeatureFile.Read(f.Train, FeatureFile.Semantic).to_type(ScalarType.Float32).flatten(1);
         var yte = FeatureFile.Read(f.Test, FeatureFile.Semantic).to_type(ScalarType.Float32).flatten(1);
         if (ytr.shape[0] != labTr.shape[0] || yte.shape[0] != labTe.shape[0])
-            throw new UserInputException($"{f.Train} / {f.Test}: {ytr.shape[0]} / {yte.shape[0]} rows, but the subject " +
+            throw new UserInputException(
+                $"{f.Train} / {f.Test}: {ytr.shape[0]} / {yte.shape[0]} rows, but the subject " +
                                          $"has {labTr.shape[0]} training and {labTe.shape[0]} test images");
         var res = new JsonObject();
         var inputs = new List<(string, Tensor, Tensor)> { ("labels", labTr, labTe) };

@@ -385,7 +385,8 @@ public static class ClipTrainer
             ["projection_dim"] = cfg.ProjectionDim,
             ["parameters_trained"] = parameters,
             ["loss_weights"] = JsonSerializer.SerializeToNode(o.Weights),
-            ["scene_indices"] = $"train 0..{o.Images - 1}, one-object {CurriculumFirstIndex}.., probe {ProbeFirstIndex}..",
+            ["scene_indices"] =
+                $"train 0..{o.Images - 1}, one-object {CurriculumFirstIndex}.., probe {ProbeFirstIndex}..",
             ["threads"] = get_num_threads(),
             ["seconds"] = Math.Round(seconds, 1),
             ["history"] = new JsonArray(s.History.Select(h => (JsonNode)h.DeepClone()).ToArray()),
