@@ -16,7 +16,7 @@ public sealed record DemoOptions
     /// <summary>Training epochs; null = the preset's own (tiny: tuned for this data size).</summary>
     public int? Epochs { get; init; }
     public int GeneratorSteps { get; init; } = 300;
-    public int DiffusionSteps { get; init; } = 20;
+    public int DiffusionSteps { get; init; } = 12;
 }
 
 /// <summary>
