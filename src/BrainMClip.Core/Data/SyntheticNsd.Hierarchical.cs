@@ -174,14 +174,12 @@ public static partial class SyntheticNsd
         WorldNoiseResult noisy, WorldNoiseModel model, Dictionary<string, string> files, int nSem, int nLow)
     {
         static JsonNode Num(double x) => JsonValue.Create(Math.Round(x, 5));
-        static JsonArray Arr(IEnumerable<double> xs) => new(xs.Select(Num).ToArray());
-        var kinds = voxels.GroupBy(v => v.Kind).ToDictionary(g => g.Key.ToString().ToLowerInvariant(), g => g.Count());
         JsonObject Summary(double[] xs, Func<WorldVoxel, bool> sel) => new()
         {
             ["mean"] = Num(Enumerable.Range(0, voxels.Length).Where(v => sel(voxels[v])).Select(v =>
                 xs[v]).DefaultIfEmpty(double.NaN).Average()),
         };
-        return new JsonObject
+        var json = new JsonObject
         {
             ["generator"] = "brainmclip synth --world hierarchical (issue 14)",
             ["world"] = "hierarchical",
@@ -213,28 +211,18 @@ public static partial class SyntheticNsd
             ["attribute_names"] = new JsonObject(WorldScene.AttributeNames.Select(kv => KeyValuePair.Create(
                 WorldScene.FamilyNames[(int)kv.Key], (JsonNode?)new JsonArray(kv.Value.Select(a =>
                     (JsonNode)a).ToArray())))),
-            ["voxels_detail"] = voxels.Length,
-            ["voxels_semantic"] = nSem,
-            ["voxels_low"] = nLow,
-            ["voxel_kinds"] = new JsonObject(kinds.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-            ["voxel_kind_codes"] =
-                "0 = prf (low-level, prf-visualrois), 1 = floc (category), 2 = mixed (other nsdgeneral)",
-            ["voxel_roi"] = new JsonArray(voxels.Select(v => (JsonNode)v.Roi).ToArray()),
-            ["voxel_mix"] = new JsonObject
-            {
-                ["low"] = Arr(voxels.Select(v => v.LowWeight)),
-                ["category"] = Arr(voxels.Select(v => v.CatWeight)),
-            },
-            ["files"] = new JsonObject(files.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-            ["notes"] = "labels: (N,4) objects per family (face, body, place, word); captions: (N,20) " +
+        };
+        AddVoxelFields(json, voxels.Length, nSem, nLow,
+            voxels.Select(v => (v.Kind, v.Roi, v.LowWeight, v.CatWeight)).ToList(), files);
+        json["notes"] = "labels: (N,4) objects per family (face, body, place, word); captions: (N,20) " +
                         "WorldScene.Caption (family multi-hot, per-family mean of 2*attribute-1); contrast: (N,64) " +
                         "luminance edge energy pooled 8x8 (row-major, y down); signal: noise-free standardised " +
                         "responses; voxel_rf: (cx, cy, sigma) in image fractions; voxel_tuning: (N_D,4) drive per " +
                         "family of the category part; ncsnr/noise_ceiling: NSD definitions estimated from the " +
                         "repetitions (percent for their mean); noise_ceiling_true: from the known variances; voxel " +
-                        "order = nsdgeneral C order.",
-            ["scenes"] = new JsonObject
-            { ["train"] = SceneList(scenes, 0, o.Train), ["test"] = SceneList(scenes, o.Train, o.Test) },
-        };
+                        "order = nsdgeneral C order.";
+        json["scenes"] = new JsonObject
+        { ["train"] = SceneList(scenes, 0, o.Train), ["test"] = SceneList(scenes, o.Train, o.Test) };
+        return json;
     }
 }

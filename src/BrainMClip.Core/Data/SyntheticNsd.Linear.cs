@@ -369,8 +369,7 @@ public static partial class SyntheticNsd
                     ["color"] = Arr(ob.Color),
                 }).ToArray()),
             }).ToArray());
-        var kinds = voxels.GroupBy(v => v.Kind).ToDictionary(g => g.Key.ToString().ToLowerInvariant(), g => g.Count());
-        return new JsonObject
+        var json = new JsonObject
         {
             ["generator"] = "brainmclip synth (docs/data.md)",
             ["subject"] = o.Subject,
@@ -386,25 +385,15 @@ public static partial class SyntheticNsd
             ["floc_preference"] = new JsonObject(FlocPreference.Select(kv => KeyValuePair.Create(kv.Key,
                 (JsonNode?)new JsonArray(kv.Value.Where(k => k < o.LinearCategories)
                     .Select(k => (JsonNode)CategoryNames[k]).ToArray())))),
-            ["voxels_detail"] = nd,
-            ["voxels_semantic"] = nSem,
-            ["voxels_low"] = nLow,
-            ["voxel_kinds"] = new JsonObject(kinds.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-            ["voxel_kind_codes"] =
-                "0 = prf (low-level, prf-visualrois), 1 = floc (category), 2 = mixed (other nsdgeneral)",
-            ["voxel_roi"] = new JsonArray(voxels.Select(v => (JsonNode)v.Roi).ToArray()),
-            ["voxel_mix"] = new JsonObject
-            {
-                ["low"] = Arr(voxels.Select(v => v.LowWeight)),
-                ["category"] = Arr(voxels.Select(v => v.CatWeight)),
-            },
-            ["files"] = new JsonObject(files.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
-            ["notes"] =
+        };
+        AddVoxelFields(json, nd, nSem, nLow,
+            voxels.Select(v => (v.Kind, v.Roi, v.LowWeight, v.CatWeight)).ToList(), files);
+        json["notes"] =
                 "labels: (N,K) object count per category; signal: noiseless standardised responses; voxel_rf: (cx, " +
                 "cy, sigma) " +
                         "in image fractions (x right, y down); voxel_tuning: (N_D, K) category weights; voxel order " +
-                            "= nsdgeneral C order.",
-            ["scenes"] = new JsonObject { ["train"] = SceneList(0, o.Train), ["test"] = SceneList(o.Train, o.Test) },
-        };
+                            "= nsdgeneral C order.";
+        json["scenes"] = new JsonObject { ["train"] = SceneList(0, o.Train), ["test"] = SceneList(o.Train, o.Test) };
+        return json;
     }
 }

@@ -224,4 +224,27 @@ public static partial class SyntheticNsd
     /// <summary>True when <paramref name="dir"/> exists and holds any file or folder.</summary>
     public static bool IsNonEmptyDirectory(string dir) =>
         Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any();
+
+    /// <summary>The voxel fields of both worlds' ground-truth JSON (counts, kinds, ROI, low/category mix, files), in
+    /// this order, so each world's file keeps its layout.</summary>
+    static void AddVoxelFields(JsonObject json, int nd, int nSem, int nLow,
+        IReadOnlyList<(VoxelKind Kind, string Roi, double Low, double Cat)> voxels, Dictionary<string, string> files)
+    {
+        static JsonArray Arr(IEnumerable<double> xs) =>
+            new(xs.Select(x => (JsonNode)JsonValue.Create(Math.Round(x, 5))).ToArray());
+        var kinds = voxels.GroupBy(v => v.Kind).ToDictionary(g => g.Key.ToString().ToLowerInvariant(), g => g.Count());
+        json["voxels_detail"] = nd;
+        json["voxels_semantic"] = nSem;
+        json["voxels_low"] = nLow;
+        json["voxel_kinds"] = new JsonObject(kinds.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
+        json["voxel_kind_codes"] =
+            "0 = prf (low-level, prf-visualrois), 1 = floc (category), 2 = mixed (other nsdgeneral)";
+        json["voxel_roi"] = new JsonArray(voxels.Select(v => (JsonNode)v.Roi).ToArray());
+        json["voxel_mix"] = new JsonObject
+        {
+            ["low"] = Arr(voxels.Select(v => v.Low)),
+            ["category"] = Arr(voxels.Select(v => v.Cat)),
+        };
+        json["files"] = new JsonObject(files.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
+    }
 }
