@@ -1,9 +1,8 @@
-using BrainMClip.Features;
 using System.Text.Json.Nodes;
 using BrainMClip.Data;
+using BrainMClip.Features;
 using BrainMClip.IO;
 using BrainMClip.Model;
-
 using static TorchSharp.torch;
 
 namespace BrainMClip.Evaluation;

@@ -1,4 +1,3 @@
-using BrainMClip;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,4 +1,3 @@
-using BrainMClip.Features;
 using BrainMClip.IO;
 using static TorchSharp.torch;
 

@@ -1,13 +1,12 @@
-using BrainMClip.Features;
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json;
+using BrainMClip.Features;
 using BrainMClip.IO;
-using TorchSharp;
 using TorchSharp.Modules;
+using TorchSharp;
 using static TorchSharp.torch;
-
 
 namespace BrainMClip.Training.TargetEncoder;
 

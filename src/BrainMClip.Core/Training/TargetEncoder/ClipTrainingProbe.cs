@@ -1,7 +1,6 @@
-using BrainMClip.Features;
 using System.Text.Json.Nodes;
+using BrainMClip.Features;
 using BrainMClip.Model;
-
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 

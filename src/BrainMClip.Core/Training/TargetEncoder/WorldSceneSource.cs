@@ -1,7 +1,5 @@
-using BrainMClip.Features;
 using BrainMClip.Data.World;
 using BrainMClip.IO;
-
 
 namespace BrainMClip.Training.TargetEncoder;
 
