@@ -33,25 +33,37 @@ public static class Program
             .Where(t => typeof(ICliCommand).IsAssignableFrom(t) && t is { IsAbstract: false, IsInterface: false })
             .Select(t => (ICliCommand)Activator.CreateInstance(t)!)
             .OrderBy(c => string.Join(' ', c.Path), StringComparer.Ordinal);
-        foreach (var c in commands)
-        {
-            Command parent = root;
-            for (int i = 0; i < c.Path.Length - 1; i++)
-            {
-                string word = c.Path[i];
-                var group = parent.Subcommands.FirstOrDefault(s => s.Name == word);
-                if (group == null)
-                {
-                    group = new Command(word, CommandGroups.Descriptions.GetValueOrDefault(word, word));
-                    parent.Subcommands.Add(group);
-                }
-                parent = group;
-            }
-            var cmd = new Command(c.Path[^1], c.Description);
-            c.Configure(cmd);
-            parent.Subcommands.Add(cmd);
-        }
+        foreach (var c in commands) Attach(root, c);
         return root;
+    }
+
+    /// <summary>Parses <paramref name="args"/> (the command's words first) against <paramref name="command"/>
+    /// alone, as <see cref="Main"/> would; the demo binds the command lines it echoes this way.</summary>
+    public static ParseResult Parse(ICliCommand command, string[] args)
+    {
+        var root = new RootCommand();
+        Attach(root, command);
+        return root.Parse(args);
+    }
+
+    /// <summary>Adds <paramref name="c"/> under its words, creating the command groups on the way.</summary>
+    static void Attach(Command root, ICliCommand c)
+    {
+        Command parent = root;
+        for (int i = 0; i < c.Path.Length - 1; i++)
+        {
+            string word = c.Path[i];
+            var group = parent.Subcommands.FirstOrDefault(s => s.Name == word);
+            if (group == null)
+            {
+                group = new Command(word, CommandGroups.Descriptions.GetValueOrDefault(word, word));
+                parent.Subcommands.Add(group);
+            }
+            parent = group;
+        }
+        var cmd = new Command(c.Path[^1], c.Description);
+        c.Configure(cmd);
+        parent.Subcommands.Add(cmd);
     }
 }
 
@@ -69,6 +81,9 @@ public static class ExitCodes
             case UserInputException u:
                 Console.Error.WriteLine($"error: {u.Message}");
                 return Usage;
+            case Training.TrainingDivergedException d:
+                Console.Error.WriteLine($"error: {d.Message}");
+                return Internal;
             case OperationCanceledException:
                 Console.Error.WriteLine("cancelled");
                 return Internal;

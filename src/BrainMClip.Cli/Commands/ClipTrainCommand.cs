@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using BrainMClip.Training.TargetEncoder;
 
@@ -9,10 +8,13 @@ namespace BrainMClip.Cli.Commands;
 /// <summary>
 /// <c>brainmclip clip-train</c>: trains the CLIP-layout target encoder on scenes of the hierarchical world.
 /// </summary>
-public sealed class ClipTrainCommand : ICliCommand
+public sealed class ClipTrainCommand : StageCommand<ClipTrainCommand.Request, ClipTrainResult>
 {
-    public string[] Path => ["clip-train"];
-    public string Description =>
+    /// <summary>The training options and the torch thread count to set first (null: libtorch's choice).</summary>
+    public sealed record Request(ClipTrainOptions Options, int? Threads);
+
+    public override string[] Path => ["clip-train"];
+    public override string Description =>
         "Train the CLIP-layout vision transformer (the Hugging Face folder clip-init writes and features reads) on " +
         "rendered scenes of the hierarchical world: caption-contrastive on the token mean and on every token, a " +
         "family-presence head, local colour/contrast and per-patch family heads on a middle layer. Writes " +
@@ -84,46 +86,49 @@ public sealed class ClipTrainCommand : ICliCommand
         Description = "Skip the per-layer read-outs (layers.json lists none).",
     };
 
-    public void Configure(Command command)
+    protected override Option[] Options =>
+        [output, preset, images, epochs, seed, batch, lr, curriculum, threads, resume, weights, localInit, noLayers];
+
+    protected override void ConfigureOptions() => preset.AcceptOnlyFromAmong(ClipTrainer.PresetNames);
+
+    public override Request Bind(ParseResult r, CancellationToken cancel)
     {
-        preset.AcceptOnlyFromAmong(ClipTrainer.PresetNames);
-        Option[] all = [output, preset, images, epochs, seed, batch, lr, curriculum, threads, resume, weights,
-            localInit, noLayers];
-        foreach (var o in all) command.Options.Add(o);
-        command.SetAction(r =>
+        if (r.GetValue(threads) is < 1 and var t) throw new UserInputException($"--threads {t}: expected at least 1");
+        return new Request(new ClipTrainOptions
         {
-            if (r.GetValue(threads) is { } t)
-            {
-                if (t < 1) throw new UserInputException($"--threads {t}: expected at least 1");
-                TorchSharp.torch.set_num_threads(t);
-            }
-            var result = ClipTrainer.Train(new ClipTrainOptions
-            {
-                OutDir = r.GetValue(output)!,
-                Preset = r.GetValue(preset)!,
-                Images = r.GetValue(images),
-                Epochs = r.GetValue(epochs),
-                Seed = r.GetValue(seed),
-                BatchSize = r.GetValue(batch),
-                MaxLr = r.GetValue(lr),
-                CurriculumEpochs = r.GetValue(curriculum),
-                Weights = ParseWeights(r.GetValue(weights)),
-                Resume = r.GetValue(resume),
-                LayerProbe = !r.GetValue(noLayers),
-                LocalInit = r.GetValue(localInit),
-            }, new WorldSceneSource(r.GetValue(seed)), Console.Error);
-            var figures = new JsonObject
-            {
-                ["clip"] = System.IO.Path.GetFullPath(result.OutDir),
-                ["completed"] = result.Completed,
-                ["epochs"] = result.EpochsDone,
-                ["seconds"] = Math.Round(result.Seconds, 1),
-                ["probe_final"] = result.Summary["probe_final"]?.DeepClone(),
-            };
-            if (figures["probe_final"] is JsonObject pf) pf.Remove("layers"); // per-layer rows are in layers.json
-            Console.WriteLine(figures.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            return 0;
-        });
+            OutDir = r.GetValue(output)!,
+            Preset = r.GetValue(preset)!,
+            Images = r.GetValue(images),
+            Epochs = r.GetValue(epochs),
+            Seed = r.GetValue(seed),
+            BatchSize = r.GetValue(batch),
+            MaxLr = r.GetValue(lr),
+            CurriculumEpochs = r.GetValue(curriculum),
+            Weights = ParseWeights(r.GetValue(weights)),
+            Resume = r.GetValue(resume),
+            LayerProbe = !r.GetValue(noLayers),
+            LocalInit = r.GetValue(localInit),
+        }, r.GetValue(threads));
+    }
+
+    public override ClipTrainResult Execute(Request r)
+    {
+        if (r.Threads is { } t) TorchSharp.torch.set_num_threads(t);
+        return ClipTrainer.Train(r.Options, new WorldSceneSource(r.Options.Seed), Console.Error);
+    }
+
+    public override object Report(Request request, ClipTrainResult result)
+    {
+        var figures = new JsonObject
+        {
+            ["clip"] = System.IO.Path.GetFullPath(result.OutDir),
+            ["completed"] = result.Completed,
+            ["epochs"] = result.EpochsDone,
+            ["seconds"] = Math.Round(result.Seconds, 1),
+            ["probe_final"] = result.Summary["probe_final"]?.DeepClone(),
+        };
+        if (figures["probe_final"] is JsonObject pf) pf.Remove("layers"); // per-layer rows are in layers.json
+        return figures;
     }
 
     static ClipLossWeights ParseWeights(string? text)

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using BrainMClip.Features;
 using TorchSharp;
 
@@ -7,10 +6,10 @@ namespace BrainMClip.Cli.Commands;
 
 /// <summary><c>brainmclip features</c>: CLIP-Detail / CLIP-Semantic features of stimulus images
 /// (docs/features.md).</summary>
-public sealed class FeaturesCommand : ICliCommand
+public sealed class FeaturesCommand : StageCommand<FeatureExtractionOptions, FeatureExtractionResult>
 {
-    public string[] Path => ["features"];
-    public string Description =>
+    public override string[] Path => ["features"];
+    public override string Description =>
         "Extract CLIP features (detail = mean of hidden layers a..b, semantic = VD image tokens, image_embeds) for " +
             "every " +
         "stimulus image into a safetensors file. Batched, resumable, shardable for array jobs (merge with " +
@@ -69,53 +68,55 @@ public sealed class FeaturesCommand : ICliCommand
         "restarted."
     };
 
-    public void Configure(Command command)
+    protected override Option[] Options =>
+        [clip, input, dataset, output, detail, hidden, batch, shard, device, dtype, resume];
+
+    protected override bool Cancellable => true; // Ctrl+C stops between batches; rerun with --resume
+
+    public override FeatureExtractionOptions Bind(ParseResult p, CancellationToken cancel)
     {
-        foreach (var opt in new Option[]
-            { clip, input, dataset, output, detail, hidden, batch, shard, device, dtype, resume }) command.Options.Add(
-            opt);
-        command.SetAction((p, cancel) =>
+        var (si, sn) = Shard.Parse(p.GetValue(shard)!);
+        string? hs = p.GetResult(hidden) is { Implicit: false } ? p.GetValue(hidden) ?? "all" : null;
+        return new FeatureExtractionOptions
         {
-            var (si, sn) = Shard.Parse(p.GetValue(shard)!);
-            string? hs = p.GetResult(hidden) is { Implicit: false } ? p.GetValue(hidden) ?? "all" : null;
-            var result = FeatureExtractor.Run(new FeatureExtractionOptions
+            Checkpoint = p.GetValue(clip)!,
+            Input = p.GetValue(input)!,
+            Dataset = p.GetValue(dataset),
+            Output = p.GetValue(output)!,
+            DetailLayers = p.GetValue(detail),
+            HiddenStates = hs,
+            Batch = p.GetValue(batch),
+            ShardIndex = si,
+            ShardCount = sn,
+            Device = TorchSetup.ParseDevice(p.GetValue(device)!),
+            OutputDType = p.GetValue(dtype) switch
             {
-                Checkpoint = p.GetValue(clip)!,
-                Input = p.GetValue(input)!,
-                Dataset = p.GetValue(dataset),
-                Output = p.GetValue(output)!,
-                DetailLayers = p.GetValue(detail),
-                HiddenStates = hs,
-                Batch = p.GetValue(batch),
-                ShardIndex = si,
-                ShardCount = sn,
-                Device = TorchSetup.ParseDevice(p.GetValue(device)!),
-                OutputDType = p.GetValue(dtype) switch
-                {
-                    "float32" => torch.ScalarType.Float32,
-                    "float16" => torch.ScalarType.Float16,
-                    var s => throw new UserInputException($"--dtype {s}: expected float32 or float16"),
-                },
-                Resume = p.GetValue(resume),
-                Cancellation = cancel, // Ctrl+C stops between batches; rerun with --resume
-            });
-            Console.WriteLine(JsonSerializer.Serialize(new
-            {
-                output = result.Output,
-                samples = result.Samples,
-                row_offset = result.RowOffset,
-                total_samples = result.TotalSamples,
-                detail_layers = $"{result.FirstDetailLayer}-{result.LastDetailLayer}",
-                hidden_states = result.HiddenStates,
-                tokens = result.Tokens,
-                width = result.Width,
-                projection_dim = result.ProjectionDim,
-                batches_computed = result.BatchesComputed,
-                batches_resumed = result.BatchesReused,
-                seconds = Math.Round(result.Seconds, 2),
-                images_per_second = result.Seconds > 0 ? Math.Round(result.Samples / result.Seconds, 2) : 0,
-            }, new JsonSerializerOptions { WriteIndented = true }));
-            return Task.FromResult(0);
-        });
+                "float32" => torch.ScalarType.Float32,
+                "float16" => torch.ScalarType.Float16,
+                var s => throw new UserInputException($"--dtype {s}: expected float32 or float16"),
+            },
+            Resume = p.GetValue(resume),
+            Cancellation = cancel,
+        };
     }
+
+    public override FeatureExtractionResult Execute(FeatureExtractionOptions request) =>
+        FeatureExtractor.Run(request);
+
+    public override object Report(FeatureExtractionOptions request, FeatureExtractionResult result) => new
+    {
+        output = result.Output,
+        samples = result.Samples,
+        row_offset = result.RowOffset,
+        total_samples = result.TotalSamples,
+        detail_layers = $"{result.FirstDetailLayer}-{result.LastDetailLayer}",
+        hidden_states = result.HiddenStates,
+        tokens = result.Tokens,
+        width = result.Width,
+        projection_dim = result.ProjectionDim,
+        batches_computed = result.BatchesComputed,
+        batches_resumed = result.BatchesReused,
+        seconds = Math.Round(result.Seconds, 2),
+        images_per_second = result.Seconds > 0 ? Math.Round(result.Samples / result.Seconds, 2) : 0,
+    };
 }

@@ -1,85 +1,85 @@
 using System.CommandLine;
-using System.Text.Json;
 using BrainMClip.Generation.Training;
 
 namespace BrainMClip.Cli.Commands;
 
 /// <summary>`brainmclip generator train`: the embedded pixel-space generator (docs/generation.md).</summary>
-public sealed class GeneratorTrainCommand : ICliCommand
+public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, PixelGeneratorResult>
 {
-    public string[] Path => ["generator", "train"];
-    public string Description =>
+    public override string[] Path => ["generator", "train"];
+    public override string Description =>
         "Train the small pixel-space diffusion generator (the diffusers UNet class, 3 channels, no VAE) on stimulus " +
             "images " +
         "conditioned on their CLIP-Semantic tokens; writes a generator folder for 'reconstruct'.";
 
-    public void Configure(Command command)
+    readonly Option<string> images = new Option<string>("--images")
+    { Description = "Stimulus images, .npy (N,H,W,3) uint8 (e.g. nsd_train_stim_sub1.npy).", Required = true };
+    readonly Option<string> features = new Option<string>("--features")
     {
-        var images = new Option<string>("--images")
-        { Description = "Stimulus images, .npy (N,H,W,3) uint8 (e.g. nsd_train_stim_sub1.npy).", Required = true };
-        var features = new Option<string>("--features")
-        {
-            Description = "Features safetensors of the same images ('semantic' (N,T,P) tokens are the conditioning).",
-            Required = true
-        };
-        var output = new Option<string>("--out")
-        { Description = "Generator folder to write (unet/, scheduler/, generator.json).", Required = true };
-        var steps = new Option<int>("--steps")
-        {
-            Description = "Optimisation steps (roughly 1 s each at the defaults on 2 idle cores; " +
-            "--attention-resolution 8 is about a quarter cheaper).",
-            DefaultValueFactory = _ => 300
-        };
-        var size = new Option<int>("--size")
-        { Description = "Image size the generator works at: 32 or 64.", DefaultValueFactory = _ => 32 };
-        size.AcceptOnlyFromAmong("32", "64");
-        var seed = SharedOptions.Seed();
-        var lr = new Option<double>("--lr")
-        {
-            Description = "Peak AdamW learning rate (warm-up, cosine decay to 10%).",
-            DefaultValueFactory = _ => 1e-3
-        };
-        var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 16 };
-        var channels = new Option<string?>("--channels")
-        {
-            Description = "Block channels per level, comma-separated (default 32,64,64 at size 32; 32,64,64,64 at " +
-            "64). Smaller trains faster."
-        };
-        var attention = new Option<int>("--attention-resolution")
-        {
-            Description =
-                "Largest feature-map side with attention blocks: 16 (at 32 px: 16x16 and 8x8 levels) or 8 (only 8x8 " +
-                "and the mid block; faster).",
-            DefaultValueFactory = _ => 16,
-        };
-        foreach (var o in new Option[]
-            { images, features, output, steps, size, seed, lr, batch, channels, attention }) command.Options.Add(o);
-        command.SetAction(r =>
-        {
-            var result = PixelGeneratorTrainer.Train(new PixelGeneratorOptions
-            {
-                ImagesPath = r.GetValue(images)!,
-                FeaturesPath = r.GetValue(features)!,
-                OutDir = r.GetValue(output)!,
-                Steps = r.GetValue(steps),
-                Size = r.GetValue(size),
-                Seed = r.GetValue(seed),
-                LearningRate = r.GetValue(lr),
-                BatchSize = r.GetValue(batch),
-                Channels = ParseChannels(r.GetValue(channels)),
-                AttentionResolution = r.GetValue(attention),
-            });
-            Console.WriteLine(JsonSerializer.Serialize(new
-            {
-                generator = System.IO.Path.GetFullPath(result.OutDir),
-                steps = result.Steps,
-                final_loss = Math.Round(result.FinalLoss, 6),
-                seconds = Math.Round(result.Seconds, 1),
-                parameters = result.Parameters,
-            }, new JsonSerializerOptions { WriteIndented = true }));
-            return 0;
-        });
-    }
+        Description = "Features safetensors of the same images ('semantic' (N,T,P) tokens are the conditioning).",
+        Required = true
+    };
+    readonly Option<string> output = new Option<string>("--out")
+    { Description = "Generator folder to write (unet/, scheduler/, generator.json).", Required = true };
+    readonly Option<int> steps = new Option<int>("--steps")
+    {
+        Description = "Optimisation steps (roughly 1 s each at the defaults on 2 idle cores; " +
+        "--attention-resolution 8 is about a quarter cheaper).",
+        DefaultValueFactory = _ => 300
+    };
+    readonly Option<int> size = new Option<int>("--size")
+    { Description = "Image size the generator works at: 32 or 64.", DefaultValueFactory = _ => 32 };
+    readonly Option<long> seed = SharedOptions.Seed();
+    readonly Option<double> lr = new Option<double>("--lr")
+    {
+        Description = "Peak AdamW learning rate (warm-up, cosine decay to 10%).",
+        DefaultValueFactory = _ => 1e-3
+    };
+    readonly Option<int> batch = new Option<int>("--batch")
+    { Description = "Batch size.", DefaultValueFactory = _ => 16 };
+    readonly Option<string?> channels = new Option<string?>("--channels")
+    {
+        Description = "Block channels per level, comma-separated (default 32,64,64 at size 32; 32,64,64,64 at " +
+        "64). Smaller trains faster."
+    };
+    readonly Option<int> attention = new Option<int>("--attention-resolution")
+    {
+        Description =
+            "Largest feature-map side with attention blocks: 16 (at 32 px: 16x16 and 8x8 levels) or 8 (only 8x8 " +
+            "and the mid block; faster).",
+        DefaultValueFactory = _ => 16,
+    };
+
+    protected override Option[] Options =>
+        [images, features, output, steps, size, seed, lr, batch, channels, attention];
+
+    protected override void ConfigureOptions() => size.AcceptOnlyFromAmong("32", "64");
+
+    public override PixelGeneratorOptions Bind(ParseResult r, CancellationToken cancel) => new()
+    {
+        ImagesPath = r.GetValue(images)!,
+        FeaturesPath = r.GetValue(features)!,
+        OutDir = r.GetValue(output)!,
+        Steps = r.GetValue(steps),
+        Size = r.GetValue(size),
+        Seed = r.GetValue(seed),
+        LearningRate = r.GetValue(lr),
+        BatchSize = r.GetValue(batch),
+        Channels = ParseChannels(r.GetValue(channels)),
+        AttentionResolution = r.GetValue(attention),
+    };
+
+    public override PixelGeneratorResult Execute(PixelGeneratorOptions request) =>
+        PixelGeneratorTrainer.Train(request);
+
+    public override object Report(PixelGeneratorOptions request, PixelGeneratorResult result) => new
+    {
+        generator = System.IO.Path.GetFullPath(result.OutDir),
+        steps = result.Steps,
+        final_loss = Math.Round(result.FinalLoss, 6),
+        seconds = Math.Round(result.Seconds, 1),
+        parameters = result.Parameters,
+    };
 
     static int[]? ParseChannels(string? text)
     {

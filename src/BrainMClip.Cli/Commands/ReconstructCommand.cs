@@ -1,15 +1,18 @@
 using System.CommandLine;
-using System.Text.Json;
 using BrainMClip.Generation.Pipelines;
 
 namespace BrainMClip.Cli.Commands;
 
 /// <summary>`brainmclip reconstruct`: brain predictions → images with a diffusion generator
 /// (docs/generation.md).</summary>
-public sealed class ReconstructCommand : ICliCommand
+public sealed class ReconstructCommand
+    : StageCommand<ReconstructCommand.Request, (ReconstructResult Recon, ReconstructResult? Upper)>
 {
-    public string[] Path => ["reconstruct"];
-    public string Description =>
+    /// <summary>The reconstruction, and the true features to render the upper bound from (or null).</summary>
+    public sealed record Request(ReconstructOptions Options, string? TruthFeatures);
+
+    public override string[] Path => ["reconstruct"];
+    public override string Description =>
         "Reconstruct test images from brain predictions (PRED.safetensors from 'predict') with a diffusion " +
             "generator; " +
         "writes rec_000.png... named by test index and reconstruct.json. With --truth-features also the upper bound " +
@@ -84,58 +87,62 @@ public sealed class ReconstructCommand : ICliCommand
         DefaultValueFactory = _ => "0/1"
     };
 
-    public void Configure(Command command)
+    protected override Option[] Options =>
+        [pred, generator, output, steps, guidance, candidates, fusion, seed, scheduler, device, limit, resume,
+            dtype, slice, restandardize, truthFeatures, shard];
+
+    protected override void ConfigureOptions() => scheduler.AcceptOnlyFromAmong("ddim", "dpm");
+
+    public override Request Bind(ParseResult r, CancellationToken cancel)
     {
-        scheduler.AcceptOnlyFromAmong("ddim", "dpm");
-        foreach (var o in new Option[]
-            { pred, generator, output, steps, guidance, candidates, fusion, seed, scheduler, device, limit, resume,
-            dtype, slice, restandardize, truthFeatures, shard })
-            command.Options.Add(o);
-        command.SetAction(r =>
+        var options = new ReconstructOptions
         {
-            var options = new ReconstructOptions
-            {
-                PredPath = r.GetValue(pred)!,
-                GeneratorPath = r.GetValue(generator)!,
-                OutDir = r.GetValue(output)!,
-                Steps = r.GetValue(steps),
-                Guidance = r.GetValue(guidance),
-                Candidates = r.GetValue(candidates),
-                Fusion = r.GetValue(fusion),
-                Seed = r.GetValue(seed),
-                Scheduler = r.GetValue(scheduler)!,
-                Device = r.GetValue(device)!,
-                Limit = r.GetValue(limit),
-                Resume = r.GetValue(resume),
-                DType = r.GetValue(dtype)!,
-                AttentionSlice = r.GetValue(slice),
-                RestandardizeWith = r.GetValue(restandardize),
-                Shard = Shard.Parse(r.GetValue(shard)!),
-            };
-            string? truthPath = r.GetValue(truthFeatures);
-            if (truthPath != null)
-                UserInputException.RequireFile(truthPath, "--truth-features (features of the test images)");
-            var result = Reconstruction.Run(options, ClipScorers.Create);
-            var upper = truthPath == null ? null : UpperBound.Run(options, truthPath, ClipScorers.Create);
-            static object Summary(ReconstructResult x) => new
-            {
-                images = x.Images,
-                written = x.Written,
-                skipped = x.Skipped,
-                seconds_per_image = Math.Round(x.SecondsPerImage, 3),
-                manifest = x.Manifest,
-            };
-            Console.WriteLine(JsonSerializer.Serialize(new
-            {
-                images = result.Images,
-                written = result.Written,
-                skipped = result.Skipped,
-                seconds_per_image = Math.Round(result.SecondsPerImage, 3),
-                manifest = result.Manifest,
-                shard = options.Shard.ToString(),
-                from_true_features = upper == null ? null : Summary(upper),
-            }, new JsonSerializerOptions { WriteIndented = true }));
-            return 0;
-        });
+            PredPath = r.GetValue(pred)!,
+            GeneratorPath = r.GetValue(generator)!,
+            OutDir = r.GetValue(output)!,
+            Steps = r.GetValue(steps),
+            Guidance = r.GetValue(guidance),
+            Candidates = r.GetValue(candidates),
+            Fusion = r.GetValue(fusion),
+            Seed = r.GetValue(seed),
+            Scheduler = r.GetValue(scheduler)!,
+            Device = r.GetValue(device)!,
+            Limit = r.GetValue(limit),
+            Resume = r.GetValue(resume),
+            DType = r.GetValue(dtype)!,
+            AttentionSlice = r.GetValue(slice),
+            RestandardizeWith = r.GetValue(restandardize),
+            Shard = Shard.Parse(r.GetValue(shard)!),
+        };
+        string? truthPath = r.GetValue(truthFeatures);
+        if (truthPath != null)
+            UserInputException.RequireFile(truthPath, "--truth-features (features of the test images)");
+        return new Request(options, truthPath);
+    }
+
+    public override (ReconstructResult Recon, ReconstructResult? Upper) Execute(Request r) =>
+        (Reconstruction.Run(r.Options, ClipScorers.Create),
+            r.TruthFeatures == null ? null : UpperBound.Run(r.Options, r.TruthFeatures, ClipScorers.Create));
+
+    public override object Report(Request request, (ReconstructResult Recon, ReconstructResult? Upper) r)
+    {
+        static object Summary(ReconstructResult x) => new
+        {
+            images = x.Images,
+            written = x.Written,
+            skipped = x.Skipped,
+            seconds_per_image = Math.Round(x.SecondsPerImage, 3),
+            manifest = x.Manifest,
+        };
+        return new
+        {
+            images = r.Recon.Images,
+            written = r.Recon.Written,
+            skipped = r.Recon.Skipped,
+            seconds_per_image = Math.Round(r.Recon.SecondsPerImage, 3),
+            manifest = r.Recon.Manifest,
+            shard = request.Options.Shard.ToString(),
+            from_true_features = r.Upper == null ? null : Summary(r.Upper),
+        };
     }
 }

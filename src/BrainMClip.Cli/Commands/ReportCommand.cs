@@ -5,10 +5,12 @@ using BrainMClip.Report;
 namespace BrainMClip.Cli.Commands;
 
 /// <summary>`report`: a self-contained HTML report from whatever results exist.</summary>
-public sealed class ReportCommand : ICliCommand
+public sealed class ReportCommand : StageCommand<ReportCommand.Request, string>
 {
-    public string[] Path => ["report"];
-    public string Description =>
+    public sealed record Request(ReportInputs Inputs, string Out);
+
+    public override string[] Path => ["report"];
+    public override string Description =>
         "Write a self-contained report.html (images embedded, no external files): ground truth beside " +
             "reconstructions, " +
         "one column per reconstruction row (from true features, BrainMCLIP, baselines such as ridge) for metrics and " +
@@ -75,41 +77,42 @@ public sealed class ReportCommand : ICliCommand
     readonly Option<string[]> baselineRetrieval = new Option<string[]>("--baseline-retrieval")
     { Description = "NAME=retrieval JSON of a baseline (repeatable)." };
 
-    public void Configure(Command command)
+    protected override Option[] Options =>
+        [output, run, metrics, retrieval, recons, truth, layers, prms, ablations, title, grid, data, label, upper,
+            upperMetrics, baseline, baselineMetrics, baselineRetrieval];
+
+    protected override JsonSerializerOptions JsonOptions { get; } = new();
+
+    public override Request Bind(ParseResult parse, CancellationToken cancel)
     {
-        foreach (var o in new Option[]
-            { output, run, metrics, retrieval, recons, truth, layers, prms, ablations, title, grid, data, label, upper,
-            upperMetrics, baseline, baselineMetrics, baselineRetrieval })
-            command.Options.Add(o);
-        command.SetAction(parse =>
+        if (parse.GetValue(grid) < 1) throw new UserInputException("--grid must be at least 1");
+        var inputs = new ReportInputs
         {
-            if (parse.GetValue(grid) < 1) throw new UserInputException("--grid must be at least 1");
-            var inputs = new ReportInputs
-            {
-                RunDir = parse.GetValue(run),
-                MetricsJson = parse.GetValue(metrics),
-                RetrievalJson = parse.GetValue(retrieval),
-                ReconDir = parse.GetValue(recons),
-                TruthSource = parse.GetValue(truth),
-                LayersDir = parse.GetValue(layers),
-                ParamsJson = parse.GetValue(prms),
-                AblationsJson = parse.GetValue(ablations),
-                Title = parse.GetValue(title)!,
-                MaxGridImages = parse.GetValue(grid),
-                DataRoot = parse.GetValue(data),
-                MainLabel = parse.GetValue(label)!,
-                UpperBound = parse.GetValue(upper) != null || parse.GetValue(upperMetrics) != null
-                    ? new ReportRow("from true features", parse.GetValue(upper), parse.GetValue(upperMetrics)) : null,
-                Baselines = Baselines(parse.GetValue(baseline) ?? [], parse.GetValue(baselineMetrics) ?? [],
-                    parse.GetValue(baselineRetrieval) ?? []),
-            };
-            string path = ReportBuilder.Write(inputs, parse.GetValue(output)!);
-            Console.WriteLine(
-                JsonSerializer.Serialize(
-                new { report = System.IO.Path.GetFullPath(path), bytes = new FileInfo(path).Length }));
-            return 0;
-        });
+            RunDir = parse.GetValue(run),
+            MetricsJson = parse.GetValue(metrics),
+            RetrievalJson = parse.GetValue(retrieval),
+            ReconDir = parse.GetValue(recons),
+            TruthSource = parse.GetValue(truth),
+            LayersDir = parse.GetValue(layers),
+            ParamsJson = parse.GetValue(prms),
+            AblationsJson = parse.GetValue(ablations),
+            Title = parse.GetValue(title)!,
+            MaxGridImages = parse.GetValue(grid),
+            DataRoot = parse.GetValue(data),
+            MainLabel = parse.GetValue(label)!,
+            UpperBound = parse.GetValue(upper) != null || parse.GetValue(upperMetrics) != null
+                ? new ReportRow("from true features", parse.GetValue(upper), parse.GetValue(upperMetrics)) : null,
+            Baselines = Baselines(parse.GetValue(baseline) ?? [], parse.GetValue(baselineMetrics) ?? [],
+                parse.GetValue(baselineRetrieval) ?? []),
+        };
+        return new Request(inputs, parse.GetValue(output)!);
     }
+
+    /// <summary>Writes the report; the result is its path.</summary>
+    public override string Execute(Request r) => ReportBuilder.Write(r.Inputs, r.Out);
+
+    public override object Report(Request request, string path) =>
+        new { report = System.IO.Path.GetFullPath(path), bytes = new FileInfo(path).Length };
 
     /// <summary>Joins --baseline, --baseline-metrics and --baseline-retrieval by NAME, in first-mention
     /// order.</summary>

@@ -1,44 +1,46 @@
 using System.CommandLine;
-using System.Text.Json;
+using System.Text.Json.Nodes;
 using BrainMClip.Evaluation;
 
 namespace BrainMClip.Cli.Commands;
 
 /// <summary>`brainmclip retrieve`: top-1 retrieval (docs/evaluation.md) of predicted tokens against the test
 /// features.</summary>
-public sealed class RetrieveCommand : ICliCommand
+public sealed class RetrieveCommand : StageCommand<RetrieveCommand.Request, JsonObject>
 {
-    public string[] Path => ["retrieve"];
-    public string Description =>
+    public sealed record Request(string Pred, string Features, int Loops, int Batch, long Seed);
+
+    public override string[] Path => ["retrieve"];
+    public override string Description =>
         "Top-1 retrieval (docs/evaluation.md): loops of --batch test samples drawn without replacement; flattened, " +
             "L2-normalised " +
         "tokens; image→brain and brain→image; mean over loops. Prints JSON per stream (semantic, detail).";
 
-    public void Configure(Command command)
+    readonly Option<string> pred = new Option<string>("--pred")
+    { Description = "PRED.safetensors written by 'brainmclip predict' (test order).", Required = true };
+    readonly Option<string> feats = new Option<string>("--features")
     {
-        var pred = new Option<string>("--pred")
-        { Description = "PRED.safetensors written by 'brainmclip predict' (test order).", Required = true };
-        var feats = new Option<string>("--features")
-        {
-            Description = "Features of the TEST stimuli ('detail', 'semantic'), same order as the predictions.",
-            Required = true
-        };
-        var loops = new Option<int>("--loops")
-        {
-            Description = "Number of random loops (one loop with all samples when there are fewer than --batch).",
-            DefaultValueFactory = _ => 30
-        };
-        var batch = new Option<int>("--batch")
-        { Description = "Samples per loop (MindEye: 300).", DefaultValueFactory = _ => 300 };
-        var seed = new Option<long>("--seed")
-        { Description = "Seed of the loop sampling.", DefaultValueFactory = _ => 42 };
-        foreach (var o in new Option[] { pred, feats, loops, batch, seed }) command.Options.Add(o);
-        command.SetAction(parse =>
-        {
-            var result = RetrievalReport.Compute(parse.GetValue(pred)!, parse.GetValue(feats)!, parse.GetValue(loops),
-                parse.GetValue(batch), parse.GetValue(seed));
-            Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            return 0;
-        });
-    }
+        Description = "Features of the TEST stimuli ('detail', 'semantic'), same order as the predictions.",
+        Required = true
+    };
+    readonly Option<int> loops = new Option<int>("--loops")
+    {
+        Description = "Number of random loops (one loop with all samples when there are fewer than --batch).",
+        DefaultValueFactory = _ => 30
+    };
+    readonly Option<int> batch = new Option<int>("--batch")
+    { Description = "Samples per loop (MindEye: 300).", DefaultValueFactory = _ => 300 };
+    readonly Option<long> seed = new Option<long>("--seed")
+    { Description = "Seed of the loop sampling.", DefaultValueFactory = _ => 42 };
+
+    protected override Option[] Options => [pred, feats, loops, batch, seed];
+
+    public override Request Bind(ParseResult parse, CancellationToken cancel) =>
+        new(parse.GetValue(pred)!, parse.GetValue(feats)!, parse.GetValue(loops), parse.GetValue(batch),
+            parse.GetValue(seed));
+
+    public override JsonObject Execute(Request r) =>
+        RetrievalReport.Compute(r.Pred, r.Features, r.Loops, r.Batch, r.Seed);
+
+    public override object Report(Request request, JsonObject result) => result;
 }

@@ -1,14 +1,13 @@
 using System.CommandLine;
-using System.Text.Json;
 using BrainMClip.Data;
 
 namespace BrainMClip.Cli.Commands;
 
 /// <summary>`brainmclip synth`: writes a seeded synthetic NSD-like subject in the layout of docs/data.md.</summary>
-public sealed class SynthCommand : ICliCommand
+public sealed class SynthCommand : StageCommand<SynthOptions, SynthResult>
 {
-    public string[] Path => ["synth"];
-    public string Description =>
+    public override string[] Path => ["synth"];
+    public override string Description =>
         "Generate a seeded synthetic NSD-like subject in exactly the Brain-Diffuser layout, with ROI NIfTI masks and " +
             "the " +
         "ground truth under DATA/ground_truth/. --world hierarchical (default): scenes of face-, body-, place- and " +
@@ -62,50 +61,52 @@ public sealed class SynthCommand : ICliCommand
     readonly Option<bool> force = new Option<bool>("--force")
     { Description = "Write into a non-empty --out folder (files of the layout are replaced)." };
 
-    public void Configure(Command command)
+    protected override Option[] Options =>
+        [output, subject, train, test, size, seed, world, cats, snr, reps, dtype, force];
+
+    protected override void ConfigureOptions()
     {
         world.AcceptOnlyFromAmong("hierarchical", "linear");
         dtype.AcceptOnlyFromAmong("float32", "float64");
-        foreach (var o in new Option[]
-            { output, subject, train, test, size, seed, world, cats, snr, reps, dtype, force }) command.Options.Add(o);
-        command.SetAction(parse =>
-        {
-            string outDir = parse.GetValue(output)!;
-            if (File.Exists(outDir)) throw new UserInputException(
-                $"{outDir}: --out must be a folder, but a file has that name");
-            if (SyntheticNsd.IsNonEmptyDirectory(outDir) && !parse.GetValue(force))
-                throw new UserInputException(
-                    $"{outDir}: --out folder is not empty; choose another folder or pass --force");
-            var opts = new SynthOptions
-            {
-                OutDir = outDir,
-                Subject = parse.GetValue(subject),
-                Train = parse.GetValue(train),
-                Test = parse.GetValue(test),
-                ImageSize = parse.GetValue(size),
-                Seed = parse.GetValue(seed),
-                Categories = parse.GetValue(cats),
-                Snr = parse.GetValue(snr),
-                FmriDType = parse.GetValue(dtype)!,
-                Repetitions = parse.GetValue(reps),
-                World = parse.GetValue(world) == "linear" ? SynthWorld.Linear : SynthWorld.Hierarchical,
-            };
-            var r = SyntheticNsd.Generate(opts);
-            var report = new
-            {
-                world = parse.GetValue(world),
-                data = System.IO.Path.GetFullPath(r.DataRoot),
-                subject = r.Subject,
-                train_samples = r.Train,
-                test_samples = r.Test,
-                image_shape = new[] { r.ImageSize, r.ImageSize, 3 },
-                voxels_detail = r.VoxelsDetail,
-                voxels_semantic = r.VoxelsSemantic,
-                voxels_low = r.VoxelsLow,
-                ground_truth = System.IO.Path.GetFullPath(r.GroundTruthJson),
-            };
-            Console.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
-            return 0;
-        });
     }
+
+    public override SynthOptions Bind(ParseResult parse, CancellationToken cancel)
+    {
+        string outDir = parse.GetValue(output)!;
+        if (File.Exists(outDir)) throw new UserInputException(
+            $"{outDir}: --out must be a folder, but a file has that name");
+        if (SyntheticNsd.IsNonEmptyDirectory(outDir) && !parse.GetValue(force))
+            throw new UserInputException(
+                $"{outDir}: --out folder is not empty; choose another folder or pass --force");
+        return new SynthOptions
+        {
+            OutDir = outDir,
+            Subject = parse.GetValue(subject),
+            Train = parse.GetValue(train),
+            Test = parse.GetValue(test),
+            ImageSize = parse.GetValue(size),
+            Seed = parse.GetValue(seed),
+            Categories = parse.GetValue(cats),
+            Snr = parse.GetValue(snr),
+            FmriDType = parse.GetValue(dtype)!,
+            Repetitions = parse.GetValue(reps),
+            World = parse.GetValue(world) == "linear" ? SynthWorld.Linear : SynthWorld.Hierarchical,
+        };
+    }
+
+    public override SynthResult Execute(SynthOptions request) => SyntheticNsd.Generate(request);
+
+    public override object Report(SynthOptions request, SynthResult r) => new
+    {
+        world = request.World == SynthWorld.Linear ? "linear" : "hierarchical",
+        data = System.IO.Path.GetFullPath(r.DataRoot),
+        subject = r.Subject,
+        train_samples = r.Train,
+        test_samples = r.Test,
+        image_shape = new[] { r.ImageSize, r.ImageSize, 3 },
+        voxels_detail = r.VoxelsDetail,
+        voxels_semantic = r.VoxelsSemantic,
+        voxels_low = r.VoxelsLow,
+        ground_truth = System.IO.Path.GetFullPath(r.GroundTruthJson),
+    };
 }

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using BrainMClip.Data;
 using BrainMClip.Model;
@@ -8,80 +7,76 @@ using BrainMClip.Training;
 namespace BrainMClip.Cli.Commands;
 
 /// <summary>`brainmclip train`: trains BrainMCLIP (or the ridge baseline) into a run folder (docs/model.md).</summary>
-public sealed class TrainCommand : ICliCommand
+public sealed class TrainCommand : StageCommand<TrainCommand.Request, TrainResult>
 {
-    public string[] Path => ["train"];
-    public string Description =>
+    /// <summary>A training run: the resolved configuration (with --epochs/--seed applied) and where it goes.</summary>
+    public sealed record Request(string Data, int Subject, string BetaScale, string Features, BrainMClipConfig Config,
+        string Out, bool Resume);
+
+    public override string[] Path => ["train"];
+    public override string Description =>
         "Train BrainMCLIP (or the ridge baseline) on one subject: z-scored detail/semantic voxel streams → " +
             "CLIP-Detail and " +
         "CLIP-Semantic tokens. Writes RUN/config.json, zscore.safetensors, checkpoints/{last,prev,best}.ckpt, " +
             "metrics.jsonl " +
         "and training_curve.png; --resume continues bit-for-bit.";
 
-    public void Configure(Command command)
+    readonly Option<string> data = new Option<string>("--data")
+    { Description = "Data root in the Brain-Diffuser layout (processed_data/, nsddata/).", Required = true };
+    readonly Option<int> subject = new Option<int>("--subject")
+    { Description = "Subject number (1-based; folder subj0N).", DefaultValueFactory = _ => 1 };
+    readonly Option<string> features = new Option<string>("--features")
     {
-        var data = new Option<string>("--data")
-        { Description = "Data root in the Brain-Diffuser layout (processed_data/, nsddata/).", Required = true };
-        var subject = new Option<int>("--subject")
-        { Description = "Subject number (1-based; folder subj0N).", DefaultValueFactory = _ => 1 };
-        var features = new Option<string>("--features")
-        {
-            Description = "CLIP features of the TRAIN stimuli in train order ('detail', 'semantic'; from " +
-            "'brainmclip features').",
-            Required = true
-        };
-        var config = new Option<string>("--config")
-        {
-            Description = "tiny (demo widths), paper (ViT-L/14 widths; layer sizes, loss weights and schedule are " +
-            "our choices, see docs/fidelity.md), ridge (closed-form baseline) or a config .json (may start with " +
-            "\"base\": \"tiny\").",
-            DefaultValueFactory = _ => "tiny"
-        };
-        var output = new Option<string>("--out")
-        { Description = "Run folder to create (or to continue with --resume).", Required = true };
-        var epochs = new Option<int?>("--epochs") { Description = "Override training.epochs of the config." };
-        var seed = SharedOptions.SeedOverride();
-        var resume = new Option<bool>("--resume")
-        { Description = "Continue the run in --out from its last good checkpoint (same config, epochs and seed)." };
-        var device = SharedOptions.Device();
-        var beta = SharedOptions.BetaScale();
-        foreach (var o in new Option[]
-            { data, subject, features, config, output, epochs, seed, resume, device, beta }) command.Options.Add(o);
-        command.SetAction(parse =>
-        {
-            if (!TorchSetup.ParseDevice(parse.GetValue(device)!).type.Equals(TorchSharp.DeviceType.CPU))
-                throw new UserInputException("--device: training runs on cpu in this build");
-            var cfg = BrainMClipConfig.Resolve(parse.GetValue(config)!);
-            if (parse.GetValue(epochs) is { } e) cfg = cfg with { Training = cfg.Training with { Epochs = e } };
-            if (parse.GetValue(seed) is { } s) cfg = cfg with { Training = cfg.Training with { Seed = s } };
-            cfg.Validate("--epochs/--seed");
-            var subj = NsdSubject.Open(parse.GetValue(data)!, parse.GetValue(subject), parse.GetValue(beta)!);
-            string run = parse.GetValue(output)!;
-            TrainResult r;
-            try
-            {
-                r = TrainingPipeline.Train(subj, parse.GetValue(features)!, cfg, run,
-                    new TrainOptions { Resume = parse.GetValue(resume), Log = Console.Error });
-            }
-            catch (TrainingDivergedException ex)
-            {
-                Console.Error.WriteLine($"error: {ex.Message}");
-                return ExitCodes.Internal;
-            }
-            var last = r.Metrics.Count > 0 ? r.Metrics[^1] : null;
-            var report = new JsonObject
-            {
-                ["run"] = System.IO.Path.GetFullPath(run),
-                ["kind"] = cfg.Kind,
-                ["config"] = cfg.Name,
-                ["epochs_completed"] = r.EpochsCompleted,
-                ["steps"] = r.Steps,
-                ["best_epoch"] = r.BestEpoch,
-                ["best_val_cosine"] = double.IsFinite(r.BestValidationCosine) ? r.BestValidationCosine : null,
-                ["last"] = last?.DeepClone(),
-            };
-            Console.WriteLine(report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            return 0;
-        });
+        Description = "CLIP features of the TRAIN stimuli in train order ('detail', 'semantic'; from " +
+        "'brainmclip features').",
+        Required = true
+    };
+    readonly Option<string> config = new Option<string>("--config")
+    {
+        Description = "tiny (demo widths), paper (ViT-L/14 widths; layer sizes, loss weights and schedule are " +
+        "our choices, see docs/fidelity.md), ridge (closed-form baseline) or a config .json (may start with " +
+        "\"base\": \"tiny\").",
+        DefaultValueFactory = _ => "tiny"
+    };
+    readonly Option<string> output = new Option<string>("--out")
+    { Description = "Run folder to create (or to continue with --resume).", Required = true };
+    readonly Option<int?> epochs = new Option<int?>("--epochs")
+    { Description = "Override training.epochs of the config." };
+    readonly Option<long?> seed = SharedOptions.SeedOverride();
+    readonly Option<bool> resume = new Option<bool>("--resume")
+    { Description = "Continue the run in --out from its last good checkpoint (same config, epochs and seed)." };
+    readonly Option<string> device = SharedOptions.Device();
+    readonly Option<string> beta = SharedOptions.BetaScale();
+
+    protected override Option[] Options =>
+        [data, subject, features, config, output, epochs, seed, resume, device, beta];
+
+    public override Request Bind(ParseResult parse, CancellationToken cancel)
+    {
+        if (!TorchSetup.ParseDevice(parse.GetValue(device)!).type.Equals(TorchSharp.DeviceType.CPU))
+            throw new UserInputException("--device: training runs on cpu in this build");
+        var cfg = BrainMClipConfig.Resolve(parse.GetValue(config)!);
+        if (parse.GetValue(epochs) is { } e) cfg = cfg with { Training = cfg.Training with { Epochs = e } };
+        if (parse.GetValue(seed) is { } s) cfg = cfg with { Training = cfg.Training with { Seed = s } };
+        cfg.Validate("--epochs/--seed");
+        return new Request(parse.GetValue(data)!, parse.GetValue(subject), parse.GetValue(beta)!,
+            parse.GetValue(features)!, cfg, parse.GetValue(output)!, parse.GetValue(resume));
     }
+
+    /// <summary>Trains; a diverged run ends as a TrainingDivergedException (exit 1 with its message).</summary>
+    public override TrainResult Execute(Request r) =>
+        TrainingPipeline.Train(NsdSubject.Open(r.Data, r.Subject, r.BetaScale), r.Features, r.Config, r.Out,
+            new TrainOptions { Resume = r.Resume, Log = Console.Error });
+
+    public override object Report(Request request, TrainResult r) => new JsonObject
+    {
+        ["run"] = System.IO.Path.GetFullPath(request.Out),
+        ["kind"] = request.Config.Kind,
+        ["config"] = request.Config.Name,
+        ["epochs_completed"] = r.EpochsCompleted,
+        ["steps"] = r.Steps,
+        ["best_epoch"] = r.BestEpoch,
+        ["best_val_cosine"] = double.IsFinite(r.BestValidationCosine) ? r.BestValidationCosine : null,
+        ["last"] = (r.Metrics.Count > 0 ? r.Metrics[^1] : null)?.DeepClone(),
+    };
 }

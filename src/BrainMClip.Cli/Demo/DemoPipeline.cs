@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using BrainMClip.Cli.Commands;
+using BrainMClip.Data;
 using BrainMClip.Generation.Pipelines;
 
 namespace BrainMClip.Cli.Demo;
@@ -17,13 +19,30 @@ public sealed record DemoOptions
     public int? Epochs { get; init; }
     public int GeneratorSteps { get; init; } = 300;
     public int DiffusionSteps { get; init; } = 12;
+    /// <summary>The simulated world `synth` writes: "linear" or "hierarchical" (docs/simulation.md).</summary>
+    public string World { get; init; } = "linear";
+    /// <summary>The CLIP whose features are the targets: "random" (`clip-init`, seeded random weights) or "trained"
+    /// (`clip-train --preset tiny` with <see cref="ClipImages"/> and <see cref="ClipEpochs"/>).</summary>
+    public string Encoder { get; init; } = "random";
+    /// <summary>clip-train's scenes when <see cref="Encoder"/> is "trained".</summary>
+    public int ClipImages { get; init; } = 2000;
+    /// <summary>clip-train's epochs when <see cref="Encoder"/> is "trained".</summary>
+    public int ClipEpochs { get; init; } = 4;
+
+    public static readonly string[] Worlds = ["linear", "hierarchical"], Encoders = ["random", "trained"];
+
+    /// <summary>The report's title: which world and which encoder the run used.</summary>
+    public string Title => $"BrainMClip demo (synthetic {World}-world subject, " +
+        (Encoder == "trained" ? "CLIP trained by clip-train" : "random-weight CLIP") + ")";
 }
 
 /// <summary>
-/// The embedded end-to-end run. Every stage is the very CLI command a user would type (run in-process and echoed),
-/// so the demo doubles as a worked example of the command line; JSON a stage prints is kept in the output folder.
+/// The embedded end-to-end run. Every stage echoes the CLI command a user would type, binds that command line with
+/// the command's own binder and calls the same library function the command calls (<see cref="StageCommand{TRequest,
+/// TResult}"/>), so the demo doubles as a worked example of the command line; the JSON a stage would print is kept in
+/// the output folder where the report needs it.
 /// </summary>
-public sealed class DemoPipeline(DemoOptions o)
+public sealed class DemoPipeline(DemoOptions o, CancellationToken cancel = default)
 {
     readonly List<(string Stage, double Seconds)> _timings = [];
     readonly TextWriter _log = Console.Error;
@@ -35,6 +54,9 @@ public sealed class DemoPipeline(DemoOptions o)
 
     public int Run()
     {
+        if (!DemoOptions.Worlds.Contains(o.World) || !DemoOptions.Encoders.Contains(o.Encoder))
+            throw new UserInputException($"demo: world '{o.World}' / encoder '{o.Encoder}': expected world " +
+                $"{string.Join(" or ", DemoOptions.Worlds)}, encoder {string.Join(" or ", DemoOptions.Encoders)}");
         var total = Stopwatch.StartNew();
         Directory.CreateDirectory(o.OutDir);
         // --force: start clean in the folders the demo owns (never anything else in --out).
@@ -42,66 +64,91 @@ public sealed class DemoPipeline(DemoOptions o)
             if (Directory.Exists(P(d))) Directory.Delete(P(d), recursive: true);
         _log.WriteLine($"BrainMClip demo → {Path.GetFullPath(o.OutDir)}");
 
-        Stage("1. Synthetic NSD-like subject (real on-disk formats: npy + NIfTI ROI masks)", null,
-            // The linear world until clip-train's encoder carries categories (issue 14): with a random-weight CLIP the
-            // hierarchical world's edge-energy voxels predict nothing a random ViT encodes (docs/simulation.md).
-            "synth", "--world", "linear", "--out", P("data"), "--train", $"{o.Train}", "--test", $"{o.Test}",
-            "--image-size", $"{o.ImageSize}", "--seed", $"{o.Seed}");
-        var info = Stage("2. Check the data: counts per split, voxel streams, ROIs", P("data-info.json"),
-            "data", "info", "--data", P("data"));
+        // The linear world by default until clip-train's encoder carries categories (issue 14): with a random-weight
+        // CLIP the hierarchical world's edge-energy voxels predict nothing a random ViT encodes (docs/simulation.md).
+        Stage(new SynthCommand(), "1. Synthetic NSD-like subject (real on-disk formats: npy + NIfTI ROI masks)", null,
+            SynthCommandLine());
+        var info = Stage(new DataInfoCommand(), "2. Check the data: counts per split, voxel streams, ROIs",
+            P("data-info.json"), "data", "info", "--data", P("data"));
         string stim(string split) => P("data", "processed_data", "subj01", $"nsd_{split}_stim_sub1.npy");
 
-        Stage("3. A CLIP vision model in Hugging Face layout (random weights: nothing to download)", null,
-            "clip-init", "--out", P("clip"), "--preset", "tiny", "--seed", $"{o.Seed}");
-        Stage(
+        TargetEncoder();
+        Stage(new FeaturesCommand(),
             "4a. CLIP features of the training images (CLIP-Detail = mean of middle layers, CLIP-Semantic = VD tokens)",
             null,
             "features", "--clip", P("clip"), "--input", stim("train"), "--out", P("features", "train.safetensors"),
                 "--batch", "32");
-        Stage("4b. CLIP features of the test images, with every hidden layer for the layer analysis", null,
+        Stage(new FeaturesCommand(),
+            "4b. CLIP features of the test images, with every hidden layer for the layer analysis", null,
             "features", "--clip", P("clip"), "--input", stim("test"), "--out", P("features", "test.safetensors"),
                 "--batch", "32",
             "--hidden-states");
 
         string testStim = stim("test");
-        int nD = info?["voxels_detail"]?.GetValue<int>() ?? 0, nS = info?["voxels_semantic"]?.GetValue<int>() ?? 0;
-        var parameters = Stage("5. Parameter counts of this configuration beside MindBridge / MindEye1",
-            P("params.json"),
+        int nD = info.Split.Detail.Length, nS = info.Split.Semantic.Length;
+        var parameters = Stage(new ParamsCommand(),
+            "5. Parameter counts of this configuration beside MindBridge / MindEye1", P("params.json"),
             "params", "--config", "tiny", "--voxels-detail", $"{nD}", "--voxels-semantic", $"{nS}", "--json");
 
         string[] epochArgs = o.Epochs is { } e ? ["--epochs", $"{e}"] : [];
-        Stage("6a. Train BrainMCLIP (tiny preset): two streams, multi-granularity loss, cross-reconstruction", null,
+        Stage(new TrainCommand(),
+            "6a. Train BrainMCLIP (tiny preset): two streams, multi-granularity loss, cross-reconstruction", null,
             ["train", "--data", P("data"), "--features", P("features", "train.safetensors"), "--config", "tiny",
              "--out", P("run"), "--seed", $"{o.Seed}", .. epochArgs]);
-        Stage("6b. Predict CLIP tokens for the test fMRI", null,
+        Stage(new PredictCommand(), "6b. Predict CLIP tokens for the test fMRI", null,
             "predict", "--run", P("run"), "--data", P("data"), "--split", "test", "--out",
                 P("run", "pred_test.safetensors"));
-        var retrieval = Stage("6c. Retrieval: find each test image from its brain prediction (and back)",
-            P("retrieval.json"),
+        var retrieval = Stage(new RetrieveCommand(),
+            "6c. Retrieval: find each test image from its brain prediction (and back)", P("retrieval.json"),
             "retrieve", "--pred", P("run", "pred_test.safetensors"), "--features", P("features", "test.safetensors"));
 
-        Stage("7a. Ridge-regression baseline (Brain-Diffuser style), trained the same way", null,
+        Stage(new TrainCommand(), "7a. Ridge-regression baseline (Brain-Diffuser style), trained the same way", null,
             "train", "--data", P("data"), "--features", P("features", "train.safetensors"), "--config", "ridge",
             "--out", P("ridge"), "--seed", $"{o.Seed}");
-        Stage("7b. Ridge predictions", null,
+        Stage(new PredictCommand(), "7b. Ridge predictions", null,
             "predict", "--run", P("ridge"), "--data", P("data"), "--split", "test", "--out",
                 P("ridge", "pred_test.safetensors"));
-        var ridgeRetrieval = Stage("7c. Ridge retrieval", P("retrieval-ridge.json"),
+        var ridgeRetrieval = Stage(new RetrieveCommand(), "7c. Ridge retrieval", P("retrieval-ridge.json"),
             "retrieve", "--pred", P("ridge", "pred_test.safetensors"), "--features", P("features", "test.safetensors"));
 
         GenerateEvaluateReport(stim("train"), testStim);
-        WriteSummary(total, info, nD, nS, parameters, retrieval, ridgeRetrieval);
+        WriteSummary(total, info, parameters.Total, retrieval, ridgeRetrieval);
         return 0;
+    }
+
+    /// <summary>Stage 1's command line: the subject of the chosen world.</summary>
+    public string[] SynthCommandLine() =>
+        ["synth", "--world", o.World, "--out", P("data"), "--train", $"{o.Train}", "--test", $"{o.Test}",
+            "--image-size", $"{o.ImageSize}", "--seed", $"{o.Seed}"];
+
+    /// <summary>Stage 3's command line: clip-train (encoder "trained") or clip-init (encoder "random").</summary>
+    public string[] EncoderCommandLine() => o.Encoder == "trained"
+        ? ["clip-train", "--out", P("clip"), "--preset", "tiny", "--images", $"{o.ClipImages}",
+            "--epochs", $"{o.ClipEpochs}", "--seed", $"{o.Seed}"]
+        : ["clip-init", "--out", P("clip"), "--preset", "tiny", "--seed", $"{o.Seed}"];
+
+    /// <summary>Stage 3: the CLIP whose features are the targets, random (clip-init) or trained (clip-train).</summary>
+    void TargetEncoder()
+    {
+        if (o.Encoder == "trained")
+            Stage(new ClipTrainCommand(),
+                "3. Train the target encoder: a CLIP vision model in Hugging Face layout, trained on scenes of the " +
+                "hierarchical world (disjoint from the subject's stimuli)", null, EncoderCommandLine());
+        else
+            Stage(new ClipInitCommand(),
+                "3. A CLIP vision model in Hugging Face layout (random weights: nothing to download)", null,
+                EncoderCommandLine());
     }
 
     /// <summary>Stages 8-12: generator, reconstructions, evaluation, layer analysis, report.</summary>
     void GenerateEvaluateReport(string trainStim, string testStim)
     {
-        Stage("8. Train the embedded pixel-space image generator on the training images and their CLIP-Semantic tokens",
+        Stage(new GeneratorTrainCommand(),
+            "8. Train the embedded pixel-space image generator on the training images and their CLIP-Semantic tokens",
             null,
             "generator", "train", "--images", trainStim, "--features", P("features", "train.safetensors"),
             "--out", P("generator"), "--steps", $"{o.GeneratorSteps}", "--seed", $"{o.Seed}");
-        Stage(
+        Stage(new ReconstructCommand(),
             "9a. Reconstruct the test images from the fused brain predictions (re-standardised to the training " +
             "features, as Brain-Diffuser does), and from the true features (upper bound)", null,
             "reconstruct", "--pred", P("run", "pred_test.safetensors"), "--generator", P("generator"), "--out",
@@ -109,52 +156,56 @@ public sealed class DemoPipeline(DemoOptions o)
             "--steps", $"{o.DiffusionSteps}", "--seed", $"{o.Seed}", "--restandardize",
                 P("features", "train.safetensors"),
             "--truth-features", P("features", "test.safetensors"));
-        Stage("9b. Reconstruct from the ridge predictions (same generator, seeds and sampler)", null,
+        Stage(new ReconstructCommand(),
+            "9b. Reconstruct from the ridge predictions (same generator, seeds and sampler)", null,
             "reconstruct", "--pred", P("ridge", "pred_test.safetensors"), "--generator", P("generator"), "--out",
                 P("recon-ridge"),
             "--steps", $"{o.DiffusionSteps}", "--seed", $"{o.Seed}", "--restandardize",
                 P("features", "train.safetensors"));
 
-        Stage(
+        Stage(new NetsInitCommand(),
             "10a. Metric networks with RANDOM weights (nothing to download; labelled random in METRICS.json and the " +
             "report)", null,
             "nets-init", "--out", P("nets"), "--seed", $"{o.Seed}", "--clip", P("clip"));
         string upperRecon = P("recon", UpperBound.FolderName);
         // One pass over the three sets: the ground truth's network features are computed once.
-        var metrics = Stage(
+        Stage(new EvaluateCommand(),
             "10b. Evaluate all eight metrics for each row: from the true features (upper bound), BrainMCLIP, ridge",
             null,
             "evaluate", "--truth", testStim, "--nets", P("nets"),
             "--recons", upperRecon, "--out", P("eval", "METRICS-true-features.json"),
             "--recons", P("recon"), "--out", P("eval", "METRICS.json"),
             "--recons", P("recon-ridge"), "--out", P("eval", "METRICS-ridge.json"));
-        Stage("11. Layer analysis: RSA of every CLIP layer against ROI groups, CKA between layers", null,
+        Stage(new AnalyzeLayersCommand(),
+            "11. Layer analysis: RSA of every CLIP layer against ROI groups, CKA between layers", null,
             "analyze-layers", "--features", P("features", "test.safetensors"), "--data", P("data"), "--split", "test",
             "--out", P("layers"));
-        Stage("12. The HTML report", null,
+        Stage(new ReportCommand(), "12. The HTML report", null,
             "report", "--out", P("report.html"), "--run", P("run"), "--metrics", P("eval", "METRICS.json"),
             "--retrieval", P("retrieval.json"), "--recons", P("recon"), "--truth", testStim, "--layers", P("layers"),
-            "--params", P("params.json"), "--title", "BrainMClip demo (synthetic subject, random-weight CLIP)",
+            "--params", P("params.json"), "--title", o.Title,
             "--data", P("data"), "--upper-bound", upperRecon, "--upper-bound-metrics",
                 P("eval", "METRICS-true-features.json"),
             "--baseline", $"ridge={P("recon-ridge")}", "--baseline-metrics", $"ridge={P("eval", "METRICS-ridge.json")}",
             "--baseline-retrieval", $"ridge={P("retrieval-ridge.json")}");
     }
 
-    void WriteSummary(Stopwatch total, JsonNode? info, int nD, int nS, JsonNode? parameters, JsonNode? retrieval,
-        JsonNode? ridgeRetrieval)
+    void WriteSummary(Stopwatch total, NsdSubject info, long parameters, JsonObject retrieval,
+        JsonObject ridgeRetrieval)
     {
         var summary = new JsonObject
         {
             ["out"] = Path.GetFullPath(o.OutDir),
             ["report"] = Path.GetFullPath(P("report.html")),
-            ["train_samples"] = info?["train_samples"]?.DeepClone(),
-            ["test_samples"] = info?["test_samples"]?.DeepClone(),
-            ["voxels_detail"] = nD,
-            ["voxels_semantic"] = nS,
-            ["parameters"] = parameters?["total"]?.DeepClone(),
-            ["retrieval"] = retrieval?.DeepClone(),
-            ["retrieval_ridge"] = ridgeRetrieval?.DeepClone(),
+            ["world"] = o.World,
+            ["encoder"] = o.Encoder,
+            ["train_samples"] = info.TrainSamples,
+            ["test_samples"] = info.TestSamples,
+            ["voxels_detail"] = info.Split.Detail.Length,
+            ["voxels_semantic"] = info.Split.Semantic.Length,
+            ["parameters"] = parameters,
+            ["retrieval"] = retrieval.DeepClone(),
+            ["retrieval_ridge"] = ridgeRetrieval.DeepClone(),
             ["metrics"] = MetricMeans(P("eval", "METRICS.json")),
             ["metrics_true_features"] = MetricMeans(P("eval", "METRICS-true-features.json")),
             ["metrics_ridge"] = MetricMeans(P("eval", "METRICS-ridge.json")),
@@ -169,46 +220,46 @@ public sealed class DemoPipeline(DemoOptions o)
         Console.WriteLine(summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 
-    /// <summary>Runs one CLI command in-process; its stdout (JSON) is captured to <paramref name="jsonOut"/> when
-    /// given.</summary>
-    JsonNode? Stage(string title, string? jsonOut, params string[] args)
+    /// <summary>Echoes the command line, binds it with <paramref name="command"/>'s own binder and runs the
+    /// command's library call; the JSON the command would print is written to <paramref name="jsonOut"/> when
+    /// given. A failing stage ends the demo with the exit code the command would have had.</summary>
+    TResult Stage<TRequest, TResult>(StageCommand<TRequest, TResult> command, string title, string? jsonOut,
+        params string[] args)
     {
         _log.WriteLine();
         _log.WriteLine($"== {title}");
         _log.WriteLine($"   $ brainmclip {string.Join(' ', args.Select(Quote))}");
         var clock = Stopwatch.StartNew();
-        var oldOut = Console.Out;
-        var captured = new StringWriter();
-        Console.SetOut(captured);
-        int code;
-        try { code = Program.Main(args); }
-        finally { Console.SetOut(oldOut); }
+        TRequest request;
+        TResult result;
+        try
+        {
+            var parse = Program.Parse(command, args);
+            if (parse.Errors.Count > 0)
+            {
+                foreach (var err in parse.Errors) _log.WriteLine($"error: {err.Message}");
+                throw new DemoStageException(title, ExitCodes.Usage);
+            }
+            request = command.Bind(parse, cancel);
+            result = command.Execute(request);
+        }
+        catch (Exception ex) when (ex is not DemoStageException)
+        {
+            throw new DemoStageException(title, ExitCodes.Report(ex));
+        }
         _timings.Add(
             ($"{title[..title.IndexOf('.')]} {args[0]}{(args[0] is "data" or "generator" ? " " + args[1] : "")}",
             clock.Elapsed.TotalSeconds));
-        string text = captured.ToString();
-        if (code != 0)
-        {
-            _log.Write(text);
-            throw new DemoStageException(title, code);
-        }
-        JsonNode? json = null;
-        try { json = text.TrimStart().StartsWith('{') ? JsonNode.Parse(text) : null; }
-        catch (JsonException)
-        { json = null; }
         if (jsonOut != null)
         {
-            IO.AtomicFile.WriteAllText(jsonOut, text);
+            IO.AtomicFile.WriteAllText(jsonOut, command.Json(request, result) + Environment.NewLine);
             _log.WriteLine($"   → {jsonOut}");
         }
-        if (json != null)
-        {
-            // What the stage reported (e.g. samples, tokens and widths extracted), on one line.
-            string line = json.ToJsonString();
-            _log.WriteLine($"   {(line.Length > 400 ? line[..400] + " ..." : line)}");
-        }
+        // What the stage reported (e.g. samples, tokens and widths extracted), on one line.
+        string line = command.Json(request, result, indented: false);
+        _log.WriteLine($"   {(line.Length > 400 ? line[..400] + " ..." : line)}");
         _log.WriteLine($"   ({clock.Elapsed.TotalSeconds:0.0}s)");
-        return json;
+        return result;
     }
 
     static JsonNode? ReadJson(string path)

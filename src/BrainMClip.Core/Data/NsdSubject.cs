@@ -88,6 +88,15 @@ public sealed class NsdSubject
     public static NsdSubject Open(string dataRoot, int subject = 1, string betaScale = "auto") =>
         new(dataRoot, subject, betaScale);
 
+    /// <summary><see cref="Open"/>, then every fMRI value of both splits read once: NaN/Inf is bad input and
+    /// surfaces here (`data info`), not in training.</summary>
+    public static NsdSubject OpenChecked(string dataRoot, int subject = 1, string betaScale = "auto")
+    {
+        var s = Open(dataRoot, subject, betaScale);
+        foreach (var split in Splits) s.ValidateFinite(split);
+        return s;
+    }
+
     NsdSubject(string dataRoot, int subject, string betaScale)
     {
         if (subject < 1

@@ -62,6 +62,26 @@ public static class Evaluator
         RunMany([pairs], options, log)[0];
 
     /// <summary>
+    /// `evaluate`: <see cref="RunMany"/> over the sets (all against the ground truth <paramref name="truthPath"/>),
+    /// each report saved to its path in <paramref name="outPaths"/> and its table written to
+    /// <paramref name="log"/> (beside the published figures only when the truth is real NSD data).
+    /// </summary>
+    public static IReadOnlyList<MetricsReport> ScoreToFiles(IReadOnlyList<ImagePairs> sets, string truthPath,
+        IReadOnlyList<string> outPaths, EvaluationOptions options, TextWriter log)
+    {
+        var reports = RunMany(sets, options, log);
+        var source = DataProvenance.FromPath(truthPath);
+        for (int k = 0; k < reports.Count; k++)
+        {
+            reports[k].Save(outPaths[k]);
+            if (reports.Count > 1) log.WriteLine($"{sets[k].Recons.Source}:");
+            log.Write(reports[k].FormatTable(published: source.Kind == DataKind.RealNsd));
+            log.WriteLine($"wrote {outPaths[k]}");
+        }
+        return reports;
+    }
+
+    /// <summary>
     /// Scores several reconstruction sets of the same ground truth (e.g. BrainMCLIP, ridge and the upper bound) in one
     /// pass: the ground truth's network features are computed once and shared (with three sets that saves a third of
     /// the network time). Every set must pair the same image numbers; each gets its own report.

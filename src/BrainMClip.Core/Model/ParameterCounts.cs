@@ -12,6 +12,24 @@ public static class ParameterCounts
 
     public sealed record ModuleCount(string Name, long Parameters, IReadOnlyDictionary<string, long> Parts);
 
+    /// <summary>Per-module counts of one configuration and its voxel counts, with the reference models.</summary>
+    public sealed record Summary(BrainMClipConfig Config, int VoxelsDetail, int VoxelsSemantic,
+        IReadOnlyList<ModuleCount> Modules, long Total, IReadOnlyList<ReferenceModel> References);
+
+    /// <summary>`params`: the counts of configuration <paramref name="config"/> (a preset or a .json) beside the
+    /// reference models.</summary>
+    public static Summary Summarize(string config, int voxelsDetail, int voxelsSemantic)
+    {
+        var cfg = BrainMClipConfig.Resolve(config);
+        if (cfg.IsRidge) throw new UserInputException(
+            "--config ridge: the ridge baseline has no network; its size is voxels × tokens × width per stream");
+        if (voxelsDetail < 1 || voxelsSemantic < 1) throw new UserInputException(
+            $"--voxels-detail {voxelsDetail} / --voxels-semantic {voxelsSemantic}: expected positive counts");
+        var modules = Compute(cfg, voxelsDetail, voxelsSemantic);
+        return new Summary(cfg, voxelsDetail, voxelsSemantic, modules, modules.Sum(m => m.Parameters),
+            ReferenceModels.All());
+    }
+
     public static IReadOnlyList<ModuleCount> Compute(BrainMClipConfig c, long voxelsDetail, long voxelsSemantic)
     {
         var m = c.Model;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using BrainMClip.Data;
 using BrainMClip.IO;
@@ -92,6 +93,26 @@ public static class TrainingPipeline
         using var predictor = Predictor.Open(runDir, log);
         var (d, s) = LoadNormalized(subject, runDir, split);
         using (d) using (s) return predictor.Predict(d, s, lambda);
+    }
+
+    /// <summary>What <see cref="PredictToFile"/> wrote: the file, its rows, and each tensor's key and shape.</summary>
+    public sealed record PredictionFile(string Path, string Split, long Samples, string Model, double Lambda,
+        IReadOnlyList<(string Key, long[] Shape)> Tensors);
+
+    /// <summary>`predict`: <see cref="Predict"/> saved to <paramref name="outPath"/> with the run, split and subject
+    /// in the metadata.</summary>
+    public static PredictionFile PredictToFile(string runDir, NsdSubject subject, string split, double? lambda,
+        string outPath, TextWriter? log = null)
+    {
+        using var pred = Predict(runDir, subject, split, lambda, log);
+        pred.Save(outPath, new Dictionary<string, string>
+        {
+            ["run"] = System.IO.Path.GetFullPath(runDir),
+            ["split"] = split,
+            ["subject"] = subject.Subject.ToString(CultureInfo.InvariantCulture),
+        });
+        return new PredictionFile(outPath, split, pred.Fused!.shape[0], pred.Model, pred.Lambda,
+            pred.Named().Select(n => (n.Key, n.Tensor.shape)).ToList());
     }
 
     /// <summary>Trains and scores every ablation variant plus ridge (see <see cref="AblationRunner"/>).</summary>

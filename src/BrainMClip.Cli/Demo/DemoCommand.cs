@@ -1,0 +1,82 @@
+using System.CommandLine;
+
+namespace BrainMClip.Cli.Demo;
+
+/// <summary>`brainmclip demo`: the whole pipeline on synthetic data, no downloads.</summary>
+public sealed class DemoCommand : ICliCommand
+{
+    public string[] Path => ["demo"];
+    public string Description =>
+        "Run the whole job on synthetic NSD-like data: write data in the real formats (--world), make a CLIP " +
+        "(--encoder: random weights or trained by clip-train) and extract its features, train BrainMCLIP (and the " +
+        "ridge baseline), reconstruct images from BrainMCLIP's and ridge's predictions and from the true features " +
+        "(upper bound), score all eight metrics (random-weight metric networks from nets-init, labelled as such), " +
+        "write report.html. Each stage echoes the equivalent brainmclip command line.";
+
+    public void Configure(Command command)
+    {
+        var outDir = new Option<string?>("--out")
+        { Description = "Output folder (default: a new ./demo-out-<time> folder)." };
+        var force = new Option<bool>("--force")
+        { Description = "Allow writing into a non-empty --out folder (its files may be replaced)." };
+        var train = new Option<int>("--train")
+        { Description = "Synthetic training images.", DefaultValueFactory = _ => 600 };
+        var test = new Option<int>("--test") { Description = "Synthetic test images.", DefaultValueFactory = _ => 100 };
+        var seed = new Option<int>("--seed")
+        { Description = "Seed for data, models and training.", DefaultValueFactory = _ => 0 };
+        var epochs = new Option<int?>("--epochs")
+        { Description = "BrainMCLIP training epochs (default: the tiny preset's)." };
+        var quick = new Option<bool>("--quick") { Description = "Tiny sizes for a smoke run (about a minute)." };
+        var world = new Option<string>("--world")
+        {
+            Description = "Simulated world of the subject (synth --world): linear (shapes, voxels linear in pooled " +
+                          "features; default) or hierarchical (object scenes, category-selective voxels; meant for " +
+                          "--encoder trained).",
+            DefaultValueFactory = _ => "linear",
+        };
+        world.AcceptOnlyFromAmong(DemoOptions.Worlds);
+        var encoder = new Option<string>("--encoder")
+        {
+            Description = "The CLIP whose features are the targets: random (clip-init, seeded random weights; " +
+                          "default) or trained (clip-train --preset tiny on the hierarchical world's scenes, " +
+                          "--clip-images x --clip-epochs; minutes).",
+            DefaultValueFactory = _ => "random",
+        };
+        encoder.AcceptOnlyFromAmong(DemoOptions.Encoders);
+        var clipImages = new Option<int>("--clip-images")
+        { Description = "--encoder trained: clip-train's scenes.", DefaultValueFactory = _ => 2000 };
+        var clipEpochs = new Option<int>("--clip-epochs")
+        { Description = "--encoder trained: clip-train's epochs.", DefaultValueFactory = _ => 4 };
+        foreach (var opt in new Option[]
+            { outDir, force, train, test, seed, epochs, quick, world, encoder, clipImages, clipEpochs })
+            command.Options.Add(opt);
+        command.SetAction((parse, cancel) =>
+        {
+            string dir = parse.GetValue(outDir) ?? $"demo-out-{DateTime.Now:yyyyMMdd-HHmmss}";
+            if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any() && !parse.GetValue(force))
+                throw new UserInputException($"{dir}: folder is not empty; choose another --out or pass --force");
+            bool q = parse.GetValue(quick);
+            var o = new DemoOptions
+            {
+                OutDir = dir,
+                Train = q ? 120 : parse.GetValue(train),
+                Test = q ? 30 : parse.GetValue(test),
+                Seed = parse.GetValue(seed),
+                Epochs = q ? 3 : parse.GetValue(epochs),
+                GeneratorSteps = q ? 40 : 300,
+                // 12 DDIM steps: three rows of 100 images (upper bound, BrainMCLIP, ridge) fit the 10-minute budget.
+                DiffusionSteps = q ? 5 : 12,
+                World = parse.GetValue(world)!,
+                Encoder = parse.GetValue(encoder)!,
+                ClipImages = q ? 200 : parse.GetValue(clipImages),
+                ClipEpochs = q ? 2 : parse.GetValue(clipEpochs),
+            };
+            try { return Task.FromResult(new DemoPipeline(o, cancel).Run()); }
+            catch (DemoStageException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return Task.FromResult(e.Code);
+            }
+        });
+    }
+}

@@ -1,0 +1,90 @@
+using BrainMClip.Cli;
+using BrainMClip.Cli.Commands;
+using BrainMClip.Cli.Demo;
+using BrainMClip.Data;
+using BrainMClip.Training.TargetEncoder;
+using Xunit;
+
+namespace BrainMClip.Tests.Cli;
+
+/// <summary>The demo's stages bind the command lines they echo with the commands' own binders.</summary>
+public class DemoPipelineTests
+{
+    static TRequest Bind<TRequest, TResult>(StageCommand<TRequest, TResult> command, string[] args)
+    {
+        var parse = Program.Parse(command, args);
+        Assert.Empty(parse.Errors);
+        return command.Bind(parse, CancellationToken.None);
+    }
+
+    [Fact]
+    public void TrainedEncoderIsClipTrainWithTheDemoSizes()
+    {
+        var o = new DemoOptions
+        { OutDir = "out", Encoder = "trained", World = "hierarchical", ClipImages = 321, ClipEpochs = 3, Seed = 5 };
+        var demo = new DemoPipeline(o);
+        string[] args = demo.EncoderCommandLine();
+        Assert.Equal("clip-train", args[0]);
+        var r = Bind(new ClipTrainCommand(), args);
+        Assert.Equal((Path.Combine("out", "clip"), "tiny", 321, 3, 5),
+            (r.Options.OutDir, r.Options.Preset, r.Options.Images, r.Options.Epochs, r.Options.Seed));
+        Assert.Equal(new ClipTrainOptions { OutDir = "x" }.BatchSize, r.Options.BatchSize); // clip-train's own default
+
+        var synth = Bind(new SynthCommand(), demo.SynthCommandLine());
+        Assert.Equal(SynthWorld.Hierarchical, synth.World);
+        Assert.Equal("BrainMClip demo (synthetic hierarchical-world subject, CLIP trained by clip-train)", o.Title);
+    }
+
+    [Fact]
+    public void DefaultIsTheLinearWorldWithARandomEncoder()
+    {
+        var o = new DemoOptions { OutDir = "out", Seed = 2 };
+        var demo = new DemoPipeline(o);
+        var init = Bind(new ClipInitCommand(), demo.EncoderCommandLine());
+        Assert.Equal(new ClipInitCommand.Request(Path.Combine("out", "clip"), "tiny", 2), init);
+        Assert.Equal(SynthWorld.Linear, Bind(new SynthCommand(), demo.SynthCommandLine()).World);
+        Assert.Equal("BrainMClip demo (synthetic linear-world subject, random-weight CLIP)", o.Title);
+    }
+
+    [Fact]
+    public void AnUnknownWorldOrEncoderIsRefusedBeforeAnythingIsWritten()
+    {
+        using var dir = new TempDir();
+        string outDir = Path.Combine(dir.Path, "demo");
+        var e = Assert.Throws<UserInputException>(() =>
+            new DemoPipeline(new DemoOptions { OutDir = outDir, Encoder = "pretrained" }).Run());
+        Assert.Contains("pretrained", e.Message);
+        Assert.False(Directory.Exists(outDir));
+    }
+}
+
+/// <summary>A command prints exactly the JSON the demo keeps for the same result (one code path).</summary>
+[Collection("Console")]
+public class StageCommandTests
+{
+    [Fact]
+    public void CommandOutputIsTheStageJson()
+    {
+        string[] args = ["params", "--config", "tiny", "--voxels-detail", "40", "--voxels-semantic", "12", "--json"];
+        var (code, stdout, _) = CliRunner.Run(args);
+        Assert.Equal(0, code);
+        var command = new ParamsCommand();
+        var request = command.Bind(Program.Parse(command, args), CancellationToken.None);
+        var summary = command.Execute(request);
+        Assert.Equal(stdout, command.Json(request, summary) + Environment.NewLine);
+        Assert.True(summary.Total > 0);
+        Assert.Contains($"\"total\": {summary.Total}", stdout);
+    }
+
+    [Theory]
+    [InlineData("--world", "flat")]
+    [InlineData("--encoder", "pretrained")]
+    public void DemoRefusesUnknownChoicesAsUsageErrors(string option, string value)
+    {
+        using var dir = new TempDir();
+        var (code, _, err) = CliRunner.Run("demo", "--out", Path.Combine(dir.Path, "d"), option, value);
+        Assert.Equal(2, code);
+        Assert.Contains(value, err);
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "d")));
+    }
+}
