@@ -1,5 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using BrainMClip.IO;
 using static TorchSharp.torch;
 
@@ -53,89 +51,51 @@ public sealed record ClipImageProcessor
 
     public static ClipImageProcessor FromFile(string path)
     {
-        UserInputException.RequireFile(path, "preprocessor_config.json");
-        JsonObject o = ReadJson(path);
+        var r = ConfigReader.Load(path, "preprocessor_config.json");
         var d = new ClipImageProcessor();
-        int shortest = d.ShortestEdge; int? rh = null, rw = null;
-        switch (o["size"])
-        {
-            case null: break;
-            case JsonValue v: shortest = Int(v, "size"); break; // legacy configs: an int means the shortest edge
-            case JsonObject s when s["shortest_edge"] is { } se: shortest = Int(se, "size.shortest_edge"); break;
-            case JsonObject s when s["height"] is { } h
-                && s["width"] is { } w:
-                rh = Int(h, "size.height"); rw = Int(w, "size.width"); break;
-            default:
-                throw new UserInputException(
-                $"{path}: field 'size' must be an integer, {{\"shortest_edge\": S}} or {{\"height\": H, \"width\": " +
-                $"W}}");
-        }
-        int ch = shortest, cw = shortest;
-        switch (o["crop_size"])
-        {
-            case null: break;
-            case JsonValue v: ch = cw = Int(v, "crop_size"); break;
-            case JsonObject s when s["height"] is { } h
-                && s["width"] is { } w:
-                ch = Int(h, "crop_size.height"); cw = Int(w, "crop_size.width"); break;
-            default:
-                throw new UserInputException(
-                $"{path}: field 'crop_size' must be an integer or {{\"height\": H, \"width\": W}}");
-        }
-        int resample = o["resample"] is { } r ? Int(r, "resample") : 3;
+        var (shortest, rh, rw) = ReadSize(r, d.ShortestEdge);
+        var (ch, cw) = ReadCropSize(r, shortest);
+        int resample = r.Int("resample", 3);
         if (!Enum.IsDefined(typeof(PillowFilter), resample))
-            throw new UserInputException(
-                $"{path}: field 'resample' is {resample}; expected a PIL filter 0..5 (3 = bicubic)");
+            throw r.Error("resample", $"is {resample}; expected a PIL filter 0..5 (3 = bicubic)");
         var p = new ClipImageProcessor
         {
-            DoResize = Bool(o, "do_resize", d.DoResize),
+            DoResize = r.Bool("do_resize", d.DoResize),
             ShortestEdge = shortest,
             ResizeHeight = rh,
             ResizeWidth = rw,
             Resample = (PillowFilter)resample,
-            DoCenterCrop = Bool(o, "do_center_crop", d.DoCenterCrop),
+            DoCenterCrop = r.Bool("do_center_crop", d.DoCenterCrop),
             CropHeight = ch,
             CropWidth = cw,
-            DoRescale = Bool(o, "do_rescale", d.DoRescale),
-            RescaleFactor = o["rescale_factor"] is { } rf ? Num(rf, "rescale_factor") : d.RescaleFactor,
-            DoNormalize = Bool(o, "do_normalize", d.DoNormalize),
-            Mean = o["image_mean"] is { } m ? Triple(m, "image_mean") : d.Mean,
-            Std = o["image_std"] is { } sd ? Triple(sd, "image_std") : d.Std,
+            DoRescale = r.Bool("do_rescale", d.DoRescale),
+            RescaleFactor = r.FiniteDouble("rescale_factor", d.RescaleFactor),
+            DoNormalize = r.Bool("do_normalize", d.DoNormalize),
+            Mean = r.Triple("image_mean", d.Mean),
+            Std = r.Triple("image_std", d.Std),
         };
         p.Validate(path);
         return p;
-
-        int Int(JsonNode? n, string field) =>
-            n is JsonValue v
-                && v.TryGetValue(out int i) ? i : throw new UserInputException(
-                $"{path}: field '{field}' must be an integer, got {n?.ToJsonString() ?? "null"}");
-        double Num(JsonNode? n, string field) =>
-            n is JsonValue v && v.TryGetValue(out double x)
-                && double.IsFinite(x) ? x : throw new UserInputException(
-                $"{path}: field '{field}' must be a finite number, got {n?.ToJsonString() ?? "null"}");
-        bool Bool(JsonObject obj, string field, bool def) => obj[field] switch
-        {
-            null => def,
-            JsonValue v when v.TryGetValue(out bool b) => b,
-            var n =>
-                throw new UserInputException($"{path}: field '{field}' must be true or false, got {n.ToJsonString()}"),
-        };
-        double[] Triple(JsonNode n, string field)
-        {
-            if (n is JsonValue) { double x = Num(n, field); return [x, x, x]; }
-            if (n is JsonArray a && a.Count == 3) return a.Select((e, i) => Num(e, $"{field}[{i}]")).ToArray();
-            throw new UserInputException($"{path}: field '{field}' must be 3 numbers (R, G, B)");
-        }
     }
 
-    static JsonObject ReadJson(string path)
+    /// <summary>"size": an int (legacy configs: the shortest edge), {"shortest_edge": S} or {"height": H,
+    /// "width": W}.</summary>
+    static (int Shortest, int? Height, int? Width) ReadSize(ConfigReader r, int fallback)
     {
-        try
-        {
-            return JsonNode.Parse(File.ReadAllText(path)) as JsonObject
-                ?? throw new UserInputException($"{path}: expected a JSON object");
-        }
-        catch (JsonException e) { throw new UserInputException($"{path}: not valid JSON ({e.Message})"); }
+        if (!r.IsObject("size")) return (r.Int("size", fallback), null, null);
+        var s = r.Section("size");
+        if (s.Has("shortest_edge")) return (s.Int("shortest_edge", fallback), null, null);
+        if (s.Has("height") && s.Has("width")) return (fallback, s.Int("height", 0), s.Int("width", 0));
+        throw r.Error("size", "must be an integer, {\"shortest_edge\": S} or {\"height\": H, \"width\": W}");
+    }
+
+    /// <summary>"crop_size": an int or {"height": H, "width": W}; absent, the shortest edge.</summary>
+    static (int Height, int Width) ReadCropSize(ConfigReader r, int shortest)
+    {
+        if (!r.IsObject("crop_size")) { int c = r.Int("crop_size", shortest); return (c, c); }
+        var s = r.Section("crop_size");
+        if (s.Has("height") && s.Has("width")) return (s.Int("height", 0), s.Int("width", 0));
+        throw r.Error("crop_size", "must be an integer or {\"height\": H, \"width\": W}");
     }
 
     void Validate(string path)

@@ -168,6 +168,25 @@ public sealed class ConfigReader
 
     public bool IsList(string key) => Has(key) && _root[key] is JsonArray;
 
+    public bool IsObject(string key) => Has(key) && _root[key] is JsonObject;
+
+    /// <summary>A finite number (JSON cannot hold NaN, but a literal like 1e999 reads as infinity).</summary>
+    public double FiniteDouble(string key, double fallback)
+    {
+        double d = Double(key, fallback);
+        return double.IsFinite(d) ? d : throw Error(key, $"must be a finite number (got {_root[key]!.ToJsonString()})");
+    }
+
+    /// <summary>An RGB triple: one number for all channels, or a list of 3 numbers.</summary>
+    public double[] Triple(string key, double[] fallback)
+    {
+        if (!Has(key)) return fallback;
+        if (!IsList(key)) return [.. Enumerable.Repeat(FiniteDouble(key, 0), 3)];
+        var v = Doubles(key);
+        if (v.Length != 3 || !v.All(double.IsFinite)) throw Error(key, "must be 3 finite numbers (R, G, B)");
+        return v;
+    }
+
     /// <summary>Rejects a field whose value is set to anything other than the listed supported values.</summary>
     public void RequireNullOr(string key, params string[] allowed)
     {

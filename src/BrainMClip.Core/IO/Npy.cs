@@ -99,12 +99,7 @@ public static class Npy
     /// <summary>The header only: dtype, shape and where the data starts.</summary>
     public sealed record NpyHeader(NpyDType DType, long[] Shape, long DataOffset);
 
-    public static NpyHeader ReadHeader(string path)
-    {
-        UserInputException.RequireFile(path, "npy file");
-        using var fs = File.OpenRead(path);
-        return ReadHeader(fs, path);
-    }
+    public static NpyHeader ReadHeader(string path) => BinaryHeader.Read(path, "npy file", fs => ReadHeader(fs, path));
 
     static NpyHeader ReadHeader(Stream s, string path)
     {
@@ -124,10 +119,8 @@ public static class Npy
             prefix = 12;
         }
         else throw Bad(path, $"unsupported format version {major}.{pre[7]} (expected 1.0, 2.0 or 3.0)");
-        if (headerLen <= 0 || prefix + headerLen > fileLen || headerLen > 1 << 24)
-            throw Bad(path, $"header length {headerLen} does not fit the file size {fileLen} (truncated?)");
-        var hb = new byte[headerLen];
-        s.ReadExactly(hb);
+        var hb = BinaryHeader.ReadBlock(s, prefix, (ulong)headerLen, 1 << 24)
+            ?? throw Bad(path, $"header length {headerLen} does not fit the file size {fileLen} (truncated?)");
         string header = (major == 3 ? Encoding.UTF8 : Encoding.Latin1).GetString(hb);
 
         var descr = Regex.Match(header, @"'descr'\s*:\s*'([^']*)'");
@@ -159,10 +152,9 @@ public static class Npy
             dims.Add(v);
         }
         long dataOffset = prefix + headerLen;
-        long count = 1;
-        try { foreach (var v in dims) count = checked(count * v); }
+        long need;
+        try { need = BinaryHeader.ByteCount(dims, ElementSize(dtype)); }
         catch (OverflowException) { throw Bad(path, "shape is too large"); }
-        long need = count > long.MaxValue / ElementSize(dtype) ? long.MaxValue : count * ElementSize(dtype);
         if (fileLen - dataOffset < need)
             throw Bad(path,
                 $"truncated: shape ({string.Join(", ", dims)}) {d} needs {need} data bytes but the file has " +

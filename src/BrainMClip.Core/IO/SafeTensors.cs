@@ -41,12 +41,8 @@ public static class SafeTensors
 
     static string DTypeName(ScalarType t) => DTypes.First(kv => kv.Value.type == t).Key;
 
-    public static Header ReadHeader(string path)
-    {
-        UserInputException.RequireFile(path, "safetensors file");
-        using var fs = File.OpenRead(path);
-        return ReadHeader(fs, path);
-    }
+    public static Header ReadHeader(string path) =>
+        BinaryHeader.Read(path, "safetensors file", fs => ReadHeader(fs, path));
 
     static Header ReadHeader(FileStream fs, string path)
     {
@@ -54,10 +50,8 @@ public static class SafeTensors
         Span<byte> lenBytes = stackalloc byte[8];
         if (fs.Read(lenBytes) != 8) throw Bad(path, $"file is {fileLen} bytes; too short for a safetensors header");
         ulong headerLen = BinaryPrimitives.ReadUInt64LittleEndian(lenBytes);
-        if (headerLen == 0 || headerLen > (ulong)(fileLen - 8) || headerLen > 100_000_000)
-            throw Bad(path, $"header length {headerLen} does not fit the file size {fileLen}");
-        var buf = new byte[headerLen];
-        fs.ReadExactly(buf);
+        var buf = BinaryHeader.ReadBlock(fs, 8, headerLen, 100_000_000)
+            ?? throw Bad(path, $"header length {headerLen} does not fit the file size {fileLen}");
         JsonObject root;
         try
         {
@@ -108,9 +102,7 @@ public static class SafeTensors
                 long begin = offs[0]!.GetValue<long>(), end = offs[1]!.GetValue<long>();
                 if (shape.Any(d => d < 0)) throw Bad(path,
                     $"tensor '{name}': negative dimension in shape [{string.Join(",", shape)}]");
-                long numel = 1;
-                foreach (var d in shape) numel = checked(numel * d);
-                long bytes = checked(numel * dt.size);
+                long bytes = BinaryHeader.ByteCount(shape, dt.size);
                 if (begin < 0 || end < begin || end > dataLen || end - begin != bytes)
                     throw Bad(path,
                         $"tensor '{name}': data_offsets [{begin},{end}] do not match shape " +

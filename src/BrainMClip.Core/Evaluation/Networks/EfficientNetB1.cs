@@ -12,7 +12,7 @@ namespace BrainMClip.Evaluation.Networks;
 /// in eval). Keys as torchvision: <c>features.{0..8}...</c>, <c>classifier.1.*</c> optional. Reports <c>avgpool</c>
 /// (N,1280,1,1) at 255×255 input.
 /// </summary>
-public sealed class EfficientNetB1 : MetricNetwork
+public sealed class EfficientNetB1 : AvgPoolMetricNetwork
 {
     readonly Sequential features;
 
@@ -43,10 +43,7 @@ public sealed class EfficientNetB1 : MetricNetwork
     }
 
     public override int InputSize => 255;
-    public override IReadOnlyList<string> Nodes => ["avgpool"];
-    public override bool IsOptionalKey(string key) => key.StartsWith("classifier.", StringComparison.Ordinal);
-
-    public override Dictionary<string, Tensor> Extract(Tensor input) => new() { ["avgpool"] = forward(input) };
+    protected override string HeadPrefix => "classifier.";
 
     public override Tensor forward(Tensor x)
     {

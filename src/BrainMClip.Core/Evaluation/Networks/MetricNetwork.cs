@@ -70,3 +70,18 @@ public abstract class MetricNetwork : nn.Module<Tensor, Tensor>
             $"unknown network '{name}' (expected alexnet, inception_v3, efficientnet_b1 or resnet50)"),
     };
 }
+
+/// <summary>A network the metrics read at one node, the global average pool ("avgpool", (N, C, 1, 1), what
+/// <c>forward</c> returns), whose classifier head (keys under <see cref="HeadPrefix"/>) a weights file may
+/// lack.</summary>
+public abstract class AvgPoolMetricNetwork(string name) : MetricNetwork(name)
+{
+    /// <summary>State-dict prefix of the classifier head, e.g. "fc.".</summary>
+    protected abstract string HeadPrefix { get; }
+
+    public sealed override IReadOnlyList<string> Nodes => ["avgpool"];
+
+    public sealed override bool IsOptionalKey(string key) => key.StartsWith(HeadPrefix, StringComparison.Ordinal);
+
+    public sealed override Dictionary<string, Tensor> Extract(Tensor input) => new() { ["avgpool"] = forward(input) };
+}

@@ -11,7 +11,7 @@ namespace BrainMClip.Evaluation.Networks;
 /// Keys as torchvision (<c>conv1</c>, <c>bn1</c>, <c>layer1.0.conv1</c>, ..., <c>layerK.0.downsample.0/1</c>);
 /// <c>fc.*</c> is optional (SwAV checkpoints have none after conversion).
 /// </summary>
-public sealed class ResNet50 : MetricNetwork
+public sealed class ResNet50 : AvgPoolMetricNetwork
 {
     readonly RoutedConv2d conv1;
     readonly BatchNorm2d bn1;
@@ -37,10 +37,7 @@ public sealed class ResNet50 : MetricNetwork
     }
 
     public override int InputSize => 224;
-    public override IReadOnlyList<string> Nodes => ["avgpool"];
-    public override bool IsOptionalKey(string key) => key.StartsWith("fc.", StringComparison.Ordinal);
-
-    public override Dictionary<string, Tensor> Extract(Tensor input) => new() { ["avgpool"] = forward(input) };
+    protected override string HeadPrefix => "fc.";
 
     public override Tensor forward(Tensor x)
     {

@@ -99,51 +99,42 @@ public sealed class VaeMidBlock : nn.Module
     }
 }
 
-/// <summary>diffusers DownEncoderBlock2D (resnets + optional downsampler with the (0,1,0,1) pad).</summary>
-public sealed class DownEncoderBlock2D : nn.Module
+/// <summary>
+/// diffusers DownEncoderBlock2D and UpDecoderBlock2D: time-free resnets (eps 1e-6), the first changing the channel
+/// count, then an optional downsampler (with the (0,1,0,1) pad) or nearest-2× upsampler. One class, as the two differ
+/// only in the resampler, whose field name is its state-dict key.
+/// </summary>
+public sealed class VaeBlock2D : nn.Module
 {
+    public enum Resampler { None, Down, Up }
+
     readonly ModuleList<ResnetBlock2D> resnets;
     readonly ModuleList<Downsample2D>? downsamplers;
+    readonly ModuleList<Upsample2D>? upsamplers;
 
-    public DownEncoderBlock2D(long inChannels, long outChannels, int layers, long groups,
-        bool addDownsample) : base(nameof(DownEncoderBlock2D))
+    public VaeBlock2D(long inChannels, long outChannels, int layers, long groups, Resampler resampler)
+        : base(resampler == Resampler.Up ? "UpDecoderBlock2D" : "DownEncoderBlock2D")
     {
         resnets = new ModuleList<ResnetBlock2D>(Enumerable.Range(0, layers)
             .Select(i => new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, null, groups, 1e-6))
-                .ToArray());
-        if (addDownsample) downsamplers = new ModuleList<Downsample2D>(new Downsample2D(outChannels, padding: 0));
+            .ToArray());
+        if (resampler == Resampler.Down)
+            downsamplers = new ModuleList<Downsample2D>(new Downsample2D(outChannels, padding: 0));
+        if (resampler == Resampler.Up) upsamplers = new ModuleList<Upsample2D>(new Upsample2D(outChannels));
         RegisterComponents();
     }
+
+    /// <summary>One block per level: level i maps the previous level's channels (level 0: its own) to
+    /// channels[i]; every level but the last resamples.</summary>
+    public static VaeBlock2D[] Levels(int[] channels, int layers, long groups, Resampler resampler) =>
+        channels.Select((c, i) => new VaeBlock2D(channels[Math.Max(i - 1, 0)], c, layers, groups,
+            i != channels.Length - 1 ? resampler : Resampler.None)).ToArray();
 
     public Tensor Forward(Tensor h)
     {
         using var scope = NewDisposeScope();
         foreach (var r in resnets) h = r.Forward(h, null);
         if (downsamplers != null) h = downsamplers[0].Forward(h);
-        return h.MoveToOuterDisposeScope();
-    }
-}
-
-/// <summary>diffusers UpDecoderBlock2D (resnets + optional nearest-2× upsampler).</summary>
-public sealed class UpDecoderBlock2D : nn.Module
-{
-    readonly ModuleList<ResnetBlock2D> resnets;
-    readonly ModuleList<Upsample2D>? upsamplers;
-
-    public UpDecoderBlock2D(long inChannels, long outChannels, int layers, long groups,
-        bool addUpsample) : base(nameof(UpDecoderBlock2D))
-    {
-        resnets = new ModuleList<ResnetBlock2D>(Enumerable.Range(0, layers)
-            .Select(i => new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, null, groups, 1e-6))
-                .ToArray());
-        if (addUpsample) upsamplers = new ModuleList<Upsample2D>(new Upsample2D(outChannels));
-        RegisterComponents();
-    }
-
-    public Tensor Forward(Tensor h)
-    {
-        using var scope = NewDisposeScope();
-        foreach (var r in resnets) h = r.Forward(h, null);
         if (upsamplers != null) h = upsamplers[0].Forward(h);
         return h.MoveToOuterDisposeScope();
     }
@@ -153,7 +144,7 @@ public sealed class UpDecoderBlock2D : nn.Module
 public sealed class VaeEncoder : nn.Module
 {
     readonly RoutedConv2d conv_in;
-    readonly ModuleList<DownEncoderBlock2D> down_blocks;
+    readonly ModuleList<VaeBlock2D> down_blocks;
     readonly VaeMidBlock mid_block;
     readonly GroupNorm conv_norm_out;
     readonly RoutedConv2d conv_out;
@@ -162,17 +153,8 @@ public sealed class VaeEncoder : nn.Module
     {
         var ch = cfg.BlockOutChannels;
         conv_in = Layers.Conv(cfg.InChannels, ch[0], 3, padding: 1);
-        var blocks = new List<DownEncoderBlock2D>();
-        long output = ch[0];
-        for (int i = 0; i < ch.Length; i++)
-        {
-            long input = output;
-            output = ch[i];
-            blocks.Add(
-                new DownEncoderBlock2D(input, output, cfg.LayersPerBlock, cfg.NormNumGroups,
-                addDownsample: i != ch.Length - 1));
-        }
-        down_blocks = new ModuleList<DownEncoderBlock2D>(blocks.ToArray());
+        down_blocks = new ModuleList<VaeBlock2D>(
+            VaeBlock2D.Levels(ch, cfg.LayersPerBlock, cfg.NormNumGroups, VaeBlock2D.Resampler.Down));
         mid_block = new VaeMidBlock(ch[^1], cfg.NormNumGroups, cfg.MidBlockAddAttention);
         conv_norm_out = Layers.GroupNorm(cfg.NormNumGroups, ch[^1], 1e-6);
         conv_out = Layers.Conv(ch[^1], 2 * cfg.LatentChannels, 3, padding: 1);
@@ -195,7 +177,7 @@ public sealed class VaeDecoder : nn.Module
 {
     readonly RoutedConv2d conv_in;
     readonly VaeMidBlock mid_block;
-    readonly ModuleList<UpDecoderBlock2D> up_blocks;
+    readonly ModuleList<VaeBlock2D> up_blocks;
     readonly GroupNorm conv_norm_out;
     readonly RoutedConv2d conv_out;
 
@@ -204,17 +186,8 @@ public sealed class VaeDecoder : nn.Module
         var rch = cfg.BlockOutChannels.Reverse().ToArray();
         conv_in = Layers.Conv(cfg.LatentChannels, rch[0], 3, padding: 1);
         mid_block = new VaeMidBlock(rch[0], cfg.NormNumGroups, cfg.MidBlockAddAttention);
-        var blocks = new List<UpDecoderBlock2D>();
-        long output = rch[0];
-        for (int i = 0; i < rch.Length; i++)
-        {
-            long prev = output;
-            output = rch[i];
-            blocks.Add(
-                new UpDecoderBlock2D(prev, output, cfg.LayersPerBlock + 1, cfg.NormNumGroups,
-                addUpsample: i != rch.Length - 1));
-        }
-        up_blocks = new ModuleList<UpDecoderBlock2D>(blocks.ToArray());
+        up_blocks = new ModuleList<VaeBlock2D>(
+            VaeBlock2D.Levels(rch, cfg.LayersPerBlock + 1, cfg.NormNumGroups, VaeBlock2D.Resampler.Up));
         conv_norm_out = Layers.GroupNorm(cfg.NormNumGroups, cfg.BlockOutChannels[0], 1e-6);
         conv_out = Layers.Conv(cfg.BlockOutChannels[0], cfg.OutChannels, 3, padding: 1);
         RegisterComponents();
