@@ -4,7 +4,8 @@ namespace BrainMClip.Tests.Cli;
 
 /// <summary>
 /// Runs the CLI in-process through <c>Program.Main</c> and captures stdout/stderr. Console redirection is
-/// process-wide, so every test class that uses it must be in the "Console" collection (serialised by xunit).
+/// process-wide, so every test class that uses it must be in the "Console" collection (see
+/// <see cref="ConsoleCollection"/>).
 /// </summary>
 public static class CliRunner
 {
@@ -34,5 +35,12 @@ public static class CliRunner
     }
 }
 
+/// <summary>
+/// The one sequential collection. Test classes run in parallel (xunit.runner.json), except those that touch
+/// process-global state, which belong here and run alone after the parallel ones: Console redirection
+/// (<see cref="CliRunner"/>, which also runs commands that seed torch's global generator) and tests whose asserted
+/// numbers depend on torch's global random generator (<c>manual_seed</c> followed by default module
+/// initialisation, as in clip-train), which any test running beside them would draw from.
+/// </summary>
 [CollectionDefinition("Console", DisableParallelization = true)]
 public sealed class ConsoleCollection;

@@ -60,6 +60,9 @@ sealed class ToyScenes(int seed) : IClipSceneSource
     }
 }
 
+// Sequential: clip-train seeds torch's global generator, and its identical-weights assertions would break if another
+// test drew from that generator meanwhile.
+[Collection("Console")]
 public class ClipTrainerTests
 {
     static readonly ClipVisionConfig Small = new()
