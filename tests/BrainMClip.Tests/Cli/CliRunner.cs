@@ -40,7 +40,8 @@ public static class CliRunner
 /// process-global state, which belong here and run alone after the parallel ones: Console redirection
 /// (<see cref="CliRunner"/>, which also runs commands that seed torch's global generator) and tests whose asserted
 /// numbers depend on torch's global random generator (<c>manual_seed</c> followed by default module
-/// initialisation, as in clip-train), which any test running beside them would draw from.
+/// initialisation, as in clip-train), which any test running beside them would draw from; and the fuzz tests,
+/// whose per-case hang budget is wall-clock time (Reliability/Fuzzer.cs).
 /// </summary>
 [CollectionDefinition("Console", DisableParallelization = true)]
 public sealed class ConsoleCollection;

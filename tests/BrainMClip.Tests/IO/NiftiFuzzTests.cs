@@ -8,6 +8,9 @@ namespace BrainMClip.Tests.IO;
 /// <summary>Mutated NIfTI files (header corruption, truncation, bit flips) parse or fail with UserInputException
 /// only.</summary>
 [Trait("Category", "Reliability")]
+// Sequential: the fuzzer's per-case hang budget is wall-clock (a Task.Run item waited for 10 s); beside other tests
+// on a loaded machine a case missed it (NIfTI case 1050, 30 Nov 2026, load 44) without hanging.
+[Collection("Console")]
 public class NiftiFuzzTests(ITestOutputHelper log)
 {
     [Fact]

@@ -11,6 +11,9 @@ namespace BrainMClip.Tests.Reliability;
 /// CLIP path reads. Seeds are committed files written by h5py / Pillow (tests/fixtures-gen/reliability_fixtures.py).
 /// </summary>
 [Trait("Category", "Reliability")]
+// Sequential: the fuzzer's per-case hang budget is wall-clock (a Task.Run item waited for 10 s); beside other tests
+// on a loaded machine a case missed it (NIfTI case 1050, 30 Nov 2026, load 44) without hanging.
+[Collection("Console")]
 public class FormatFuzzTests(ITestOutputHelper log)
 {
     static string Seed(string name) => TestPaths.Fixture("reliability/" + name);

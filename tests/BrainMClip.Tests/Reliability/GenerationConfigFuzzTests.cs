@@ -11,6 +11,9 @@ namespace BrainMClip.Tests.Reliability;
 /// scheduler set-up: every case loads or fails with a <see cref="UserInputException"/> naming the file.
 /// </summary>
 [Trait("Category", "Reliability")]
+// Sequential: the fuzzer's per-case hang budget is wall-clock (a Task.Run item waited for 10 s); beside other tests
+// on a loaded machine a case missed it (NIfTI case 1050, 30 Nov 2026, load 44) without hanging.
+[Collection("Console")]
 public class GenerationConfigFuzzTests(ITestOutputHelper log)
 {
     static string Golden(string sub, string file) => TestPaths.Golden(Path.Combine("diffusion-tiny", sub, file));

@@ -6,6 +6,9 @@ using static TorchSharp.torch;
 namespace BrainMClip.Tests.Reliability;
 
 [Trait("Category", "Reliability")]
+// Sequential: the fuzzer's per-case hang budget is wall-clock (a Task.Run item waited for 10 s); beside other tests
+// on a loaded machine a case missed it (NIfTI case 1050, 30 Nov 2026, load 44) without hanging.
+[Collection("Console")]
 public class ReaderFuzzTests(ITestOutputHelper log)
 {
     static byte[] NpySeed(NpyDType t, long[] shape)
