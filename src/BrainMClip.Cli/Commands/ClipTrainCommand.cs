@@ -79,6 +79,22 @@ public sealed class ClipTrainCommand : ICliCommand
             "Start from a locality-biased attention init (2D sine-cosine positions, q/k = I + clip-init's " +
             "noise) instead of clip-init's weights exactly.",
     };
+    readonly Option<int?> tap = new Option<int?>("--tap-layer")
+    {
+        Description = "Hidden state whose patch tokens feed the local and per-patch family heads (default: the " +
+            "middle of the tower).",
+    };
+    readonly Option<int?> layers = new Option<int?>("--layers")
+    { Description = "Transformer blocks instead of the preset's." };
+    readonly Option<double> warmup = new Option<double>("--warmup")
+    {
+        Description = "Fraction of the steps with a linear LR warm-up.",
+        DefaultValueFactory = _ => 0.1,
+    };
+    readonly Option<bool> whiten = new Option<bool>("--whiten-init")
+    { Description = "Start the patch embedding as PCA whitening of training patches." };
+    readonly Option<string?> curScale = new Option<string?>("--curriculum-scale")
+    { Description = "Object scale range of the one-object scenes, e.g. 0.5-0.8 (default 0.3-0.6)." };
     readonly Option<bool> noLayers = new Option<bool>("--no-layer-probe")
     {
         Description = "Skip the per-layer read-outs (layers.json lists none).",
@@ -88,7 +104,7 @@ public sealed class ClipTrainCommand : ICliCommand
     {
         preset.AcceptOnlyFromAmong(ClipTrainer.PresetNames);
         Option[] all = [output, preset, images, epochs, seed, batch, lr, curriculum, threads, resume, weights,
-            localInit, noLayers];
+            localInit, noLayers, tap, layers, warmup, whiten, curScale];
         foreach (var o in all) command.Options.Add(o);
         command.SetAction(r =>
         {
@@ -111,7 +127,13 @@ public sealed class ClipTrainCommand : ICliCommand
                 Resume = r.GetValue(resume),
                 LayerProbe = !r.GetValue(noLayers),
                 LocalInit = r.GetValue(localInit),
-            }, new WorldSceneSource(r.GetValue(seed)), Console.Error);
+                TapLayer = r.GetValue(tap),
+                WhitenInit = r.GetValue(whiten),
+                WarmupFraction = r.GetValue(warmup),
+                Config = r.GetValue(layers) is { } n
+                    ? ClipTrainer.PresetConfig(r.GetValue(preset)!) with { NumHiddenLayers = n }
+                    : null,
+            }, new WorldSceneSource(r.GetValue(seed), SingleScenes(r.GetValue(curScale))), Console.Error);
             var figures = new JsonObject
             {
                 ["clip"] = System.IO.Path.GetFullPath(result.OutDir),
@@ -124,6 +146,16 @@ public sealed class ClipTrainCommand : ICliCommand
             Console.WriteLine(figures.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         });
+    }
+
+    static Data.World.WorldSceneOptions? SingleScenes(string? range)
+    {
+        if (range is null) return null;
+        var v = range.Split('-');
+        if (v.Length != 2 || !double.TryParse(v[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var a)
+            || !double.TryParse(v[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var b))
+            throw new UserInputException($"--curriculum-scale {range}: expected min-max, e.g. 0.5-0.8");
+        return Data.World.WorldSceneOptions.SingleObject with { SingleScaleMin = a, SingleScaleMax = b };
     }
 
     static ClipLossWeights ParseWeights(string? text)
