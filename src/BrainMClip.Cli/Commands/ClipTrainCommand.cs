@@ -15,7 +15,8 @@ public sealed class ClipTrainCommand : ICliCommand
     public string Description =>
         "Train the CLIP-layout vision transformer (the Hugging Face folder clip-init writes and features reads) on " +
         "rendered scenes of the hierarchical world: caption-contrastive on the token mean and on every token, a " +
-        "family-presence head, local colour/contrast and per-patch family heads on a middle layer. Writes " +
+        "family-presence head, local colour/contrast and per-patch family heads on an early layer; fresh scenes " +
+        "every epoch, large one-object scenes first, patch embedding started as PCA whitening. Writes " +
         "training.json and layers.json.";
 
     readonly Option<string> output = new Option<string>("--out")
@@ -51,7 +52,7 @@ public sealed class ClipTrainCommand : ICliCommand
     readonly Option<double> lr = new Option<double>("--lr")
     {
         Description = "Peak AdamW learning rate (linear warm-up over 10 % of the steps, cosine decay to 5 %).",
-        DefaultValueFactory = _ => 5e-4,
+        DefaultValueFactory = _ => 1e-3,
     };
     readonly Option<int> curriculum = new Option<int>("--curriculum-epochs")
     {
@@ -81,8 +82,8 @@ public sealed class ClipTrainCommand : ICliCommand
     };
     readonly Option<int?> tap = new Option<int?>("--tap-layer")
     {
-        Description = "Hidden state whose patch tokens feed the local and per-patch family heads (default: the " +
-            "middle of the tower).",
+        Description = "Hidden state whose patch tokens feed the local colour/contrast and per-patch family heads " +
+            "(default: a third of the tower, 2 of 6).",
     };
     readonly Option<int?> layers = new Option<int?>("--layers")
     { Description = "Transformer blocks instead of the preset's." };
@@ -91,10 +92,17 @@ public sealed class ClipTrainCommand : ICliCommand
         Description = "Fraction of the steps with a linear LR warm-up.",
         DefaultValueFactory = _ => 0.1,
     };
-    readonly Option<bool> whiten = new Option<bool>("--whiten-init")
-    { Description = "Start the patch embedding as PCA whitening of training patches." };
-    readonly Option<string?> curScale = new Option<string?>("--curriculum-scale")
-    { Description = "Object scale range of the one-object scenes, e.g. 0.5-0.8 (default 0.3-0.6)." };
+    readonly Option<bool> noWhiten = new Option<bool>("--no-whiten-init")
+    {
+        Description = "Keep clip-init's random patch embedding instead of starting it as PCA whitening of " +
+            "training patches.",
+    };
+    readonly Option<string> curScale = new Option<string>("--curriculum-scale")
+    {
+        Description = "Object scale range (image fractions) of the one-object curriculum scenes; large objects " +
+            "teach the families fastest (synth's own scenes: 0.3-0.6 alone, 0.25-0.45 with others).",
+        DefaultValueFactory = _ => "0.5-0.85",
+    };
     readonly Option<bool> noLayers = new Option<bool>("--no-layer-probe")
     {
         Description = "Skip the per-layer read-outs (layers.json lists none).",
@@ -104,7 +112,7 @@ public sealed class ClipTrainCommand : ICliCommand
     {
         preset.AcceptOnlyFromAmong(ClipTrainer.PresetNames);
         Option[] all = [output, preset, images, epochs, seed, batch, lr, curriculum, threads, resume, weights,
-            localInit, noLayers, tap, layers, warmup, whiten, curScale];
+            localInit, noLayers, tap, layers, warmup, noWhiten, curScale];
         foreach (var o in all) command.Options.Add(o);
         command.SetAction(r =>
         {
@@ -128,12 +136,12 @@ public sealed class ClipTrainCommand : ICliCommand
                 LayerProbe = !r.GetValue(noLayers),
                 LocalInit = r.GetValue(localInit),
                 TapLayer = r.GetValue(tap),
-                WhitenInit = r.GetValue(whiten),
                 WarmupFraction = r.GetValue(warmup),
+                WhitenInit = !r.GetValue(noWhiten),
                 Config = r.GetValue(layers) is { } n
                     ? ClipTrainer.PresetConfig(r.GetValue(preset)!) with { NumHiddenLayers = n }
                     : null,
-            }, new WorldSceneSource(r.GetValue(seed), SingleScenes(r.GetValue(curScale))), Console.Error);
+            }, new WorldSceneSource(r.GetValue(seed), SingleScenes(r.GetValue(curScale)!)), Console.Error);
             var figures = new JsonObject
             {
                 ["clip"] = System.IO.Path.GetFullPath(result.OutDir),
@@ -148,13 +156,12 @@ public sealed class ClipTrainCommand : ICliCommand
         });
     }
 
-    static Data.World.WorldSceneOptions? SingleScenes(string? range)
+    static Data.World.WorldSceneOptions SingleScenes(string range)
     {
-        if (range is null) return null;
         var v = range.Split('-');
         if (v.Length != 2 || !double.TryParse(v[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var a)
             || !double.TryParse(v[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var b))
-            throw new UserInputException($"--curriculum-scale {range}: expected min-max, e.g. 0.5-0.8");
+            throw new UserInputException($"--curriculum-scale {range}: expected min-max, e.g. 0.5-0.85");
         return Data.World.WorldSceneOptions.SingleObject with { SingleScaleMin = a, SingleScaleMax = b };
     }
 

@@ -23,7 +23,7 @@ public sealed record ClipTrainOptions
     public int Epochs { get; init; } = 4;
     public int Seed { get; init; }
     public int BatchSize { get; init; } = 32;
-    public double MaxLr { get; init; } = 5e-4;
+    public double MaxLr { get; init; } = 1e-3;
     public double WeightDecay { get; init; } = 0.05;
     /// <summary>Fraction of all steps with a linear LR warm-up (then cosine decay to 5 %).</summary>
     public double WarmupFraction { get; init; } = 0.1;
@@ -35,7 +35,10 @@ public sealed record ClipTrainOptions
     public int ProbeImages { get; init; } = 1300;
     public int RetrievalWay { get; init; } = 300;
     public ClipLossWeights Weights { get; init; } = new();
-    /// <summary>Hidden state whose patch tokens feed the local head; null = the middle of the tower.</summary>
+    /// <summary>
+    /// Hidden state whose patch tokens feed the local and per-patch family heads; null = a third of the tower (2 of 6):
+    /// dense per-patch supervision that early trains the patch embedding fast and leaves local detail there.
+    /// </summary>
     public int? TapLayer { get; init; }
     public bool Resume { get; init; }
     /// <summary>Stop after this many completed epochs (as if interrupted); the run can be resumed later.</summary>
@@ -51,7 +54,7 @@ public sealed record ClipTrainOptions
     /// Start the patch embedding as PCA whitening of the training images' patches (top components, unit variance
     /// each), so a token's shape content is not drowned by its mean colour after pre_layrnorm.
     /// </summary>
-    public bool WhitenInit { get; init; }
+    public bool WhitenInit { get; init; } = true;
     /// <summary>Run the per-layer read-outs of the probe (layers.json).</summary>
     public bool LayerProbe { get; init; } = true;
 }
@@ -60,14 +63,16 @@ public sealed record ClipTrainResult(string OutDir, bool Completed, int EpochsDo
 
 /// <summary>
 /// Trains the CLIP-layout vision transformer on rendered scenes so that its CLIP-Semantic tokens (post_layernorm and
-/// visual_projection of every final token) carry image-level meaning in every token, while a middle layer keeps local
+/// visual_projection of every final token) carry image-level meaning in every token, while an early layer keeps local
 /// detail. Objective: caption-contrastive InfoNCE between a caption encoder of the scene's symbolic description and
-/// (a) the mean projected token, (b) every projected token; a family-presence head on the mean projected token; a
-/// per-patch colour/contrast regression on the middle layer's patch tokens. Linear warm-up then cosine LR, a one-object
-/// curriculum first. Deterministic for a seed (at a fixed thread count): data are rendered from scene indices, epoch
-/// orders are seeded per epoch, and the checkpoint after every epoch (weights, AdamW state, history) makes a resumed
-/// run bit-identical to an uninterrupted one. The output folder is the HF layout <c>clip-init</c> writes, plus
-/// training.json / layers.json and the resumable state in train-state/.
+/// (a) the mean projected token, (b) every projected token; a family-presence head on the mean projected token and on
+/// every token; per-patch colour/contrast regression and per-patch family coverage on the tap layer's patch tokens.
+/// What made it learn categories in minutes (measured in docs/simulation.md): the dense per-patch family head on an
+/// early layer, large one-object scenes first, the patch embedding started as PCA whitening, fresh scenes every epoch.
+/// Linear warm-up then cosine LR. Deterministic for a seed (at a fixed thread count): scenes are rendered from their
+/// indices, epoch orders are seeded per epoch, and the checkpoint after every epoch (weights, AdamW state, history)
+/// makes a resumed run bit-identical to an uninterrupted one. The output folder is the HF layout <c>clip-init</c>
+/// writes, plus training.json / layers.json and the resumable state in train-state/.
 /// </summary>
 public static class ClipTrainer
 {
@@ -90,6 +95,8 @@ public static class ClipTrainer
         _ => throw new UserInputException($"--preset {name}: expected one of {string.Join(", ", PresetNames)}"),
     };
 
+    public static int DefaultTapLayer(int layers) => Math.Max(1, layers / 3);
+
     public static string StatePath(string outDir) => Path.Combine(outDir, "train-state", "last.ckpt");
 
     public static ClipTrainResult Train(ClipTrainOptions o, IClipSceneSource source, TextWriter? log = null)
@@ -97,7 +104,7 @@ public static class ClipTrainer
         var clock = Stopwatch.StartNew();
         Validate(o);
         var cfg = (o.Config ?? PresetConfig(o.Preset)).Validate();
-        int tap = o.TapLayer ?? (cfg.NumHiddenLayers + 1) / 2;
+        int tap = o.TapLayer ?? DefaultTapLayer(cfg.NumHiddenLayers);
         if (tap < 1 || tap > cfg.NumHiddenLayers)
             throw new UserInputException($"tap layer {tap}: expected 1..{cfg.NumHiddenLayers}");
         string fingerprint = Fingerprint(o, cfg, tap, source);
@@ -106,13 +113,7 @@ public static class ClipTrainer
         using var outer = NewDisposeScope();
         manual_seed(o.Seed);
         using var net = new ClipTrainingNet(cfg, source.CaptionDim, source.Families.Count, tap);
-        LoadInitialWeights(net, cfg, o.Seed, o.LocalInit);
-        if (o.WhitenInit)
-        {
-            using var sample = ClipSceneSet.Render(source, WhitenFirstIndex, WhitenImages, cfg.ImageSize,
-                cfg.PatchSize, singleObject: false);
-            WhitenPatchEmbedding(net, sample, cfg);
-        }
+        Initialise(net, cfg, o, source);
         var parameters = net.parameters().ToList();
         var opt = optim.AdamW(parameters, lr: o.MaxLr, weight_decay: o.WeightDecay);
 
@@ -198,6 +199,18 @@ public static class ClipTrainer
         AtomicFile.RequireWritable(Path.Combine(o.OutDir, "training.json"), "--out");
     }
 
+    /// <summary>clip-init's weights (or the local init), then the whitened patch embedding when asked for.</summary>
+    static void Initialise(ClipTrainingNet net, ClipVisionConfig cfg, ClipTrainOptions o, IClipSceneSource source)
+    {
+        LoadInitialWeights(net, cfg, o.Seed, o.LocalInit);
+        if (!o.WhitenInit) return;
+        using var sample = ClipSceneSet.Render(source, WhitenFirstIndex, WhitenImages, cfg.ImageSize, cfg.PatchSize,
+            singleObject: false);
+        using var noGrad = no_grad();
+        net.Clip.state_dict()["vision_model.embeddings.patch_embedding.weight"]
+            .copy_(WhiteningPatchEmbedding(sample, cfg));
+    }
+
     /// <summary>
     /// The weights <c>clip-init --seed S</c> would write; with <paramref name="local"/> the position embeddings become
     /// 2D sine-cosine codes (unit variance, neighbours similar) and every q/k projection gets + I, so attention logits
@@ -223,10 +236,11 @@ public static class ClipTrainer
     }
 
     /// <summary>
-    /// Patch embedding = D^-1/2 Uᵀ over the top principal components of the (CLIP-normalised) patches of
-    /// <paramref name="sample"/>, eigenvalues regularised by 1 % of their mean so noise directions stay small.
+    /// Patch-embedding weight (W, C, P, P) = D^-1/2 Uᵀ over the top principal components of the CLIP-normalised
+    /// patches of <paramref name="sample"/>, eigenvalues regularised by 1 % of their mean so noise directions stay
+    /// small. Rows beyond the patch dimension (none for the presets) are zero.
     /// </summary>
-    static void WhitenPatchEmbedding(ClipTrainingNet net, ClipSceneSet sample, ClipVisionConfig cfg)
+    public static Tensor WhiteningPatchEmbedding(ClipSceneSet sample, ClipVisionConfig cfg)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
@@ -235,17 +249,13 @@ public static class ClipTrainer
         long b = px.shape[0], c = px.shape[1], g = cfg.GridSize, p = cfg.PatchSize, d = c * p * p;
         var x = px.view(b, c, g, p, g, p).permute(0, 2, 4, 1, 3, 5).reshape(b * g * g, d);
         x = x - x.mean([0], keepdim: true);
-        var cov = x.t().mm(x) / x.shape[0];
-        var (ev, u) = linalg.eigh(cov);                                     // ascending
+        var (ev, u) = linalg.eigh(x.t().mm(x) / x.shape[0]);              // ascending
         int k = (int)Math.Min(cfg.HiddenSize, d);
         var top = u.narrow(1, d - k, k).flip(1);                            // (d, k), largest first
-        var lam = ev.narrow(0, d - k, k).flip(0);
-        lam = lam + 0.01 * ev.mean();
+        var lam = ev.narrow(0, d - k, k).flip(0) + 0.01 * ev.mean();
         var w = zeros(cfg.HiddenSize, d, dtype: ScalarType.Float64);
         w.narrow(0, 0, k).copy_((top / lam.sqrt().unsqueeze(0)).t());
-        var key = "vision_model.embeddings.patch_embedding.weight";
-        var target = net.Clip.state_dict()[key];
-        target.copy_(w.view(target.shape).to_type(target.dtype));
+        return w.view(cfg.HiddenSize, c, p, p).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 
     /// <summary>2D sine-cosine position codes (half the channels per axis), CLS row zero, unit variance.</summary>
