@@ -31,13 +31,15 @@ public sealed class ClipTrainCommand : ICliCommand
     };
     readonly Option<int> images = new Option<int>("--images")
     {
-        Description = "Training scenes (1-3 objects); as many one-object scenes are rendered for the curriculum.",
-        DefaultValueFactory = _ => 4000,
+        Description = "Scenes per epoch, rendered fresh every epoch (one-object in the curriculum epochs, else " +
+            "1-3 objects).",
+        DefaultValueFactory = _ => 2500,
     };
     readonly Option<int> epochs = new Option<int>("--epochs")
     {
-        Description = "Epochs (the first --curriculum-epochs on one-object scenes).",
-        DefaultValueFactory = _ => 4,
+        Description = "Epochs (the first --curriculum-epochs on one-object scenes); 20 with --images 4000 is the " +
+            "documented longer setting.",
+        DefaultValueFactory = _ => 8,
     };
     readonly Option<int> seed = new Option<int>("--seed")
     {
@@ -57,7 +59,7 @@ public sealed class ClipTrainCommand : ICliCommand
     readonly Option<int> curriculum = new Option<int>("--curriculum-epochs")
     {
         Description = "Epochs on one-object scenes before the mixed ones.",
-        DefaultValueFactory = _ => 1,
+        DefaultValueFactory = _ => 2,
     };
     readonly Option<int?> threads = new Option<int?>("--threads")
     { Description = "Torch CPU threads (default: libtorch's choice)." };
@@ -70,8 +72,7 @@ public sealed class ClipTrainCommand : ICliCommand
     {
         Description =
             "Weights pooled,tokens,presence,local,parts of the objective's terms (default 1,1,1,1,1): caption " +
-            "InfoNCE on the token mean, on every token; family presence; middle-layer colour/contrast; " +
-                "middle-layer " +
+            "InfoNCE on the token mean, on every token; family presence; tap-layer colour/contrast; tap-layer " +
             "per-patch family coverage.",
     };
     readonly Option<bool> localInit = new Option<bool>("--local-init")

@@ -18,9 +18,12 @@ public sealed record ClipTrainOptions
     public string Preset { get; init; } = "tiny";
     /// <summary>An explicit architecture instead of the preset (tests use very small ones).</summary>
     public ClipVisionConfig? Config { get; init; }
-    /// <summary>Training scenes (mixed 1–3 objects); the curriculum renders as many one-object scenes.</summary>
-    public int Images { get; init; } = 4000;
-    public int Epochs { get; init; } = 4;
+    /// <summary>
+    /// Scenes per epoch, fresh every epoch. Defaults: the demo's budget (624 steps); 4000 × 20 is the documented
+    /// longer setting (docs/simulation.md).
+    /// </summary>
+    public int Images { get; init; } = 2500;
+    public int Epochs { get; init; } = 8;
     public int Seed { get; init; }
     public int BatchSize { get; init; } = 32;
     public double MaxLr { get; init; } = 1e-3;
@@ -28,7 +31,7 @@ public sealed record ClipTrainOptions
     /// <summary>Fraction of all steps with a linear LR warm-up (then cosine decay to 5 %).</summary>
     public double WarmupFraction { get; init; } = 0.1;
     /// <summary>The first epochs train on one-object scenes only.</summary>
-    public int CurriculumEpochs { get; init; } = 1;
+    public int CurriculumEpochs { get; init; } = 2;
     /// <summary>
     /// Held-out probe scenes: the last <see cref="RetrievalWay"/> test ridge maps fitted on the rest.
     /// </summary>
@@ -117,8 +120,8 @@ public static class ClipTrainer
         var parameters = net.parameters().ToList();
         var opt = optim.AdamW(parameters, lr: o.MaxLr, weight_decay: o.WeightDecay);
 
-        log?.WriteLine($"clip-train: {o.Images} fresh scenes per epoch ({o.CurriculumEpochs} one-object epochs first), " +
-                       $"{o.ProbeImages} probe scenes ({source.Description})");
+        log?.WriteLine($"clip-train: {o.Images} fresh scenes per epoch ({o.CurriculumEpochs} one-object epochs " +
+                       $"first), {o.ProbeImages} probe scenes ({source.Description})");
         ClipSceneSet Render(long first, int count, bool one) =>
             ClipSceneSet.Render(source, first, count, cfg.ImageSize, cfg.PatchSize, one);
         using var probe = Render(ProbeFirstIndex, o.ProbeImages, one: false);
@@ -194,6 +197,7 @@ public static class ClipTrainer
             $"--images {o.Images} x --epochs {o.Epochs}: expected fewer than {ProbeFirstIndex} scenes in all");
         Require(o.CurriculumEpochs >= 0, $"--curriculum-epochs {o.CurriculumEpochs}: expected 0 or more");
         Require(o.MaxLr > 0 && double.IsFinite(o.MaxLr), $"--lr {o.MaxLr}: expected a positive number");
+        Require(o.WarmupFraction is >= 0 and < 1, $"--warmup {o.WarmupFraction}: expected a fraction in [0, 1)");
         Require(o.RetrievalWay >= 2 && o.ProbeImages >= o.RetrievalWay + 10 && o.ProbeImages >= o.BatchSize,
             $"probe of {o.ProbeImages} scenes: expected at least {o.RetrievalWay} + 10 and one batch");
         AtomicFile.RequireWritable(Path.Combine(o.OutDir, "training.json"), "--out");

@@ -16,7 +16,8 @@ public sealed class WorldSceneSource : IClipSceneSource
 
     readonly WorldSceneOptions single;
 
-    /// <param name="single">The one-object scenes of the curriculum (default: <see cref="WorldSceneOptions.SingleObject"/>).
+    /// <param name="single">
+    /// The one-object scenes of the curriculum (default: <see cref="WorldSceneOptions.SingleObject"/>).
     /// </param>
     public WorldSceneSource(int trainSeed, WorldSceneOptions? single = null)
     {
