@@ -18,24 +18,30 @@ public sealed record ClipTrainOptions
     public string Preset { get; init; } = "tiny";
     /// <summary>An explicit architecture instead of the preset (tests use very small ones).</summary>
     public ClipVisionConfig? Config { get; init; }
-    /// <summary>Training scenes (mixed 1–3 objects); the curriculum renders as many one-object scenes.</summary>
-    public int Images { get; init; } = 4000;
-    public int Epochs { get; init; } = 4;
+    /// <summary>
+    /// Scenes per epoch, fresh every epoch. Defaults: the demo's budget (624 steps); 4000 × 20 is the documented
+    /// longer setting (docs/simulation.md).
+    /// </summary>
+    public int Images { get; init; } = 2500;
+    public int Epochs { get; init; } = 8;
     public int Seed { get; init; }
     public int BatchSize { get; init; } = 32;
-    public double MaxLr { get; init; } = 5e-4;
+    public double MaxLr { get; init; } = 1e-3;
     public double WeightDecay { get; init; } = 0.05;
     /// <summary>Fraction of all steps with a linear LR warm-up (then cosine decay to 5 %).</summary>
     public double WarmupFraction { get; init; } = 0.1;
     /// <summary>The first epochs train on one-object scenes only.</summary>
-    public int CurriculumEpochs { get; init; } = 1;
+    public int CurriculumEpochs { get; init; } = 2;
     /// <summary>
     /// Held-out probe scenes: the last <see cref="RetrievalWay"/> test ridge maps fitted on the rest.
     /// </summary>
     public int ProbeImages { get; init; } = 1300;
     public int RetrievalWay { get; init; } = 300;
     public ClipLossWeights Weights { get; init; } = new();
-    /// <summary>Hidden state whose patch tokens feed the local head; null = the middle of the tower.</summary>
+    /// <summary>
+    /// Hidden state whose patch tokens feed the local and per-patch family heads; null = a third of the tower (2 of 6):
+    /// dense per-patch supervision that early trains the patch embedding fast and leaves local detail there.
+    /// </summary>
     public int? TapLayer { get; init; }
     public bool Resume { get; init; }
     /// <summary>Stop after this many completed epochs (as if interrupted); the run can be resumed later.</summary>
@@ -47,6 +53,11 @@ public sealed record ClipTrainOptions
     /// Trockman &amp; Kolter 2023); only the initial values differ, the architecture is CLIP's.
     /// </summary>
     public bool LocalInit { get; init; }
+    /// <summary>
+    /// Start the patch embedding as PCA whitening of the training images' patches (top components, unit variance
+    /// each), so a token's shape content is not drowned by its mean colour after pre_layrnorm.
+    /// </summary>
+    public bool WhitenInit { get; init; } = true;
     /// <summary>Run the per-layer read-outs of the probe (layers.json).</summary>
     public bool LayerProbe { get; init; } = true;
 }
@@ -55,19 +66,25 @@ public sealed record ClipTrainResult(string OutDir, bool Completed, int EpochsDo
 
 /// <summary>
 /// Trains the CLIP-layout vision transformer on rendered scenes so that its CLIP-Semantic tokens (post_layernorm and
-/// visual_projection of every final token) carry image-level meaning in every token, while a middle layer keeps local
+/// visual_projection of every final token) carry image-level meaning in every token, while an early layer keeps local
 /// detail. Objective: caption-contrastive InfoNCE between a caption encoder of the scene's symbolic description and
-/// (a) the mean projected token, (b) every projected token; a family-presence head on the mean projected token; a
-/// per-patch colour/contrast regression on the middle layer's patch tokens. Linear warm-up then cosine LR, a one-object
-/// curriculum first. Deterministic for a seed (at a fixed thread count): data are rendered from scene indices, epoch
-/// orders are seeded per epoch, and the checkpoint after every epoch (weights, AdamW state, history) makes a resumed
-/// run bit-identical to an uninterrupted one. The output folder is the HF layout <c>clip-init</c> writes, plus
-/// training.json / layers.json and the resumable state in train-state/.
+/// (a) the mean projected token, (b) every projected token; a family-presence head on the mean projected token and on
+/// every token; per-patch colour/contrast regression and per-patch family coverage on the tap layer's patch tokens.
+/// What made it learn categories in minutes (measured in docs/simulation.md): the dense per-patch family head on an
+/// early layer, large one-object scenes first, the patch embedding started as PCA whitening, fresh scenes every epoch.
+/// Linear warm-up then cosine LR. Deterministic for a seed (at a fixed thread count): scenes are rendered from their
+/// indices, epoch orders are seeded per epoch, and the checkpoint after every epoch (weights, AdamW state, history)
+/// makes a resumed run bit-identical to an uninterrupted one. The output folder is the HF layout <c>clip-init</c>
+/// writes, plus training.json / layers.json and the resumable state in train-state/.
 /// </summary>
 public static class ClipTrainer
 {
     /// <summary>First scene indices of the probe set and of the one-object curriculum (training starts at 0).</summary>
     public const long ProbeFirstIndex = 1_000_000_000, CurriculumFirstIndex = 2_000_000_000;
+    /// <summary>Scenes whose patches set the whitened patch embedding (<see cref="ClipTrainOptions.WhitenInit"/>).
+    /// </summary>
+    public const long WhitenFirstIndex = 3_000_000_000;
+    const int WhitenImages = 256;
 
     public static readonly string[] PresetNames = ["tiny"];
 
@@ -81,6 +98,8 @@ public static class ClipTrainer
         _ => throw new UserInputException($"--preset {name}: expected one of {string.Join(", ", PresetNames)}"),
     };
 
+    public static int DefaultTapLayer(int layers) => Math.Max(1, layers / 3);
+
     public static string StatePath(string outDir) => Path.Combine(outDir, "train-state", "last.ckpt");
 
     public static ClipTrainResult Train(ClipTrainOptions o, IClipSceneSource source, TextWriter? log = null)
@@ -88,7 +107,7 @@ public static class ClipTrainer
         var clock = Stopwatch.StartNew();
         Validate(o);
         var cfg = (o.Config ?? PresetConfig(o.Preset)).Validate();
-        int tap = o.TapLayer ?? (cfg.NumHiddenLayers + 1) / 2;
+        int tap = o.TapLayer ?? DefaultTapLayer(cfg.NumHiddenLayers);
         if (tap < 1 || tap > cfg.NumHiddenLayers)
             throw new UserInputException($"tap layer {tap}: expected 1..{cfg.NumHiddenLayers}");
         string fingerprint = Fingerprint(o, cfg, tap, source);
@@ -97,19 +116,16 @@ public static class ClipTrainer
         using var outer = NewDisposeScope();
         manual_seed(o.Seed);
         using var net = new ClipTrainingNet(cfg, source.CaptionDim, source.Families.Count, tap);
-        LoadInitialWeights(net, cfg, o.Seed, o.LocalInit);
+        Initialise(net, cfg, o, source);
         var parameters = net.parameters().ToList();
         var opt = optim.AdamW(parameters, lr: o.MaxLr, weight_decay: o.WeightDecay);
 
-        int singles = o.CurriculumEpochs > 0 ? o.Images : 0;
-        log?.WriteLine($"clip-train: rendering {o.Images} training, {singles} one-object and {o.ProbeImages} probe " +
-                       $"scenes ({source.Description})");
+        log?.WriteLine($"clip-train: {o.Images} fresh scenes per epoch ({o.CurriculumEpochs} one-object epochs " +
+                       $"first), {o.ProbeImages} probe scenes ({source.Description})");
         ClipSceneSet Render(long first, int count, bool one) =>
             ClipSceneSet.Render(source, first, count, cfg.ImageSize, cfg.PatchSize, one);
-        using var main = Render(0, o.Images, one: false);
-        using var single = singles > 0 ? Render(CurriculumFirstIndex, singles, one: true) : null;
         using var probe = Render(ProbeFirstIndex, o.ProbeImages, one: false);
-        log?.WriteLine($"clip-train: scenes ready ({clock.Elapsed.TotalSeconds:0.0}s)");
+        log?.WriteLine($"clip-train: probe scenes ready ({clock.Elapsed.TotalSeconds:0.0}s)");
 
         var state = new RunState();
         if (resumeFrom is not null)
@@ -125,14 +141,28 @@ public static class ClipTrainer
         using (var bar = log is null ? null : new ProgressBar("clip-train", totalSteps, "step", log))
         {
             bar?.Advance(state.Step);
-            while (state.Epoch < stopAt)
+            // The next epoch's scenes render on other threads while this one trains (torch keeps ~1 core busy).
+            Task<ClipSceneSet> Prefetch(int e) => Task.Run(() => Render(EpochFirstIndex(e, o), o.Images,
+                e < o.CurriculumEpochs));
+            var next = state.Epoch < stopAt ? Prefetch(state.Epoch) : null;
+            try
             {
-                var set = state.Epoch < o.CurriculumEpochs ? single! : main;
-                var row = RunEpoch(net, parameters, opt, set, processor, o, state, totalSteps, bar);
-                row["scenes"] = state.Epoch < o.CurriculumEpochs ? "one-object" : "mixed 1-3 objects";
-                state.History.Add(row);
-                state.Epoch++;
-                SaveState(o.OutDir, net, opt, state, fingerprint);
+                while (state.Epoch < stopAt)
+                {
+                    bool one = state.Epoch < o.CurriculumEpochs;
+                    using var set = next!.Result;
+                    next = state.Epoch + 1 < stopAt ? Prefetch(state.Epoch + 1) : null;
+                    var row = RunEpoch(net, parameters, opt, set, processor, o, state, totalSteps, bar);
+                    row["scenes"] = one ? "one-object" : "mixed 1-3 objects";
+                    state.History.Add(row);
+                    log?.WriteLine($"clip-train: {row.ToJsonString()}");
+                    state.Epoch++;
+                    SaveState(o.OutDir, net, opt, state, fingerprint);
+                }
+            }
+            finally
+            {
+                if (next is not null) next.Result.Dispose();
             }
         }
         if (state.Epoch < o.Epochs)
@@ -143,6 +173,13 @@ public static class ClipTrainer
         WriteOutput(o.OutDir, net, cfg, summary);
         return new ClipTrainResult(o.OutDir, true, state.Epoch, clock.Elapsed.TotalSeconds, summary);
     }
+
+    /// <summary>
+    /// First scene index of an epoch: every epoch renders fresh scenes (a pure function of the index, ~1 ms each),
+    /// one-object epochs from <see cref="CurriculumFirstIndex"/>, mixed ones from 0.
+    /// </summary>
+    public static long EpochFirstIndex(int epoch, ClipTrainOptions o) =>
+        (epoch < o.CurriculumEpochs ? CurriculumFirstIndex : 0) + (long)epoch * o.Images;
 
     static JsonObject Probe(ClipTrainingNet net, ClipSceneSet probe, ClipTrainOptions o) =>
         ClipTrainingProbe.Evaluate(net, probe, o.BatchSize, o.RetrievalWay, o.Weights, o.LayerProbe);
@@ -156,11 +193,26 @@ public static class ClipTrainer
         Require(o.BatchSize >= 2, $"--batch {o.BatchSize}: expected at least 2 (the contrastive loss compares images)");
         Require(o.Images >= o.BatchSize, $"--images {o.Images}: expected at least one batch ({o.BatchSize})");
         Require(o.Epochs >= 1, $"--epochs {o.Epochs}: expected at least 1");
+        Require((long)o.Images * o.Epochs < ProbeFirstIndex,
+            $"--images {o.Images} x --epochs {o.Epochs}: expected fewer than {ProbeFirstIndex} scenes in all");
         Require(o.CurriculumEpochs >= 0, $"--curriculum-epochs {o.CurriculumEpochs}: expected 0 or more");
         Require(o.MaxLr > 0 && double.IsFinite(o.MaxLr), $"--lr {o.MaxLr}: expected a positive number");
+        Require(o.WarmupFraction is >= 0 and < 1, $"--warmup {o.WarmupFraction}: expected a fraction in [0, 1)");
         Require(o.RetrievalWay >= 2 && o.ProbeImages >= o.RetrievalWay + 10 && o.ProbeImages >= o.BatchSize,
             $"probe of {o.ProbeImages} scenes: expected at least {o.RetrievalWay} + 10 and one batch");
         AtomicFile.RequireWritable(Path.Combine(o.OutDir, "training.json"), "--out");
+    }
+
+    /// <summary>clip-init's weights (or the local init), then the whitened patch embedding when asked for.</summary>
+    static void Initialise(ClipTrainingNet net, ClipVisionConfig cfg, ClipTrainOptions o, IClipSceneSource source)
+    {
+        LoadInitialWeights(net, cfg, o.Seed, o.LocalInit);
+        if (!o.WhitenInit) return;
+        using var sample = ClipSceneSet.Render(source, WhitenFirstIndex, WhitenImages, cfg.ImageSize, cfg.PatchSize,
+            singleObject: false);
+        using var noGrad = no_grad();
+        net.Clip.state_dict()["vision_model.embeddings.patch_embedding.weight"]
+            .copy_(WhiteningPatchEmbedding(sample, cfg));
     }
 
     /// <summary>
@@ -185,6 +237,29 @@ public static class ClipTrainer
                 }
         }
         foreach (var (k, p) in net.Clip.state_dict()) p.copy_(init[k]);
+    }
+
+    /// <summary>
+    /// Patch-embedding weight (W, C, P, P) = D^-1/2 Uᵀ over the top principal components of the CLIP-normalised
+    /// patches of <paramref name="sample"/>, eigenvalues regularised by 1 % of their mean so noise directions stay
+    /// small. Rows beyond the patch dimension (none for the presets) are zero.
+    /// </summary>
+    public static Tensor WhiteningPatchEmbedding(ClipSceneSet sample, ClipVisionConfig cfg)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var px = ClipTrainingProbe.Pixels(sample.Images, ClipImageProcessor.ForSize(cfg.ImageSize))
+            .to_type(ScalarType.Float64);
+        long b = px.shape[0], c = px.shape[1], g = cfg.GridSize, p = cfg.PatchSize, d = c * p * p;
+        var x = px.view(b, c, g, p, g, p).permute(0, 2, 4, 1, 3, 5).reshape(b * g * g, d);
+        x = x - x.mean([0], keepdim: true);
+        var (ev, u) = linalg.eigh(x.t().mm(x) / x.shape[0]);              // ascending
+        int k = (int)Math.Min(cfg.HiddenSize, d);
+        var top = u.narrow(1, d - k, k).flip(1);                            // (d, k), largest first
+        var lam = ev.narrow(0, d - k, k).flip(0) + 0.01 * ev.mean();
+        var w = zeros(cfg.HiddenSize, d, dtype: ScalarType.Float64);
+        w.narrow(0, 0, k).copy_((top / lam.sqrt().unsqueeze(0)).t());
+        return w.view(cfg.HiddenSize, c, p, p).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 
     /// <summary>2D sine-cosine position codes (half the channels per axis), CLS row zero, unit variance.</summary>
@@ -226,7 +301,8 @@ public static class ClipTrainer
         using var gen = new Generator((ulong)o.Seed * 1_000_003UL + (ulong)state.Epoch + 101);
         var order = randperm(set.Count, generator: gen);
         long steps = set.Count / o.BatchSize;
-        double pooled = 0, tokens = 0, presence = 0, local = 0, parts = 0;
+        double pooled = 0, tokens = 0, presence = 0, local = 0, parts = 0, gradNorm = 0;
+        JsonObject? gradNorms = null;
         for (long i = 0; i < steps; i++)
         {
             using var scope = NewDisposeScope();
@@ -238,7 +314,8 @@ public static class ClipTrainer
                 set.Coverage?.index_select(0, idx), o.Weights);
             opt.zero_grad();
             terms.Total.backward();
-            nn.utils.clip_grad_norm_(parameters, 1.0);
+            if (i == steps - 1) gradNorms = GradNorms(net);
+            gradNorm += nn.utils.clip_grad_norm_(parameters, 1.0);
             opt.step();
             double total = terms.Total.item<float>();
             if (!double.IsFinite(total))
@@ -264,7 +341,31 @@ public static class ClipTrainer
             ["local_mse"] = Math.Round(local / steps, 4),
             ["patch_family_loss"] = Math.Round(parts / steps, 4),
             ["logit_scale"] = Math.Round(net.LogitScale, 3),
+            ["grad_norm"] = Math.Round(gradNorm / steps, 4),
+            ["grad_norms_last_step"] = gradNorms,
         };
+    }
+
+    /// <summary>
+    /// Gradient norm per part (embeddings, each block, heads) before clipping: shows whether the early layers learn.
+    /// </summary>
+    static JsonObject GradNorms(ClipTrainingNet net)
+    {
+        using var scope = NewDisposeScope();
+        var sums = new SortedDictionary<string, double>(StringComparer.Ordinal);
+        foreach (var (name, p) in net.named_parameters())
+        {
+            if (p.grad is not { } g) continue;
+            var parts = name.Split('.');
+            string key = name.Contains(".layers.", StringComparison.Ordinal)
+                ? "block" + parts[Array.IndexOf(parts, "layers") + 1].PadLeft(2, '0')
+                : name.StartsWith("clip.", StringComparison.Ordinal) ? parts[^2] : parts[0];
+            double sq = g.pow(2).sum().item<float>();
+            sums[key] = sums.GetValueOrDefault(key) + sq;
+        }
+        var row = new JsonObject();
+        foreach (var (k, v) in sums) row[k] = Math.Round(Math.Sqrt(v), 5);
+        return row;
     }
 
     sealed class RunState
@@ -275,28 +376,34 @@ public static class ClipTrainer
         public JsonObject? InitProbe;
     }
 
+    /// <summary>
+    /// Every setting that shapes the run, in one place: the resume fingerprint and the head of training.json.
+    /// </summary>
+    static JsonObject Settings(ClipTrainOptions o, ClipVisionConfig cfg, int tap, IClipSceneSource source) => new()
+    {
+        ["preset"] = o.Preset,
+        ["config"] = JsonNode.Parse(cfg.ToJson()),
+        ["source"] = source.Description,
+        ["families"] = new JsonArray(source.Families.Select(f => (JsonNode)f).ToArray()),
+        ["caption_dim"] = source.CaptionDim,
+        ["images"] = o.Images,
+        ["epochs"] = o.Epochs,
+        ["seed"] = o.Seed,
+        ["batch"] = o.BatchSize,
+        ["max_lr"] = o.MaxLr,
+        ["weight_decay"] = o.WeightDecay,
+        ["warmup_fraction"] = o.WarmupFraction,
+        ["curriculum_epochs"] = o.CurriculumEpochs,
+        ["tap_layer"] = tap,
+        ["local_init"] = o.LocalInit,
+        ["whiten_init"] = o.WhitenInit,
+        ["probe_images"] = o.ProbeImages,
+        ["retrieval_way"] = o.RetrievalWay,
+        ["loss_weights"] = JsonSerializer.SerializeToNode(o.Weights),
+    };
+
     static string Fingerprint(ClipTrainOptions o, ClipVisionConfig cfg, int tap, IClipSceneSource source) =>
-        new JsonObject
-        {
-            ["preset"] = o.Preset,
-            ["config"] = JsonNode.Parse(cfg.ToJson()),
-            ["images"] = o.Images,
-            ["epochs"] = o.Epochs,
-            ["seed"] = o.Seed,
-            ["batch"] = o.BatchSize,
-            ["max_lr"] = o.MaxLr,
-            ["weight_decay"] = o.WeightDecay,
-            ["warmup_fraction"] = o.WarmupFraction,
-            ["curriculum_epochs"] = o.CurriculumEpochs,
-            ["tap_layer"] = tap,
-            ["local_init"] = o.LocalInit,
-            ["probe_images"] = o.ProbeImages,
-            ["retrieval_way"] = o.RetrievalWay,
-            ["weights"] = JsonSerializer.SerializeToNode(o.Weights),
-            ["source"] = source.Description,
-            ["caption_dim"] = source.CaptionDim,
-            ["families"] = string.Join(",", source.Families),
-        }.ToJsonString();
+        Settings(o, cfg, tap, source).ToJsonString();
 
     /// <summary>The checkpoint to resume from, or null for a fresh run; refuses to overwrite or mix runs.</summary>
     static Checkpoint? OpenState(ClipTrainOptions o, string fingerprint)
@@ -362,36 +469,21 @@ public static class ClipTrainer
     }
 
     static JsonObject Summary(ClipTrainOptions o, ClipVisionConfig cfg, int tap, IClipSceneSource source, RunState s,
-        JsonObject final, double seconds, long parameters) => new()
-        {
-            ["kind"] = "clip-train",
-            ["preset"] = o.Preset,
-            ["source"] = source.Description,
-            ["families"] = new JsonArray(source.Families.Select(f => (JsonNode)f).ToArray()),
-            ["images"] = o.Images,
-            ["epochs"] = o.Epochs,
-            ["seed"] = o.Seed,
-            ["batch"] = o.BatchSize,
-            ["max_lr"] = o.MaxLr,
-            ["weight_decay"] = o.WeightDecay,
-            ["warmup_fraction"] = o.WarmupFraction,
-            ["curriculum_epochs"] = o.CurriculumEpochs,
-            ["local_init"] = o.LocalInit,
-            ["tap_layer"] = tap,
-            ["layers"] = cfg.NumHiddenLayers,
-            ["width"] = cfg.HiddenSize,
-            ["tokens"] = cfg.NumTokens,
-            ["projection_dim"] = cfg.ProjectionDim,
-            ["parameters_trained"] = parameters,
-            ["loss_weights"] = JsonSerializer.SerializeToNode(o.Weights),
-            ["scene_indices"] =
-                $"train 0..{o.Images - 1}, one-object {CurriculumFirstIndex}.., probe {ProbeFirstIndex}..",
-            ["threads"] = get_num_threads(),
-            ["seconds"] = Math.Round(seconds, 1),
-            ["history"] = new JsonArray(s.History.Select(h => (JsonNode)h.DeepClone()).ToArray()),
-            ["probe_init"] = s.InitProbe?.DeepClone(),
-            ["probe_final"] = final,
-        };
+        JsonObject final, double seconds, long parameters)
+    {
+        var summary = new JsonObject { ["kind"] = "clip-train" };
+        foreach (var (k, v) in Settings(o, cfg, tap, source)) summary[k] = v?.DeepClone();
+        summary["parameters_trained"] = parameters;
+        summary["scene_indices"] =
+            $"epoch e: {o.Images} scenes from e*{o.Images} (one-object epochs + {CurriculumFirstIndex}), " +
+            $"probe {ProbeFirstIndex}.., whitening sample {WhitenFirstIndex}..";
+        summary["threads"] = get_num_threads();
+        summary["seconds"] = Math.Round(seconds, 1);
+        summary["history"] = new JsonArray(s.History.Select(h => (JsonNode)h.DeepClone()).ToArray());
+        summary["probe_init"] = s.InitProbe?.DeepClone();
+        summary["probe_final"] = final;
+        return summary;
+    }
 
     static void WriteOutput(string outDir, ClipTrainingNet net, ClipVisionConfig cfg, JsonObject summary)
     {

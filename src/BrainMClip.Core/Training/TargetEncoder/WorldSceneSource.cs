@@ -14,8 +14,15 @@ public sealed class WorldSceneSource : IClipSceneSource
     public const int SeedOffset = 1_500_000_000;
     public const int MaxTrainSeed = int.MaxValue - SeedOffset;
 
-    public WorldSceneSource(int trainSeed)
+    readonly WorldSceneOptions single;
+
+    /// <param name="single">
+    /// The one-object scenes of the curriculum (default: <see cref="WorldSceneOptions.SingleObject"/>).
+    /// </param>
+    public WorldSceneSource(int trainSeed, WorldSceneOptions? single = null)
     {
+        this.single = single ?? WorldSceneOptions.SingleObject;
+        this.single.Validate();
         if (trainSeed < 0 || trainSeed > MaxTrainSeed)
             throw new UserInputException($"--seed {trainSeed}: expected 0..{MaxTrainSeed}");
         WorldSeed = SeedOffset + trainSeed;
@@ -25,11 +32,13 @@ public sealed class WorldSceneSource : IClipSceneSource
     public IReadOnlyList<string> Families => WorldScene.FamilyNames;
     public int CaptionDim => WorldScene.CaptionLength;
     public int LabelDim => WorldScene.CaptionLength;
-    public string Description => $"hierarchical world, stream seed {WorldSeed}";
+    public string Description => $"hierarchical world, stream seed {WorldSeed}" +
+        (single == WorldSceneOptions.SingleObject ? ""
+            : $", one-object scale {single.SingleScaleMin}-{single.SingleScaleMax}");
 
     public ClipScene Render(long index, int size, bool singleObject)
     {
-        var scene = WorldSampler.Sample(WorldSeed, index, singleObject ? WorldSceneOptions.SingleObject : null);
+        var scene = WorldSampler.Sample(WorldSeed, index, singleObject ? single : null);
         var image = new RgbImage(size, size, WorldRenderer.Render(scene, size));
         var caption = scene.Caption();
         var families = scene.FamilyCounts().Select(c => c > 0 ? 1f : 0f).ToArray();

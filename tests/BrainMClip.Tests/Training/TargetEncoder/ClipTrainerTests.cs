@@ -167,4 +167,37 @@ public class ClipTrainerTests
         double diff = (run.VdTokens - semantic).abs().max().item<float>();
         Assert.True(diff < 1e-4, $"features vs training-path semantic tokens differ by {diff}");
     }
+
+    [Fact]
+    public void EveryEpochRendersFreshScenesAwayFromTheProbeAndTheCurriculum()
+    {
+        var o = Opts("unused", epochs: 4) with { CurriculumEpochs = 1 };
+        var firsts = Enumerable.Range(0, 4).Select(e => ClipTrainer.EpochFirstIndex(e, o)).ToArray();
+        Assert.Equal(ClipTrainer.CurriculumFirstIndex, firsts[0]);
+        Assert.Equal(new long[] { o.Images, 2L * o.Images, 3L * o.Images }, firsts[1..]);
+        Assert.All(firsts, f => Assert.True(f + o.Images <= ClipTrainer.ProbeFirstIndex
+                                            || f >= ClipTrainer.CurriculumFirstIndex));
+        Assert.Throws<UserInputException>(() => ClipTrainer.Train(
+            Opts("unused", epochs: 40_000_000, images: 128), new ToyScenes(1)));     // would reach the probe
+    }
+
+    [Fact]
+    public void WhitenedPatchEmbeddingDecorrelatesTheSamplePatches()
+    {
+        using var scope = NewDisposeScope();
+        using var set = ClipSceneSet.Render(new ToyScenes(5), 0, 24, Small.ImageSize, Small.PatchSize, false);
+        var w = ClipTrainer.WhiteningPatchEmbedding(set, Small);
+        Assert.Equal(new long[] { Small.HiddenSize, 3, Small.PatchSize, Small.PatchSize }, w.shape);
+        var px = ClipTrainingProbe.Pixels(set.Images, ClipImageProcessor.ForSize(Small.ImageSize));
+        var tokens = nn.functional.conv2d(px, w, strides: [Small.PatchSize]).flatten(2).transpose(1, 2)
+            .reshape(-1, Small.HiddenSize).to_type(ScalarType.Float64);
+        tokens = tokens - tokens.mean([0], keepdim: true);
+        var cov = tokens.t().mm(tokens) / tokens.shape[0];
+        var diag = cov.diagonal();
+        // Unit variance shrunk by the 1 % regulariser: the strongest components ~1, every one in (0, 1].
+        Assert.InRange(diag[0].item<double>(), 0.95, 1.0001);
+        Assert.True(diag.le(1.0001).all().item<bool>() && diag.gt(0).all().item<bool>());
+        double off = (cov - diag_embed(diag)).abs().max().item<double>();
+        Assert.True(off < 1e-4, $"largest covariance between whitened channels {off}");
+    }
 }
