@@ -45,10 +45,13 @@ public sealed class TrainCommand : ICliCommand
         { Description = "Continue the run in --out from its last good checkpoint (same config, epochs and seed)." };
         var device = SharedOptions.Device();
         var beta = SharedOptions.BetaScale();
+        var threads = SharedOptions.Threads();
         foreach (var o in new Option[]
-            { data, subject, features, config, output, epochs, seed, resume, device, beta }) command.Options.Add(o);
+            { data, subject, features, config, output, epochs, seed, resume, device, beta, threads })
+            command.Options.Add(o);
         command.SetAction(parse =>
         {
+            SharedOptions.ApplyThreads(parse.GetValue(threads));
             if (!TorchSetup.ParseDevice(parse.GetValue(device)!).type.Equals(TorchSharp.DeviceType.CPU))
                 throw new UserInputException("--device: training runs on cpu in this build");
             var cfg = BrainMClipConfig.Resolve(parse.GetValue(config)!);
