@@ -45,4 +45,24 @@ public static class SharedOptions
     {
         Description = "Override training.seed of the configuration.",
     };
+
+    /// <summary>
+    /// Torch CPU threads. The tiny network's matrices are small (batch 50 × a few thousand), so intra-op parallelism
+    /// gains little, and on a machine whose cores are busy a second thread that is descheduled stalls every parallel
+    /// region: measured on 2 shared cores (load ~15), one training step ran 6.5× faster with 1 thread than with 2
+    /// (docs/evidence.md § 5).
+    /// </summary>
+    public static Option<int?> Threads() => new("--threads")
+    {
+        Description = "Torch CPU threads (default: libtorch's choice, OMP_NUM_THREADS or the core count); 1 is " +
+                      "fastest for the tiny network on a busy machine.",
+    };
+
+    /// <summary>Applies --threads when given.</summary>
+    public static void ApplyThreads(int? threads)
+    {
+        if (threads is not { } t) return;
+        if (t < 1) throw new UserInputException($"--threads {t}: expected at least 1");
+        TorchSharp.torch.set_num_threads(t);
+    }
 }

@@ -55,12 +55,14 @@ public sealed class StudyCommand : ICliCommand
         { Description = "Bootstrap resamples of the paired CI.", DefaultValueFactory = _ => 2000 };
         var beta = new Option<string>("--beta-scale")
         { Description = "fMRI scaling: auto, none, or a divisor.", DefaultValueFactory = _ => "auto" };
+        var threads = SharedOptions.Threads();
         foreach (var o in new Option[]
             { data, subject, featTrain, featTest, config, output, sizes, seeds, ablations, ablationSeeds, epochs, loops,
-            batch, bootstrap, beta })
+            batch, bootstrap, beta, threads })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
+            SharedOptions.ApplyThreads(parse.GetValue(threads));
             var cfg = BrainMClipConfig.Resolve(parse.GetValue(config)!);
             if (cfg.IsRidge) throw new UserInputException(
                 "--config ridge: the study trains ridge itself; give the network's configuration");

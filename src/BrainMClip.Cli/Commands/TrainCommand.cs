@@ -47,12 +47,14 @@ public sealed class TrainCommand : StageCommand<TrainCommand.Request, TrainResul
     { Description = "Continue the run in --out from its last good checkpoint (same config, epochs and seed)." };
     readonly Option<string> device = SharedOptions.Device();
     readonly Option<string> beta = SharedOptions.BetaScale();
+    readonly Option<int?> threads = SharedOptions.Threads();
 
     protected override Option[] Options =>
-        [data, subject, features, config, output, epochs, seed, resume, device, beta];
+        [data, subject, features, config, output, epochs, seed, resume, device, beta, threads];
 
     public override Request Bind(ParseResult parse, CancellationToken cancel)
     {
+        SharedOptions.ApplyThreads(parse.GetValue(threads));
         if (!TorchSetup.ParseDevice(parse.GetValue(device)!).type.Equals(TorchSharp.DeviceType.CPU))
             throw new UserInputException("--device: training runs on cpu in this build");
         var cfg = BrainMClipConfig.Resolve(parse.GetValue(config)!);

@@ -55,22 +55,7 @@ public static class Ridge
                 s = ev; left = xva.mm(xtr.t()).mm(u); rightX = u.t();           // Uᵀ
             }
             s = s.clamp_min(0);
-            for (long c0 = 0; c0 < y64.shape[1]; c0 += ColumnChunk)
-            {
-                using var cs = NewDisposeScope();
-                long cn = Math.Min(ColumnChunk, y64.shape[1] - c0);
-                var ytr = y64.index_select(0, tr).narrow(1, c0, cn);
-                var ym = ytr.mean([0], keepdim: true);
-                var yva = y64.index_select(0, va).narrow(1, c0, cn);
-                var r = rightX.mm(ytr - ym);
-                yy.index_add_(0, va, (yva * yva).sum(1), 1.0);
-                for (int i = 0; i < alphas.Count; i++)
-                {
-                    var pred = (left * (1.0 / (s + alphas[i]))).mm(r) + ym;
-                    dot[i].index_add_(0, va, (pred * yva).sum(1), 1.0);
-                    pp[i].index_add_(0, va, (pred * pred).sum(1), 1.0);
-                }
-            }
+            FoldScores(left, s, rightX, y64, tr, va, alphas, dot, pp, yy);
         }
         var scores = new Dictionary<double, double>();
         for (int i = 0; i < alphas.Count; i++)
@@ -80,6 +65,48 @@ public static class Ridge
             + string.Join(", ", scores.Select(kv => $"α={kv.Key:g4}: {kv.Value:0.0000}")) + $" → α={best:g4}");
         var (w, bias) = SolvePrimalOrDual(x64, y64, best);
         return new RidgeMap(w.MoveToOuterDisposeScope(), bias.MoveToOuterDisposeScope(), best, scores);
+    }
+
+    /// <summary>
+    /// Adds one fold's held-out dot products pred·y, squared norms pred·pred and y·y (per held-out row) for every
+    /// alpha, with pred(α) = L·diag(1/(s+α))·R + ȳ and R = right·(Y_tr − ȳ). The predictions themselves (held-out
+    /// rows × target columns, per alpha) are never formed: pred·y needs only G = R·Y_vaᵀ and pred·pred only R·Rᵀ and
+    /// R·ȳᵀ, accumulated once over column chunks; each alpha then costs one (held-out × K × K) product instead of a
+    /// (held-out × K × columns) one — 3× less work for the detail stream at NSD scale, the same figures to
+    /// float64 rounding.
+    /// </summary>
+    static void FoldScores(Tensor left, Tensor s, Tensor rightX, Tensor y64, Tensor tr, Tensor va,
+        IReadOnlyList<double> alphas, Tensor dot, Tensor pp, Tensor yy)
+    {
+        long k = left.shape[1], nva = left.shape[0];
+        var g = zeros(k, nva, dtype: ScalarType.Float64);      // R·Y_vaᵀ
+        var rr = zeros(k, k, dtype: ScalarType.Float64);       // R·Rᵀ
+        var rm = zeros(k, 1, dtype: ScalarType.Float64);       // R·ȳᵀ
+        var ym2 = zeros(1, dtype: ScalarType.Float64);         // ȳ·ȳ
+        var yvaYm = zeros(nva, dtype: ScalarType.Float64);     // Y_va·ȳᵀ
+        for (long c0 = 0; c0 < y64.shape[1]; c0 += ColumnChunk)
+        {
+            using var cs = NewDisposeScope();
+            long cn = Math.Min(ColumnChunk, y64.shape[1] - c0);
+            var ytr = y64.index_select(0, tr).narrow(1, c0, cn);
+            var ym = ytr.mean([0], keepdim: true);
+            var yva = y64.index_select(0, va).narrow(1, c0, cn);
+            var r = rightX.mm(ytr - ym);
+            yy.index_add_(0, va, (yva * yva).sum(1), 1.0);
+            g.add_(r.mm(yva.t()));
+            rr.add_(r.mm(r.t()));
+            rm.add_(r.mm(ym.t()));
+            ym2.add_((ym * ym).sum());
+            yvaYm.add_(yva.mm(ym.t()).squeeze(1));
+        }
+        for (int i = 0; i < alphas.Count; i++)
+        {
+            using var al = NewDisposeScope();
+            var a = left * (1.0 / (s + alphas[i]));             // L·diag(1/(s+α)), (held-out, K)
+            dot[i].index_add_(0, va, (a * g.t()).sum(1) + yvaYm, 1.0);
+            var quad = (a.mm(rr) * a).sum(1) + 2 * a.mm(rm).squeeze(1) + ym2;
+            pp[i].index_add_(0, va, quad, 1.0);
+        }
     }
 
     /// <summary>

@@ -16,6 +16,19 @@ public class StudyCommandTests
         return r.Out;
     }
 
+    [Theory]
+    [InlineData("study")]
+    [InlineData("train")]
+    public void ThreadsBelowOneIsAUserError(string command)
+    {
+        string[] args = command == "study"
+            ? ["study", "--data", "x", "--features-train", "a", "--features-test", "b", "--out", "o", "--threads", "0"]
+            : ["train", "--data", "x", "--features", "a", "--out", "o", "--threads", "0"];
+        var (code, _, err) = CliRunner.Run(args);
+        Assert.Equal(2, code);
+        Assert.Contains("--threads 0", err);
+    }
+
     [Fact]
     public void StudyWritesResultsAndResumesWithoutRetraining()
     {
