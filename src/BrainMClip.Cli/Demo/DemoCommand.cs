@@ -29,24 +29,25 @@ public sealed class DemoCommand : ICliCommand
         var quick = new Option<bool>("--quick") { Description = "Tiny sizes for a smoke run (about a minute)." };
         var world = new Option<string>("--world")
         {
-            Description = "Simulated world of the subject (synth --world): linear (shapes, voxels linear in pooled " +
-                          "features; default) or hierarchical (object scenes, category-selective voxels; meant for " +
-                          "--encoder trained).",
-            DefaultValueFactory = _ => "linear",
+            Description = "Simulated world of the subject (synth --world): hierarchical (object scenes, " +
+                          "category-selective voxels; default, docs/simulation.md) or linear (shapes, voxels linear " +
+                          "in pooled features).",
+            DefaultValueFactory = _ => "hierarchical",
         };
         world.AcceptOnlyFromAmong(DemoOptions.Worlds);
         var encoder = new Option<string>("--encoder")
         {
-            Description = "The CLIP whose features are the targets: random (clip-init, seeded random weights; " +
-                          "default) or trained (clip-train --preset tiny on the hierarchical world's scenes, " +
-                          "--clip-images x --clip-epochs; minutes).",
-            DefaultValueFactory = _ => "random",
+            Description = "The CLIP whose features are the targets: shipped (default: the encoder clip-train made " +
+                          "for the hierarchical world, shipped in assets/encoders/world-tiny because a run that " +
+                          "learns its categories takes ~12 min), trained (clip-train --preset tiny in this run, " +
+                          "--clip-images x --clip-epochs; ~4 min, weaker) or random (clip-init, seeded random weights).",
+            DefaultValueFactory = _ => "shipped",
         };
         encoder.AcceptOnlyFromAmong(DemoOptions.Encoders);
         var clipImages = new Option<int>("--clip-images")
-        { Description = "--encoder trained: clip-train's scenes.", DefaultValueFactory = _ => 2000 };
+        { Description = "--encoder trained: clip-train's scenes per epoch.", DefaultValueFactory = _ => 2500 };
         var clipEpochs = new Option<int>("--clip-epochs")
-        { Description = "--encoder trained: clip-train's epochs.", DefaultValueFactory = _ => 4 };
+        { Description = "--encoder trained: clip-train's epochs.", DefaultValueFactory = _ => 8 };
         foreach (var opt in new Option[]
             { outDir, force, train, test, seed, epochs, quick, world, encoder, clipImages, clipEpochs })
             command.Options.Add(opt);
