@@ -52,8 +52,21 @@ public sealed class GeneratorTrainCommand : ICliCommand
                 "and the mid block; faster).",
             DefaultValueFactory = _ => 16,
         };
+        var prediction = new Option<string>("--prediction")
+        {
+            Description = "What the UNet predicts: epsilon (noise), v_prediction or sample (the clean image); " +
+                "recorded in scheduler/ so reconstruct samples accordingly.",
+            DefaultValueFactory = _ => "epsilon",
+        };
+        prediction.AcceptOnlyFromAmong(PixelGeneratorTrainer.Predictions);
+        var contextMap = new Option<bool>("--context-map")
+        {
+            Description = "Also add the patch tokens as a spatial map after conv_in (where each token's content is; " +
+                "cross-attention alone has no positions).",
+        };
         foreach (var o in new Option[]
-            { images, features, output, steps, size, seed, lr, batch, channels, attention }) command.Options.Add(o);
+            { images, features, output, steps, size, seed, lr, batch, channels, attention, prediction, contextMap })
+            command.Options.Add(o);
         command.SetAction(r =>
         {
             var result = PixelGeneratorTrainer.Train(new PixelGeneratorOptions
@@ -68,6 +81,8 @@ public sealed class GeneratorTrainCommand : ICliCommand
                 BatchSize = r.GetValue(batch),
                 Channels = ParseChannels(r.GetValue(channels)),
                 AttentionResolution = r.GetValue(attention),
+                Prediction = r.GetValue(prediction)!,
+                ContextMap = r.GetValue(contextMap),
             });
             Console.WriteLine(JsonSerializer.Serialize(new
             {

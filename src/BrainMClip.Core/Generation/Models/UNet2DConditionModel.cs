@@ -20,6 +20,7 @@ public sealed class UNet2DConditionModel : nn.Module
     readonly ModuleList<UNetUpBlock> up_blocks;
     readonly GroupNorm conv_norm_out;
     readonly RoutedConv2d conv_out;
+    readonly RoutedConv2d? context_map_in;
 
     public UNet2DConditionConfig Config { get; }
 
@@ -72,6 +73,8 @@ public sealed class UNet2DConditionModel : nn.Module
 
         conv_norm_out = Layers.GroupNorm(cfg.NormNumGroups, ch[0], cfg.NormEps);
         conv_out = Layers.Conv(ch[0], cfg.OutChannels, cfg.ConvOutKernel, padding: (cfg.ConvOutKernel - 1) / 2);
+        if (cfg.ContextGrid > 0)
+            context_map_in = Layers.Conv(cfg.CrossAttentionDim, (long)ch[0] * cfg.ContextUpscale * cfg.ContextUpscale, 1);
         RegisterComponents();
     }
 
@@ -145,6 +148,25 @@ public sealed class UNet2DConditionModel : nn.Module
         return result.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// <see cref="UNet2DConditionConfig.ContextGrid"/>: tokens 1..T−1 as a (B, D, g, g) grid (row-major, as a ViT
+    /// lays out its patches), each decoded onto its f×f pixels by <c>context_map_in</c> and a pixel shuffle; resized
+    /// bilinearly when the sample is not sample_size.
+    /// </summary>
+    Tensor ContextMapOf(Tensor ctx, long height, long width)
+    {
+        long g = Config.ContextGrid, patches = ctx.shape[1] - 1;
+        if (patches != g * g)
+            throw new UserInputException(
+                $"unet: {UNet2DConditionConfig.ContextGridKey} = {g} needs a class token plus a {g}×{g} grid of " +
+                $"patch tokens ({g * g + 1} tokens), got {ctx.shape[1]} tokens");
+        var grid = ctx.narrow(1, 1, patches).transpose(1, 2).reshape(ctx.shape[0], ctx.shape[2], g, g);
+        var map = nn.functional.pixel_shuffle(context_map_in!.forward(grid), Config.ContextUpscale);
+        if (map.shape[2] == height && map.shape[3] == width) return map;
+        return nn.functional.interpolate(map, size: [height, width], mode: InterpolationMode.Bilinear,
+            align_corners: false);
+    }
+
     /// <param name="sample">(B, in_channels, H, W).</param>
     /// <param name="timestep">A scalar, a [1] tensor or one timestep per batch row.</param>
     /// <param name="context">(B, T, cross_attention_dim) encoder hidden states.</param>
@@ -173,6 +195,7 @@ public sealed class UNet2DConditionModel : nn.Module
         var ctx = context.to_type(dtype);
 
         var h = conv_in.forward(x);
+        if (context_map_in != null) h = h + ContextMapOf(ctx, h.shape[2], h.shape[3]);
         var skips = new List<Tensor> { h };
         foreach (var block in down_blocks) h = block.Forward(h, emb, ctx, skips);
         if (mid_block != null) h = mid_block.Forward(h, emb, ctx);
