@@ -71,7 +71,7 @@ public class TrainingPathTests
         double Change(bool map)
         {
             manual_seed(0);
-            using var unet = new UNet2DConditionModel(PixelGeneratorTrainer.SmallConfig(32, 8, contextGrid: map ? 2 : 0));
+            using var unet = new UNet2DConditionModel(PixelGeneratorTrainer.SmallConfig(32, 8, contextMap: map));
             unet.eval();
             using var noGrad = no_grad();
             return GoldenModelTests.MaxAbs(unet.Forward(x, t, ctx), unet.Forward(x, t, swapped));
@@ -79,12 +79,12 @@ public class TrainingPathTests
         Assert.True(Change(false) < 1e-5, $"without the map: {Change(false)}");
         Assert.True(Change(true) > 1e-3, $"with the map: {Change(true)}");
 
-        var cfg = PixelGeneratorTrainer.SmallConfig(32, 8, contextGrid: 2);
-        Assert.Equal(2, UNet2DConditionConfig.From(ConfigReader.Parse(cfg.ToJson(), "config.json")).ContextGrid);
-        Assert.DoesNotContain(UNet2DConditionConfig.ContextGridKey, PixelGeneratorTrainer.SmallConfig(32, 8).ToJson());
+        var cfg = PixelGeneratorTrainer.SmallConfig(32, 8, contextMap: true);
+        Assert.True(UNet2DConditionConfig.From(ConfigReader.Parse(cfg.ToJson(), "config.json")).ContextMap);
+        Assert.DoesNotContain(UNet2DConditionConfig.ContextMapKey, PixelGeneratorTrainer.SmallConfig(32, 8).ToJson());
         using var bad = new UNet2DConditionModel(cfg);
         var e = Assert.Throws<UserInputException>(() => bad.Forward(x, t, randn([1, 4, 8], generator: g)));
-        Assert.Contains("2×2 grid", e.Message);
+        Assert.Contains("square grid", e.Message);
     }
 
     /// <summary>

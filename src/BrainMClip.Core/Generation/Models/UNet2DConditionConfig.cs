@@ -38,22 +38,18 @@ public sealed record UNet2DConditionConfig
     public int ConvOutKernel { get; init; } = 3;
     public int? TimeEmbeddingDim { get; init; }
     /// <summary>
-    /// Our extension (config key <c>brainmclip_context_grid</c>, absent in diffusers configs; 0 = off): the side g of
-    /// the square grid of the context's patch tokens (all but the first). Each patch token is then also decoded in
-    /// place: a 1×1 convolution to first-block channels × f² and a pixel shuffle by f = sample_size / g put its
-    /// features on the f×f pixels its patch covers, added after conv_in. Cross-attention alone has no positions to
-    /// tell where a token's object is; this carries the layout.
+    /// Our extension (config key <c>brainmclip_context_map</c>, absent in diffusers configs): the context's patch
+    /// tokens (all but the first, a square grid) also enter as a spatial map, projected 1×1 to the first block's
+    /// channels, resized bilinearly to the sample and added after conv_in. Cross-attention alone has no positions
+    /// to tell where a token's object is; the map carries the layout.
     /// </summary>
-    public int ContextGrid { get; init; }
-
-    /// <summary>Pixels per patch token side (sample_size / <see cref="ContextGrid"/>).</summary>
-    public int ContextUpscale => ContextGrid > 0 ? SampleSize / ContextGrid : 0;
+    public bool ContextMap { get; init; }
 
     public int Levels => BlockOutChannels.Length;
     public int TimeEmbedDim => TimeEmbeddingDim ?? BlockOutChannels[0] * 4;
 
-    /// <summary>config.json key of <see cref="ContextGrid"/>.</summary>
-    public const string ContextGridKey = "brainmclip_context_grid";
+    /// <summary>config.json key of <see cref="ContextMap"/>.</summary>
+    public const string ContextMapKey = "brainmclip_context_map";
 
     public static readonly string[] DownTypes = ["CrossAttnDownBlock2D", "DownBlock2D"];
     public static readonly string[] UpTypes = ["CrossAttnUpBlock2D", "UpBlock2D"];
@@ -122,7 +118,7 @@ public sealed record UNet2DConditionConfig
             ConvInKernel = convIn,
             ConvOutKernel = convOut,
             TimeEmbeddingDim = r.IntOrNull("time_embedding_dim"),
-            ContextGrid = r.Int(ContextGridKey, 0),
+            ContextMap = r.Bool(ContextMapKey, false),
         };
         CheckRanges(r, cfg);
         return cfg;
@@ -189,8 +185,6 @@ public sealed record UNet2DConditionConfig
         if (cfg.InChannels <= 0) throw r.Error("in_channels", "must be positive");
         if (cfg.OutChannels <= 0) throw r.Error("out_channels", "must be positive");
         if (cfg.CrossAttentionDim <= 0) throw r.Error("cross_attention_dim", "must be positive");
-        if (cfg.ContextGrid < 0 || (cfg.ContextGrid > 0 && cfg.SampleSize % cfg.ContextGrid != 0))
-            throw r.Error(ContextGridKey, $"= {cfg.ContextGrid} must be 0 or divide sample_size {cfg.SampleSize}");
         if (cfg.BlockOutChannels[0] % 2 != 0) throw r.Error("block_out_channels",
             "first entry must be even (timestep embedding size)");
     }
@@ -236,7 +230,7 @@ public sealed record UNet2DConditionConfig
             ["use_linear_projection"] = UseLinearProjection,
         };
         // Written only when on, so configs without it stay plain diffusers configs.
-        if (ContextGrid > 0) o[ContextGridKey] = ContextGrid;
+        if (ContextMap) o[ContextMapKey] = true;
         return o.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
     }
 }

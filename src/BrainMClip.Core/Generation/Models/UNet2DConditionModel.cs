@@ -73,8 +73,7 @@ public sealed class UNet2DConditionModel : nn.Module
 
         conv_norm_out = Layers.GroupNorm(cfg.NormNumGroups, ch[0], cfg.NormEps);
         conv_out = Layers.Conv(ch[0], cfg.OutChannels, cfg.ConvOutKernel, padding: (cfg.ConvOutKernel - 1) / 2);
-        if (cfg.ContextGrid > 0)
-            context_map_in = Layers.Conv(cfg.CrossAttentionDim, (long)ch[0] * cfg.ContextUpscale * cfg.ContextUpscale, 1);
+        if (cfg.ContextMap) context_map_in = Layers.Conv(cfg.CrossAttentionDim, ch[0], 1);
         RegisterComponents();
     }
 
@@ -149,20 +148,18 @@ public sealed class UNet2DConditionModel : nn.Module
     }
 
     /// <summary>
-    /// <see cref="UNet2DConditionConfig.ContextGrid"/>: tokens 1..T−1 as a (B, D, g, g) grid (row-major, as a ViT
-    /// lays out its patches), each decoded onto its f×f pixels by <c>context_map_in</c> and a pixel shuffle; resized
-    /// bilinearly when the sample is not sample_size.
+    /// <see cref="UNet2DConditionConfig.ContextMap"/>: tokens 1..T−1 as a (B, D, g, g) grid (g² = T − 1, row-major as
+    /// a ViT lays out its patches), projected by <c>context_map_in</c> and resized bilinearly to (H, W).
     /// </summary>
     Tensor ContextMapOf(Tensor ctx, long height, long width)
     {
-        long g = Config.ContextGrid, patches = ctx.shape[1] - 1;
-        if (patches != g * g)
+        long patches = ctx.shape[1] - 1, g = (long)Math.Round(Math.Sqrt(Math.Max(patches, 0)));
+        if (patches < 1 || g * g != patches)
             throw new UserInputException(
-                $"unet: {UNet2DConditionConfig.ContextGridKey} = {g} needs a class token plus a {g}×{g} grid of " +
-                $"patch tokens ({g * g + 1} tokens), got {ctx.shape[1]} tokens");
+                $"unet: {UNet2DConditionConfig.ContextMapKey} needs a class token plus a square grid of patch " +
+                $"tokens, got {ctx.shape[1]} tokens");
         var grid = ctx.narrow(1, 1, patches).transpose(1, 2).reshape(ctx.shape[0], ctx.shape[2], g, g);
-        var map = nn.functional.pixel_shuffle(context_map_in!.forward(grid), Config.ContextUpscale);
-        if (map.shape[2] == height && map.shape[3] == width) return map;
+        var map = context_map_in!.forward(grid);
         return nn.functional.interpolate(map, size: [height, width], mode: InterpolationMode.Bilinear,
             align_corners: false);
     }

@@ -36,8 +36,7 @@ public sealed record PixelGeneratorOptions
     /// <summary>What the UNet predicts: "epsilon", "v_prediction" or "sample" (x0); written to the scheduler
     /// config, so reconstruct samples with the matching parameterisation.</summary>
     public string Prediction { get; init; } = "epsilon";
-    /// <summary>Also decode the patch tokens in place (<see cref="UNet2DConditionConfig.ContextGrid"/>; the grid
-    /// side comes from the token count).</summary>
+    /// <summary>Also feed the patch tokens as a spatial map (<see cref="UNet2DConditionConfig.ContextMap"/>).</summary>
     public bool ContextMap { get; init; }
 }
 
@@ -57,7 +56,7 @@ public static class PixelGeneratorTrainer
     /// cross-attention only at 16×16 and below so a step stays cheap on a CPU; 4 heads.
     /// </summary>
     public static UNet2DConditionConfig SmallConfig(int size, int contextDim, int[]? channels = null,
-        int attentionResolution = 16, int contextGrid = 0)
+        int attentionResolution = 16, bool contextMap = false)
     {
         if (attentionResolution < 1 || attentionResolution > size)
             throw new UserInputException(
@@ -92,7 +91,7 @@ public static class PixelGeneratorTrainer
             NumAttentionHeads = Enumerable.Repeat(4, levels).ToArray(),
             NormNumGroups = 8,
             CrossAttentionDim = contextDim,
-            ContextGrid = contextGrid,
+            ContextMap = contextMap,
         };
     }
 
@@ -130,8 +129,8 @@ public static class PixelGeneratorTrainer
         int tokens = (int)context.shape[1], dim = (int)context.shape[2];
 
         manual_seed(o.Seed);
-        var cfg = SmallConfig(o.Size, dim, o.Channels, o.AttentionResolution,
-            o.ContextMap ? ContextGridOf(tokens, o.Size, o.FeaturesPath) : 0);
+        if (o.ContextMap) RequirePatchGrid(tokens, o.FeaturesPath);
+        var cfg = SmallConfig(o.Size, dim, o.Channels, o.AttentionResolution, o.ContextMap);
         using var unet = new UNet2DConditionModel(cfg);
         using var ema = new UNet2DConditionModel(cfg);
         CopyWeights(unet, ema);
@@ -197,7 +196,7 @@ public static class PixelGeneratorTrainer
             seed = o.Seed,
             channels = cfg.BlockOutChannels,
             attention_resolution = o.AttentionResolution,
-            context_grid = cfg.ContextGrid,
+            context_map = o.ContextMap,
             final_loss_ema = Math.Round(lossAvg, 6),
             seconds = Math.Round(seconds, 1),
             parameters,
@@ -222,15 +221,14 @@ public static class PixelGeneratorTrainer
         return context;
     }
 
-    /// <summary>The patch-grid side of <paramref name="tokens"/> context tokens (a class token + g² patches).</summary>
-    static int ContextGridOf(int tokens, int size, string featuresPath)
+    /// <summary>--context-map: the tokens must be a class token + a square grid of patches.</summary>
+    static void RequirePatchGrid(int tokens, string featuresPath)
     {
-        int g = (int)Math.Round(Math.Sqrt(tokens - 1));
-        if (tokens < 2 || g * g != tokens - 1 || size % g != 0)
+        int g = (int)Math.Round(Math.Sqrt(Math.Max(tokens - 1, 0)));
+        if (tokens < 2 || g * g != tokens - 1)
             throw new UserInputException(
-                $"{featuresPath}: --context-map needs 'semantic' tokens = a class token + a square grid of patches " +
-                $"whose side divides --size {size}; got {tokens} tokens");
-        return g;
+                $"{featuresPath}: --context-map needs 'semantic' tokens = a class token + a square grid of patches; " +
+                $"got {tokens} tokens");
     }
 
     /// <summary>The UNet parameterisations the trainer and the DDIM/DPM schedulers share.</summary>
