@@ -52,18 +52,7 @@ public sealed class GeneratorTrainCommand : ICliCommand
                 "and the mid block; faster).",
             DefaultValueFactory = _ => 16,
         };
-        var prediction = new Option<string>("--prediction")
-        {
-            Description = "What the UNet predicts: epsilon (noise), v_prediction or sample (the clean image); " +
-                "recorded in scheduler/ so reconstruct samples accordingly.",
-            DefaultValueFactory = _ => "epsilon",
-        };
-        prediction.AcceptOnlyFromAmong(PixelGeneratorTrainer.Predictions);
-        var contextMap = new Option<bool>("--context-map")
-        {
-            Description = "Also add the patch tokens as a spatial map after conv_in (where each token's content is; " +
-                "cross-attention alone has no positions).",
-        };
+        var (prediction, contextMap) = ObjectiveOptions();
         foreach (var o in new Option[]
             { images, features, output, steps, size, seed, lr, batch, channels, attention, prediction, contextMap })
             command.Options.Add(o);
@@ -94,6 +83,24 @@ public sealed class GeneratorTrainCommand : ICliCommand
             }, new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         });
+    }
+
+    /// <summary>--prediction and --context-map (docs/generation.md).</summary>
+    static (Option<string> Prediction, Option<bool> ContextMap) ObjectiveOptions()
+    {
+        var prediction = new Option<string>("--prediction")
+        {
+            Description = "What the UNet predicts: epsilon (noise), v_prediction or sample (the clean image); " +
+                "recorded in scheduler/ so reconstruct samples accordingly.",
+            DefaultValueFactory = _ => "epsilon",
+        };
+        prediction.AcceptOnlyFromAmong(PixelGeneratorTrainer.Predictions);
+        var contextMap = new Option<bool>("--context-map")
+        {
+            Description = "Also add the patch tokens as a spatial map after conv_in (where each token's content is; " +
+                "cross-attention alone has no positions).",
+        };
+        return (prediction, contextMap);
     }
 
     static int[]? ParseChannels(string? text)

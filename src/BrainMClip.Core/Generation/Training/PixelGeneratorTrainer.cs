@@ -36,7 +36,8 @@ public sealed record PixelGeneratorOptions
     /// <summary>What the UNet predicts: "epsilon", "v_prediction" or "sample" (x0); written to the scheduler
     /// config, so reconstruct samples with the matching parameterisation.</summary>
     public string Prediction { get; init; } = "epsilon";
-    /// <summary>Also feed the patch tokens as a spatial map (<see cref="UNet2DConditionConfig.ContextMap"/>).</summary>
+    /// <summary>Also feed the patch tokens as a spatial map
+    /// (<see cref="UNet2DConditionConfig.ContextMap"/>).</summary>
     public bool ContextMap { get; init; }
 }
 
@@ -241,8 +242,9 @@ public static class PixelGeneratorTrainer
             + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / Math.Max(1, o.Steps - warmup))));
 
     /// <summary>
-    /// Denoising loss (target per <see cref="PixelGeneratorOptions.Prediction"/>) on a random batch: random images, context dropped with probability ContextDropout, random
-    /// timesteps and noise, all drawn from <paramref name="gen"/> in a fixed order.
+    /// Denoising loss (target per <see cref="PixelGeneratorOptions.Prediction"/>) on a random batch: random images,
+    /// context dropped with probability ContextDropout, random timesteps and noise, all drawn from
+    /// <paramref name="gen"/> in a fixed order.
     /// </summary>
     static Tensor DenoisingLoss(UNet2DConditionModel unet, Tensor images, Tensor context, Tensor alphas, int timesteps,
         PixelGeneratorOptions o, Generator gen)
