@@ -50,10 +50,27 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
         DefaultValueFactory = _ => 16,
     };
 
-    protected override Option[] Options =>
-        [images, features, output, steps, size, seed, lr, batch, channels, attention];
+    readonly Option<string> prediction = new Option<string>("--prediction")
+    {
+        Description = "What the UNet predicts: epsilon (noise), v_prediction or sample (the clean image; with " +
+            "--context-map the design the demo uses, docs/generation.md); recorded in scheduler/ so reconstruct " +
+            "samples accordingly.",
+        DefaultValueFactory = _ => "epsilon",
+    };
+    readonly Option<bool> contextMap = new Option<bool>("--context-map")
+    {
+        Description = "Also add the patch tokens as a spatial map after conv_in (where each token's content is; " +
+            "cross-attention alone has no positions).",
+    };
 
-    protected override void ConfigureOptions() => size.AcceptOnlyFromAmong("32", "64");
+    protected override Option[] Options =>
+        [images, features, output, steps, size, seed, lr, batch, channels, attention, prediction, contextMap];
+
+    protected override void ConfigureOptions()
+    {
+        size.AcceptOnlyFromAmong("32", "64");
+        prediction.AcceptOnlyFromAmong(PixelGeneratorTrainer.Predictions);
+    }
 
     public override PixelGeneratorOptions Bind(ParseResult r, CancellationToken cancel) => new()
     {
@@ -67,6 +84,8 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
         BatchSize = r.GetValue(batch),
         Channels = ParseChannels(r.GetValue(channels)),
         AttentionResolution = r.GetValue(attention),
+        Prediction = r.GetValue(prediction)!,
+        ContextMap = r.GetValue(contextMap),
     };
 
     public override PixelGeneratorResult Execute(PixelGeneratorOptions request) =>

@@ -163,20 +163,21 @@ public sealed class DemoPipeline(DemoOptions o, CancellationToken cancel = defau
             "8. Train the embedded pixel-space image generator on the training images and their CLIP-Semantic tokens",
             null,
             "generator", "train", "--images", trainStim, "--features", P("features", "train.safetensors"),
-            "--out", P("generator"), "--steps", $"{o.GeneratorSteps}", "--seed", $"{o.Seed}");
+            "--out", P("generator"), "--steps", $"{o.GeneratorSteps}", "--seed", $"{o.Seed}", "--prediction", "sample",
+            "--context-map");
         Stage(new ReconstructCommand(),
             "9a. Reconstruct the test images from the fused brain predictions (re-standardised to the training " +
             "features, as Brain-Diffuser does), and from the true features (upper bound)", null,
             "reconstruct", "--pred", P("run", "pred_test.safetensors"), "--generator", P("generator"), "--out",
                 P("recon"),
-            "--steps", $"{o.DiffusionSteps}", "--seed", $"{o.Seed}", "--restandardize",
+            "--steps", $"{o.DiffusionSteps}", "--guidance", "1", "--seed", $"{o.Seed}", "--restandardize",
                 P("features", "train.safetensors"),
             "--truth-features", P("features", "test.safetensors"));
         Stage(new ReconstructCommand(),
             "9b. Reconstruct from the ridge predictions (same generator, seeds and sampler)", null,
             "reconstruct", "--pred", P("ridge", "pred_test.safetensors"), "--generator", P("generator"), "--out",
                 P("recon-ridge"),
-            "--steps", $"{o.DiffusionSteps}", "--seed", $"{o.Seed}", "--restandardize",
+            "--steps", $"{o.DiffusionSteps}", "--guidance", "1", "--seed", $"{o.Seed}", "--restandardize",
                 P("features", "train.safetensors"));
 
         Stage(new NetsInitCommand(),

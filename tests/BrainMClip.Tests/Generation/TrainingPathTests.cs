@@ -1,4 +1,5 @@
 using BrainMClip.Generation.Models;
+using BrainMClip.Generation.Schedulers;
 using BrainMClip.Generation.Training;
 using BrainMClip.IO;
 using Xunit;
@@ -52,5 +53,67 @@ public class TrainingPathTests
         var e = Assert.Throws<UserInputException>(() =>
             PixelGeneratorTrainer.SmallConfig(32, 8, attentionResolution: 0));
         Assert.Contains("--attention-resolution", e.Message);
+    }
+
+    /// <summary>
+    /// Cross-attention is blind to the order of the context tokens; the context map is not: moving a patch token to
+    /// another grid cell must change the output, and only with the map. The flag survives config.json.
+    /// </summary>
+    [Fact]
+    public void ContextMapMakesTheOutputDependOnWhereEachPatchTokenIs()
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator(3);
+        var ctx = randn([1, 5, 8], generator: g); // class token + 2×2 patch grid
+        var swapped = ctx.index_select(1, tensor(new long[] { 0, 4, 2, 3, 1 }));
+        var x = randn([1, 3, 32, 32], generator: g);
+        var t = tensor(500L);
+        double Change(bool map)
+        {
+            manual_seed(0);
+            using var unet = new UNet2DConditionModel(PixelGeneratorTrainer.SmallConfig(32, 8, contextMap: map));
+            unet.eval();
+            using var noGrad = no_grad();
+            return GoldenModelTests.MaxAbs(unet.Forward(x, t, ctx), unet.Forward(x, t, swapped));
+        }
+        Assert.True(Change(false) < 1e-5, $"without the map: {Change(false)}");
+        Assert.True(Change(true) > 1e-3, $"with the map: {Change(true)}");
+
+        var cfg = PixelGeneratorTrainer.SmallConfig(32, 8, contextMap: true);
+        Assert.True(UNet2DConditionConfig.From(ConfigReader.Parse(cfg.ToJson(), "config.json")).ContextMap);
+        Assert.DoesNotContain(UNet2DConditionConfig.ContextMapKey, PixelGeneratorTrainer.SmallConfig(32, 8).ToJson());
+        using var bad = new UNet2DConditionModel(cfg);
+        var e = Assert.Throws<UserInputException>(() => bad.Forward(x, t, randn([1, 4, 8], generator: g)));
+        Assert.Contains("square grid", e.Message);
+    }
+
+    /// <summary>
+    /// The training target of each parameterisation, fed to the DDIM and DPM-Solver++ schedulers configured with it,
+    /// decodes to the true clean image (PredOriginalSample) and to the same step: trainer and sampler agree.
+    /// </summary>
+    [Theory]
+    [InlineData("ddim")]
+    [InlineData("dpm")]
+    public void TrainingTargetsDecodeToTheCleanImageInTheSchedulers(string kind)
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator(5);
+        var x0 = randn([2, 3, 4, 4], generator: g);
+        var noise = randn([2, 3, 4, 4], generator: g);
+        Tensor? reference = null;
+        foreach (var prediction in PixelGeneratorTrainer.Predictions)
+        {
+            var cfg = SchedulerConfig.StableDiffusion with { PredictionType = prediction };
+            IDiffusionScheduler s = kind == "ddim" ? new DDIMScheduler(cfg) : new DPMSolverMultistepScheduler(cfg);
+            s.SetTimesteps(10);
+            long t = s.Timesteps[0]; // DPM-Solver++ steps in order from the first timestep
+            var a = tensor(cfg.AlphasCumprod()[t]);
+            var xt = a.sqrt() * x0 + (1 - a).sqrt() * noise;
+            var step = s.Step(PixelGeneratorTrainer.Target(prediction, x0, noise, a), t, xt);
+            Assert.True(GoldenModelTests.MaxAbs(step.PredOriginalSample, x0) < 1e-4, prediction);
+            reference ??= step.PrevSample;
+            Assert.True(GoldenModelTests.MaxAbs(step.PrevSample, reference) < 1e-4, $"{prediction} vs epsilon");
+        }
+        Assert.Throws<UserInputException>(() => PixelGeneratorTrainer.Target("x", x0, noise, tensor(0.5f)));
     }
 }

@@ -37,9 +37,19 @@ public sealed record UNet2DConditionConfig
     public int ConvInKernel { get; init; } = 3;
     public int ConvOutKernel { get; init; } = 3;
     public int? TimeEmbeddingDim { get; init; }
+    /// <summary>
+    /// Our extension (config key <c>brainmclip_context_map</c>, absent in diffusers configs): the context's patch
+    /// tokens (all but the first, a square grid) also enter as a spatial map, projected 1×1 to the first block's
+    /// channels, resized bilinearly to the sample and added after conv_in. Cross-attention alone has no positions
+    /// to tell where a token's object is; the map carries the layout.
+    /// </summary>
+    public bool ContextMap { get; init; }
 
     public int Levels => BlockOutChannels.Length;
     public int TimeEmbedDim => TimeEmbeddingDim ?? BlockOutChannels[0] * 4;
+
+    /// <summary>config.json key of <see cref="ContextMap"/>.</summary>
+    public const string ContextMapKey = "brainmclip_context_map";
 
     public static readonly string[] DownTypes = ["CrossAttnDownBlock2D", "DownBlock2D"];
     public static readonly string[] UpTypes = ["CrossAttnUpBlock2D", "UpBlock2D"];
@@ -108,6 +118,7 @@ public sealed record UNet2DConditionConfig
             ConvInKernel = convIn,
             ConvOutKernel = convOut,
             TimeEmbeddingDim = r.IntOrNull("time_embedding_dim"),
+            ContextMap = r.Bool(ContextMapKey, false),
         };
         CheckRanges(r, cfg);
         return cfg;
@@ -218,6 +229,8 @@ public sealed record UNet2DConditionConfig
             ["upcast_attention"] = UpcastAttention,
             ["use_linear_projection"] = UseLinearProjection,
         };
+        // Written only when on, so configs without it stay plain diffusers configs.
+        if (ContextMap) o[ContextMapKey] = true;
         return o.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
     }
 }

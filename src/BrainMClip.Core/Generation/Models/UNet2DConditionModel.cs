@@ -20,6 +20,7 @@ public sealed class UNet2DConditionModel : nn.Module
     readonly ModuleList<UNetUpBlock> up_blocks;
     readonly GroupNorm conv_norm_out;
     readonly RoutedConv2d conv_out;
+    readonly RoutedConv2d? context_map_in;
 
     public UNet2DConditionConfig Config { get; }
 
@@ -72,6 +73,7 @@ public sealed class UNet2DConditionModel : nn.Module
 
         conv_norm_out = Layers.GroupNorm(cfg.NormNumGroups, ch[0], cfg.NormEps);
         conv_out = Layers.Conv(ch[0], cfg.OutChannels, cfg.ConvOutKernel, padding: (cfg.ConvOutKernel - 1) / 2);
+        if (cfg.ContextMap) context_map_in = Layers.Conv(cfg.CrossAttentionDim, ch[0], 1);
         RegisterComponents();
     }
 
@@ -145,6 +147,23 @@ public sealed class UNet2DConditionModel : nn.Module
         return result.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// <see cref="UNet2DConditionConfig.ContextMap"/>: tokens 1..T−1 as a (B, D, g, g) grid (g² = T − 1, row-major as
+    /// a ViT lays out its patches), projected by <c>context_map_in</c> and resized bilinearly to (H, W).
+    /// </summary>
+    Tensor ContextMapOf(Tensor ctx, long height, long width)
+    {
+        long patches = ctx.shape[1] - 1, g = (long)Math.Round(Math.Sqrt(Math.Max(patches, 0)));
+        if (patches < 1 || g * g != patches)
+            throw new UserInputException(
+                $"unet: {UNet2DConditionConfig.ContextMapKey} needs a class token plus a square grid of patch " +
+                $"tokens, got {ctx.shape[1]} tokens");
+        var grid = ctx.narrow(1, 1, patches).transpose(1, 2).reshape(ctx.shape[0], ctx.shape[2], g, g);
+        var map = context_map_in!.forward(grid);
+        return nn.functional.interpolate(map, size: [height, width], mode: InterpolationMode.Bilinear,
+            align_corners: false);
+    }
+
     /// <param name="sample">(B, in_channels, H, W).</param>
     /// <param name="timestep">A scalar, a [1] tensor or one timestep per batch row.</param>
     /// <param name="context">(B, T, cross_attention_dim) encoder hidden states.</param>
@@ -173,6 +192,7 @@ public sealed class UNet2DConditionModel : nn.Module
         var ctx = context.to_type(dtype);
 
         var h = conv_in.forward(x);
+        if (context_map_in != null) h = h + ContextMapOf(ctx, h.shape[2], h.shape[3]);
         var skips = new List<Tensor> { h };
         foreach (var block in down_blocks) h = block.Forward(h, emb, ctx, skips);
         if (mid_block != null) h = mid_block.Forward(h, emb, ctx);

@@ -33,6 +33,12 @@ public sealed record PixelGeneratorOptions
     /// <summary>Largest feature-map side that gets cross-/self-attention (16 at 32 px: levels 16×16 and 8×8; 8: only
     /// 8×8).</summary>
     public int AttentionResolution { get; init; } = 16;
+    /// <summary>What the UNet predicts: "epsilon", "v_prediction" or "sample" (x0); written to the scheduler
+    /// config, so reconstruct samples with the matching parameterisation.</summary>
+    public string Prediction { get; init; } = "epsilon";
+    /// <summary>Also feed the patch tokens as a spatial map
+    /// (<see cref="UNet2DConditionConfig.ContextMap"/>).</summary>
+    public bool ContextMap { get; init; }
 }
 
 public sealed record PixelGeneratorResult(string OutDir, int Steps, double FinalLoss, double Seconds, long Parameters);
@@ -51,7 +57,7 @@ public static class PixelGeneratorTrainer
     /// cross-attention only at 16×16 and below so a step stays cheap on a CPU; 4 heads.
     /// </summary>
     public static UNet2DConditionConfig SmallConfig(int size, int contextDim, int[]? channels = null,
-        int attentionResolution = 16)
+        int attentionResolution = 16, bool contextMap = false)
     {
         if (attentionResolution < 1 || attentionResolution > size)
             throw new UserInputException(
@@ -86,6 +92,7 @@ public static class PixelGeneratorTrainer
             NumAttentionHeads = Enumerable.Repeat(4, levels).ToArray(),
             NormNumGroups = 8,
             CrossAttentionDim = contextDim,
+            ContextMap = contextMap,
         };
     }
 
@@ -108,6 +115,9 @@ public static class PixelGeneratorTrainer
     {
         if (o.Steps < 1) throw new UserInputException($"--steps {o.Steps}: expected at least 1");
         if (o.BatchSize < 1) throw new UserInputException($"batch size {o.BatchSize}: expected at least 1");
+        if (!Predictions.Contains(o.Prediction))
+            throw new UserInputException(
+                $"--prediction {o.Prediction}: expected one of {string.Join(", ", Predictions)}");
         var clock = Stopwatch.StartNew();
         using var outer = NewDisposeScope();
         log ??= Console.Error;
@@ -120,11 +130,12 @@ public static class PixelGeneratorTrainer
         int tokens = (int)context.shape[1], dim = (int)context.shape[2];
 
         manual_seed(o.Seed);
-        var cfg = SmallConfig(o.Size, dim, o.Channels, o.AttentionResolution);
+        if (o.ContextMap) RequirePatchGrid(tokens, o.FeaturesPath);
+        var cfg = SmallConfig(o.Size, dim, o.Channels, o.AttentionResolution, o.ContextMap);
         using var unet = new UNet2DConditionModel(cfg);
         using var ema = new UNet2DConditionModel(cfg);
         CopyWeights(unet, ema);
-        var sched = SchedulerConfig.StableDiffusion;
+        var sched = SchedulerConfig.StableDiffusion with { PredictionType = o.Prediction };
         var alphas = tensor(sched.AlphasCumprod());
         var gen = new Generator((ulong)o.Seed + 17);
         // Parameter lists once: enumerating the module tree for clipping and the EMA on every step is avoidable work.
@@ -186,10 +197,11 @@ public static class PixelGeneratorTrainer
             seed = o.Seed,
             channels = cfg.BlockOutChannels,
             attention_resolution = o.AttentionResolution,
+            context_map = o.ContextMap,
             final_loss_ema = Math.Round(lossAvg, 6),
             seconds = Math.Round(seconds, 1),
             parameters,
-            objective = "epsilon, SD scaled_linear schedule (1000 steps), weights = EMA",
+            objective = $"{o.Prediction}, SD scaled_linear schedule (1000 steps), weights = EMA",
         });
 
     /// <summary>The training features' 'semantic' tokens (N,T,P) float32, one row per image.</summary>
@@ -210,6 +222,19 @@ public static class PixelGeneratorTrainer
         return context;
     }
 
+    /// <summary>--context-map: the tokens must be a class token + a square grid of patches.</summary>
+    static void RequirePatchGrid(int tokens, string featuresPath)
+    {
+        int g = (int)Math.Round(Math.Sqrt(Math.Max(tokens - 1, 0)));
+        if (tokens < 2 || g * g != tokens - 1)
+            throw new UserInputException(
+                $"{featuresPath}: --context-map needs 'semantic' tokens = a class token + a square grid of patches; " +
+                $"got {tokens} tokens");
+    }
+
+    /// <summary>The UNet parameterisations the trainer and the DDIM/DPM schedulers share.</summary>
+    public static readonly string[] Predictions = ["epsilon", "v_prediction", "sample"];
+
     /// <summary>Linear warm-up then cosine decay to 10 %.</summary>
     static double LearningRate(PixelGeneratorOptions o, int step, int warmup) => step < warmup
         ? o.LearningRate * (step + 1) / warmup
@@ -217,8 +242,9 @@ public static class PixelGeneratorTrainer
             + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / Math.Max(1, o.Steps - warmup))));
 
     /// <summary>
-    /// ε-prediction loss on a random batch: random images, context dropped with probability ContextDropout, random
-    /// timesteps and noise, all drawn from <paramref name="gen"/> in a fixed order.
+    /// Denoising loss (target per <see cref="PixelGeneratorOptions.Prediction"/>) on a random batch: random images,
+    /// context dropped with probability ContextDropout, random timesteps and noise, all drawn from
+    /// <paramref name="gen"/> in a fixed order.
     /// </summary>
     static Tensor DenoisingLoss(UNet2DConditionModel unet, Tensor images, Tensor context, Tensor alphas, int timesteps,
         PixelGeneratorOptions o, Generator gen)
@@ -235,8 +261,21 @@ public static class PixelGeneratorTrainer
         var a = alphas.index_select(0, t).view(b, 1, 1, 1);
         var xt = a.sqrt() * x0 + (1 - a).sqrt() * noise;
         var pred = unet.Forward(xt, t, ctx);
-        return nn.functional.mse_loss(pred, noise);
+        return nn.functional.mse_loss(pred, Target(o.Prediction, x0, noise, a));
     }
+
+    /// <summary>
+    /// What the UNet must output for x_t = √ᾱ·x0 + √(1−ᾱ)·ε under <paramref name="prediction"/>: ε, the clean image,
+    /// or v = √ᾱ·ε − √(1−ᾱ)·x0 (the diffusers conventions the schedulers decode).
+    /// </summary>
+    public static Tensor Target(string prediction, Tensor x0, Tensor noise, Tensor alphaBar) => prediction switch
+    {
+        "epsilon" => noise,
+        "sample" => x0,
+        "v_prediction" => alphaBar.sqrt() * noise - (1 - alphaBar).sqrt() * x0,
+        _ => throw new UserInputException(
+            $"--prediction {prediction}: expected one of {string.Join(", ", Predictions)}"),
+    };
 
     static void CopyWeights(nn.Module from, nn.Module to)
     {
