@@ -84,12 +84,19 @@ public sealed class ReconstructCommand : ICliCommand
         DefaultValueFactory = _ => "0/1"
     };
 
+    readonly Option<int> batch = new Option<int>("--batch")
+    {
+        Description = "Samples (test image x candidate) denoised together per UNet call (twice the rows with " +
+        "guidance); the images are identical for every value, only the time per image changes.",
+        DefaultValueFactory = _ => Reconstruction.DefaultBatch
+    };
+
     public void Configure(Command command)
     {
         scheduler.AcceptOnlyFromAmong("ddim", "dpm");
         foreach (var o in new Option[]
             { pred, generator, output, steps, guidance, candidates, fusion, seed, scheduler, device, limit, resume,
-            dtype, slice, restandardize, truthFeatures, shard })
+            dtype, slice, restandardize, truthFeatures, shard, batch })
             command.Options.Add(o);
         command.SetAction(r =>
         {
@@ -111,6 +118,7 @@ public sealed class ReconstructCommand : ICliCommand
                 AttentionSlice = r.GetValue(slice),
                 RestandardizeWith = r.GetValue(restandardize),
                 Shard = Shard.Parse(r.GetValue(shard)!),
+                Batch = r.GetValue(batch),
             };
             string? truthPath = r.GetValue(truthFeatures);
             if (truthPath != null)
