@@ -14,7 +14,8 @@ namespace BrainMClip.Bench;
 /// </summary>
 static class ReconstructWorkloads
 {
-    /// <summary>The demo's generator: pixel UNet 32×32, channels 32/64/64, 65×64 context, 12 steps (the demo's).</summary>
+    /// <summary>The demo's generator: pixel UNet 32×32, channels 32/64/64, 65×64 context, 12 steps (as the
+    /// demo).</summary>
     public static Workload Pixel(int k) =>
         Sample(PixelGeneratorTrainer.SmallConfig(32, 64), 65, k, 12, "demo pixel UNet 32x32, 65x64 context");
 
