@@ -30,6 +30,43 @@ def machine():
     return f"{cpu}, {os.cpu_count()} logical CPUs, {mem} MB RAM, {platform.system()} {platform.release()}"
 
 
+FLOPS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flops.json")
+# reconstruct_*: K images x steps guided UNet forwards (2 rows each); FLOPs from the batch-2 UNet step of the same model.
+PER_ROW_PAIR = {"reconstruct_pixel": "generator_denoise_b2", "reconstruct_vd16": "unet_vd16_b2"}
+
+
+def flops_of(name, entry, table):
+    """FLOPs of one timed call (bench/flops.json, counted from the shapes), or None."""
+    base, _, _ = name.partition("@")
+    if base in PER_ROW_PAIR:
+        pair = table.get(PER_ROW_PAIR[base])
+        return pair["flops"] * entry.get("steps", 0) * entry.get("batch", 0) if pair else None
+    return table[base]["flops"] if base in table else None
+
+
+def roofline(name, entry, table, peak):
+    """FLOPs, GFLOP/s (wall and CPU time) and the fraction of the BrainMClip GEMM peak measured in the same run."""
+    f = flops_of(name, entry, table)
+    if not f:
+        return
+    entry["flops"] = f
+    entry["flops_counted"] = "bench/flops.json"
+    for side in ("brainmclip", "pytorch"):
+        times = entry.get(f"{side}_times_ms")
+        if not times:
+            continue
+        call_ms = median(times)  # per call (predict_*: *_ms is per sample)
+        entry[f"{side}_gflops"] = f / (call_ms / 1000) / 1e9
+        if f"{side}_cpu_ms" in entry and entry[f"{side}_cpu_ms"] > 0:
+            # CPU time spread over the threads: what the call needed of the machine when other jobs take turns.
+            entry[f"{side}_gflops_cpu"] = f / (entry[f"{side}_cpu_ms"] / 1000 / entry.get("threads", 1)) / 1e9
+        if peak.get(side):
+            # PyTorch's fraction is of its own BLAS's peak (OpenBLAS), BrainMClip's of MKL's.
+            entry[f"{side}_fraction_of_gemm_peak"] = entry[f"{side}_gflops"] / peak[side]
+            if f"{side}_gflops_cpu" in entry:
+                entry[f"{side}_fraction_of_gemm_peak_cpu"] = entry[f"{side}_gflops_cpu"] / peak[side]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("raw")
@@ -79,10 +116,12 @@ def main():
             entry[f"{side}_times_ms"] = times
             entry[f"{side}_load"] = [r.get("load_before") for r in ok]
             entry[f"{side}_peak_rss_mb"] = max(r.get("peak_rss_mb", -1) for r in ok)
+            entry["threads"] = ok[0].get("threads", a.threads)
             if "median_cpu_ms" in ok[0]:
                 entry[f"{side}_cpu_ms"] = median([r["median_cpu_ms"] for r in ok])
             for k in ("megabytes", "batch", "parameters", "voxels", "preset", "cfg", "output", "tokens", "command", "full",
-                      "exit_code", "cold_ms", "decided_route", "probe_runs", "reason", "conv_route", "route", "shapes"):
+                      "exit_code", "cold_ms", "decided_route", "probe_runs", "reason", "conv_route", "route", "shapes",
+                      "steps", "guidance", "unet_rows", "model", "identical_to_b1"):
                 if k in ok[0]:
                     entry[k] = ok[0][k]
             if "megabytes" in ok[0]:
@@ -100,6 +139,21 @@ def main():
         if name in old and "note" in old[name]:
             entry["note"] = old[name]["note"]
         workloads[name] = entry
+
+    table = json.load(open(FLOPS_FILE)) if os.path.exists(FLOPS_FILE) else {}
+    table = table.get("workloads", table)
+    prev_blas = json.load(open(a.out)).get("blas", {}) if os.path.exists(a.out) else {}
+    peak = {side: (blas.get(side) or prev_blas.get(side) or {}).get("gflops") for side in ("brainmclip", "pytorch")}
+    for name, entry in workloads.items():
+        # Entries measured in this run use this run's GEMM peak; entries kept from earlier runs keep theirs (or take
+        # the peak stored with them in the results file), so every fraction compares figures of one run.
+        if name in names:
+            entry["gemm_peak_gflops"] = peak.get("brainmclip")
+            entry["pytorch_gemm_peak_gflops"] = peak.get("pytorch")
+        own = {"brainmclip": entry.get("gemm_peak_gflops") or (prev_blas.get("brainmclip") or {}).get("gflops"),
+               "pytorch": entry.get("pytorch_gemm_peak_gflops") or (prev_blas.get("pytorch") or {}).get("gflops")}
+        entry["gemm_peak_gflops"], entry["pytorch_gemm_peak_gflops"] = own["brainmclip"], own["pytorch"]
+        roofline(name, entry, table, own)
 
     result = {
         "workloads": workloads,
@@ -127,6 +181,15 @@ def main():
             extra.append(f"first probe of a process {e['cold_ms']:.0f} ms -> {e.get('decided_route')}")
         if "brainmclip_images_per_s" in e:
             extra.append(f"img/s {e['brainmclip_images_per_s']:.2f} vs {e.get('pytorch_images_per_s', float('nan')):.2f}")
+        if "brainmclip_gflops" in e:
+            extra.append(f"{e['flops'] / 1e9:.1f} GFLOP, {e['brainmclip_gflops']:.1f} GFLOP/s = "
+                         f"{100 * e.get('brainmclip_fraction_of_gemm_peak', 0):.0f}% of GEMM peak"
+                         + (f" (CPU time: {100 * e['brainmclip_fraction_of_gemm_peak_cpu']:.0f}%)"
+                            if "brainmclip_fraction_of_gemm_peak_cpu" in e else ""))
+        if "brainmclip_peak_rss_mb" in e and name != "demo":
+            extra.append(f"RSS {e['brainmclip_peak_rss_mb']} / {e.get('pytorch_peak_rss_mb', '-')} MB")
+        if "identical_to_b1" in e:
+            extra.append(f"identical to K=1: {e['identical_to_b1']}")
         if "brainmclip_mb_per_s" in e:
             extra.append(f"MB/s {e['brainmclip_mb_per_s']:.0f} vs {e.get('pytorch_mb_per_s', float('nan')):.0f}")
         if name == "demo":

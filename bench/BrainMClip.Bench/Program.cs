@@ -33,12 +33,12 @@ static class Program
         {
             Console.Error.WriteLine(
                 "usage: brainmclip-bench NAME [--reps N] [--warmup N] [--threads N] [--quick] [--data DIR] [--repo " +
-                "DIR]");
+                "DIR] [--batch K]");
             Console.Error.WriteLine("names: " + string.Join(" ", Names));
             return args.Length == 0 ? 2 : 0;
         }
         string name = args[0];
-        int reps = 5, warmup = 1, threads = 2;
+        int reps = 5, warmup = 1, threads = 2, batch = 1;
         bool quick = false;
         string data = Path.GetTempPath(), repo = Directory.GetCurrentDirectory();
         for (int i = 1; i < args.Length; i++)
@@ -49,6 +49,7 @@ static class Program
                 case "--warmup": warmup = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--quick": quick = true; break;
+                case "--batch": batch = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--data": data = args[++i]; break;
                 case "--repo": repo = args[++i]; break;
                 default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
@@ -71,7 +72,7 @@ static class Program
             Console.WriteLine(result.ToJsonString());
             return 0;
         }
-        var w = Prepare(name, quick, data, repo);
+        var w = Prepare(name, quick, data, repo, batch);
         using (w.Owner)
         {
             var times = new List<double>();
@@ -108,7 +109,8 @@ static class Program
         "train_step_tiny", "train_step_paper", "predict_b1", "predict_b300", "clip_vit_b16_224", "clip_vit_l14_224",
         "unet_step_vd", "vae_decode_512", "generator_step", "generator_denoise_b2", "npy_read", "nifti_read",
             "blas_check",
-        "conv_probe", "conv_tail_layers",
+        "conv_probe", "conv_tail_layers", "reconstruct_pixel", "reconstruct_vd16",
+        "reconstruct_vd64",
     ];
 
     static double Median(List<double> xs)
@@ -141,8 +143,11 @@ static class Program
         return 2.0 * 512 * 2048 * 2048 / Median(times) / 1e9;
     }
 
-    static Workload Prepare(string name, bool quick, string data, string repo) => name switch
+    static Workload Prepare(string name, bool quick, string data, string repo, int batch) => name switch
     {
+        "reconstruct_pixel" => ReconstructWorkloads.Pixel(batch),
+        "reconstruct_vd16" => ReconstructWorkloads.VdSmall(batch),
+        "reconstruct_vd64" => ReconstructWorkloads.VdFull(batch),
         "train_step_tiny" => TrainStep("tiny", 2000, 800),
         "train_step_paper" => TrainStep("paper", 15724, 4500),
         "predict_b1" => Predict(1),

@@ -4,6 +4,7 @@ bench/BrainMClip.Bench, written the way a PyTorch user would (nn modules, nn.Dro
 Run with Debian's /usr/bin/python3 (python3-torch 1.13):
     /usr/bin/python3 bench/pytorch/bench.py NAME [--reps N] [--warmup N] [--threads N] [--quick] [--data DIR]
     /usr/bin/python3 bench/pytorch/bench.py make-data --data DIR [--quick]
+    /usr/bin/python3 bench/pytorch/bench.py flops NAME... (FLOPs per call counted from the shapes; bench/flops.json)
 Prints one JSON object on stdout. The UNet and VAE reuse the functional diffusers-style reference in
 tests/fixtures-gen/diffusion_reference.py (float32 weights instead of its float64 golden mode).
 """
@@ -431,6 +432,45 @@ def blas_check():
                 torch=torch.__version__)
 
 
+VD16_UNET = dict(VD_UNET, sample_size=16, in_channels=3, out_channels=3)
+
+
+def unet_vd16_step():
+    """For FLOP counting only: one guided step (batch 2) of the VD UNet layout at 16x16x3 (reconstruct_vd16)."""
+    dr, P = float_reference()
+    torch.manual_seed(0)
+    p = P(0)
+    x, ctx, t = torch.randn(2, 3, 16, 16), torch.randn(2, 257, 768), torch.tensor([500, 500])
+
+    def step():
+        with torch.no_grad():
+            dr.unet(p, VD16_UNET, x, t, ctx).sum().item()
+
+    return step, dict(batch=2)
+
+
+# GEMM-class ops whose FLOPs torch.profiler(with_flops=True) counts from the input shapes (2*M*N*K; conv: 2 * output
+# elements * Cin/groups * kh * kw). Elementwise, normalisation and softmax work is not counted (memory-bound).
+FLOP_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::conv2d")
+
+
+def count_flops(name, step, train):
+    """One call of the workload under the profiler. The profiler counts the forward convolutions only, not their
+    backward (mm/bmm of the backward pass are counted): for a training step each conv2d counts 3x (input and
+    weight gradients cost one forward each)."""
+    from torch.profiler import profile
+    with profile(with_flops=True) as prof:
+        step()
+    by_op = {}
+    for e in prof.key_averages():
+        if e.key in FLOP_OPS and e.flops:
+            f = e.flops * (3 if train and e.key == "aten::conv2d" else 1)
+            by_op[e.key] = by_op.get(e.key, 0) + f
+    return dict(name=name, flops=sum(by_op.values()), by_op=by_op,
+                counted="torch.profiler with_flops (torch %s), conv2d x3 in training steps" % torch.__version__
+                if train else "torch.profiler with_flops (torch %s)" % torch.__version__)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("name")
@@ -439,7 +479,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--data", default="/tmp")
-    a = ap.parse_args()
+    ap.add_argument("flops_of", nargs="*", help="with NAME=flops: the workloads whose FLOPs to count")
+    a = ap.parse_intermixed_args()
     if a.name == "make-data":
         return make_data(a.data, a.quick)
     torch.set_num_threads(a.threads)
@@ -461,7 +502,14 @@ def main():
         "generator_denoise_b2": generator_denoise,
         "npy_read": lambda: file_read(os.path.join(a.data, "bench.npy"), "npy"),
         "nifti_read": lambda: file_read(os.path.join(a.data, "bench.nii.gz"), "nifti"),
+        "unet_vd16_b2": unet_vd16_step,
     }
+    if a.name == "flops":
+        for n in a.flops_of:
+            step, _ = workloads[n]()
+            step()  # the reference builds its parameters lazily on the first call
+            print(json.dumps(count_flops(n, step, n.startswith("train_step") or n == "generator_step")), flush=True)
+        return
     step, info = workloads[a.name]()
     times = []
     for i in range(a.warmup + a.reps):

@@ -87,9 +87,16 @@ public sealed class ReconstructCommand
         DefaultValueFactory = _ => "0/1"
     };
 
+    readonly Option<int> batch = new Option<int>("--batch")
+    {
+        Description = "Samples (test image x candidate) denoised together per UNet call (twice the rows with " +
+        "guidance); the images are identical for every value, only the time per image changes.",
+        DefaultValueFactory = _ => Reconstruction.DefaultBatch
+    };
+
     protected override Option[] Options =>
         [pred, generator, output, steps, guidance, candidates, fusion, seed, scheduler, device, limit, resume,
-            dtype, slice, restandardize, truthFeatures, shard];
+            dtype, slice, restandardize, truthFeatures, shard, batch];
 
     protected override void ConfigureOptions() => scheduler.AcceptOnlyFromAmong("ddim", "dpm");
 
@@ -113,6 +120,7 @@ public sealed class ReconstructCommand
             AttentionSlice = r.GetValue(slice),
             RestandardizeWith = r.GetValue(restandardize),
             Shard = Shard.Parse(r.GetValue(shard)!),
+            Batch = r.GetValue(batch),
         };
         string? truthPath = r.GetValue(truthFeatures);
         if (truthPath != null)

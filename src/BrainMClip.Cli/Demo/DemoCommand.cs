@@ -29,19 +29,20 @@ public sealed class DemoCommand : ICliCommand
         var quick = new Option<bool>("--quick") { Description = "Tiny sizes for a smoke run (about a minute)." };
         var world = new Option<string>("--world")
         {
-            Description = "Simulated world of the subject (synth --world): hierarchical (object scenes, " +
-                          "category-selective voxels; default, docs/simulation.md) or linear (shapes, voxels linear " +
-                          "in pooled features).",
-            DefaultValueFactory = _ => "hierarchical",
+            Description = "Simulated world of the subject (synth --world): linear (shapes, voxels linear in pooled " +
+                          "features; default) or hierarchical (object scenes, category-selective voxels, " +
+                          "docs/simulation.md; use with --encoder shipped).",
+            DefaultValueFactory = _ => "linear",
         };
         world.AcceptOnlyFromAmong(DemoOptions.Worlds);
         var encoder = new Option<string>("--encoder")
         {
-            Description = "The CLIP whose features are the targets: shipped (default: the encoder clip-train made " +
-                          "for the hierarchical world, shipped in assets/encoders/world-tiny because a run that " +
-                          "learns its categories takes ~12 min), trained (clip-train --preset tiny in this run, " +
-                          "--clip-images x --clip-epochs; ~4 min, weaker) or random (clip-init, seeded random weights).",
-            DefaultValueFactory = _ => "shipped",
+            Description = "The CLIP whose features are the targets: random (clip-init, seeded random weights; " +
+                          "default), shipped (the encoder clip-train made for the hierarchical world, in " +
+                          "assets/encoders/world-tiny; its final tokens carry categories but hardly any layout, so " +
+                          "the pixel generator cannot place objects from them, docs/simulation.md) or trained " +
+                          "(clip-train --preset tiny in this run, --clip-images x --clip-epochs; ~4 min, weaker).",
+            DefaultValueFactory = _ => "random",
         };
         encoder.AcceptOnlyFromAmong(DemoOptions.Encoders);
         var clipImages = new Option<int>("--clip-images")

@@ -20,10 +20,10 @@ public sealed record DemoOptions
     public int GeneratorSteps { get; init; } = 300;
     public int DiffusionSteps { get; init; } = 12;
     /// <summary>The simulated world `synth` writes: "linear" or "hierarchical" (docs/simulation.md).</summary>
-    public string World { get; init; } = "hierarchical";
+    public string World { get; init; } = "linear";
     /// <summary>The CLIP whose features are the targets: "random" (`clip-init`, seeded random weights) or "trained"
     /// (`clip-train --preset tiny` with <see cref="ClipImages"/> and <see cref="ClipEpochs"/>).</summary>
-    public string Encoder { get; init; } = "shipped";
+    public string Encoder { get; init; } = "random";
     /// <summary>clip-train's scenes when <see cref="Encoder"/> is "trained".</summary>
     public int ClipImages { get; init; } = 2500;
     /// <summary>clip-train's epochs when <see cref="Encoder"/> is "trained".</summary>

@@ -36,19 +36,18 @@ public class DemoPipelineTests
     }
 
     [Fact]
-    public void DefaultIsTheHierarchicalWorldWithTheShippedEncoder()
+    public void ShippedEncoderRunsTheHierarchicalWorld()
     {
-        var o = new DemoOptions { OutDir = "out", Seed = 2 };
-        Assert.Equal(("hierarchical", "shipped"), (o.World, o.Encoder));
+        var o = new DemoOptions { OutDir = "out", Seed = 2, World = "hierarchical", Encoder = "shipped" };
         Assert.Equal(SynthWorld.Hierarchical, Bind(new SynthCommand(), new DemoPipeline(o).SynthCommandLine()).World);
         Assert.Equal("BrainMClip demo (synthetic hierarchical-world subject, CLIP trained by clip-train, shipped)",
             o.Title);
     }
 
     [Fact]
-    public void RandomEncoderIsClipInit()
+    public void DefaultIsTheLinearWorldWithARandomEncoder()
     {
-        var o = new DemoOptions { OutDir = "out", Seed = 2, World = "linear", Encoder = "random" };
+        var o = new DemoOptions { OutDir = "out", Seed = 2 };
         var demo = new DemoPipeline(o);
         var init = Bind(new ClipInitCommand(), demo.EncoderCommandLine());
         Assert.Equal(new ClipInitCommand.Request(Path.Combine("out", "clip"), "tiny", 2), init);

@@ -133,10 +133,19 @@ public sealed class VaeBlock2D : nn.Module
     public Tensor Forward(Tensor h)
     {
         using var scope = NewDisposeScope();
-        foreach (var r in resnets) h = r.Forward(h, null);
-        if (downsamplers != null) h = downsamplers[0].Forward(h);
-        if (upsamplers != null) h = upsamplers[0].Forward(h);
+        // Each stage's input is freed once the next exists (the block's own input belongs to the caller): at 512²
+        // these are 134–268 MB each.
+        var input = h;
+        foreach (var r in resnets) h = Replace(h, r.Forward(h, null), input);
+        if (downsamplers != null) h = Replace(h, downsamplers[0].Forward(h), input);
+        if (upsamplers != null) h = Replace(h, upsamplers[0].Forward(h), input);
         return h.MoveToOuterDisposeScope();
+    }
+
+    static Tensor Replace(Tensor old, Tensor next, Tensor keep)
+    {
+        if (!ReferenceEquals(old, keep)) old.Dispose();
+        return next;
     }
 }
 
@@ -197,10 +206,18 @@ public sealed class VaeDecoder : nn.Module
     {
         using var scope = NewDisposeScope();
         var h = conv_in.forward(z);
-        h = mid_block.Forward(h);
-        foreach (var b in up_blocks) h = b.Forward(h);
-        h = conv_out.forward(nn.functional.silu(conv_norm_out.forward(h)));
-        return h.MoveToOuterDisposeScope();
+        h = Next(h, mid_block.Forward(h));
+        foreach (var b in up_blocks) h = Next(h, b.Forward(h));
+        var n = Next(h, conv_norm_out.forward(h));
+        var a = is_grad_enabled() ? Next(n, nn.functional.silu(n)) : n.silu_();
+        return Next(a, conv_out.forward(a)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Frees a stage's input as soon as its output exists (see <see cref="ResnetBlock2D.Forward"/>).</summary>
+    static Tensor Next(Tensor old, Tensor next)
+    {
+        old.Dispose();
+        return next;
     }
 }
 

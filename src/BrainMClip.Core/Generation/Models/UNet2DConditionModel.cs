@@ -180,9 +180,13 @@ public sealed class UNet2DConditionModel : nn.Module
                     $"{Layers.Shape(context)}");
         using var scope = NewDisposeScope();
         long b = sample.shape[0];
+        // One timestep for the whole batch (sampling): its embedding is computed once, as one row, and broadcast in
+        // the resnet blocks. Besides saving the work, this keeps every sample's result independent of the batch size:
+        // MKL's GEMM for a few rows rounds differently for 2 and 8 rows (measured), which would make
+        // `reconstruct --batch K` differ from K = 1 in the last bits.
         var t = timestep.flatten();
-        if (t.numel() == 1) t = t.expand(b);
-        else if (t.numel() != b) throw new UserInputException($"unet: {t.numel()} timesteps for a batch of {b}");
+        if (t.numel() != 1 && t.numel() != b)
+            throw new UserInputException($"unet: {t.numel()} timesteps for a batch of {b}");
         var dtype = conv_in.weight!.dtype;
         var x = sample.to_type(dtype);
         if (Config.CenterInputSample) x = x * 2.0 - 1.0;

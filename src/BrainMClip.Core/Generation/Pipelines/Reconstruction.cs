@@ -41,6 +41,12 @@ public sealed record ReconstructOptions
     /// (the upper bound: what the generator makes of perfect decoding), instead of brain predictions.
     /// </summary>
     public bool FromTrueFeatures { get; init; }
+    /// <summary>
+    /// Samples (test image × candidate) denoised together per UNet call (2× the rows with guidance). The images are
+    /// identical to the bit for every value (each sample keeps its own seeded noise, see
+    /// <see cref="ImageVariationPipeline.GenerateEach"/>); only the time per image changes.
+    /// </summary>
+    public int Batch { get; init; } = Reconstruction.DefaultBatch;
 }
 
 /// <summary>The summary a run returns (also printed as JSON by the CLI).</summary>
@@ -53,6 +59,9 @@ public sealed record ReconstructResult(int Images, int Written, int Skipped, dou
 /// </summary>
 public static class Reconstruction
 {
+    /// <summary>Default <see cref="ReconstructOptions.Batch"/>, chosen by measurement (docs/performance.md).</summary>
+    public const int DefaultBatch = 4;
+
     /// <summary>The conditioning of every test sample from PRED.safetensors (see <see
     /// cref="Conditioning.FromPredictions"/>).</summary>
     /// <param name="restandardizeWith">Optional training features file (see <see
@@ -136,24 +145,25 @@ public static class Reconstruction
                     $"({oldSettings.ToJsonString()}); resume with the same options or use another --out");
             for (int f = first; f < end; f++) AtomicFile.DeleteStaleTemps(Path.Combine(o.OutDir, ImageName(f)));
             AtomicFile.DeleteStaleTemps(manifestPath);
-            int written = 0, skipped = 0;
             var clock = Stopwatch.StartNew();
             using var bar = new ProgressBar("reconstruct", (long)(end - first) * o.Candidates * o.Steps, "step", log);
+            var todo = new List<int>();
             for (int i = first; i < end; i++)
             {
-                string file = Path.Combine(o.OutDir, ImageName(i));
                 // Skip only images the manifest records: a kill between the PNG and the manifest write leaves a PNG
                 // without its entry (seed, chosen candidate); regenerating it gives the same bytes and the entry.
-                if (o.Resume && File.Exists(file) && entries.ContainsKey(i))
-                {
-                    skipped++;
+                if (o.Resume && File.Exists(Path.Combine(o.OutDir, ImageName(i))) && entries.ContainsKey(i))
                     bar.Advance((long)o.Candidates * o.Steps, $"skip {ImageName(i)}");
-                    continue;
-                }
-                entries[i] = ReconstructOne(o, pipe, scorer, cond, semantic, i, end, device, file, bar);
+                else todo.Add(i);
+            }
+            int skipped = end - first - todo.Count, written = 0;
+            var batches = new BatchedSampler(o, pipe, scorer, cond, semantic, device, bar, end);
+            batches.Run(todo, (i, entry) =>
+            {
+                entries[i] = entry;
                 written++;
                 WriteManifest(manifestPath, settings, entries, clock.Elapsed.TotalSeconds, written);
-            }
+            });
             WriteManifest(manifestPath, settings, entries, clock.Elapsed.TotalSeconds, written);
             double perImage = written > 0 ? clock.Elapsed.TotalSeconds / written : 0;
             return new ReconstructResult(end - first, written, skipped, perImage, manifestPath);
@@ -170,6 +180,7 @@ public static class Reconstruction
         if (o.Steps < 1) throw new UserInputException($"--steps {o.Steps}: expected at least 1");
         if (o.Candidates < 1) throw new UserInputException($"--candidates {o.Candidates}: expected at least 1");
         if (o.Guidance < 0) throw new UserInputException($"--guidance {o.Guidance}: expected a non-negative scale");
+        if (o.Batch < 1) throw new UserInputException($"--batch {o.Batch}: expected at least 1");
         if (o.Limit is < 1) throw new UserInputException($"--limit {o.Limit}: expected at least 1");
         if (o.AttentionSlice is < 1)
             throw new UserInputException($"--attention-slice {o.AttentionSlice}: expected at least 1");
@@ -217,38 +228,6 @@ public static class Reconstruction
                 : null,
             ["image_size"] = pipe.DefaultImageSize,
         };
-
-    /// <summary>Generates the candidates of test image <paramref name="i"/>, writes the best; returns its manifest
-    /// entry.</summary>
-    static JsonObject ReconstructOne(ReconstructOptions o, ImageVariationPipeline pipe, ICandidateScorer? scorer,
-        Tensor cond, Tensor semantic, int i, int n, Device device, string file, ProgressBar bar)
-    {
-        using var scope = NewDisposeScope();
-        var c = cond.narrow(0, i, 1).to(device);
-        var candidates = new List<Tensor>();
-        var seeds = new List<ulong>();
-        for (int k = 0; k < o.Candidates; k++)
-        {
-            ulong s = CandidateSeed(o.Seed, i, k);
-            seeds.Add(s);
-            var img = pipe.Generate(c, null, o.Guidance, o.Steps, new Generator(s),
-                onProgress: _ => bar.Advance(1, $"image {i + 1}/{n}"));
-            candidates.Add(img.cpu());
-        }
-        var batch = cat(candidates, 0);
-        float[] scores = scorer?.Score(batch, semantic[i]) ?? [];
-        int best = scores.Length > 0 ? Array.IndexOf(scores, scores.Max()) : 0;
-        ImageIO.WritePng(file, ToRgb(batch[best]));
-        return new JsonObject
-        {
-            ["index"] = i,
-            ["file"] = ImageName(i),
-            ["seed"] = seeds[best],
-            ["chosen_candidate"] = best,
-            ["candidate_scores"] = scores.Length > 0 ? new JsonArray(scores.Select(x => (JsonNode)(double)x)
-                .ToArray()) : null,
-        };
-    }
 
     static void WriteManifest(string path, JsonObject settings, SortedDictionary<int, JsonObject> entries,
         double seconds, int written)
