@@ -116,8 +116,8 @@ public sealed class ClipTrainCommand : StageCommand<ClipTrainCommand.Request, Cl
     };
 
     protected override Option[] Options =>
-        [output, preset, images, epochs, seed, batch, lr, curriculum, threads, resume, weights, localInit, noLayers, tap,
-         layers, warmup, noWhiten, curScale];
+        [output, preset, images, epochs, seed, batch, lr, curriculum, threads, resume, weights, localInit, noLayers,
+         tap, layers, warmup, noWhiten, curScale];
 
     protected override void ConfigureOptions() => preset.AcceptOnlyFromAmong(ClipTrainer.PresetNames);
 

@@ -32,7 +32,8 @@ public class DemoPipelineTests
 
         var synth = Bind(new SynthCommand(), demo.SynthCommandLine());
         Assert.Equal(SynthWorld.Hierarchical, synth.World);
-        Assert.Equal("BrainMClip demo (synthetic hierarchical-world subject, CLIP trained by clip-train)", o.Title);
+        Assert.Equal(
+            "BrainMClip demo (synthetic hierarchical-world subject, CLIP trained by clip-train in this run)", o.Title);
     }
 
     [Fact]
