@@ -63,13 +63,33 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
             "cross-attention alone has no positions).",
     };
 
+    readonly Option<string> context = new Option<string>("--context")
+    {
+        Description = "What conditions the UNet: semantic (CLIP-Semantic tokens, as Versatile Diffusion) or " +
+            "semantic+detail (each token's CLIP-Semantic and CLIP-Detail vectors concatenated: the generator fuses " +
+            "the two streams; reconstruct then also reads PRED's 'detail'; the demo's choice, docs/generation.md).",
+        DefaultValueFactory = _ => "semantic",
+    };
+
+    readonly Option<double> corruption = new Option<double>("--context-corruption")
+    {
+        Description = "Conditioning augmentation r in [0, 1] (0 = off): each training context becomes rho*z + " +
+            "sqrt(1-rho^2)*noise in per-token/channel standard units, rho ~ U(1-r, 1), so the generator learns to " +
+            "render from imperfect, brain-predicted tokens (docs/generation.md).",
+        DefaultValueFactory = _ => 0.0,
+    };
+
     protected override Option[] Options =>
-        [images, features, output, steps, size, seed, lr, batch, channels, attention, prediction, contextMap];
+    [
+        images, features, output, steps, size, seed, lr, batch, channels, attention, prediction, contextMap, context,
+        corruption,
+    ];
 
     protected override void ConfigureOptions()
     {
         size.AcceptOnlyFromAmong("32", "64");
         prediction.AcceptOnlyFromAmong(PixelGeneratorTrainer.Predictions);
+        context.AcceptOnlyFromAmong(PixelGeneratorOptions.Contexts);
     }
 
     public override PixelGeneratorOptions Bind(ParseResult r, CancellationToken cancel) => new()
@@ -86,6 +106,8 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
         AttentionResolution = r.GetValue(attention),
         Prediction = r.GetValue(prediction)!,
         ContextMap = r.GetValue(contextMap),
+        Context = r.GetValue(context)!,
+        ContextCorruption = r.GetValue(corruption),
     };
 
     public override PixelGeneratorResult Execute(PixelGeneratorOptions request) =>

@@ -7,8 +7,9 @@ public sealed class DemoCommand : ICliCommand
 {
     public string[] Path => ["demo"];
     public string Description =>
-        "Run the whole job on synthetic NSD-like data: write data in the real formats (--world), make a CLIP " +
-        "(--encoder: random weights or trained by clip-train) and extract its features, train BrainMCLIP (and the " +
+        "Run the whole job on synthetic NSD-like data: write data in the real formats (--world), take a CLIP " +
+        "(--encoder: the shipped one trained by clip-train, random weights, or trained in the run) and extract its " +
+        "features, train BrainMCLIP (and the " +
         "ridge baseline), reconstruct images from BrainMCLIP's and ridge's predictions and from the true features " +
         "(upper bound), score all eight metrics (random-weight metric networks from nets-init, labelled as such), " +
         "write report.html. Each stage echoes the equivalent brainmclip command line.";
@@ -29,20 +30,19 @@ public sealed class DemoCommand : ICliCommand
         var quick = new Option<bool>("--quick") { Description = "Tiny sizes for a smoke run (about a minute)." };
         var world = new Option<string>("--world")
         {
-            Description = "Simulated world of the subject (synth --world): linear (shapes, voxels linear in pooled " +
-                          "features; default) or hierarchical (object scenes, category-selective voxels, " +
-                          "docs/simulation.md; use with --encoder shipped).",
-            DefaultValueFactory = _ => "linear",
+            Description = "Simulated world of the subject (synth --world): hierarchical (object scenes, " +
+                          "retinotopic and category-selective voxels, docs/simulation.md; default) or linear " +
+                          "(shapes, voxels linear in pooled features; pair with --encoder random).",
+            DefaultValueFactory = _ => "hierarchical",
         };
         world.AcceptOnlyFromAmong(DemoOptions.Worlds);
         var encoder = new Option<string>("--encoder")
         {
-            Description = "The CLIP whose features are the targets: random (clip-init, seeded random weights; " +
-                          "default), shipped (the encoder clip-train made for the hierarchical world, in " +
-                          "assets/encoders/world-tiny; its final tokens carry categories but hardly any layout, so " +
-                          "the pixel generator cannot place objects from them, docs/simulation.md) or trained " +
-                          "(clip-train --preset tiny in this run, --clip-images x --clip-epochs; ~4 min, weaker).",
-            DefaultValueFactory = _ => "random",
+            Description = "The CLIP whose features are the targets: shipped (default; the encoder clip-train made " +
+                          "for the hierarchical world, assets/encoders/world-tiny), random (clip-init, seeded random " +
+                          "weights) or trained (clip-train --preset tiny in this run, --clip-images x --clip-epochs; " +
+                          "~4 min, weaker).",
+            DefaultValueFactory = _ => "shipped",
         };
         encoder.AcceptOnlyFromAmong(DemoOptions.Encoders);
         var clipImages = new Option<int>("--clip-images")

@@ -20,10 +20,11 @@ public sealed record DemoOptions
     public int GeneratorSteps { get; init; } = 300;
     public int DiffusionSteps { get; init; } = 12;
     /// <summary>The simulated world `synth` writes: "linear" or "hierarchical" (docs/simulation.md).</summary>
-    public string World { get; init; } = "linear";
-    /// <summary>The CLIP whose features are the targets: "random" (`clip-init`, seeded random weights) or "trained"
-    /// (`clip-train --preset tiny` with <see cref="ClipImages"/> and <see cref="ClipEpochs"/>).</summary>
-    public string Encoder { get; init; } = "random";
+    public string World { get; init; } = "hierarchical";
+    /// <summary>The CLIP whose features are the targets: "shipped" (the clip-train encoder in assets/encoders),
+    /// "random" (`clip-init`, seeded random weights) or "trained" (`clip-train --preset tiny` with
+    /// <see cref="ClipImages"/> and <see cref="ClipEpochs"/>).</summary>
+    public string Encoder { get; init; } = "shipped";
     /// <summary>clip-train's scenes when <see cref="Encoder"/> is "trained".</summary>
     public int ClipImages { get; init; } = 2500;
     /// <summary>clip-train's epochs when <see cref="Encoder"/> is "trained".</summary>
@@ -69,8 +70,8 @@ public sealed class DemoPipeline(DemoOptions o, CancellationToken cancel = defau
             if (Directory.Exists(P(d))) Directory.Delete(P(d), recursive: true);
         _log.WriteLine($"BrainMClip demo → {Path.GetFullPath(o.OutDir)}");
 
-        // The linear world by default until clip-train's encoder carries categories (issue 14): with a random-weight
-        // CLIP the hierarchical world's edge-energy voxels predict nothing a random ViT encodes (docs/simulation.md).
+        // The hierarchical world with the shipped trained encoder by default (docs/simulation.md); the linear world and
+        // a random-weight CLIP stay available (--world linear --encoder random).
         Stage(new SynthCommand(), "1. Synthetic NSD-like subject (real on-disk formats: npy + NIfTI ROI masks)", null,
             SynthCommandLine());
         var info = Stage(new DataInfoCommand(), "2. Check the data: counts per split, voxel streams, ROIs",
@@ -160,11 +161,12 @@ public sealed class DemoPipeline(DemoOptions o, CancellationToken cancel = defau
     void GenerateEvaluateReport(string trainStim, string testStim)
     {
         Stage(new GeneratorTrainCommand(),
-            "8. Train the embedded pixel-space image generator on the training images and their CLIP-Semantic tokens",
+            "8. Train the embedded pixel-space image generator on the training images and their CLIP-Semantic and " +
+            "CLIP-Detail tokens (the generator fuses the two streams; the detail tokens carry the layout)",
             null,
             "generator", "train", "--images", trainStim, "--features", P("features", "train.safetensors"),
             "--out", P("generator"), "--steps", $"{o.GeneratorSteps}", "--seed", $"{o.Seed}", "--prediction", "sample",
-            "--context-map");
+            "--context-map", "--context", "semantic+detail");
         Stage(new ReconstructCommand(),
             "9a. Reconstruct the test images from the fused brain predictions (re-standardised to the training " +
             "features, as Brain-Diffuser does), and from the true features (upper bound)", null,

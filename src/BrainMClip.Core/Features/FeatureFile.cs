@@ -54,15 +54,20 @@ public static class FeatureFile
     /// Mean and std (float64, (T,P), ddof 1) over the rows of a feature file's 'semantic' tensor, read in chunks — the
     /// target statistics of <c>reconstruct --restandardize</c>; the file must match the predictions' T and P.
     /// </summary>
-    public static (Tensor Mean, Tensor Std) SemanticStatistics(string path, long tokens, long width)
+    public static (Tensor Mean, Tensor Std) SemanticStatistics(string path, long tokens, long width) =>
+        TokenStatistics(path, Semantic, tokens, width);
+
+    /// <summary>Per-token, per-channel mean and std (T, W) over the rows of tensor <paramref name="name"/> ('semantic'
+    /// or 'detail'), read in chunks.</summary>
+    public static (Tensor Mean, Tensor Std) TokenStatistics(string path, string name, long tokens, long width)
     {
         var h = ReadHeader(path);
-        if (!h.Entries.TryGetValue(Semantic, out var e))
+        if (!h.Entries.TryGetValue(name, out var e))
             throw new UserInputException(
-                $"{path}: tensor 'semantic' not found (--restandardize expects a features file written by 'features')");
+                $"{path}: tensor '{name}' not found (--restandardize expects a features file written by 'features')");
         if (e.Shape.Length != 3 || e.Shape[1] != tokens || e.Shape[2] != width || e.Shape[0] < 2)
             throw new UserInputException(
-                $"{path}: 'semantic' is [{string.Join(",", e.Shape)}]; expected (N ≥ 2, {tokens}, {width}) like the " +
+                $"{path}: '{name}' is [{string.Join(",", e.Shape)}]; expected (N ≥ 2, {tokens}, {width}) like the " +
                 "predictions");
         using var scope = NewDisposeScope();
         long n = e.Shape[0];
@@ -71,7 +76,7 @@ public static class FeatureFile
         for (long r = 0; r < n; r += 256)
         {
             using var chunkScope = NewDisposeScope();
-            var x = Read(path, Semantic, r, Math.Min(256, n - r)).to_type(ScalarType.Float64);
+            var x = Read(path, name, r, Math.Min(256, n - r)).to_type(ScalarType.Float64);
             sum.add_(x.sum([0]));
             sq.add_((x * x).sum([0]));
         }

@@ -46,9 +46,17 @@ public class DemoPipelineTests
     }
 
     [Fact]
-    public void DefaultIsTheLinearWorldWithARandomEncoder()
+    public void DefaultIsTheHierarchicalWorldWithTheShippedEncoder()
     {
         var o = new DemoOptions { OutDir = "out", Seed = 2 };
+        Assert.Equal(("hierarchical", "shipped"), (o.World, o.Encoder));
+        Assert.Equal(SynthWorld.Hierarchical, Bind(new SynthCommand(), new DemoPipeline(o).SynthCommandLine()).World);
+    }
+
+    [Fact]
+    public void LinearWorldWithARandomEncoderIsClipInit()
+    {
+        var o = new DemoOptions { OutDir = "out", Seed = 2, World = "linear", Encoder = "random" };
         var demo = new DemoPipeline(o);
         var init = Bind(new ClipInitCommand(), demo.EncoderCommandLine());
         Assert.Equal(new ClipInitCommand.Request(Path.Combine("out", "clip"), "tiny", 2), init);

@@ -23,6 +23,16 @@ public sealed record GeneratorInfo
     public string Conditioning
     { get; init; } = "CLIP-Semantic tokens (VD image context)";
     [JsonPropertyName("unconditional_context")] public string UnconditionalContext { get; init; } = "zeros";
+    /// <summary>
+    /// The feature tensors whose tokens, concatenated along the channel axis in this order, form the UNet's context:
+    /// ["semantic"] (the default; also when the key is absent) or ["semantic", "detail"] (<c>generator train
+    /// --context semantic+detail</c>: the generator fuses the two streams itself, docs/generation.md).
+    /// </summary>
+    [JsonPropertyName("context_streams")] public string[] ContextStreams { get; init; } = [SemanticStream];
+    public const string SemanticStream = "semantic", DetailStream = "detail";
+
+    /// <summary>True when the context also holds the CLIP-Detail tokens.</summary>
+    [JsonIgnore] public bool UsesDetail => ContextStreams.Contains(DetailStream);
     [JsonPropertyName("training")] public JsonElement? Training { get; init; }
 
     public static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
@@ -76,6 +86,10 @@ public sealed class GeneratorFolder : IDisposable
             { throw new UserInputException($"{infoPath}: invalid generator description ({e.Message})"); }
             if (info?.Format != "brainmclip-generator") throw new UserInputException(
                 $"{infoPath}: 'format' must be \"brainmclip-generator\"");
+            if (info.ContextStreams is not ([GeneratorInfo.SemanticStream] or
+                [GeneratorInfo.SemanticStream, GeneratorInfo.DetailStream]))
+                throw new UserInputException(
+                    $"{infoPath}: 'context_streams' must be [\"semantic\"] or [\"semantic\", \"detail\"]");
         }
         string? vaeDir = FirstExisting(folder, "vae");
         var unet = UNet2DConditionModel.FromPretrained(unetDir, dtype);

@@ -115,10 +115,12 @@ public static class Reconstruction
 
         using var gen = GeneratorFolder.Load(o.GeneratorPath, dtype);
         if (device.type != DeviceType.CPU) { gen.Unet.to(device); gen.Vae?.to(device); }
+        (cond, source) = DetailContext.Append(cond, source, o, gen.Info);
         if (cond.shape[2] != gen.Unet.Config.CrossAttentionDim)
             throw new UserInputException(
-                $"{o.PredPath}: predicted tokens have width {cond.shape[2]} but the generator's UNet expects " +
-                $"cross_attention_dim {gen.Unet.Config.CrossAttentionDim}");
+                $"{o.PredPath}: the conditioning tokens have width {cond.shape[2]} " +
+                $"({string.Join(" + ", gen.Info?.ContextStreams ?? [GeneratorInfo.SemanticStream])}) but the " +
+                $"generator's UNet expects cross_attention_dim {gen.Unet.Config.CrossAttentionDim}");
         if (o.AttentionSlice is { } sl) gen.Unet.SetAttentionSlicing(sl);
         var pipe = gen.CreatePipeline(o.Scheduler);
         ICandidateScorer? scorer = null;

@@ -39,6 +39,27 @@ public sealed record PixelGeneratorOptions
     /// <summary>Also feed the patch tokens as a spatial map
     /// (<see cref="UNet2DConditionConfig.ContextMap"/>).</summary>
     public bool ContextMap { get; init; }
+    /// <summary>"semantic" (the CLIP-Semantic tokens) or "semantic+detail" (each token's CLIP-Semantic and
+    /// CLIP-Detail vectors concatenated: the generator fuses the two predicted streams, and the detail stream's
+    /// layout reaches the context map).</summary>
+    public string Context { get; init; } = "semantic";
+    /// <summary>
+    /// Conditioning augmentation (0 = off): each training context is replaced, per token and channel in units of the
+    /// training set's statistics, by ρ·z + √(1−ρ²)·ε with ρ ~ U(1 − r, 1) per sample — what a prediction correlated
+    /// ρ with the truth and re-standardised looks like, so the generator learns to render from imperfect (brain
+    /// predicted) conditioning, not only from the exact features it was trained on.
+    /// </summary>
+    public double ContextCorruption { get; init; }
+
+    public static readonly string[] Contexts = ["semantic", "semantic+detail"];
+
+    /// <summary>The feature tensors of <see cref="Context"/>, in concatenation order.</summary>
+    public string[] ContextStreams => Context switch
+    {
+        "semantic" => [GeneratorInfo.SemanticStream],
+        "semantic+detail" => [GeneratorInfo.SemanticStream, GeneratorInfo.DetailStream],
+        _ => throw new UserInputException($"--context {Context}: expected one of {string.Join(", ", Contexts)}"),
+    };
 }
 
 public sealed record PixelGeneratorResult(string OutDir, int Steps, double FinalLoss, double Seconds, long Parameters);
@@ -118,6 +139,9 @@ public static class PixelGeneratorTrainer
         if (!Predictions.Contains(o.Prediction))
             throw new UserInputException(
                 $"--prediction {o.Prediction}: expected one of {string.Join(", ", Predictions)}");
+        if (o.ContextCorruption is < 0 or > 1)
+            throw new UserInputException($"--context-corruption {o.ContextCorruption}: expected a value in [0, 1]");
+        var streams = o.ContextStreams;
         var clock = Stopwatch.StartNew();
         using var outer = NewDisposeScope();
         log ??= Console.Error;
@@ -125,7 +149,8 @@ public static class PixelGeneratorTrainer
         var images = LoadImages(o.ImagesPath, o.Size);
         log.WriteLine(
             $"generator train: {images.shape[0]} images at {o.Size}x{o.Size} ({clock.Elapsed.TotalSeconds:0.0}s)");
-        var context = LoadContext(o, images.shape[0]);
+        var context = LoadContext(o, streams, images.shape[0]);
+        var stats = o.ContextCorruption > 0 ? ContextStatistics.Of(context) : null;
         long n = images.shape[0];
         int tokens = (int)context.shape[1], dim = (int)context.shape[2];
 
@@ -153,7 +178,7 @@ public static class PixelGeneratorTrainer
             {
                 using var scope = NewDisposeScope();
                 foreach (var g in opt.ParamGroups) g.LearningRate = LearningRate(o, step, warmup);
-                var loss = DenoisingLoss(unet, images, context, alphas, sched.NumTrainTimesteps, o, gen);
+                var loss = DenoisingLoss(unet, images, context, stats, alphas, sched.NumTrainTimesteps, o, gen);
                 opt.zero_grad();
                 loss.backward();
                 nn.utils.clip_grad_norm_(trained, 1.0);
@@ -175,6 +200,9 @@ public static class PixelGeneratorTrainer
             ImageSize = o.Size,
             ContextTokens = tokens,
             ContextDim = dim,
+            ContextStreams = streams,
+            Conditioning = streams.Length == 1 ? new GeneratorInfo().Conditioning
+                : "CLIP-Semantic tokens (VD image context) and CLIP-Detail tokens, concatenated per token",
             Training = training,
         };
         GeneratorFolder.SavePixelGenerator(o.OutDir, ema, sched, info);
@@ -198,28 +226,41 @@ public static class PixelGeneratorTrainer
             channels = cfg.BlockOutChannels,
             attention_resolution = o.AttentionResolution,
             context_map = o.ContextMap,
+            context = o.Context,
+            context_corruption = o.ContextCorruption,
             final_loss_ema = Math.Round(lossAvg, 6),
             seconds = Math.Round(seconds, 1),
             parameters,
             objective = $"{o.Prediction}, SD scaled_linear schedule (1000 steps), weights = EMA",
         });
 
-    /// <summary>The training features' 'semantic' tokens (N,T,P) float32, one row per image.</summary>
-    static Tensor LoadContext(PixelGeneratorOptions o, long images)
+    /// <summary>The training features' context tokens (N,T,ΣC) float32, one row per image: each stream of
+    /// <paramref name="streams"/> ('semantic', then 'detail') concatenated along the channel axis.</summary>
+    static Tensor LoadContext(PixelGeneratorOptions o, string[] streams, long images)
     {
+        using var scope = NewDisposeScope();
         var header = FeatureFile.ReadHeader(o.FeaturesPath);
-        if (!header.Entries.ContainsKey(FeatureFile.Semantic))
-            throw new UserInputException(
-                $"{o.FeaturesPath}: tensor 'semantic' (N,T,P) not found; extract features with 'brainmclip features'");
-        var context = FeatureFile.Read(o.FeaturesPath, FeatureFile.Semantic).to_type(ScalarType.Float32);
-        if (context.dim() != 3)
-            throw new UserInputException(
-                $"{o.FeaturesPath}: 'semantic' must be (N,T,P), got [{string.Join(",", context.shape)}]");
-        if (context.shape[0] != images)
-            throw new UserInputException(
-                $"{o.FeaturesPath}: {context.shape[0]} feature rows but {o.ImagesPath} has {images} images; they " +
-                "must be the same samples in the same order");
-        return context;
+        var parts = new List<Tensor>();
+        foreach (var name in streams)
+        {
+            if (!header.Entries.ContainsKey(name))
+                throw new UserInputException(
+                    $"{o.FeaturesPath}: tensor '{name}' (N,T,C) not found; extract features with 'brainmclip features'");
+            var t = FeatureFile.Read(o.FeaturesPath, name).to_type(ScalarType.Float32);
+            if (t.dim() != 3)
+                throw new UserInputException(
+                    $"{o.FeaturesPath}: '{name}' must be (N,T,C), got [{string.Join(",", t.shape)}]");
+            if (t.shape[0] != images)
+                throw new UserInputException(
+                    $"{o.FeaturesPath}: {t.shape[0]} '{name}' rows but {o.ImagesPath} has {images} images; they " +
+                    "must be the same samples in the same order");
+            if (parts.Count > 0 && t.shape[1] != parts[0].shape[1])
+                throw new UserInputException(
+                    $"{o.FeaturesPath}: '{name}' has {t.shape[1]} tokens but '{streams[0]}' has {parts[0].shape[1]}; " +
+                    "--context semantic+detail needs the same tokens in both");
+            parts.Add(t);
+        }
+        return (parts.Count == 1 ? parts[0] : cat(parts, 2)).MoveToOuterDisposeScope();
     }
 
     /// <summary>--context-map: the tokens must be a class token + a square grid of patches.</summary>
@@ -228,7 +269,7 @@ public static class PixelGeneratorTrainer
         int g = (int)Math.Round(Math.Sqrt(Math.Max(tokens - 1, 0)));
         if (tokens < 2 || g * g != tokens - 1)
             throw new UserInputException(
-                $"{featuresPath}: --context-map needs 'semantic' tokens = a class token + a square grid of patches; " +
+                $"{featuresPath}: --context-map needs context tokens = a class token + a square grid of patches; " +
                 $"got {tokens} tokens");
     }
 
@@ -246,14 +287,16 @@ public static class PixelGeneratorTrainer
     /// context dropped with probability ContextDropout, random timesteps and noise, all drawn from
     /// <paramref name="gen"/> in a fixed order.
     /// </summary>
-    static Tensor DenoisingLoss(UNet2DConditionModel unet, Tensor images, Tensor context, Tensor alphas, int timesteps,
-        PixelGeneratorOptions o, Generator gen)
+    static Tensor DenoisingLoss(UNet2DConditionModel unet, Tensor images, Tensor context, ContextStatistics? stats,
+        Tensor alphas, int timesteps, PixelGeneratorOptions o, Generator gen)
     {
         long n = images.shape[0];
         var idx = randint(0, n, [Math.Min(o.BatchSize, n)], dtype: ScalarType.Int64, generator: gen);
         var x0 = images.index_select(0, idx);
         var ctx = context.index_select(0, idx);
         long b = x0.shape[0];
+        // Drawn only when on, so runs without it keep their random stream (and weights) unchanged.
+        if (stats != null) ctx = stats.Corrupt(ctx, o.ContextCorruption, gen);
         var keep = (rand([b, 1, 1], generator: gen) >= o.ContextDropout).to_type(ScalarType.Float32);
         ctx = ctx * keep;
         var t = randint(0, timesteps, [b], dtype: ScalarType.Int64, generator: gen);
@@ -262,6 +305,24 @@ public static class PixelGeneratorTrainer
         var xt = a.sqrt() * x0 + (1 - a).sqrt() * noise;
         var pred = unet.Forward(xt, t, ctx);
         return nn.functional.mse_loss(pred, Target(o.Prediction, x0, noise, a));
+    }
+
+    /// <summary>Per-token, per-channel mean and std of the training contexts, for
+    /// <see cref="PixelGeneratorOptions.ContextCorruption"/>.</summary>
+    sealed record ContextStatistics(Tensor Mean, Tensor Std)
+    {
+        public static ContextStatistics Of(Tensor context) =>
+            new(context.mean([0], keepdim: true), context.std(0, keepdim: true).clamp_min(1e-6));
+
+        /// <summary>mean + std·(ρ·z + √(1−ρ²)·ε), ρ ~ U(1 − r, 1) per sample.</summary>
+        public Tensor Corrupt(Tensor ctx, double r, Generator gen)
+        {
+            long b = ctx.shape[0];
+            var rho = 1 - rand([b, 1, 1], generator: gen) * r;
+            var eps = randn(ctx.shape, generator: gen);
+            var z = (ctx - Mean) / Std;
+            return Mean + Std * (rho * z + (1 - rho * rho).clamp_min(0).sqrt() * eps);
+        }
     }
 
     /// <summary>

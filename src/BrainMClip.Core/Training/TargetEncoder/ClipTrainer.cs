@@ -19,11 +19,11 @@ public sealed record ClipTrainOptions
     /// <summary>An explicit architecture instead of the preset (tests use very small ones).</summary>
     public ClipVisionConfig? Config { get; init; }
     /// <summary>
-    /// Scenes per epoch, fresh every epoch. Defaults: the demo's budget (624 steps); 4000 × 20 is the documented
-    /// longer setting (docs/simulation.md).
+    /// Scenes per epoch, fresh every epoch. Defaults 4000 × 20 (2,500 steps): the run whose final layer carries the
+    /// world's categories (docs/simulation.md); 2500 × 8 (624 steps) is the quick, weaker setting.
     /// </summary>
-    public int Images { get; init; } = 2500;
-    public int Epochs { get; init; } = 8;
+    public int Images { get; init; } = 4000;
+    public int Epochs { get; init; } = 20;
     public int Seed { get; init; }
     public int BatchSize { get; init; } = 32;
     public double MaxLr { get; init; } = 1e-3;
