@@ -71,19 +71,8 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
         DefaultValueFactory = _ => "semantic",
     };
 
-    readonly Option<double> corruption = new Option<double>("--context-corruption")
-    {
-        Description = "Conditioning augmentation r in [0, 1] (0 = off): each training context becomes rho*z + " +
-            "sqrt(1-rho^2)*noise in per-token/channel standard units, rho ~ U(1-r, 1), so the generator learns to " +
-            "render from imperfect, brain-predicted tokens (docs/generation.md).",
-        DefaultValueFactory = _ => 0.0,
-    };
-
     protected override Option[] Options =>
-    [
-        images, features, output, steps, size, seed, lr, batch, channels, attention, prediction, contextMap, context,
-        corruption,
-    ];
+        [images, features, output, steps, size, seed, lr, batch, channels, attention, prediction, contextMap, context];
 
     protected override void ConfigureOptions()
     {
@@ -107,7 +96,6 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
         Prediction = r.GetValue(prediction)!,
         ContextMap = r.GetValue(contextMap),
         Context = r.GetValue(context)!,
-        ContextCorruption = r.GetValue(corruption),
     };
 
     public override PixelGeneratorResult Execute(PixelGeneratorOptions request) =>

@@ -43,13 +43,6 @@ public sealed record PixelGeneratorOptions
     /// CLIP-Detail vectors concatenated: the generator fuses the two predicted streams, and the detail stream's
     /// layout reaches the context map).</summary>
     public string Context { get; init; } = "semantic";
-    /// <summary>
-    /// Conditioning augmentation (0 = off): each training context is replaced, per token and channel in units of the
-    /// training set's statistics, by ρ·z + √(1−ρ²)·ε with ρ ~ U(1 − r, 1) per sample — what a prediction correlated
-    /// ρ with the truth and re-standardised looks like, so the generator learns to render from imperfect (brain
-    /// predicted) conditioning, not only from the exact features it was trained on.
-    /// </summary>
-    public double ContextCorruption { get; init; }
 
     public static readonly string[] Contexts = ["semantic", "semantic+detail"];
 
@@ -139,8 +132,6 @@ public static class PixelGeneratorTrainer
         if (!Predictions.Contains(o.Prediction))
             throw new UserInputException(
                 $"--prediction {o.Prediction}: expected one of {string.Join(", ", Predictions)}");
-        if (o.ContextCorruption is < 0 or > 1)
-            throw new UserInputException($"--context-corruption {o.ContextCorruption}: expected a value in [0, 1]");
         var streams = o.ContextStreams;
         var clock = Stopwatch.StartNew();
         using var outer = NewDisposeScope();
@@ -150,7 +141,6 @@ public static class PixelGeneratorTrainer
         log.WriteLine(
             $"generator train: {images.shape[0]} images at {o.Size}x{o.Size} ({clock.Elapsed.TotalSeconds:0.0}s)");
         var context = LoadContext(o, streams, images.shape[0]);
-        var stats = o.ContextCorruption > 0 ? ContextStatistics.Of(context) : null;
         long n = images.shape[0];
         int tokens = (int)context.shape[1], dim = (int)context.shape[2];
 
@@ -178,7 +168,7 @@ public static class PixelGeneratorTrainer
             {
                 using var scope = NewDisposeScope();
                 foreach (var g in opt.ParamGroups) g.LearningRate = LearningRate(o, step, warmup);
-                var loss = DenoisingLoss(unet, images, context, stats, alphas, sched.NumTrainTimesteps, o, gen);
+                var loss = DenoisingLoss(unet, images, context, alphas, sched.NumTrainTimesteps, o, gen);
                 opt.zero_grad();
                 loss.backward();
                 nn.utils.clip_grad_norm_(trained, 1.0);
@@ -227,7 +217,6 @@ public static class PixelGeneratorTrainer
             attention_resolution = o.AttentionResolution,
             context_map = o.ContextMap,
             context = o.Context,
-            context_corruption = o.ContextCorruption,
             final_loss_ema = Math.Round(lossAvg, 6),
             seconds = Math.Round(seconds, 1),
             parameters,
@@ -287,16 +276,14 @@ public static class PixelGeneratorTrainer
     /// context dropped with probability ContextDropout, random timesteps and noise, all drawn from
     /// <paramref name="gen"/> in a fixed order.
     /// </summary>
-    static Tensor DenoisingLoss(UNet2DConditionModel unet, Tensor images, Tensor context, ContextStatistics? stats,
-        Tensor alphas, int timesteps, PixelGeneratorOptions o, Generator gen)
+    static Tensor DenoisingLoss(UNet2DConditionModel unet, Tensor images, Tensor context, Tensor alphas, int timesteps,
+        PixelGeneratorOptions o, Generator gen)
     {
         long n = images.shape[0];
         var idx = randint(0, n, [Math.Min(o.BatchSize, n)], dtype: ScalarType.Int64, generator: gen);
         var x0 = images.index_select(0, idx);
         var ctx = context.index_select(0, idx);
         long b = x0.shape[0];
-        // Drawn only when on, so runs without it keep their random stream (and weights) unchanged.
-        if (stats != null) ctx = stats.Corrupt(ctx, o.ContextCorruption, gen);
         var keep = (rand([b, 1, 1], generator: gen) >= o.ContextDropout).to_type(ScalarType.Float32);
         ctx = ctx * keep;
         var t = randint(0, timesteps, [b], dtype: ScalarType.Int64, generator: gen);
@@ -305,24 +292,6 @@ public static class PixelGeneratorTrainer
         var xt = a.sqrt() * x0 + (1 - a).sqrt() * noise;
         var pred = unet.Forward(xt, t, ctx);
         return nn.functional.mse_loss(pred, Target(o.Prediction, x0, noise, a));
-    }
-
-    /// <summary>Per-token, per-channel mean and std of the training contexts, for
-    /// <see cref="PixelGeneratorOptions.ContextCorruption"/>.</summary>
-    sealed record ContextStatistics(Tensor Mean, Tensor Std)
-    {
-        public static ContextStatistics Of(Tensor context) =>
-            new(context.mean([0], keepdim: true), context.std(0, keepdim: true).clamp_min(1e-6));
-
-        /// <summary>mean + std·(ρ·z + √(1−ρ²)·ε), ρ ~ U(1 − r, 1) per sample.</summary>
-        public Tensor Corrupt(Tensor ctx, double r, Generator gen)
-        {
-            long b = ctx.shape[0];
-            var rho = 1 - rand([b, 1, 1], generator: gen) * r;
-            var eps = randn(ctx.shape, generator: gen);
-            var z = (ctx - Mean) / Std;
-            return Mean + Std * (rho * z + (1 - rho * rho).clamp_min(0).sqrt() * eps);
-        }
     }
 
     /// <summary>
