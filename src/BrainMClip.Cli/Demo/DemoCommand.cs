@@ -21,7 +21,7 @@ public sealed class DemoCommand : ICliCommand
         var force = new Option<bool>("--force")
         { Description = "Allow writing into a non-empty --out folder (its files may be replaced)." };
         var train = new Option<int>("--train")
-        { Description = "Synthetic training images.", DefaultValueFactory = _ => 600 };
+        { Description = "Synthetic training images.", DefaultValueFactory = _ => 2000 };
         var test = new Option<int>("--test") { Description = "Synthetic test images.", DefaultValueFactory = _ => 100 };
         var seed = new Option<int>("--seed")
         { Description = "Seed for data, models and training.", DefaultValueFactory = _ => 0 };

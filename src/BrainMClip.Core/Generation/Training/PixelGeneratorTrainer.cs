@@ -234,7 +234,8 @@ public static class PixelGeneratorTrainer
         {
             if (!header.Entries.ContainsKey(name))
                 throw new UserInputException(
-                    $"{o.FeaturesPath}: tensor '{name}' (N,T,C) not found; extract features with 'brainmclip features'");
+                    $"{o.FeaturesPath}: tensor '{name}' (N,T,C) not found; extract features with " +
+                    "'brainmclip features'");
             var t = FeatureFile.Read(o.FeaturesPath, name).to_type(ScalarType.Float32);
             if (t.dim() != 3)
                 throw new UserInputException(
