@@ -158,12 +158,18 @@ public static class FeatureExtractor
         {
             if (o.Resume)
             {
-                string? old = File.Exists(jobFile) ? File.ReadAllText(jobFile) : null;
-                if (old != job)
-                    throw new UserInputException(
-                        $"{partial}: left by an extraction with other settings; delete it or run without --resume " +
-                        $"(previous settings: {old ?? "unknown"})");
-                foreach (var tmp in Directory.EnumerateFiles(partial, ".*.tmp")) File.Delete(tmp);
+                // No job.json: the run was killed between creating the folder and writing it, before any batch
+                // (batches are written only after job.json), so there is nothing to keep.
+                if (!File.Exists(jobFile)) Directory.Delete(partial, recursive: true);
+                else
+                {
+                    string old = File.ReadAllText(jobFile);
+                    if (old != job)
+                        throw new UserInputException(
+                            $"{partial}: left by an extraction with other settings; delete it or run without " +
+                            $"--resume (previous settings: {old})");
+                    foreach (var tmp in Directory.EnumerateFiles(partial, ".*.tmp")) File.Delete(tmp);
+                }
             }
             else
             {

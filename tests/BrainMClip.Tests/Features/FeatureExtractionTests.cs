@@ -131,6 +131,22 @@ public class FeatureExtractionTests
         Assert.Equal(ScalarType.Float16, SafeTensors.LoadTensor(resumed, "detail").dtype);
     }
 
+    /// <summary>A kill between creating OUT.partial and writing its job.json (seen under load in the kill/resume
+    /// test) leaves an empty folder: --resume starts afresh instead of refusing.</summary>
+    [Fact]
+    public void ResumeOverAPartialFolderWithoutJobFileStartsAfresh()
+    {
+        using var dir = new TempDir();
+        var (ckpt, npy) = Setup(dir);
+        string full = Path.Combine(dir.Path, "full.safetensors"),
+            resumed = Path.Combine(dir.Path, "resumed.safetensors");
+        FeatureExtractor.Run(Opts(ckpt, npy, full));
+        Directory.CreateDirectory(resumed + ".partial");
+        var r = FeatureExtractor.Run(Opts(ckpt, npy, resumed) with { Resume = true });
+        Assert.Equal(0, r.BatchesReused);
+        Assert.Equal(File.ReadAllBytes(full), File.ReadAllBytes(resumed));
+    }
+
     [Fact]
     public void FolderHdf5AndPixelValueSourcesAgree()
     {
