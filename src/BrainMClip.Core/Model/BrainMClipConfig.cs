@@ -89,10 +89,10 @@ public sealed record TrainingSection
     /// </summary>
     public bool KeepLinearUnlessBetter { get; init; }
     /// <summary>
-    /// Ours: what picks best.ckpt — "cosine" (validation cosine of ê_S, docs/model.md's rule) or "retrieval" (the mean
-    /// of
-    /// both directions' top-1 over the validation rows). With a contrast-heavy loss the cosine falls while retrieval
-    /// rises (docs/evidence.md), and "cosine" can then keep a barely trained epoch.
+    /// Ours: what picks best.ckpt — "cosine" (validation cosine of ê_S, docs/model.md's rule), "retrieval" (the mean
+    /// of both directions' top-1 over the validation rows, semantic stream) or "retrieval_both" (that score averaged
+    /// over the semantic and the detail stream). With a contrast-heavy loss the cosine falls while retrieval rises
+    /// (docs/evidence.md), and "cosine" can then keep a barely trained epoch.
     /// </summary>
     public string SelectBy { get; init; } = "cosine";
 
@@ -314,7 +314,8 @@ public sealed record BrainMClipConfig
             t.FinalDivFactor);
         Req(t.ValFraction is >= 0 and < 0.9, "training.val_fraction", "a value in [0, 0.9)", t.ValFraction);
         Req(t.Seed >= 0, "training.seed", ">= 0", t.Seed);
-        Req(t.SelectBy is "cosine" or "retrieval", "training.select_by", "\"cosine\" or \"retrieval\"", t.SelectBy);
+        Req(t.SelectBy is "cosine" or "retrieval" or "retrieval_both", "training.select_by",
+            "\"cosine\", \"retrieval\" or \"retrieval_both\"", t.SelectBy);
         Req(t.MixupFraction is >= 0 and <= 1, "training.mixup_fraction", "a value in [0, 1]", t.MixupFraction);
         Req(!t.KeepLinearUnlessBetter || (m.RidgeSkip && m.ZeroInitHead), "training.keep_linear_unless_better",
             "false unless model.ridge_skip and model.zero_init_head are true (it compares epochs with the linear map)",

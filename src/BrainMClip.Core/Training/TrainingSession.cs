@@ -165,9 +165,9 @@ sealed class TrainingSession : IDisposable
     public void SaveLinearPathAsEpochZero()
     {
         if (_split.Validation == 0 || !_t.KeepLinearUnlessBetter || !_net.RidgeSkipEncoders().Any()) return;
-        var (v0S, v0D, perSample, v0Top1) = Validate();
+        var (v0S, v0D, perSample, v0Top1, v0Top1D) = Validate();
         _linearCosines = perSample;
-        _bestVal = SelectionScore(v0S, v0D, v0Top1);
+        _bestVal = SelectionScore(v0S, v0D, v0Top1, v0Top1D);
         _bestEpoch = 0;
         using (var ck = MakeCheckpoint(0)) ck.Save(_run.BestCheckpoint);
         _log?.WriteLine($"epoch 0 (linear path only): val cos(ê_S) {Fmt(v0S)}  val cos(ê_D) {Fmt(v0D)}");
@@ -258,9 +258,9 @@ sealed class TrainingSession : IDisposable
     /// files.</summary>
     public void EndEpoch(int epoch, EpochResult r)
     {
-        var (valSem, valDet, valPerSample, valTop1) = Validate();
+        var (valSem, valDet, valPerSample, valTop1, valTop1Detail) = Validate();
         using var valPerSampleOwner = valPerSample;
-        double score = SelectionScore(valSem, valDet, valTop1);
+        double score = SelectionScore(valSem, valDet, valTop1, valTop1Detail);
         double lr = _scheduler!.get_last_lr().First();
         var line = new JsonObject
         {
@@ -272,6 +272,7 @@ sealed class TrainingSession : IDisposable
         line["val_cosine_semantic"] = double.IsNaN(valSem) ? null : valSem;
         line["val_cosine_detail"] = double.IsNaN(valDet) ? null : valDet;
         if (!double.IsNaN(valTop1)) line["val_top1"] = valTop1;
+        if (!double.IsNaN(valTop1Detail)) line["val_top1_detail"] = valTop1Detail;
         line["samples_per_second"] = r.Seen / Math.Max(r.Seconds, 1e-9);
         line["seconds"] = r.Seconds;
         _metrics.Add(line);
@@ -301,11 +302,17 @@ sealed class TrainingSession : IDisposable
     }
 
     /// <summary>
-    /// The best-checkpoint score: validation cosine of ê_S (ê_D for detail_only), or with training.select_by
-    /// retrieval the mean of both directions' validation top-1 of that stream.
+    /// The best-checkpoint score: validation cosine of ê_S (ê_D for detail_only); with training.select_by retrieval
+    /// the mean of both directions' validation top-1 of that stream; with retrieval_both the mean of that score over
+    /// both streams (the semantic top-1 alone is small and noisy and can keep an epoch whose detail stream is half
+    /// trained, docs/evidence.md).
     /// </summary>
-    double SelectionScore(double cosSemantic, double cosDetail, double top1) =>
-        _t.SelectBy == "retrieval" ? top1 : _cfg.UsesSemantic ? cosSemantic : cosDetail;
+    double SelectionScore(double cosSemantic, double cosDetail, double top1, double top1Detail) => _t.SelectBy switch
+    {
+        "retrieval" => top1,
+        "retrieval_both" => double.IsNaN(top1Detail) ? top1 : (top1 + top1Detail) / 2,
+        _ => _cfg.UsesSemantic ? cosSemantic : cosDetail,
+    };
 
     public TrainResult Result(int epochsCompleted, bool interrupted) =>
         new(epochsCompleted, _step, _bestVal, _bestEpoch, _run.Root, interrupted, _metrics);
@@ -314,21 +321,26 @@ sealed class TrainingSession : IDisposable
         epoch, _step, _bestVal, _bestEpoch, _metrics, _cfg, _linearCosines);
 
     /// <summary>Mean cosine between flattened predicted and true tokens on the validation rows (eval mode).</summary>
-    /// <returns>Mean cosines per stream and the per-sample cosines (float64, n) of the selection stream.</returns>
-    (double semantic, double detail, Tensor? perSample, double top1) Validate()
+    /// <returns>Mean cosines per stream, the per-sample cosines (float64, n) of the selection stream and, with
+    /// select_by retrieval(_both), the validation top-1 (mean of both directions) of the selection stream and of the
+    /// detail stream (NaN when not computed).</returns>
+    (double semantic, double detail, Tensor? perSample, double top1, double top1Detail) Validate()
     {
         var valIdx = _split.ValidationRows;
         int batch = _t.BatchSize;
         long n = valIdx.shape[0];
-        if (n == 0) return (double.NaN, double.NaN, null, double.NaN);
+        if (n == 0) return (double.NaN, double.NaN, null, double.NaN, double.NaN);
         _net.eval();
         using var _ = no_grad();
         double sumS = 0, sumD = 0;
         var c = _net.Config;
-        bool retrieval = _t.SelectBy == "retrieval";
+        bool retrieval = _t.SelectBy is "retrieval" or "retrieval_both";
+        bool detailTop1 = _t.SelectBy == "retrieval_both" && c.UsesSemantic && c.UsesDetail;
         var perSample = new List<Tensor>();
         var preds = new List<Tensor>();
         var truths = new List<Tensor>();
+        var predsD = new List<Tensor>();
+        var truthsD = new List<Tensor>();
         for (long start = 0; start < n; start += batch)
         {
             using var scope = NewDisposeScope();
@@ -355,20 +367,35 @@ sealed class TrainingSession : IDisposable
                 preds.Add((c.UsesSemantic ? o.Semantic! : o.Detail!).flatten(1).MoveToOuterDisposeScope());
                 truths.Add((c.UsesSemantic ? yS! : yD!).MoveToOuterDisposeScope());
             }
+            if (detailTop1)
+            {
+                predsD.Add(o.Detail!.flatten(1).MoveToOuterDisposeScope());
+                truthsD.Add(yD!.MoveToOuterDisposeScope());
+            }
         }
         _net.train();
         var all = cat(perSample);
         foreach (var t in perSample) t.Dispose();
+        double top1 = retrieval ? ValidationTop1(preds, truths, n) : double.NaN;
+        double top1Detail = detailTop1 ? ValidationTop1(predsD, truthsD, n) : double.NaN;
+        return (c.UsesSemantic ? sumS / n : double.NaN, c.UsesDetail ? sumD / n : double.NaN, all, top1, top1Detail);
+    }
+
+    /// <summary>
+    /// training.select_by retrieval: both directions' top-1 over all validation rows in one batch (mean of the two);
+    /// disposes the parts.
+    /// </summary>
+    static double ValidationTop1(List<Tensor> preds, List<Tensor> truths, long n)
+    {
         double top1 = double.NaN;
-        if (retrieval && n >= 2)
+        if (n >= 2)
         {
             using var scope = NewDisposeScope();
-            // training.select_by retrieval: both directions over all validation rows in one batch.
             var r = Retrieval.Compute(cat(preds), cat(truths), loops: 1, batch: (int)n, seed: 0);
             top1 = (r.ImageToBrainTop1 + r.BrainToImageTop1) / 2;
         }
         foreach (var t in preds.Concat(truths)) t.Dispose();
-        return (c.UsesSemantic ? sumS / n : double.NaN, c.UsesDetail ? sumD / n : double.NaN, all, top1);
+        return top1;
     }
 
     /// <summary>Paired comparison over validation samples: mean(a − b) > 2 standard errors.</summary>

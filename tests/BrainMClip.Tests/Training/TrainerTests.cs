@@ -182,6 +182,28 @@ public class TrainerTests
             .ToArray();
         Assert.Equal(["detail", "detail_projected", "fused", "semantic"], names);
     }
+
+    [Fact]
+    public void RetrievalBothKeepsTheEpochWithTheBestMeanOfBothStreamsValidationTop1()
+    {
+        var p = ModelTestData.Make(120, 10);
+        using var d = new TempDir();
+        var cfg = ModelTestData.Tiny(epochs: 8, seed: 1, valFraction: 0.25);
+        cfg = cfg with { Training = cfg.Training with { SelectBy = "retrieval_both" } };
+        var r = Trainer.Train(cfg, ModelTestData.Training(p), d.Path, Quiet);
+        var lines = MetricsLog.Read(new RunFolder(d.Path).MetricsPath);
+        var score = lines.Select(l =>
+            (l["val_top1"]!.GetValue<double>() + l["val_top1_detail"]!.GetValue<double>()) / 2).ToList();
+        int expected = score.IndexOf(score.Max()) + 1;                 // the first epoch with the highest mean
+        Assert.Equal(expected, r.BestEpoch);
+        Assert.Equal(score.Max(), r.BestValidationCosine, 12);
+        // On this problem the semantic stream alone would keep another epoch, so the test sees the detail term.
+        var semantic = lines.Select(l => l["val_top1"]!.GetValue<double>()).ToList();
+        Assert.NotEqual(semantic.IndexOf(semantic.Max()) + 1, r.BestEpoch);
+        var bad = Assert.Throws<UserInputException>(() => BrainMClipConfig.Parse(
+            """{"base": "tiny", "training": {"select_by": "both"}}""", "cfg"));
+        Assert.Contains("training.select_by", bad.Message);
+    }
 }
 
 public class AblationRunnerTests
