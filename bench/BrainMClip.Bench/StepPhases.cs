@@ -49,7 +49,7 @@ sealed class StepPhases
         _clock.Restart();
     }
 
-    /// <summary>Per phase: median wall and CPU ms (warm-up calls included), max peak RSS, RSS after the phase.</summary>
+    /// <summary>Per phase: median wall and CPU ms (warm-up included), max peak RSS, RSS after the phase.</summary>
     public JsonObject ToJson()
     {
         var o = new JsonObject();

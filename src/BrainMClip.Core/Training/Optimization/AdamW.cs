@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Training;
+namespace BrainMClip.Training.Optimization;
 
 /// <summary>
 /// TorchSharp's AdamW update, the same arithmetic in the same order (bit-identical parameters and moments, tested in
@@ -11,11 +11,13 @@ namespace BrainMClip.Training;
 /// (√v̂ and its scaled copy: two parameter-sized tensors) stays alive until the whole step ends — 1.5 GB at the paper
 /// preset's 193.6 M parameters, the peak of a training step (docs/performance.md). Here the scaling and ε run in place
 /// on √v̂ and a scope per parameter frees it, so the step needs one temporary of the largest parameter's size.
-/// State, options and their serialisation are the base class's: checkpoints are unchanged.
+/// State, options and their serialisation are the base class's. The class is named AdamW on purpose:
+/// <c>save_state_dict</c> writes the optimiser's type name and <c>load_state_dict</c> refuses another, so this name
+/// keeps checkpoints readable by and from runs made with TorchSharp's AdamW.
 /// </summary>
-public sealed class LeanAdamW : AdamW
+public sealed class AdamW : TorchSharp.Modules.AdamW
 {
-    public LeanAdamW(IEnumerable<ParamGroup> groups, double lr, double weightDecay)
+    public AdamW(IEnumerable<ParamGroup> groups, double lr, double weightDecay)
         : base(groups, lr: lr, weight_decay: weightDecay) { }
 
     public override Tensor step(Func<Tensor>? closure = null)
