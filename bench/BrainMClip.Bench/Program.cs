@@ -119,7 +119,7 @@ static class Program
         "train_step_tiny", "train_step_paper", "predict_b1", "predict_b300", "clip_vit_b16_224", "clip_vit_l14_224",
         "unet_step_vd", "vae_decode_512", "generator_step", "generator_denoise_b2", "npy_read", "nifti_read",
             "blas_check",
-        "conv_probe", "conv_tail_layers", "reconstruct_pixel", "reconstruct_vd16",
+        "conv_probe", "conv_tail_layers", "reconstruct_pixel", "reconstruct_vd16", "train_step_paper_gemms",
         "reconstruct_vd64",
     ];
 
@@ -161,6 +161,7 @@ static class Program
         "reconstruct_vd64" => ReconstructWorkloads.VdFull(batch),
         "train_step_tiny" => TrainStep("tiny", 2000, 800, trace),
         "train_step_paper" => TrainStep("paper", 15724, 4500, trace),
+        "train_step_paper_gemms" => GemmWorkloads.PaperStep(trace),
         "predict_b1" => Predict(1),
         "predict_b300" => Predict(300),
         "clip_vit_b16_224" =>
