@@ -56,7 +56,9 @@ sealed class StepPhases
         foreach (var p in _order)
             o[p] = new JsonObject
             {
-                ["wall_ms"] = Median(_wall[p]), ["cpu_ms"] = Median(_cpu[p]), ["peak_rss_mb"] = _peak[p],
+                ["wall_ms"] = Median(_wall[p]),
+                ["cpu_ms"] = Median(_cpu[p]),
+                ["peak_rss_mb"] = _peak[p],
                 ["rss_after_mb"] = _rssAfter[p],
             };
         return o;
