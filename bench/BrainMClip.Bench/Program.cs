@@ -120,6 +120,7 @@ static class Program
         "unet_step_vd", "vae_decode_512", "generator_step", "generator_denoise_b2", "npy_read", "nifti_read",
             "blas_check",
         "conv_probe", "conv_tail_layers", "reconstruct_pixel", "reconstruct_vd16", "train_step_paper_gemms",
+        "vae_conv_512",
         "reconstruct_vd64",
     ];
 
@@ -162,6 +163,7 @@ static class Program
         "train_step_tiny" => TrainStep("tiny", 2000, 800, trace),
         "train_step_paper" => TrainStep("paper", 15724, 4500, trace),
         "train_step_paper_gemms" => GemmWorkloads.PaperStep(trace),
+        "vae_conv_512" => ConvWorkloads.VaeConv512(trace),
         "predict_b1" => Predict(1),
         "predict_b300" => Predict(300),
         "clip_vit_b16_224" =>
