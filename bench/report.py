@@ -41,7 +41,9 @@ def flops_of(name, entry, table):
     if base in PER_ROW_PAIR:
         pair = table.get(PER_ROW_PAIR[base])
         return pair["flops"] * entry.get("steps", 0) * entry.get("batch", 0) if pair else None
-    return table[base]["flops"] if base in table else None
+    if base in table:
+        return table[base]["flops"]
+    return entry.get("harness_flops")  # counted by the harness itself from the shapes (train_step_paper_gemms)
 
 
 def roofline(name, entry, table, peak):
@@ -50,7 +52,7 @@ def roofline(name, entry, table, peak):
     if not f:
         return
     entry["flops"] = f
-    entry["flops_counted"] = "bench/flops.json"
+    entry["flops_counted"] = "harness (from the shapes)" if f == entry.get("harness_flops") else "bench/flops.json"
     for side in ("brainmclip", "pytorch"):
         times = entry.get(f"{side}_times_ms")
         if not times:
@@ -119,9 +121,13 @@ def main():
             entry["threads"] = ok[0].get("threads", a.threads)
             if "median_cpu_ms" in ok[0]:
                 entry[f"{side}_cpu_ms"] = median([r["median_cpu_ms"] for r in ok])
+            if "flops" in ok[0]:
+                entry["harness_flops"] = ok[0]["flops"]
+            if "phases" in ok[0]:  # --phases: per phase of the step, from the last round
+                entry[f"{side}_phases"] = ok[-1]["phases"]
             for k in ("megabytes", "batch", "parameters", "voxels", "preset", "cfg", "output", "tokens", "command", "full",
                       "exit_code", "cold_ms", "decided_route", "probe_runs", "reason", "conv_route", "route", "shapes",
-                      "steps", "guidance", "unet_rows", "model", "identical_to_b1"):
+                      "steps", "guidance", "unet_rows", "model", "identical_to_b1", "what"):
                 if k in ok[0]:
                     entry[k] = ok[0][k]
             if "megabytes" in ok[0]:

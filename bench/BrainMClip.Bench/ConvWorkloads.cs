@@ -56,6 +56,30 @@ static class ConvWorkloads
         });
     }
 
+    /// <summary>
+    /// The VAE decoder's largest convolution alone (issue 17's VAE memory question): conv1 of the last up block's
+    /// first resnet, 256→128 channels, 3×3, at 512², no_grad, along the process's route. With --phases the peak RSS
+    /// inside the call shows the convolution's own workspace above its input (256 MB), output (128 MB) and weights.
+    /// </summary>
+    public static Workload VaeConv512(StepPhases trace)
+    {
+        manual_seed(0);
+        var conv = new RoutedConv2d(256, 128, 3, padding: 1);
+        var x = randn(1, 256, 512, 512);
+        void Step()
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            trace.Start();
+            var y = conv.forward(x);
+            trace.Mark("conv");
+            y.Dispose();
+            trace.Mark("after");
+        }
+        return new Workload(Step, new Disposer([conv, x]), new JsonObject
+            { ["route"] = ConvPolicy.Route.ToString(), ["shapes"] = "1x256x512x512 -> 128, 3x3" });
+    }
+
     sealed class Disposer(IDisposable[] items) : IDisposable
     {
         public void Dispose() { foreach (var i in items) i.Dispose(); }

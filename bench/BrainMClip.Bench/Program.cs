@@ -33,13 +33,13 @@ static class Program
         {
             Console.Error.WriteLine(
                 "usage: brainmclip-bench NAME [--reps N] [--warmup N] [--threads N] [--quick] [--data DIR] [--repo " +
-                "DIR] [--batch K]");
+                "DIR] [--batch K] [--phases]");
             Console.Error.WriteLine("names: " + string.Join(" ", Names));
             return args.Length == 0 ? 2 : 0;
         }
         string name = args[0];
         int reps = 5, warmup = 1, threads = 2, batch = 1;
-        bool quick = false;
+        bool quick = false, phases = false;
         string data = Path.GetTempPath(), repo = Directory.GetCurrentDirectory();
         for (int i = 1; i < args.Length; i++)
         {
@@ -49,6 +49,7 @@ static class Program
                 case "--warmup": warmup = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--quick": quick = true; break;
+                case "--phases": phases = true; break;
                 case "--batch": batch = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--data": data = args[++i]; break;
                 case "--repo": repo = args[++i]; break;
@@ -72,7 +73,8 @@ static class Program
             Console.WriteLine(result.ToJsonString());
             return 0;
         }
-        var w = Prepare(name, quick, data, repo, batch);
+        var trace = new StepPhases { Enabled = phases };
+        var w = Prepare(name, quick, data, repo, batch, trace);
         using (w.Owner)
         {
             var times = new List<double>();
@@ -99,7 +101,15 @@ static class Program
             if (w.Info["megabytes"] is { } mb) result["mb_per_s"] = mb.GetValue<double>() / (median / 1000);
             if (w.Info["items"] is { } items) result["items_per_s"] = items.GetValue<double>() / (median / 1000);
         }
-        result["peak_rss_mb"] = PeakRssMB();
+        long peak = PeakRssMB();
+        if (phases)
+        {
+            // The phase trace resets the high-water mark; the process peak is the largest of the parts.
+            result["phases"] = trace.ToJson();
+            peak = Math.Max(peak, trace.PeakBeforeFirstResetMB);
+            foreach (var (_, v) in trace.ToJson()) peak = Math.Max(peak, v!["peak_rss_mb"]!.GetValue<long>());
+        }
+        result["peak_rss_mb"] = peak;
         Console.WriteLine(result.ToJsonString());
         return 0;
     }
@@ -109,7 +119,8 @@ static class Program
         "train_step_tiny", "train_step_paper", "predict_b1", "predict_b300", "clip_vit_b16_224", "clip_vit_l14_224",
         "unet_step_vd", "vae_decode_512", "generator_step", "generator_denoise_b2", "npy_read", "nifti_read",
             "blas_check",
-        "conv_probe", "conv_tail_layers", "reconstruct_pixel", "reconstruct_vd16",
+        "conv_probe", "conv_tail_layers", "reconstruct_pixel", "reconstruct_vd16", "train_step_paper_gemms",
+        "vae_conv_512",
         "reconstruct_vd64",
     ];
 
@@ -143,13 +154,16 @@ static class Program
         return 2.0 * 512 * 2048 * 2048 / Median(times) / 1e9;
     }
 
-    static Workload Prepare(string name, bool quick, string data, string repo, int batch) => name switch
+    static Workload Prepare(string name, bool quick, string data, string repo, int batch, StepPhases trace) =>
+        name switch
     {
         "reconstruct_pixel" => ReconstructWorkloads.Pixel(batch),
         "reconstruct_vd16" => ReconstructWorkloads.VdSmall(batch),
         "reconstruct_vd64" => ReconstructWorkloads.VdFull(batch),
-        "train_step_tiny" => TrainStep("tiny", 2000, 800),
-        "train_step_paper" => TrainStep("paper", 15724, 4500),
+        "train_step_tiny" => TrainStep("tiny", 2000, 800, trace),
+        "train_step_paper" => TrainStep("paper", 15724, 4500, trace),
+        "train_step_paper_gemms" => GemmWorkloads.PaperStep(trace),
+        "vae_conv_512" => ConvWorkloads.VaeConv512(trace),
         "predict_b1" => Predict(1),
         "predict_b300" => Predict(300),
         "clip_vit_b16_224" =>
@@ -174,10 +188,11 @@ static class Program
     };
 
     /// <summary>
-    /// One optimiser step exactly as Trainer.Train does it (forward, all loss terms read back, backward, the two
-    /// gradient clips, AdamW, OneCycle), on synthetic z-scored voxels and CLIP targets; batch 50.
+    /// One optimiser step exactly as Trainer.Train does it (TrainingSession.Step: forward, all loss terms read back,
+    /// backward in a scope freed before the update, the two gradient clips, AdamW, OneCycle, gradients released), on
+    /// synthetic z-scored voxels and CLIP targets; batch 50.
     /// </summary>
-    static Workload TrainStep(string preset, int nD, int nS)
+    static Workload TrainStep(string preset, int nD, int nS, StepPhases trace)
     {
         var cfg = BrainMClipConfig.Preset(preset);
         var m = cfg.Model;
@@ -190,30 +205,36 @@ static class Program
         var gen = new Generator(2);
         net.DropoutGenerator = gen;
         net.train();
-        var (decay, noDecay) = Trainer.ParameterGroups(net);
         var t = cfg.Training;
-        var opt = optim.AdamW(new List<TorchSharp.Modules.AdamW.ParamGroup>
-        {
-            new(decay, lr: t.MaxLr, weight_decay: t.WeightDecay), new(noDecay, lr: t.MaxLr, weight_decay: 0.0),
-        }, lr: t.MaxLr, weight_decay: t.WeightDecay);
+        var opt = Trainer.CreateOptimizer(net, t);
         var sched = optim.lr_scheduler.OneCycleLR(opt, max_lr: t.MaxLr, total_steps: 100000);
         var mainParams = net.named_parameters().Where(p => !p.name.StartsWith("fusion.", StringComparison.Ordinal))
             .Select(p => p.parameter).ToList();
         var fusionParams = net.FusionParameters().ToList();
         void Step()
         {
-            using var scope = NewDisposeScope();
-            var o = net.Forward(fD, fS);
-            var loss = Losses.Compute(net, o, fD, fS, eD, eS);
+            trace.Start();
             double sum = 0;
-            foreach (var (_, v) in loss.Terms) sum += v.item<float>();
-            sum += loss.Total.item<float>();
-            opt.zero_grad();
-            (loss.Fusion is null ? loss.Total : loss.Total + loss.Fusion).backward();
+            using (var pass = NewDisposeScope()) // freed before the update, as TrainingSession.Step does
+            {
+                var o = net.Forward(fD, fS);
+                trace.Mark("forward");
+                var loss = Losses.Compute(net, o, fD, fS, eD, eS);
+                foreach (var (_, v) in loss.Terms) sum += v.item<float>();
+                sum += loss.Total.item<float>();
+                trace.Mark("loss");
+                Trainer.ReleaseGradients(net);
+                (loss.Fusion is null ? loss.Total : loss.Total + loss.Fusion).backward();
+                trace.Mark("backward");
+            }
+            using var scope = NewDisposeScope();
             nn.utils.clip_grad_norm_(mainParams, t.GradClip);
             if (fusionParams.Count > 0) nn.utils.clip_grad_norm_(fusionParams, t.GradClip);
+            trace.Mark("clip");
             opt.step();
             sched.step();
+            Trainer.ReleaseGradients(net);
+            trace.Mark("optimizer");
             if (!double.IsFinite(sum)) throw new InvalidOperationException("loss diverged");
         }
         long parameters = net.parameters().Sum(p => p.numel());

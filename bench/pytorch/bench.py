@@ -48,6 +48,60 @@ def loaded_blas():
     return sorted(libs)
 
 
+class Phases:
+    """--phases: per phase of a step, wall and process CPU ms and the peak RSS inside it (the kernel's high-water mark
+    is reset at every mark via /proc/self/clear_refs), as bench/BrainMClip.Bench/StepPhases.cs does."""
+
+    def __init__(self, enabled=False):
+        self.enabled, self.rows, self.order, self.first_peak = enabled, {}, [], None
+
+    @staticmethod
+    def _status(key):
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1]) // 1024
+        return -1
+
+    @staticmethod
+    def _reset():
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+
+    def start(self):
+        if not self.enabled:
+            return
+        if self.first_peak is None:
+            self.first_peak = self._status("VmHWM:")
+        self._reset()
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+
+    def mark(self, phase):
+        if not self.enabled:
+            return
+        wall, cpu = (time.perf_counter() - self.t0) * 1000, (time.process_time() - self.c0) * 1000
+        if phase not in self.rows:
+            self.order.append(phase)
+            self.rows[phase] = dict(wall=[], cpu=[], peak=0, after=0)
+        r = self.rows[phase]
+        r["wall"].append(wall)
+        r["cpu"].append(cpu)
+        r["peak"] = max(r["peak"], self._status("VmHWM:"))
+        r["after"] = self._status("VmRSS:")
+        self._reset()
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+
+    def to_json(self):
+        return {p: dict(wall_ms=median(self.rows[p]["wall"]), cpu_ms=median(self.rows[p]["cpu"]),
+                        peak_rss_mb=self.rows[p]["peak"], rss_after_mb=self.rows[p]["after"]) for p in self.order}
+
+    def process_peak(self, peak):
+        return max([peak, self.first_peak or -1] + [r["peak"] for r in self.rows.values()])
+
+
+PHASES = Phases()
+
+
 # ---------------------------------------------------------------- BrainMCLIP (docs/model.md; src/BrainMClip.Core/Model)
 PRESETS = {
     # Mirrors BrainMClipConfig's presets (src/BrainMClip.Core/Model/BrainMClipConfig.cs); keep them in step.
@@ -151,8 +205,10 @@ def train_step(preset, nd, ns):
     fusion = list(net.fusion.parameters())
 
     def step():
+        PHASES.start()
         bD, bS = net.encoder_detail(fD), net.encoder_semantic(fS)
         pD, pS = net.encoder_detail.tokens(bD, fD), net.encoder_semantic.tokens(bS, fS)
+        PHASES.mark("forward")
         terms = {}
         total = stream_loss(pD, eD, terms, "detail") + stream_loss(pS, eS, terms, "semantic")
         rec = F.mse_loss(net.decoder_detail(bD), fD) + F.mse_loss(net.decoder_semantic(bS), fS)
@@ -161,12 +217,16 @@ def train_step(preset, nd, ns):
         total = total + rec + cross
         terms["fusion"] = fus = F.mse_loss(net.fusion(eD), eS)
         s = sum(v.item() for v in terms.values()) + total.item()
+        PHASES.mark("loss")
         opt.zero_grad()
         (total + fus).backward()
+        PHASES.mark("backward")
         torch.nn.utils.clip_grad_norm_(main, 1.0)
         torch.nn.utils.clip_grad_norm_(fusion, 1.0)
+        PHASES.mark("clip")
         opt.step()
         sched.step()
+        PHASES.mark("optimizer")
         assert math.isfinite(s)
 
     return step, dict(parameters=sum(p.numel() for p in net.parameters()), batch=batch, voxels=f"{nd}/{ns}", preset=preset)
@@ -479,6 +539,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--data", default="/tmp")
+    ap.add_argument("--phases", action="store_true", help="train steps: time and peak RSS per phase")
     ap.add_argument("flops_of", nargs="*", help="with NAME=flops: the workloads whose FLOPs to count")
     a = ap.parse_intermixed_args()
     if a.name == "make-data":
@@ -510,18 +571,20 @@ def main():
             step()  # the reference builds its parameters lazily on the first call
             print(json.dumps(count_flops(n, step, n.startswith("train_step") or n == "generator_step")), flush=True)
         return
+    PHASES.enabled = a.phases
     step, info = workloads[a.name]()
-    times = []
+    times, cpu_times = [], []
     for i in range(a.warmup + a.reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
         ms = (time.perf_counter() - t0) * 1000
         if i >= a.warmup:
             times.append(ms)
+            cpu_times.append((time.process_time() - c0) * 1000)
         print(f"bench {a.name}: {'warm-up' if i < a.warmup else 'rep'} {ms:.1f} ms", file=sys.stderr)
     m = median(times)
     out.update(info)
-    out.update(median_ms=m, times_ms=times)
+    out.update(median_ms=m, times_ms=times, median_cpu_ms=median(cpu_times))
     if "per" in info:
         out["per_item_ms"] = m / info["per"]
     if "megabytes" in info:
@@ -529,6 +592,9 @@ def main():
     if "items" in info:
         out["items_per_s"] = info["items"] / (m / 1000)
     out["peak_rss_mb"] = peak_rss_mb()
+    if a.phases:
+        out["phases"] = PHASES.to_json()
+        out["peak_rss_mb"] = PHASES.process_peak(out["peak_rss_mb"])
     print(json.dumps(out))
 
 

@@ -22,13 +22,20 @@ public sealed class RoutedConv2d : nn.Module<Tensor, Tensor>
     public RoutedConv2d(long inChannels, long outChannels, long kernel, long stride = 1, long padding = 0,
         long groups = 1, bool hasBias = true, ConvRoute? route = null) : base(nameof(RoutedConv2d))
     {
-        using (var init = nn.Conv2d(inChannels, outChannels, kernel, stride: stride, padding: padding, groups: groups,
-                   bias: hasBias))
+        // The throw-away module is built inside a dispose scope: its initialisation returns tensor handles (aliases
+        // of its weights) that nothing disposes, and left to the finaliser they kept a second copy of every
+        // convolution's weights alive until a GC ran — ~280 MB at the VAE decoder (docs/performance.md).
+        Tensor w; Tensor? b = null;
+        using (var scope = NewDisposeScope())
         using (no_grad())
         {
-            weight = new Parameter(init.weight!.detach().clone());
-            if (hasBias) bias = new Parameter(init.bias!.detach().clone());
+            using var init = nn.Conv2d(inChannels, outChannels, kernel, stride: stride, padding: padding,
+                groups: groups, bias: hasBias);
+            w = init.weight!.detach().clone().DetachFromDisposeScope();
+            if (hasBias) b = init.bias!.detach().clone().DetachFromDisposeScope();
         }
+        weight = new Parameter(w);
+        if (b is not null) bias = new Parameter(b);
         _stride = stride; _padding = padding; _groups = groups; _route = route;
         RegisterComponents();
     }

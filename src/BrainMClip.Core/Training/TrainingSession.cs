@@ -102,13 +102,7 @@ sealed class TrainingSession : IDisposable
     /// <summary>AdamW with two decay groups; gradient-clipping groups.</summary>
     public void BuildOptimizer()
     {
-        var (decay, noDecay) = Trainer.ParameterGroups(_net);
-        var groups = new List<AdamW.ParamGroup>
-        {
-            new(decay, lr: _t.MaxLr, weight_decay: _t.WeightDecay),
-            new(noDecay, lr: _t.MaxLr, weight_decay: 0.0),
-        };
-        _optimizer = optim.AdamW(groups, lr: _t.MaxLr, weight_decay: _t.WeightDecay);
+        _optimizer = Trainer.CreateOptimizer(_net, _t);
         // Gradient-clipping groups: the fusion map always alone (its loss must not rescale the encoders' step); the
         // rest jointly, or per stream (encoder + decoder) with training.clip_per_stream.
         _clipGroups = _net.named_parameters().Where(p => !p.name.StartsWith("fusion.", StringComparison.Ordinal))
@@ -205,6 +199,32 @@ sealed class TrainingSession : IDisposable
     /// <summary>One optimiser step on a batch; returns every loss term (and the total) as numbers.</summary>
     Dictionary<string, double> Step(Tensor rows, int epoch)
     {
+        Dictionary<string, double> values;
+        // Forward, loss and backward in a scope of their own: the outputs and loss intermediates it holds are freed
+        // before the update instead of adding to its memory.
+        using (var pass = NewDisposeScope()) values = ForwardBackward(rows, epoch);
+        double gradNorm = 0;
+        foreach (var g in _clipGroups) gradNorm += nn.utils.clip_grad_norm_(g, _t.GradClip);
+        double fusionNorm = _fusionParams.Count > 0 ? nn.utils.clip_grad_norm_(_fusionParams, _t.GradClip) : 0;
+        if (!double.IsFinite(gradNorm) || !double.IsFinite(fusionNorm))
+        {
+            string bad = _net.named_parameters()
+                .FirstOrDefault(p => p.parameter.grad is { } g && !g.isfinite().all().item<bool>()).name ?? "?";
+            throw new TrainingDivergedException(
+                $"training stopped at step {_step + 1} (epoch {epoch + 1}): gradient of '{bad}' is NaN/Inf " +
+                $"(norm {gradNorm}); the last good checkpoint is kept");
+        }
+        _optimizer!.step();
+        _scheduler!.step();
+        _step++;
+        Trainer.ReleaseGradients(_net);
+        return values;
+    }
+
+    /// <summary>Forward, every loss term read back (checked finite), backward into freshly allocated
+    /// gradients.</summary>
+    Dictionary<string, double> ForwardBackward(Tensor rows, int epoch)
+    {
         var fD = _cfg.UsesDetail ? _data.Detail.index_select(0, rows) : null;
         var fS = _cfg.UsesSemantic ? _data.Semantic.index_select(0, rows) : null;
         var eD = _data.Features.Detail(rows);
@@ -234,23 +254,9 @@ sealed class TrainingSession : IDisposable
                         $"kept");
             values[name] = x;
         }
-        _optimizer!.zero_grad();
+        Trainer.ReleaseGradients(_net);
         var objective = loss.Fusion is null ? loss.Total : loss.Total + loss.Fusion;
         objective.backward();
-        double gradNorm = 0;
-        foreach (var g in _clipGroups) gradNorm += nn.utils.clip_grad_norm_(g, _t.GradClip);
-        double fusionNorm = _fusionParams.Count > 0 ? nn.utils.clip_grad_norm_(_fusionParams, _t.GradClip) : 0;
-        if (!double.IsFinite(gradNorm) || !double.IsFinite(fusionNorm))
-        {
-            string bad = _net.named_parameters()
-                .FirstOrDefault(p => p.parameter.grad is { } g && !g.isfinite().all().item<bool>()).name ?? "?";
-            throw new TrainingDivergedException(
-                $"training stopped at step {_step + 1} (epoch {epoch + 1}): gradient of '{bad}' is NaN/Inf " +
-                $"(norm {gradNorm}); the last good checkpoint is kept");
-        }
-        _optimizer.step();
-        _scheduler!.step();
-        _step++;
         return values;
     }
 
