@@ -23,7 +23,9 @@ static class ConvWorkloads
         void Step() => ConvPolicy.Decide("auto", null);
         return new Workload(Step, null, new JsonObject
         {
-            ["cold_ms"] = cold, ["decided_route"] = first.Route.ToString(), ["probe_runs"] = first.Probes.Count,
+            ["cold_ms"] = cold,
+            ["decided_route"] = first.Route.ToString(),
+            ["probe_runs"] = first.Probes.Count,
             ["reason"] = first.Reason,
         });
     }
@@ -52,7 +54,9 @@ static class ConvWorkloads
         var owners = convs.Cast<IDisposable>().Concat(inputs).ToArray();
         return new Workload(Step, new Disposer(owners), new JsonObject
         {
-            ["route"] = ConvPolicy.Route.ToString(), ["batch"] = 16, ["shapes"] = "3->32, 24->16, 32->3 (3x3, 32x32)",
+            ["route"] = ConvPolicy.Route.ToString(),
+            ["batch"] = 16,
+            ["shapes"] = "3->32, 24->16, 32->3 (3x3, 32x32)",
         });
     }
 
@@ -77,7 +81,7 @@ static class ConvWorkloads
             trace.Mark("after");
         }
         return new Workload(Step, new Disposer([conv, x]), new JsonObject
-            { ["route"] = ConvPolicy.Route.ToString(), ["shapes"] = "1x256x512x512 -> 128, 3x3" });
+        { ["route"] = ConvPolicy.Route.ToString(), ["shapes"] = "1x256x512x512 -> 128, 3x3" });
     }
 
     sealed class Disposer(IDisposable[] items) : IDisposable

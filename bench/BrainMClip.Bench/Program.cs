@@ -58,7 +58,7 @@ static class Program
         }
         torch.set_num_threads(threads);
         var result = new JsonObject
-            { ["name"] = name, ["side"] = "brainmclip", ["threads"] = torch.get_num_threads(), ["quick"] = quick };
+        { ["name"] = name, ["side"] = "brainmclip", ["threads"] = torch.get_num_threads(), ["quick"] = quick };
         if (name == "demo")
         {
             // Wall time and peak RSS of the CLI's own demo, measured around the child process (see bench/run for the
@@ -156,36 +156,48 @@ static class Program
 
     static Workload Prepare(string name, bool quick, string data, string repo, int batch, StepPhases trace) =>
         name switch
-    {
-        "reconstruct_pixel" => ReconstructWorkloads.Pixel(batch),
-        "reconstruct_vd16" => ReconstructWorkloads.VdSmall(batch),
-        "reconstruct_vd64" => ReconstructWorkloads.VdFull(batch),
-        "train_step_tiny" => TrainStep("tiny", 2000, 800, trace),
-        "train_step_paper" => TrainStep("paper", 15724, 4500, trace),
-        "train_step_paper_gemms" => GemmWorkloads.PaperStep(trace),
-        "vae_conv_512" => ConvWorkloads.VaeConv512(trace),
-        "predict_b1" => Predict(1),
-        "predict_b300" => Predict(300),
-        "clip_vit_b16_224" =>
-            Clip(
-            new ClipVisionConfig
-            { HiddenSize = 768, IntermediateSize = 3072, NumHiddenLayers = 12, NumAttentionHeads = 12, PatchSize = 16,
-            ProjectionDim = 512 }),
-        "clip_vit_l14_224" =>
-            Clip(
-            new ClipVisionConfig
-            { HiddenSize = 1024, IntermediateSize = 4096, NumHiddenLayers = 24, NumAttentionHeads = 16, PatchSize = 14,
-            ProjectionDim = 768 }),
-        "unet_step_vd" => UNetStep(),
-        "vae_decode_512" => VaeDecode(),
-        "generator_step" => GeneratorStep(),
-        "generator_denoise_b2" => GeneratorDenoise(),
-        "conv_probe" => ConvWorkloads.Probe(),
-        "conv_tail_layers" => ConvWorkloads.TailLayers(),
-        "npy_read" => FileRead(Path.Combine(data, "bench.npy"), p => Npy.ReadTensor(p).Dispose()),
-        "nifti_read" => FileRead(Path.Combine(data, "bench.nii.gz"), p => _ = Nifti.Read(p)),
-        _ => throw new ArgumentException($"unknown workload {name}; expected one of {string.Join(", ", Names)}"),
-    };
+        {
+            "reconstruct_pixel" => ReconstructWorkloads.Pixel(batch),
+            "reconstruct_vd16" => ReconstructWorkloads.VdSmall(batch),
+            "reconstruct_vd64" => ReconstructWorkloads.VdFull(batch),
+            "train_step_tiny" => TrainStep("tiny", 2000, 800, trace),
+            "train_step_paper" => TrainStep("paper", 15724, 4500, trace),
+            "train_step_paper_gemms" => GemmWorkloads.PaperStep(trace),
+            "vae_conv_512" => ConvWorkloads.VaeConv512(trace),
+            "predict_b1" => Predict(1),
+            "predict_b300" => Predict(300),
+            "clip_vit_b16_224" =>
+                Clip(
+                new ClipVisionConfig
+                {
+                    HiddenSize = 768,
+                    IntermediateSize = 3072,
+                    NumHiddenLayers = 12,
+                    NumAttentionHeads = 12,
+                    PatchSize = 16,
+                    ProjectionDim = 512
+                }),
+            "clip_vit_l14_224" =>
+                Clip(
+                new ClipVisionConfig
+                {
+                    HiddenSize = 1024,
+                    IntermediateSize = 4096,
+                    NumHiddenLayers = 24,
+                    NumAttentionHeads = 16,
+                    PatchSize = 14,
+                    ProjectionDim = 768
+                }),
+            "unet_step_vd" => UNetStep(),
+            "vae_decode_512" => VaeDecode(),
+            "generator_step" => GeneratorStep(),
+            "generator_denoise_b2" => GeneratorDenoise(),
+            "conv_probe" => ConvWorkloads.Probe(),
+            "conv_tail_layers" => ConvWorkloads.TailLayers(),
+            "npy_read" => FileRead(Path.Combine(data, "bench.npy"), p => Npy.ReadTensor(p).Dispose()),
+            "nifti_read" => FileRead(Path.Combine(data, "bench.nii.gz"), p => _ = Nifti.Read(p)),
+            _ => throw new ArgumentException($"unknown workload {name}; expected one of {string.Join(", ", Names)}"),
+        };
 
     /// <summary>
     /// One optimiser step exactly as Trainer.Train does it (TrainingSession.Step: forward, all loss terms read back,
@@ -296,8 +308,12 @@ static class Program
         unet.eval();
         return UNetForward(unet, randn(2, 4, 64, 64), randn(2, 257, 768),
             new JsonObject
-                { ["batch"] = 2, ["cfg"] = "batch 2 (uncond+cond)", ["parameters"] = unet.parameters()
-                .Sum(p => p.numel()) });
+            {
+                ["batch"] = 2,
+                ["cfg"] = "batch 2 (uncond+cond)",
+                ["parameters"] = unet.parameters()
+                .Sum(p => p.numel())
+            });
     }
 
     /// <summary>One no-grad UNet forward at timestep 500 for every sample of <paramref name="x"/>.</summary>
@@ -347,8 +363,12 @@ static class Program
         }
         return new Workload(Step, new Owners(unet, ema, opt, gen),
             new JsonObject
-            { ["batch"] = batch, ["parameters"] = ps.Sum(p => p.numel()), ["image"] = "3x32x32",
-            ["context"] = "65x64" });
+            {
+                ["batch"] = batch,
+                ["parameters"] = ps.Sum(p => p.numel()),
+                ["image"] = "3x32x32",
+                ["context"] = "65x64"
+            });
     }
 
     /// <summary>One denoising forward of `reconstruct` with the demo's pixel UNet: batch 2 ([uncond; cond]),
@@ -366,13 +386,13 @@ static class Program
     static Workload VaeDecode()
     {
         var cfg = new AutoencoderKLConfig
-            { BlockOutChannels = [128, 256, 512, 512], LayersPerBlock = 2, NormNumGroups = 32, LatentChannels = 4 };
+        { BlockOutChannels = [128, 256, 512, 512], LayersPerBlock = 2, NormNumGroups = 32, LatentChannels = 4 };
         manual_seed(0);
-        var vae = new AutoencoderKL(cfg);
+        var vae = new AutoencoderKL(cfg, decoderOnly: true); // as reconstruct loads it (GeneratorFolder)
         using (no_grad())
             foreach (var (n, p) in vae.named_parameters())
                 if (n.Contains("norm", StringComparison.Ordinal))
-                    { if (n.EndsWith("weight", StringComparison.Ordinal)) p.fill_(1); else p.zero_(); }
+                { if (n.EndsWith("weight", StringComparison.Ordinal)) p.fill_(1); else p.zero_(); }
         vae.eval();
         var z = randn(1, 4, 64, 64);
         void Step()

@@ -50,8 +50,13 @@ static class ReconstructWorkloads
         var reference = k > 1 ? Run(1) : null;
         var info = new JsonObject
         {
-            ["batch"] = k, ["per"] = (double)k, ["steps"] = steps, ["guidance"] = 3.5, ["unet_rows"] = 2 * k,
-            ["model"] = what, ["parameters"] = unet.parameters().Sum(p => p.numel()),
+            ["batch"] = k,
+            ["per"] = (double)k,
+            ["steps"] = steps,
+            ["guidance"] = 3.5,
+            ["unet_rows"] = 2 * k,
+            ["model"] = what,
+            ["parameters"] = unet.parameters().Sum(p => p.numel()),
         };
         void Step()
         {

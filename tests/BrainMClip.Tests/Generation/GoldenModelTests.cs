@@ -62,4 +62,23 @@ public class GoldenModelTests
         Assert.True(MaxAbs(mean, g["encode_mean"]) < 1e-4, $"mean err {MaxAbs(mean, g["encode_mean"])}");
         Assert.True(MaxAbs(logvar, g["encode_logvar"]) < 1e-4, $"logvar err {MaxAbs(logvar, g["encode_logvar"])}");
     }
+
+    /// <summary>The decoder-only VAE reconstruct loads: the same decode, none of the encoder's weights.</summary>
+    [Fact]
+    public void DecoderOnlyVaeDecodesTheSameWithoutTheEncoder()
+    {
+        using var scope = NewDisposeScope();
+        var full = AutoencoderKL.FromPretrained(Dir("vae"));
+        var dec = AutoencoderKL.FromPretrained(Dir("vae"), decoderOnly: true);
+        Assert.True(dec.DecoderOnly);
+        Assert.DoesNotContain(dec.state_dict().Keys, k => k.StartsWith("encoder.") || k.StartsWith("quant_conv."));
+        long encoderParams = full.named_parameters()
+            .Where(p => p.name.StartsWith("encoder.") || p.name.StartsWith("quant_conv.")).Sum(p => p.parameter.numel());
+        Assert.True(encoderParams > 0);
+        Assert.Equal(658_375 - encoderParams, dec.parameters().Sum(p => p.numel()));
+        var g = SafeTensors.Load(Path.Combine(Dir("vae"), "golden.safetensors"));
+        using var _ = no_grad();
+        Assert.True(MaxAbs(dec.Decode(g["latents"]), g["image"]) < 1e-4);
+        Assert.Throws<InvalidOperationException>(() => dec.Encode(g["encode_image"]));
+    }
 }

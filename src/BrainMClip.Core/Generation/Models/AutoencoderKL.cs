@@ -130,19 +130,22 @@ public sealed class VaeBlock2D : nn.Module
         channels.Select((c, i) => new VaeBlock2D(channels[Math.Max(i - 1, 0)], c, layers, groups,
             i != channels.Length - 1 ? resampler : Resampler.None)).ToArray();
 
-    public Tensor Forward(Tensor h)
+    /// <param name="consumeInput">The caller hands <paramref name="h"/> over, so it may be freed inside.</param>
+    public Tensor Forward(Tensor h, bool consumeInput = false)
     {
         using var scope = NewDisposeScope();
-        // Each stage's input is freed once the next exists (the block's own input belongs to the caller): at 512²
-        // these are 134–268 MB each.
-        var input = h;
-        foreach (var r in resnets) h = Replace(h, r.Forward(h, null), input);
-        if (downsamplers != null) h = Replace(h, downsamplers[0].Forward(h), input);
-        if (upsamplers != null) h = Replace(h, upsamplers[0].Forward(h), input);
+        // Each stage's input is freed once it is no longer needed (the block's own input only when handed over): at
+        // 512² these are 134–268 MB each.
+        var keep = consumeInput ? null : h;
+        foreach (var r in resnets) h = Replace(h, r.Forward(h, null, !ReferenceEquals(h, keep)), keep);
+        if (downsamplers != null) h = Replace(h, downsamplers[0].Forward(h), keep);
+        if (upsamplers != null) h = Replace(h, upsamplers[0].Forward(h, consumeInput: !ReferenceEquals(h, keep)), keep);
         return h.MoveToOuterDisposeScope();
     }
 
-    static Tensor Replace(Tensor old, Tensor next, Tensor keep)
+    /// <summary>Frees <paramref name="old"/> (unless it is the caller's <paramref name="keep"/>; disposing an already
+    /// consumed tensor again is a no-op) and returns <paramref name="next"/>.</summary>
+    static Tensor Replace(Tensor old, Tensor next, Tensor? keep)
     {
         if (!ReferenceEquals(old, keep)) old.Dispose();
         return next;
@@ -207,7 +210,7 @@ public sealed class VaeDecoder : nn.Module
         using var scope = NewDisposeScope();
         var h = conv_in.forward(z);
         h = Next(h, mid_block.Forward(h));
-        foreach (var b in up_blocks) h = Next(h, b.Forward(h));
+        foreach (var b in up_blocks) h = Next(h, b.Forward(h, consumeInput: true));
         var n = Next(h, conv_norm_out.forward(h));
         var a = is_grad_enabled() ? Next(n, nn.functional.silu(n)) : n.silu_();
         return Next(a, conv_out.forward(a)).MoveToOuterDisposeScope();
@@ -227,19 +230,27 @@ public sealed class VaeDecoder : nn.Module
 /// </summary>
 public sealed class AutoencoderKL : nn.Module
 {
-    readonly VaeEncoder encoder;
+    readonly VaeEncoder? encoder;
     readonly VaeDecoder decoder;
-    readonly RoutedConv2d quant_conv;
+    readonly RoutedConv2d? quant_conv;
     readonly RoutedConv2d post_quant_conv;
 
     public AutoencoderKLConfig Config { get; }
 
-    public AutoencoderKL(AutoencoderKLConfig cfg) : base(nameof(AutoencoderKL))
+    /// <summary>True when built without the encoder half (<see cref="Encode"/> unavailable).</summary>
+    public bool DecoderOnly => encoder == null;
+
+    /// <param name="decoderOnly">Build only post_quant_conv + decoder: reconstruction never encodes, and the
+    /// encoder's weights (~130 MB at the SD/VD shape) would only take memory.</param>
+    public AutoencoderKL(AutoencoderKLConfig cfg, bool decoderOnly = false) : base(nameof(AutoencoderKL))
     {
         Config = cfg;
-        encoder = new VaeEncoder(cfg);
+        if (!decoderOnly)
+        {
+            encoder = new VaeEncoder(cfg);
+            quant_conv = Layers.Conv(2 * cfg.LatentChannels, 2 * cfg.LatentChannels, 1);
+        }
         decoder = new VaeDecoder(cfg);
-        quant_conv = Layers.Conv(2 * cfg.LatentChannels, 2 * cfg.LatentChannels, 1);
         post_quant_conv = Layers.Conv(cfg.LatentChannels, cfg.LatentChannels, 1);
         RegisterComponents();
     }
@@ -250,6 +261,8 @@ public sealed class AutoencoderKL : nn.Module
         if (image.dim() != 4 || image.shape[1] != Config.InChannels)
             throw new UserInputException(
                 $"vae: image must be (B, {Config.InChannels}, H, W), got {Layers.Shape(image)}");
+        if (encoder == null || quant_conv == null)
+            throw new InvalidOperationException("vae: built decoder-only; load it with decoderOnly: false to encode");
         using var scope = NewDisposeScope();
         var dtype = quant_conv.weight!.dtype;
         var moments = quant_conv.forward(encoder.Forward(image.to_type(dtype)));
@@ -293,8 +306,13 @@ public sealed class AutoencoderKL : nn.Module
             ? t.reshape(t.shape[0], t.shape[1])
             : t;
 
-    /// <summary>Builds the VAE from a diffusers folder (config.json + weights).</summary>
-    public static AutoencoderKL FromPretrained(string folder, ScalarType dtype = ScalarType.Float32)
+    static bool IsEncoderKey(string key) =>
+        key.StartsWith("encoder.", StringComparison.Ordinal) || key.StartsWith("quant_conv.", StringComparison.Ordinal);
+
+    /// <summary>Builds the VAE from a diffusers folder (config.json + weights); with <paramref name="decoderOnly"/>
+    /// the encoder's weights are checked to be absent from the model only, not read.</summary>
+    public static AutoencoderKL FromPretrained(string folder, ScalarType dtype = ScalarType.Float32,
+        bool decoderOnly = false)
     {
         UserInputException.RequireDirectory(folder, "VAE folder");
         string configPath = Path.Combine(folder, "config.json");
@@ -309,8 +327,9 @@ public sealed class AutoencoderKL : nn.Module
         ConfigReader.Load(configPath)
             .RequireWeightsCanHold(min, weights,
             "block_out_channels, layers_per_block, in/out_channels, latent_channels");
-        var vae = new AutoencoderKL(cfg);
-        WeightLoader.Load(vae, weights, RenameLegacyKey, ReshapeAttentionWeight);
+        var vae = new AutoencoderKL(cfg, decoderOnly);
+        WeightLoader.Load(vae, weights, RenameLegacyKey, ReshapeAttentionWeight,
+            decoderOnly ? IsEncoderKey : null);
         if (dtype != ScalarType.Float32) vae.to(dtype);
         vae.eval();
         return vae;

@@ -18,7 +18,9 @@ public sealed class Upsample2D : nn.Module
     }
 
     /// <param name="size">Target (H, W); null = exactly 2×.</param>
-    public Tensor Forward(Tensor x, long[]? size = null)
+    /// <param name="consumeInput">The caller hands <paramref name="x"/> over: it is freed once interpolated, before
+    /// the convolution allocates its output.</param>
+    public Tensor Forward(Tensor x, long[]? size = null, bool consumeInput = false)
     {
         using var scope = NewDisposeScope();
         var dtype = x.dtype;
@@ -26,6 +28,7 @@ public sealed class Upsample2D : nn.Module
         var src = dtype == ScalarType.BFloat16 ? x.to_type(ScalarType.Float32) : x;
         size ??= [x.shape[2] * 2, x.shape[3] * 2];
         var up = F.interpolate(src, size: size, mode: InterpolationMode.Nearest);
+        if (consumeInput) { src.Dispose(); x.Dispose(); }
         if (up.dtype != dtype) up = up.to_type(dtype);
         return conv.forward(up).MoveToOuterDisposeScope();
     }

@@ -30,10 +30,17 @@ public static class WeightLoader
     /// <param name="rename">Maps a file key to a model key (legacy names); identity when null.</param>
     /// <param name="reshape">Adjusts a file tensor before the shape check (e.g. 1×1-conv attention weights); may return
     /// the input.</param>
+    /// <param name="ignored">File keys the module leaves out on purpose (e.g. a decoder-only VAE's encoder).</param>
     public static void Load(nn.Module module, string path, Func<string, string>? rename = null,
-        Func<string, Tensor, Tensor>? reshape = null) =>
+        Func<string, Tensor, Tensor>? reshape = null, Func<string, bool>? ignored = null) =>
         StateDictLoader.LoadFiles(module, [path],
-            new StateDictOptions { Rename = rename, Reshape = reshape, What = "the model built from config.json" });
+            new StateDictOptions
+            {
+                Rename = rename,
+                Reshape = reshape,
+                Ignored = ignored,
+                What = "the model built from config.json",
+            });
 
     /// <summary>Writes a module's state dict as a diffusers weight file (atomic; sorted keys).</summary>
     public static void Save(nn.Module module, string path, ScalarType? castTo = null)

@@ -96,7 +96,8 @@ public sealed class GeneratorFolder : IDisposable
         AutoencoderKL? vae = null;
         try
         {
-            if (vaeDir != null) vae = AutoencoderKL.FromPretrained(vaeDir, dtype);
+            // Decoder only: generation never encodes an image.
+            if (vaeDir != null) vae = AutoencoderKL.FromPretrained(vaeDir, dtype, decoderOnly: true);
             if (vae == null && (unet.Config.InChannels != 3 || unet.Config.OutChannels != 3))
                 throw new UserInputException(
                     $"{folder}: no 'vae/' folder, so the UNet must be pixel-space (3 in/out channels), but " +
