@@ -111,6 +111,18 @@ public sealed class ClipTrainCommand : StageCommand<ClipTrainCommand.Request, Cl
             "teach the families fastest (synth's own scenes: 0.3-0.6 alone, 0.25-0.45 with others).",
         DefaultValueFactory = _ => "0.5-0.85",
     };
+    readonly Option<double> lowres = new Option<double>("--lowres")
+    {
+        Description = "Fraction of each batch seen at a low resolution (shrunk to a random side, 8-bit, enlarged " +
+            "back), so the embedding recognises low-resolution renderings such as the demo generator's 32-px " +
+            "images (training.json's probe reports lowres_two_way at 32 and 16 px). 0 turns it off.",
+        DefaultValueFactory = _ => 0.5,
+    };
+    readonly Option<string> lowresSides = new Option<string>("--lowres-sides")
+    {
+        Description = "Range of the low-resolution side in pixels, min-max (one side per batch).",
+        DefaultValueFactory = _ => "16-40",
+    };
     readonly Option<bool> noLayers = new Option<bool>("--no-layer-probe")
     {
         Description = "Skip the per-layer read-outs (layers.json lists none).",
@@ -118,7 +130,7 @@ public sealed class ClipTrainCommand : StageCommand<ClipTrainCommand.Request, Cl
 
     protected override Option[] Options =>
         [output, preset, images, epochs, seed, batch, lr, curriculum, threads, resume, weights, localInit, noLayers,
-         tap, layers, warmup, noWhiten, curScale];
+         tap, layers, warmup, noWhiten, curScale, lowres, lowresSides];
 
     protected override void ConfigureOptions() => preset.AcceptOnlyFromAmong(ClipTrainer.PresetNames);
 
@@ -142,6 +154,8 @@ public sealed class ClipTrainCommand : StageCommand<ClipTrainCommand.Request, Cl
             TapLayer = r.GetValue(tap),
             WarmupFraction = r.GetValue(warmup),
             WhitenInit = !r.GetValue(noWhiten),
+            LowResFraction = r.GetValue(lowres),
+            LowResSides = ParseSides(r.GetValue(lowresSides)!),
             Config = r.GetValue(layers) is { } n
                 ? ClipTrainer.PresetConfig(r.GetValue(preset)!) with { NumHiddenLayers = n }
                 : null,
@@ -175,6 +189,15 @@ public sealed class ClipTrainCommand : StageCommand<ClipTrainCommand.Request, Cl
             || !double.TryParse(v[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var b))
             throw new UserInputException($"--curriculum-scale {range}: expected min-max, e.g. 0.5-0.85");
         return WorldSceneOptions.SingleObject with { SingleScaleMin = a, SingleScaleMax = b };
+    }
+
+    static (int, int) ParseSides(string range)
+    {
+        var v = range.Split('-');
+        if (v.Length != 2 || !int.TryParse(v[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var a)
+            || !int.TryParse(v[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var b))
+            throw new UserInputException($"--lowres-sides {range}: expected min-max in pixels, e.g. 16-40");
+        return (a, b);
     }
 
     static ClipLossWeights ParseWeights(string? text)

@@ -48,6 +48,13 @@ public sealed class SynthCommand : StageCommand<SynthOptions, SynthResult>
         Description = "Signal-to-noise ratio (variance) of one repetition (default: hierarchical " +
                       $"{SyntheticNsd.HierarchicalDefaultSnr}, linear 1.0).",
     };
+    readonly Option<double> prfColour = new Option<double>("--prf-colour")
+    {
+        Description = "Hierarchical world: weight of a signed local colour term (mean luminance and opponent colour " +
+            "under each voxel's receptive field) beside the edge energy in the low-level drive. 0 = edge energy " +
+            $"only (the evidence studies' world); the demo uses {SyntheticNsd.DemoPrfColour}.",
+        DefaultValueFactory = _ => 0,
+    };
     readonly Option<int> reps = new Option<int>("--repetitions")
     {
         Description = "Repetitions per image, averaged (hierarchical: at least 2, for the noise ceiling).",
@@ -62,7 +69,7 @@ public sealed class SynthCommand : StageCommand<SynthOptions, SynthResult>
     { Description = "Write into a non-empty --out folder (files of the layout are replaced)." };
 
     protected override Option[] Options =>
-        [output, subject, train, test, size, seed, world, cats, snr, reps, dtype, force];
+        [output, subject, train, test, size, seed, world, cats, snr, prfColour, reps, dtype, force];
 
     protected override void ConfigureOptions()
     {
@@ -88,6 +95,7 @@ public sealed class SynthCommand : StageCommand<SynthOptions, SynthResult>
             Seed = parse.GetValue(seed),
             Categories = parse.GetValue(cats),
             Snr = parse.GetValue(snr),
+            PrfColour = parse.GetValue(prfColour),
             FmriDType = parse.GetValue(dtype)!,
             Repetitions = parse.GetValue(reps),
             World = parse.GetValue(world) == "linear" ? SynthWorld.Linear : SynthWorld.Hierarchical,

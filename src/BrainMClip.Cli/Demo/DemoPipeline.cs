@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BrainMClip.Cli.Commands;
@@ -127,8 +128,13 @@ public sealed class DemoPipeline(DemoOptions o, CancellationToken cancel = defau
 
     /// <summary>Stage 1's command line: the subject of the chosen world.</summary>
     public string[] SynthCommandLine() =>
-        ["synth", "--world", o.World, "--out", P("data"), "--train", $"{o.Train}", "--test", $"{o.Test}",
-            "--image-size", $"{o.ImageSize}", "--seed", $"{o.Seed}"];
+    [
+        "synth", "--world", o.World, "--out", P("data"), "--train", $"{o.Train}", "--test", $"{o.Test}",
+        "--image-size", $"{o.ImageSize}", "--seed", $"{o.Seed}",
+        .. o.World == "hierarchical"
+            ? new[] { "--prf-colour", SyntheticNsd.DemoPrfColour.ToString(CultureInfo.InvariantCulture) }
+            : [],
+    ];
 
     /// <summary>Stage 3's command line: clip-train (encoder "trained") or clip-init (encoder "random").</summary>
     public string[] EncoderCommandLine() => o.Encoder == "trained"

@@ -28,6 +28,12 @@ public static partial class SyntheticNsd
     public const long SynthSceneIndexBase = 1L << 40;
 
     /// <summary>
+    /// The demo's <see cref="SynthOptions.PrfColour"/>: as much signed colour as edge energy in the low-level drive,
+    /// so the brain carries where which colour is (as V1–V4 partly do) and reconstructions can get colours right.
+    /// </summary>
+    public const double DemoPrfColour = 1.0;
+
+    /// <summary>
     /// Side of the energy grid the prf receptive fields read; the local-contrast ground truth is 8×8.
     /// </summary>
     const int EnergyGrid = 16, ContrastGrid = 8;
@@ -43,7 +49,11 @@ public static partial class SyntheticNsd
         var idx = Enumerable.Range(0, general.Length).Where(i => general[i] > 0).ToArray();
         int nd = idx.Length;
         var voxels = WorldBrain.MakeVoxels(WorldRng.For(o.Seed, 0, stream: 1), o.Grid, idx, rois, RetinotopicRf);
-        var signal = WorldBrain.Responses(scenes, energy, EnergyGrid, voxels);
+        var colour = o.PrfColour > 0
+            ? new WorldColourTerm(o.PrfColour, LocalColour(pixels, n, o.ImageSize),
+                WorldBrain.ColourWeights(WorldRng.For(o.Seed, 0, stream: 3), voxels.Length))
+            : null;
+        var signal = WorldBrain.Responses(scenes, energy, EnergyGrid, voxels, colour);
 
         var model = new WorldNoiseModel { Snr = o.EffectiveSnr, Repetitions = o.Repetitions };
         var noiseRng = WorldRng.For(o.Seed, 0, stream: 2);
@@ -82,6 +92,36 @@ public static partial class SyntheticNsd
             bar.Advance();
         }
         return (scenes, pixels, energy);
+    }
+
+    /// <summary>
+    /// Signed mean colour per energy-grid cell, (n, 3·G·G): luminance, R−G, B−(R+G)/2 in 0..1 units (the opponent
+    /// channels of <see cref="WorldEnergy"/>, averaged instead of differentiated).
+    /// </summary>
+    static float[] LocalColour(byte[] pixels, int n, int S)
+    {
+        int G = EnergyGrid, ef = WorldEnergy.Channels * G * G, px = S * S * 3;
+        var res = new float[(long)n * ef];
+        Parallel.For(0, n, i =>
+        {
+            var acc = new double[ef];
+            var cnt = new int[G * G];
+            for (int y = 0; y < S; y++)
+                for (int x = 0; x < S; x++)
+                {
+                    long p = (long)i * px + 3 * (y * S + x);
+                    double r = pixels[p] / 255.0, g = pixels[p + 1] / 255.0, b = pixels[p + 2] / 255.0;
+                    int cell = (y * G / S) * G + x * G / S;
+                    cnt[cell]++;
+                    acc[cell] += 0.299 * r + 0.587 * g + 0.114 * b;
+                    acc[G * G + cell] += r - g;
+                    acc[2 * G * G + cell] += b - (r + g) / 2;
+                }
+            for (int c = 0; c < WorldEnergy.Channels; c++)
+                for (int k = 0; k < G * G; k++)
+                    res[(long)i * ef + c * G * G + k] = (float)(acc[c * G * G + k] / cnt[k]);
+        });
+        return res;
     }
 
     /// <summary>Luminance edge energy pooled to 8×8 (the "local contrast" ground truth), (n, 64).</summary>
@@ -191,6 +231,7 @@ public static partial class SyntheticNsd
             ["image_size"] = o.ImageSize,
             ["snr_per_repetition"] = model.Snr,
             ["repetitions"] = model.Repetitions,
+            ["prf_colour"] = o.PrfColour,
             ["fmri_dtype"] = o.FmriDType,
             ["noise"] = new JsonObject
             {

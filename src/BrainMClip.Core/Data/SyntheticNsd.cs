@@ -38,6 +38,13 @@ public sealed record SynthOptions
     /// </summary>
     public double? Snr { get; init; }
     public int Repetitions { get; init; } = 3;
+    /// <summary>
+    /// Hierarchical world only: weight of a signed local colour term in the low-level drive (mean luminance and
+    /// colour-opponent values over the receptive field, random signed weights per voxel), relative to the edge-energy
+    /// term. 0 (default) = edge energy only, the world of the evidence studies; the demo uses
+    /// <see cref="SyntheticNsd.DemoPrfColour"/>.
+    /// </summary>
+    public double PrfColour { get; init; }
     /// <summary>"float32" or "float64".</summary>
     public string FmriDType { get; init; } = "float32";
     /// <summary>Voxel grid [nx, ny, nz]; y runs posterior → anterior.</summary>
@@ -62,6 +69,11 @@ public sealed record SynthOptions
         if (LinearCategories < 1 || LinearCategories > SyntheticNsd.CategoryNames.Length)
             throw new UserInputException(
                 $"--categories: {LinearCategories} is out of range (1..{SyntheticNsd.CategoryNames.Length})");
+        if (PrfColour != 0 && World != SynthWorld.Hierarchical)
+            throw new UserInputException(
+                "--prf-colour: only the hierarchical world has it (pass --world hierarchical)");
+        if (!(PrfColour >= 0) || !double.IsFinite(PrfColour))
+            throw new UserInputException($"--prf-colour: {PrfColour} must be 0 or a positive number");
         if (!(EffectiveSnr > 0) || !double.IsFinite(EffectiveSnr))
             throw new UserInputException($"--snr: {EffectiveSnr} must be a positive number");
         int minReps = World == SynthWorld.Linear ? 1 : 2;

@@ -50,7 +50,10 @@ public class DemoPipelineTests
     {
         var o = new DemoOptions { OutDir = "out", Seed = 2 };
         Assert.Equal(("hierarchical", "shipped"), (o.World, o.Encoder));
-        Assert.Equal(SynthWorld.Hierarchical, Bind(new SynthCommand(), new DemoPipeline(o).SynthCommandLine()).World);
+        var synth = Bind(new SynthCommand(), new DemoPipeline(o).SynthCommandLine());
+        Assert.Equal(SynthWorld.Hierarchical, synth.World);
+        // The demo's brain sees colour as well as edges, so its reconstructions can get colours right.
+        Assert.Equal(SyntheticNsd.DemoPrfColour, synth.PrfColour);
     }
 
     [Fact]
@@ -60,7 +63,8 @@ public class DemoPipelineTests
         var demo = new DemoPipeline(o);
         var init = Bind(new ClipInitCommand(), demo.EncoderCommandLine());
         Assert.Equal(new ClipInitCommand.Request(Path.Combine("out", "clip"), "tiny", 2), init);
-        Assert.Equal(SynthWorld.Linear, Bind(new SynthCommand(), demo.SynthCommandLine()).World);
+        var synth = Bind(new SynthCommand(), demo.SynthCommandLine());
+        Assert.Equal((SynthWorld.Linear, 0.0), (synth.World, synth.PrfColour));
         Assert.Equal("BrainMClip demo (synthetic linear-world subject, random-weight CLIP)", o.Title);
     }
 

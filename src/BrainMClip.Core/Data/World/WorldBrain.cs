@@ -14,6 +14,13 @@ public sealed record WorldVoxel(SyntheticNsd.VoxelKind Kind, string Roi, double 
     double AttributeGain, double LowWeight, double CatWeight);
 
 /// <summary>
+/// The optional signed colour part of the low-level drive: <paramref name="Colour"/> (n, 3·G·G) mean luminance and
+/// opponent colour per energy-grid cell; <paramref name="Weights"/> (N_D, 3) signed weights per voxel; its standardised
+/// drive is added with <paramref name="Weight"/> to the standardised edge-energy drive.
+/// </summary>
+public sealed record WorldColourTerm(double Weight, float[] Colour, double[] Weights);
+
+/// <summary>
 /// The hierarchical world's brain: how each voxel responds to a scene. It reads only the rendered image (through its
 /// energy maps) and the scene's symbolic content, never any network's features.
 /// </summary>
@@ -119,10 +126,12 @@ public static class WorldBrain
     /// Noise-free responses (n, N_D) row-major, each voxel standardised over the n images.
     /// <paramref name="energy"/>: (n, 3·G·G) <see cref="WorldEnergy"/> maps.
     /// </summary>
-    public static double[] Responses(WorldScene[] scenes, float[] energy, int grid, WorldVoxel[] voxels)
+    public static double[] Responses(WorldScene[] scenes, float[] energy, int grid, WorldVoxel[] voxels,
+        WorldColourTerm? colour = null)
     {
         int n = scenes.Length, nd = voxels.Length;
         var low = LowLevel(energy, n, grid, voxels);
+        if (colour is not null) AddColour(low, colour, n, grid, voxels);
         var cat = new double[(long)n * nd];
         for (int i = 0; i < n; i++)
             for (int v = 0; v < nd; v++)
@@ -137,8 +146,48 @@ public static class WorldBrain
         return s;
     }
 
+    /// <summary>
+    /// Signed colour weights per voxel, (N_D, 3): luminance, R−G, B−Y, each N(0, 1), from their own random stream so
+    /// that turning the colour term on leaves every other draw of the world unchanged.
+    /// </summary>
+    public static double[] ColourWeights(WorldRng rng, int voxels)
+    {
+        var w = new double[voxels * WorldEnergy.Channels];
+        for (int k = 0; k < w.Length; k++) w[k] = rng.Gauss();
+        return w;
+    }
+
+    /// <summary>
+    /// low ← standardise(low) + weight · standardise(Σ_c w_c Σ_cells RF(cell) colour_c(cell)): a linear, signed
+    /// read-out of the mean colour under each voxel's receptive field, on top of the compressive edge energy.
+    /// </summary>
+    static void AddColour(double[] low, WorldColourTerm colour, int n, int G, WorldVoxel[] voxels)
+    {
+        int nd = voxels.Length;
+        var weighted = voxels.Select((v, j) => v with
+        {
+            EnergyWeights = colour.Weights.AsSpan(j * WorldEnergy.Channels, WorldEnergy.Channels).ToArray(),
+            Exponent = 1,
+        }).ToArray();
+        var drive = SpatialDrive(colour.Colour, n, G, weighted);
+        SyntheticNsd.Standardise(low, n, nd);
+        SyntheticNsd.Standardise(drive, n, nd);
+        for (long k = 0; k < low.LongLength; k++) low[k] += colour.Weight * drive[k];
+    }
+
     /// <summary>Compressive spatial summation: (Σ_cells RF(cell) Σ_c w_c E_c(cell))^exponent per voxel.</summary>
     static double[] LowLevel(float[] energy, int n, int G, WorldVoxel[] voxels)
+    {
+        var drive = SpatialDrive(energy, n, G, voxels);
+        int nd = voxels.Length;
+        for (long i = 0; i < n; i++)
+            for (int v = 0; v < nd; v++)
+                drive[i * nd + v] = Math.Pow(Math.Max(0, drive[i * nd + v]), voxels[v].Exponent);
+        return drive;
+    }
+
+    /// <summary>Σ_cells RF(cell) Σ_c w_c map_c(cell) per image and voxel, (n, N_D) row-major.</summary>
+    static double[] SpatialDrive(float[] maps, int n, int G, WorldVoxel[] voxels)
     {
         int nd = voxels.Length, F = WorldEnergy.Channels * G * G;
         var w = new float[(long)nd * F];
@@ -161,13 +210,10 @@ public static class WorldBrain
         double[] drive;
         using (NewDisposeScope())
         {
-            var e = tensor(energy, new long[] { n, F });
+            var e = tensor(maps, new long[] { n, F });
             var wt = tensor(w, new long[] { nd, F });
             drive = nn.functional.linear(e, wt).to_type(ScalarType.Float64).data<double>().ToArray();
         }
-        for (long i = 0; i < n; i++)
-            for (int v = 0; v < nd; v++)
-                drive[i * nd + v] = Math.Pow(Math.Max(0, drive[i * nd + v]), voxels[v].Exponent);
         return drive;
     }
 }

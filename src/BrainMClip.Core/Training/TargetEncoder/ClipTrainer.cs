@@ -60,6 +60,12 @@ public sealed record ClipTrainOptions
     public bool WhitenInit { get; init; } = true;
     /// <summary>Run the per-layer read-outs of the probe (layers.json).</summary>
     public bool LayerProbe { get; init; } = true;
+    /// <summary>
+    /// Fraction of each batch seen at a low resolution (<see cref="LowResolution"/>; one side per batch drawn from
+    /// <see cref="LowResSides"/>): the metric CLIP must recognise the demo generator's 32-px renderings.
+    /// </summary>
+    public double LowResFraction { get; init; } = 0.5;
+    public (int Min, int Max) LowResSides { get; init; } = (16, 40);
 }
 
 public sealed record ClipTrainResult(string OutDir, bool Completed, int EpochsDone, double Seconds, JsonObject Summary);
@@ -198,6 +204,9 @@ public static class ClipTrainer
         Require(o.CurriculumEpochs >= 0, $"--curriculum-epochs {o.CurriculumEpochs}: expected 0 or more");
         Require(o.MaxLr > 0 && double.IsFinite(o.MaxLr), $"--lr {o.MaxLr}: expected a positive number");
         Require(o.WarmupFraction is >= 0 and < 1, $"--warmup {o.WarmupFraction}: expected a fraction in [0, 1)");
+        Require(o.LowResFraction is >= 0 and <= 1, $"--lowres {o.LowResFraction}: expected a fraction in [0, 1]");
+        Require(o.LowResSides.Min >= 2 && o.LowResSides.Min <= o.LowResSides.Max,
+            $"--lowres-sides {o.LowResSides.Min}-{o.LowResSides.Max}: expected min-max with 2 <= min <= max");
         Require(o.RetrievalWay >= 2 && o.ProbeImages >= o.RetrievalWay + 10 && o.ProbeImages >= o.BatchSize,
             $"probe of {o.ProbeImages} scenes: expected at least {o.RetrievalWay} + 10 and one batch");
         AtomicFile.RequireWritable(Path.Combine(o.OutDir, "training.json"), "--out");
@@ -299,6 +308,7 @@ public static class ClipTrainer
     {
         net.train();
         using var gen = new Generator((ulong)o.Seed * 1_000_003UL + (ulong)state.Epoch + 101);
+        using var views = new Generator((ulong)o.Seed * 1_000_003UL + (ulong)state.Epoch + 500_009);
         var order = randperm(set.Count, generator: gen);
         long steps = set.Count / o.BatchSize;
         double pooled = 0, tokens = 0, presence = 0, local = 0, parts = 0, gradNorm = 0;
@@ -309,7 +319,9 @@ public static class ClipTrainer
             double lr = LearningRate(state.Step, totalSteps, o);
             foreach (var g in opt.ParamGroups) g.LearningRate = lr;
             var idx = order.narrow(0, i * o.BatchSize, o.BatchSize);
-            var px = ClipTrainingProbe.Pixels(set.Images.index_select(0, idx), processor);
+            var batchImages = LowResolution.Augment(set.Images.index_select(0, idx), o.LowResFraction,
+                o.LowResSides.Min, o.LowResSides.Max, views);
+            var px = ClipTrainingProbe.Pixels(batchImages, processor);
             var terms = net.Loss(px, set.Captions.index_select(0, idx), set.Families.index_select(0, idx),
                 set.Coverage?.index_select(0, idx), o.Weights);
             opt.zero_grad();
@@ -400,6 +412,8 @@ public static class ClipTrainer
         ["probe_images"] = o.ProbeImages,
         ["retrieval_way"] = o.RetrievalWay,
         ["loss_weights"] = JsonSerializer.SerializeToNode(o.Weights),
+        ["lowres_fraction"] = o.LowResFraction,
+        ["lowres_sides"] = new JsonArray(o.LowResSides.Min, o.LowResSides.Max),
     };
 
     static string Fingerprint(ClipTrainOptions o, ClipVisionConfig cfg, int tap, IClipSceneSource source) =>

@@ -82,6 +82,7 @@ public static class ClipTrainingProbe
             ["patch_family_chance"] = set.Coverage is null ? null : R(SoftChance(set.Coverage)),
             ["semantic_mean_cosine"] = R(MeanOffDiagonalCosine(targets)),
             ["label_retrieval"] = LabelRetrieval(set.Labels, targets, fit, retrievalWay),
+            ["lowres_two_way"] = LowResIdentification(net, set.Images.narrow(0, fit, retrievalWay), processor, batch),
         };
         if (perLayer)
         {
@@ -96,6 +97,40 @@ public static class ClipTrainingProbe
     /// </summary>
     public static Tensor Pixels(Tensor imagesU8, ClipImageProcessor processor) =>
         processor.PreprocessBatch(imagesU8.to_type(ScalarType.Float32) / 255f);
+
+    /// <summary>
+    /// The CLIP metric's question for images seen at 32 and 16 px (<see cref="LowResolution.View"/>): 2-way
+    /// identification of each low-resolution view's embedding (ImageEmbeds) among the full-resolution images'
+    /// (chance 0.5). 1.0 means the embedding survives the resolution loss of the demo generator's renderings.
+    /// </summary>
+    static JsonObject LowResIdentification(ClipTrainingNet net, Tensor imagesU8, ClipImageProcessor processor,
+        int batch)
+    {
+        using var scope = NewDisposeScope();
+        Tensor Embed(Tensor u8)
+        {
+            var rows = new List<Tensor>();
+            for (long s = 0; s < u8.shape[0]; s += batch)
+            {
+                using var inner = NewDisposeScope();
+                var chunk = u8.narrow(0, s, Math.Min(batch, u8.shape[0] - s));
+                using var r = net.Clip.Run(Pixels(chunk, processor), new ClipRunOptions());
+                rows.Add(F.normalize(r.ImageEmbeds.to_type(ScalarType.Float64), dim: -1).MoveToOuterDisposeScope());
+            }
+            return cat(rows, 0);
+        }
+        var full = Embed(imagesU8);
+        var row = new JsonObject();
+        foreach (int side in new[] { 32, 16 })
+        {
+            var sim = Embed(LowResolution.View(imagesU8, side)).matmul(full.t());   // (N, N): view i vs image j
+            var right = sim.diagonal().unsqueeze(1);
+            long n = sim.shape[0];
+            double wins = sim.lt(right).to_type(ScalarType.Float64).sum().item<double>();
+            row[$"side_{side}"] = R(wins / (n * (double)(n - 1)));
+        }
+        return row;
+    }
 
     /// <summary>
     /// BCE of always predicting each family's base rate (the loss of a head that learned nothing about the image).
