@@ -43,10 +43,11 @@ public sealed class ClipTrainCommand : StageCommand<ClipTrainCommand.Request, Cl
     };
     readonly Option<int> epochs = new Option<int>("--epochs")
     {
-        Description = "Epochs (the first --curriculum-epochs on one-object scenes). The defaults (4000 x 20 = 2,500 " +
-            "steps) are the run that learns the world's categories; with --seed 3 --threads 1 they remake the " +
-            "shipped encoder assets/encoders/world-tiny.",
-        DefaultValueFactory = _ => 20,
+        Description = "Epochs (the first --curriculum-epochs on one-object scenes). The defaults (4000 x 40 = 5,000 " +
+            "steps, half of each batch at low resolution) are the run that learns the world's categories and " +
+            "recognises 32-px images; with --seed 3 --threads 1 they remake the shipped encoder " +
+            "assets/encoders/world-tiny.",
+        DefaultValueFactory = _ => 40,
     };
     readonly Option<int> seed = new Option<int>("--seed")
     {

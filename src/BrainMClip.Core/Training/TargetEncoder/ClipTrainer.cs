@@ -19,11 +19,12 @@ public sealed record ClipTrainOptions
     /// <summary>An explicit architecture instead of the preset (tests use very small ones).</summary>
     public ClipVisionConfig? Config { get; init; }
     /// <summary>
-    /// Scenes per epoch, fresh every epoch. Defaults 4000 × 20 (2,500 steps): the run whose final layer carries the
-    /// world's categories (docs/simulation.md); 2500 × 8 (624 steps) is the quick, weaker setting.
+    /// Scenes per epoch, fresh every epoch. Defaults 4000 × 40 (5,000 steps): the run whose final layer carries the
+    /// world's categories and survives low resolution (docs/simulation.md); 2500 × 8 (624 steps) is the quick, weaker
+    /// setting.
     /// </summary>
     public int Images { get; init; } = 4000;
-    public int Epochs { get; init; } = 20;
+    public int Epochs { get; init; } = 40;
     public int Seed { get; init; }
     public int BatchSize { get; init; } = 32;
     public double MaxLr { get; init; } = 1e-3;
