@@ -2,7 +2,11 @@
 
 Medians pool the timed repetitions of all rounds of a side. With `bench/run --only`, workloads not measured in
 this run are kept from the existing results file (each workload records when and under which load it was measured).
+With an empty RAW (bench/run --count-flops passes /dev/null) nothing new was measured: the stored results are
+re-rendered, i.e. their roofline figures recomputed from the current bench/flops.json, and the file keeps its
+run's metadata (threads, machine, BLAS, commit, generated_at) plus the time of the re-render.
 Usage: report.py RAW.jsonl OUT.json --threads N [--quick] [--rounds N]
+       report.py --merge-flops ROWS.jsonl FLOPS.json   (bench/run --count-flops: merge new counts, keep other rows)
 """
 import argparse
 import datetime
@@ -10,6 +14,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 
 
 def median(xs):
@@ -46,6 +51,37 @@ def flops_of(name, entry, table):
     return entry.get("harness_flops")  # counted by the harness itself from the shapes (train_step_paper_gemms)
 
 
+FLOPS_WHAT = ("FLOPs per timed call, counted from the shapes by torch.profiler(with_flops=True) (PyTorch 1.13) running "
+              "one call of bench/pytorch/bench.py: mm, addmm, bmm, baddbmm (2MNK; attention's q.k^T and w.v run as "
+              "bmm there and are counted) and conv2d (2 x output elements x Cin/groups x kh x kw); conv2d x3 in "
+              "training steps (the profiler does not count conv backward); elementwise, normalisation and softmax "
+              "work not counted. bench/hand_flops.py counts the CLIP towers, the VD UNet and the VAE decoder by hand "
+              "from the layer shapes: equal to the FLOP. Rows with counted_at were (re)counted then. Regenerate: "
+              "bench/run --count-flops [--only NAME,...] (merges into this file, then re-renders results.json)")
+
+
+def merge_flops(rows_path, flops_path):
+    """bench/run --count-flops: put the newly counted rows into bench/flops.json, keeping every other row."""
+    rows = [json.loads(l) for l in open(rows_path) if l.strip()]
+    if not rows:
+        raise SystemExit("report.py --merge-flops: no counts in " + rows_path)
+    table = json.load(open(flops_path)).get("workloads", {}) if os.path.exists(flops_path) else {}
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for r in rows:
+        r["counted_at"] = now
+        table[r["name"]] = r
+    tmp = flops_path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"what": FLOPS_WHAT, "workloads": table}, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, flops_path)
+    import hand_flops  # bench/hand_flops.py: the independent count from the layer shapes
+    for r in rows:
+        hand = hand_flops.WORKLOADS.get(r["name"])
+        check = "" if hand is None else f"; by hand {hand() / 1e9:.1f} GFLOP (difference {r['flops'] - hand()})"
+        print(f"flops {r['name']}: {r['flops'] / 1e9:.1f} GFLOP per call ({r['counted']}){check}")
+
+
 def roofline(name, entry, table, peak):
     """FLOPs, GFLOP/s (wall and CPU time) and the fraction of the BrainMClip GEMM peak measured in the same run."""
     f = flops_of(name, entry, table)
@@ -70,6 +106,8 @@ def roofline(name, entry, table, peak):
 
 
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--merge-flops":
+        return merge_flops(sys.argv[2], sys.argv[3])
     ap = argparse.ArgumentParser()
     ap.add_argument("raw")
     ap.add_argument("out")
@@ -127,7 +165,8 @@ def main():
                 entry[f"{side}_phases"] = ok[-1]["phases"]
             for k in ("megabytes", "batch", "parameters", "voxels", "preset", "cfg", "output", "tokens", "command", "full",
                       "exit_code", "cold_ms", "decided_route", "probe_runs", "reason", "conv_route", "route", "shapes",
-                      "steps", "guidance", "unet_rows", "model", "identical_to_b1", "what"):
+                      "steps", "guidance", "unet_rows", "model", "identical_to_b1", "max_abs_diff_to_b1",
+                      "png_bytes_differing_from_b1", "what"):
                 if k in ok[0]:
                     entry[k] = ok[0][k]
             if "megabytes" in ok[0]:
@@ -161,7 +200,20 @@ def main():
         entry["gemm_peak_gflops"], entry["pytorch_gemm_peak_gflops"] = own["brainmclip"], own["pytorch"]
         roofline(name, entry, table, own)
 
-    result = {
+    if not rows and os.path.exists(a.out):
+        # Re-render (bench/run --count-flops): nothing measured now; keep the run's own metadata.
+        result = json.load(open(a.out))
+        result["workloads"] = workloads
+        result["roofline_rerendered_at"] = now
+        result["roofline_rerendered_commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
+                                                              capture_output=True, text=True).stdout.strip()
+    else:
+        result = new_result(a, workloads, blas, now)
+    write_and_print(a, result, workloads, names)
+
+
+def new_result(a, workloads, blas, now):
+    return {
         "workloads": workloads,
         "threads": a.threads,
         "machine": machine(),
@@ -171,6 +223,9 @@ def main():
         "generated_at": now,
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
     }
+
+
+def write_and_print(a, result, workloads, names):
     tmp = a.out + ".tmp"
     with open(tmp, "w") as f:
         json.dump(result, f, indent=1)
@@ -195,7 +250,9 @@ def main():
         if "brainmclip_peak_rss_mb" in e and name != "demo":
             extra.append(f"RSS {e['brainmclip_peak_rss_mb']} / {e.get('pytorch_peak_rss_mb', '-')} MB")
         if "identical_to_b1" in e:
-            extra.append(f"identical to K=1: {e['identical_to_b1']}")
+            extra.append(f"identical to K=1: {e['identical_to_b1']}"
+                         + (f" (max |d| {e['max_abs_diff_to_b1']:.1e}, {e.get('png_bytes_differing_from_b1')} PNG bytes)"
+                            if "max_abs_diff_to_b1" in e else ""))
         if "brainmclip_mb_per_s" in e:
             extra.append(f"MB/s {e['brainmclip_mb_per_s']:.0f} vs {e.get('pytorch_mb_per_s', float('nan')):.0f}")
         if name == "demo":
@@ -207,7 +264,7 @@ def main():
         print(f"{name:<18} {fmt(b):>14} {fmt(p):>12} {fmt(r):>7}  {'; '.join(extra)}{mark}")
     for side, info in result["blas"].items():
         print(f"BLAS {side}: {info.get('gflops', 0):.1f} GFLOP/s matmul; {info.get('blas') or ', '.join(info.get('blas_libs', []))}")
-    print(f"threads {a.threads}; {result['machine']}; load now {' '.join(result['load_average_at_report'])}; wrote {a.out}")
+    print(f"threads {result['threads']}; {result['machine']}; load at report {' '.join(result['load_average_at_report'])}; wrote {a.out}")
 
 
 if __name__ == "__main__":

@@ -121,7 +121,7 @@ static class Program
             "blas_check",
         "conv_probe", "conv_tail_layers", "reconstruct_pixel", "reconstruct_vd16", "train_step_paper_gemms",
         "vae_conv_512",
-        "reconstruct_vd64",
+        "reconstruct_vd64", "gemm_rows_probe",
     ];
 
     static double Median(List<double> xs)
@@ -160,6 +160,7 @@ static class Program
             "reconstruct_pixel" => ReconstructWorkloads.Pixel(batch),
             "reconstruct_vd16" => ReconstructWorkloads.VdSmall(batch),
             "reconstruct_vd64" => ReconstructWorkloads.VdFull(batch),
+            "gemm_rows_probe" => GemmRowsProbe.Create(),
             "train_step_tiny" => TrainStep("tiny", 2000, 800, trace),
             "train_step_paper" => TrainStep("paper", 15724, 4500, trace),
             "train_step_paper_gemms" => GemmWorkloads.PaperStep(trace),

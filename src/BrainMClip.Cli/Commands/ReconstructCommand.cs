@@ -90,7 +90,8 @@ public sealed class ReconstructCommand
     readonly Option<int> batch = new Option<int>("--batch")
     {
         Description = "Samples (test image x candidate) denoised together per UNet call (twice the rows with " +
-        "guidance); the images are identical for every value, only the time per image changes.",
+        "guidance); only the time per image changes. Images equal --batch 1's to the bit for the demo's generator; " +
+        "large generators on 2+ threads can differ in the last float bits (docs/performance.md).",
         DefaultValueFactory = _ => Reconstruction.DefaultBatch
     };
 

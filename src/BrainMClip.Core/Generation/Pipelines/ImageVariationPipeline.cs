@@ -135,7 +135,10 @@ public sealed class ImageVariationPipeline
     /// <paramref name="cond"/> (B, T, D) starts from its own noise drawn from <paramref name="generators"/>[i] as for
     /// B = 1, the scheduler step is elementwise, every image is decoded on its own, and the UNet's kernels see batch
     /// sizes for which they were measured batch-invariant (see <see cref="MaxImagesPerCall"/>; a lone unguided image
-    /// is run as two rows). Returns (B, 3, H, W) in [0, 1]; <paramref name="onProgress"/> counts sampling steps.
+    /// is run as two rows). MKL's linear layers round differently across row-count boundaries that depend on the
+    /// shape and thread count (≤ 8 rows; with 2 threads ≥ 256 rows at 1280 wide), so a large UNet can differ in the
+    /// last bits between batch sizes (docs/performance.md, bench gemm_rows_probe). Returns (B, 3, H, W) in [0, 1];
+    /// <paramref name="onProgress"/> counts sampling steps.
     /// </summary>
     public Tensor GenerateEach(Tensor cond, IReadOnlyList<Generator> generators, double guidance, int steps,
         Action<int>? onProgress = null)

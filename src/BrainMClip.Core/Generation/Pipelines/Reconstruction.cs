@@ -42,9 +42,10 @@ public sealed record ReconstructOptions
     /// </summary>
     public bool FromTrueFeatures { get; init; }
     /// <summary>
-    /// Samples (test image × candidate) denoised together per UNet call (2× the rows with guidance). The images are
-    /// identical to the bit for every value (each sample keeps its own seeded noise, see
-    /// <see cref="ImageVariationPipeline.GenerateEach"/>); only the time per image changes.
+    /// Samples (test image × candidate) denoised together per UNet call (2× the rows with guidance); only the time
+    /// per image changes. Each sample keeps its own seeded noise (<see cref="ImageVariationPipeline.GenerateEach"/>),
+    /// so the images equal K = 1's to the bit while every GEMM stays in one MKL rounding regime across K: measured for
+    /// the demo's generator; not for the 860 M-parameter VD UNet on 2 threads (docs/performance.md).
     /// </summary>
     public int Batch { get; init; } = Reconstruction.DefaultBatch;
 }
