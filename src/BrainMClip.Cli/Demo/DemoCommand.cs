@@ -27,6 +27,13 @@ public sealed class DemoCommand : ICliCommand
         { Description = "Seed for data, models and training.", DefaultValueFactory = _ => 0 };
         var epochs = new Option<int?>("--epochs")
         { Description = "BrainMCLIP training epochs (default: the tiny preset's)." };
+        var config = new Option<string>("--config")
+        {
+            Description = "BrainMCLIP network configuration for the training stage (train --config): tiny, paper or " +
+                          "a .json such as {\"base\": \"tiny\", \"model\": {\"head\": \"full\"}} " +
+                          "(docs/evidence.md).",
+            DefaultValueFactory = _ => "tiny",
+        };
         var quick = new Option<bool>("--quick") { Description = "Tiny sizes for a smoke run (about a minute)." };
         var world = new Option<string>("--world")
         {
@@ -50,7 +57,7 @@ public sealed class DemoCommand : ICliCommand
         var clipEpochs = new Option<int>("--clip-epochs")
         { Description = "--encoder trained: clip-train's epochs.", DefaultValueFactory = _ => 8 };
         foreach (var opt in new Option[]
-            { outDir, force, train, test, seed, epochs, quick, world, encoder, clipImages, clipEpochs })
+            { outDir, force, train, test, seed, epochs, config, quick, world, encoder, clipImages, clipEpochs })
             command.Options.Add(opt);
         command.SetAction((parse, cancel) =>
         {
@@ -65,6 +72,7 @@ public sealed class DemoCommand : ICliCommand
                 Test = q ? 30 : parse.GetValue(test),
                 Seed = parse.GetValue(seed),
                 Epochs = q ? 3 : parse.GetValue(epochs),
+                Config = parse.GetValue(config)!,
                 GeneratorSteps = q ? 40 : 300,
                 // 12 DDIM steps: three rows of 100 images (upper bound, BrainMCLIP, ridge) fit the 10-minute budget.
                 DiffusionSteps = q ? 5 : 12,

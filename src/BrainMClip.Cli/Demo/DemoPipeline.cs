@@ -21,6 +21,8 @@ public sealed record DemoOptions
     public int Seed { get; init; } = 0;
     /// <summary>Training epochs; null = the preset's own (tiny: tuned for this data size).</summary>
     public int? Epochs { get; init; }
+    /// <summary>The network's configuration (train --config): a preset name or a .json file.</summary>
+    public string Config { get; init; } = "tiny";
     public int GeneratorSteps { get; init; } = 300;
     public int DiffusionSteps { get; init; } = 12;
     /// <summary>The simulated world `synth` writes: "linear" or "hierarchical" (docs/simulation.md).</summary>
@@ -98,12 +100,12 @@ public sealed class DemoPipeline(DemoOptions o, CancellationToken cancel = defau
         int nD = info.Split.Detail.Length, nS = info.Split.Semantic.Length;
         var parameters = Stage(new ParamsCommand(),
             "5. Parameter counts of this configuration beside MindBridge / MindEye1", P("params.json"),
-            "params", "--config", "tiny", "--voxels-detail", $"{nD}", "--voxels-semantic", $"{nS}", "--json");
+            "params", "--config", o.Config, "--voxels-detail", $"{nD}", "--voxels-semantic", $"{nS}", "--json");
 
         string[] epochArgs = o.Epochs is { } e ? ["--epochs", $"{e}"] : [];
         Stage(new TrainCommand(),
             "6a. Train BrainMCLIP (tiny preset): two streams, multi-granularity loss, cross-reconstruction", null,
-            ["train", "--data", P("data"), "--features", P("features", "train.safetensors"), "--config", "tiny",
+            ["train", "--data", P("data"), "--features", P("features", "train.safetensors"), "--config", o.Config,
              "--out", P("run"), "--seed", $"{o.Seed}", .. epochArgs]);
         Stage(new PredictCommand(), "6b. Predict CLIP tokens for the test fMRI", null,
             "predict", "--run", P("run"), "--data", P("data"), "--split", "test", "--out",
