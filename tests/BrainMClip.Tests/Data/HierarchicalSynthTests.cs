@@ -250,5 +250,30 @@ public class HierarchicalSynthTests : IClassFixture<HierarchicalSynthTests.Subje
             "--train", "10", "--test", "5");
         Assert.Equal(2, code);
         Assert.Contains("--repetitions", err);
+        (code, _, err) = CliRunner.Run("synth", "--out", Path.Combine(dir.Path, "c"), "--world", "linear",
+            "--prf-colour", "1", "--train", "10", "--test", "5");
+        Assert.Equal(2, code);
+        Assert.Contains("--world hierarchical", err);
+        (code, _, err) = CliRunner.Run("synth", "--out", Path.Combine(dir.Path, "d"), "--prf-colour", "-0.5",
+            "--train", "10", "--test", "5");
+        Assert.Equal(2, code);
+        Assert.Contains("--prf-colour", err);
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "d", "ground_truth")));
+    }
+
+    [Theory]
+    [InlineData("--lowres", "1.5", "expected a fraction")]
+    [InlineData("--lowres-sides", "40-16", "2 <= min <= max")]
+    [InlineData("--lowres-sides", "16", "expected min-max")]
+    public void ClipTrainRejectsBadLowResolutionSettings(string option, string value, string message)
+    {
+        using var dir = new TempDir();
+        string outDir = Path.Combine(dir.Path, "enc");
+        var (code, _, err) = CliRunner.Run("clip-train", "--out", outDir, option, value, "--images", "32",
+            "--epochs", "1");
+        Assert.Equal(2, code);
+        Assert.Contains(option, err);
+        Assert.Contains(message, err);
+        Assert.False(File.Exists(Path.Combine(outDir, "model.safetensors")));
     }
 }
