@@ -105,10 +105,10 @@ PHASES = Phases()
 # ---------------------------------------------------------------- BrainMCLIP (docs/model.md; src/BrainMClip.Core/Model)
 PRESETS = {
     # Mirrors BrainMClipConfig's presets (src/BrainMClip.Core/Model/BrainMClipConfig.cs); keep them in step.
-    "tiny": dict(tokens=65, detail_width=128, semantic_width=64, hidden=256, blocks=1, rank=8, max_lr=1e-3,
-                 dropout_input=0.5, dropout_blocks=0.15, ridge_skip=False),
-    "paper": dict(tokens=257, detail_width=1024, semantic_width=768, hidden=2048, blocks=4, rank=64, max_lr=3e-4,
-                  dropout_input=0.5, dropout_blocks=0.15, ridge_skip=False),
+    "tiny": dict(tokens=65, detail_width=128, semantic_width=64, hidden=256, blocks=1, rank=8, head="full",
+                 max_lr=1e-3, dropout_input=0.5, dropout_blocks=0.15, ridge_skip=False),
+    "paper": dict(tokens=257, detail_width=1024, semantic_width=768, hidden=2048, blocks=4, rank=64, head="low_rank",
+                  max_lr=3e-4, dropout_input=0.5, dropout_blocks=0.15, ridge_skip=False),
 }
 
 
@@ -130,8 +130,12 @@ class Encoder(nn.Module):
         self.input, self.input_norm = nn.Linear(voxels, h), nn.LayerNorm(h)
         self.input_drop = nn.Dropout(c["dropout_input"])
         self.blocks = nn.ModuleList([Block(h, c["dropout_blocks"]) for _ in range(c["blocks"])])
-        self.proj, self.up = nn.Linear(h, t * r), nn.Linear(r, width, bias=False)
-        self.token_bias = nn.Parameter(torch.zeros(t, width))
+        # model.head: "low_rank" = Linear(h, t*r), shared Linear(r, width), (t, width) bias; "full" = Linear(h, t*width)
+        if c["head"] == "full":
+            self.proj, self.up, self.token_bias = nn.Linear(h, t * width), None, None
+        else:
+            self.proj, self.up = nn.Linear(h, t * r), nn.Linear(r, width, bias=False)
+            self.token_bias = nn.Parameter(torch.zeros(t, width))
         # model.ridge_skip: a fixed (buffer, not trained) linear map voxels -> flattened tokens added to the output.
         if c["ridge_skip"]:
             self.register_buffer("skip_weight", torch.randn(voxels, t * width) * 0.01)
@@ -146,7 +150,10 @@ class Encoder(nn.Module):
         return b
 
     def tokens(self, b, x):
-        out = self.up(self.proj(b).reshape(-1, self.t, self.r)) + self.token_bias
+        if self.up is None:
+            out = self.proj(b).reshape(-1, self.t, self.width)
+        else:
+            out = self.up(self.proj(b).reshape(-1, self.t, self.r)) + self.token_bias
         if self.skip_weight is not None:
             out = out + F.linear(x, self.skip_weight.t(), self.skip_bias).reshape(-1, self.t, self.width)
         return out

@@ -31,6 +31,7 @@ public class BenchPresetSyncTests
             ["blocks"] = c.Model.Blocks.ToString(CultureInfo.InvariantCulture),
             ["rank"] = c.Model.Rank.ToString(CultureInfo.InvariantCulture),
             ["ridge_skip"] = c.Model.RidgeSkip ? "True" : "False",
+            ["head"] = $"\"{c.EffectiveHead}\"",
         };
         foreach (var (k, v) in expected) Assert.True(fields.TryGetValue(k, out var got) && got == v,
             $"{name}.{k}: bench.py {fields.GetValueOrDefault(k)}, C# {v}");

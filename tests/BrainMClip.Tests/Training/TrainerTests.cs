@@ -189,7 +189,12 @@ public class TrainerTests
         var p = ModelTestData.Make(120, 10);
         using var d = new TempDir();
         var cfg = ModelTestData.Tiny(epochs: 8, seed: 1, valFraction: 0.25);
-        cfg = cfg with { Training = cfg.Training with { SelectBy = "retrieval_both" } };
+        // The low-rank head (tiny's before 30 Nov) gives this problem epochs where the two rules disagree.
+        cfg = cfg with
+        {
+            Model = cfg.Model with { Head = "low_rank" },
+            Training = cfg.Training with { SelectBy = "retrieval_both" },
+        };
         var r = Trainer.Train(cfg, ModelTestData.Training(p), d.Path, Quiet);
         var lines = MetricsLog.Read(new RunFolder(d.Path).MetricsPath);
         var score = lines.Select(l =>
