@@ -242,23 +242,18 @@ public class HierarchicalSynthTests : IClassFixture<HierarchicalSynthTests.Subje
     public void LinearOnlyOptionsAreRejected()
     {
         using var dir = new TempDir();
-        var (code, _, err) = CliRunner.Run("synth", "--out", Path.Combine(dir.Path, "a"), "--categories", "4",
-            "--train", "10", "--test", "5");
-        Assert.Equal(2, code);
-        Assert.Contains("--world linear", err);
-        (code, _, err) = CliRunner.Run("synth", "--out", Path.Combine(dir.Path, "b"), "--repetitions", "1",
-            "--train", "10", "--test", "5");
-        Assert.Equal(2, code);
-        Assert.Contains("--repetitions", err);
-        (code, _, err) = CliRunner.Run("synth", "--out", Path.Combine(dir.Path, "c"), "--world", "linear",
-            "--prf-colour", "1", "--train", "10", "--test", "5");
-        Assert.Equal(2, code);
-        Assert.Contains("--world hierarchical", err);
-        (code, _, err) = CliRunner.Run("synth", "--out", Path.Combine(dir.Path, "d"), "--prf-colour", "-0.5",
-            "--train", "10", "--test", "5");
-        Assert.Equal(2, code);
-        Assert.Contains("--prf-colour", err);
-        Assert.False(Directory.Exists(Path.Combine(dir.Path, "d", "ground_truth")));
+        void Rejected(string folder, string message, params string[] options)
+        {
+            var (code, _, err) = CliRunner.Run(["synth", "--out", Path.Combine(dir.Path, folder), .. options,
+                "--train", "10", "--test", "5"]);
+            Assert.Equal(2, code);
+            Assert.Contains(message, err);
+            Assert.False(Directory.Exists(Path.Combine(dir.Path, folder, "ground_truth")));
+        }
+        Rejected("a", "--world linear", "--categories", "4");
+        Rejected("b", "--repetitions", "--repetitions", "1");
+        Rejected("c", "--world hierarchical", "--world", "linear", "--prf-colour", "1");
+        Rejected("d", "--prf-colour", "--prf-colour", "-0.5");
     }
 
     [Theory]
