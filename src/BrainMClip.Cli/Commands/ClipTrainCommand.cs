@@ -185,19 +185,20 @@ public sealed class ClipTrainCommand : StageCommand<ClipTrainCommand.Request, Cl
 
     static WorldSceneOptions SingleScenes(string range)
     {
-        var v = range.Split('-');
-        if (v.Length != 2 || !double.TryParse(v[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var a)
-            || !double.TryParse(v[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var b))
-            throw new UserInputException($"--curriculum-scale {range}: expected min-max, e.g. 0.5-0.85");
+        var (a, b) = ParseRange<double>(range, "--curriculum-scale", "min-max, e.g. 0.5-0.85");
         return WorldSceneOptions.SingleObject with { SingleScaleMin = a, SingleScaleMax = b };
     }
 
-    static (int, int) ParseSides(string range)
+    static (int, int) ParseSides(string range) =>
+        ParseRange<int>(range, "--lowres-sides", "min-max in pixels, e.g. 16-40");
+
+    /// <summary>"a-b" → (a, b); anything else is a usage error naming <paramref name="option"/>.</summary>
+    static (T, T) ParseRange<T>(string range, string option, string expected) where T : IParsable<T>
     {
         var v = range.Split('-');
-        if (v.Length != 2 || !int.TryParse(v[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var a)
-            || !int.TryParse(v[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var b))
-            throw new UserInputException($"--lowres-sides {range}: expected min-max in pixels, e.g. 16-40");
+        if (v.Length != 2 || !T.TryParse(v[0], CultureInfo.InvariantCulture, out var a)
+            || !T.TryParse(v[1], CultureInfo.InvariantCulture, out var b))
+            throw new UserInputException($"{option} {range}: expected {expected}");
         return (a, b);
     }
 

@@ -94,33 +94,13 @@ public static partial class SyntheticNsd
         return (scenes, pixels, energy);
     }
 
-    /// <summary>
-    /// Signed mean colour per energy-grid cell, (n, 3·G·G): luminance, R−G, B−(R+G)/2 in 0..1 units (the opponent
-    /// channels of <see cref="WorldEnergy"/>, averaged instead of differentiated).
-    /// </summary>
+    /// <summary>Signed mean colour maps (<see cref="WorldEnergy.MeanColour"/>) of all images, (n, 3·G·G).</summary>
     static float[] LocalColour(byte[] pixels, int n, int S)
     {
-        int G = EnergyGrid, ef = WorldEnergy.Channels * G * G, px = S * S * 3;
+        int ef = WorldEnergy.Channels * EnergyGrid * EnergyGrid, px = S * S * 3;
         var res = new float[(long)n * ef];
-        Parallel.For(0, n, i =>
-        {
-            var acc = new double[ef];
-            var cnt = new int[G * G];
-            for (int y = 0; y < S; y++)
-                for (int x = 0; x < S; x++)
-                {
-                    long p = (long)i * px + 3 * (y * S + x);
-                    double r = pixels[p] / 255.0, g = pixels[p + 1] / 255.0, b = pixels[p + 2] / 255.0;
-                    int cell = (y * G / S) * G + x * G / S;
-                    cnt[cell]++;
-                    acc[cell] += 0.299 * r + 0.587 * g + 0.114 * b;
-                    acc[G * G + cell] += r - g;
-                    acc[2 * G * G + cell] += b - (r + g) / 2;
-                }
-            for (int c = 0; c < WorldEnergy.Channels; c++)
-                for (int k = 0; k < G * G; k++)
-                    res[(long)i * ef + c * G * G + k] = (float)(acc[c * G * G + k] / cnt[k]);
-        });
+        Parallel.For(0, n, i => WorldEnergy.MeanColour(pixels.AsSpan(checked((int)((long)i * px)), px), S, EnergyGrid,
+            res.AsSpan(checked((int)((long)i * ef)), ef)));
         return res;
     }
 

@@ -46,4 +46,31 @@ public static class WorldEnergy
         for (int c = 0; c < Channels; c++)
             for (int k = 0; k < G * G; k++) dst[c * G * G + k] = (float)(acc[c * G * G + k] / cnt[k]);
     }
+
+    /// <summary>
+    /// Signed mean of the same opponent channels (L, R−G, B−(R+G)/2, 0..1 units; summed in double) per grid cell, into
+    /// dst (length 3·G·G, same layout as <see cref="Compute"/>): the colour term of `synth --prf-colour`.
+    /// </summary>
+    public static void MeanColour(ReadOnlySpan<byte> img, int size, int grid, Span<float> dst)
+    {
+        int S = size, G = grid;
+        if (G < 1 || G > S) throw new ArgumentOutOfRangeException(nameof(grid));
+        if (dst.Length != Channels * G * G) throw new ArgumentException("colour buffer has the wrong length",
+            nameof(dst));
+        var acc = new double[Channels * G * G];
+        var cnt = new int[G * G];
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++)
+            {
+                int p = 3 * (y * S + x);
+                double r = img[p] / 255.0, g = img[p + 1] / 255.0, b = img[p + 2] / 255.0;
+                int cell = (y * G / S) * G + x * G / S;
+                cnt[cell]++;
+                acc[cell] += 0.299 * r + 0.587 * g + 0.114 * b;
+                acc[G * G + cell] += r - g;
+                acc[2 * G * G + cell] += b - (r + g) / 2;
+            }
+        for (int c = 0; c < Channels; c++)
+            for (int k = 0; k < G * G; k++) dst[c * G * G + k] = (float)(acc[c * G * G + k] / cnt[k]);
+    }
 }
