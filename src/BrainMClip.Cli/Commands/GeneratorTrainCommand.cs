@@ -63,6 +63,13 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
             "cross-attention alone has no positions).",
     };
 
+    readonly Option<int> contextMapShuffle = new Option<int>("--context-map-shuffle")
+    {
+        Description = "With --context-map: sub-pixels per patch-token side (pixel shuffle; the demo uses 4: an 8x8 " +
+            "token grid decodes to 32x32), so each token decodes its own patch; 0 = one value per token, resized " +
+            "bilinearly.",
+    };
+
     readonly Option<string> context = new Option<string>("--context")
     {
         Description = "What conditions the UNet: semantic (CLIP-Semantic tokens, as Versatile Diffusion) or " +
@@ -71,8 +78,11 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
         DefaultValueFactory = _ => "semantic",
     };
 
+    readonly Option<int?> threads = SharedOptions.Threads();
+
     protected override Option[] Options =>
-        [images, features, output, steps, size, seed, lr, batch, channels, attention, prediction, contextMap, context];
+        [images, features, output, steps, size, seed, lr, batch, channels, attention, prediction, contextMap,
+            contextMapShuffle, context, threads];
 
     protected override void ConfigureOptions()
     {
@@ -81,7 +91,14 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
         context.AcceptOnlyFromAmong(PixelGeneratorOptions.Contexts);
     }
 
-    public override PixelGeneratorOptions Bind(ParseResult r, CancellationToken cancel) => new()
+    public override PixelGeneratorOptions Bind(ParseResult r, CancellationToken cancel)
+    {
+        SharedOptions.ApplyThreads(r.GetValue(threads));
+        return BindOptions(r);
+    }
+
+    /// <summary>The options of a parsed command line, without applying --threads (process-wide).</summary>
+    public PixelGeneratorOptions BindOptions(ParseResult r) => new()
     {
         ImagesPath = r.GetValue(images)!,
         FeaturesPath = r.GetValue(features)!,
@@ -95,6 +112,7 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
         AttentionResolution = r.GetValue(attention),
         Prediction = r.GetValue(prediction)!,
         ContextMap = r.GetValue(contextMap),
+        ContextMapShuffle = r.GetValue(contextMapShuffle),
         Context = r.GetValue(context)!,
     };
 

@@ -36,6 +36,24 @@ public class DemoPipelineTests
             "BrainMClip demo (synthetic hierarchical-world subject, CLIP trained by clip-train in this run)", o.Title);
     }
 
+    /// <summary>Stage 8's command line is the generator design docs/generation.md measured, with one torch thread
+    /// (it runs beside the network's training).</summary>
+    [Fact]
+    public void GeneratorIsThePixelShuffleDesignWithOneThread()
+    {
+        var demo = new DemoPipeline(new DemoOptions { OutDir = "out", Seed = 4 });
+        string[] args = demo.GeneratorCommandLine("train.npy");
+        var command = new GeneratorTrainCommand();
+        var parse = Program.Parse(command, args);
+        Assert.Empty(parse.Errors);
+        var g = command.BindOptions(parse);
+        Assert.Equal((1000, 8, 3e-3, 8, "sample", true, 4, "semantic+detail", 4L),
+            (g.Steps, g.BatchSize, g.LearningRate, g.AttentionResolution, g.Prediction, g.ContextMap,
+                g.ContextMapShuffle, g.Context, g.Seed));
+        Assert.Equal(("train.npy", Path.Combine("out", "generator")), (g.ImagesPath, g.OutDir));
+        Assert.Equal("1", args[Array.IndexOf(args, "--threads") + 1]);
+    }
+
     [Fact]
     public void ShippedEncoderRunsTheHierarchicalWorld()
     {

@@ -88,6 +88,54 @@ public class TrainingPathTests
     }
 
     /// <summary>
+    /// Pixel-shuffle context map: pixel (gy·f + i, gx·f + j) of channel c is the 1×1 projection's output channel
+    /// c·f² + i·f + j at token (gy, gx), computed here in float64 from the module's weights; so a token reaches only
+    /// its own f×f patch (the bilinear map smears it over the image). A map smaller than the sample (f = 8 for a 2×2
+    /// grid at 32 px) is then resized bilinearly. The key survives config.json; bad values are refused.
+    /// </summary>
+    [Theory]
+    [InlineData(16)]
+    [InlineData(8)]
+    public void PixelShuffleContextMapDecodesEachTokenIntoItsOwnPatch(int f)
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator(4);
+        var ctx = randn([2, 5, 8], generator: g); // class token + 2×2 patch grid
+        var cfg = PixelGeneratorTrainer.SmallConfig(32, 8, contextMap: true, contextMapShuffle: f);
+        manual_seed(1);
+        using var unet = new UNet2DConditionModel(cfg);
+        using var noGrad = no_grad();
+        var map = unet.ContextMapOf(ctx, 32, 32);
+        Assert.Equal(new long[] { 2, 32, 32, 32 }, map.shape);
+
+        var p = unet.named_parameters().ToDictionary(kv => kv.name, kv => kv.parameter.to_type(ScalarType.Float64));
+        var grid = ctx.to_type(ScalarType.Float64).narrow(1, 1, 4).transpose(1, 2).reshape(2, 8, 2, 2);
+        var proj = einsum("oc,bcyx->boyx", p["context_map_in.weight"].flatten(1), grid)
+            + p["context_map_in.bias"].reshape(1, -1, 1, 1); // (2, 32·f², 2, 2)
+        var expected = proj.reshape(2, 32, f, f, 2, 2).permute(0, 1, 4, 2, 5, 3).reshape(2, 32, 2 * f, 2 * f);
+        if (f != 16)
+            expected = nn.functional.interpolate(expected, size: [32, 32], mode: InterpolationMode.Bilinear,
+                align_corners: false);
+        Assert.True(GoldenModelTests.MaxAbs(map.to_type(ScalarType.Float64), expected) < 1e-5);
+
+        // Changing the top-left token changes the top-left patch and (when shuffled to full size) nothing else.
+        var moved = ctx.clone();
+        moved[.., 1, ..] += 1.0f;
+        var delta = (unet.ContextMapOf(moved, 32, 32) - map).abs().amax([0, 1]);
+        double inside = delta[..15, ..15].min().item<float>(), outside = delta[16.., ..].max().item<float>();
+        Assert.True(inside > 1e-4, $"own patch: {inside}");
+        // The bilinear resize blends the patch edge into the neighbour's first row.
+        Assert.True(f == 16 ? outside == 0 : outside > 1e-6, $"other patches: {outside}");
+
+        var back = UNet2DConditionConfig.From(ConfigReader.Parse(cfg.ToJson(), "config.json"));
+        Assert.Equal(f, back.ContextMapShuffle);
+        var e = Assert.Throws<UserInputException>(() => UNet2DConditionConfig.From(ConfigReader.Parse(
+            PixelGeneratorTrainer.SmallConfig(32, 8).ToJson().Replace("{",
+                $"{{\"{UNet2DConditionConfig.ContextMapShuffleKey}\": 4,"), "config.json")));
+        Assert.Contains(UNet2DConditionConfig.ContextMapShuffleKey, e.Message);
+    }
+
+    /// <summary>
     /// The training target of each parameterisation, fed to the DDIM and DPM-Solver++ schedulers configured with it,
     /// decodes to the true clean image (PredOriginalSample) and to the same step: trainer and sampler agree.
     /// </summary>

@@ -44,12 +44,20 @@ public sealed record UNet2DConditionConfig
     /// to tell where a token's object is; the map carries the layout.
     /// </summary>
     public bool ContextMap { get; init; }
-
+    /// <summary>
+    /// Our extension (config key <c>brainmclip_context_map_shuffle</c>): 0 resizes the context map bilinearly; a
+    /// factor f &gt; 1 projects each patch token to f×f sub-pixels of the first block's channels (1×1 conv to
+    /// C·f² channels, then pixel shuffle), so a token decodes its own patch instead of one value smeared over it; a
+    /// map still smaller than the sample is then resized bilinearly.
+    /// </summary>
+    public int ContextMapShuffle { get; init; }
     public int Levels => BlockOutChannels.Length;
     public int TimeEmbedDim => TimeEmbeddingDim ?? BlockOutChannels[0] * 4;
 
     /// <summary>config.json key of <see cref="ContextMap"/>.</summary>
     public const string ContextMapKey = "brainmclip_context_map";
+    /// <summary>config.json key of <see cref="ContextMapShuffle"/>.</summary>
+    public const string ContextMapShuffleKey = "brainmclip_context_map_shuffle";
 
     public static readonly string[] DownTypes = ["CrossAttnDownBlock2D", "DownBlock2D"];
     public static readonly string[] UpTypes = ["CrossAttnUpBlock2D", "UpBlock2D"];
@@ -119,6 +127,7 @@ public sealed record UNet2DConditionConfig
             ConvOutKernel = convOut,
             TimeEmbeddingDim = r.IntOrNull("time_embedding_dim"),
             ContextMap = r.Bool(ContextMapKey, false),
+            ContextMapShuffle = r.Int(ContextMapShuffleKey, 0),
         };
         CheckRanges(r, cfg);
         return cfg;
@@ -185,6 +194,8 @@ public sealed record UNet2DConditionConfig
         if (cfg.InChannels <= 0) throw r.Error("in_channels", "must be positive");
         if (cfg.OutChannels <= 0) throw r.Error("out_channels", "must be positive");
         if (cfg.CrossAttentionDim <= 0) throw r.Error("cross_attention_dim", "must be positive");
+        if (cfg.ContextMapShuffle < 0 || cfg.ContextMapShuffle == 1 || (cfg.ContextMapShuffle > 1 && !cfg.ContextMap))
+            throw r.Error(ContextMapShuffleKey, $"must be 0 or a factor of at least 2 with {ContextMapKey} true");
         if (cfg.BlockOutChannels[0] % 2 != 0) throw r.Error("block_out_channels",
             "first entry must be even (timestep embedding size)");
     }
@@ -231,6 +242,7 @@ public sealed record UNet2DConditionConfig
         };
         // Written only when on, so configs without it stay plain diffusers configs.
         if (ContextMap) o[ContextMapKey] = true;
+        if (ContextMapShuffle > 0) o[ContextMapShuffleKey] = ContextMapShuffle;
         return o.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
     }
 }

@@ -73,7 +73,8 @@ public sealed class UNet2DConditionModel : nn.Module
 
         conv_norm_out = Layers.GroupNorm(cfg.NormNumGroups, ch[0], cfg.NormEps);
         conv_out = Layers.Conv(ch[0], cfg.OutChannels, cfg.ConvOutKernel, padding: (cfg.ConvOutKernel - 1) / 2);
-        if (cfg.ContextMap) context_map_in = Layers.Conv(cfg.CrossAttentionDim, ch[0], 1);
+        int sub = Math.Max(cfg.ContextMapShuffle, 1);
+        if (cfg.ContextMap) context_map_in = Layers.Conv(cfg.CrossAttentionDim, ch[0] * sub * sub, 1);
         RegisterComponents();
     }
 
@@ -149,9 +150,11 @@ public sealed class UNet2DConditionModel : nn.Module
 
     /// <summary>
     /// <see cref="UNet2DConditionConfig.ContextMap"/>: tokens 1..T−1 as a (B, D, g, g) grid (g² = T − 1, row-major as
-    /// a ViT lays out its patches), projected by <c>context_map_in</c> and resized bilinearly to (H, W).
+    /// a ViT lays out its patches), projected by <c>context_map_in</c>, pixel-shuffled when
+    /// <see cref="UNet2DConditionConfig.ContextMapShuffle"/> is set, and resized bilinearly to (H, W) if it still
+    /// differs.
     /// </summary>
-    Tensor ContextMapOf(Tensor ctx, long height, long width)
+    public Tensor ContextMapOf(Tensor ctx, long height, long width)
     {
         long patches = ctx.shape[1] - 1, g = (long)Math.Round(Math.Sqrt(Math.Max(patches, 0)));
         if (patches < 1 || g * g != patches)
@@ -160,6 +163,8 @@ public sealed class UNet2DConditionModel : nn.Module
                 $"tokens, got {ctx.shape[1]} tokens");
         var grid = ctx.narrow(1, 1, patches).transpose(1, 2).reshape(ctx.shape[0], ctx.shape[2], g, g);
         var map = context_map_in!.forward(grid);
+        if (Config.ContextMapShuffle > 1) map = nn.functional.pixel_shuffle(map, Config.ContextMapShuffle);
+        if (map.shape[2] == height && map.shape[3] == width) return map;
         return nn.functional.interpolate(map, size: [height, width], mode: InterpolationMode.Bilinear,
             align_corners: false);
     }

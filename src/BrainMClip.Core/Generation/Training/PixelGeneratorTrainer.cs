@@ -39,6 +39,10 @@ public sealed record PixelGeneratorOptions
     /// <summary>Also feed the patch tokens as a spatial map
     /// (<see cref="UNet2DConditionConfig.ContextMap"/>).</summary>
     public bool ContextMap { get; init; }
+    /// <summary>Sub-pixels per patch-token side in the context map (0 = one value per token, resized bilinearly;
+    /// <see cref="UNet2DConditionConfig.ContextMapShuffle"/>).</summary>
+    public int ContextMapShuffle { get; init; }
+
     /// <summary>"semantic" (the CLIP-Semantic tokens) or "semantic+detail" (each token's CLIP-Semantic and
     /// CLIP-Detail vectors concatenated: the generator fuses the two predicted streams, and the detail stream's
     /// layout reaches the context map).</summary>
@@ -71,7 +75,7 @@ public static class PixelGeneratorTrainer
     /// cross-attention only at 16×16 and below so a step stays cheap on a CPU; 4 heads.
     /// </summary>
     public static UNet2DConditionConfig SmallConfig(int size, int contextDim, int[]? channels = null,
-        int attentionResolution = 16, bool contextMap = false)
+        int attentionResolution = 16, bool contextMap = false, int contextMapShuffle = 0)
     {
         if (attentionResolution < 1 || attentionResolution > size)
             throw new UserInputException(
@@ -107,6 +111,7 @@ public static class PixelGeneratorTrainer
             NormNumGroups = 8,
             CrossAttentionDim = contextDim,
             ContextMap = contextMap,
+            ContextMapShuffle = contextMapShuffle,
         };
     }
 
@@ -145,8 +150,9 @@ public static class PixelGeneratorTrainer
         int tokens = (int)context.shape[1], dim = (int)context.shape[2];
 
         manual_seed(o.Seed);
-        if (o.ContextMap) RequirePatchGrid(tokens, o.FeaturesPath);
-        var cfg = SmallConfig(o.Size, dim, o.Channels, o.AttentionResolution, o.ContextMap);
+        if (o.ContextMap) RequirePatchGrid(o, tokens);
+        var cfg = SmallConfig(o.Size, dim, o.Channels, o.AttentionResolution, o.ContextMap,
+            o.ContextMap ? o.ContextMapShuffle : 0);
         using var unet = new UNet2DConditionModel(cfg);
         using var ema = new UNet2DConditionModel(cfg);
         CopyWeights(unet, ema);
@@ -216,6 +222,7 @@ public static class PixelGeneratorTrainer
             channels = cfg.BlockOutChannels,
             attention_resolution = o.AttentionResolution,
             context_map = o.ContextMap,
+            context_map_shuffle = o.ContextMap ? o.ContextMapShuffle : 0,
             context = o.Context,
             final_loss_ema = Math.Round(lossAvg, 6),
             seconds = Math.Round(seconds, 1),
@@ -254,13 +261,19 @@ public static class PixelGeneratorTrainer
     }
 
     /// <summary>--context-map: the tokens must be a class token + a square grid of patches.</summary>
-    static void RequirePatchGrid(int tokens, string featuresPath)
+    /// <summary>The tokens must be a class token + a square g×g grid, and a shuffled map no larger than the
+    /// image.</summary>
+    static void RequirePatchGrid(PixelGeneratorOptions o, int tokens)
     {
         int g = (int)Math.Round(Math.Sqrt(Math.Max(tokens - 1, 0)));
         if (tokens < 2 || g * g != tokens - 1)
             throw new UserInputException(
-                $"{featuresPath}: --context-map needs context tokens = a class token + a square grid of patches; " +
+                $"{o.FeaturesPath}: --context-map needs context tokens = a class token + a square grid of patches; " +
                 $"got {tokens} tokens");
+        if (o.ContextMapShuffle < 0 || o.ContextMapShuffle == 1 || g * o.ContextMapShuffle > o.Size)
+            throw new UserInputException(
+                $"--context-map-shuffle {o.ContextMapShuffle}: expected 0 or a factor of at least 2 with " +
+                $"{g} (the patch grid of {o.FeaturesPath}) x factor <= {o.Size} (the image side)");
     }
 
     /// <summary>The UNet parameterisations the trainer and the DDIM/DPM schedulers share.</summary>
