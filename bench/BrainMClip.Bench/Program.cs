@@ -331,9 +331,9 @@ static class Program
     }
 
     /// <summary>
-    /// One step of `generator train` as PixelGeneratorTrainer does it: the demo's small pixel UNet (32×32, channels
-    /// 32/64/64, attention at 16×16 and 8×8), batch 16, 65×64 context; noising, forward, MSE, backward, clip, AdamW,
-    /// EMA.
+    /// One step of `generator train` as PixelGeneratorTrainer does it: the demo's pixel UNet layout until session 7
+    /// (32×32, channels 32/64/64, attention at 16×16 and 8×8), batch 16, 65×64 context; noising, forward, MSE,
+    /// backward, clip, AdamW, EMA. Kept as it was so results stay comparable (docs/performance.md).
     /// </summary>
     static Workload GeneratorStep()
     {

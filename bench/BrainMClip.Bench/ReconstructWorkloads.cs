@@ -15,8 +15,8 @@ namespace BrainMClip.Bench;
 /// </summary>
 static class ReconstructWorkloads
 {
-    /// <summary>The demo's generator: pixel UNet 32×32, channels 32/64/64, 65×64 context, 12 steps (as the
-    /// demo).</summary>
+    /// <summary>The demo generator's layout until session 7: pixel UNet 32×32, channels 32/64/64, attention at
+    /// 16×16 and 8×8, 65×64 context, 12 steps.</summary>
     public static Workload Pixel(int k) =>
         Sample(PixelGeneratorTrainer.SmallConfig(32, 64), 65, k, 12, "demo pixel UNet 32x32, 65x64 context");
 
