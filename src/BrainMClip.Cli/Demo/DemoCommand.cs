@@ -73,7 +73,7 @@ public sealed class DemoCommand : ICliCommand
                 Seed = parse.GetValue(seed),
                 Epochs = q ? 3 : parse.GetValue(epochs),
                 Config = parse.GetValue(config)!,
-                GeneratorSteps = q ? 40 : 1000,
+                GeneratorSteps = q ? 40 : 1500,
                 // 12 DDIM steps: three rows of 100 images (upper bound, BrainMCLIP, ridge) fit the 10-minute budget.
                 DiffusionSteps = q ? 5 : 12,
                 World = parse.GetValue(world)!,

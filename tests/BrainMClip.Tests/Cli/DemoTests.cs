@@ -47,7 +47,7 @@ public class DemoPipelineTests
         var parse = Program.Parse(command, args);
         Assert.Empty(parse.Errors);
         var g = command.BindOptions(parse);
-        Assert.Equal((1000, 8, 3e-3, 8, "sample", true, 4, "semantic+detail", 4L),
+        Assert.Equal((1500, 8, 3e-3, 8, "sample", true, 4, "semantic+detail", 4L),
             (g.Steps, g.BatchSize, g.LearningRate, g.AttentionResolution, g.Prediction, g.ContextMap,
                 g.ContextMapShuffle, g.Context, g.Seed));
         Assert.Equal(("train.npy", Path.Combine("out", "generator")), (g.ImagesPath, g.OutDir));

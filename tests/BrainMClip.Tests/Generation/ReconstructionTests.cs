@@ -161,6 +161,8 @@ public class ReconstructionTests
         Assert.True(double.IsFinite(r.FinalLoss) && r.FinalLoss > 0, $"loss {r.FinalLoss}");
         using var loaded = GeneratorFolder.Load(outDir);
         Assert.Null(loaded.Vae);
+        Assert.True(BrainMClip.Generation.Schedulers.SchedulerConfig.Load(
+            Path.Combine(outDir, "scheduler", "scheduler_config.json")).SetAlphaToOne);
         Assert.Equal("pixel", loaded.Info!.Kind);
         Assert.Equal(8, loaded.Unet.Config.CrossAttentionDim);
         var pipe = loaded.CreatePipeline("dpm");

@@ -164,4 +164,34 @@ public class TrainingPathTests
         }
         Assert.Throws<UserInputException>(() => PixelGeneratorTrainer.Target("x", x0, noise, tensor(0.5f)));
     }
+
+    /// <summary>
+    /// DDIM's last step with an x0-predicting model: with set_alpha_to_one (what the pixel generator's scheduler
+    /// config says) the output is the predicted clean image exactly; with SD's false it keeps √(1 − ᾱ₀) of the noise
+    /// estimate (the grain measured in docs/generation.md), computed here by hand in float64.
+    /// </summary>
+    [Fact]
+    public void DdimLastStepReturnsTheCleanImageWithAlphaOne()
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator(6);
+        var x0 = randn([1, 3, 4, 4], generator: g, dtype: ScalarType.Float64);
+        var xt = randn([1, 3, 4, 4], generator: g, dtype: ScalarType.Float64);
+        double Last(bool alphaOne, out Tensor prev)
+        {
+            var cfg = SchedulerConfig.StableDiffusion with { PredictionType = "sample", SetAlphaToOne = alphaOne };
+            var s = new DDIMScheduler(cfg);
+            s.SetTimesteps(12);
+            long t = s.Timesteps[^1];
+            prev = s.Step(x0, t, xt).PrevSample;
+            return cfg.AlphasCumprod()[t];
+        }
+        Last(true, out var exact);
+        Assert.True(GoldenModelTests.MaxAbs(exact, x0) < 1e-12);
+        double at = Last(false, out var grainy), a0 = SchedulerConfig.StableDiffusion.AlphasCumprod()[0];
+        var eps = (xt - Math.Sqrt(at) * x0) / Math.Sqrt(1 - at);
+        var expected = Math.Sqrt(a0) * x0 + Math.Sqrt(1 - a0) * eps;
+        Assert.True(GoldenModelTests.MaxAbs(grainy, expected) < 1e-5);
+        Assert.True(GoldenModelTests.MaxAbs(grainy, x0) > 1e-3);
+    }
 }
