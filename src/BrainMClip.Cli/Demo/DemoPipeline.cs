@@ -23,7 +23,8 @@ public sealed record DemoOptions
     public int? Epochs { get; init; }
     /// <summary>The network's configuration (train --config): a preset name or a .json file.</summary>
     public string Config { get; init; } = "tiny";
-    /// <summary>1,500 steps of batch 8 (docs/generation.md: upper-bound CLIP 2-way 93.7 % against 92.7 % at 1,000).</summary>
+    /// <summary>1,500 steps of batch 8 (docs/generation.md: upper-bound CLIP 2-way 93.7 % against 92.7 % at
+    /// 1,000).</summary>
     public int GeneratorSteps { get; init; } = 1500;
     public int DiffusionSteps { get; init; } = 12;
     /// <summary>The simulated world `synth` writes: "linear" or "hierarchical" (docs/simulation.md).</summary>

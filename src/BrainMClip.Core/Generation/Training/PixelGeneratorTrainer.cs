@@ -156,9 +156,9 @@ public static class PixelGeneratorTrainer
         using var unet = new UNet2DConditionModel(cfg);
         using var ema = new UNet2DConditionModel(cfg);
         CopyWeights(unet, ema);
-        // set_alpha_to_one: DDIM's last step then returns the clean image itself. SD's false leaves √(1 − ᾱ₀) = 0.029 of
-        // the noise estimate in the output, invisible after a VAE but a pixel grain here (measured on the demo: upper
-        // bound CLIP 2-way 87.0 % → 92.7 %, docs/generation.md). Training is unaffected (same ᾱ table).
+        // set_alpha_to_one: DDIM's last step then returns the clean image itself. SD's false leaves √(1 − ᾱ₀) = 0.029
+        // of the noise estimate in the output, invisible after a VAE but a pixel grain here (measured on the demo:
+        // upper bound CLIP 2-way 87.0 % → 92.7 %, docs/generation.md). Training is unaffected (same ᾱ table).
         var sched = SchedulerConfig.StableDiffusion with { PredictionType = o.Prediction, SetAlphaToOne = true };
         var alphas = tensor(sched.AlphasCumprod());
         var gen = new Generator((ulong)o.Seed + 17);
