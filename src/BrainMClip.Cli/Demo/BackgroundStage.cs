@@ -15,6 +15,7 @@ public sealed class BackgroundStage : IDisposable
     readonly StreamWriter _log;
     readonly Task<string> _stdout;
     readonly Stopwatch _clock = Stopwatch.StartNew();
+    volatile string? _lastLine;
 
     public string Title { get; }
 
@@ -26,6 +27,7 @@ public sealed class BackgroundStage : IDisposable
         _process.ErrorDataReceived += (_, e) =>
         {
             if (e.Data is null) return;
+            _lastLine = e.Data;
             lock (_log) _log.WriteLine(e.Data);
         };
         _process.BeginErrorReadLine();
@@ -70,9 +72,14 @@ public sealed class BackgroundStage : IDisposable
 
     /// <summary>Waits for the child; its stdout and wall time, or a <see cref="DemoStageException"/> with its exit
     /// code when it failed.</summary>
-    public (string Stdout, double Seconds) Wait()
+    /// <param name="progress">Called with the child's latest stderr line every <paramref name="interval"/> while
+    /// it runs (the demo echoes its progress bar), when given.</param>
+    public (string Stdout, double Seconds) Wait(Action<string>? progress = null, TimeSpan? interval = null)
     {
-        _process.WaitForExit();
+        var every = interval ?? TimeSpan.FromSeconds(15);
+        while (!_process.WaitForExit(every))
+            if (progress is not null && _lastLine is { } line) progress(line);
+        _process.WaitForExit(); // drains the redirected streams
         string stdout = _stdout.GetAwaiter().GetResult();
         if (_process.ExitCode != 0) throw new DemoStageException(Title, _process.ExitCode);
         return (stdout, _clock.Elapsed.TotalSeconds);

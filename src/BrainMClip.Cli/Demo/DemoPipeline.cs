@@ -207,9 +207,10 @@ public sealed class DemoPipeline(DemoOptions o, CancellationToken cancel = defau
     {
         _log.WriteLine();
         _log.WriteLine($"== {GeneratorTitle}: waiting for it to finish");
-        var (stdout, seconds) = generator.Wait();
+        var (stdout, seconds) = generator.Wait(line => _log.WriteLine($"   {line}"));
         _timings.Add(("8 generator train", seconds));
-        string line = string.Join(' ', stdout.Split('\n', StringSplitOptions.TrimEntries));
+        string line = string.Join(' ', stdout.Split('\n',
+            StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries));
         _log.WriteLine($"   {(line.Length > 400 ? line[..400] + " ..." : line)}");
         _log.WriteLine($"   ({seconds:0.0}s since it started)");
     }

@@ -26,6 +26,19 @@ public class BackgroundStageTests
     }
 
     [Fact]
+    public void WaitingReportsTheChildsLatestProgressLine()
+    {
+        using var dir = new TempDir();
+        var seen = new List<string>();
+        using var stage = BackgroundStage.Start("t", Path.Combine(dir.Path, "x.log"),
+            Shell("echo 'step 1/2' >&2; sleep 1; echo 'step 2/2' >&2; sleep 2; echo done"));
+        var (stdout, _) = stage.Wait(seen.Add, TimeSpan.FromMilliseconds(100));
+        Assert.Equal("done", stdout.Trim());
+        Assert.Contains("step 2/2", seen); // polled for 2 s after it was written
+        Assert.All(seen, line => Assert.Contains(line, new[] { "step 1/2", "step 2/2" }));
+    }
+
+    [Fact]
     public void AFailingChildIsAFailedStageWithItsExitCode()
     {
         using var dir = new TempDir();
