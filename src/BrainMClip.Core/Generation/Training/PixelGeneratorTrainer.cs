@@ -225,7 +225,7 @@ public static class PixelGeneratorTrainer
             channels = cfg.BlockOutChannels,
             attention_resolution = o.AttentionResolution,
             context_map = o.ContextMap,
-            context_map_shuffle = o.ContextMap ? o.ContextMapShuffle : 0,
+            context_map_shuffle = cfg.ContextMapShuffle,
             context = o.Context,
             final_loss_ema = Math.Round(lossAvg, 6),
             seconds = Math.Round(seconds, 1),
@@ -263,9 +263,8 @@ public static class PixelGeneratorTrainer
         return (parts.Count == 1 ? parts[0] : cat(parts, 2)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>--context-map: the tokens must be a class token + a square grid of patches.</summary>
-    /// <summary>The tokens must be a class token + a square g×g grid, and a shuffled map no larger than the
-    /// image.</summary>
+    /// <summary>--context-map: the tokens must be a class token + a square g×g grid, and a shuffled map no larger
+    /// than the image.</summary>
     static void RequirePatchGrid(PixelGeneratorOptions o, int tokens)
     {
         int g = (int)Math.Round(Math.Sqrt(Math.Max(tokens - 1, 0)));
