@@ -29,7 +29,7 @@ public sealed class AblateCommand : ICliCommand
         { Description = "CLIP features of the TEST stimuli (test order).", Required = true };
         var config = new Option<string>("--config")
         {
-            Description = "Base configuration for every variant: tiny, paper or a .json.",
+            Description = "Base configuration for every variant: tiny, tiny-recon, paper or a .json.",
             DefaultValueFactory = _ => "tiny"
         };
         var output = new Option<string>("--out")

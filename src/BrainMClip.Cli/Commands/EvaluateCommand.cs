@@ -1,5 +1,6 @@
 using System.CommandLine;
 using BrainMClip.Evaluation;
+using BrainMClip.IO;
 
 namespace BrainMClip.Cli.Commands;
 
@@ -22,8 +23,7 @@ public sealed class EvaluateCommand : StageCommand<EvaluateCommand.Request, IRea
     {
         Description = "Reconstructions: a folder of numbered images (rec_007.png, 7.png, ...) or an .npy array " +
         "(N,H,W,3) uint8. Repeat --recons/--out to score several sets of the same ground truth in one pass (its " +
-        "network features are computed once).",
-        Required = true
+        "network features are computed once). Required unless --truth-cache is given alone.",
     };
     readonly Option<string> truth = new Option<string>("--truth")
     {
@@ -34,7 +34,6 @@ public sealed class EvaluateCommand : StageCommand<EvaluateCommand.Request, IRea
     readonly Option<string[]> output = new Option<string[]>("--out")
     {
         Description = "Where to write METRICS.json (docs/file-formats.md); one per --recons, in the same order.",
-        Required = true
     };
     readonly Option<string?> nets = new Option<string?>("--nets")
     {
@@ -50,16 +49,30 @@ public sealed class EvaluateCommand : StageCommand<EvaluateCommand.Request, IRea
     readonly Option<int> batch = new Option<int>("--batch")
     { Description = "Images per network batch.", DefaultValueFactory = _ => 8 };
 
-    protected override Option[] Options => [recons, truth, output, nets, metrics, batch];
+    readonly Option<string?> truthCache = new Option<string?>("--truth-cache")
+    {
+        Description = "A .safetensors file for the ground truth's network features: read when it was made from the " +
+        "same ground truth and network files (and holds the images and metrics asked for), otherwise computed and " +
+        "written. Given without --recons, only computes it (e.g. on an idle core while reconstructions are still " +
+        "being made; the demo does this).",
+    };
+
+    protected override Option[] Options => [recons, truth, output, nets, metrics, batch, truthCache];
 
     public override Request Bind(ParseResult parse, CancellationToken cancel)
     {
-        string[] reconPaths = parse.GetValue(recons)!, outPaths = parse.GetValue(output)!;
+        string[] reconPaths = parse.GetValue(recons) ?? [], outPaths = parse.GetValue(output) ?? [];
+        string? cache = parse.GetValue(truthCache);
+        if (reconPaths.Length == 0 && cache is null)
+            throw new UserInputException("evaluate: give --recons DIR --out METRICS.json (repeatable), or " +
+                                         "--truth-cache FILE alone to compute only the ground truth's network " +
+                                         "features");
         if (reconPaths.Length != outPaths.Length)
             throw new UserInputException($"{reconPaths.Length} --recons but {outPaths.Length} --out: give one " +
                                          "METRICS.json path per reconstruction set");
         string truthPath = parse.GetValue(truth)!;
         var sets = reconPaths.Select(r => ImagePairs.Open(r, truthPath)).ToList();
+        if (cache is not null) AtomicFile.RequireWritable(cache, "--truth-cache");
         string? netsDir = parse.GetValue(nets);
         if (netsDir != null
             && !Directory.Exists(netsDir)) throw new UserInputException($"--nets {netsDir}: folder not found");
@@ -71,15 +84,21 @@ public sealed class EvaluateCommand : StageCommand<EvaluateCommand.Request, IRea
             NetsDir = netsDir,
             ClipFactory = ClipEmbedders.Factory,
             BatchSize = b,
+            TruthCache = cache,
         });
     }
 
-    public override IReadOnlyList<MetricsReport> Execute(Request r) =>
-        Evaluator.ScoreToFiles(r.Sets, r.Truth, r.Outs, r.Options, Console.Error);
+    public override IReadOnlyList<MetricsReport> Execute(Request r)
+    {
+        if (r.Sets.Count > 0) return Evaluator.ScoreToFiles(r.Sets, r.Truth, r.Outs, r.Options, Console.Error);
+        Evaluator.CacheTruth(ImageSet.Open(r.Truth), r.Options, Console.Error);
+        return [];
+    }
 
     /// <summary>One set: its summary; several: {"runs": [...]} in --recons order.</summary>
     public override object Report(Request request, IReadOnlyList<MetricsReport> reports)
     {
+        if (reports.Count == 0) return new { truth_cache = request.Options.TruthCache };
         var summaries = reports.Select((report, k) => (object)new
         {
             n = report.N,

@@ -78,11 +78,19 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
         DefaultValueFactory = _ => "semantic",
     };
 
+    readonly Option<double> contextNoise = new Option<double>("--context-noise")
+    {
+        Description = "Probability that a training sample's context is replaced, per stream, by a noisy copy with " +
+            "the same per-element mean and spread and a random correlation with the truth (conditioning " +
+            "augmentation: the generator learns to render from imprecise brain predictions; docs/generation.md). " +
+            "0 = off.",
+    };
+
     readonly Option<int?> threads = SharedOptions.Threads();
 
     protected override Option[] Options =>
         [images, features, output, steps, size, seed, lr, batch, channels, attention, prediction, contextMap,
-            contextMapShuffle, context, threads];
+            contextMapShuffle, context, contextNoise, threads];
 
     protected override void ConfigureOptions()
     {
@@ -114,6 +122,7 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
         ContextMap = r.GetValue(contextMap),
         ContextMapShuffle = r.GetValue(contextMapShuffle),
         Context = r.GetValue(context)!,
+        ContextNoise = r.GetValue(contextNoise),
     };
 
     public override PixelGeneratorResult Execute(PixelGeneratorOptions request) =>

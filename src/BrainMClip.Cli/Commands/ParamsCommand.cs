@@ -18,7 +18,7 @@ public sealed class ParamsCommand : StageCommand<ParamsCommand.Request, Paramete
         "(brain → CLIP pathway only; each reference states what it includes and excludes).";
 
     readonly Option<string> config = new Option<string>("--config")
-    { Description = "Preset (tiny, paper) or a config .json file.", Required = true };
+    { Description = "Preset (tiny, tiny-recon, paper) or a config .json file.", Required = true };
     readonly Option<int> vD = new Option<int>("--voxels-detail")
     {
         Description = "Voxels of the detail stream (all nsdgeneral; 15724 for NSD subject 1).",

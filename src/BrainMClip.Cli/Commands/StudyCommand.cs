@@ -32,7 +32,10 @@ public sealed class StudyCommand : ICliCommand
         var featTest = new Option<string>("--features-test")
         { Description = "CLIP features of the TEST stimuli (test order).", Required = true };
         var config = new Option<string>("--config")
-        { Description = "The network's configuration: tiny, paper or a .json.", DefaultValueFactory = _ => "tiny" };
+        {
+            Description = "The network's configuration: tiny, tiny-recon, paper or a .json.",
+            DefaultValueFactory = _ => "tiny",
+        };
         var output = new Option<string>("--out")
         { Description = "Study folder (created; re-run to resume).", Required = true };
         var sizes = new Option<string?>("--sizes")

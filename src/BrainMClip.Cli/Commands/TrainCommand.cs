@@ -33,7 +33,8 @@ public sealed class TrainCommand : StageCommand<TrainCommand.Request, TrainResul
     };
     readonly Option<string> config = new Option<string>("--config")
     {
-        Description = "tiny (demo widths), paper (ViT-L/14 widths; layer sizes, loss weights and schedule are " +
+        Description = "tiny (demo widths), tiny-recon (tiny with its detail stream trained for reconstruction, the " +
+        "demo's network; docs/evidence.md § 6), paper (ViT-L/14 widths; layer sizes, loss weights and schedule are " +
         "our choices, see docs/fidelity.md), ridge (closed-form baseline) or a config .json (may start with " +
         "\"base\": \"tiny\").",
         DefaultValueFactory = _ => "tiny"

@@ -21,18 +21,18 @@ public sealed class DemoCommand : ICliCommand
         var force = new Option<bool>("--force")
         { Description = "Allow writing into a non-empty --out folder (its files may be replaced)." };
         var train = new Option<int>("--train")
-        { Description = "Synthetic training images.", DefaultValueFactory = _ => 2000 };
+        { Description = "Synthetic training images.", DefaultValueFactory = _ => DemoOptions.DefaultTrain };
         var test = new Option<int>("--test") { Description = "Synthetic test images.", DefaultValueFactory = _ => 100 };
         var seed = new Option<int>("--seed")
         { Description = "Seed for data, models and training.", DefaultValueFactory = _ => 0 };
         var epochs = new Option<int?>("--epochs")
-        { Description = "BrainMCLIP training epochs (default: the tiny preset's)." };
+        { Description = "BrainMCLIP training epochs (default: the configuration's)." };
         var config = new Option<string>("--config")
         {
-            Description = "BrainMCLIP network configuration for the training stage (train --config): tiny, paper or " +
-                          "a .json such as {\"base\": \"tiny\", \"model\": {\"head\": \"full\"}} " +
-                          "(docs/evidence.md).",
-            DefaultValueFactory = _ => "tiny",
+            Description = "BrainMCLIP network configuration for the training stage (train --config): tiny-recon " +
+                          "(default: tiny with its detail stream trained for reconstruction), tiny, paper or a .json " +
+                          "such as {\"base\": \"tiny\", \"model\": {\"head\": \"full\"}} (docs/evidence.md).",
+            DefaultValueFactory = _ => DemoOptions.DefaultConfig,
         };
         var quick = new Option<bool>("--quick") { Description = "Tiny sizes for a smoke run (about a minute)." };
         var world = new Option<string>("--world")
@@ -73,7 +73,7 @@ public sealed class DemoCommand : ICliCommand
                 Seed = parse.GetValue(seed),
                 Epochs = q ? 3 : parse.GetValue(epochs),
                 Config = parse.GetValue(config)!,
-                GeneratorSteps = q ? 40 : 1500,
+                GeneratorSteps = q ? 40 : DemoOptions.DefaultGeneratorSteps,
                 // 12 DDIM steps: three rows of 100 images (upper bound, BrainMCLIP, ridge) fit the 10-minute budget.
                 DiffusionSteps = q ? 5 : 12,
                 World = parse.GetValue(world)!,

@@ -28,6 +28,9 @@ public sealed record EvaluationOptions
     /// available.</summary>
     public Func<string, IImageEmbedder>? ClipFactory { get; init; }
     public int BatchSize { get; init; } = 8;
+    /// <summary>Safetensors file for the ground truth's network features (<see cref="TruthFeatureCache"/>): read when
+    /// it matches, otherwise computed and written; null = always computed, never stored.</summary>
+    public string? TruthCache { get; init; }
 }
 
 /// <summary>Computes the reconstruction metrics of docs/evaluation.md over paired images.</summary>
@@ -95,22 +98,53 @@ public static class Evaluator
             if (!s.Indices.SequenceEqual(idx))
                 throw new UserInputException($"{s.Recons.Source}: its image numbers differ from those of " +
                                              $"{sets[0].Recons.Source}; sets evaluated together need the same numbers");
+        return Score(sets[0].Truth, idx, sets, options, log);
+    }
+
+    /// <summary>
+    /// `evaluate --truth-cache FILE` without reconstructions: computes the ground truth's network features of all its
+    /// images into <see cref="EvaluationOptions.TruthCache"/> (or finds them there already), so that later evaluations
+    /// of reconstruction sets skip those passes.
+    /// </summary>
+    public static void CacheTruth(ImageSet truth, EvaluationOptions options, TextWriter? log = null)
+    {
+        if (options.TruthCache is null) throw new ArgumentException("options.TruthCache is not set", nameof(options));
+        if (truth.Indices.Count < 1) throw new UserInputException($"{truth.Source}: no images");
+        Score(truth, truth.Indices, [], options, log);
+    }
+
+    static IReadOnlyList<MetricsReport> Score(ImageSet truth, IReadOnlyList<int> idx, IReadOnlyList<ImagePairs> sets,
+        EvaluationOptions options, TextWriter? log)
+    {
         var template = new MetricsReport { N = idx.Count, Indices = idx };
         var (nets, clip) = PlanNetworks(options, template);
         var loaded = new List<(string net, string[] metrics, MetricNetwork model)>();
         try
         {
-            foreach (var x in nets)
-            {
-                var model = MetricNetwork.Create(x.net);
-                loaded.Add((x.net, x.metrics, model));
-                var rep = model.LoadWeights(x.path);
-                string unused = rep.Unexpected.Count == 0 ? ""
-                    : $" ({rep.Unexpected.Count} unused, e.g. {rep.Unexpected[0]})";
-                log?.WriteLine($"{x.net}: {rep.Loaded} tensors from {x.path}{unused}");
-            }
-            var work = new Scoring(sets, options.Metrics, loaded, clip);
+            var networkMetrics = nets.SelectMany(x => x.metrics).Concat(clip is null ? [] : ["clip"]).ToList();
+            string? clipDir = template.Networks.GetValueOrDefault("clip");
+            string? fingerprint = options.TruthCache is null ? null : TruthFeatureCache.Fingerprint(truth.Source,
+                nets.Select(x => x.path).Concat(clipDir is null ? [] : [clipDir]));
+            var cached = fingerprint is null ? null
+                : TruthFeatureCache.TryLoad(options.TruthCache!, fingerprint, idx, networkMetrics, log);
+            // With the truth's features cached and no reconstructions, the networks are not needed at all.
+            if (cached is null || sets.Count > 0)
+                foreach (var x in nets)
+                {
+                    var model = MetricNetwork.Create(x.net);
+                    loaded.Add((x.net, x.metrics, model));
+                    var rep = model.LoadWeights(x.path);
+                    string unused = rep.Unexpected.Count == 0 ? ""
+                        : $" ({rep.Unexpected.Count} unused, e.g. {rep.Unexpected[0]})";
+                    log?.WriteLine($"{x.net}: {rep.Loaded} tensors from {x.path}{unused}");
+                }
+            var work = new Scoring(truth, idx, sets, options.Metrics, loaded, clip, cached);
             work.Run(options.BatchSize);
+            if (fingerprint is not null && cached is null)
+            {
+                TruthFeatureCache.Save(options.TruthCache!, fingerprint, idx, work.TruthFeatures);
+                log?.WriteLine($"wrote {options.TruthCache} (the ground truth's features of {idx.Count} images)");
+            }
             return sets.Select((_, k) => work.Report(k, template)).ToList();
         }
         finally
@@ -162,36 +196,52 @@ public static class Evaluator
     /// <summary>The batched pass over the images: truth features once, then each set's features and metrics.</summary>
     sealed class Scoring
     {
+        readonly ImageSet truthImages;
+        readonly IReadOnlyList<int> idx;
         readonly IReadOnlyList<ImagePairs> sets;
         readonly IReadOnlySet<string> want;
+        readonly bool _truthCached;
         readonly List<(string net, string[] metrics, MetricNetwork model)> loaded;
         readonly IImageEmbedder? clip;
         readonly int _n;
-        readonly Dictionary<string, FeatureMatrix> _truth = new(StringComparer.Ordinal);
+        readonly Dictionary<string, FeatureMatrix> _truth;
         readonly List<Dictionary<string, FeatureMatrix>> _pred;
         /// <summary>Per set: PixCorr, SSIM and legacy SSIM per image.</summary>
         readonly List<double[][]> _low;
 
-        public Scoring(IReadOnlyList<ImagePairs> sets, IReadOnlySet<string> want,
-            List<(string net, string[] metrics, MetricNetwork model)> loaded, IImageEmbedder? clip)
+        public Scoring(ImageSet truth, IReadOnlyList<int> idx, IReadOnlyList<ImagePairs> sets,
+            IReadOnlySet<string> want, List<(string net, string[] metrics, MetricNetwork model)> loaded,
+            IImageEmbedder? clip,
+            Dictionary<string, FeatureMatrix>? cachedTruth)
         {
+            truthImages = truth; this.idx = idx;
             this.sets = sets; this.want = want; this.loaded = loaded; this.clip = clip;
-            _n = sets[0].Indices.Count;
+            _n = idx.Count;
+            _truthCached = cachedTruth is not null;
+            _truth = cachedTruth ?? new(StringComparer.Ordinal);
             _pred = sets.Select(_ => new Dictionary<string, FeatureMatrix>(StringComparer.Ordinal)).ToList();
             _low = sets.Select(_ => Enumerable.Range(0, 3).Select(_ => new double[_n]).ToArray()).ToList();
         }
 
+        /// <summary>The ground truth's network features (N×D per metric), computed or from the cache.</summary>
+        public IReadOnlyDictionary<string, FeatureMatrix> TruthFeatures => _truth;
+
         public void Run(int batchSize)
         {
-            var idx = sets[0].Indices;
             bool lowLevel = want.Contains("pixcorr") || want.Contains("ssim") || want.Contains("ssim_legacy");
-            using var bar = new ProgressBar("evaluate", (long)_n * sets.Count, "img");
+            if (sets.Count == 0 && _truthCached) return;
+            // Progress counts every image that goes through the networks: the truth's (unless cached) and each set's.
+            using var bar = new ProgressBar("evaluate", (long)_n * (sets.Count + (_truthCached ? 0 : 1)), "img");
             for (int start = 0; start < _n; start += batchSize)
             {
                 using var scope = NewDisposeScope();
                 int count = Math.Min(batchSize, _n - start);
-                var truth = Read(sets[0].Truth, idx, start, count);
-                using (no_grad()) Extract(truth, _truth, start);
+                var truth = sets.Count > 0 && lowLevel || !_truthCached ? Read(truthImages, idx, start, count) : null;
+                if (!_truthCached)
+                {
+                    using (no_grad()) Extract(truth!, _truth, start);
+                    bar.Advance(count);
+                }
                 for (int s = 0; s < sets.Count; s++)
                 {
                     using var setScope = NewDisposeScope();   // this set's images and outputs, not the truth's
@@ -200,7 +250,7 @@ public static class Evaluator
                     if (lowLevel)
                         Parallel.For(0, count, k =>
                         {
-                            var r = LowLevelMetrics.Compute(truth[k], recon[k], want.Contains("pixcorr"),
+                            var r = LowLevelMetrics.Compute(truth![k], recon[k], want.Contains("pixcorr"),
                                 want.Contains("ssim"), want.Contains("ssim_legacy"));
                             low[0][start + k] = r.PixCorr; low[1][start + k] = r.Ssim; low[2][start + k] = r.SsimLegacy;
                         });

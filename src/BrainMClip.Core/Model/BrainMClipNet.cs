@@ -38,7 +38,9 @@ public sealed class BrainMClipNet : nn.Module
         bool decoders = config.UsesRec || config.UsesCross;
         if (config.UsesDetail)
         {
-            encoder_detail = new StreamEncoder(voxelsDetail, m, m.DetailWidth, lowRank, _dropout);
+            encoder_detail = new StreamEncoder(voxelsDetail,
+                m.DropoutDetail is { } d ? m with { DropoutInput = d, DropoutBlocks = d } : m, m.DetailWidth, lowRank,
+                _dropout);
             if (decoders) decoder_detail = new StreamDecoder(m.Hidden, voxelsDetail);
             fusion = new FusionMap(m.DetailWidth, m.SemanticWidth);
         }

@@ -91,7 +91,7 @@ public static class Losses
         var terms = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         Tensor total = zeros(1).squeeze();
 
-        void Stream(string name, Tensor pred, Tensor target, double weight)
+        void Stream(string name, Tensor pred, Tensor target, double weight, double alpha)
         {
             Tensor s = zeros(1).squeeze();
             if (!tokenOnly)
@@ -107,13 +107,13 @@ public static class Losses
                 var mse = NormalisedMse(pred, mixed);
                 terms[$"{name}.token"] = tok;
                 terms[$"{name}.mse"] = mse;
-                s = s + l.Beta * tok + l.Alpha * mse;
+                s = s + l.Beta * tok + alpha * mse;
             }
             total = total + weight * s;
         }
 
-        if (o.Detail is not null) Stream("detail", o.Detail, eD!, l.WDetail);
-        if (o.Semantic is not null) Stream("semantic", o.Semantic, eS!, l.WSemantic);
+        if (o.Detail is not null) Stream("detail", o.Detail, eD!, l.WDetail, l.AlphaDetail ?? l.Alpha);
+        if (o.Semantic is not null) Stream("semantic", o.Semantic, eS!, l.WSemantic, l.Alpha);
 
         if (c.UsesRec)
         {

@@ -61,4 +61,30 @@ public class ConfigTests
         Assert.Equal(c.ToJson(), again.ToJson());
         Assert.Contains("\"w_cross\"", c.ToJson());
     }
+
+    [Fact]
+    public void TinyReconIsTinyWithItsDetailStreamTrainedForReconstruction()
+    {
+        var tiny = BrainMClipConfig.Preset("tiny");
+        var recon = BrainMClipConfig.Preset("tiny-recon");
+        Assert.Equal("tiny-recon", recon.Name);
+        Assert.Equal((0.0, 300000.0), (recon.Model.DropoutDetail, recon.Loss.AlphaDetail));
+        Assert.Equal((null, null), (tiny.Model.DropoutDetail, tiny.Loss.AlphaDetail));
+        // Everything else is tiny's, the semantic stream's recipe included.
+        Assert.Equal(tiny.Model with { DropoutDetail = 0.0 }, recon.Model);
+        Assert.Equal(tiny.Loss with { AlphaDetail = 300000.0 }, recon.Loss);
+        Assert.Equal(tiny.Training, recon.Training);
+        // A user file can start from it (a preset whose own base is a preset).
+        var user = BrainMClipConfig.Parse("""{"base": "tiny-recon", "training": {"epochs": 3}}""", "u.json");
+        Assert.Equal((3, 300000.0), (user.Training.Epochs, user.Loss.AlphaDetail));
+    }
+
+    [Theory]
+    [InlineData("""{"model": {"dropout_detail": 1}}""", "model.dropout_detail")]
+    [InlineData("""{"loss": {"alpha_detail": -1}}""", "loss.alpha_detail")]
+    public void PerStreamDetailSettingsAreValidated(string json, string field)
+    {
+        var e = Assert.Throws<UserInputException>(() => BrainMClipConfig.Parse(json, "c.json"));
+        Assert.Contains(field, e.Message);
+    }
 }

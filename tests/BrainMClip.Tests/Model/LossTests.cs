@@ -76,6 +76,23 @@ public class LossTests
     }
 
     [Fact]
+    public void AlphaDetailWeighsOnlyTheDetailStreamsMse()
+    {
+        var cfg = ModelTestData.Tiny();
+        cfg = cfg with { Loss = cfg.Loss with { Alpha = 50, AlphaDetail = 4000, Beta = 2, WRec = 0, WCross = 0 } };
+        manual_seed(4);
+        using var net = new BrainMClipNet(cfg, 10, 6);
+        net.eval();
+        var o = net.Forward(randn(4, 10), randn(4, 6));
+        var l = Losses.Compute(net, o, null, null, randn(4, 17, 64), randn(4, 17, 32));
+        double T(string k) => l.Terms[k].item<float>();
+        double expected = cfg.Loss.WDetail * (T("detail.global") + 2 * T("detail.token") + 4000 * T("detail.mse"))
+                        + cfg.Loss.WSemantic
+                        * (T("semantic.global") + 2 * T("semantic.token") + 50 * T("semantic.mse"));
+        Assert.Equal(expected, l.Total.item<float>(), 3);
+    }
+
+    [Fact]
     public void GlobalOnlyAblationDropsTokenAndMseTerms()
     {
         var cfg = ModelTestData.Tiny();

@@ -83,4 +83,21 @@ public class NetworkTests
             + 257 * 1024;
         Assert.Equal(enc, ParameterCounts.Compute(cfg, 15724, 4500).Single(m => m.Name == "encoder_detail").Parameters);
     }
+
+    [Fact]
+    public void DropoutDetailReachesTheDetailEncoderOnly()
+    {
+        var c = ModelTestData.Tiny();
+        c = c with { Model = c.Model with { DropoutInput = 0.9, DropoutBlocks = 0.9, DropoutDetail = 0.0 } };
+        manual_seed(5);
+        using var net = new BrainMClipNet(c, 10, 6);
+        net.train();
+        net.DropoutGenerator = new Generator(1);
+        var fD = randn(4, 10); var fS = randn(4, 6);
+        var a = net.Forward(fD, fS);
+        var b = net.Forward(fD, fS);
+        // No dropout in the detail encoder: the same latent twice; the semantic encoder still drops 90 %.
+        Assert.Equal(0f, (a.LatentDetail! - b.LatentDetail!).abs().max().item<float>());
+        Assert.True((a.LatentSemantic! - b.LatentSemantic!).abs().max().item<float>() > 0.1f);
+    }
 }

@@ -48,6 +48,10 @@ public sealed record PixelGeneratorOptions
     /// layout reaches the context map).</summary>
     public string Context { get; init; } = "semantic";
 
+    /// <summary>Probability that a training sample's context is corrupted stream by stream (<see
+    /// cref="Training.ContextNoise"/>); 0 = off.</summary>
+    public double ContextNoise { get; init; }
+
     public static readonly string[] Contexts = ["semantic", "semantic+detail"];
 
     /// <summary>The feature tensors of <see cref="Context"/>, in concatenation order.</summary>
@@ -145,7 +149,8 @@ public static class PixelGeneratorTrainer
         var images = LoadImages(o.ImagesPath, o.Size);
         log.WriteLine(
             $"generator train: {images.shape[0]} images at {o.Size}x{o.Size} ({clock.Elapsed.TotalSeconds:0.0}s)");
-        var context = LoadContext(o, streams, images.shape[0]);
+        var (context, widths) = LoadContext(o, streams, images.shape[0]);
+        using var contextNoise = o.ContextNoise != 0 ? new ContextNoise(context, widths, o.ContextNoise) : null;
         long n = images.shape[0];
         int tokens = (int)context.shape[1], dim = (int)context.shape[2];
 
@@ -177,7 +182,8 @@ public static class PixelGeneratorTrainer
             {
                 using var scope = NewDisposeScope();
                 foreach (var g in opt.ParamGroups) g.LearningRate = LearningRate(o, step, warmup);
-                var loss = DenoisingLoss(unet, images, context, alphas, sched.NumTrainTimesteps, o, gen);
+                var loss = DenoisingLoss(unet, images, context, alphas, sched.NumTrainTimesteps, o, gen,
+                    contextNoise);
                 opt.zero_grad();
                 loss.backward();
                 nn.utils.clip_grad_norm_(trained, 1.0);
@@ -227,6 +233,7 @@ public static class PixelGeneratorTrainer
             context_map = o.ContextMap,
             context_map_shuffle = cfg.ContextMapShuffle,
             context = o.Context,
+            context_noise = o.ContextNoise,
             final_loss_ema = Math.Round(lossAvg, 6),
             seconds = Math.Round(seconds, 1),
             parameters,
@@ -235,7 +242,7 @@ public static class PixelGeneratorTrainer
 
     /// <summary>The training features' context tokens (N,T,ΣC) float32, one row per image: each stream of
     /// <paramref name="streams"/> ('semantic', then 'detail') concatenated along the channel axis.</summary>
-    static Tensor LoadContext(PixelGeneratorOptions o, string[] streams, long images)
+    static (Tensor Context, int[] Widths) LoadContext(PixelGeneratorOptions o, string[] streams, long images)
     {
         using var scope = NewDisposeScope();
         var header = FeatureFile.ReadHeader(o.FeaturesPath);
@@ -260,7 +267,8 @@ public static class PixelGeneratorTrainer
                     "--context semantic+detail needs the same tokens in both");
             parts.Add(t);
         }
-        return (parts.Count == 1 ? parts[0] : cat(parts, 2)).MoveToOuterDisposeScope();
+        return ((parts.Count == 1 ? parts[0] : cat(parts, 2)).MoveToOuterDisposeScope(),
+            parts.Select(t => (int)t.shape[2]).ToArray());
     }
 
     /// <summary>--context-map: the tokens must be a class token + a square g×g grid, and a shuffled map no larger
@@ -293,12 +301,13 @@ public static class PixelGeneratorTrainer
     /// <paramref name="gen"/> in a fixed order.
     /// </summary>
     static Tensor DenoisingLoss(UNet2DConditionModel unet, Tensor images, Tensor context, Tensor alphas, int timesteps,
-        PixelGeneratorOptions o, Generator gen)
+        PixelGeneratorOptions o, Generator gen, ContextNoise? contextNoise = null)
     {
         long n = images.shape[0];
         var idx = randint(0, n, [Math.Min(o.BatchSize, n)], dtype: ScalarType.Int64, generator: gen);
         var x0 = images.index_select(0, idx);
         var ctx = context.index_select(0, idx);
+        if (contextNoise is not null) ctx = contextNoise.Apply(ctx, gen);
         long b = x0.shape[0];
         var keep = (rand([b, 1, 1], generator: gen) >= o.ContextDropout).to_type(ScalarType.Float32);
         ctx = ctx * keep;
