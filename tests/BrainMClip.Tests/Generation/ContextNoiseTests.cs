@@ -38,14 +38,14 @@ public class ContextNoiseTests
             bool isCorrupt = corrupt[b] < 0.5;
             if (isCorrupt) corrupted++;
             for (int t = 0; t < 3; t++)
-            for (int k = 0; k < 5; k++)
-            {
-                int i = (b * 3 + t) * 5 + k, e = t * 5 + k;
-                double r = isCorrupt ? rho[b * 2 + (k < 2 ? 0 : 1)] : 1.0;
-                double want = mean[e] + r * (x[i] - mean[e]) + Math.Sqrt(1 - r * r) * std[e] * eps[i];
-                Assert.True(Math.Abs(y[i] - want) < 1e-4 * (1 + Math.Abs(want)),
-                    $"sample {b} token {t} channel {k}: {y[i]} vs {want}");
-            }
+                for (int k = 0; k < 5; k++)
+                {
+                    int i = (b * 3 + t) * 5 + k, e = t * 5 + k;
+                    double r = isCorrupt ? rho[b * 2 + (k < 2 ? 0 : 1)] : 1.0;
+                    double want = mean[e] + r * (x[i] - mean[e]) + Math.Sqrt(1 - r * r) * std[e] * eps[i];
+                    Assert.True(Math.Abs(y[i] - want) < 1e-4 * (1 + Math.Abs(want)),
+                        $"sample {b} token {t} channel {k}: {y[i]} vs {want}");
+                }
         }
         Assert.InRange(corrupted, 1, 7); // both branches exercised by this seed
     }
