@@ -57,10 +57,13 @@ public sealed class EvaluateCommand : StageCommand<EvaluateCommand.Request, IRea
         "being made; the demo does this).",
     };
 
-    protected override Option[] Options => [recons, truth, output, nets, metrics, batch, truthCache];
+    readonly Option<int?> threads = SharedOptions.Threads();
+
+    protected override Option[] Options => [recons, truth, output, nets, metrics, batch, truthCache, threads];
 
     public override Request Bind(ParseResult parse, CancellationToken cancel)
     {
+        SharedOptions.ApplyThreads(parse.GetValue(threads));
         string[] reconPaths = parse.GetValue(recons) ?? [], outPaths = parse.GetValue(output) ?? [];
         string? cache = parse.GetValue(truthCache);
         if (reconPaths.Length == 0 && cache is null)
