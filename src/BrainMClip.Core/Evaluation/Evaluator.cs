@@ -211,8 +211,7 @@ public static class Evaluator
 
         public Scoring(ImageSet truth, IReadOnlyList<int> idx, IReadOnlyList<ImagePairs> sets,
             IReadOnlySet<string> want, List<(string net, string[] metrics, MetricNetwork model)> loaded,
-            IImageEmbedder? clip,
-            Dictionary<string, FeatureMatrix>? cachedTruth)
+            IImageEmbedder? clip, Dictionary<string, FeatureMatrix>? cachedTruth)
         {
             truthImages = truth; this.idx = idx;
             this.sets = sets; this.want = want; this.loaded = loaded; this.clip = clip;
@@ -236,7 +235,8 @@ public static class Evaluator
             {
                 using var scope = NewDisposeScope();
                 int count = Math.Min(batchSize, _n - start);
-                var truth = sets.Count > 0 && lowLevel || !_truthCached ? Read(truthImages, idx, start, count) : null;
+                // The truth's images are needed for its network pass (unless cached) and for PixCorr/SSIM.
+                var truth = (sets.Count > 0 && lowLevel) || !_truthCached ? Read(truthImages, idx, start, count) : null;
                 if (!_truthCached)
                 {
                     using (no_grad()) Extract(truth!, _truth, start);

@@ -62,7 +62,7 @@ public static class TruthFeatureCache
 
         var result = new Dictionary<string, FeatureMatrix>(StringComparer.Ordinal);
         using var scope = NewDisposeScope();
-        using var rows = tensor(indices.Select(i => (long)stored[i]).ToArray());
+        var rows = tensor(indices.Select(i => (long)stored[i]).ToArray());
         foreach (var (name, t) in SafeTensors.Load(path, metrics))
             result[name] = FeatureMatrix.FromTensor(t.index_select(0, rows));
         log?.WriteLine($"{path}: the ground truth's features of {indices.Count} images, computed earlier");

@@ -192,7 +192,7 @@ public sealed record BrainMClipConfig
 
     // Tiny-recon: tiny with its detail stream trained for reconstruction (docs/evidence.md § 6). The images are drawn
     // from the detail tokens, whose pixel content lies in directions a contrast-heavy, dropout-regularised encoder
-    // does not learn; on the demo's world at 4,000 samples α_detail 300,000 (≈ 14·(1 − cos) at 65×128) without dropout
+    // does not learn; on the demo's world at 4,000 samples α_detail 300,000 (≈ 72·(1 − cos) at 65×128) without dropout
     // in the detail encoder recovered them (linear pixel read-out 0.28 → 0.42, ridge 0.44) while the semantic stream
     // keeps tiny's contrastive recipe.
     const string TinyReconJson = """
