@@ -1,0 +1,151 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BrainMClip.IO;
+
+namespace BrainMClip.Evidence;
+
+/// <summary>
+/// `brainmclip evidence analyse`: every model-vs-baseline difference of the evidence table at every training size
+/// and for every metric, with the hierarchical and the image-only 95 % bootstrap intervals
+/// (<see cref="HierarchicalBootstrap"/>), written to ROOT/analysis.json. Runs are paired by subject and training seed
+/// (the seed fixes the training subset); subjects without both models at that size are left out.
+/// </summary>
+public static class EvidenceAnalysis
+{
+    public sealed record Options(string Network = "tiny", int Resamples = 2000, int Seed = 0);
+
+    /// <summary>The (model, baseline) pairs, network = the network's model name; plus every other `network_X`
+    /// ablation against the network.</summary>
+    public static IReadOnlyList<(string Model, string Baseline)> Pairs(string network, IEnumerable<string> models)
+    {
+        var pairs = new List<(string, string)>
+        {
+            (network, "ridge"), (network, "ridge_retrieval_alpha"), (network, "linear"),
+            ($"{network}_no_split", network), ("ridge_no_split", "ridge"), ("linear", "ridge"),
+        };
+        foreach (var m in models.Distinct().Order(StringComparer.Ordinal))
+            if (m.StartsWith(network + "_", StringComparison.Ordinal) && !pairs.Contains((m, network)))
+                pairs.Add((m, network));
+        return pairs;
+    }
+
+    public static JsonObject Analyse(string root, Options o, TextWriter? log = null)
+    {
+        string resultsPath = Path.Combine(root, "results.json");
+        var table = EvidenceCollector.ReadTable(resultsPath);
+        var perImage = new Dictionary<int, PerImageFile>();
+        foreach (int s in table.Select(r => r.Subject).Distinct().Order())
+        {
+            string p = PerImageFile.PathFor(root, s);
+            var f = PerImageFile.Read(p);
+            if (f.Subject != s) throw new UserInputException($"{p}: holds subject {f.Subject}, expected {s}");
+            perImage[s] = f;
+        }
+        var hits = Index(table, perImage, resultsPath);
+        var comparisons = new JsonArray();
+        var pairs = Pairs(o.Network, table.Select(r => r.Model));
+        foreach (var (model, baseline) in pairs)
+            foreach (int n in table.Select(r => r.NTrain).Distinct().Order())
+                foreach (var metric in EvidenceMetrics.Names)
+                {
+                    var c = Compare(model, baseline, n, metric, perImage, hits, o);
+                    if (c is null) continue;
+                    comparisons.Add(c);
+                    log?.WriteLine($"evidence analyse: {model} − {baseline} n {n} {metric}: " +
+                        $"{c["difference"]!.GetValue<double>():+0.0000;−0.0000}");
+                }
+        var result = new JsonObject
+        {
+            ["source"] = "results.json and per_image/subject{S}.json (brainmclip evidence collect)",
+            ["network"] = o.Network,
+            ["subjects"] = new JsonArray(perImage.Keys.Select(k => (JsonNode?)k).ToArray()),
+            ["bootstrap"] = new JsonObject
+            {
+                ["resamples"] = o.Resamples,
+                ["seed"] = o.Seed,
+                ["level"] = 0.95,
+                ["statistic"] = "mean over subjects of the mean over paired training seeds of (model top-1 − " +
+                    "baseline top-1), top-1 = hits / appearances over the test images (the retrieval loop mean)",
+                ["hierarchical"] = "subjects with replacement; within each, training seeds with replacement and " +
+                    "test images with replacement (one image resample per subject, shared by its seeds)",
+                ["images_only"] = "subjects and seeds fixed; test images with replacement within each subject",
+            },
+            ["comparisons"] = comparisons,
+        };
+        AtomicFile.WriteAllText(Path.Combine(root, "analysis.json"),
+            result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        return result;
+    }
+
+    /// <summary>(subject, model, n_train, seed) → metric → hit counts; checks each run's top-1 against them.</summary>
+    static Dictionary<(int, string, int, int), IReadOnlyDictionary<string, int[]>> Index(List<EvidenceRun> table,
+        Dictionary<int, PerImageFile> perImage, string resultsPath)
+    {
+        var hits = new Dictionary<(int, string, int, int), IReadOnlyDictionary<string, int[]>>();
+        foreach (var (s, f) in perImage)
+            foreach (var r in f.Runs) hits[(s, r.Model, r.NTrain, r.TrainSeed)] = r.Hits;
+        foreach (var r in table)
+        {
+            if (!hits.TryGetValue((r.Subject, r.Model, r.NTrain, r.TrainSeed), out var h))
+                throw new UserInputException($"{resultsPath}: run subject {r.Subject} {r.Model} n {r.NTrain} seed " +
+                    $"{r.TrainSeed} has no per-image data in {PerImageFile.PathFor("per_image/..", r.Subject)}");
+            long w = perImage[r.Subject].Appearances.Sum(x => (long)x);
+            foreach (var (m, v) in r.Top1)
+            {
+                bool has = h.TryGetValue(m, out var hm);
+                if (v is null != !has || (has && Math.Abs((double)hm!.Sum(x => (long)x) / w - v!.Value) > 1e-9))
+                    throw new UserInputException($"{resultsPath}: {m} of subject {r.Subject} {r.Model} n {r.NTrain} " +
+                        $"seed {r.TrainSeed} is {v?.ToString() ?? "null"} but its per-image hits disagree");
+            }
+        }
+        return hits;
+    }
+
+    static JsonObject? Compare(string model, string baseline, int n, string metric,
+        Dictionary<int, PerImageFile> perImage,
+        Dictionary<(int, string, int, int), IReadOnlyDictionary<string, int[]>> hits, Options o)
+    {
+        var diff = new List<BootstrapSubject>();
+        var ofModel = new List<BootstrapSubject>();
+        var ofBase = new List<BootstrapSubject>();
+        var used = new JsonArray();
+        foreach (var (s, f) in perImage)
+        {
+            var seeds = f.Runs.Where(r => r.Model == model && r.NTrain == n && r.Hits.ContainsKey(metric))
+                .Select(r => r.TrainSeed)
+                .Where(k => hits.TryGetValue((s, baseline, n, k), out var b) && b.ContainsKey(metric))
+                .Distinct().Order().ToList();
+            if (seeds.Count == 0) continue;
+            var keep = Enumerable.Range(0, f.TestSamples).Where(i => f.Appearances[i] > 0).ToArray();
+            double[] Pick(int[] v) => keep.Select(i => (double)v[i]).ToArray();
+            var w = Pick(f.Appearances);
+            var a = seeds.Select(k => Pick(hits[(s, model, n, k)][metric])).ToList();
+            var b = seeds.Select(k => Pick(hits[(s, baseline, n, k)][metric])).ToList();
+            diff.Add(new BootstrapSubject(w, a.Zip(b, (x, y) => x.Zip(y, (p, q) => p - q).ToArray()).ToList()));
+            ofModel.Add(new BootstrapSubject(w, a));
+            ofBase.Add(new BootstrapSubject(w, b));
+            used.Add(new JsonObject
+            {
+                ["subject"] = s, ["seeds"] = new JsonArray(seeds.Select(x => (JsonNode?)x).ToArray()),
+            });
+        }
+        if (diff.Count == 0) return null;
+        var hier = HierarchicalBootstrap.Interval(diff, true, true, o.Resamples, o.Seed);
+        var img = HierarchicalBootstrap.Interval(diff, false, false, o.Resamples, o.Seed);
+        return new JsonObject
+        {
+            ["model"] = model,
+            ["baseline"] = baseline,
+            ["n_train"] = n,
+            ["metric"] = metric,
+            ["subjects"] = diff.Count,
+            ["runs"] = used,
+            ["model_top1"] = HierarchicalBootstrap.Statistic(ofModel),
+            ["baseline_top1"] = HierarchicalBootstrap.Statistic(ofBase),
+            ["difference"] = HierarchicalBootstrap.Statistic(diff),
+            ["ci95_hierarchical"] = new JsonArray(hier.Low, hier.High),
+            ["ci95_images"] = new JsonArray(img.Low, img.High),
+            ["excludes_zero_hierarchical"] = hier.Low > 0 || hier.High < 0,
+        };
+    }
+}
