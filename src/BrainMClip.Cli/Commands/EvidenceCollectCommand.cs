@@ -9,7 +9,8 @@ public sealed class EvidenceCollectCommand : ICliCommand
 {
     public string[] Path => ["evidence", "collect"];
     public string Description =>
-        "Merge a finished or partly finished `study` folder (STUDY/runs/n*/seed*/*/result.json) into OUT/results.json " +
+        "Merge a finished or partly finished `study` folder (STUDY/runs/n*/seed*/*/result.json) into " +
+        "OUT/results.json " +
         "(one object per run: subject, train_seed, model, n_train, top-1 per stream and direction, train_seconds; " +
         "re-collecting a subject replaces its runs) and OUT/per_image/subject{S}.json (appearances and per-run hit " +
         "counts, checked to give each run's top-1).";
