@@ -18,6 +18,28 @@ public class DemoPipelineTests
     }
 
     [Fact]
+    public void SummaryHoldsThePairedDifferencesOfTheBrainRows()
+    {
+        using var dir = new TempDir();
+        string a = Path.Combine(dir.Path, "a.json"), b = Path.Combine(dir.Path, "b.json");
+        var net = new BrainMClip.Evaluation.MetricsReport { N = 4, Indices = [0, 1, 2, 3] };
+        net.Metrics["clip"] = new(0.75, [1.0, 0.5, 1.0, 0.5]);
+        net.Metrics["pixcorr"] = new(0.3, [0.3, 0.3, 0.3, 0.3]);
+        var ridge = new BrainMClip.Evaluation.MetricsReport { N = 4, Indices = [0, 1, 2, 3] };
+        ridge.Metrics["clip"] = new(0.5, [0.5, 0.5, 0.5, 0.5]);
+        ridge.Metrics["pixcorr"] = new(0.1, [0.1, 0.1, 0.1, 0.1]);
+        net.Save(a); ridge.Save(b);
+        var d = DemoPipeline.PairedDifferences(a, b)!;
+        Assert.Equal(0.25, d["clip"]!["mean"]!.GetValue<double>(), 12);           // (0.5 + 0 + 0.5 + 0) / 4
+        Assert.InRange(d["clip"]!["ci95_low"]!.GetValue<double>(), 0, 0.25);
+        Assert.InRange(d["clip"]!["ci95_high"]!.GetValue<double>(), 0.25, 0.5);
+        // A constant difference has a zero-width interval.
+        Assert.Equal(0.2, d["pixcorr"]!["ci95_low"]!.GetValue<double>(), 12);
+        Assert.Equal(0.2, d["pixcorr"]!["ci95_high"]!.GetValue<double>(), 12);
+        Assert.Equal(4, d["pixcorr"]!["images"]!.GetValue<int>());
+    }
+
+    [Fact]
     public void TrainedEncoderIsClipTrainWithTheDemoSizes()
     {
         var o = new DemoOptions
