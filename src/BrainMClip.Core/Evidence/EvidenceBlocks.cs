@@ -19,7 +19,8 @@ public sealed record RenderedSpan(int Start, int Length, string Placeholder);
 /// FORMAT: <c>f3</c> (fixed, 3 decimals, "−" for negatives), <c>+f3</c> (always signed), <c>ci3</c> (an
 /// {ci95_low, ci95_high} object or a [low, high] array as "[+a, +b]"), <c>n0</c> (integer with thousands
 /// separators), <c>pct1</c> (× 100, 1 decimal), <c>x100+f1</c> (× 100, signed), <c>analysis-table</c> (an array
-/// of analysis.json comparisons as a Markdown table).
+/// of analysis.json comparisons as a Markdown table); <c>FORMAT/@PATH2</c> divides by the value at PATH2 of the same
+/// file first (e.g. <c>n0/@learning_curve[size=1000]/seeds</c>).
 /// </summary>
 public static partial class EvidenceBlocks
 {
@@ -107,8 +108,13 @@ public static partial class EvidenceBlocks
         string file = aliases.TryGetValue(source, out var f) ? f : source;
         if (!cache.TryGetValue(file, out var json))
             cache[file] = json = EvidenceCollector.ReadObject(Path.Combine(root, file));
-        var node = Select(json, jsonPath, $"{template}: {{{{{body}}}}}: {file}");
-        return Format(node, format, $"{template}: {{{{{body}}}}}");
+        string what = $"{template}: {{{{{body}}}}}";
+        var node = Select(json, jsonPath, $"{what}: {file}");
+        int per = format.IndexOf("/@", StringComparison.Ordinal);
+        if (per < 0) return Format(node, format, what);
+        // FORMAT/@PATH2: the value divided by another value of the same file (e.g. a sum over seeds per seed).
+        double divisor = Number(Select(json, format[(per + 2)..], $"{what}: {file}"), what);
+        return Format(JsonValue.Create(Number(node, what) / divisor), format[..per], what);
     }
 
     /// <summary>Follows PATH (see the class summary) from <paramref name="node"/>.</summary>
