@@ -18,7 +18,8 @@ public sealed record RenderedSpan(int Start, int Length, string Placeholder);
 /// <c>key[k=v,k2=v2]</c> picks the array element whose fields equal those values and <c>key[3]</c> an index.
 /// FORMAT: <c>f3</c> (fixed, 3 decimals, "−" for negatives), <c>+f3</c> (always signed), <c>ci3</c> (an
 /// {ci95_low, ci95_high} object or a [low, high] array as "[+a, +b]"), <c>n0</c> (integer with thousands
-/// separators), <c>pct1</c> (× 100, 1 decimal), <c>x100+f1</c> (× 100, signed), <c>analysis-table</c> (an array
+/// separators), <c>pct1</c> (× 100, 1 decimal), <c>x100+f1</c> (× 100, signed), <c>x100ci1</c> (an interval
+/// × 100), <c>analysis-table</c> (an array
 /// of analysis.json comparisons as a Markdown table); <c>FORMAT/@PATH2</c> divides by the value at PATH2 of the same
 /// file first (e.g. <c>n0/@learning_curve[size=1000]/seeds</c>).
 /// </summary>
@@ -149,20 +150,23 @@ public static partial class EvidenceBlocks
     static string ValueText(JsonValue v) => v.TryGetValue(out string? s) ? s
         : v.TryGetValue(out double d) ? d.ToString("R", CultureInfo.InvariantCulture) : v.ToJsonString();
 
-    static double Number(JsonNode n, string what) => n is JsonValue v && v.TryGetValue(out double d) ? d
+    static double Number(JsonNode n, string what) => n is JsonValue v && (v.TryGetValue(out double d) ? d
+        : v.TryGetValue(out long l) ? l : v.TryGetValue(out int i) ? i : (double?)null) is { } x ? x
         : throw new UserInputException($"{what}: expected a number, found {n.ToJsonString()}");
 
     public static string Format(JsonNode node, string format, string what)
     {
         if (format == "analysis-table") return AnalysisTable(node, what);
-        if (format.StartsWith("ci", StringComparison.Ordinal))
+        bool ci100 = format.StartsWith("x100ci", StringComparison.Ordinal);
+        if (ci100 || format.StartsWith("ci", StringComparison.Ordinal))
         {
             var (lo, hi) = node is JsonArray a && a.Count == 2 ? (Number(a[0]!, what), Number(a[1]!, what))
                 : node is JsonObject o && o["ci95_low"] is { } l && o["ci95_high"] is { } h
                     ? (Number(l, what), Number(h, what))
                     : throw new UserInputException($"{what}: ci needs [low, high] or ci95_low/ci95_high");
-            int dd = Digits(format[2..], what);
-            return $"[{Fixed(lo, dd, true)}, {Fixed(hi, dd, true)}]";
+            int dd = Digits(format[(ci100 ? 6 : 2)..], what);
+            double k = ci100 ? 100 : 1;
+            return $"[{Fixed(k * lo, dd, true)}, {Fixed(k * hi, dd, true)}]";
         }
         double x = Number(node, what);
         var m = FormatRegex().Match(format);

@@ -155,5 +155,9 @@ public class EvidenceCollectorTests
         }
         Assert.Contains(comps, c => c!["model"]!.GetValue<string>() == "tiny_no_split");
         Assert.True(File.Exists(Path.Combine(out_, "analysis.json")));
+        // The generated table of the docs: a header, a rule and one row per comparison.
+        var md = EvidenceBlocks.Format(comps, "analysis-table", "test").Split('\n');
+        Assert.Equal(comps.Count + 2, md.Length);
+        Assert.StartsWith("| tiny − ridge | 60 | semantic_b2i | 3 | ", md[2]);
     }
 }
