@@ -59,7 +59,16 @@ public class StudyCommandTests
             double mean = d["mean"]!.GetValue<double>(), lo = d["ci95_low"]!.GetValue<double>(),
                 hi = d["ci95_high"]!.GetValue<double>();
             Assert.InRange(mean, lo, hi);
-            Assert.InRange(hi - lo, 0, 2);
+            // The paired mean against the runs' own per-image rates: mean over images of (network − ridge), each
+            // model's rate averaged over its seeds first (float64 reference).
+            int size = c["size"]!.GetValue<int>();
+            JsonNode Run(int seed, string variant) =>
+                JsonNode.Parse(File.ReadAllText(P($"study/runs/n{size}/seed{seed}/{variant}/result.json")))!;
+            double[] Rates(string variant) => Enumerable.Range(0, 20).Select(i => Enumerable.Range(0, 2)
+                .Select(seed => Run(seed, variant)["per_sample"]!["semantic.brain_to_image"]![i]!.GetValue<double>())
+                .Average()).ToArray();
+            var (net, ridge) = (Rates("full"), Rates("ridge"));
+            Assert.Equal(net.Zip(ridge, (a, b) => a - b).Average(), mean, 12);
         }
         var abl = first["ablations"]!.AsArray().Select(a => a!["variant"]!.GetValue<string>()).ToArray();
         Assert.Equal(["no_cross", "no_split", "final_layer_only"], abl);
