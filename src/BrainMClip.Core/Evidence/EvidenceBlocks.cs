@@ -19,7 +19,7 @@ public sealed record RenderedSpan(int Start, int Length, string Placeholder);
 /// FORMAT: <c>f3</c> (fixed, 3 decimals, "−" for negatives), <c>+f3</c> (always signed), <c>ci3</c> (an
 /// {ci95_low, ci95_high} object or a [low, high] array as "[+a, +b]"), <c>n0</c> (integer with thousands
 /// separators), <c>pct1</c> (× 100, 1 decimal), <c>x100+f1</c> (× 100, signed), <c>x100ci1</c> (an interval
-/// × 100), <c>analysis-table</c> (an array
+/// × 100), <c>d3</c> (a {mean, ci95_low, ci95_high} object as "+m [+a, +b]"), <c>FORMAT?</c> ("–" where the value is null), <c>analysis-table</c> (an array
 /// of analysis.json comparisons as a Markdown table); <c>FORMAT/@PATH2</c> divides by the value at PATH2 of the same
 /// file first (e.g. <c>n0/@learning_curve[size=1000]/seeds</c>).
 /// </summary>
@@ -110,6 +110,12 @@ public static partial class EvidenceBlocks
         if (!cache.TryGetValue(file, out var json))
             cache[file] = json = EvidenceCollector.ReadObject(Path.Combine(root, file));
         string what = $"{template}: {{{{{body}}}}}";
+        // FORMAT? writes "–" where the value is null (a stream the model has not).
+        if (format.EndsWith('?'))
+        {
+            format = format[..^1];
+            if (SelectOrNull(json, jsonPath, $"{what}: {file}") is null) return "–";
+        }
         var node = Select(json, jsonPath, $"{what}: {file}");
         int per = format.IndexOf("/@", StringComparison.Ordinal);
         if (per < 0) return Format(node, format, what);
@@ -119,11 +125,15 @@ public static partial class EvidenceBlocks
     }
 
     /// <summary>Follows PATH (see the class summary) from <paramref name="node"/>.</summary>
-    public static JsonNode Select(JsonNode node, string path, string what)
+    public static JsonNode Select(JsonNode node, string path, string what) =>
+        SelectOrNull(node, path, what) ?? throw new UserInputException($"{what}: '{path}' is null");
+
+    static JsonNode? SelectOrNull(JsonNode node, string path, string what)
     {
         JsonNode? cur = node;
         foreach (var seg in path.Split('/', StringSplitOptions.RemoveEmptyEntries))
         {
+            if (cur is null) return null;          // a null on the way (an ablated stream's object)
             var m = SegmentRegex().Match(seg);
             if (!m.Success) throw new UserInputException($"{what}: path segment '{seg}' is not KEY or KEY[SELECTOR]");
             if (m.Groups[1].Value.Length > 0)
@@ -131,7 +141,7 @@ public static partial class EvidenceBlocks
                     : throw new UserInputException($"{what}: no key '{m.Groups[1].Value}' at '{seg}'");
             if (m.Groups[2].Success) cur = Pick(cur, m.Groups[2].Value, what);
         }
-        return cur ?? throw new UserInputException($"{what}: '{path}' is null");
+        return cur;
     }
 
     static JsonNode? Pick(JsonNode? cur, string selector, string what)
@@ -157,6 +167,8 @@ public static partial class EvidenceBlocks
     public static string Format(JsonNode node, string format, string what)
     {
         if (format == "analysis-table") return AnalysisTable(node, what);
+        if (format.StartsWith('d') && node is JsonObject diff && diff["mean"] is { } mean)
+            return $"{Fixed(Number(mean, what), Digits(format[1..], what), true)} {Format(node, "ci" + format[1..], what)}";
         bool ci100 = format.StartsWith("x100ci", StringComparison.Ordinal);
         if (ci100 || format.StartsWith("ci", StringComparison.Ordinal))
         {
