@@ -26,8 +26,13 @@ public sealed class EvidenceCheckCommand : ICliCommand
                 Console.Error.WriteLine($"evidence check: {drift}");
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {
-                    ok = false, file = drift.File, line = drift.Line, block = drift.Block, found = drift.Found,
-                    expected = drift.Expected, source = drift.Source,
+                    ok = false,
+                    file = drift.File,
+                    line = drift.Line,
+                    block = drift.Block,
+                    found = drift.Found,
+                    expected = drift.Expected,
+                    source = drift.Source,
                 }, new JsonSerializerOptions { WriteIndented = true }));
                 return 1;
             }

@@ -34,7 +34,10 @@ public sealed class EvidenceCollectCommand : ICliCommand
                 parse.GetValue(output)!, parse.GetValue(seed), Console.Error);
             Console.WriteLine(JsonSerializer.Serialize(new
             {
-                subject = r.Subject, runs = r.Runs, total_runs = r.TotalRuns, models = r.Models,
+                subject = r.Subject,
+                runs = r.Runs,
+                total_runs = r.TotalRuns,
+                models = r.Models,
                 per_image_bytes = r.PerImageBytes,
             }, new JsonSerializerOptions { WriteIndented = true }));
             return 0;

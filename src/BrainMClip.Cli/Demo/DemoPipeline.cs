@@ -385,7 +385,10 @@ public sealed class DemoPipeline(DemoOptions o, CancellationToken cancel = defau
             var d = Training.StudyStatistics.PairedBootstrap(r.PerImage, rb.PerImage, 2000, seed: 0);
             o[metric] = new JsonObject
             {
-                ["mean"] = d.Mean, ["ci95_low"] = d.Low, ["ci95_high"] = d.High, ["images"] = d.Samples,
+                ["mean"] = d.Mean,
+                ["ci95_low"] = d.Low,
+                ["ci95_high"] = d.High,
+                ["images"] = d.Samples,
             };
         }
         return o;

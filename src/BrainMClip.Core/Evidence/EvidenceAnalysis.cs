@@ -126,7 +126,8 @@ public static class EvidenceAnalysis
             ofBase.Add(new BootstrapSubject(w, b));
             used.Add(new JsonObject
             {
-                ["subject"] = s, ["seeds"] = new JsonArray(seeds.Select(x => (JsonNode?)x).ToArray()),
+                ["subject"] = s,
+                ["seeds"] = new JsonArray(seeds.Select(x => (JsonNode?)x).ToArray()),
             });
         }
         if (diff.Count == 0) return null;

@@ -19,8 +19,8 @@ public sealed record RenderedSpan(int Start, int Length, string Placeholder);
 /// FORMAT: <c>f3</c> (fixed, 3 decimals, "−" for negatives), <c>+f3</c> (always signed), <c>ci3</c> (an
 /// {ci95_low, ci95_high} object or a [low, high] array as "[+a, +b]"), <c>n0</c> (integer with thousands
 /// separators), <c>pct1</c> (× 100, 1 decimal), <c>x100+f1</c> (× 100, signed), <c>x100ci1</c> (an interval
-/// × 100), <c>d3</c> (a {mean, ci95_low, ci95_high} object as "+m [+a, +b]"), <c>FORMAT?</c> ("–" where the value is null), <c>analysis-table</c> (an array
-/// of analysis.json comparisons as a Markdown table); <c>FORMAT/@PATH2</c> divides by the value at PATH2 of the same
+/// × 100), <c>d3</c> (a {mean, ci95_low, ci95_high} object as "+m [+a, +b]"), <c>FORMAT?</c> ("–" where the
+/// value is null), <c>analysis-table</c> (an array of analysis.json comparisons as a Markdown table); <c>FORMAT/@PATH2</c> divides by the value at PATH2 of the same
 /// file first (e.g. <c>n0/@learning_curve[size=1000]/seeds</c>).
 /// </summary>
 public static partial class EvidenceBlocks
@@ -168,7 +168,8 @@ public static partial class EvidenceBlocks
     {
         if (format == "analysis-table") return AnalysisTable(node, what);
         if (format.StartsWith('d') && node is JsonObject diff && diff["mean"] is { } mean)
-            return $"{Fixed(Number(mean, what), Digits(format[1..], what), true)} {Format(node, "ci" + format[1..], what)}";
+            return Fixed(Number(mean, what), Digits(format[1..], what), true) + " " +
+                Format(node, "ci" + format[1..], what);
         bool ci100 = format.StartsWith("x100ci", StringComparison.Ordinal);
         if (ci100 || format.StartsWith("ci", StringComparison.Ordinal))
         {

@@ -20,6 +20,8 @@ public sealed record BootstrapSubject(double[] Weights, IReadOnlyList<double[]> 
 /// each replicate, the subject indices (rng.Next(S), S times) when subjects are resampled; then for each drawn subject
 /// in order the seed indices (rng.Next(K), K times) when seeds are resampled, then its image indices (rng.Next(m),
 /// m times). One <see cref="Random"/>(seed) for all replicates; percentile interval (numpy's linear quantile).
+/// A deterministic baseline (ridge at the full size: the same fit for every seed) needs no special case: its seeds
+/// are identical, so only the model's seed variance enters through the seed level.
 /// </summary>
 public static class HierarchicalBootstrap
 {

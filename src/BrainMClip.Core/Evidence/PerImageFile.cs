@@ -108,7 +108,10 @@ public sealed class PerImageFile
                 if (r.Hits.TryGetValue(m, out var v)) h[m] = Encode(v, csv);
             runs.Add(new JsonObject
             {
-                ["model"] = r.Model, ["n_train"] = r.NTrain, ["train_seed"] = r.TrainSeed, ["hits"] = h,
+                ["model"] = r.Model,
+                ["n_train"] = r.NTrain,
+                ["train_seed"] = r.TrainSeed,
+                ["hits"] = h,
             });
         }
         return new JsonObject
@@ -117,7 +120,9 @@ public sealed class PerImageFile
             ["test_samples"] = TestSamples,
             ["retrieval"] = new JsonObject
             {
-                ["loops"] = Retrieval.Loops, ["batch"] = Retrieval.Batch, ["seed"] = Retrieval.Seed,
+                ["loops"] = Retrieval.Loops,
+                ["batch"] = Retrieval.Batch,
+                ["seed"] = Retrieval.Seed,
             },
             ["encoding"] = csv ? "csv" : "base36",
             ["appearances"] = Encode(Appearances, csv),
@@ -132,7 +137,8 @@ public sealed class PerImageFile
         {
             bool csv = o["encoding"]!.GetValue<string>() switch
             {
-                "csv" => true, "base36" => false,
+                "csv" => true,
+                "base36" => false,
                 var e => throw new UserInputException($"{path}: encoding '{e}' (expected base36 or csv)"),
             };
             var app = Decode(o["appearances"]!.GetValue<string>(), csv, path);

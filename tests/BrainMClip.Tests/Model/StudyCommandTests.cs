@@ -70,6 +70,25 @@ public class StudyCommandTests
             var (net, ridge) = (Rates("full"), Rates("ridge"));
             Assert.Equal(net.Zip(ridge, (a, b) => a - b).Average(), mean, 12);
         }
+        // The evidence tools read this study as `study` wrote it: every run collected, and the analysis' network −
+        // ridge difference is the difference of the study's own loop means (one subject, paired seeds).
+        var col = JsonNode.Parse(Ok(CliRunner.Run("evidence", "collect", "--study", P("study"), "--subject", "2",
+            "--out", P("ev"))))!;
+        Assert.Equal(11, col["runs"]!.GetValue<int>());
+        Ok(CliRunner.Run("evidence", "analyse", "--root", P("ev"), "--resamples", "100"));
+        var analysis = JsonNode.Parse(File.ReadAllText(P("ev/analysis.json")))!["comparisons"]!.AsArray();
+        foreach (var c in curve)
+        {
+            int n = c!["size"]!.GetValue<int>();
+            var a = analysis.Single(x => x!["model"]!.GetValue<string>() == "tiny" &&
+                x["baseline"]!.GetValue<string>() == "ridge" && x["n_train"]!.GetValue<int>() == n &&
+                x["metric"]!.GetValue<string>() == "semantic_b2i")!;
+            double loopMeans = c["network"]!["semantic.brain_to_image"]!["mean"]!.GetValue<double>() -
+                c["ridge"]!["semantic.brain_to_image"]!["mean"]!.GetValue<double>();
+            Assert.Equal(loopMeans, a["difference"]!.GetValue<double>(), 12);
+        }
+        Assert.Contains(analysis, x => x!["model"]!.GetValue<string>() == "tiny_no_split");
+
         var abl = first["ablations"]!.AsArray().Select(a => a!["variant"]!.GetValue<string>()).ToArray();
         Assert.Equal(["no_cross", "no_split", "final_layer_only"], abl);
         // 2 sizes × 2 seeds × (ridge + network) + 3 ablations at 60 with one seed = 11 runs, one CSV row each.
