@@ -80,11 +80,13 @@ public static class AblationRunner
             "ridge" or "ridge_no_split" => c with { Kind = "ridge" },
             "ridge_retrieval_alpha" => c with
             {
-                Kind = "ridge", Ridge = c.Ridge with { SelectBy = "validation_retrieval" },
+                Kind = "ridge",
+                Ridge = c.Ridge with { SelectBy = "validation_retrieval" },
             },
             "linear" => c with
             {
-                Model = c.Model with { Encoder = "linear" }, Loss = c.Loss with { WRec = 0, WCross = 0 },
+                Model = c.Model with { Encoder = "linear" },
+                Loss = c.Loss with { WRec = 0, WCross = 0 },
             },
             _ =>
                 throw new UserInputException(
