@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BrainMClip.IO;
+using BrainMClip.Training;
 
 namespace BrainMClip.Evidence;
 
@@ -64,11 +65,16 @@ public static class EvidenceAnalysis
                 ["resamples"] = o.Resamples,
                 ["seed"] = o.Seed,
                 ["level"] = 0.95,
-                ["statistic"] = "mean over subjects of the mean over paired training seeds of (model top-1 − " +
-                    "baseline top-1), top-1 = hits / appearances over the test images (the retrieval loop mean)",
+                ["statistic"] = "difference: mean over subjects of the mean over paired training seeds of the mean " +
+                    "over test images of the per-image paired difference of hit rates (hits / appearances; " +
+                    "docs/evidence/preregistration.md); difference_top1: the same over the runs' top-1 loop means",
                 ["hierarchical"] = "subjects with replacement; within each, training seeds with replacement and " +
                     "test images with replacement (one image resample per subject, shared by its seeds)",
-                ["images_only"] = "subjects and seeds fixed; test images with replacement within each subject",
+                ["images_only"] = "subjects and seeds fixed; test images with replacement within each subject " +
+                    "(pooled: ci95_images; per subject: per_subject[].ci95_images, StudyStatistics.PairedBootstrap " +
+                    "over seed-averaged per-image rates)",
+                ["verdict"] = "beats: the hierarchical 95% interval lies above zero; loses: below; otherwise no " +
+                    "difference shown",
             },
             ["comparisons"] = comparisons,
         };
@@ -101,14 +107,23 @@ public static class EvidenceAnalysis
         return hits;
     }
 
-    static JsonObject? Compare(string model, string baseline, int n, string metric,
-        Dictionary<int, PerImageFile> perImage,
-        Dictionary<(int, string, int, int), IReadOnlyDictionary<string, int[]>> hits, Options o)
+    /// <summary>One subject's paired runs of one comparison: per-image rates (hits / appearances, images that
+    /// appear) and hit counts, per paired seed.</summary>
+    sealed record Paired(int Subject, List<int> Seeds, double[] Appearances, List<double[]> HitsA, List<double[]> HitsB)
     {
-        var diff = new List<BootstrapSubject>();
-        var ofModel = new List<BootstrapSubject>();
-        var ofBase = new List<BootstrapSubject>();
-        var used = new JsonArray();
+        public List<double[]> RatesA => HitsA.Select(Rates).ToList();
+        public List<double[]> RatesB => HitsB.Select(Rates).ToList();
+        double[] Rates(double[] h) => h.Select((x, i) => x / Appearances[i]).ToArray();
+        public double[] Ones => Appearances.Select(_ => 1.0).ToArray();
+        public static List<double[]> Minus(List<double[]> a, List<double[]> b) =>
+            a.Zip(b, (x, y) => x.Zip(y, (p, q) => p - q).ToArray()).ToList();
+    }
+
+    static List<Paired> PairRuns(string model, string baseline, int n, string metric,
+        Dictionary<int, PerImageFile> perImage,
+        Dictionary<(int, string, int, int), IReadOnlyDictionary<string, int[]>> hits)
+    {
+        var list = new List<Paired>();
         foreach (var (s, f) in perImage)
         {
             var seeds = f.Runs.Where(r => r.Model == model && r.NTrain == n && r.Hits.ContainsKey(metric))
@@ -118,35 +133,60 @@ public static class EvidenceAnalysis
             if (seeds.Count == 0) continue;
             var keep = Enumerable.Range(0, f.TestSamples).Where(i => f.Appearances[i] > 0).ToArray();
             double[] Pick(int[] v) => keep.Select(i => (double)v[i]).ToArray();
-            var w = Pick(f.Appearances);
-            var a = seeds.Select(k => Pick(hits[(s, model, n, k)][metric])).ToList();
-            var b = seeds.Select(k => Pick(hits[(s, baseline, n, k)][metric])).ToList();
-            diff.Add(new BootstrapSubject(w, a.Zip(b, (x, y) => x.Zip(y, (p, q) => p - q).ToArray()).ToList()));
-            ofModel.Add(new BootstrapSubject(w, a));
-            ofBase.Add(new BootstrapSubject(w, b));
-            used.Add(new JsonObject
-            {
-                ["subject"] = s,
-                ["seeds"] = new JsonArray(seeds.Select(x => (JsonNode?)x).ToArray()),
-            });
+            list.Add(new Paired(s, seeds, Pick(f.Appearances),
+                seeds.Select(k => Pick(hits[(s, model, n, k)][metric])).ToList(),
+                seeds.Select(k => Pick(hits[(s, baseline, n, k)][metric])).ToList()));
         }
-        if (diff.Count == 0) return null;
+        return list;
+    }
+
+    /// <summary>
+    /// The preregistered statistic (docs/evidence/preregistration.md): mean over subjects of the mean over paired
+    /// seeds of the mean over test images of the per-image rate difference, with the hierarchical interval, the
+    /// pooled image-only interval and, per subject, the image-only paired bootstrap of StudyReport
+    /// (<see cref="StudyStatistics.PairedBootstrap"/> over seed-averaged per-image rates). Also the difference of
+    /// the runs' top-1 loop means (the figure the study tables show: images weighted by their appearances).
+    /// </summary>
+    static JsonObject? Compare(string model, string baseline, int n, string metric,
+        Dictionary<int, PerImageFile> perImage,
+        Dictionary<(int, string, int, int), IReadOnlyDictionary<string, int[]>> hits, Options o)
+    {
+        var pairs = PairRuns(model, baseline, n, metric, perImage, hits);
+        if (pairs.Count == 0) return null;
+        var diff = pairs.Select(p => new BootstrapSubject(p.Ones, Paired.Minus(p.RatesA, p.RatesB))).ToList();
+        double Mean(Func<Paired, BootstrapSubject> f) => HierarchicalBootstrap.Statistic(pairs.Select(f).ToList());
         var hier = HierarchicalBootstrap.Interval(diff, true, true, o.Resamples, o.Seed);
         var img = HierarchicalBootstrap.Interval(diff, false, false, o.Resamples, o.Seed);
+        var perSubject = new JsonArray();
+        foreach (var p in pairs)
+        {
+            var d = StudyStatistics.PairedBootstrap(StudyStatistics.MeanOverRuns(p.RatesA),
+                StudyStatistics.MeanOverRuns(p.RatesB), o.Resamples, o.Seed);
+            perSubject.Add(new JsonObject
+            {
+                ["subject"] = p.Subject,
+                ["seeds"] = new JsonArray(p.Seeds.Select(x => (JsonNode?)x).ToArray()),
+                ["difference"] = d.Mean,
+                ["ci95_images"] = new JsonArray(d.Low, d.High),
+            });
+        }
         return new JsonObject
         {
             ["model"] = model,
             ["baseline"] = baseline,
             ["n_train"] = n,
             ["metric"] = metric,
-            ["subjects"] = diff.Count,
-            ["runs"] = used,
-            ["model_top1"] = HierarchicalBootstrap.Statistic(ofModel),
-            ["baseline_top1"] = HierarchicalBootstrap.Statistic(ofBase),
+            ["subjects"] = pairs.Count,
+            ["model_mean"] = Mean(p => new BootstrapSubject(p.Ones, p.RatesA)),
+            ["baseline_mean"] = Mean(p => new BootstrapSubject(p.Ones, p.RatesB)),
             ["difference"] = HierarchicalBootstrap.Statistic(diff),
             ["ci95_hierarchical"] = new JsonArray(hier.Low, hier.High),
             ["ci95_images"] = new JsonArray(img.Low, img.High),
-            ["excludes_zero_hierarchical"] = hier.Low > 0 || hier.High < 0,
+            ["verdict"] = hier.Low > 0 ? "beats" : hier.High < 0 ? "loses" : "no difference shown",
+            ["model_top1"] = Mean(p => new BootstrapSubject(p.Appearances, p.HitsA)),
+            ["baseline_top1"] = Mean(p => new BootstrapSubject(p.Appearances, p.HitsB)),
+            ["difference_top1"] = Mean(p => new BootstrapSubject(p.Appearances, Paired.Minus(p.HitsA, p.HitsB))),
+            ["per_subject"] = perSubject,
         };
     }
 }

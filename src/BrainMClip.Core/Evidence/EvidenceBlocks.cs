@@ -214,7 +214,7 @@ public static partial class EvidenceBlocks
         if (node is not JsonArray rows) throw new UserInputException($"{what}: analysis-table needs an array");
         var sb = new StringBuilder();
         sb.Append("| comparison | n_train | metric | subjects | model | baseline | difference | hierarchical 95 % CI " +
-            "| image-only 95 % CI |\n|---|---|---|---|---|---|---|---|---|");
+            "| image-only 95 % CI | verdict |\n|---|---|---|---|---|---|---|---|---|---|");
         foreach (var r in rows)
         {
             string F(string k, int d) => Fixed(Number(r![k]!, what), d, false);
@@ -222,8 +222,8 @@ public static partial class EvidenceBlocks
             string Ci(string k) => Format(r![k]!, "ci3", what);
             sb.Append(CultureInfo.InvariantCulture,
                 $"\n| {r!["model"]} − {r["baseline"]} | {Format(r["n_train"]!, "n0", what)} | {r["metric"]} | " +
-                $"{r["subjects"]} | {F("model_top1", 3)} | {F("baseline_top1", 3)} | {S("difference")} | " +
-                $"{Ci("ci95_hierarchical")} | {Ci("ci95_images")} |");
+                $"{r["subjects"]} | {F("model_mean", 3)} | {F("baseline_mean", 3)} | {S("difference")} | " +
+                $"{Ci("ci95_hierarchical")} | {Ci("ci95_images")} | {r["verdict"]} |");
         }
         return sb.ToString();
     }

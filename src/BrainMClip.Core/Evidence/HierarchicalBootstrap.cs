@@ -3,16 +3,17 @@ using BrainMClip.Training;
 namespace BrainMClip.Evidence;
 
 /// <summary>
-/// One subject's paired data for <see cref="HierarchicalBootstrap"/>: per test image its weight (appearances in the
-/// retrieval loops, > 0) and, per training seed paired between the two models, the per-image numerator (hit count of
-/// the model − hit count of the baseline, i.e. weight × the per-image rate difference).
+/// One subject's paired data for <see cref="HierarchicalBootstrap"/>: per test image its weight (> 0) and, per
+/// training seed paired between the two models, the per-image numerator. The preregistered statistic has weight 1 and
+/// numerator = the per-image hit-rate difference (a plain mean over images); weight = appearances in the retrieval
+/// loops and numerator = the hit-count difference give the difference of the runs' top-1 loop means.
 /// </summary>
 public sealed record BootstrapSubject(double[] Weights, IReadOnlyList<double[]> Seeds);
 
 /// <summary>
 /// The evidence statistic and its bootstraps. Statistic: the mean over subjects of the mean over the subject's
-/// paired seeds of Σᵢ numeratorᵢ / Σᵢ weightᵢ over its test images — with hit-count numerators and appearance weights
-/// that is the difference of the runs' top-1 loop means, the figure `study` reports. The hierarchical bootstrap
+/// paired seeds of Σᵢ numeratorᵢ / Σᵢ weightᵢ over its test images (see <see cref="BootstrapSubject"/>). The
+/// hierarchical bootstrap
 /// resamples, per replicate, the subjects with replacement; within each drawn subject its seeds with replacement and
 /// its test images with replacement (one image resample for all of that subject's seeds: the seeds are scored on
 /// the same images). The image-only interval keeps subjects and seeds fixed and resamples only the images, as

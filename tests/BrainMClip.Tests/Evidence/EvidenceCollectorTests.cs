@@ -122,6 +122,15 @@ public class EvidenceCollectorTests
         Assert.Contains("retrieval", bad.Message);
     }
 
+    static double[] PerSample(string root, int world, int n, int seed, string model, string metric)
+    {
+        string variant = model switch { "tiny" => "full", "tiny_no_split" => "no_split", var m => m };
+        string key = EvidenceMetrics.All.Single(x => x.Name == metric).StudyKey;
+        var run = StudyRun.FromJson((JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(root, $"study{world}",
+            "runs", $"n{n}", $"seed{seed}", variant, "result.json")))!);
+        return run.PerSample[key];
+    }
+
     [Fact]
     public void AnalysisDifferencesAreTheRunsTop1Differences()
     {
@@ -144,11 +153,22 @@ public class EvidenceCollectorTests
             string model = c!["model"]!.GetValue<string>(), baseline = c["baseline"]!.GetValue<string>();
             int n = c["n_train"]!.GetValue<int>();
             string metric = c["metric"]!.GetValue<string>();
-            // Reference: mean over subjects of the mean over paired seeds of the top-1 differences.
+            // Loop means: mean over subjects of the mean over paired seeds of the top-1 differences.
             double expected = table.Where(r => r.Model == model && r.NTrain == n).GroupBy(r => r.Subject)
                 .Average(g => g.Average(r => r.Top1[metric]!.Value - table.Single(b => b.Model == baseline &&
                     b.NTrain == n && b.Subject == r.Subject && b.TrainSeed == r.TrainSeed).Top1[metric]!.Value));
-            Assert.Equal(expected, c["difference"]!.GetValue<double>(), 12);
+            Assert.Equal(expected, c["difference_top1"]!.GetValue<double>(), 12);
+            // The preregistered statistic: the same with the plain mean over images of per-image rate differences,
+            // from the studies' own per_sample rates (images no loop drew are left out).
+            double prereg = new[] { 5, 7, 9 }.Average(world => table.Where(r => r.Subject == world &&
+                r.Model == model && r.NTrain == n).Average(r =>
+                {
+                    var a = PerSample(dir.Path, world, n, r.TrainSeed, model, metric);
+                    var b = PerSample(dir.Path, world, n, r.TrainSeed, baseline, metric);
+                    return a.Zip(b, (x, y) => x - y).Where(double.IsFinite).Average();
+                }));
+            Assert.Equal(prereg, c["difference"]!.GetValue<double>(), 12);
+            Assert.Equal(3, c["per_subject"]!.AsArray().Count);
             Assert.Equal(3, c["subjects"]!.GetValue<int>());
             var h = c["ci95_hierarchical"]!.AsArray();
             Assert.InRange(expected, h[0]!.GetValue<double>(), h[1]!.GetValue<double>());

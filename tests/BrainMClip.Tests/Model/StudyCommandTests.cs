@@ -71,7 +71,7 @@ public class StudyCommandTests
             Assert.Equal(net.Zip(ridge, (a, b) => a - b).Average(), mean, 12);
         }
         // The evidence tools read this study as `study` wrote it: every run collected, and the analysis' network −
-        // ridge difference is the difference of the study's own loop means (one subject, paired seeds).
+        // ridge differences are the study's own (one subject, paired seeds).
         var col = JsonNode.Parse(Ok(CliRunner.Run("evidence", "collect", "--study", P("study"), "--subject", "2",
             "--out", P("ev"))))!;
         Assert.Equal(11, col["runs"]!.GetValue<int>());
@@ -85,7 +85,11 @@ public class StudyCommandTests
                 x["metric"]!.GetValue<string>() == "semantic_b2i")!;
             double loopMeans = c["network"]!["semantic.brain_to_image"]!["mean"]!.GetValue<double>() -
                 c["ridge"]!["semantic.brain_to_image"]!["mean"]!.GetValue<double>();
-            Assert.Equal(loopMeans, a["difference"]!.GetValue<double>(), 12);
+            Assert.Equal(loopMeans, a["difference_top1"]!.GetValue<double>(), 12);
+            // The preregistered per-image statistic is the study's own paired mean here (one subject, no image
+            // left undrawn).
+            Assert.Equal(c["network_minus_ridge"]!["semantic.brain_to_image"]!["mean"]!.GetValue<double>(),
+                a["difference"]!.GetValue<double>(), 12);
         }
         Assert.Contains(analysis, x => x!["model"]!.GetValue<string>() == "tiny_no_split");
 
@@ -137,6 +141,18 @@ public class StudyCommandTests
         Assert.False(File.Exists(P("study/runs/n60/seed1/ridge/ridge.safetensors")));
         Assert.Equal(2, CliRunner.Run("study", "--data", P("data"), "--features-train", P("ftrain.safetensors"),
             "--features-test", P("ftest.safetensors"), "--out", P("study2"), "--baselines", "full").Code);
+
+        // The evidence tools: the models under their preregistered names, and every preregistered comparison.
+        var col = JsonNode.Parse(Ok(CliRunner.Run("evidence", "collect", "--study", P("study"), "--subject", "4",
+            "--out", P("ev"))))!;
+        Assert.Equal(["linear", "ridge", "ridge_no_split", "ridge_retrieval_alpha", "tiny", "tiny_no_split"],
+            col["models"]!.AsArray().Select(m => m!.GetValue<string>()).ToArray());
+        Ok(CliRunner.Run("evidence", "analyse", "--root", P("ev"), "--resamples", "100"));
+        var pairs = JsonNode.Parse(File.ReadAllText(P("ev/analysis.json")))!["comparisons"]!.AsArray()
+            .Where(c => c!["metric"]!.GetValue<string>() == "semantic_b2i")
+            .Select(c => $"{c!["model"]} - {c["baseline"]}").ToArray();
+        Assert.Equal(["tiny - ridge", "tiny - ridge_retrieval_alpha", "tiny - linear", "tiny_no_split - tiny",
+            "ridge_no_split - ridge", "linear - ridge"], pairs);
     }
 
     [Fact]
