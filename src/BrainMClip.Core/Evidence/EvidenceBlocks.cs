@@ -20,8 +20,9 @@ public sealed record RenderedSpan(int Start, int Length, string Placeholder);
 /// {ci95_low, ci95_high} object or a [low, high] array as "[+a, +b]"), <c>n0</c> (integer with thousands
 /// separators), <c>pct1</c> (× 100, 1 decimal), <c>x100+f1</c> (× 100, signed), <c>x100ci1</c> (an interval
 /// × 100), <c>d3</c> (a {mean, ci95_low, ci95_high} object as "+m [+a, +b]"), <c>FORMAT?</c> ("–" where the
-/// value is null), <c>analysis-table</c> (an array of analysis.json comparisons as a Markdown table); <c>FORMAT/@PATH2</c> divides by the value at PATH2 of the same
-/// file first (e.g. <c>n0/@learning_curve[size=1000]/seeds</c>).
+/// value is null), <c>analysis-table</c> (an array of analysis.json comparisons as a Markdown table);
+/// <c>FORMAT/@PATH2</c> divides by the value at PATH2 of the same file first (e.g.
+/// <c>n0/@learning_curve[size=1000]/seeds</c>).
 /// </summary>
 public static partial class EvidenceBlocks
 {
