@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using BrainMClip.Data;
 using BrainMClip.Evaluation;
 
 namespace BrainMClip.Cli.Commands;
@@ -29,7 +30,7 @@ public sealed class DataGroundTruthCommand : ICliCommand
         var subject = new Option<int>("--subject")
         {
             Description = "Subject number (1-based).",
-            DefaultValueFactory = _ => 1,
+            DefaultValueFactory = _ => NsdSubject.DefaultSubject,
         };
         var ftr = new Option<string?>("--features-train")
         {

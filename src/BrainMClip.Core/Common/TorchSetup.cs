@@ -6,6 +6,9 @@ namespace BrainMClip;
 /// test.</summary>
 public static class TorchSetup
 {
+    /// <summary>The device when none is chosen: CPU runs are deterministic.</summary>
+    public const string DefaultDevice = "cpu";
+
     /// <summary>Parses "cpu", "cuda" or "cuda:N" into a device, with a clear error when CUDA is not
     /// available.</summary>
     public static torch.Device ParseDevice(string name)

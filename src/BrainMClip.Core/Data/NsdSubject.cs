@@ -83,14 +83,23 @@ public sealed class NsdSubject
         ? split
         : throw new UserInputException($"--split: '{split}' is not a split (expected train or test)");
 
+    /// <summary>The subject when none is chosen (1-based; folder subj01).</summary>
+    public const int DefaultSubject = 1;
+
+    /// <summary>The fMRI scaling when none is chosen: auto divides NSD's ×300 betas by 300, leaves others
+    /// as they are.</summary>
+    public const string DefaultBetaScale = "auto";
+
     /// <summary>Opens and validates subject <paramref name="subject"/> (1-based) of <paramref
     /// name="dataRoot"/>.</summary>
-    public static NsdSubject Open(string dataRoot, int subject = 1, string betaScale = "auto") =>
+    public static NsdSubject Open(string dataRoot, int subject = DefaultSubject,
+        string betaScale = DefaultBetaScale) =>
         new(dataRoot, subject, betaScale);
 
     /// <summary><see cref="Open"/>, then every fMRI value of both splits read once: NaN/Inf is bad input and
     /// surfaces here (`data info`), not in training.</summary>
-    public static NsdSubject OpenChecked(string dataRoot, int subject = 1, string betaScale = "auto")
+    public static NsdSubject OpenChecked(string dataRoot, int subject = DefaultSubject,
+        string betaScale = DefaultBetaScale)
     {
         var s = Open(dataRoot, subject, betaScale);
         foreach (var split in Splits) s.ValidateFinite(split);

@@ -21,7 +21,7 @@ public sealed record ReconstructOptions
     public double Fusion { get; init; } = Conditioning.DefaultLambda;
     public long Seed { get; init; }
     public string Scheduler { get; init; } = "ddim";
-    public string Device { get; init; } = "cpu";
+    public string Device { get; init; } = TorchSetup.DefaultDevice;
     public int? Limit { get; init; }
     public bool Resume { get; init; }
     /// <summary>float32, bfloat16 or float16 weights/activations.</summary>
