@@ -138,6 +138,15 @@ public sealed class ClipTrainCommand : StageCommand<ClipTrainCommand.Request, Cl
 
     protected override void ConfigureOptions() => preset.AcceptOnlyFromAmong(ClipTrainer.PresetNames);
 
+    public override IReadOnlyDictionary<string, string> FieldFlags { get; } = new Dictionary<string, string>
+    {
+        [nameof(ClipTrainOptions.BatchSize)] = "--batch",
+        [nameof(ClipTrainOptions.MaxLr)] = "--lr",
+        [nameof(ClipTrainOptions.WarmupFraction)] = "--warmup",
+        [nameof(ClipTrainOptions.LowResFraction)] = "--lowres",
+        [nameof(ClipTrainOptions.LowResSides)] = "--lowres-sides",
+    };
+
     public override Request Bind(ParseResult r, CancellationToken cancel)
     {
         if (r.GetValue(threads) is < 1 and var t) throw new UserInputException($"--threads {t}: expected at least 1");

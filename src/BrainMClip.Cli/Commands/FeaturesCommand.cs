@@ -75,6 +75,11 @@ public sealed class FeaturesCommand : StageCommand<FeatureExtractionOptions, Fea
 
     protected override bool Cancellable => true; // Ctrl+C stops between batches; rerun with --resume
 
+    public override IReadOnlyDictionary<string, string> FieldFlags { get; } = new Dictionary<string, string>
+    {
+        [nameof(FeatureExtractionOptions.OutputDType)] = "--dtype",
+    };
+
     public override FeatureExtractionOptions Bind(ParseResult p, CancellationToken cancel)
     {
         var (si, sn) = Shard.Parse(p.GetValue(shard)!);

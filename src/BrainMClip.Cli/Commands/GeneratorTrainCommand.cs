@@ -101,6 +101,12 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
         context.AcceptOnlyFromAmong(PixelGeneratorOptions.Contexts);
     }
 
+    public override IReadOnlyDictionary<string, string> FieldFlags { get; } = new Dictionary<string, string>
+    {
+        [nameof(PixelGeneratorOptions.BatchSize)] = "--batch",
+        [nameof(PixelGeneratorOptions.LearningRate)] = "--lr",
+    };
+
     public override PixelGeneratorOptions Bind(ParseResult r, CancellationToken cancel)
     {
         SharedOptions.ApplyThreads(r.GetValue(threads));

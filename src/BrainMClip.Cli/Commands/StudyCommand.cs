@@ -27,8 +27,7 @@ public sealed class StudyCommand : ICliCommand
     {
         var data = new Option<string>("--data")
         { Description = "Data root in the Brain-Diffuser layout.", Required = true };
-        var subject = new Option<int>("--subject")
-        { Description = "Subject number (1-based).", DefaultValueFactory = _ => NsdSubject.DefaultSubject };
+        var subject = SharedOptions.Subject();
         var featTrain = new Option<string>("--features-train")
         { Description = "CLIP features of the TRAIN stimuli (train order).", Required = true };
         var featTest = new Option<string>("--features-test")
@@ -59,11 +58,7 @@ public sealed class StudyCommand : ICliCommand
         { Description = "Retrieval samples per loop.", DefaultValueFactory = _ => D.Retrieval.Batch };
         var bootstrap = new Option<int>("--bootstrap")
         { Description = "Bootstrap resamples of the paired CI.", DefaultValueFactory = _ => D.BootstrapResamples };
-        var beta = new Option<string>("--beta-scale")
-        {
-            Description = "fMRI scaling: auto, none, or a divisor.",
-            DefaultValueFactory = _ => NsdSubject.DefaultBetaScale,
-        };
+        var beta = SharedOptions.BetaScale();
         var threads = SharedOptions.Threads();
         foreach (var o in new Option[]
             { data, subject, featTrain, featTest, config, output, sizes, seeds, ablations, ablationSeeds, epochs, loops,

@@ -30,8 +30,8 @@ public sealed record BetaScaling(string Mode, double Divisor)
             && double.IsFinite(d))
             return new BetaScaling("manual", d)
             { Reason = $"divided by {d.ToString(CultureInfo.InvariantCulture)} as requested" };
-        throw new UserInputException(
-            $"--beta-scale: '{spec}' is not valid (expected auto, none or a positive number to divide by)");
+        throw UserInputException.Invalid("BetaScale",
+            $"beta scale '{spec}' is not valid (expected auto, none or a positive number to divide by)");
     }
 }
 
@@ -81,7 +81,7 @@ public sealed class NsdSubject
 
     static string CheckSplit(string split) => split is "train" or "test"
         ? split
-        : throw new UserInputException($"--split: '{split}' is not a split (expected train or test)");
+        : throw UserInputException.Invalid("Split", $"'{split}' is not a split (expected train or test)");
 
     /// <summary>The subject when none is chosen (1-based; folder subj01).</summary>
     public const int DefaultSubject = 1;
@@ -109,7 +109,8 @@ public sealed class NsdSubject
     NsdSubject(string dataRoot, int subject, string betaScale)
     {
         if (subject < 1
-            || subject > 99) throw new UserInputException($"--subject: {subject} is out of range (expected 1..99)");
+            || subject > 99) throw UserInputException.Invalid("Subject",
+                $"subject {subject} is out of range (expected 1..99)");
         UserInputException.RequireDirectory(dataRoot, "data root");
         DataRoot = dataRoot;
         Subject = subject;

@@ -31,7 +31,7 @@ public static partial class LayerAnalysisRunner
             .Select(x => (int.Parse(x.m.Groups[1].Value), x.k)).OrderBy(x => x.Item1).ToList();
         if (keys.Count == 0)
             throw new UserInputException(
-                $"{featPath}: no hidden_states.k tensors; extract features with `brainmclip features --hidden-states`");
+                $"{featPath}: no hidden_states.k tensors; extract features that store the hidden states");
         return keys;
     }
 

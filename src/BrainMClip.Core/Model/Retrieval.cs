@@ -44,8 +44,8 @@ public static class Retrieval
     static (RetrievalResult Result, PerSampleRetrieval PerSample) Run(Tensor predictions, Tensor truth, int loops,
         int batch, long seed)
     {
-        if (loops < 1) throw new UserInputException($"--loops {loops}: expected >= 1");
-        if (batch < 2) throw new UserInputException($"--batch {batch}: expected >= 2");
+        UserInputException.Require(loops >= 1, "Loops", $"retrieval loops must be at least 1 (got {loops})");
+        UserInputException.Require(batch >= 2, "Batch", $"retrieval samples per loop must be at least 2 (got {batch})");
         if (predictions.shape[0] != truth.shape[0])
             throw new UserInputException(
                 $"retrieval: {predictions.shape[0]} predictions but {truth.shape[0]} ground-truth rows");

@@ -17,7 +17,7 @@ internal static class ParityInputs
     public static string Dir(string? modelDir, string component, params string[] subs)
     {
         if (modelDir == null) throw new UserInputException(
-            $"parity {component}: --model (a diffusers folder) is required");
+            $"parity {component}: the model (a diffusers folder) is required");
         return subs.Select(s => Path.Combine(modelDir, s)).FirstOrDefault(Directory.Exists) ?? modelDir;
     }
 

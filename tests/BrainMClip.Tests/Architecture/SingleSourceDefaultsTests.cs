@@ -259,7 +259,8 @@ public sealed partial class SingleSourceDefaultsTests
         }
 
         [GeneratedRegex(
-            @"(?:(?<var>\w+)\s*=\s*new(?:\s+Option<[^>]+>)?|(?<var>\w+)\([^)]*\)\s*=>\s*new)\s*\(\s*""(?<flag>--[\w-]+)""")]
+            @"(?:(?<var>\w+)\s*=\s*new(?:\s+Option<[^>]+>)?|(?<var>\w+)\([^)]*\)\s*=>\s*new)" +
+            @"\s*\(\s*""(?<flag>--[\w-]+)""")]
         private static partial Regex OptionDeclaration();
 
         [GeneratedRegex(@"(?<var>\w+)\s*=\s*SharedOptions\.(?<method>\w+)\(")]

@@ -29,7 +29,7 @@ public sealed class WorldSceneSource : IClipSceneSource
         this.single = single ?? WorldSceneOptions.SingleObject;
         this.single.Validate();
         if (trainSeed < 0 || trainSeed > MaxTrainSeed)
-            throw new UserInputException($"--seed {trainSeed}: expected 0..{MaxTrainSeed}");
+            throw UserInputException.Invalid("Seed", $"training seed must be in 0..{MaxTrainSeed} (got {trainSeed})");
         WorldSeed = SeedOffset + trainSeed;
     }
 
