@@ -27,8 +27,7 @@ public sealed record SynthOptions
     public int Seed { get; init; }
     /// <summary>
     /// Linear world only: number of object categories K (1..8, in the order of <see
-    /// cref="SyntheticNsd.CategoryNames"/>);
-    /// null = 8. The hierarchical world always has the four families of <see
+    /// cref="SyntheticNsd.CategoryNames"/>); null = 8. The hierarchical world always has the four families of <see
     /// cref="BrainMClip.Data.World.WorldFamily"/>.
     /// </summary>
     public int? Categories { get; init; }
@@ -146,8 +145,8 @@ public static partial class SyntheticNsd
     /// <summary>
     /// Retinotopic receptive field of a prf-visualrois voxel with label <paramref name="label"/> (1..7) in the left
     /// (<paramref name="left"/>) or right hemisphere: contralateral hemifield, ventral areas see the upper field,
-    /// dorsal
-    /// the lower, hV4 both; size grows with eccentricity and along the hierarchy. (cx, cy, sigma) in image fractions.
+    /// dorsal the lower, hV4 both; size grows with eccentricity and along the hierarchy. (cx, cy, sigma) in image
+    /// fractions.
     /// </summary>
     internal static (double Cx, double Cy, double Sigma) RetinotopicRf(Func<double> uniform, int label, bool left)
     {
@@ -166,8 +165,7 @@ public static partial class SyntheticNsd
     /// ROI label volumes (C order over [x,y,z]): −1 outside an ellipsoidal brain, 0 unlabelled, labels as in
     /// docs/data.md.
     /// nsdgeneral covers the posterior part; prf-visualrois the most posterior slabs (partly outside nsdgeneral,
-    /// dorsally);
-    /// floc-* lie ventrally in front of them and extend beyond nsdgeneral anteriorly.
+    /// dorsally); floc-* lie ventrally in front of them and extend beyond nsdgeneral anteriorly.
     /// </summary>
     static Dictionary<string, double[]> MakeRois(int[] grid)
     {

@@ -37,9 +37,8 @@ public static partial class LayerAnalysisRunner
 
     /// <summary>
     /// ROI groups of the layer analysis (docs/evaluation.md) over the nsdgeneral voxels: early visual areas V1–hV4 and
-    /// their union
-    /// (low-level, prf-visualrois), each floc category (faces, bodies, places, words), their union (semantic) and
-    /// all of nsdgeneral. Groups without voxels are left out.
+    /// their union (low-level, prf-visualrois), each floc category (faces, bodies, places, words), their union
+    /// (semantic) and all of nsdgeneral. Groups without voxels are left out.
     /// </summary>
     public static Dictionary<string, int[]> RoiGroupColumns(VoxelSplit split)
     {

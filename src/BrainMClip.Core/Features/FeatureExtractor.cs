@@ -47,11 +47,10 @@ public sealed record FeatureExtractionResult(
 
 /// <summary>
 /// Batched CLIP feature extraction (docs/features.md) with sharding and resumption. Batches are fixed blocks of
-/// absolute rows
-/// (batch k = rows [k·B, (k+1)·B)); a shard is a contiguous block of whole batches, so every batch is computed on
-/// exactly the same input whether the run is sharded or not, which makes merged shards byte-identical to one run.
-/// Each finished batch is saved atomically to OUTPUT.partial/; the final file is assembled from them atomically
-/// (so the disk briefly holds the output twice) and the folder is then removed.
+/// absolute rows (batch k = rows [k·B, (k+1)·B)); a shard is a contiguous block of whole batches, so every batch is
+/// computed on exactly the same input whether the run is sharded or not, which makes merged shards byte-identical to
+/// one run. Each finished batch is saved atomically to OUTPUT.partial/; the final file is assembled from them
+/// atomically (so the disk briefly holds the output twice) and the folder is then removed.
 /// </summary>
 public static class FeatureExtractor
 {

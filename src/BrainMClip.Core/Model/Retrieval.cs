@@ -20,11 +20,10 @@ public sealed record RetrievalResult(double ImageToBrainTop1, double BrainToImag
 
 /// <summary>
 /// Retrieval (MindEye protocol, docs/evaluation.md): each loop draws <c>batch</c> test samples without replacement
-/// (seeded),
-/// flattens and L2-normalises predictions and ground truth, builds the cosine matrix and counts how often the
-/// matching partner is the most similar one, image→brain (per image, over predictions) and brain→image (per
-/// prediction, over images); results are averaged over loops. With fewer samples than <c>batch</c> a single loop
-/// uses all of them (further loops would repeat it exactly).
+/// (seeded), flattens and L2-normalises predictions and ground truth, builds the cosine matrix and counts how often the
+/// matching partner is the most similar one, image→brain (per image, over predictions) and brain→image (per prediction,
+/// over images); results are averaged over loops. With fewer samples than <c>batch</c> a single loop uses all of them
+/// (further loops would repeat it exactly).
 /// </summary>
 public static class Retrieval
 {

@@ -7,8 +7,7 @@ namespace BrainMClip.Parity;
 
 /// <summary>
 /// `parity` components of the evaluation area (docs/parity.md): each reads the tensors it recognises and returns every
-/// output
-/// it can compute, under the tensor names PyTorch-side checks use.
+/// output it can compute, under the tensor names PyTorch-side checks use.
 /// </summary>
 public interface IEvaluationParityComponent
 {

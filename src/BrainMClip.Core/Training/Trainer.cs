@@ -7,8 +7,7 @@ namespace BrainMClip.Training;
 
 /// <summary>
 /// Training (docs/model.md): AdamW (no decay on biases/norms), OneCycle, gradient clipping, seeded and deterministic on
-/// CPU,
-/// resumable bit-for-bit from the checkpoint written at the end of every epoch.
+/// CPU, resumable bit-for-bit from the checkpoint written at the end of every epoch.
 /// </summary>
 public static class Trainer
 {

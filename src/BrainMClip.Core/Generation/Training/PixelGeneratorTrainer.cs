@@ -68,10 +68,9 @@ public sealed record PixelGeneratorResult(string OutDir, int Steps, double Final
 
 /// <summary>
 /// Trains the embedded generator (docs/generation.md): the same diffusers UNet class in pixel space (3 in/out channels,
-/// no VAE) on
-/// the
-/// stimulus images, conditioned by cross-attention on their CLIP-Semantic tokens, with the epsilon objective on the SD
-/// noise schedule, AdamW and an EMA of the weights. Writes a generator folder <see cref="Reconstruction"/> can load.
+/// no VAE) on the stimulus images, conditioned by cross-attention on their CLIP-Semantic tokens, with the epsilon
+/// objective on the SD noise schedule, AdamW and an EMA of the weights. Writes a generator folder <see
+/// cref="Reconstruction"/> can load.
 /// </summary>
 public static class PixelGeneratorTrainer
 {

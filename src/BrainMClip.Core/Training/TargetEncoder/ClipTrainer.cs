@@ -50,8 +50,7 @@ public sealed record ClipTrainOptions
     /// <summary>
     /// Start from local attention (2D sine-cosine position embeddings, q/k projections = identity + the random
     /// init), so early layers attend to neighbouring patches from the first step instead of uniformly (mimetic
-    /// initialisation,
-    /// Trockman &amp; Kolter 2023); only the initial values differ, the architecture is CLIP's.
+    /// initialisation, Trockman &amp; Kolter 2023); only the initial values differ, the architecture is CLIP's.
     /// </summary>
     public bool LocalInit { get; init; }
     /// <summary>
