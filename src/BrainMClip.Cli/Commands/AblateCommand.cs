@@ -13,11 +13,9 @@ public sealed class AblateCommand : ICliCommand
     public string[] Path => ["ablate"];
     public string Description =>
         "Train every ablation variant (full, no_cross, no_rec, semantic_only, detail_only, global_only, full_heads) " +
-            "and the " +
-        "ridge baseline with the same data, split, seed and schedule; predict the test split; score " +
-            "docs/evaluation.md " +
-            "retrieval. " +
-        "Writes OUT/<variant>/ run folders, OUT/ablations.json and OUT/ablations.csv; prints the JSON.";
+        "and the ridge baseline with the same data, split, seed and schedule; predict the test split; score " +
+        "docs/evaluation.md retrieval. Writes OUT/<variant>/ run folders, OUT/ablations.json and OUT/ablations.csv; " +
+        "prints the JSON.";
 
     static readonly RetrievalSettings D = new();
 

@@ -15,10 +15,9 @@ public sealed class DataGroundTruthCommand : ICliCommand
         "For a subject written by 'brainmclip synth': linear decoders (ridge, alpha by 5-fold CV on the training " +
         "split) from the floc (semantic), prf (low) and all (detail) voxels to the ground truth — category set " +
         "(per-label and exact-set accuracy, with chance), local contrast and within-category attributes (Pearson r) " +
-        "— " +
-        "plus the mean noise ceiling per stream and the RSA of the ground truth with every ROI group (--noise-free: " +
-        "the same decoders on the noise-free signal). With --features-train/--features-test, also top-1 retrieval of " +
-        "CLIP-Semantic from ridge on the true labels and captions alone. Prints JSON.";
+        "— plus the mean noise ceiling per stream and the RSA of the ground truth with every ROI group " +
+        "(--noise-free: the same decoders on the noise-free signal). With --features-train/--features-test, also " +
+        "top-1 retrieval of CLIP-Semantic from ridge on the true labels and captions alone. Prints JSON.";
 
     public void Configure(Command command)
     {

@@ -13,9 +13,8 @@ public sealed class FeaturesCommand : StageCommand<FeatureExtractionOptions, Fea
     public override string[] Path => ["features"];
     public override string Description =>
         "Extract CLIP features (detail = mean of hidden layers a..b, semantic = VD image tokens, image_embeds) for " +
-            "every " +
-        "stimulus image into a safetensors file. Batched, resumable, shardable for array jobs (merge with " +
-            "merge-features).";
+        "every stimulus image into a safetensors file. Batched, resumable, shardable for array jobs (merge with " +
+        "merge-features).";
 
     readonly Option<string> clip = new Option<string>("--clip")
     {

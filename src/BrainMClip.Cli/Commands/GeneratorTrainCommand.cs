@@ -11,8 +11,7 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
     public override string[] Path => ["generator", "train"];
     public override string Description =>
         "Train the small pixel-space diffusion generator (the diffusers UNet class, 3 channels, no VAE) on stimulus " +
-            "images " +
-        "conditioned on their CLIP-Semantic tokens; writes a generator folder for 'reconstruct'.";
+        "images conditioned on their CLIP-Semantic tokens; writes a generator folder for 'reconstruct'.";
 
     readonly Option<string> images = new Option<string>("--images")
     { Description = "Stimulus images, .npy (N,H,W,3) uint8 (e.g. nsd_train_stim_sub1.npy).", Required = true };

@@ -16,9 +16,8 @@ public sealed class ReconstructCommand
     public override string[] Path => ["reconstruct"];
     public override string Description =>
         "Reconstruct test images from brain predictions (PRED.safetensors from 'predict') with a diffusion " +
-            "generator; " +
-        "writes rec_000.png... named by test index and reconstruct.json. With --truth-features also the upper bound " +
-        "from the true features (OUT/true_features/); --shard i/n splits the work over array jobs.";
+        "generator; writes rec_000.png... named by test index and reconstruct.json. With --truth-features also the " +
+        "upper bound from the true features (OUT/true_features/); --shard i/n splits the work over array jobs.";
 
     readonly Option<string> pred = new Option<string>("--pred")
     {

@@ -14,10 +14,10 @@ public sealed class ReportCommand : StageCommand<ReportCommand.Request, string>
     public override string[] Path => ["report"];
     public override string Description =>
         "Write a self-contained report.html (images embedded, no external files): ground truth beside " +
-            "reconstructions, " +
-        "one column per reconstruction row (from true features, BrainMCLIP, baselines such as ridge) for metrics and " +
-        "retrieval, the published MindEye1/MindEye2 figures only for real NSD data, training curves, ablations, " +
-        "parameter counts and the layer-analysis heatmaps. Every input is optional; a section without input says so.";
+        "reconstructions, one column per reconstruction row (from true features, BrainMCLIP, baselines such as " +
+        "ridge) for metrics and retrieval, the published MindEye1/MindEye2 figures only for real NSD data, training " +
+        "curves, ablations, parameter counts and the layer-analysis heatmaps. Every input is optional; a section " +
+        "without input says so.";
 
     readonly Option<string> output = new Option<string>("--out")
     { Description = "Where to write the HTML report.", Required = true };

@@ -16,8 +16,8 @@ public sealed class RetrieveCommand : StageCommand<RetrieveCommand.Request, Json
     public override string[] Path => ["retrieve"];
     public override string Description =>
         "Top-1 retrieval (docs/evaluation.md): loops of --batch test samples drawn without replacement; flattened, " +
-            "L2-normalised " +
-        "tokens; image→brain and brain→image; mean over loops. Prints JSON per stream (semantic, detail).";
+        "L2-normalised tokens; image→brain and brain→image; mean over loops. Prints JSON per stream (semantic, " +
+        "detail).";
 
     readonly Option<string> pred = new Option<string>("--pred")
     { Description = "PRED.safetensors written by 'brainmclip predict' (test order).", Required = true };

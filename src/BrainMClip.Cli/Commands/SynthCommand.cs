@@ -11,13 +11,11 @@ public sealed class SynthCommand : StageCommand<SynthOptions, SynthResult>
     public override string[] Path => ["synth"];
     public override string Description =>
         "Generate a seeded synthetic NSD-like subject in exactly the Brain-Diffuser layout, with ROI NIfTI masks and " +
-            "the " +
-        "ground truth under DATA/ground_truth/. --world hierarchical (default): scenes of face-, body-, place- and " +
-        "word-like objects; retinotopic prf voxels with compressive responses to local contrast/colour energy; " +
+        "the ground truth under DATA/ground_truth/. --world hierarchical (default): scenes of face-, body-, place- " +
+        "and word-like objects; retinotopic prf voxels with compressive responses to local contrast/colour energy; " +
         "position- and size-tolerant, saturating category-selective floc voxels; mixed voxels elsewhere; " +
-            "independent, " +
-        "shared and spatially smooth noise averaged over repetitions, with NSD-style noise ceilings. --world linear: " +
-        "geometric shapes, voxels linear in pooled features and category counts, independent noise.";
+        "independent, shared and spatially smooth noise averaged over repetitions, with NSD-style noise ceilings. " +
+        "--world linear: geometric shapes, voxels linear in pooled features and category counts, independent noise.";
 
     readonly Option<string> output = new Option<string>("--out")
     { Description = "Data root to write (must be empty or absent unless --force).", Required = true };

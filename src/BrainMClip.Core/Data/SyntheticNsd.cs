@@ -56,8 +56,8 @@ public sealed record SynthOptions
     {
         static void Require(bool ok, string field, string message) => UserInputException.Require(ok, field, message);
         Require(Subject is >= 1 and <= 99, nameof(Subject), $"subject {Subject} is out of range (1..99)");
-        Require(Train >= 2, nameof(Train), $"{Train} training images are too few (at least 2, for z-scoring)");
-        Require(Test >= 1, nameof(Test), $"{Test} test images are too few (at least 1)");
+        Require(Train >= 2, nameof(Train), $"too few training images: {Train} (at least 2, for z-scoring)");
+        Require(Test >= 1, nameof(Test), $"too few test images: {Test} (at least 1)");
         Require((long)Train + Test <= 1_000_000, nameof(Train),
             "training + test images: more than 1,000,000 images is not supported");
         Require(ImageSize is >= 16 and <= 1024, nameof(ImageSize),
@@ -65,7 +65,7 @@ public sealed record SynthOptions
         Require(Categories == null || World == SynthWorld.Linear, nameof(Categories),
             "only the linear world has a choice of categories");
         Require(LinearCategories >= 1 && LinearCategories <= SyntheticNsd.CategoryNames.Length, nameof(Categories),
-            $"{LinearCategories} categories is out of range (1..{SyntheticNsd.CategoryNames.Length})");
+            $"category count {LinearCategories} is out of range (1..{SyntheticNsd.CategoryNames.Length})");
         Require(PrfColour == 0 || World == SynthWorld.Hierarchical, nameof(PrfColour),
             "only the hierarchical world has a prf colour weight");
         Require(PrfColour >= 0 && double.IsFinite(PrfColour), nameof(PrfColour),
@@ -74,7 +74,7 @@ public sealed record SynthOptions
             $"signal-to-noise ratio {EffectiveSnr} must be a positive number");
         int minReps = World == SynthWorld.Linear ? 1 : 2;
         Require(Repetitions >= minReps && Repetitions <= 100, nameof(Repetitions),
-            $"{Repetitions} repetitions is out of range ({minReps}..100; the hierarchical world needs 2 or more " +
+            $"repetition count {Repetitions} is out of range ({minReps}..100; the hierarchical world needs 2 or more " +
             "to estimate the noise ceiling)");
         Require(FmriDType is "float32" or "float64", nameof(FmriDType),
             $"fMRI element type '{FmriDType}' (expected float32 or float64)");
