@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
-using BrainMClip.Features;
 using BrainMClip.Data;
+using BrainMClip.Features;
 using BrainMClip.IO;
 using TorchSharp;
 using static TorchSharp.torch;

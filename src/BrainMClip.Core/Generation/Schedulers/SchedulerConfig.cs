@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
-using BrainMClip.IO;
 using BrainMClip.Generation.Models;
+using BrainMClip.IO;
 using static TorchSharp.torch;
 
 namespace BrainMClip.Generation.Schedulers;

@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using BrainMClip.Features;
-using BrainMClip.Training.TargetEncoder;
 using BrainMClip.IO;
+using BrainMClip.Training.TargetEncoder;
 using Xunit;
 using static TorchSharp.torch;
 
