@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using BrainMClip.Data;
 using BrainMClip.Evaluation;
+using BrainMClip.Simulation;
 
 namespace BrainMClip.Cli.Commands;
 

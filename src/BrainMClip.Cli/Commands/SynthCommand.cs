@@ -1,5 +1,6 @@
 using System.CommandLine;
 using BrainMClip.Data;
+using BrainMClip.Simulation;
 
 namespace BrainMClip.Cli.Commands;
 

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using BrainMClip.Cli.Commands;
 using BrainMClip.Data;
 using BrainMClip.Generation.Pipelines;
+using BrainMClip.Simulation;
 
 namespace BrainMClip.Cli.Demo;
 

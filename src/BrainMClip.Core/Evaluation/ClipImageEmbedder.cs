@@ -1,4 +1,5 @@
 using BrainMClip.Features;
+using BrainMClip.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -2,7 +2,8 @@ using BrainMClip.Cli;
 using BrainMClip.Cli.Commands;
 using BrainMClip.Cli.Demo;
 using BrainMClip.Data;
-using BrainMClip.Training.TargetEncoder;
+using BrainMClip.Simulation;
+using BrainMClip.Simulation.TargetEncoder;
 using Xunit;
 
 namespace BrainMClip.Tests.Cli;

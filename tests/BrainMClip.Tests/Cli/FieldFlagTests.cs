@@ -26,7 +26,7 @@ public sealed class FieldFlagTests
     [InlineData("--lowres: low-resolution fraction must be in [0, 1] (got 2)",
         "clip-train", "--out", "o", "--lowres", "2")]
     [InlineData("--train: too few training images: 1", "synth", "--out", "o", "--train", "1")]
-    [InlineData("--fmri-dtype: fMRI element type", "synth", "--out", "o", "--fmri-dtype", "float16")]
+    [InlineData("--image-size: image size 8 is out of range (16..1024)", "synth", "--out", "o", "--image-size", "8")]
     public void ACoreSettingErrorNamesTheFlag(string expected, params string[] args)
     {
         using var dir = new TempDir();

@@ -1,11 +1,12 @@
 using System.Text.Json.Nodes;
 using BrainMClip.Data;
+using BrainMClip.Evaluation;
 using BrainMClip.Features;
 using BrainMClip.IO;
 using BrainMClip.Model;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Evaluation;
+namespace BrainMClip.Simulation;
 
 /// <summary>
 /// What each voxel stream of a synthetic subject carries about its ground truth (DATA/ground_truth/, written by

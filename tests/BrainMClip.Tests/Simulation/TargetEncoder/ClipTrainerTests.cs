@@ -1,11 +1,12 @@
 using System.Text.Json.Nodes;
 using BrainMClip.Features;
 using BrainMClip.IO;
-using BrainMClip.Training.TargetEncoder;
+using BrainMClip.Simulation;
+using BrainMClip.Simulation.TargetEncoder;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Tests.Training.TargetEncoder;
+namespace BrainMClip.Tests.Simulation.TargetEncoder;
 
 /// <summary>
 /// A throwaway scene generator for the trainer's tests: one large shape per image (disc, square, bars or cross) in a

@@ -1,11 +1,12 @@
 using System.Text.Json;
 using BrainMClip.Data;
 using BrainMClip.IO;
+using BrainMClip.Simulation;
 using BrainMClip.Tests.Cli;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Tests.Data;
+namespace BrainMClip.Tests.Simulation;
 
 /// <summary>`brainmclip synth --world linear` end to end: layout, counts, determinism, ground truth, decodable
 /// content.</summary>

@@ -4,11 +4,12 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using BrainMClip.Features;
 using BrainMClip.IO;
+using BrainMClip.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Training.TargetEncoder;
+namespace BrainMClip.Simulation.TargetEncoder;
 
 /// <summary>Settings of <c>brainmclip clip-train</c>.</summary>
 public sealed record ClipTrainOptions
