@@ -7,6 +7,8 @@ namespace BrainMClip.Cli.Commands;
 /// <summary>`brainmclip evidence analyse`: hierarchical and image-only bootstrap CIs of every comparison.</summary>
 public sealed class EvidenceAnalyseCommand : ICliCommand
 {
+    static readonly EvidenceAnalysis.Options D = Defaults.Of<EvidenceAnalysis.Options>();
+
     public string[] Path => ["evidence", "analyse"];
     public string Description =>
         "Every model − baseline difference of ROOT/results.json at every n_train and metric (network vs ridge, " +
@@ -20,16 +22,20 @@ public sealed class EvidenceAnalyseCommand : ICliCommand
         var root = new Option<string>("--root")
         { Description = "The evidence folder.", DefaultValueFactory = _ => "docs/evidence/replication" };
         var network = new Option<string>("--network")
-        { Description = "The network's model name.", DefaultValueFactory = _ => "tiny" };
+        { Description = "The network's model name.", DefaultValueFactory = _ => D.Network };
         var resamples = new Option<int>("--resamples")
-        { Description = "Bootstrap replicates.", DefaultValueFactory = _ => 2000 };
-        var seed = new Option<int>("--seed") { Description = "Bootstrap seed.", DefaultValueFactory = _ => 0 };
+        { Description = "Bootstrap replicates.", DefaultValueFactory = _ => D.Resamples };
+        var seed = new Option<int>("--seed") { Description = "Bootstrap seed.", DefaultValueFactory = _ => D.Seed };
         foreach (var o in new Option[] { root, network, resamples, seed }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var result = EvidenceAnalysis.Analyse(parse.GetValue(root)!,
-                new EvidenceAnalysis.Options(parse.GetValue(network)!, parse.GetValue(resamples),
-                    parse.GetValue(seed)), Console.Error);
+                new EvidenceAnalysis.Options
+                {
+                    Network = parse.GetValue(network)!,
+                    Resamples = parse.GetValue(resamples),
+                    Seed = parse.GetValue(seed),
+                }, Console.Error);
             Console.WriteLine(JsonSerializer.Serialize(new
             {
                 analysis = System.IO.Path.Combine(parse.GetValue(root)!, "analysis.json"),

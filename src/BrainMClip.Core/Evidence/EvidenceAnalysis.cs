@@ -13,7 +13,15 @@ namespace BrainMClip.Evidence;
 /// </summary>
 public static class EvidenceAnalysis
 {
-    public sealed record Options(string Network = "tiny", int Resamples = 2000, int Seed = 0);
+    public sealed record Options
+    {
+        /// <summary>The network's model name (the study's network configuration name).</summary>
+        public string Network { get; init; } = "tiny";
+        /// <summary>Bootstrap replicates.</summary>
+        public int Resamples { get; init; } = 2000;
+        /// <summary>Bootstrap seed.</summary>
+        public int Seed { get; init; }
+    }
 
     /// <summary>The (model, baseline) pairs, network = the network's model name; plus every other `network_X`
     /// ablation against the network.</summary>

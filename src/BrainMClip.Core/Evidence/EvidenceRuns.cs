@@ -86,12 +86,12 @@ public static class EvidenceCollector
     public static Result Collect(string studyDir, int subject, string outDir, long? retrievalSeed = null,
         TextWriter? log = null)
     {
-        if (!Directory.Exists(studyDir)) throw new UserInputException($"--study {studyDir}: folder not found");
+        if (!Directory.Exists(studyDir)) throw new UserInputException($"study folder {studyDir}: not found");
         string network = NetworkName(studyDir);
         long seed = retrievalSeed ?? StudySeed(studyDir) ?? new RetrievalSettings().Seed;
         var runs = ReadRuns(studyDir);
         if (runs.Count == 0)
-            throw new UserInputException($"--study {studyDir}: no finished run (runs/n*/seed*/*/result.json)");
+            throw new UserInputException($"study folder {studyDir}: no finished run (runs/n*/seed*/*/result.json)");
         var perImage = PerImageFile.FromStudyRuns(subject, seed, runs.Select(r => (r.Run, r.File,
             ModelName(network, r.Run.Variant))).ToList());
         var table = new List<EvidenceRun>();

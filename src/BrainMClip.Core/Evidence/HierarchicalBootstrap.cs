@@ -36,7 +36,7 @@ public static class HierarchicalBootstrap
         bool resampleSeeds, int resamples = 2000, int seed = 0, double level = 0.95)
     {
         Validate(subjects);
-        if (resamples < 1) throw new UserInputException($"--resamples {resamples}: expected >= 1");
+        if (resamples < 1) throw new UserInputException($"bootstrap resamples {resamples}: expected >= 1");
         var rng = new Random(seed);
         var values = new double[resamples];
         int nS = subjects.Count;

@@ -81,14 +81,14 @@ public sealed class PerImageFile
             {
                 if (!double.IsNaN(rates[i]))
                     throw new UserInputException($"{what}: image {i} has rate {rates[i]} but no loop drew it with " +
-                        $"retrieval seed {seed} (pass the study's --retrieval-seed)");
+                        $"retrieval seed {seed} (give the retrieval seed the study scored with)");
                 continue;
             }
             double h = rates[i] * draws[i];
             int r = (int)Math.Round(h);
             if (!double.IsFinite(h) || Math.Abs(h - r) > 1e-6 || r < 0 || r > draws[i])
                 throw new UserInputException($"{what}: image {i}'s rate {rates[i]} is not k/{draws[i]} (the " +
-                    $"appearances of retrieval seed {seed}; pass the study's --retrieval-seed)");
+                    $"appearances of retrieval seed {seed}; give the retrieval seed the study scored with)");
             hits[i] = r; sumHits += r; sumDraws += draws[i];
         }
         double derived = (double)sumHits / sumDraws;

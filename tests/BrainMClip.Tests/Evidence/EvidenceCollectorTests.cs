@@ -143,7 +143,7 @@ public class EvidenceCollectorTests
             WriteStudy(study, world);
             EvidenceCollector.Collect(study, world, out_);
         }
-        var a = EvidenceAnalysis.Analyse(out_, new EvidenceAnalysis.Options(Resamples: 300));
+        var a = EvidenceAnalysis.Analyse(out_, new EvidenceAnalysis.Options { Resamples = 300 });
         var table = EvidenceCollector.ReadTable(Path.Combine(out_, "results.json"));
         var comps = a["comparisons"]!.AsArray();
         // tiny − ridge at 60 and 120, tiny_no_split − tiny at 120; 4 metrics each.
