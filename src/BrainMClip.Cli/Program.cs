@@ -81,7 +81,7 @@ public static class ExitCodes
             case UserInputException u:
                 Console.Error.WriteLine($"error: {u.Message}");
                 return Usage;
-            case Training.TrainingDivergedException d:
+            case Optimization.TrainingDivergedException d:
                 Console.Error.WriteLine($"error: {d.Message}");
                 return Internal;
             case OperationCanceledException:

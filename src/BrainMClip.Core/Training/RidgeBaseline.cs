@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using BrainMClip.Optimization;
 using BrainMClip.IO;
 using BrainMClip.Model;
 using TorchSharp;

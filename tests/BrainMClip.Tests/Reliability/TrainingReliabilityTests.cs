@@ -1,3 +1,4 @@
+using BrainMClip.Optimization;
 using BrainMClip.Tests.Cli;
 using BrainMClip.IO;
 using BrainMClip.Model;
