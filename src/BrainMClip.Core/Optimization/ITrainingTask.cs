@@ -27,8 +27,9 @@ public interface ITrainingTask
     /// <summary>After backward, before clipping (e.g. to read gradient norms).</summary>
     void AfterBackward(int epoch, long index) { }
 
-    /// <summary>After the optimiser step <paramref name="step"/> (0-based; e.g. an average of the weights).</summary>
-    void AfterStep(long step) { }
+    /// <summary>After the optimiser step <paramref name="step"/> (0-based; e.g. an average of the weights), with the
+    /// step's recorded terms.</summary>
+    void AfterStep(long step, IReadOnlyDictionary<string, double> terms) { }
 
     /// <summary>The progress bar's text after a step.</summary>
     string Progress(IReadOnlyDictionary<string, double> step, EpochStats epoch);

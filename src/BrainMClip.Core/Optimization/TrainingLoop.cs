@@ -138,7 +138,7 @@ public sealed class TrainingLoop : IDisposable
         _settings.Schedule.Advance();
         Step++;
         ReleaseGradients();
-        _task.AfterStep(Step - 1);
+        _task.AfterStep(Step - 1, values);
         foreach (var (k, v) in values) stats.Sums[k] = stats.Sums.GetValueOrDefault(k) + v * weight;
         stats.Seen += weight;
         stats.Steps++;
