@@ -13,9 +13,9 @@ namespace BrainMClip.Optimization;
 public static class ModuleInit
 {
     /// <summary>
-    /// Every module depth-first in registration order: weights of two or more dimensions (linear, convolution) ~ kaiming-uniform
-    /// with a = √5 and their biases ~ U(±1/√fan_in); embeddings ~ N(0, 1); norm weights 1 and biases 0. Other
-    /// parameters (a class embedding, a logit scale) keep the values their module set.
+    /// Every module depth-first in registration order: weights of two or more dimensions (linear, convolution) ~
+    /// kaiming-uniform with a = √5 and their biases ~ U(±1/√fan_in); embeddings ~ N(0, 1); norm weights 1 and biases
+    /// 0. Other parameters (a class embedding, a logit scale) keep the values their module set.
     /// </summary>
     public static void Default(nn.Module module, Generator generator)
     {

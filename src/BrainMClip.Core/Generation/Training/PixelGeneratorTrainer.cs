@@ -347,8 +347,8 @@ public static class PixelGeneratorTrainer
     /// context dropped with probability ContextDropout, random timesteps and noise, all drawn from
     /// <paramref name="gen"/> in a fixed order.
     /// </summary>
-    internal static Tensor DenoisingLoss(UNet2DConditionModel unet, Tensor images, Tensor context, Tensor alphas, int timesteps,
-        PixelGeneratorOptions o, Generator gen, ContextNoise? contextNoise = null)
+    internal static Tensor DenoisingLoss(UNet2DConditionModel unet, Tensor images, Tensor context, Tensor alphas,
+        int timesteps, PixelGeneratorOptions o, Generator gen, ContextNoise? contextNoise = null)
     {
         long n = images.shape[0];
         var idx = randint(0, n, [Math.Min(o.BatchSize, n)], dtype: ScalarType.Int64, generator: gen);
