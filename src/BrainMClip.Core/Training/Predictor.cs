@@ -1,7 +1,7 @@
 using System.Globalization;
-using BrainMClip.Optimization;
 using BrainMClip.IO;
 using BrainMClip.Model;
+using BrainMClip.Optimization;
 using TorchSharp;
 using static TorchSharp.torch;
 

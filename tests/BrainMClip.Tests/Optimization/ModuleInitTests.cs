@@ -1,7 +1,7 @@
-using BrainMClip.Generation.Training;
-using BrainMClip.Generation.Models;
-using BrainMClip.Optimization;
 using BrainMClip.Features;
+using BrainMClip.Generation.Models;
+using BrainMClip.Generation.Training;
+using BrainMClip.Optimization;
 using BrainMClip.Training.TargetEncoder;
 using Xunit;
 using static TorchSharp.torch;

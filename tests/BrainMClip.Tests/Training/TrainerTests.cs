@@ -1,6 +1,6 @@
+using BrainMClip.Model;
 using BrainMClip.Optimization;
 using BrainMClip.Tests.Model;
-using BrainMClip.Model;
 using BrainMClip.Training;
 using Xunit;
 using static TorchSharp.torch;

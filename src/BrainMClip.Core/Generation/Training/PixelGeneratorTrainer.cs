@@ -189,7 +189,8 @@ public static class PixelGeneratorTrainer
         var data = generators.Add("data", (ulong)o.Seed + 17);
         double emaDecay = o.EmaDecay ?? Math.Clamp(1 - 5.0 / o.Steps, 0.0, 0.999);
         var task = new PixelGeneratorTask(unet, ema, images, context, alphas, sched.NumTrainTimesteps, o, data,
-            contextNoise, emaDecay) { Fingerprint = Fingerprint(o), Loop = null! };
+            contextNoise, emaDecay)
+        { Fingerprint = Fingerprint(o), Loop = null! };
         var trained = unet.parameters().ToList();
         long parameters = trained.Sum(p => p.numel());
         using var loop = new TrainingLoop(task, PixelGeneratorTask.Epochs(o), new OptimizationSettings
@@ -200,7 +201,8 @@ public static class PixelGeneratorTrainer
                 floor: 0.1),
             ClipGroups = [trained],
             MaxGradNorm = 1.0,
-        }, StateFiles(o.OutDir), generators) { ProgressLabel = "generator train", Log = log };
+        }, StateFiles(o.OutDir), generators)
+        { ProgressLabel = "generator train", Log = log };
         task.Loop = loop;
         if (resumeFrom is not null)
         {

@@ -1,12 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json.Nodes;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using BrainMClip.Features;
 using BrainMClip.IO;
 using BrainMClip.Optimization;
-using TorchSharp.Modules;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace BrainMClip.Training.TargetEncoder;
@@ -138,7 +138,7 @@ public static class ClipTrainer
         long totalSteps = o.Images / o.BatchSize * (long)o.Epochs;
         using var generators = new RunGenerators();
         using var task = new ClipTrainingTask(net, o, cfg, source, generators, log)
-            { Fingerprint = fingerprint, Loop = null! };
+        { Fingerprint = fingerprint, Loop = null! };
         using var loop = new TrainingLoop(task, o.Epochs, new OptimizationSettings
         {
             Groups = [(parameters, o.WeightDecay)],
@@ -151,7 +151,8 @@ public static class ClipTrainer
             LastCheckpoint = StatePath(o.OutDir),
             PreviousCheckpoint = Path.Combine(o.OutDir, "train-state", "prev.ckpt"),
             MetricsPath = Path.Combine(o.OutDir, "metrics.jsonl"),
-        }, generators) { ProgressLabel = "clip-train", Log = log };
+        }, generators)
+        { ProgressLabel = "clip-train", Log = log };
         task.Loop = loop;
         if (resumeFrom is not null)
         {
