@@ -14,7 +14,7 @@ public sealed partial class TrainingLoopTests
 
     static readonly string[] Trainers =
     [
-        "Training/TrainingSession.cs", "Training/TargetEncoder/ClipTrainer.cs",
+        "Training/TrainingSession.cs", "Simulation/TargetEncoder/ClipTrainer.cs",
         "Generation/Training/PixelGeneratorTrainer.cs",
     ];
 
@@ -71,6 +71,7 @@ public sealed partial class TrainingLoopTests
             foreach (var token in LoopOnly.Where(t => code.Contains(t, StringComparison.Ordinal)))
                 found.Add($"{rel}: {token} (belongs in Optimization/TrainingLoop)");
             bool trainer = rel.StartsWith("Training/", StringComparison.Ordinal)
+                || rel.StartsWith("Simulation/TargetEncoder/", StringComparison.Ordinal)
                 || rel.StartsWith("Generation/Training/", StringComparison.Ordinal);
             if (trainer && GlobalSeed().IsMatch(code))
                 found.Add($"{rel}: manual_seed (seed a run generator: RunGenerators, ModuleInit)");

@@ -2,7 +2,7 @@ using BrainMClip.Features;
 using BrainMClip.Generation.Models;
 using BrainMClip.Generation.Training;
 using BrainMClip.Optimization;
-using BrainMClip.Training.TargetEncoder;
+using BrainMClip.Simulation.TargetEncoder;
 using Xunit;
 using static TorchSharp.torch;
 
