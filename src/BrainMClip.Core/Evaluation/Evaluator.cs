@@ -22,7 +22,7 @@ public sealed record EvaluationOptions
     /// <summary>Metric keys to compute (subset of <see cref="Evaluator.AllMetrics"/>).</summary>
     public required IReadOnlySet<string> Metrics { get; init; }
     /// <summary>Folder holding alexnet.safetensors, inception_v3.safetensors, efficientnet_b1.safetensors,
-    /// swav_resnet50.safetensors, clip/.</summary>
+    /// swav_resnet50.safetensors (or PyTorch .pth/.pth.tar/.pt/.bin of the same names), clip/.</summary>
     public string? NetsDir { get; init; }
     /// <summary>Builds the CLIP embedder from a folder (NETS/clip); null when no CLIP implementation is
     /// available.</summary>
@@ -47,6 +47,20 @@ public static class Evaluator
         ("efficientnet_b1", "efficientnet_b1.safetensors", ["efficientnet"]),
         ("resnet50", "swav_resnet50.safetensors", ["swav"]),
     ];
+
+    /// <summary>PyTorch checkpoint suffixes a network's weights may have instead of .safetensors.</summary>
+    public static readonly string[] TorchSuffixes = [".pth", ".pth.tar", ".pt", ".bin"];
+
+    /// <summary>
+    /// A network's weights in NETS: <paramref name="file"/> (NAME.safetensors), else a PyTorch checkpoint NAME.pth,
+    /// NAME.pth.tar, NAME.pt or NAME.bin as torchvision and torch hub hand them out; null when none exists.
+    /// </summary>
+    public static string? FindNetworkFile(string netsDir, string file)
+    {
+        string stem = Path.GetFileNameWithoutExtension(file);
+        return new[] { file }.Concat(TorchSuffixes.Select(s => stem + s)).Select(f => Path.Combine(netsDir, f))
+            .FirstOrDefault(File.Exists);
+    }
 
     public static IReadOnlySet<string> ParseMetricList(string spec)
     {
@@ -164,15 +178,15 @@ public static class Evaluator
         {
             var needed = metrics.Where(want.Contains).ToArray();
             if (needed.Length == 0) continue;
-            string? path = options.NetsDir == null ? null : Path.Combine(options.NetsDir, file);
-            if (path != null && File.Exists(path)) { nets.Add((net, path, needed)); report.Networks[net] = path; }
+            string? path = options.NetsDir == null ? null : FindNetworkFile(options.NetsDir, file);
+            if (path != null) { nets.Add((net, path, needed)); report.Networks[net] = path; }
             else
             {
                 report.Networks[net] = null;
                 foreach (var m in needed)
                     report.Skipped[m] =
-                        options.NetsDir == null ? $"no --nets folder given (needs {file})" : $"{file} not found in " +
-                        $"{options.NetsDir}";
+                        options.NetsDir == null ? $"no --nets folder given (needs {file})" : $"{file} (or a PyTorch " +
+                        $"{Path.GetFileNameWithoutExtension(file)}.pth/.pth.tar/.pt/.bin) not found in {options.NetsDir}";
             }
         }
         IImageEmbedder? clip = null;
