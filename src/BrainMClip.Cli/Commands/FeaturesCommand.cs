@@ -96,7 +96,7 @@ public sealed class FeaturesCommand : StageCommand<FeatureExtractionOptions, Fea
             Batch = p.GetValue(batch),
             ShardIndex = si,
             ShardCount = sn,
-            Device = TorchSetup.ParseDevice(p.GetValue(device)!),
+            Device = SharedOptions.GetDevice(p, device),
             OutputDType = p.GetValue(dtype) switch
             {
                 "float32" => torch.ScalarType.Float32,

@@ -59,13 +59,15 @@ public sealed class StudyCommand : ICliCommand
         var beta = new Option<string>("--beta-scale")
         { Description = "fMRI scaling: auto, none, or a divisor.", DefaultValueFactory = _ => "auto" };
         var threads = SharedOptions.Threads();
+        var device = SharedOptions.Device();
         foreach (var o in new Option[]
             { data, subject, featTrain, featTest, config, output, sizes, seeds, ablations, ablationSeeds, epochs, loops,
-            batch, bootstrap, beta, threads })
+            batch, bootstrap, beta, threads, device })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
             SharedOptions.ApplyThreads(parse.GetValue(threads));
+            var dev = SharedOptions.GetDevice(parse, device);
             var cfg = BrainMClipConfig.Resolve(parse.GetValue(config)!);
             if (cfg.IsRidge) throw new UserInputException(
                 "--config ridge: the study trains ridge itself; give the network's configuration");
@@ -92,6 +94,7 @@ public sealed class StudyCommand : ICliCommand
                 AblationSeeds = Math.Max(1, parse.GetValue(ablationSeeds)),
                 Retrieval = new RetrievalSettings(parse.GetValue(loops), parse.GetValue(batch)),
                 BootstrapResamples = parse.GetValue(bootstrap),
+                Device = dev,
             };
             var result = Study.Run(subj, parse.GetValue(featTrain)!, parse.GetValue(featTest)!, opts,
                 parse.GetValue(output)!);

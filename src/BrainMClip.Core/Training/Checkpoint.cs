@@ -130,7 +130,8 @@ public sealed class Checkpoint : IDisposable
         BrainMClipConfig cfg, Tensor? linearCosines)
     {
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (k, v) in net.state_dict()) tensors["model." + k] = v.detach().clone();
+        // CPU copies: a checkpoint is the same file whichever device trained it.
+        foreach (var (k, v) in net.state_dict()) tensors["model." + k] = v.detach().cpu().clone();
         if (linearCosines is not null) tensors[LinearCosinesKey] = linearCosines.clone();
         using (var ms = new MemoryStream())
         {

@@ -23,7 +23,7 @@ public static class Trainer
         var resumeFrom = ResumeOrStart(cfg, run, options);
         PrepareRunFolder(run, options);
         using var split = TrainSplit.Draw(data.Samples, cfg.Training);
-        using var session = new TrainingSession(cfg, data, split, run, options.Log);
+        using var session = new TrainingSession(cfg, data, split, run, options.Log, options.Device);
         session.InitializeNetwork(resuming: resumeFrom is not null);
         session.BuildOptimizer();
         if (resumeFrom is not null) session.Restore(resumeFrom);

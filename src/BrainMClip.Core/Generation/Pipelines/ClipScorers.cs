@@ -10,9 +10,13 @@ public static class ClipScorers
     /// tokens
     /// (the CLIP-Semantic space the brain predictions live in), compared by flattened cosine.
     /// </summary>
-    public static ICandidateScorer Create(string clipFolder)
+    public static ICandidateScorer Create(string clipFolder) => Create(clipFolder, null);
+
+    /// <summary><see cref="Create(string)"/> with the CLIP model on <paramref name="device"/> (null = the
+    /// CPU).</summary>
+    public static ICandidateScorer Create(string clipFolder, TorchSharp.torch.Device? device)
     {
-        var clip = ClipVisionModel.FromPretrained(clipFolder);
+        var clip = ClipVisionModel.FromPretrained(clipFolder, device);
         var processor = ClipImageProcessor.FromFolder(clipFolder);
         return new TokenCosineScorer(images =>
         {
