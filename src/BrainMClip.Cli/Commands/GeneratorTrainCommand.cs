@@ -87,10 +87,11 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
     };
 
     readonly Option<int?> threads = SharedOptions.Threads();
+    readonly Option<string> device = SharedOptions.Device();
 
     protected override Option[] Options =>
         [images, features, output, steps, size, seed, lr, batch, channels, attention, prediction, contextMap,
-            contextMapShuffle, context, contextNoise, threads];
+            contextMapShuffle, context, contextNoise, threads, device];
 
     protected override void ConfigureOptions()
     {
@@ -123,6 +124,7 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
         ContextMapShuffle = r.GetValue(contextMapShuffle),
         Context = r.GetValue(context)!,
         ContextNoise = r.GetValue(contextNoise),
+        Device = SharedOptions.GetDevice(r, device),
     };
 
     public override PixelGeneratorResult Execute(PixelGeneratorOptions request) =>

@@ -31,6 +31,9 @@ public sealed record EvaluationOptions
     /// <summary>Safetensors file for the ground truth's network features (<see cref="TruthFeatureCache"/>): read when
     /// it matches, otherwise computed and written; null = always computed, never stored.</summary>
     public string? TruthCache { get; init; }
+    /// <summary>Where the metric networks run (null = the CPU); images are prepared and features kept on the
+    /// CPU.</summary>
+    public Device? Device { get; init; }
 }
 
 /// <summary>Computes the reconstruction metrics of docs/evaluation.md over paired images.</summary>
@@ -148,11 +151,12 @@ public static class Evaluator
                     var model = MetricNetwork.Create(x.net);
                     loaded.Add((x.net, x.metrics, model));
                     var rep = model.LoadWeights(x.path);
+                    if (!TorchSetup.IsCpu(options.Device)) model.to(options.Device!);
                     string unused = rep.Unexpected.Count == 0 ? ""
                         : $" ({rep.Unexpected.Count} unused, e.g. {rep.Unexpected[0]})";
                     log?.WriteLine($"{x.net}: {rep.Loaded} tensors from {x.path}{unused}");
                 }
-            var work = new Scoring(truth, idx, sets, options.Metrics, loaded, clip, cached);
+            var work = new Scoring(truth, idx, sets, options.Metrics, loaded, clip, cached, options.Device ?? CPU);
             work.Run(options.BatchSize);
             if (fingerprint is not null && cached is null)
             {
@@ -217,6 +221,7 @@ public static class Evaluator
         readonly bool _truthCached;
         readonly List<(string net, string[] metrics, MetricNetwork model)> loaded;
         readonly IImageEmbedder? clip;
+        readonly Device _device;
         readonly int _n;
         readonly Dictionary<string, FeatureMatrix> _truth;
         readonly List<Dictionary<string, FeatureMatrix>> _pred;
@@ -225,8 +230,9 @@ public static class Evaluator
 
         public Scoring(ImageSet truth, IReadOnlyList<int> idx, IReadOnlyList<ImagePairs> sets,
             IReadOnlySet<string> want, List<(string net, string[] metrics, MetricNetwork model)> loaded,
-            IImageEmbedder? clip, Dictionary<string, FeatureMatrix>? cachedTruth)
+            IImageEmbedder? clip, Dictionary<string, FeatureMatrix>? cachedTruth, Device device)
         {
+            _device = device;
             truthImages = truth; this.idx = idx;
             this.sets = sets; this.want = want; this.loaded = loaded; this.clip = clip;
             _n = idx.Count;
@@ -285,7 +291,7 @@ public static class Evaluator
             foreach (var (_, metrics, model) in loaded)
             {
                 using var scope = NewDisposeScope();
-                var f = model.Extract(model.Preprocess(Batch(images, model.InputSize)));
+                var f = model.Extract(model.Preprocess(Batch(images, model.InputSize)).to(_device));
                 foreach (var m in metrics) Store(into, m, _n, start, f[NodeFor(m)]);
             }
             if (clip != null)
@@ -344,6 +350,6 @@ public static class Evaluator
                 $"{metric}: {n}×{dims} features exceed one array");
             feats[metric] = m = new FeatureMatrix(n, (int)dims);
         }
-        m.SetRows(start, batch);
+        m.SetRows(start, batch.cpu());
     }
 }

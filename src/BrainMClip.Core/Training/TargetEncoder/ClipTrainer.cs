@@ -14,6 +14,9 @@ namespace BrainMClip.Training.TargetEncoder;
 public sealed record ClipTrainOptions
 {
     public required string OutDir { get; init; }
+    /// <summary>Where the network and its optimiser state live (null = the CPU); scenes, augmentation draws and the
+    /// saved state stay on the CPU.</summary>
+    public Device? Device { get; init; }
     /// <summary>Architecture (see <see cref="ClipTrainer.PresetConfig"/>).</summary>
     public string Preset { get; init; } = "tiny";
     /// <summary>An explicit architecture instead of the preset (tests use very small ones).</summary>
@@ -124,6 +127,7 @@ public static class ClipTrainer
         manual_seed(o.Seed);
         using var net = new ClipTrainingNet(cfg, source.CaptionDim, source.Families.Count, tap);
         Initialise(net, cfg, o, source);
+        if (!TorchSetup.IsCpu(o.Device)) net.to(o.Device!); // initialised on the CPU, moved before the optimiser
         var parameters = net.parameters().ToList();
         var opt = optim.AdamW(parameters, lr: o.MaxLr, weight_decay: o.WeightDecay);
 
@@ -444,7 +448,7 @@ public static class ClipTrainer
     {
         using var scope = NewDisposeScope();
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (k, v) in net.state_dict()) tensors["model." + k] = v.detach().clone();
+        foreach (var (k, v) in net.state_dict()) tensors["model." + k] = v.detach().cpu().clone();
         using (var ms = new MemoryStream())
         {
             using (var bw = new BinaryWriter(ms, System.Text.Encoding.UTF8, leaveOpen: true)) opt.save_state_dict(bw);
