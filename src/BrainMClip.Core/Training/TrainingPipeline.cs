@@ -62,7 +62,13 @@ public static class TrainingPipeline
                                $"targets {features.Tokens} tokens × {features.DetailWidth}/{features.SemanticWidth}; " +
                                    $"beta scaling {subject.BetaScale.Mode} (÷{subject.BetaScale.Divisor})");
         void Prepare(RunFolder run) => streams.SaveStats(run.ZScorePath);
-        if (cfg.IsRidge) return RidgeBaseline.Train(cfg, data, runDir, options.Log, Prepare);
+        if (cfg.IsRidge)
+        {
+            if (!TorchSetup.IsCpu(options.Device))
+                options.Log?.WriteLine($"ridge: the closed-form float64 fit runs on the CPU (the device {options.Device} " +
+                                       "applies to networks and to predicting)");
+            return RidgeBaseline.Train(cfg, data, runDir, options.Log, Prepare);
+        }
         return Trainer.Train(cfg, data, runDir, new TrainOptions
         {
             Device = options.Device,
