@@ -104,7 +104,12 @@ public class TorchCheckpointTests
             string o = Path.Combine(dir.Path, Path.GetFileName(ckpt) + ".safetensors");
             FeatureExtractor.Run(new FeatureExtractionOptions
             {
-                Checkpoint = ckpt, Input = npy, Output = o, Batch = 2, Progress = false, HiddenStates = "all",
+                Checkpoint = ckpt,
+                Input = npy,
+                Output = o,
+                Batch = 2,
+                Progress = false,
+                HiddenStates = "all",
             });
             var t = SafeTensors.Load(o);
             return t.OrderBy(kv => kv.Key, StringComparer.Ordinal).SelectMany(kv => kv.Value.bytes.ToArray()).ToArray();
