@@ -23,10 +23,8 @@ public sealed class StudyCommand : ICliCommand
 
     public void Configure(Command command)
     {
-        var data = new Option<string>("--data")
-        { Description = "Data root in the Brain-Diffuser layout.", Required = true };
-        var subject = new Option<int>("--subject")
-        { Description = "Subject number (1-based).", DefaultValueFactory = _ => 1 };
+        var data = SharedOptions.Data();
+        var subject = SharedOptions.Subject();
         var featTrain = new Option<string>("--features-train")
         { Description = "CLIP features of the TRAIN stimuli (train order).", Required = true };
         var featTest = new Option<string>("--features-test")

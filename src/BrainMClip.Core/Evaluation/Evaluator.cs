@@ -190,7 +190,8 @@ public static class Evaluator
                 foreach (var m in needed)
                     report.Skipped[m] =
                         options.NetsDir == null ? $"no --nets folder given (needs {file})" : $"{file} (or a PyTorch " +
-                        $"{Path.GetFileNameWithoutExtension(file)}.pth/.pth.tar/.pt/.bin) not found in {options.NetsDir}";
+                        $"{Path.GetFileNameWithoutExtension(file)}.pth/.pth.tar/.pt/.bin) not found in " +
+                        $"{options.NetsDir}";
             }
         }
         IImageEmbedder? clip = null;

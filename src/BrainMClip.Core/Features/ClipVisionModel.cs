@@ -169,8 +169,9 @@ public sealed class ClipVisionModel : nn.Module
         key == "logit_scale" || key.EndsWith("position_ids", StringComparison.Ordinal);
 
     /// <summary>
-    /// Copies weights from safetensors or PyTorch file(s), failing on any missing, unexpected or wrongly shaped key (all problems
-    /// are listed, each naming the key). Half-precision tensors are converted to the parameters' float32.
+    /// Copies weights from safetensors or PyTorch file(s), failing on any missing, unexpected or wrongly shaped key
+    /// (all problems are listed, each naming the key). Half-precision tensors are converted to the parameters'
+    /// float32.
     /// </summary>
     public void LoadSafeTensors(IReadOnlyList<string> paths) =>
         StateDictLoader.LoadFiles(this, paths,

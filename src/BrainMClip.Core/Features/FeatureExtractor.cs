@@ -62,7 +62,8 @@ public static class FeatureExtractor
         var clock = Stopwatch.StartNew();
         Validate(o);
 
-        using var source = ImageSources.Open(o.Input, o.Dataset, o.Rows); // cheap checks of the input before loading the model
+        // Cheap checks of the input (and the row ids) before loading the model.
+        using var source = ImageSources.Open(o.Input, o.Dataset, o.Rows);
         using var model = ClipVisionModel.FromPretrained(o.Checkpoint, o.Device);
         var cfg = model.Config;
         var processor = ClipImageProcessor.FromFolder(o.Checkpoint);

@@ -54,7 +54,8 @@ public static class TorchCheckpoint
                 $"read; expected torch.save's zip format (re-save it with PyTorch >= 1.6: " +
                 $"torch.save(torch.load(f), f)) or safetensors");
         if (kind != WeightFileKind.TorchZip)
-            throw new UserInputException($"{path}: not a PyTorch zip checkpoint (expected a file written by torch.save)");
+            throw new UserInputException(
+                $"{path}: not a PyTorch zip checkpoint (expected a file written by torch.save)");
         Hashtable top;
         try { top = PyTorchUnpickler.UnpickleStateDict(path); }
         catch (Exception e) when (e is not UserInputException and not OutOfMemoryException)

@@ -65,8 +65,9 @@ public static class TrainingPipeline
         if (cfg.IsRidge)
         {
             if (!TorchSetup.IsCpu(options.Device))
-                options.Log?.WriteLine($"ridge: the closed-form float64 fit runs on the CPU (the device {options.Device} " +
-                                       "applies to networks and to predicting)");
+                options.Log?.WriteLine(
+                    $"ridge: the closed-form float64 fit runs on the CPU (the device {options.Device} applies to " +
+                    "networks and to predicting)");
             return RidgeBaseline.Train(cfg, data, runDir, options.Log, Prepare);
         }
         return Trainer.Train(cfg, data, runDir, new TrainOptions
