@@ -1,3 +1,4 @@
+using BrainMClip.IO;
 using BrainMClip.Evaluation.Networks;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -43,13 +44,9 @@ public static class Evaluator
         "clip", "efficientnet", "swav"];
 
     /// <summary>Weight file (in NETS) per network, and the metrics it serves.</summary>
-    public static readonly (string net, string file, string[] metrics)[] NetworkFiles =
-    [
-        ("alexnet", "alexnet.safetensors", ["alexnet2", "alexnet5"]),
-        ("inception_v3", "inception_v3.safetensors", ["inception"]),
-        ("efficientnet_b1", "efficientnet_b1.safetensors", ["efficientnet"]),
-        ("resnet50", "swav_resnet50.safetensors", ["swav"]),
-    ];
+    /// <summary>The metric networks, their weight files and the metrics each serves
+    /// (<see cref="MetricNetwork.Files"/>).</summary>
+    public static IReadOnlyList<(string net, string file, string[] metrics)> NetworkFiles => MetricNetwork.Files;
 
     /// <summary>PyTorch checkpoint suffixes a network's weights may have instead of .safetensors.</summary>
     public static readonly string[] TorchSuffixes = [".pth", ".pth.tar", ".pt", ".bin"];
