@@ -143,7 +143,8 @@ public static class FeatureExtractor
             $"shard {o.ShardIndex}/{o.ShardCount}: expected i/n with 0 <= i < n");
         UserInputException.Require(o.OutputDType is ScalarType.Float32 or ScalarType.Float16, nameof(o.OutputDType),
             $"storage type {o.OutputDType}: expected float32 or float16");
-        AtomicFile.RequireWritable(o.Output, "output file"); // fail now, not after the whole extraction
+        // Fail now, not after the whole extraction.
+        AtomicFile.RequireWritable(o.Output, "output file", nameof(o.Output));
     }
 
     /// <summary>

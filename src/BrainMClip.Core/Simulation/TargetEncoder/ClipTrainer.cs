@@ -210,7 +210,7 @@ public static class ClipTrainer
         Require(o.RetrievalWay >= 2 && o.ProbeImages >= o.RetrievalWay + 10 && o.ProbeImages >= o.BatchSize,
             nameof(o.ProbeImages),
             $"probe of {o.ProbeImages} scenes: expected at least {o.RetrievalWay} + 10 and one batch");
-        AtomicFile.RequireWritable(Path.Combine(o.OutDir, "training.json"), "output folder");
+        AtomicFile.RequireWritable(Path.Combine(o.OutDir, "training.json"), "output folder", nameof(o.OutDir));
     }
 
     /// <summary>clip-init's weights (or the local init), then the whitened patch embedding when asked for.</summary>
