@@ -18,6 +18,8 @@ public static class NsdRelease
     public const int Stimuli = 73_000;
     public const int Subjects = 8;
     public const int TotalTrials = MaxSessions * TrialsPerSession;
+    /// <summary>NSD betas are percent signal change ×300, stored as int16.</summary>
+    public const double BetaUnits = 300;
 
     public static string DesignPath(string root) =>
         Path.Combine(root, "nsddata", "experiments", "nsd", "nsd_expdesign.mat");
