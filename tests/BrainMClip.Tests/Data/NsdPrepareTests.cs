@@ -192,6 +192,19 @@ public class NsdPrepareCliTests
         Assert.True(c2 == 0, e2);
         Assert.Equal(239, JsonDocument.Parse(info).RootElement.GetProperty("train_samples").GetInt32());
 
+        // features and train run on the prepared root as on any Brain-Diffuser root.
+        string P(string x) => Path.Combine(dir.Path, x);
+        Assert.Equal(0, CliRunner.Run("clip-init", "--out", P("clip"), "--preset", "tiny").Code);
+        var (cf, _, ef) = CliRunner.Run("features", "--clip", P("clip"), "--input",
+            NsdSubject.StimuliPathOf(dir.Path, 3, "train"), "--out", P("ftr.safetensors"));
+        Assert.True(cf == 0, ef);
+        File.WriteAllText(P("cfg.json"),
+            """{"base": "tiny", "model": {"hidden": 16, "rank": 2}, "training": {"epochs": 1, "batch_size": 40}}""");
+        var (ct, train, et) = CliRunner.Run("train", "--data", dir.Path, "--subject", "3", "--features",
+            P("ftr.safetensors"), "--config", P("cfg.json"), "--out", P("run"));
+        Assert.True(ct == 0, et);
+        Assert.Equal(1, JsonDocument.Parse(train).RootElement.GetProperty("epochs_completed").GetInt32());
+
         // Again into the same folder: refused unless --force.
         var (c3, _, e3) = CliRunner.Run("nsd", "prepare", "--nsd-root", release, "--subject", "3", "--out", dir.Path);
         Assert.Equal(2, c3);
