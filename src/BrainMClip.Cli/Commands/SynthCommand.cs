@@ -130,6 +130,15 @@ public sealed class SynthCommand : StageCommand<SynthOptions, SynthResult>
             World = parse.GetValue(world) == "linear" ? SynthWorld.Linear : SynthWorld.Hierarchical,
         };
         if (!isRelease) return o;
+        if (o.Subject is < 1 or > NsdRelease.Subjects)
+            throw new UserInputException($"--subject: {o.Subject} is out of range (NSD has subjects 1..8)");
+        if (parse.GetValue(sessions) is < 1 or > NsdRelease.MaxSessions)
+            throw new UserInputException(
+                $"--sessions: {parse.GetValue(sessions)} is out of range (1..{NsdRelease.MaxSessions})");
+        if (Given(size) && o.ImageSize > SyntheticNsd.MaxReleaseImageSize)
+            throw new UserInputException(
+                $"--image-size: {o.ImageSize} is too large for a miniature release (at most " +
+                $"{SyntheticNsd.MaxReleaseImageSize}: imgBrick holds all 73,000 images)");
         return o with
         {
             ImageSize = Given(size) ? o.ImageSize : 16,
@@ -161,16 +170,16 @@ public sealed class SynthCommand : StageCommand<SynthOptions, SynthResult>
             ground_truth = System.IO.Path.GetFullPath(r.GroundTruthJson),
         }
         : new
-    {
-        world = request.World == SynthWorld.Linear ? "linear" : "hierarchical",
-        data = System.IO.Path.GetFullPath(r.DataRoot),
-        subject = r.Subject,
-        train_samples = r.Train,
-        test_samples = r.Test,
-        image_shape = new[] { r.ImageSize, r.ImageSize, 3 },
-        voxels_detail = r.VoxelsDetail,
-        voxels_semantic = r.VoxelsSemantic,
-        voxels_low = r.VoxelsLow,
-        ground_truth = System.IO.Path.GetFullPath(r.GroundTruthJson),
-    };
+        {
+            world = request.World == SynthWorld.Linear ? "linear" : "hierarchical",
+            data = System.IO.Path.GetFullPath(r.DataRoot),
+            subject = r.Subject,
+            train_samples = r.Train,
+            test_samples = r.Test,
+            image_shape = new[] { r.ImageSize, r.ImageSize, 3 },
+            voxels_detail = r.VoxelsDetail,
+            voxels_semantic = r.VoxelsSemantic,
+            voxels_low = r.VoxelsLow,
+            ground_truth = System.IO.Path.GetFullPath(r.GroundTruthJson),
+        };
 }

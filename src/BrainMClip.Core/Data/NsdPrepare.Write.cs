@@ -170,10 +170,16 @@ public static partial class NsdPrepare
                 ["test"] = p.Trials.Count(t => t.Split == 1),
             },
             ["rows"] = new JsonObject { ["train"] = p.Ids[0].Count, ["test"] = p.Ids[1].Count },
-            ["repetitions_histogram"] = new JsonObject { ["train"] = Hist(p.Repetitions[0]),
-                ["test"] = Hist(p.Repetitions[1]) },
-            ["repetitions"] = new JsonObject { ["train"] = Ints(p.Repetitions[0]),
-                ["test"] = Ints(p.Repetitions[1]) },
+            ["repetitions_histogram"] = new JsonObject
+            {
+                ["train"] = Hist(p.Repetitions[0]),
+                ["test"] = Hist(p.Repetitions[1])
+            },
+            ["repetitions"] = new JsonObject
+            {
+                ["train"] = Ints(p.Repetitions[0]),
+                ["test"] = Ints(p.Repetitions[1])
+            },
             ["voxels"] = p.Voxels.Length,
             ["grid"] = Ints(p.Grid),
             ["image_shape"] = Ints(p.ImageShape),

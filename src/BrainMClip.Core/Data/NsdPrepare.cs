@@ -165,9 +165,18 @@ public static partial class NsdPrepare
                 $"{ids[1].Count} test images; both splits need at least one");
         return new Plan
         {
-            Options = o, Design = design, Format = format, Sessions = sessions, SessionsAvailable = available,
-            Grid = general.Shape, Voxels = voxels, ImageShape = imageShape, Ids = ids, Trials = map,
-            Repetitions = reps, Sources = sources,
+            Options = o,
+            Design = design,
+            Format = format,
+            Sessions = sessions,
+            SessionsAvailable = available,
+            Grid = general.Shape,
+            Voxels = voxels,
+            ImageShape = imageShape,
+            Ids = ids,
+            Trials = map,
+            Repetitions = reps,
+            Sources = sources,
         };
     }
 
@@ -180,7 +189,7 @@ public static partial class NsdPrepare
         if (!o.Force && (File.Exists(fmri) || File.Exists(manifest)))
             throw new UserInputException(
                 $"{(File.Exists(manifest) ? manifest : fmri)}: subject {o.Subject} is already prepared in this " +
-                "output folder; choose another folder or replace it (force)");
+                "output folder; choose another folder or ask to replace it");
         // Temp folders of an earlier run of this subject that was killed.
         if (Directory.Exists(o.OutDir))
             foreach (var d in Directory.EnumerateDirectories(o.OutDir, $".nsd-prepare-subj{o.Subject:00}-*"))
@@ -204,7 +213,7 @@ public static partial class NsdPrepare
         }
         int sessions = o.Sessions ?? available;
         if (sessions < 1 || sessions > NsdRelease.MaxSessions)
-            throw new UserInputException($"sessions: {sessions} is out of range (1..{NsdRelease.MaxSessions})");
+            throw new UserInputException($"{sessions} sessions is out of range (1..{NsdRelease.MaxSessions})");
         if (sessions > available)
             throw new UserInputException(
                 $"{NsdRelease.SessionPath(o.NsdRoot, o.Subject, available + 1, format)}: session {available + 1} " +

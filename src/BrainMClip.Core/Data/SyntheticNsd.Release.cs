@@ -58,7 +58,12 @@ public static partial class SyntheticNsd
         for (int t = 0; t < trials; t++)
         {
             int split = design.IsTrain(t) ? 0 : 1, id = design.ImageOf(o.Subject, t);
-            if (!rowOf[split].TryGetValue(id, out int row)) { row = ids[split].Count; rowOf[split][id] = row; ids[split].Add(id); }
+            if (!rowOf[split].TryGetValue(id, out int row))
+            {
+                row = ids[split].Count;
+                rowOf[split][id] = row;
+                ids[split].Add(id);
+            }
             trialRow[t] = split == 0 ? row : -1 - row;
         }
 
@@ -89,12 +94,13 @@ public static partial class SyntheticNsd
     static void ValidateRelease(SynthOptions o, NsdReleaseSpec spec)
     {
         if (o.Subject is < 1 or > NsdRelease.Subjects)
-            throw new UserInputException($"--subject: {o.Subject} is out of range (NSD has subjects 1..8)");
+            throw new UserInputException($"subject {o.Subject} is out of range (NSD has subjects 1..8)");
         if (spec.Sessions is < 1 or > NsdRelease.MaxSessions)
-            throw new UserInputException($"--sessions: {spec.Sessions} is out of range (1..{NsdRelease.MaxSessions})");
+            throw new UserInputException(
+                $"{spec.Sessions} sessions is out of range (1..{NsdRelease.MaxSessions})");
         if (o.ImageSize > MaxReleaseImageSize)
             throw new UserInputException(
-                $"--image-size: {o.ImageSize} is too large for a miniature release (at most {MaxReleaseImageSize}: " +
+                $"image size {o.ImageSize} is too large for a miniature release (at most {MaxReleaseImageSize}: " +
                 $"imgBrick holds all 73,000 images)");
     }
 
@@ -201,9 +207,11 @@ public static partial class SyntheticNsd
     static void WriteH5<T>(string path, string name, T[] data, ulong[] dims, uint[] chunks) where T : unmanaged
     {
         var creation = new H5DatasetCreation(Filters: [new H5Filter(DeflateFilter.Id)]);
-        var file = new H5File { [name] = new H5Dataset(data, fileDims: dims, chunks: chunks, datasetCreation: creation) };
+        var file = new H5File
+        { [name] = new H5Dataset(data, fileDims: dims, chunks: chunks, datasetCreation: creation) };
         // PureHDF needs a seekable read-write stream, which AtomicFile's is not: the same temp + rename by hand.
-        string tmp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        string tmp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!,
+            $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
         try
         {
             file.Write(tmp);

@@ -108,7 +108,8 @@ public sealed class MatFile
                 file.AddMatrix(bytes.AsSpan((int)pos, (int)(8 + n)).ToArray(), big, pos);
                 pos += 8 + Pad8(n);
             }
-            else throw Bad(path, $"the element at offset {pos} has type {type}; expected 14 (matrix) or 15 (compressed)");
+            else throw Bad(path,
+                $"the element at offset {pos} has type {type}; expected 14 (matrix) or 15 (compressed)");
         }
         return file;
     }
@@ -230,7 +231,11 @@ public sealed class MatFile
         var colMajor = Decode(raw, vt, big, count, name);
         _numeric[name] = new MatVariable
         {
-            File = Path, Name = name, Dims = dims, Class = clsName, Values = ToCOrder(colMajor, dims),
+            File = Path,
+            Name = name,
+            Dims = dims,
+            Class = clsName,
+            Values = ToCOrder(colMajor, dims),
         };
     }
 

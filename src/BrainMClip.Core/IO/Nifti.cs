@@ -406,7 +406,8 @@ public static class Nifti
             {
                 var values = volume(t);
                 if (values.Length != data.Length / esize)
-                    throw new ArgumentException($"volume {t} has {values.Length} values; shape needs {data.Length / esize}");
+                    throw new ArgumentException(
+                        $"volume {t} has {values.Length} values; shape needs {data.Length / esize}");
                 int dst = 0;
                 for (int zz = 0; zz < nz; zz++)
                     for (int y = 0; y < ny; y++)

@@ -102,7 +102,9 @@ public sealed class NiftiSeries : IDisposable
         catch (Exception e) when (e is InvalidDataException or IOException) { throw Wrap(Path, e); }
         if (n < _raw.Length)
         {
-            string kind = _compressedLength is { } cl ? $"the decompressed data (from {cl} compressed bytes)" : "the file";
+            string kind = _compressedLength is { } cl
+                ? $"the decompressed data (from {cl} compressed bytes)"
+                : "the file";
             throw Nifti.Bad(Path,
                 $"truncated: volume {Position + 1} of {Volumes} ({Shape[0]}×{Shape[1]}×{Shape[2]} {DataType}) ends " +
                 $"after {n} of its {_raw.Length} bytes in {kind}");

@@ -20,7 +20,11 @@ public class NsdPrepareTests
         bool zscore = false, string? root = null) =>
         NsdPrepare.Run(new NsdPrepareOptions
         {
-            NsdRoot = root ?? Release, Subject = Subject, OutDir = outDir, Format = format, Sessions = sessions,
+            NsdRoot = root ?? Release,
+            Subject = Subject,
+            OutDir = outDir,
+            Format = format,
+            Sessions = sessions,
             ZScoreSessions = zscore,
         }, TextWriter.Null);
 
@@ -68,10 +72,12 @@ public class NsdPrepareTests
         {
             Assert.Equal(counts.GetProperty(split).GetProperty("trials").GetInt32(),
                 manifest.GetProperty("trials").GetProperty(split).GetInt32());
-            Assert.Equal(counts.GetProperty(split).GetProperty("repetitions").EnumerateArray().Select(x => x.GetInt32()),
+            Assert.Equal(
+                counts.GetProperty(split).GetProperty("repetitions").EnumerateArray().Select(x => x.GetInt32()),
                 manifest.GetProperty("repetitions").GetProperty(split).EnumerateArray().Select(x => x.GetInt32()));
         }
-        Assert.Equal(format == NsdBetasFormat.Nifti ? "nifti" : "hdf5", manifest.GetProperty("betas_format").GetString());
+        Assert.Equal(format == NsdBetasFormat.Nifti ? "nifti" : "hdf5",
+            manifest.GetProperty("betas_format").GetString());
         Assert.True(manifest.GetProperty("test_images_all_shared").GetBoolean());
         // design, 6 masks, 3 sessions, stimuli
         Assert.Equal(1 + 6 + 3 + 1, manifest.GetProperty("sources").GetArrayLength());
@@ -153,8 +159,10 @@ public class NsdPrepareTests
         string outDir = Path.Combine(dir.Path, "out");
         var e = Assert.Throws<UserInputException>(() => Prepare(outDir, format, root: root));
         Assert.Contains(path, e.Message);
-        Assert.False(Directory.Exists(outDir), $"partial output left: {string.Join(", ",
-            Directory.Exists(outDir) ? Directory.GetFileSystemEntries(outDir, "*", SearchOption.AllDirectories) : [])}");
+        string[] left = Directory.Exists(outDir)
+            ? Directory.GetFileSystemEntries(outDir, "*", SearchOption.AllDirectories)
+            : [];
+        Assert.False(Directory.Exists(outDir), $"partial output left: {string.Join(", ", left)}");
 
         // Into an existing folder: only what was there before remains.
         Directory.CreateDirectory(outDir);

@@ -11,7 +11,11 @@ public class SynthReleaseTests
     static SynthResult Release(string dir, NsdBetasFormat betas, int sessions = 1) =>
         SyntheticNsd.Generate(new SynthOptions
         {
-            OutDir = dir, Subject = 2, ImageSize = 16, Grid = [8, 12, 8], Seed = 5,
+            OutDir = dir,
+            Subject = 2,
+            ImageSize = 16,
+            Grid = [8, 12, 8],
+            Seed = 5,
             NsdRelease = new NsdReleaseSpec { Betas = betas, Sessions = sessions },
         }, TextWriter.Null);
 

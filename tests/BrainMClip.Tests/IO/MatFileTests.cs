@@ -113,3 +113,57 @@ public class MatFileTests
         Assert.Equal(new[] { 7, 8, 9, 10.5 }, r.Numeric("v", "1×4").Values);
     }
 }
+
+/// <summary>The 4-D NIfTI reader against the same betas written by h5py (750×Z×Y×X) and nibabel (X×Y×Z×750).</summary>
+public class NiftiSeriesTests
+{
+    [Fact]
+    public void EveryVoxelOfEveryTrialMatchesTheHdf5Copy()
+    {
+        string dir = TestPaths.Fixture(
+            "data/nsd_release/release/nsddata_betas/ppdata/subj03/func1pt8mm/betas_fithrf_GLMdenoise_RR");
+        using var s = NiftiSeries.Open(Path.Combine(dir, "betas_session02.nii.gz"));
+        Assert.Equal(new[] { 5, 4, 3 }, s.Shape);
+        Assert.Equal(750, s.Volumes);
+        Assert.Equal(NiftiDataType.Int16, s.DataType);
+        using var h5 = Hdf5File.Open(Path.Combine(dir, "betas_session02.hdf5"));
+        var h = h5.Dataset("betas").ReadRows<short>(0, 750); // [t][z][y][x]
+        // Ask for every voxel in C order over [x,y,z]; the HDF5 copy is indexed [t, z, y, x].
+        var idx = new List<int>();
+        var hIdx = new List<int>();
+        for (int x = 0; x < 5; x++)
+            for (int y = 0; y < 4; y++)
+                for (int z = 0; z < 3; z++) { idx.Add(s.FileIndex(x, y, z)); hIdx.Add((z * 4 + y) * 5 + x); }
+        var got = new float[60];
+        for (int t = 0; t < 750; t++)
+        {
+            s.ReadNext(idx.ToArray(), got);
+            for (int i = 0; i < 60; i++) Assert.Equal(h[t * 60 + hIdx[i]], got[i]);
+        }
+        Assert.Throws<InvalidOperationException>(() => s.ReadNext(idx.ToArray(), got));
+    }
+
+    [Fact]
+    public void WriterRoundTripsAndThreeDReaderRefusesASeries()
+    {
+        using var dir = new TempDir();
+        string p = Path.Combine(dir.Path, "s.nii.gz");
+        int[] grid = [3, 4, 2];
+        Nifti.WriteSeries(p, grid, 5, t => Enumerable.Range(0, 24).Select(i => (double)(t * 100 + i)).ToArray(),
+            NiftiDataType.Int16);
+        using (var s = NiftiSeries.Open(p))
+        {
+            var got = new float[1];
+            for (int t = 0; t < 5; t++)
+            {
+                s.ReadNext([s.FileIndex(2, 1, 1)], got); // C-order index (2·4 + 1)·2 + 1 = 19
+                Assert.Equal(t * 100 + 19, got[0]);
+            }
+        }
+        var e = Assert.Throws<UserInputException>(() => Nifti.Read(p));
+        Assert.Contains("3-D volume is expected", e.Message);
+        string three = Path.Combine(dir.Path, "v.nii.gz");
+        Nifti.Write(three, grid, new double[24], NiftiDataType.Int16);
+        Assert.Contains("4-D series", Assert.Throws<UserInputException>(() => NiftiSeries.Open(three)).Message);
+    }
+}
