@@ -38,8 +38,8 @@ public sealed class NsdPrepareCommand : StageCommand<NsdPrepareOptions, NsdPrepa
     };
     readonly Option<int?> sessions = new("--sessions")
     {
-        Description = "Use sessions 1..K (default: every consecutive session present). Brain-Diffuser used 37 " +
-            "(the 3 last sessions were held back by NSD at the time).",
+        Description = "Use sessions 1..K (default: every consecutive session present). Brain-Diffuser's script " +
+            "reads 37 sessions (37*750 trials); pass --sessions 37 to match it on subjects with 40.",
     };
     readonly Option<string> betas = new("--betas")
     {
