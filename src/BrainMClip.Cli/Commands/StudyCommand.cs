@@ -48,6 +48,12 @@ public sealed class StudyCommand : ICliCommand
             $"{string.Join(",", Study.DefaultAblations)}; also: full_heads).",
             DefaultValueFactory = _ => string.Join(",", Study.DefaultAblations)
         };
+        var baselines = new Option<string>("--baselines")
+        {
+            Description = "Comma-separated matched baselines trained at every size and seed beside ridge and the " +
+            $"network, or 'none' (default): {string.Join(", ", AblationRunner.Baselines)} (docs/evidence.md).",
+            DefaultValueFactory = _ => "none",
+        };
         var ablationSeeds = new Option<int>("--ablation-seeds")
         { Description = "Seeds per ablation (at most --seeds).", DefaultValueFactory = _ => 1 };
         var epochs = new Option<int?>("--epochs") { Description = "Override training.epochs of the network." };
@@ -60,8 +66,8 @@ public sealed class StudyCommand : ICliCommand
         { Description = "fMRI scaling: auto, none, or a divisor.", DefaultValueFactory = _ => "auto" };
         var threads = SharedOptions.Threads();
         foreach (var o in new Option[]
-            { data, subject, featTrain, featTest, config, output, sizes, seeds, ablations, ablationSeeds, epochs, loops,
-            batch, bootstrap, beta, threads })
+            { data, subject, featTrain, featTest, config, output, sizes, seeds, ablations, baselines, ablationSeeds, epochs,
+            loops, batch, bootstrap, beta, threads })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -81,6 +87,13 @@ public sealed class StudyCommand : ICliCommand
                     throw new UserInputException(
                         $"--ablations: '{v}' is not an ablation (expected some of " +
                         $"{string.Join(", ", AblationRunner.Variants.Where(x => x is not ("full" or "ridge")))})");
+            string bas = parse.GetValue(baselines)!;
+            var basList = bas == "none" ? [] : bas.Split(',',
+                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            foreach (var v in basList)
+                if (!AblationRunner.Baselines.Contains(v))
+                    throw new UserInputException($"--baselines: '{v}' is not a baseline (expected some of " +
+                        $"{string.Join(", ", AblationRunner.Baselines)}, or none)");
             if (parse.GetValue(seeds) < 1) throw new UserInputException(
                 $"--seeds {parse.GetValue(seeds)}: expected >= 1");
             var opts = new StudyOptions
@@ -89,6 +102,7 @@ public sealed class StudyCommand : ICliCommand
                 Sizes = sizeList,
                 Seeds = parse.GetValue(seeds),
                 Ablations = ablList,
+                Baselines = basList,
                 AblationSeeds = Math.Max(1, parse.GetValue(ablationSeeds)),
                 Retrieval = new RetrievalSettings(parse.GetValue(loops), parse.GetValue(batch)),
                 BootstrapResamples = parse.GetValue(bootstrap),

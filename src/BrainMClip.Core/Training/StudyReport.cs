@@ -28,6 +28,20 @@ public static class StudyReport
         {
             var ridge = runs.Where(r => r.Size == size && r.Variant == "ridge").ToList();
             var net = runs.Where(r => r.Size == size && r.Variant == "full").ToList();
+            var baselines = new JsonObject();
+            foreach (var b in o.Baselines)
+            {
+                var runsB = runs.Where(r => r.Size == size && r.Variant == b).ToList();
+                if (runsB.Count == 0) continue;
+                baselines[b] = new JsonObject
+                {
+                    ["seeds"] = runsB.Count,
+                    ["top1"] = Means(runsB),
+                    ["network_minus_baseline"] = Differences(net, runsB, o.BootstrapResamples),
+                    ["baseline_minus_ridge"] = Differences(runsB, ridge, o.BootstrapResamples),
+                    ["train_seconds"] = runsB.Sum(r => r.TrainSeconds),
+                };
+            }
             curve.Add(new JsonObject
             {
                 ["size"] = size,
@@ -35,6 +49,7 @@ public static class StudyReport
                 ["ridge"] = Means(ridge),
                 ["network"] = Means(net),
                 ["network_minus_ridge"] = Differences(net, ridge, o.BootstrapResamples),
+                ["baselines"] = baselines,
                 ["train_seconds"] = new JsonObject
                 {
                     ["ridge"] = ridge.Sum(r => r.TrainSeconds),
