@@ -98,6 +98,36 @@ public class MatFileTests
         Assert.Contains(bad, e.Message);
     }
 
+    /// <summary>
+    /// MATLAB stores a double array holding small integers in a narrower element type (here miUINT8 / miINT16 in
+    /// "small data elements"), and old files may be big-endian: built byte by byte from the format description.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void DoubleClassStoredNarrowInEitherByteOrder(bool bigEndian)
+    {
+        var b = new List<byte>();
+        void U32(uint v) => b.AddRange(bigEndian ? BitConverter.GetBytes(v).Reverse() : BitConverter.GetBytes(v));
+        void U16(ushort v) => b.AddRange(bigEndian ? BitConverter.GetBytes(v).Reverse() : BitConverter.GetBytes(v));
+        b.AddRange(Encoding.ASCII.GetBytes("MATLAB 5.0 MAT-file, hand-built".PadRight(116)));
+        b.AddRange(new byte[8]);
+        U16(0x0100);
+        b.AddRange(bigEndian ? "MI"u8.ToArray() : "IM"u8.ToArray());
+        U32(14); U32(48);                       // miMATRIX, 48 bytes of sub-elements
+        U32(6); U32(8); U32(6); U32(0);         // array flags: class double
+        U32(5); U32(8); U32(2); U32(2);         // dims 2×2
+        U32((2u << 16) | 1); b.AddRange("mm\0\0"u8.ToArray()); // name "mm", small element
+        U32((4u << 16) | 2); b.AddRange(new byte[] { 1, 2, 3, 250 }); // values, miUINT8 small: column-major
+        using var dir = new TempDir();
+        string p = Path.Combine(dir.Path, "hand.mat");
+        File.WriteAllBytes(p, b.ToArray());
+        var v = MatFile.Read(p).Numeric("mm", "2×2");
+        Assert.Equal("double", v.Class);
+        Assert.Equal(new[] { 2, 2 }, v.Dims);
+        Assert.Equal(new[] { 1.0, 3, 2, 250 }, v.Values); // (0,0)=1 (1,0)=2 (0,1)=3 (1,1)=250 in C order
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
