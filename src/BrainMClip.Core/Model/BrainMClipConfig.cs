@@ -195,7 +195,8 @@ public sealed record BrainMClipConfig
         if (!PresetNames.Contains(name))
             throw new UserInputException(
                 $"unknown config preset '{name}' (expected {string.Join(", ", PresetNames)} or a .json file)");
-        using var stream = typeof(BrainMClipConfig).Assembly.GetManifestResourceStream($"BrainMClip.Presets.{name}.json")
+        using var stream = typeof(BrainMClipConfig).Assembly
+            .GetManifestResourceStream($"BrainMClip.Presets.{name}.json")
             ?? throw new InvalidOperationException($"preset resource '{name}.json' is missing from the assembly");
         using var reader = new StreamReader(stream);
         return reader.ReadToEnd();

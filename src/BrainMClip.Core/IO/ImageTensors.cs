@@ -1,8 +1,7 @@
-using BrainMClip.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Evaluation;
+namespace BrainMClip.IO;
 
 /// <summary>Conversions between 8-bit images and the [0,1] float32 tensors the evaluation protocol works on.</summary>
 public static class ImageTensors

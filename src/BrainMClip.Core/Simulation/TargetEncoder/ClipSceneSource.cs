@@ -1,7 +1,7 @@
 using BrainMClip.IO;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Training.TargetEncoder;
+namespace BrainMClip.Simulation.TargetEncoder;
 
 /// <summary>One rendered training scene and its symbolic description.</summary>
 /// <param name="Image">The rendered image (any size; the trainer asks for the CLIP input size).</param>

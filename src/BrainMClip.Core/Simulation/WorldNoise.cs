@@ -1,4 +1,4 @@
-namespace BrainMClip.Data.World;
+namespace BrainMClip.Simulation;
 
 /// <summary>
 /// Measurement noise of the hierarchical world. Each repetition adds, per image and voxel, noise of variance 1/Snr

@@ -1,11 +1,12 @@
+using BrainMClip.Simulation;
 using System.Text.Json.Nodes;
 using BrainMClip.Features;
-using BrainMClip.Training.TargetEncoder;
+using BrainMClip.Simulation.TargetEncoder;
 using BrainMClip.IO;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Tests.Training.TargetEncoder;
+namespace BrainMClip.Tests.Simulation.TargetEncoder;
 
 /// <summary>
 /// A throwaway scene generator for the trainer's tests: one large shape per image (disc, square, bars or cross) in a

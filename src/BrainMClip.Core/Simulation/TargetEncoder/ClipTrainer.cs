@@ -1,3 +1,4 @@
+using BrainMClip.Training;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
@@ -8,7 +9,7 @@ using TorchSharp.Modules;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Training.TargetEncoder;
+namespace BrainMClip.Simulation.TargetEncoder;
 
 /// <summary>Settings of <c>brainmclip clip-train</c>.</summary>
 public sealed record ClipTrainOptions

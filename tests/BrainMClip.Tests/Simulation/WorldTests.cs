@@ -1,8 +1,8 @@
-using BrainMClip.Data.World;
+using BrainMClip.Simulation;
 using BrainMClip.IO;
 using Xunit;
 
-namespace BrainMClip.Tests.Data;
+namespace BrainMClip.Tests.Simulation;
 
 /// <summary>
 /// The hierarchical world's scene sampler and renderer: determinism, object counts and sizes, captions.

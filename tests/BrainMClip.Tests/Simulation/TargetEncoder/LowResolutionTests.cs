@@ -1,8 +1,9 @@
-using BrainMClip.Training.TargetEncoder;
+using BrainMClip.Simulation;
+using BrainMClip.Simulation.TargetEncoder;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Tests.Training.TargetEncoder;
+namespace BrainMClip.Tests.Simulation.TargetEncoder;
 
 /// <summary>
 /// clip-train's low-resolution views (<see cref="LowResolution"/>): they remove the detail above the chosen side and

@@ -1,12 +1,12 @@
+using BrainMClip.Simulation;
 using BrainMClip.Tests.Cli;
 using System.Text.Json;
 using BrainMClip.Data;
-using BrainMClip.Data.World;
 using BrainMClip.IO;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Tests.Data;
+namespace BrainMClip.Tests.Simulation;
 
 /// <summary>
 /// `brainmclip synth --world hierarchical` (the default): layout, determinism, ground truth, the premise (category

@@ -1,6 +1,7 @@
+using BrainMClip.Data;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Data.World;
+namespace BrainMClip.Simulation;
 
 /// <summary>
 /// One voxel of the hierarchical brain. Low-level part: a Gaussian receptive field (Cx, Cy, Sigma in image fractions)

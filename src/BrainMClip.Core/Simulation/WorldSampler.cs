@@ -1,4 +1,4 @@
-namespace BrainMClip.Data.World;
+namespace BrainMClip.Simulation;
 
 /// <summary>How many objects a scene holds and how large they are (side of the object frame, image fraction).</summary>
 public sealed record WorldSceneOptions

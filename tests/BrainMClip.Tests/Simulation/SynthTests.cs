@@ -1,3 +1,4 @@
+using BrainMClip.Simulation;
 using BrainMClip.Tests.Cli;
 using System.Text.Json;
 using BrainMClip.Data;
@@ -5,7 +6,7 @@ using BrainMClip.IO;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Tests.Data;
+namespace BrainMClip.Tests.Simulation;
 
 /// <summary>`brainmclip synth --world linear` end to end: layout, counts, determinism, ground truth, decodable
 /// content.</summary>

@@ -4,7 +4,7 @@ using BrainMClip.Model;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
-namespace BrainMClip.Training.TargetEncoder;
+namespace BrainMClip.Simulation.TargetEncoder;
 
 /// <summary>
 /// Held-out checks of a (partly) trained encoder on scenes it never saw: the objective's losses against their chance

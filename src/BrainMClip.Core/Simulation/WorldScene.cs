@@ -1,4 +1,5 @@
-namespace BrainMClip.Data.World;
+using BrainMClip.Data;
+namespace BrainMClip.Simulation;
 
 /// <summary>
 /// The four object families of the hierarchical world. Their order is the order of <see cref="NsdRois.FlocMasks"/>

@@ -1,4 +1,4 @@
-namespace BrainMClip.Data.World;
+namespace BrainMClip.Simulation;
 
 /// <summary>
 /// SplitMix64: a tiny counter-based generator. The world uses it instead of <see cref="Random"/> so that a scene is a

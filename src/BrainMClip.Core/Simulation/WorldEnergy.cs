@@ -1,4 +1,4 @@
-namespace BrainMClip.Data.World;
+namespace BrainMClip.Simulation;
 
 /// <summary>
 /// Local contrast and colour energy of an image, pooled on a G×G grid: what retinotopic early visual voxels of the

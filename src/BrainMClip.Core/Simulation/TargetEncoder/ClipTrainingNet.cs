@@ -4,7 +4,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
-namespace BrainMClip.Training.TargetEncoder;
+namespace BrainMClip.Simulation.TargetEncoder;
 
 /// <summary>Weights of the training objective's terms.</summary>
 public sealed record ClipLossWeights

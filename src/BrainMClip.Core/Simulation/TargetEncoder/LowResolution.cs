@@ -1,7 +1,7 @@
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
-namespace BrainMClip.Training.TargetEncoder;
+namespace BrainMClip.Simulation.TargetEncoder;
 
 /// <summary>
 /// Low-resolution views of scenes: shrink (antialiased bilinear, as the pixel generator prepares its targets), round to

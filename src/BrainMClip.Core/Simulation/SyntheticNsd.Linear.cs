@@ -1,9 +1,10 @@
+using BrainMClip.Data;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BrainMClip.IO;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Data;
+namespace BrainMClip.Simulation;
 
 /// <summary>
 /// The linear world of `synth --world linear` (docs/data.md): scenes are a coloured background with a low-frequency

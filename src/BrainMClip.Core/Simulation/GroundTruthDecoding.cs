@@ -1,3 +1,4 @@
+using BrainMClip.Evaluation;
 using System.Text.Json.Nodes;
 using BrainMClip.Data;
 using BrainMClip.Features;
@@ -5,7 +6,7 @@ using BrainMClip.IO;
 using BrainMClip.Model;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Evaluation;
+namespace BrainMClip.Simulation;
 
 /// <summary>
 /// What each voxel stream of a synthetic subject carries about its ground truth (DATA/ground_truth/, written by

@@ -1,4 +1,4 @@
-namespace BrainMClip.Data.World;
+namespace BrainMClip.Simulation;
 
 /// <summary>Kinds of <see cref="WorldPart"/>.</summary>
 public enum WorldPartKind : byte { Ellipse, Box, Capsule, Triangle }

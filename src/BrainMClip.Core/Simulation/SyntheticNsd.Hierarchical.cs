@@ -1,9 +1,9 @@
+using BrainMClip.Data;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using BrainMClip.Data.World;
 using BrainMClip.IO;
 
-namespace BrainMClip.Data;
+namespace BrainMClip.Simulation;
 
 /// <summary>
 /// The hierarchical world of `synth --world hierarchical` (issue 14): scenes of face-, body-, place- and word-like

@@ -1,9 +1,10 @@
+using BrainMClip.Data;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BrainMClip.IO;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Data;
+namespace BrainMClip.Simulation;
 
 /// <summary>Which simulated world `synth` draws (see <see cref="SyntheticNsd"/>).</summary>
 public enum SynthWorld
@@ -29,7 +30,7 @@ public sealed record SynthOptions
     /// Linear world only: number of object categories K (1..8, in the order of <see
     /// cref="SyntheticNsd.CategoryNames"/>);
     /// null = 8. The hierarchical world always has the four families of <see
-    /// cref="BrainMClip.Data.World.WorldFamily"/>.
+    /// cref="BrainMClip.Simulation.WorldFamily"/>.
     /// </summary>
     public int? Categories { get; init; }
     /// <summary>

@@ -1,7 +1,7 @@
-using BrainMClip.Data.World;
+using BrainMClip.Simulation;
 using BrainMClip.IO;
 
-namespace BrainMClip.Training.TargetEncoder;
+namespace BrainMClip.Simulation.TargetEncoder;
 
 /// <summary>
 /// Training scenes from the hierarchical world (<see cref="WorldSampler"/>, <see cref="WorldRenderer"/>): caption and

@@ -1,4 +1,4 @@
-namespace BrainMClip.Data.World;
+namespace BrainMClip.Simulation;
 
 /// <summary>
 /// Renders <see cref="WorldScene"/>s. Objects are unions of simple parts (ellipses, boxes, capsules, triangles) given
