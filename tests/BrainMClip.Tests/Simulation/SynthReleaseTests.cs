@@ -1,8 +1,9 @@
 using BrainMClip.Data;
 using BrainMClip.IO;
+using BrainMClip.Simulation;
 using Xunit;
 
-namespace BrainMClip.Tests.Data;
+namespace BrainMClip.Tests.Simulation;
 
 /// <summary>`synth --nsd-release`: NSD's constants, both betas formats, and a release that prepares into data whose
 /// rows carry the synthetic world's signal.</summary>

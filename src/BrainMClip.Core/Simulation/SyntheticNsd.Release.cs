@@ -1,9 +1,10 @@
+using BrainMClip.Data;
 using BrainMClip.IO;
 using PureHDF;
 using PureHDF.Filters;
 using PureHDF.VOL.Native;
 
-namespace BrainMClip.Data;
+namespace BrainMClip.Simulation;
 
 /// <summary>Settings of a miniature NSD release (<see cref="SyntheticNsd.GenerateRelease"/>).</summary>
 public sealed record NsdReleaseSpec
