@@ -41,10 +41,10 @@ public sealed class NsdPrepareCommand : StageCommand<NsdPrepareOptions, NsdPrepa
         Description = "Use sessions 1..K (default: every consecutive session present). Brain-Diffuser's script " +
             "reads 37 sessions (37*750 trials); pass --sessions 37 to match it on subjects with 40.",
     };
-    readonly Option<string> betas = new("--betas")
+    readonly Option<string?> betas = new("--betas")
     {
-        Description = "Betas files: auto (betas_sessionNN.nii.gz if session 1 has one, else .hdf5), nifti or hdf5.",
-        DefaultValueFactory = _ => "auto",
+        Description = "Betas files: auto (the default: betas_sessionNN.nii.gz if session 1 has one, else .hdf5), " +
+            "nifti or hdf5.",
     };
     readonly Option<bool> zscore = new("--zscore-sessions")
     {
@@ -60,18 +60,12 @@ public sealed class NsdPrepareCommand : StageCommand<NsdPrepareOptions, NsdPrepa
 
     public override NsdPrepareOptions Bind(ParseResult parse, CancellationToken cancel)
     {
-        int n = parse.GetValue(subject);
-        if (n is < 1 or > NsdRelease.Subjects)
-            throw new UserInputException($"--subject: {n} is out of range (NSD has subjects 1..8)");
-        int? k = parse.GetValue(sessions);
-        if (k is < 1 or > NsdRelease.MaxSessions)
-            throw new UserInputException($"--sessions: {k} is out of range (1..{NsdRelease.MaxSessions})");
         return new NsdPrepareOptions
         {
             NsdRoot = parse.GetValue(root)!,
-            Subject = n,
+            Subject = parse.GetValue(subject),
             OutDir = parse.GetValue(output)!,
-            Sessions = k,
+            Sessions = parse.GetValue(sessions),
             Format = parse.GetValue(betas) switch
             {
                 "nifti" => NsdBetasFormat.Nifti,

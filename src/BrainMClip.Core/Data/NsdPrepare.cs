@@ -111,8 +111,10 @@ public static partial class NsdPrepare
     /// <summary>Every check that can be made before reading betas: design, masks, session headers, stimuli.</summary>
     static Plan MakePlan(NsdPrepareOptions o)
     {
-        if (o.Subject is < 1 or > NsdRelease.Subjects)
-            throw new UserInputException($"subject {o.Subject} is out of range (NSD has subjects 1..8)");
+        UserInputException.Require(o.Subject is >= 1 and <= NsdRelease.Subjects, nameof(o.Subject),
+            $"subject {o.Subject} is out of range (NSD has subjects 1..8)");
+        UserInputException.Require(o.Sessions is null or (>= 1 and <= NsdRelease.MaxSessions), nameof(o.Sessions),
+            $"{o.Sessions} sessions is out of range (1..{NsdRelease.MaxSessions})");
         UserInputException.RequireDirectory(o.NsdRoot, "NSD release root");
         CheckOutput(o);
         var sources = new List<string>();
@@ -212,8 +214,6 @@ public static partial class NsdPrepare
                 $"{o.Subject}, betas_fithrf_GLMdenoise_RR at 1.8 mm)");
         }
         int sessions = o.Sessions ?? available;
-        if (sessions < 1 || sessions > NsdRelease.MaxSessions)
-            throw new UserInputException($"{sessions} sessions is out of range (1..{NsdRelease.MaxSessions})");
         if (sessions > available)
             throw new UserInputException(
                 $"{NsdRelease.SessionPath(o.NsdRoot, o.Subject, available + 1, format)}: session {available + 1} " +

@@ -94,15 +94,13 @@ public static partial class SyntheticNsd
 
     static void ValidateRelease(SynthOptions o, NsdReleaseSpec spec)
     {
-        if (o.Subject is < 1 or > NsdRelease.Subjects)
-            throw new UserInputException($"subject {o.Subject} is out of range (NSD has subjects 1..8)");
-        if (spec.Sessions is < 1 or > NsdRelease.MaxSessions)
-            throw new UserInputException(
-                $"{spec.Sessions} sessions is out of range (1..{NsdRelease.MaxSessions})");
-        if (o.ImageSize > MaxReleaseImageSize)
-            throw new UserInputException(
-                $"image size {o.ImageSize} is too large for a miniature release (at most {MaxReleaseImageSize}: " +
-                $"imgBrick holds all 73,000 images)");
+        UserInputException.Require(o.Subject is >= 1 and <= NsdRelease.Subjects, nameof(o.Subject),
+            $"subject {o.Subject} is out of range (NSD has subjects 1..8)");
+        UserInputException.Require(spec.Sessions is >= 1 and <= NsdRelease.MaxSessions, nameof(spec.Sessions),
+            $"{spec.Sessions} sessions is out of range (1..{NsdRelease.MaxSessions})");
+        UserInputException.Require(o.ImageSize <= MaxReleaseImageSize, nameof(o.ImageSize),
+            $"image size {o.ImageSize} is too large for a miniature release (at most {MaxReleaseImageSize}: " +
+            "imgBrick holds all 73,000 images)");
     }
 
     /// <summary>masterordering (each 10k-index 3 times, shuffled), subjectim (8 subjects × 10,000 distinct

@@ -7,8 +7,7 @@ namespace BrainMClip.Training;
 
 /// <summary>
 /// Training (docs/model.md): AdamW (no decay on biases/norms), OneCycle, gradient clipping, seeded and deterministic on
-/// CPU,
-/// resumable bit-for-bit from the checkpoint written at the end of every epoch.
+/// CPU, resumable bit-for-bit from the checkpoint written at the end of every epoch.
 /// </summary>
 public static class Trainer
 {
@@ -57,7 +56,8 @@ public static class Trainer
             if (saved.ToJson() != cfg.ToJson())
                 throw new UserInputException(
                     $"{run.ConfigPath}: the run was started with a different configuration; resume with the same " +
-                    $"--config/--epochs/--seed (saved: {saved.Training.Epochs} epochs, seed {saved.Training.Seed})");
+                    $"configuration, epochs and seed (saved: {saved.Training.Epochs} epochs, seed " +
+                    $"{saved.Training.Seed})");
             if (hasCheckpoint) return Checkpoint.LoadLatestGood(run, log);
             log?.WriteLine(
                 $"{run.Root}: no checkpoint yet (the run stopped during its first epoch); starting from the beginning");
@@ -65,7 +65,7 @@ public static class Trainer
         }
         if (hasCheckpoint)
             throw new UserInputException(
-                $"{run.Root}: already holds a training run; use --resume to continue it or choose another --out");
+                $"{run.Root}: already holds a training run; resume it or choose another run folder");
         Directory.CreateDirectory(run.Root);
         AtomicFile.WriteAllText(run.ConfigPath, cfg.ToJson() + "\n");
         return null;

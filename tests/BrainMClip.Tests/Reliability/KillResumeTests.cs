@@ -1,5 +1,5 @@
-using BrainMClip.Tests.Cli;
 using BrainMClip.IO;
+using BrainMClip.Tests.Cli;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

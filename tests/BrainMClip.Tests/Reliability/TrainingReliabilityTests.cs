@@ -1,6 +1,6 @@
-using BrainMClip.Tests.Cli;
 using BrainMClip.IO;
 using BrainMClip.Model;
+using BrainMClip.Tests.Cli;
 using BrainMClip.Training;
 using Xunit;
 using Xunit.Abstractions;

@@ -1,10 +1,10 @@
 using BrainMClip.Training;
 using TorchSharp;
 using TorchSharp.Modules;
-using LeanAdamW = BrainMClip.Training.Optimization.AdamW;
-using StockAdamW = TorchSharp.Modules.AdamW;
 using Xunit;
 using static TorchSharp.torch;
+using LeanAdamW = BrainMClip.Training.Optimization.AdamW;
+using StockAdamW = TorchSharp.Modules.AdamW;
 
 namespace BrainMClip.Tests.Training;
 

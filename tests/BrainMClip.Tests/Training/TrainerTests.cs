@@ -1,5 +1,5 @@
-using BrainMClip.Tests.Model;
 using BrainMClip.Model;
+using BrainMClip.Tests.Model;
 using BrainMClip.Training;
 using Xunit;
 using static TorchSharp.torch;
