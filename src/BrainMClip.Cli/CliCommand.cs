@@ -12,18 +12,26 @@ public sealed class CliCommand(ICliCommand source) : Command(source.Path[^1], so
 {
     public static readonly IReadOnlyDictionary<string, string> NoFieldFlags = new Dictionary<string, string>();
 
+    /// <summary>Names several records share for the same flag: the output path is OutDir or Output, the flag --out.
+    /// </summary>
+    static readonly IReadOnlyDictionary<string, string> CommonFields = new Dictionary<string, string>
+    {
+        ["OutDir"] = "--out",
+        ["Output"] = "--out",
+    };
+
     public ICliCommand Source { get; } = source;
 
     /// <summary>
     /// The flag that fills <paramref name="field"/>: the command's explicit <see cref="ICliCommand.FieldFlags"/>,
-    /// else the option named like the property in kebab case (AttentionSlice → --attention-slice); null when the
-    /// command has no such option.
+    /// else a name records share (OutDir → --out), else the option named like the property in kebab case
+    /// (AttentionSlice → --attention-slice); null when the command has no such option.
     /// </summary>
     public string? FlagOf(string field)
     {
         if (Source.FieldFlags.TryGetValue(field, out var flag)) return flag;
-        string kebab = "--" + Kebab(field);
-        return Options.Any(o => o.Name == kebab) ? kebab : null;
+        string candidate = CommonFields.TryGetValue(field, out var common) ? common : "--" + Kebab(field);
+        return Options.Any(o => o.Name == candidate) ? candidate : null;
     }
 
     /// <summary>The message of <paramref name="e"/>, prefixed with the flag of its field when known.</summary>

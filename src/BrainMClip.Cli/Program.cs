@@ -82,7 +82,7 @@ public static class ExitCodes
             case UserInputException u:
                 Console.Error.WriteLine($"error: {CliCommand.Describe(u, command)}");
                 return Usage;
-            case Training.TrainingDivergedException d:
+            case Optimization.TrainingDivergedException d:
                 Console.Error.WriteLine($"error: {d.Message}");
                 return Internal;
             case OperationCanceledException:

@@ -18,16 +18,22 @@ public sealed class DoctorCommand : ICliCommand
 
     public void Configure(Command command)
     {
-        command.SetAction(_ =>
+        var device = SharedOptions.Device();
+        device.Description += " The self-checks run there (against float64 on the CPU).";
+        command.Options.Add(device);
+        command.SetAction(parse =>
         {
+            var dev = SharedOptions.GetDevice(parse, device);
             var decision = ConvPolicy.Current; // first: it may switch oneDNN off, which MachineInfo reports
             var machine = MachineInfo.Collect();
-            var checks = NumericsSelfTest.Run(decision.Route);
+            var checks = NumericsSelfTest.Run(decision.Route, dev);
             var failing = checks.Where(c => c.Counted && !c.Pass).Select(c => c.Name).ToList();
             var report = new
             {
                 ok = failing.Count == 0,
                 failing,
+                device = dev.ToString(),
+                torch_backend = TorchSetup.Backend,
                 machine,
                 convolutions = new
                 {

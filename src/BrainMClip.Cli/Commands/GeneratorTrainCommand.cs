@@ -88,10 +88,23 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
     };
 
     readonly Option<int?> threads = SharedOptions.Threads();
+    readonly Option<int> checkpointEvery = new Option<int>("--checkpoint-every")
+    {
+        Description = "Steps between checkpoints of the training state (OUT/train-state/; OUT/metrics.jsonl gets a " +
+            "line each time).",
+        DefaultValueFactory = _ => PixelGeneratorOptions.DefaultCheckpointEvery,
+    };
+    readonly Option<bool> resume = new Option<bool>("--resume")
+    {
+        Description = "Continue an interrupted run in --out from its last checkpoint (same options; bit-identical " +
+            "to an uninterrupted run at the same thread count).",
+    };
+
+    readonly Option<string> device = SharedOptions.Device();
 
     protected override Option[] Options =>
         [images, features, output, steps, size, seed, lr, batch, channels, attention, prediction, contextMap,
-            contextMapShuffle, context, contextNoise, threads];
+            contextMapShuffle, context, contextNoise, threads, checkpointEvery, resume, device];
 
     protected override void ConfigureOptions()
     {
@@ -130,6 +143,9 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
         ContextMapShuffle = r.GetValue(contextMapShuffle),
         Context = r.GetValue(context)!,
         ContextNoise = r.GetValue(contextNoise),
+        CheckpointEvery = r.GetValue(checkpointEvery),
+        Resume = r.GetValue(resume),
+        Device = SharedOptions.GetDevice(r, device),
     };
 
     public override PixelGeneratorResult Execute(PixelGeneratorOptions request) =>

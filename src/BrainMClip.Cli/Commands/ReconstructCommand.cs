@@ -104,6 +104,7 @@ public sealed class ReconstructCommand
 
     public override Request Bind(ParseResult r, CancellationToken cancel)
     {
+        SharedOptions.GetDevice(r, device); // a CUDA device on a CPU build is refused before any work
         var options = new ReconstructOptions
         {
             PredPath = r.GetValue(pred)!,
@@ -131,8 +132,12 @@ public sealed class ReconstructCommand
     }
 
     public override (ReconstructResult Recon, ReconstructResult? Upper) Execute(Request r) =>
-        (Reconstruction.Run(r.Options, ClipScorers.Create),
-            r.TruthFeatures == null ? null : UpperBound.Run(r.Options, r.TruthFeatures, ClipScorers.Create));
+        (Reconstruction.Run(r.Options, Scorers(r.Options)),
+            r.TruthFeatures == null ? null : UpperBound.Run(r.Options, r.TruthFeatures, Scorers(r.Options)));
+
+    /// <summary>Best-of-N scorers on the reconstruction's device.</summary>
+    static Func<string, ICandidateScorer> Scorers(ReconstructOptions o) =>
+        folder => ClipScorers.Create(folder, TorchSetup.ParseDevice(o.Device));
 
     public override object Report(Request request, (ReconstructResult Recon, ReconstructResult? Upper) r)
     {

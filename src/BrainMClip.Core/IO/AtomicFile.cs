@@ -31,17 +31,20 @@ public static class AtomicFile
     /// <summary>
     /// Checks before long work starts that <paramref name="path"/> can be written: not a folder, and its folder can be
     /// created and holds a new file. Throws a <see cref="UserInputException"/> naming <paramref name="what"/>
-    /// otherwise.
+    /// otherwise, with <paramref name="field"/> (the setting that holds the path) as its
+    /// <see cref="UserInputException.Field"/>.
     /// </summary>
-    public static void RequireWritable(string path, string what)
+    public static void RequireWritable(string path, string what, string? field = null)
     {
+        UserInputException Bad(string message) =>
+            field is null ? new UserInputException(message) : UserInputException.Invalid(field, message);
         string full;
         try { full = Path.GetFullPath(path); }
         catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
         {
-            throw new UserInputException($"{what} {path}: not a valid path ({e.Message})");
+            throw Bad($"{what} {path}: not a valid path ({e.Message})");
         }
-        if (Directory.Exists(full)) throw new UserInputException($"{what} {path}: is a folder; expected a file name");
+        if (Directory.Exists(full)) throw Bad($"{what} {path}: is a folder; expected a file name");
         string dir = Path.GetDirectoryName(full)!;
         string probe = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
@@ -52,7 +55,7 @@ public static class AtomicFile
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new UserInputException($"{what} {path}: cannot write there ({e.Message})");
+            throw Bad($"{what} {path}: cannot write there ({e.Message})");
         }
     }
 

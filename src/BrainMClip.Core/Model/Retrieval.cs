@@ -81,8 +81,10 @@ public static class Retrieval
 
         using var scope = NewDisposeScope();
         using var _ = no_grad();
+        // Computed on the predictions' device; the draws come from a CPU generator (the same on every device).
+        var device = predictions.device;
         var p = F.normalize(predictions.flatten(1).to_type(ScalarType.Float32), dim: -1);
-        var y = F.normalize(truth.flatten(1).to_type(ScalarType.Float32), dim: -1);
+        var y = F.normalize(truth.flatten(1).to(ScalarType.Float32, device), dim: -1);
         int size = (int)Math.Min(batch, n);
         int nLoops = n <= batch ? 1 : loops;
         using var gen = new Generator((ulong)seed);
@@ -92,12 +94,13 @@ public static class Retrieval
         {
             using var inner = NewDisposeScope();
             var idx = Draw(n, size, gen);
-            var ps = p.index_select(0, idx);
-            var ys = y.index_select(0, idx);
+            var idxOn = idx.to(device);
+            var ps = p.index_select(0, idxOn);
+            var ys = y.index_select(0, idxOn);
             var sim = F.linear(ys, ps);                 // sim[i, j] = cos(image i, prediction j)
-            var diag = arange(size);
-            var hitI = sim.argmax(1).eq(diag).to_type(ScalarType.Float64);
-            var hitB = sim.argmax(0).eq(diag).to_type(ScalarType.Float64);
+            var diag = arange(size, device: device);
+            var hitI = sim.argmax(1).eq(diag).to_type(ScalarType.Float64).cpu();
+            var hitB = sim.argmax(0).eq(diag).to_type(ScalarType.Float64).cpu();
             i2b += hitI.mean().item<double>();
             b2i += hitB.mean().item<double>();
             var rows = idx.data<long>().ToArray();

@@ -38,6 +38,9 @@ public sealed record TrainingData(Tensor Detail, Tensor Semantic, FeatureStore F
 
 public sealed class TrainOptions
 {
+    /// <summary>Where the network, its optimiser state and each batch live (null = the CPU); the data, the run's
+    /// generators and the checkpoints stay on the CPU.</summary>
+    public Device? Device { get; init; }
     /// <summary>Continue from the run folder's last good checkpoint.</summary>
     public bool Resume { get; init; }
     /// <summary>Stop after this many completed epochs (as if interrupted); the run can be resumed later.</summary>
@@ -52,16 +55,3 @@ public sealed class TrainOptions
 
 public sealed record TrainResult(int EpochsCompleted, long Steps, double BestValidationCosine, int BestEpoch,
     string RunDir, bool Interrupted, IReadOnlyList<JsonObject> Metrics);
-
-/// <summary>A loss term or gradient became NaN/Inf; training stopped and the last good checkpoint was kept.</summary>
-public sealed class TrainingDivergedException(string message) : Exception(message);
-
-/// <summary>metrics.jsonl: one JSON object per epoch, rewritten atomically after every epoch.</summary>
-public static class MetricsLog
-{
-    public static void Write(string path, IEnumerable<JsonObject> lines) =>
-        AtomicFile.WriteAllText(path, string.Concat(lines.Select(l => l.ToJsonString() + "\n")));
-
-    public static List<JsonObject> Read(string path) =>
-        File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => (JsonObject)JsonNode.Parse(l)!).ToList();
-}

@@ -1,5 +1,6 @@
 using BrainMClip.IO;
 using BrainMClip.Model;
+using BrainMClip.Optimization;
 using BrainMClip.Tests.Cli;
 using BrainMClip.Training;
 using Xunit;

@@ -250,14 +250,14 @@ public class HierarchicalSynthTests : IClassFixture<HierarchicalSynthTests.Subje
             Assert.Contains(message, err);
             Assert.False(Directory.Exists(Path.Combine(dir.Path, folder, "ground_truth")));
         }
-        Rejected("a", "--world linear", "--categories", "4");
+        Rejected("a", "--categories: only the linear world", "--categories", "4");
         Rejected("b", "--repetitions", "--repetitions", "1");
-        Rejected("c", "--world hierarchical", "--world", "linear", "--prf-colour", "1");
+        Rejected("c", "--prf-colour: only the hierarchical world", "--world", "linear", "--prf-colour", "1");
         Rejected("d", "--prf-colour", "--prf-colour", "-0.5");
     }
 
     [Theory]
-    [InlineData("--lowres", "1.5", "expected a fraction")]
+    [InlineData("--lowres", "1.5", "low-resolution fraction must be in [0, 1] (got 1.5)")]
     [InlineData("--lowres-sides", "40-16", "2 <= min <= max")]
     [InlineData("--lowres-sides", "16", "expected min-max")]
     public void ClipTrainRejectsBadLowResolutionSettings(string option, string value, string message)

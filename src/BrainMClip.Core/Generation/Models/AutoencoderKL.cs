@@ -25,10 +25,11 @@ public sealed record AutoencoderKLConfig
     public static AutoencoderKLConfig Load(string path)
     {
         var r = ConfigReader.Load(path);
+        var d = new AutoencoderKLConfig(); // absent keys take the record's defaults (diffusers' own)
         string? cls = r.String("_class_name", null);
         if (cls != null && cls != "AutoencoderKL")
             throw r.Error("_class_name", $"= \"{cls}\" is not supported (expected AutoencoderKL)");
-        var ch = r.Ints("block_out_channels", [64]);
+        var ch = r.Ints("block_out_channels", d.BlockOutChannels);
         if (ch.Length == 0 || ch.Any(c => c <= 0)) throw r.Error("block_out_channels",
             "must be a non-empty list of positive integers");
         var down = r.Strings("down_block_types", Enumerable.Repeat("DownEncoderBlock2D", ch.Length).ToArray());
@@ -51,14 +52,14 @@ public sealed record AutoencoderKLConfig
         r.RequireNullOr("use_post_quant_conv", "true");
         var cfg = new AutoencoderKLConfig
         {
-            InChannels = r.Int("in_channels", 3),
-            OutChannels = r.Int("out_channels", 3),
+            InChannels = r.Int("in_channels", d.InChannels),
+            OutChannels = r.Int("out_channels", d.OutChannels),
             BlockOutChannels = ch,
-            LayersPerBlock = r.Int("layers_per_block", 1),
-            LatentChannels = r.Int("latent_channels", 4),
-            NormNumGroups = r.Int("norm_num_groups", 32),
-            ScalingFactor = r.Double("scaling_factor", 0.18215),
-            MidBlockAddAttention = r.Bool("mid_block_add_attention", true),
+            LayersPerBlock = r.Int("layers_per_block", d.LayersPerBlock),
+            LatentChannels = r.Int("latent_channels", d.LatentChannels),
+            NormNumGroups = r.Int("norm_num_groups", d.NormNumGroups),
+            ScalingFactor = r.Double("scaling_factor", d.ScalingFactor),
+            MidBlockAddAttention = r.Bool("mid_block_add_attention", d.MidBlockAddAttention),
         };
         if (cfg.NormNumGroups < 1) throw r.Error("norm_num_groups", "must be positive");
         foreach (var c in ch)
