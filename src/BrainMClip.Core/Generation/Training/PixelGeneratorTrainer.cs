@@ -298,10 +298,12 @@ public static class PixelGeneratorTrainer
     /// <summary>
     /// Denoising loss (target per <see cref="PixelGeneratorOptions.Prediction"/>) on a random batch: random images,
     /// context dropped with probability ContextDropout, random timesteps and noise, all drawn from
-    /// <paramref name="gen"/> in a fixed order.
+    /// <paramref name="gen"/> in a fixed order. <paramref name="mark"/> names phases for the bench
+    /// (generator_step_demo).
     /// </summary>
-    static Tensor DenoisingLoss(UNet2DConditionModel unet, Tensor images, Tensor context, Tensor alphas, int timesteps,
-        PixelGeneratorOptions o, Generator gen, ContextNoise? contextNoise = null)
+    public static Tensor DenoisingLoss(UNet2DConditionModel unet, Tensor images, Tensor context, Tensor alphas,
+        int timesteps, PixelGeneratorOptions o, Generator gen, ContextNoise? contextNoise = null,
+        Action<string>? mark = null)
     {
         long n = images.shape[0];
         var idx = randint(0, n, [Math.Min(o.BatchSize, n)], dtype: ScalarType.Int64, generator: gen);
@@ -315,8 +317,11 @@ public static class PixelGeneratorTrainer
         var noise = randn(x0.shape, generator: gen);
         var a = alphas.index_select(0, t).view(b, 1, 1, 1);
         var xt = a.sqrt() * x0 + (1 - a).sqrt() * noise;
+        mark?.Invoke("batch");
         var pred = unet.Forward(xt, t, ctx);
-        return nn.functional.mse_loss(pred, Target(o.Prediction, x0, noise, a));
+        var loss = nn.functional.mse_loss(pred, Target(o.Prediction, x0, noise, a));
+        mark?.Invoke("forward");
+        return loss;
     }
 
     /// <summary>
