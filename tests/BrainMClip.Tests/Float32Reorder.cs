@@ -67,7 +67,8 @@ public static class Float32Reorder
             worst = Math.Max(worst, d);
         }
         Assert.True(worst <= GreyLevels,
-            $"{Path.GetFileName(actual)}: a value differs by {worst} grey levels from {expected} (at most {GreyLevels})");
+            $"{Path.GetFileName(actual)}: a value differs by {worst} grey levels from {expected} " +
+            $"(at most {GreyLevels})");
         return differ;
     }
 
