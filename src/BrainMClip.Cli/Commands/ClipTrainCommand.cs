@@ -1,8 +1,8 @@
+using BrainMClip.Simulation;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
-using BrainMClip.Data.World;
-using BrainMClip.Training.TargetEncoder;
+using BrainMClip.Simulation.TargetEncoder;
 
 namespace BrainMClip.Cli.Commands;
 

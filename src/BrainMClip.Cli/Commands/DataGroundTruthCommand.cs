@@ -1,3 +1,4 @@
+using BrainMClip.Simulation;
 using System.CommandLine;
 using System.Text.Json;
 using BrainMClip.Evaluation;

@@ -48,6 +48,7 @@ public sealed class StudyCommand : ICliCommand
             $"{string.Join(",", Study.DefaultAblations)}; also: full_heads).",
             DefaultValueFactory = _ => string.Join(",", Study.DefaultAblations)
         };
+        var baselines = BaselinesOption();
         var ablationSeeds = new Option<int>("--ablation-seeds")
         { Description = "Seeds per ablation (at most --seeds).", DefaultValueFactory = _ => 1 };
         var epochs = new Option<int?>("--epochs") { Description = "Override training.epochs of the network." };
@@ -60,8 +61,8 @@ public sealed class StudyCommand : ICliCommand
         { Description = "fMRI scaling: auto, none, or a divisor.", DefaultValueFactory = _ => "auto" };
         var threads = SharedOptions.Threads();
         foreach (var o in new Option[]
-            { data, subject, featTrain, featTest, config, output, sizes, seeds, ablations, ablationSeeds, epochs, loops,
-            batch, bootstrap, beta, threads })
+            { data, subject, featTrain, featTest, config, output, sizes, seeds, ablations, baselines, ablationSeeds,
+            epochs, loops, batch, bootstrap, beta, threads })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -73,14 +74,9 @@ public sealed class StudyCommand : ICliCommand
             cfg.Validate("--epochs");
             var subj = NsdSubject.Open(parse.GetValue(data)!, parse.GetValue(subject), parse.GetValue(beta)!);
             var sizeList = parse.GetValue(sizes) is { } sz ? ParseSizes(sz) : [subj.TrainSamples];
-            string abl = parse.GetValue(ablations)!;
-            var ablList = abl == "none" ? [] : abl.Split(',',
-                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            foreach (var v in ablList)
-                if (v is "full" or "ridge" || !AblationRunner.Variants.Contains(v))
-                    throw new UserInputException(
-                        $"--ablations: '{v}' is not an ablation (expected some of " +
-                        $"{string.Join(", ", AblationRunner.Variants.Where(x => x is not ("full" or "ridge")))})");
+            var ablList = ParseList(parse.GetValue(ablations)!, "--ablations", "an ablation",
+                AblationRunner.Variants.Where(x => x is not ("full" or "ridge")).ToList());
+            var basList = ParseList(parse.GetValue(baselines)!, "--baselines", "a baseline", AblationRunner.Baselines);
             if (parse.GetValue(seeds) < 1) throw new UserInputException(
                 $"--seeds {parse.GetValue(seeds)}: expected >= 1");
             var opts = new StudyOptions
@@ -89,6 +85,7 @@ public sealed class StudyCommand : ICliCommand
                 Sizes = sizeList,
                 Seeds = parse.GetValue(seeds),
                 Ablations = ablList,
+                Baselines = basList,
                 AblationSeeds = Math.Max(1, parse.GetValue(ablationSeeds)),
                 Retrieval = new RetrievalSettings(parse.GetValue(loops), parse.GetValue(batch)),
                 BootstrapResamples = parse.GetValue(bootstrap),
@@ -99,6 +96,25 @@ public sealed class StudyCommand : ICliCommand
             Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         });
+    }
+
+    static Option<string> BaselinesOption() => new("--baselines")
+    {
+        Description = "Comma-separated matched baselines trained at every size and seed beside ridge and the " +
+            $"network, or 'none' (default): {string.Join(", ", AblationRunner.Baselines)} (docs/evidence.md).",
+        DefaultValueFactory = _ => "none",
+    };
+
+    /// <summary>A comma-separated list of names from <paramref name="allowed"/>, or "none".</summary>
+    static string[] ParseList(string text, string flag, string what, IReadOnlyList<string> allowed)
+    {
+        var list = text == "none" ? [] : text.Split(',',
+            StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        foreach (var v in list)
+            if (!allowed.Contains(v))
+                throw new UserInputException($"{flag}: '{v}' is not {what} (expected some of " +
+                    $"{string.Join(", ", allowed)}, or none)");
+        return list;
     }
 
     static int[] ParseSizes(string text) =>

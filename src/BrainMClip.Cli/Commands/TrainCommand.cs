@@ -76,6 +76,10 @@ public sealed class TrainCommand : StageCommand<TrainCommand.Request, TrainResul
         ["run"] = System.IO.Path.GetFullPath(request.Out),
         ["kind"] = request.Config.Kind,
         ["config"] = request.Config.Name,
+        // The identity of what was trained: SHA-256 of RUN/config.json without its final newline (BrainMClipConfig
+        // .Sha256 of the resolved configuration, widths taken from the features), as the preregistration quotes it.
+        ["config_sha256"] = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+            System.Text.Encoding.UTF8.GetBytes(File.ReadAllText(new RunFolder(request.Out).ConfigPath).TrimEnd('\n')))),
         ["epochs_completed"] = r.EpochsCompleted,
         ["steps"] = r.Steps,
         ["best_epoch"] = r.BestEpoch,

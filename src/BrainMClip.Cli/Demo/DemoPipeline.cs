@@ -1,3 +1,4 @@
+using BrainMClip.Simulation;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;

@@ -1,3 +1,4 @@
+using BrainMClip.IO;
 using BrainMClip.Features;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,3 +1,4 @@
+using BrainMClip.IO;
 using BrainMClip.Evaluation.Networks;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -40,13 +41,9 @@ public static class Evaluator
         "clip", "efficientnet", "swav"];
 
     /// <summary>Weight file (in NETS) per network, and the metrics it serves.</summary>
-    public static readonly (string net, string file, string[] metrics)[] NetworkFiles =
-    [
-        ("alexnet", "alexnet.safetensors", ["alexnet2", "alexnet5"]),
-        ("inception_v3", "inception_v3.safetensors", ["inception"]),
-        ("efficientnet_b1", "efficientnet_b1.safetensors", ["efficientnet"]),
-        ("resnet50", "swav_resnet50.safetensors", ["swav"]),
-    ];
+    /// <summary>The metric networks, their weight files and the metrics each serves
+    /// (<see cref="MetricNetwork.Files"/>).</summary>
+    public static IReadOnlyList<(string net, string file, string[] metrics)> NetworkFiles => MetricNetwork.Files;
 
     public static IReadOnlySet<string> ParseMetricList(string spec)
     {

@@ -44,6 +44,15 @@ public sealed record ModelSection
     /// uses the map fitted on all rows. Falls back to the all-rows map when the out-of-fold table would exceed 2 GB.
     /// </summary>
     public bool RidgeSkipOutOfFold { get; init; } = true;
+    /// <summary>
+    /// Ours: "mlp" (null, the default: input layer, residual blocks, token head) or "linear" — the token head reads the
+    /// voxels directly (dropout_input applied to the voxels), no hidden layer: the matched linear baseline trained with
+    /// the same loss, schedule and checkpoint rule (docs/evidence.md). Null is not written to config.json, so configs
+    /// that do not set it keep their bytes and hashes.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Encoder { get; init; }
+    [JsonIgnore] public bool LinearEncoder => Encoder == "linear";
 }
 
 /// <summary>Multi-granularity loss weights (docs/model.md).</summary>
@@ -129,6 +138,15 @@ public sealed record RidgeSection
     public int Folds { get; init; } = 5;
     /// <summary>Ridge alpha for the token-wise fusion map P (e_D → e_S), fitted on ground-truth pairs.</summary>
     public double FusionAlpha { get; init; } = 1.0;
+    /// <summary>
+    /// What picks alpha: "cv_cosine" (null, the default: k-fold CV, mean held-out cosine) or "validation_retrieval"
+    /// (ours, the matched baseline of docs/evidence.md: each stream's alpha maximises the mean of both directions'
+    /// top-1 on the network's own validation rows — training.val_fraction and training.seed — then the map is refitted
+    /// on all rows). Null is not written to config.json, so configs that do not set it keep their bytes and hashes.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? SelectBy { get; init; }
+    [JsonIgnore] public bool SelectByValidationRetrieval => SelectBy == "validation_retrieval";
 }
 
 /// <summary>
@@ -157,8 +175,6 @@ public sealed record BrainMClipConfig
     [JsonIgnore] public bool UsesCross => !Ablation.NoCross && Loss.WCross > 0 && UsesDetail && UsesSemantic;
     [JsonIgnore] public string EffectiveHead => Ablation.FullHeads ? "full" : Model.Head;
 
-    public static readonly IReadOnlyList<string> PresetNames = ["tiny", "tiny-recon", "paper", "ridge"];
-
     static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
@@ -167,64 +183,24 @@ public sealed record BrainMClipConfig
         NumberHandling = JsonNumberHandling.Strict,
     };
 
-    // Presets as JSON so they read exactly like user files (and go through the same validation).
-    // Both presets are the network alone (no ridge path, no epoch-0 rule); the recipe is the one measured in
-    // docs/evidence.md. Tiny: shapes of `clip-init --preset tiny` features (65 tokens, width 128, projection 64),
-    // sized to train on ~1,000 samples in minutes on 2 cores: one residual block, input dropout 0.5, max LR 1e-3,
-    // 40 epochs (validation retrieval still rose at 40 on the simulated subjects; 80 over-fitted), the mean-target
-    // start (zero_init_head) and more weight on the semantic stream. α multiplies an MSE over T·C elements of unit
-    // vectors, i.e. α·2/(T·C)·(1 − cos): α 3000 at 65×64 is ≈ 1.4·(1 − cos), the contrast-heavy balance that
-    // beat ridge in the measurements (α 10000 there is ≈ 4.8·(1 − cos)). With that loss the validation cosine falls
-    // while retrieval rises, so best.ckpt is chosen by validation retrieval of both streams (select_by). Full token
-    // heads: the rank-8 head (each token's channels in one shared 8-dimensional subspace) could not carry the
-    // per-token colour maps of the demo's world; on the NSD-scale evidence subject the full head is better on both
-    // streams too (docs/evidence.md § 3.6). The paper preset keeps the low-rank head.
-    const string TinyJson = """
-    {
-      "kind": "brainmclip", "name": "tiny",
-      "model": { "tokens": 65, "detail_width": 128, "semantic_width": 64, "hidden": 256, "blocks": 1, "rank": 8,
-                 "head": "full", "dropout_input": 0.5, "dropout_blocks": 0.15, "zero_init_head": true },
-      "loss": { "w_semantic": 3, "alpha": 3000 },
-      "training": { "epochs": 40, "batch_size": 50, "max_lr": 1e-3, "val_fraction": 0.1, "seed": 0,
-                    "select_by": "retrieval_both" }
-    }
-    """;
+    /// <summary>
+    /// The presets: JSON resources (src/BrainMClip.Core/Model/Presets/NAME.json), read exactly like user files and
+    /// through the same validation. What each is and the measurements behind it: docs/model.md, "Presets".
+    /// </summary>
+    public static readonly IReadOnlyList<string> PresetNames =
+        ["tiny", "tiny-recon", "paper", "ridge", "linear", "ridge-retrieval-alpha"];
 
-    // Tiny-recon: tiny with its detail stream trained for reconstruction (docs/evidence.md § 6). The images are drawn
-    // from the detail tokens, whose pixel content lies in directions a contrast-heavy, dropout-regularised encoder
-    // does not learn; on the demo's world at 4,000 samples α_detail 300,000 (≈ 72·(1 − cos) at 65×128) without dropout
-    // in the detail encoder recovered them (linear pixel read-out 0.28 → 0.42, ridge 0.44) while the semantic stream
-    // keeps tiny's contrastive recipe.
-    const string TinyReconJson = """
+    static string PresetJson(string name)
     {
-      "base": "tiny", "name": "tiny-recon",
-      "model": { "dropout_detail": 0 },
-      "loss": { "alpha_detail": 300000 }
-    }
-    """;
-
-    const string PaperJson = """
-    {
-      "kind": "brainmclip", "name": "paper",
-      "model": { "tokens": 257, "detail_width": 1024, "semantic_width": 768, "hidden": 2048, "blocks": 4, "rank": 64 },
-      "training": { "epochs": 200, "batch_size": 50, "max_lr": 3e-4 }
-    }
-    """;
-
-    const string RidgeJson = """
-    { "kind": "ridge", "name": "ridge", "model": { "tokens": 65, "detail_width": 128, "semantic_width": 64 } }
-    """;
-
-    static string PresetJson(string name) => name switch
-    {
-        "tiny" => TinyJson,
-        "tiny-recon" => TinyReconJson,
-        "paper" => PaperJson,
-        "ridge" => RidgeJson,
-        _ =>
+        if (!PresetNames.Contains(name))
             throw new UserInputException(
-            $"unknown config preset '{name}' (expected {string.Join(", ", PresetNames)} or a .json file)"),
-    };
+                $"unknown config preset '{name}' (expected {string.Join(", ", PresetNames)} or a .json file)");
+        using var stream = typeof(BrainMClipConfig).Assembly
+            .GetManifestResourceStream($"BrainMClip.Presets.{name}.json")
+            ?? throw new InvalidOperationException($"preset resource '{name}.json' is missing from the assembly");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
 
     /// <summary>A preset name (tiny, paper, ridge) or a path to a JSON file.</summary>
     public static BrainMClipConfig Resolve(string presetOrPath)
@@ -297,6 +273,13 @@ public sealed record BrainMClipConfig
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
+    /// <summary>
+    /// SHA-256 (lower-case hex) of <see cref="ToJson"/>: the identity of a resolved configuration, printed by
+    /// `train` and `params` and quoted by the preregistration (docs/evidence/preregistration.md).
+    /// </summary>
+    public string Sha256() => Convert.ToHexStringLower(
+        System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(ToJson())));
+
     /// <summary>Throws <see cref="UserInputException"/> naming the first out-of-range field.</summary>
     public void Validate(string source)
     {
@@ -321,6 +304,10 @@ public sealed record BrainMClipConfig
         Req(m.DropoutBlocks is >= 0 and < 1, "model.dropout_blocks", "a value in [0, 1)", m.DropoutBlocks);
         Req(m.DropoutDetail is null or (>= 0 and < 1), "model.dropout_detail", "null or a value in [0, 1)",
             m.DropoutDetail);
+        Req(m.Encoder is null or "mlp" or "linear", "model.encoder", "\"mlp\" or \"linear\"", m.Encoder);
+        Req(!m.LinearEncoder || !(UsesRec || UsesCross), "model.encoder",
+            "\"mlp\" when loss.w_rec or loss.w_cross is > 0 (the linear encoder has no latent to reconstruct from)",
+            m.Encoder);
         var l = Loss;
         Req(l.WDetail >= 0 && double.IsFinite(l.WDetail), "loss.w_detail", ">= 0", l.WDetail);
         Req(l.WSemantic >= 0 && double.IsFinite(l.WSemantic), "loss.w_semantic", ">= 0", l.WSemantic);
@@ -359,6 +346,8 @@ public sealed record BrainMClipConfig
                 + "]");
         Req(Ridge.Folds >= 2, "ridge.folds", ">= 2", Ridge.Folds);
         Req(Ridge.FusionAlpha > 0, "ridge.fusion_alpha", "> 0", Ridge.FusionAlpha);
+        Req(Ridge.SelectBy is null or "cv_cosine" or "validation_retrieval", "ridge.select_by",
+            "\"cv_cosine\" or \"validation_retrieval\"", Ridge.SelectBy);
     }
 
     /// <summary>OneCycle pct_start = warm-up epochs / epochs, capped at 0.5 so short runs still anneal.</summary>

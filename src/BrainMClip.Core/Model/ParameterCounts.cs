@@ -58,6 +58,10 @@ public static class ParameterCounts
 
         ModuleCount Encoder(string name, long n, long width)
         {
+            // model.encoder "linear": the head reads the voxels, no input layer or blocks.
+            if (m.LinearEncoder)
+                return new ModuleCount(name, LayerCount.Linear(n, t * width),
+                    new Dictionary<string, long> { ["head"] = LayerCount.Linear(n, t * width) });
             var parts = new Dictionary<string, long>
             {
                 ["input"] = LayerCount.Linear(n, h) + LayerCount.LayerNorm(h),

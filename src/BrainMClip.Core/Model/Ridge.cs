@@ -68,6 +68,54 @@ public static class Ridge
     }
 
     /// <summary>
+    /// Fits x → y with alpha chosen on a held-out split instead of by k-fold CV: for each alpha the map fitted on
+    /// <paramref name="trainRows"/> predicts <paramref name="validationRows"/> and <paramref name="score"/>(prediction,
+    /// truth) rates it (higher is better; ties go to the smaller alpha); the chosen alpha is then refitted on all rows.
+    /// All alphas share one eigendecomposition of the training rows' smaller Gram matrix (float64), as in
+    /// <see cref="Fit"/>. The returned scores are the validation scores.
+    /// </summary>
+    public static RidgeMap FitByValidation(Tensor x, Tensor y, IReadOnlyList<double> alphas, Tensor trainRows,
+        Tensor validationRows, Func<Tensor, Tensor, double> score, TextWriter? log = null, string label = "")
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var x64 = x.to_type(ScalarType.Float64);
+        var y64 = y.to_type(ScalarType.Float64);
+        var xtr = x64.index_select(0, trainRows);
+        var xm = xtr.mean([0], keepdim: true);
+        xtr -= xm;
+        var xva = x64.index_select(0, validationRows) - xm;
+        var ytr = y64.index_select(0, trainRows);
+        var ym = ytr.mean([0], keepdim: true);
+        // pred(α) = L · diag(1/(s+α)) · M + ȳ with M = R·(Y_tr − ȳ), (s, U) from the smaller Gram matrix.
+        Tensor s, left, m;
+        if (xtr.shape[1] <= xtr.shape[0])
+        {
+            var (ev, u) = linalg.eigh(xtr.t().mm(xtr));
+            s = ev; left = xva.mm(u); m = u.t().mm(xtr.t()).mm(ytr - ym);
+        }
+        else
+        {
+            var (ev, u) = linalg.eigh(xtr.mm(xtr.t()));
+            s = ev; left = xva.mm(xtr.t()).mm(u); m = u.t().mm(ytr - ym);
+        }
+        s = s.clamp_min(0);
+        var truth = y64.index_select(0, validationRows).to_type(ScalarType.Float32);
+        var scores = new Dictionary<double, double>();
+        foreach (double a in alphas)
+        {
+            using var al = NewDisposeScope();
+            var pred = ((left * (1.0 / (s + a))).mm(m) + ym).to_type(ScalarType.Float32);
+            scores[a] = score(pred, truth);
+        }
+        double best = scores.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key).First().Key;
+        log?.WriteLine($"ridge {label}: validation score "
+            + string.Join(", ", scores.Select(kv => $"α={kv.Key:g4}: {kv.Value:0.0000}")) + $" → α={best:g4}");
+        var (w, bias) = SolvePrimalOrDual(x64, y64, best);
+        return new RidgeMap(w.MoveToOuterDisposeScope(), bias.MoveToOuterDisposeScope(), best, scores);
+    }
+
+    /// <summary>
     /// Adds one fold's held-out dot products pred·y, squared norms pred·pred and y·y (per held-out row) for every
     /// alpha, with pred(α) = L·diag(1/(s+α))·R + ȳ and R = right·(Y_tr − ȳ). The predictions themselves (held-out
     /// rows × target columns, per alpha) are never formed: pred·y needs only G = R·Y_vaᵀ and pred·pred only R·Rᵀ and

@@ -7,12 +7,13 @@ namespace BrainMClip.Model;
 
 /// <summary>
 /// Encoder E: voxels (B,N) → latent b (B,H) → tokens (B,T,C).
-/// Linear(N→H)+LayerNorm+GELU+Dropout(p_in), R residual blocks (Dropout p_blocks), token head.
+/// Linear(N→H)+LayerNorm+GELU+Dropout(p_in), R residual blocks (Dropout p_blocks), token head. With model.encoder
+/// "linear" the latent is the voxels after Dropout(p_in) and the (full) head maps them to the tokens: no hidden layer.
 /// </summary>
 public sealed class StreamEncoder : Module<Tensor, Tensor>
 {
-    readonly Linear input;
-    readonly LayerNorm input_norm;
+    readonly Linear? input;
+    readonly LayerNorm? input_norm;
     readonly GELU act;
     readonly SeededDropout input_drop;
     readonly ModuleList<ResidualBlock> blocks;
@@ -26,13 +27,17 @@ public sealed class StreamEncoder : Module<Tensor, Tensor>
     public StreamEncoder(int voxels, ModelSection m, int width, bool lowRank,
         DropoutRng rng) : base(nameof(StreamEncoder))
     {
-        input = Linear(voxels, m.Hidden);
-        input_norm = LayerNorm(m.Hidden);
         act = GELU();
         input_drop = new SeededDropout(m.DropoutInput, rng);
         blocks = new ModuleList<ResidualBlock>();
-        for (int i = 0; i < m.Blocks; i++) blocks.Add(new ResidualBlock(m.Hidden, m.DropoutBlocks, rng));
-        head = new TokenHead(m.Hidden, m.Tokens, width, m.Rank, lowRank);
+        if (m.LinearEncoder) head = new TokenHead(voxels, m.Tokens, width, m.Rank, lowRank);
+        else
+        {
+            input = Linear(voxels, m.Hidden);
+            input_norm = LayerNorm(m.Hidden);
+            for (int i = 0; i < m.Blocks; i++) blocks.Add(new ResidualBlock(m.Hidden, m.DropoutBlocks, rng));
+            head = new TokenHead(m.Hidden, m.Tokens, width, m.Rank, lowRank);
+        }
         _tokens = m.Tokens; _width = width;
         if (m.RidgeSkip)
         {
@@ -45,6 +50,7 @@ public sealed class StreamEncoder : Module<Tensor, Tensor>
     /// <summary>The brain latent b.</summary>
     public override Tensor forward(Tensor voxels)
     {
+        if (input is null || input_norm is null) return input_drop.call(voxels);
         using var scope = NewDisposeScope();
         var b = input_drop.call(act.call(input_norm.call(input.call(voxels))));
         foreach (var blk in blocks) b = blk.call(b);

@@ -46,8 +46,21 @@ public static class AblationRunner
     public static readonly IReadOnlyList<string> Variants =
     [
         "full", "no_cross", "no_rec", "semantic_only", "detail_only", "global_only", "token_only", "full_heads",
-        "no_split", "final_layer_only", "ridge",
+        "no_split", "final_layer_only", "ridge", "linear", "ridge_retrieval_alpha", "ridge_no_split",
     ];
+
+    /// <summary>
+    /// Variants that are matched baselines rather than ablations (docs/evidence.md): <c>linear</c> is the network with
+    /// a linear encoder (no hidden layer, no decoders, hence no cross-reconstruction) and the same loss, schedule and
+    /// checkpoint rule; <c>ridge_retrieval_alpha</c> is ridge with alpha chosen by validation retrieval;
+    /// <c>ridge_no_split</c> is ridge whose semantic stream reads all nsdgeneral voxels (as <c>no_split</c> for the
+    /// network).
+    /// </summary>
+    public static readonly IReadOnlyList<string> Baselines =
+        ["ridge_retrieval_alpha", "linear", "no_split", "ridge_no_split"];
+
+    /// <summary>Whether a variant is the closed-form ridge (deterministic given its training rows).</summary>
+    public static bool IsRidgeVariant(string variant) => variant.StartsWith("ridge", StringComparison.Ordinal);
 
     /// <summary>The configuration of one variant derived from <paramref name="baseConfig"/>.</summary>
     public static BrainMClipConfig VariantConfig(BrainMClipConfig baseConfig, string variant)
@@ -64,7 +77,17 @@ public static class AblationRunner
             "global_only" => c with { Ablation = a with { GlobalOnly = true } },
             "token_only" => c with { Ablation = a with { TokenOnly = true } },
             "full_heads" => c with { Ablation = a with { FullHeads = true } },
-            "ridge" => c with { Kind = "ridge" },
+            "ridge" or "ridge_no_split" => c with { Kind = "ridge" },
+            "ridge_retrieval_alpha" => c with
+            {
+                Kind = "ridge",
+                Ridge = c.Ridge with { SelectBy = "validation_retrieval" },
+            },
+            "linear" => c with
+            {
+                Model = c.Model with { Encoder = "linear" },
+                Loss = c.Loss with { WRec = 0, WCross = 0 },
+            },
             _ =>
                 throw new UserInputException(
                 $"unknown ablation variant '{variant}' (expected {string.Join(", ", Variants)})"),
@@ -83,7 +106,7 @@ public static class AblationRunner
         TextWriter? log = null, Action<string>? prepareRun = null, bool resume = false)
     {
         var cfg = VariantConfig(baseConfig, variant);
-        bool noSplit = variant == "no_split", finalLayer = variant == "final_layer_only";
+        bool noSplit = variant is "no_split" or "ridge_no_split", finalLayer = variant == "final_layer_only";
         using var trainFeatures = finalLayer ? train.Features.DetailFromSemantic() : null;
         var data = new TrainingData(train.Detail, noSplit ? train.Detail : train.Semantic, trainFeatures
             ?? train.Features);

@@ -40,13 +40,15 @@ public static class RidgeBaseline
             log?.WriteLine(
                 $"ridge {name}: {x.shape[0]} samples, {x.shape[1]} voxels → {y.shape[1]}×{y.shape[2]} tokens; " +
                 $"{cfg.Ridge.Folds}-fold CV over {cfg.Ridge.Alphas.Length} alphas");
-            var map = Ridge.Fit(x, y.flatten(1), cfg.Ridge.Alphas, cfg.Ridge.Folds, cfg.Training.Seed, log, name);
+            var map = cfg.Ridge.SelectByValidationRetrieval
+                ? FitByValidationRetrieval(cfg, x, y.flatten(1), log, name)
+                : Ridge.Fit(x, y.flatten(1), cfg.Ridge.Alphas, cfg.Ridge.Folds, cfg.Training.Seed, log, name);
             tensors[$"{name}.weight"] = map.Weight; tensors[$"{name}.bias"] = map.Bias;
             meta[$"{name}.alpha"] = map.Alpha.ToString("R", CultureInfo.InvariantCulture);
             var line = new JsonObject { ["stream"] = name, ["alpha"] = map.Alpha };
             var cv = new JsonObject();
             foreach (var (a, s) in map.CvScores) cv[a.ToString("R", CultureInfo.InvariantCulture)] = s;
-            line["cv_cosine"] = cv;
+            line[cfg.Ridge.SelectByValidationRetrieval ? "validation_top1" : "cv_cosine"] = cv;
             metrics.Add(line);
         }
         // Fusion map P fitted token-wise on ground-truth pairs (every token of every sample is one observation).
@@ -57,6 +59,26 @@ public static class RidgeBaseline
         SafeTensors.Save(run.RidgePath, tensors, meta);
         MetricsLog.Write(run.MetricsPath, metrics);
         return new TrainResult(1, 0, double.NaN, 1, run.Root, false, metrics);
+    }
+
+    /// <summary>
+    /// ridge.select_by "validation_retrieval": the network's own validation split (training.val_fraction and seed,
+    /// <see cref="TrainSplit.Draw"/>) and its retrieval rule (mean of both directions' top-1 over all validation rows
+    /// in one batch), so the baseline's alpha is chosen by the quantity the network's checkpoint is chosen by.
+    /// </summary>
+    static RidgeMap FitByValidationRetrieval(BrainMClipConfig cfg, Tensor x, Tensor y, TextWriter? log, string name)
+    {
+        using var split = TrainSplit.Draw(x.shape[0], cfg.Training);
+        if (split.Validation < 2)
+            throw new UserInputException(
+                $"ridge.select_by validation_retrieval needs at least 2 validation rows; training.val_fraction " +
+                $"{cfg.Training.ValFraction} of {x.shape[0]} samples gives {split.Validation}");
+        int n = (int)split.Validation;
+        return Ridge.FitByValidation(x, y, cfg.Ridge.Alphas, split.TrainRows, split.ValidationRows, (p, t) =>
+        {
+            var r = Retrieval.Compute(p, t, loops: 1, batch: n, seed: 0);
+            return (r.ImageToBrainTop1 + r.BrainToImageTop1) / 2;
+        }, log, name);
     }
 
 }

@@ -18,6 +18,11 @@ public sealed record StudyOptions
     /// <summary>Training-set sizes of the learning curve; each is a seeded random subset of the train split.</summary>
     public required IReadOnlyList<int> Sizes { get; init; }
     public int Seeds { get; init; } = 3;
+    /// <summary>
+    /// Matched baselines (<see cref="AblationRunner.Baselines"/>) trained at every size and seed beside ridge and the
+    /// network. Default none.
+    /// </summary>
+    public IReadOnlyList<string> Baselines { get; init; } = [];
     /// <summary>Ablation variants trained at the largest size (see <see cref="AblationRunner.Variants"/>).</summary>
     public IReadOnlyList<string> Ablations { get; init; } = Study.DefaultAblations;
     /// <summary>
@@ -111,6 +116,7 @@ public static class Study
             {
                 plan.Add((size, seed, "ridge"));
                 plan.Add((size, seed, "full"));
+                foreach (var b in o.Baselines) plan.Add((size, seed, b));
             }
         for (int seed = 0; seed < Math.Min(o.AblationSeeds, o.Seeds); seed++)
             foreach (var v in o.Ablations) plan.Add((largest, seed, v));
@@ -128,11 +134,25 @@ public static class Study
             }
             log?.WriteLine($"== study {runs.Count + 1}/{plan.Count}: n {size}, seed {seed}, {variant} " +
                            $"({clock.Elapsed.TotalMinutes:0.0} min so far)");
-            var run = TrainOne(size, seed, variant, o, d, s, td, ts, train, test, runDir);
+            var run = ReuseDeterministic(outDir, size, seed, variant, subject.TrainSamples)
+                      ?? TrainOne(size, seed, variant, o, d, s, td, ts, train, test, runDir);
             AtomicFile.WriteAllText(resultPath, run.ToJson(withPerSample: true).ToJsonString() + "\n");
             runs.Add(run);
         }
         return StudyReport.Write(outDir, o, runs, subject.TestSamples);
+    }
+
+    /// <summary>
+    /// A ridge variant trained on all rows does not depend on the seed (the subset is every row and the closed form
+    /// has no randomness), so seeds after 0 take seed 0's result, relabelled, instead of refitting.
+    /// </summary>
+    static StudyRun? ReuseDeterministic(string outDir, int size, int seed, string variant, long trainSamples)
+    {
+        if (seed == 0 || size < trainSamples || !AblationRunner.IsRidgeVariant(variant)) return null;
+        string first = Path.Combine(outDir, "runs", $"n{size}", "seed0", variant, "result.json");
+        if (!File.Exists(first)) return null;
+        var run = StudyRun.FromJson((JsonObject)JsonNode.Parse(File.ReadAllText(first))!);
+        return run with { Seed = seed };
     }
 
     /// <summary>The seeded training subset of one learning-curve point (all rows at full size), sorted.</summary>

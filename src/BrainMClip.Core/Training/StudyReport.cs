@@ -20,6 +20,28 @@ public static class StudyReport
 
     static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
+    /// <summary>Per matched baseline at one size: its means and its paired differences to the network and to ridge.
+    /// </summary>
+    static JsonObject Baselines(StudyOptions o, IReadOnlyList<StudyRun> runs, int size, List<StudyRun> net,
+        List<StudyRun> ridge)
+    {
+        var baselines = new JsonObject();
+        foreach (var b in o.Baselines)
+        {
+            var runsB = runs.Where(r => r.Size == size && r.Variant == b).ToList();
+            if (runsB.Count == 0) continue;
+            baselines[b] = new JsonObject
+            {
+                ["seeds"] = runsB.Count,
+                ["top1"] = Means(runsB),
+                ["network_minus_baseline"] = Differences(net, runsB, o.BootstrapResamples),
+                ["baseline_minus_ridge"] = Differences(runsB, ridge, o.BootstrapResamples),
+                ["train_seconds"] = runsB.Sum(r => r.TrainSeconds),
+            };
+        }
+        return baselines;
+    }
+
     public static JsonObject Write(string outDir, StudyOptions o, IReadOnlyList<StudyRun> runs, int testSamples)
     {
         int largest = o.Sizes.Max();
@@ -35,6 +57,7 @@ public static class StudyReport
                 ["ridge"] = Means(ridge),
                 ["network"] = Means(net),
                 ["network_minus_ridge"] = Differences(net, ridge, o.BootstrapResamples),
+                ["baselines"] = Baselines(o, runs, size, net, ridge),
                 ["train_seconds"] = new JsonObject
                 {
                     ["ridge"] = ridge.Sum(r => r.TrainSeconds),

@@ -47,6 +47,30 @@ public sealed partial class FolderCycleTests
         Assert.Null(FolderGraph.Read(dir.Path).FindCycle());
     }
 
+    [Fact]
+    public void ACycleBetweenAFolderAndItsSubfolderIsFound()
+    {
+        using var dir = new TempDir();
+        void Write(string rel, string text)
+        {
+            var path = Path.Combine(dir.Path, rel);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllText(path, text);
+        }
+        // Evaluation uses Evaluation/Networks by a using; Networks uses a type of its enclosing namespace.
+        Write("P/Evaluation/Scorer.cs", "using BrainMClip.Evaluation.Networks;\nnamespace BrainMClip.Evaluation;\n" +
+            "public sealed class Scorer { AlexNet? a; }\n");
+        Write("P/Evaluation/Networks/AlexNet.cs",
+            "namespace BrainMClip.Evaluation.Networks;\npublic sealed class AlexNet { Scorer? s; }\n");
+        var cycle = FolderGraph.Read(dir.Path).FindCycle();
+        Assert.NotNull(cycle);
+        Assert.Equal(["P/Evaluation", "P/Evaluation/Networks"], cycle!.Order(StringComparer.Ordinal));
+
+        Write("P/Evaluation/Networks/AlexNet.cs",
+            "namespace BrainMClip.Evaluation.Networks;\npublic sealed class AlexNet { }\n");
+        Assert.Null(FolderGraph.Read(dir.Path).FindCycle());
+    }
+
     /// <summary>Folder-level dependency graph: node = project/top folder ("BrainMClip.Core/IO").</summary>
     sealed partial class FolderGraph
     {
@@ -123,11 +147,10 @@ public sealed partial class FolderCycleTests
             return $"{a} → {b} ({Edges[(a, b)]})";
         }));
 
-        static string FolderOf(string root, string file)
-        {
-            var rel = Path.GetRelativePath(root, file).Split(Path.DirectorySeparatorChar);
-            return rel.Length > 2 ? rel[0] + "/" + rel[1] : rel[0];
-        }
+        /// <summary>The file's folder at full depth ("BrainMClip.Core/Evaluation/Networks"): a subfolder is a node
+        /// of its own, so a cycle between a folder and its subfolder is found too.</summary>
+        static string FolderOf(string root, string file) =>
+            string.Join('/', Path.GetRelativePath(root, Path.GetDirectoryName(file)!).Split(Path.DirectorySeparatorChar));
 
         static string? LongestNamespace(string qualified, Dictionary<string, string> known)
         {

@@ -1,8 +1,9 @@
+using BrainMClip.Simulation;
 using BrainMClip.Cli;
 using BrainMClip.Cli.Commands;
 using BrainMClip.Cli.Demo;
 using BrainMClip.Data;
-using BrainMClip.Training.TargetEncoder;
+using BrainMClip.Simulation.TargetEncoder;
 using Xunit;
 
 namespace BrainMClip.Tests.Cli;

@@ -1,8 +1,8 @@
+using BrainMClip.Simulation;
 using BrainMClip.Cli.Demo;
-using BrainMClip.Data.World;
 using BrainMClip.Features;
 using BrainMClip.Model;
-using BrainMClip.Training.TargetEncoder;
+using BrainMClip.Simulation.TargetEncoder;
 using Xunit;
 using static TorchSharp.torch;
 

@@ -77,6 +77,41 @@ public class StudyCommandTests
     }
 
     [Fact]
+    public void StudyTrainsTheMatchedBaselinesBesideTheNetwork()
+    {
+        using var dir = new TempDir();
+        string P(string n) => Path.Combine(dir.Path, n);
+        Ok(CliRunner.Run("synth", "--out", P("data"), "--world", "linear", "--train", "60", "--test", "20",
+            "--image-size", "32", "--seed", "4"));
+        Ok(CliRunner.Run("clip-init", "--out", P("clip"), "--preset", "tiny"));
+        foreach (var split in new[] { "train", "test" })
+            Ok(CliRunner.Run("features", "--clip", P("clip"), "--input",
+                P($"data/processed_data/subj01/nsd_{split}_stim_sub1.npy"), "--out", P($"f{split}.safetensors")));
+        File.WriteAllText(P("cfg.json"), """{"base": "tiny", "model": {"hidden": 32}, "training": {"epochs": 2, "batch_size": 10}}""");
+        var result = JsonNode.Parse(Ok(CliRunner.Run("study", "--data", P("data"), "--features-train",
+            P("ftrain.safetensors"), "--features-test", P("ftest.safetensors"), "--out", P("study"), "--config",
+            P("cfg.json"), "--seeds", "2", "--ablations", "none", "--baselines",
+            "ridge_retrieval_alpha,linear,no_split,ridge_no_split", "--bootstrap", "100", "--loops", "3",
+            "--batch", "20")))!;
+        var baselines = result["learning_curve"]![0]!["baselines"]!.AsObject();
+        Assert.Equal(["ridge_retrieval_alpha", "linear", "no_split", "ridge_no_split"],
+            baselines.Select(kv => kv.Key).ToArray());
+        foreach (var (_, b) in baselines) Assert.Equal(2, b!["seeds"]!.GetValue<int>());
+        // The linear baseline really is linear (its run's config), the retrieval-alpha ridge logged validation scores.
+        var linearCfg = File.ReadAllText(P("study/runs/n60/seed1/linear/config.json"));
+        Assert.Contains("\"encoder\": \"linear\"", linearCfg);
+        Assert.Contains("validation_top1", File.ReadAllText(P("study/runs/n60/seed0/ridge_retrieval_alpha/metrics.jsonl")));
+        // At full size ridge does not depend on the seed: seed 1 reuses seed 0's fit, relabelled (no second fit).
+        var r0 = JsonNode.Parse(File.ReadAllText(P("study/runs/n60/seed0/ridge/result.json")))!;
+        var r1 = JsonNode.Parse(File.ReadAllText(P("study/runs/n60/seed1/ridge/result.json")))!;
+        Assert.Equal(1, r1["seed"]!.GetValue<int>());
+        Assert.Equal(r0["retrieval"]!.ToJsonString(), r1["retrieval"]!.ToJsonString());
+        Assert.False(File.Exists(P("study/runs/n60/seed1/ridge/ridge.safetensors")));
+        Assert.Equal(2, CliRunner.Run("study", "--data", P("data"), "--features-train", P("ftrain.safetensors"),
+            "--features-test", P("ftest.safetensors"), "--out", P("study2"), "--baselines", "full").Code);
+    }
+
+    [Fact]
     public void ParamsJsonStatesWhereEachReferenceCountComesFrom()
     {
         var j = JsonNode.Parse(Ok(CliRunner.Run("params", "--config", "paper", "--json")))!;

@@ -23,6 +23,16 @@ public abstract class MetricNetwork : nn.Module<Tensor, Tensor>
     /// output.</summary>
     public abstract Dictionary<string, Tensor> Extract(Tensor input);
 
+    /// <summary>The metric networks, their weight files in a nets folder and the metrics each serves
+    /// (docs/evaluation.md).</summary>
+    public static readonly IReadOnlyList<(string net, string file, string[] metrics)> Files =
+    [
+        ("alexnet", "alexnet.safetensors", ["alexnet2", "alexnet5"]),
+        ("inception_v3", "inception_v3.safetensors", ["inception"]),
+        ("efficientnet_b1", "efficientnet_b1.safetensors", ["efficientnet"]),
+        ("resnet50", "swav_resnet50.safetensors", ["swav"]),
+    ];
+
     public static readonly float[] ImageNetMean = [0.485f, 0.456f, 0.406f];
     public static readonly float[] ImageNetStd = [0.229f, 0.224f, 0.225f];
 

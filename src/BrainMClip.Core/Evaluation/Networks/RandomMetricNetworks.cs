@@ -26,18 +26,18 @@ public static class RandomMetricNetworks
     /// init: convolutions N(0, 2/fan_out), linear layers N(0, 1/fan_in), norms weight 1 / bias 0, running mean 0 and
     /// variance 1, biases 0; classifier heads left out) and a CLIP folder: a copy of <paramref name="clipFrom"/> when
     /// given, else a random tiny CLIP. Same seed ⇒ byte-identical files. <paramref name="networks"/> limits the
-    /// torchvision networks written (names of <see cref="Evaluator.NetworkFiles"/>; null = all four).
+    /// torchvision networks written (names of <see cref="MetricNetwork.Files"/>; null = all four).
     /// </summary>
     public static Result Write(string outDir, int seed, string? clipFrom, IReadOnlyCollection<string>? networks = null)
     {
         foreach (var n in networks ?? [])
-            if (Evaluator.NetworkFiles.All(x => x.net != n))
+            if (MetricNetwork.Files.All(x => x.net != n))
                 throw new UserInputException($"--networks: unknown network '{n}' (known: " +
-                                             $"{string.Join(", ", Evaluator.NetworkFiles.Select(x => x.net))})");
+                                             $"{string.Join(", ", MetricNetwork.Files.Select(x => x.net))})");
         Directory.CreateDirectory(outDir);
         var hashes = new SortedDictionary<string, string>(StringComparer.Ordinal);
         ulong k = 0;
-        foreach (var (net, file, _) in Evaluator.NetworkFiles)
+        foreach (var (net, file, _) in MetricNetwork.Files)
         {
             ulong salt = k++;   // per network, independent of which others are written
             if (networks != null && !networks.Contains(net)) continue;
@@ -117,7 +117,7 @@ public static class RandomMetricNetworks
     }
 
     /// <summary>
-    /// Per network of <see cref="Evaluator.NetworkFiles"/> (and "clip") found in <paramref name="netsDir"/>: where its
+    /// Per network of <see cref="MetricNetwork.Files"/> (and "clip") found in <paramref name="netsDir"/>: where its
     /// weights come from, when nets-init wrote them and they are unchanged; otherwise no entry (weights as given).
     /// </summary>
     public static Dictionary<string, string> Describe(string netsDir)
@@ -133,7 +133,7 @@ public static class RandomMetricNetworks
         bool Unchanged(string file) =>
             hashes[file]?.GetValue<string>() is { } h && File.Exists(Path.Combine(netsDir, file))
             && Sha256(Path.Combine(netsDir, file)) == h;
-        foreach (var (net, file, _) in Evaluator.NetworkFiles)
+        foreach (var (net, file, _) in MetricNetwork.Files)
             if (hashes.ContainsKey(file) && Unchanged(file))
                 result[net] = $"{RandomLabel} (brainmclip nets-init, seed {seed})";
         if (hashes.ContainsKey("clip/model.safetensors") && Unchanged("clip/model.safetensors"))
