@@ -3,6 +3,7 @@ using BrainMClip.Generation.Pipelines;
 using BrainMClip.Generation.Schedulers;
 using BrainMClip.Generation.Training;
 using BrainMClip.IO;
+using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -49,6 +50,46 @@ public class BatchedReconstructionTests
             if (i > 0)
                 Assert.True(Float32Reorder.MaxAbs(together[i], together[0]) > 1e3 * Float32Reorder.Image,
                     $"images 0 and {i} are nearly equal: the test would not see rows mixed up");
+        }
+    }
+
+    /// <summary>
+    /// The bound against float64: one forward of the demo's UNet layout (random weights) at 8 rows and at 1 row, each
+    /// row within <see cref="Float32Reorder.Image"/> · max|output| of the same UNet in float64. Any float32 summation
+    /// order that satisfies this (every CPU's, by the derivation in Float32Reorder) leaves K and 1 within twice the
+    /// bound of each other, which is what the batch tests above assert per sampling pass.
+    /// </summary>
+    [Fact]
+    public void OneForwardIsWithinTheFloat32BoundOfFloat64AtAnyBatch()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(11);
+        using var unet = new UNet2DConditionModel(PixelGeneratorTrainer.SmallConfig(32, 8));
+        using var reference = new UNet2DConditionModel(PixelGeneratorTrainer.SmallConfig(32, 8));
+        using (no_grad())
+        {
+            var src = unet.state_dict();
+            foreach (var (k, v) in reference.state_dict()) v.copy_(src[k]);
+        }
+        reference.to(ScalarType.Float64);
+        unet.eval(); reference.eval();
+        var g = new Generator(5);
+        var x = randn([8, 3, 32, 32], generator: g);
+        var ctx = randn([8, 3, 8], generator: g);
+        var t = tensor(500L);
+        using var noGrad = no_grad();
+        var exact = reference.Forward(x.to_type(ScalarType.Float64), t, ctx.to_type(ScalarType.Float64));
+        double scale = exact.abs().max().item<double>();
+        var batched = unet.Forward(x, t, ctx);
+        for (int i = 0; i < 8; i++)
+        {
+            var alone = unet.Forward(x.narrow(0, i, 1), t, ctx.narrow(0, i, 1));
+            foreach (var (name, row) in new[] { ("8 rows", batched.narrow(0, i, 1)), ("1 row", alone) })
+            {
+                double err = Float32Reorder.MaxAbs(row, exact.narrow(0, i, 1)) / scale;
+                Assert.True(err <= Float32Reorder.Image,
+                    $"row {i} ({name}): {err:E2} of max|output| from float64 (bound {Float32Reorder.Image:E0})");
+            }
         }
     }
 
