@@ -202,7 +202,7 @@ static class Program
         };
 
     /// <summary>
-    /// One optimiser step exactly as Trainer.Train does it (TrainingSession.Step: forward, all loss terms read back,
+    /// One optimiser step exactly as Trainer.Train does it (TrainingLoop.TakeStep: forward, all loss terms read back,
     /// backward in a scope freed before the update, the two gradient clips, AdamW, OneCycle, gradients released), on
     /// synthetic z-scored voxels and CLIP targets; batch 50.
     /// </summary>
@@ -220,7 +220,12 @@ static class Program
         net.DropoutGenerator = gen;
         net.train();
         var t = cfg.Training;
-        var opt = Trainer.CreateOptimizer(net, t);
+        var (decay, noDecay) = Trainer.ParameterGroups(net);
+        var opt = new BrainMClip.Optimization.AdamW(
+        [
+            new TorchSharp.Modules.AdamW.ParamGroup(decay, lr: t.MaxLr, weight_decay: t.WeightDecay),
+            new TorchSharp.Modules.AdamW.ParamGroup(noDecay, lr: t.MaxLr, weight_decay: 0.0),
+        ], t.MaxLr, t.WeightDecay);
         var sched = optim.lr_scheduler.OneCycleLR(opt, max_lr: t.MaxLr, total_steps: 100000);
         var mainParams = net.named_parameters().Where(p => !p.name.StartsWith("fusion.", StringComparison.Ordinal))
             .Select(p => p.parameter).ToList();
@@ -229,7 +234,7 @@ static class Program
         {
             trace.Start();
             double sum = 0;
-            using (var pass = NewDisposeScope()) // freed before the update, as TrainingSession.Step does
+            using (var pass = NewDisposeScope()) // freed before the update, as TrainingLoop.TakeStep does
             {
                 var o = net.Forward(fD, fS);
                 trace.Mark("forward");
@@ -237,7 +242,7 @@ static class Program
                 foreach (var (_, v) in loss.Terms) sum += v.item<float>();
                 sum += loss.Total.item<float>();
                 trace.Mark("loss");
-                Trainer.ReleaseGradients(net);
+                net.zero_grad(set_to_none: true);
                 (loss.Fusion is null ? loss.Total : loss.Total + loss.Fusion).backward();
                 trace.Mark("backward");
             }
@@ -247,7 +252,7 @@ static class Program
             trace.Mark("clip");
             opt.step();
             sched.step();
-            Trainer.ReleaseGradients(net);
+            net.zero_grad(set_to_none: true);
             trace.Mark("optimizer");
             if (!double.IsFinite(sum)) throw new InvalidOperationException("loss diverged");
         }

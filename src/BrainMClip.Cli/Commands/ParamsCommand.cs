@@ -77,9 +77,8 @@ public sealed class ParamsCommand : StageCommand<ParamsCommand.Request, Paramete
             "`params --config paper`, not with a smaller configuration):");
         foreach (var r in published) Console.WriteLine($"{r.Name,-42}{r.Total.ToString("N0", ci),16}   {r.Source}");
         Console.WriteLine(
-            "The BrainMCLIP paper reports 71.7% fewer parameters than \"the top VAE-based method\" without a " +
-            "count we can " +
-                          "reproduce; these references are ours.");
+            "The BrainMCLIP paper reports 71.7% fewer parameters than \"the top VAE-based method\" without a count " +
+            "we can reproduce; these references are ours.");
     }
 
     public override object Report(Request request, ParameterCounts.Summary summary)

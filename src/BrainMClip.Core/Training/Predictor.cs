@@ -1,6 +1,7 @@
 using System.Globalization;
 using BrainMClip.IO;
 using BrainMClip.Model;
+using BrainMClip.Optimization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -45,7 +46,7 @@ public sealed class Predictor : IDisposable
         if (ck is null)
         {
             log?.WriteLine($"warning: {run.BestCheckpoint}: {problem}; using the newest good checkpoint instead");
-            ck = Checkpoint.LoadLatestGood(run, log);
+            ck = run.LoadLatestGood(log);
             source = File.Exists(run.LastCheckpoint) ? run.LastCheckpoint : run.PreviousCheckpoint;
         }
         using (ck)

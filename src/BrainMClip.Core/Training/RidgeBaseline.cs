@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using BrainMClip.IO;
 using BrainMClip.Model;
+using BrainMClip.Optimization;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,3 +1,5 @@
+using BrainMClip.Optimization;
+
 namespace BrainMClip.Training;
 
 /// <summary>
@@ -21,6 +23,10 @@ public sealed class RunFolder
     public string CurvePath => Path.Combine(Root, "training_curve.png");
     public string RidgePath => Path.Combine(Root, "ridge.safetensors");
     public string LockPath => Path.Combine(Root, ".lock");
+
+    /// <summary>The newest checkpoint that verifies (last, then prev); corrupt ones are reported and skipped.</summary>
+    public Checkpoint LoadLatestGood(TextWriter? log) =>
+        Checkpoint.LoadLatestGood(LastCheckpoint, PreviousCheckpoint, Root, log);
 
     /// <summary>
     /// Takes an exclusive lock on the run folder (an OS file lock, released when the process dies, so a crash never

@@ -1,14 +1,15 @@
 using BrainMClip.IO;
 using BrainMClip.Model;
+using BrainMClip.Optimization;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace BrainMClip.Training;
 
 /// <summary>
-/// Training (docs/model.md): AdamW (no decay on biases/norms), OneCycle, gradient clipping, seeded and deterministic on
-/// CPU,
-/// resumable bit-for-bit from the checkpoint written at the end of every epoch.
+/// Training (docs/model.md): the brain trainer's part (<see cref="TrainingSession"/>: network, data, loss, validation)
+/// in the shared <see cref="TrainingLoop"/> (AdamW with no decay on biases/norms, OneCycle, gradient clipping, seeded
+/// and deterministic on CPU, resumable bit-for-bit from the checkpoint written at the end of every epoch).
 /// </summary>
 public static class Trainer
 {
@@ -23,20 +24,14 @@ public static class Trainer
         var resumeFrom = ResumeOrStart(cfg, run, options);
         PrepareRunFolder(run, options);
         using var split = TrainSplit.Draw(data.Samples, cfg.Training);
-        using var session = new TrainingSession(cfg, data, split, run, options.Log);
+        using var session = new TrainingSession(cfg, data, split, run, options.Log, options.ProgressBar);
         session.InitializeNetwork(resuming: resumeFrom is not null);
-        session.BuildOptimizer();
+        session.BuildLoop();
         if (resumeFrom is not null) session.Restore(resumeFrom);
         session.StartSchedule();
         if (resumeFrom is null) session.SaveLinearPathAsEpochZero();
-        for (int epoch = session.StartEpoch; epoch < cfg.Training.Epochs; epoch++)
-        {
-            var epochResult = session.RunEpoch(epoch, options.ProgressBar);
-            session.EndEpoch(epoch, epochResult);
-            if (options.StopAfterEpoch is { } stop && epoch + 1 >= stop && epoch + 1 < cfg.Training.Epochs)
-                return session.Result(epoch + 1, interrupted: true);
-        }
-        return session.Result(Math.Max(session.StartEpoch, cfg.Training.Epochs), interrupted: false);
+        bool done = session.Loop.Run(options.StopAfterEpoch);
+        return session.Result(interrupted: !done);
     }
 
     /// <summary>
@@ -57,15 +52,16 @@ public static class Trainer
             if (saved.ToJson() != cfg.ToJson())
                 throw new UserInputException(
                     $"{run.ConfigPath}: the run was started with a different configuration; resume with the same " +
-                    $"--config/--epochs/--seed (saved: {saved.Training.Epochs} epochs, seed {saved.Training.Seed})");
-            if (hasCheckpoint) return Checkpoint.LoadLatestGood(run, log);
+                    $"configuration, epochs and seed (saved: {saved.Training.Epochs} epochs, seed " +
+                    $"{saved.Training.Seed})");
+            if (hasCheckpoint) return run.LoadLatestGood(log);
             log?.WriteLine(
                 $"{run.Root}: no checkpoint yet (the run stopped during its first epoch); starting from the beginning");
             return null;
         }
         if (hasCheckpoint)
             throw new UserInputException(
-                $"{run.Root}: already holds a training run; use --resume to continue it or choose another --out");
+                $"{run.Root}: already holds a training run; resume it or choose another run folder");
         Directory.CreateDirectory(run.Root);
         AtomicFile.WriteAllText(run.ConfigPath, cfg.ToJson() + "\n");
         return null;
@@ -79,29 +75,6 @@ public static class Trainer
             AtomicFile.DeleteStaleTemps(f);
         options.PrepareRun?.Invoke(run);
     }
-
-    /// <summary>
-    /// The training optimiser: AdamW (<see cref="Optimization.AdamW"/>: TorchSharp's, without its step's memory peak)
-    /// at the maximum learning rate, two groups with weight decay on weight matrices only (<see
-    /// cref="ParameterGroups"/>).
-    /// </summary>
-    public static Optimization.AdamW CreateOptimizer(nn.Module net, TrainingSection t)
-    {
-        var (decay, noDecay) = ParameterGroups(net);
-        return new Optimization.AdamW(
-        [
-            new AdamW.ParamGroup(decay, lr: t.MaxLr, weight_decay: t.WeightDecay),
-            new AdamW.ParamGroup(noDecay, lr: t.MaxLr, weight_decay: 0.0),
-        ], t.MaxLr, t.WeightDecay);
-    }
-
-    /// <summary>
-    /// Frees every gradient (set to none, PyTorch 2's zero_grad default) after an update. Gradients then live only
-    /// from backward to the update: the next forward and loss run without them (0.8 GB at the paper preset), and
-    /// backward stores each parameter's first gradient instead of adding a temporary into zeros. Values are the
-    /// same (0 + g = g; only a −0 entry now stays −0), so the run is unchanged.
-    /// </summary>
-    public static void ReleaseGradients(nn.Module net) => net.zero_grad(set_to_none: true);
 
     /// <summary>Weight decay on weight matrices only; none on biases, norms and the learned token bias
     /// (MindBridge).</summary>

@@ -3,22 +3,20 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using BrainMClip.IO;
 using BrainMClip.Model;
+using BrainMClip.Optimization;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace BrainMClip.Training;
 
-/// <summary>Loss sums of one epoch (weighted by batch size), the samples seen and the wall time.</summary>
-sealed record EpochResult(SortedDictionary<string, double> LossSums, long Seen, double Seconds);
-
 /// <summary>
-/// The state of one training run between its steps (<see cref="Trainer.Train"/> calls them in order): the network,
-/// the optimiser and schedule, the run's generators, the step count, the best validation score and the metrics.
-/// Every random draw comes from a generator owned by this run (initialisation, dropout, batch order), never from the
-/// process-wide RNG, so runs are reproducible and resumable bit-for-bit.
+/// The brain trainer's part of a run (<see cref="Trainer.Train"/> calls it in order): the network, its data and loss,
+/// validation and the best epoch; <see cref="TrainingLoop"/> does the optimisation, checkpoints and metrics. Every
+/// random draw comes from a generator of this run (initialisation, dropout, batch order), never from the process-wide
+/// RNG, so runs are reproducible and resumable bit-for-bit.
 /// </summary>
-sealed class TrainingSession : IDisposable
+sealed class TrainingSession : ITrainingTask, IDisposable
 {
     const long OutOfFoldLimitBytes = 2_000_000_000;
 
@@ -28,28 +26,33 @@ sealed class TrainingSession : IDisposable
     readonly TrainSplit _split;
     readonly RunFolder _run;
     readonly TextWriter? _log;
+    readonly bool _progressBar;
     readonly BrainMClipNet _net;
+    readonly RunGenerators _generators = new();
     readonly Generator _dropoutGen;
     readonly Generator _shuffleGen;
     Tensor? _oofD, _oofS;
     Tensor? _linearCosines;   // validation cosines of the linear path alone (epoch 0), when it competes
-    OptimizerHelper? _optimizer;
-    optim.lr_scheduler.LRScheduler? _scheduler;
-    List<List<Parameter>> _clipGroups = [];
-    List<Parameter> _fusionParams = [];
-    long _step;
+    TrainingLoop? _loop;
+    LrSchedule? _schedule;
+    Tensor? _order;           // this epoch's training rows in batch order
+    MixupBatch? _mix;         // this step's BiMixCo partners, kept until backward
     double _bestVal = double.NegativeInfinity;
     int _bestEpoch = -1;
-    readonly List<JsonObject> _metrics = [];
+    string _epochSummary = "";
 
-    public int StartEpoch { get; private set; }
+    public TrainingLoop Loop => _loop ?? throw new InvalidOperationException("BuildLoop was not called");
+    public nn.Module Model => _net;
 
-    public TrainingSession(BrainMClipConfig cfg, TrainingData data, TrainSplit split, RunFolder run, TextWriter? log)
+    public TrainingSession(BrainMClipConfig cfg, TrainingData data, TrainSplit split, RunFolder run, TextWriter? log,
+        bool progressBar)
     {
         _cfg = cfg; _t = cfg.Training; _data = data; _split = split; _run = run; _log = log;
+        _progressBar = progressBar;
         _net = new BrainMClipNet(cfg, (int)data.Detail.shape[1], (int)data.Semantic.shape[1]);
-        _dropoutGen = new Generator((ulong)_t.Seed + 2);
-        _shuffleGen = new Generator((ulong)_t.Seed + 1);
+        // Generator seeds: initialisation seed, shuffle seed+1, dropout seed+2, validation split seed+7919.
+        _dropoutGen = _generators.Add("dropout", (ulong)_t.Seed + 2);
+        _shuffleGen = _generators.Add("shuffle", (ulong)_t.Seed + 1);
     }
 
     /// <summary>Seeded initialisation, the ridge_skip maps (and out-of-fold tables), the output bias at the
@@ -99,16 +102,34 @@ sealed class TrainingSession : IDisposable
         if (detail) _oofD = oof; else _oofS = oof;
     }
 
-    /// <summary>AdamW with two decay groups; gradient-clipping groups.</summary>
-    public void BuildOptimizer()
+    /// <summary>The loop: AdamW with two decay groups (<see cref="Trainer.ParameterGroups"/>), OneCycle, the
+    /// gradient-clipping groups, the run folder's checkpoints and metrics.jsonl.</summary>
+    public void BuildLoop()
     {
-        _optimizer = Trainer.CreateOptimizer(_net, _t);
-        // Gradient-clipping groups: the fusion map always alone (its loss must not rescale the encoders' step); the
-        // rest jointly, or per stream (encoder + decoder) with training.clip_per_stream.
-        _clipGroups = _net.named_parameters().Where(p => !p.name.StartsWith("fusion.", StringComparison.Ordinal))
+        var (decay, noDecay) = Trainer.ParameterGroups(_net);
+        // Gradient-clipping groups: the rest jointly, or per stream (encoder + decoder) with training.clip_per_stream;
+        // the fusion map always alone (its loss must not rescale the encoders' step).
+        var clipGroups = _net.named_parameters().Where(p => !p.name.StartsWith("fusion.", StringComparison.Ordinal))
             .GroupBy(p => _t.ClipPerStream ? StreamOf(p.name) : "all")
-            .Select(g => g.Select(p => p.parameter).ToList()).ToList();
-        _fusionParams = _net.FusionParameters().ToList();
+            .Select(g => (IReadOnlyList<Parameter>)g.Select(p => p.parameter).ToList()).ToList();
+        var fusion = _net.FusionParameters().ToList();
+        if (fusion.Count > 0) clipGroups.Add(fusion);
+        _schedule = new OneCycleSchedule(_t.MaxLr, _split.StepsPerEpoch * _t.Epochs, _cfg.PctStart, _t.FinalDivFactor);
+        _loop = new TrainingLoop(this, _t.Epochs, new OptimizationSettings
+        {
+            Groups = [(decay, _t.WeightDecay), (noDecay, 0.0)],
+            MaxLr = _t.MaxLr,
+            Schedule = _schedule,
+            ClipGroups = clipGroups,
+            MaxGradNorm = _t.GradClip,
+        }, new LoopFiles
+        {
+            LastCheckpoint = _run.LastCheckpoint,
+            PreviousCheckpoint = _run.PreviousCheckpoint,
+            BestCheckpoint = _run.BestCheckpoint,
+            MetricsPath = _run.MetricsPath,
+        }, _generators)
+        { ProgressLabel = _progressBar ? "train" : null, Log = _log };
     }
 
     static string StreamOf(string parameter) =>
@@ -116,45 +137,47 @@ sealed class TrainingSession : IDisposable
             || parameter.Contains("_detail.", StringComparison.Ordinal)
             ? "detail" : "semantic";
 
-    /// <summary>Weights, optimiser, generators, best score and metrics from a checkpoint (which is disposed).</summary>
+    /// <summary>The loop's state and the best score from a checkpoint (which is disposed).</summary>
     public void Restore(Checkpoint resumeFrom)
     {
-        using (resumeFrom)
-        {
-            Checkpoint.LoadModel(_net, resumeFrom, "checkpoint");
-            resumeFrom.RestoreTraining(_optimizer!, _dropoutGen, _shuffleGen);
-            StartEpoch = resumeFrom.Epoch;
-            _step = resumeFrom.Step;
-            _bestVal = resumeFrom.BestValidation;
-            _bestEpoch = resumeFrom.BestEpoch;
-            _linearCosines = resumeFrom.CloneLinearCosines();
-            _metrics.AddRange(resumeFrom.MetricsHistory());
-        }
-        _log?.WriteLine($"resuming {_run.Root} after epoch {StartEpoch} (step {_step})");
+        using (resumeFrom) Loop.Restore(resumeFrom);
+        _log?.WriteLine($"resuming {_run.Root} after epoch {Loop.Epoch} (step {Loop.Step})");
     }
 
-    /// <summary>The OneCycle schedule, replayed to the current step (it is a pure function of the step
-    /// count).</summary>
+    /// <summary>The OneCycle schedule at the current step.</summary>
     public void StartSchedule()
     {
-        long totalSteps = _split.StepsPerEpoch * _t.Epochs;
-        // OneCycleLR divides by (pct_start·total − 1): at exactly 1 (e.g. 2 steps with pct 0.5) the first LR is 0/0 =
-        // NaN and the run diverges at step 2. A pct a hair smaller gives the limit value (max LR at step 0).
-        double pctStart = Math.Abs(_cfg.PctStart * totalSteps - 1) < 1e-9 ? _cfg.PctStart * (1 - 1e-6) : _cfg.PctStart;
-        _scheduler = optim.lr_scheduler.OneCycleLR(_optimizer!, max_lr: _t.MaxLr, total_steps: (int)totalSteps,
-            pct_start: pctStart, final_div_factor: _t.FinalDivFactor);
-        // Replaying the schedule restores LR and momentum exactly.
-        for (long i = 0; i < _step; i++) _scheduler.step();
-        if (StartEpoch >= _t.Epochs)
+        Loop.StartSchedule();
+        if (Loop.Epoch >= _t.Epochs)
             _log?.WriteLine($"{_run.Root}: all {_t.Epochs} epochs already completed");
     }
 
+    public void SaveState(Dictionary<string, Tensor> tensors, Dictionary<string, string> metadata)
+    {
+        if (_linearCosines is not null) tensors[LinearCosinesKey] = _linearCosines.clone();
+        metadata["best_val"] = _bestVal.ToString("R", CultureInfo.InvariantCulture);
+        metadata["best_epoch"] = _bestEpoch.ToString(CultureInfo.InvariantCulture);
+        metadata["seed"] = _t.Seed.ToString(CultureInfo.InvariantCulture);
+        metadata["voxels_detail"] = _net.VoxelsDetail.ToString(CultureInfo.InvariantCulture);
+        metadata["voxels_semantic"] = _net.VoxelsSemantic.ToString(CultureInfo.InvariantCulture);
+        metadata["config"] = _cfg.ToJson();
+    }
+
+    public void RestoreState(Checkpoint ck)
+    {
+        _bestVal = double.Parse(ck.Metadata["best_val"], CultureInfo.InvariantCulture);
+        _bestEpoch = int.Parse(ck.Metadata["best_epoch"], CultureInfo.InvariantCulture);
+        _linearCosines = ck.Tensors.TryGetValue(LinearCosinesKey, out var lc) ? lc.clone() : null;
+    }
+
+    const string LinearCosinesKey = "val.linear_cosines";
+
     /// <summary>
     /// training.keep_linear_unless_better (with ridge_skip and zero_init_head the untrained model IS the linear map):
-    /// the map is best.ckpt "epoch 0", and a
-    /// trained epoch replaces it only if its validation cosines beat the map's significantly (paired over the
-    /// validation samples, mean gain > 2 standard errors), so a residual that merely fits noise is never preferred
-    /// over the map alone. The map's per-sample cosines travel in the checkpoints for resumed runs.
+    /// the map is best.ckpt "epoch 0", and a trained epoch replaces it only if its validation cosines beat the map's
+    /// significantly (paired over the validation samples, mean gain > 2 standard errors), so a residual that merely
+    /// fits noise is never preferred over the map alone. The map's per-sample cosines travel in the checkpoints for
+    /// resumed runs.
     /// </summary>
     public void SaveLinearPathAsEpochZero()
     {
@@ -163,68 +186,29 @@ sealed class TrainingSession : IDisposable
         _linearCosines = perSample;
         _bestVal = SelectionScore(v0S, v0D, v0Top1, v0Top1D);
         _bestEpoch = 0;
-        using (var ck = MakeCheckpoint(0)) ck.Save(_run.BestCheckpoint);
+        Directory.CreateDirectory(_run.CheckpointDir);
+        using (var ck = Loop.MakeCheckpoint(0)) ck.Save(_run.BestCheckpoint);
         _log?.WriteLine($"epoch 0 (linear path only): val cos(ê_S) {Fmt(v0S)}  val cos(ê_D) {Fmt(v0D)}");
     }
 
-    /// <summary>One pass over the training rows in a freshly shuffled order.</summary>
-    public EpochResult RunEpoch(int epoch, bool progressBar)
+    public long StepsIn(int epoch) => _split.StepsPerEpoch;
+
+    /// <summary>A fresh order of the training rows for this epoch.</summary>
+    public void BeginEpoch(int epoch)
     {
-        var clock = Stopwatch.StartNew();
         _net.train();
-        var sums = new SortedDictionary<string, double>(StringComparer.Ordinal);
-        long seen = 0, nTrain = _split.Train;
-        int batch = _t.BatchSize;
-        using var bar = progressBar && _log is not null
-            ? new ProgressBar($"epoch {epoch + 1}/{_t.Epochs}", nTrain - (nTrain % batch == 1 ? 1 : 0), "samples", _log)
-            : null;
-        Tensor order;
-        using (var _ = NewDisposeScope())
-            order = _split.TrainRows.index_select(0, randperm(nTrain, generator: _shuffleGen)).DetachFromDisposeScope();
-        using (order)
-        {
-            for (long b = 0; b < _split.StepsPerEpoch; b++)
-            {
-                using var scope = NewDisposeScope();
-                long start = b * batch, count = Math.Min(batch, nTrain - start);
-                var values = Step(order.narrow(0, start, count), epoch);
-                seen += count;
-                foreach (var (k, v) in values) sums[k] = sums.GetValueOrDefault(k) + v * count;
-                bar?.Advance(count, $"loss {values["total"]:0.0000}");
-            }
-        }
-        return new EpochResult(sums, seen, clock.Elapsed.TotalSeconds);
+        _order?.Dispose();
+        using var _ = NewDisposeScope();
+        _order = _split.TrainRows.index_select(0, randperm(_split.Train, generator: _shuffleGen))
+            .DetachFromDisposeScope();
     }
 
-    /// <summary>One optimiser step on a batch; returns every loss term (and the total) as numbers.</summary>
-    Dictionary<string, double> Step(Tensor rows, int epoch)
+    /// <summary>Forward and every loss term of one batch (the loop reads them back, checks them finite and
+    /// backpropagates the total plus the fusion map's loss).</summary>
+    public StepLoss Loss(int epoch, long index)
     {
-        Dictionary<string, double> values;
-        // Forward, loss and backward in a scope of their own: the outputs and loss intermediates it holds are freed
-        // before the update instead of adding to its memory.
-        using (var pass = NewDisposeScope()) values = ForwardBackward(rows, epoch);
-        double gradNorm = 0;
-        foreach (var g in _clipGroups) gradNorm += nn.utils.clip_grad_norm_(g, _t.GradClip);
-        double fusionNorm = _fusionParams.Count > 0 ? nn.utils.clip_grad_norm_(_fusionParams, _t.GradClip) : 0;
-        if (!double.IsFinite(gradNorm) || !double.IsFinite(fusionNorm))
-        {
-            string bad = _net.named_parameters()
-                .FirstOrDefault(p => p.parameter.grad is { } g && !g.isfinite().all().item<bool>()).name ?? "?";
-            throw new TrainingDivergedException(
-                $"training stopped at step {_step + 1} (epoch {epoch + 1}): gradient of '{bad}' is NaN/Inf " +
-                $"(norm {gradNorm}); the last good checkpoint is kept");
-        }
-        _optimizer!.step();
-        _scheduler!.step();
-        _step++;
-        Trainer.ReleaseGradients(_net);
-        return values;
-    }
-
-    /// <summary>Forward, every loss term read back (checked finite), backward into freshly allocated
-    /// gradients.</summary>
-    Dictionary<string, double> ForwardBackward(Tensor rows, int epoch)
-    {
+        long start = index * _t.BatchSize, count = Math.Min(_t.BatchSize, _split.Train - start);
+        var rows = _order!.narrow(0, start, count);
         var fD = _cfg.UsesDetail ? _data.Detail.index_select(0, rows) : null;
         var fS = _cfg.UsesSemantic ? _data.Semantic.index_select(0, rows) : null;
         var eD = _data.Features.Detail(rows);
@@ -233,78 +217,70 @@ sealed class TrainingSession : IDisposable
         var skipS = _oofS?.index_select(0, rows);
         // BiMixCo epochs: both streams' voxels (and the linear path's inputs) are mixed with the same partners; the
         // draw uses the shuffle generator, whose state the checkpoints carry, so resumed runs replay it exactly.
-        using var mix = epoch < _t.MixupEpochs ? MixupBatch.Draw(rows.shape[0], _shuffleGen) : null;
-        if (mix is not null)
+        _mix = epoch < _t.MixupEpochs ? MixupBatch.Draw(rows.shape[0], _shuffleGen) : null;
+        if (_mix is not null)
         {
-            fD = fD is null ? null : mix.Mix(fD);
-            fS = fS is null ? null : mix.Mix(fS);
-            skipD = skipD is null ? null : mix.Mix(skipD);
-            skipS = skipS is null ? null : mix.Mix(skipS);
+            fD = fD is null ? null : _mix.Mix(fD);
+            fS = fS is null ? null : _mix.Mix(fS);
+            skipD = skipD is null ? null : _mix.Mix(skipD);
+            skipS = skipS is null ? null : _mix.Mix(skipS);
         }
         var output = _net.Forward(fD, fS, skipD, skipS);
-        var loss = Losses.Compute(_net, output, fD, fS, eD, eS, mix);
-        var values = new Dictionary<string, double>();
-        foreach (var (name, v) in loss.Terms.Append(new("total", loss.Total)))
-        {
-            double x = v.item<float>();
-            if (!double.IsFinite(x))
-                throw new TrainingDivergedException(
-                    $"training stopped at step {_step + 1} (epoch {epoch + 1}): loss term '{name}' is {x}; the last " +
-                    $"good checkpoint ({(File.Exists(_run.LastCheckpoint) ? _run.LastCheckpoint : "none yet")}) is " +
-                        $"kept");
-            values[name] = x;
-        }
-        Trainer.ReleaseGradients(_net);
+        var loss = Losses.Compute(_net, output, fD, fS, eD, eS, _mix);
         var objective = loss.Fusion is null ? loss.Total : loss.Total + loss.Fusion;
-        objective.backward();
-        return values;
+        var terms = loss.Terms.Select(kv => (kv.Key, kv.Value)).Append(("total", loss.Total)).ToList();
+        return new StepLoss(objective, terms, count);
     }
+
+    public void AfterBackward(int epoch, long index)
+    {
+        _mix?.Dispose();
+        _mix = null;
+    }
+
+    public string Progress(IReadOnlyDictionary<string, double> step, EpochStats epoch) =>
+        $"loss {step["total"]:0.0000}";
 
     /// <summary>Validation, the metrics line, best-epoch selection, checkpoint rotation, metrics and curve
     /// files.</summary>
-    public void EndEpoch(int epoch, EpochResult r)
+    public EpochEnd EndEpoch(int epoch, EpochStats r)
     {
+        _order?.Dispose();
+        _order = null;
         var (valSem, valDet, valPerSample, valTop1, valTop1Detail) = Validate();
         using var valPerSampleOwner = valPerSample;
         double score = SelectionScore(valSem, valDet, valTop1, valTop1Detail);
-        double lr = _scheduler!.get_last_lr().First();
+        double lr = _schedule!.Current;
         var line = new JsonObject
         {
             ["epoch"] = epoch + 1,
-            ["step"] = _step,
+            ["step"] = Loop.Step,
             ["lr"] = lr,
         };
-        foreach (var (k, v) in r.LossSums) line["loss." + k] = v / Math.Max(1, r.Seen);
+        foreach (var (k, v) in r.Sums) line["loss." + k] = v / Math.Max(1, r.Seen);
         line["val_cosine_semantic"] = double.IsNaN(valSem) ? null : valSem;
         line["val_cosine_detail"] = double.IsNaN(valDet) ? null : valDet;
         if (!double.IsNaN(valTop1)) line["val_top1"] = valTop1;
         if (!double.IsNaN(valTop1Detail)) line["val_top1_detail"] = valTop1Detail;
         line["samples_per_second"] = r.Seen / Math.Max(r.Seconds, 1e-9);
         line["seconds"] = r.Seconds;
-        _metrics.Add(line);
 
         bool noValidation = _split.Validation == 0;
         bool improved = noValidation || (!double.IsNaN(score) && score > _bestVal
             && (_linearCosines is null || SignificantlyBetter(valPerSample!, _linearCosines)));
         if (improved) { _bestVal = noValidation ? double.NaN : score; _bestEpoch = epoch + 1; }
-        using (var ck = MakeCheckpoint(epoch + 1))
-        {
-            // Rotate: the previous last checkpoint survives until the new one is completely written.
-            // Copied through a temp file + rename: a kill mid-copy must not leave a partial prev.ckpt.
-            if (File.Exists(_run.LastCheckpoint))
-                AtomicFile.Write(_run.PreviousCheckpoint, dst =>
-                {
-                    using var src = File.OpenRead(_run.LastCheckpoint); src.CopyTo(dst);
-                });
-            ck.Save(_run.LastCheckpoint);
-            if (improved) ck.Save(_run.BestCheckpoint);
-        }
-        MetricsLog.Write(_run.MetricsPath, _metrics);
-        TrainingCurve.TryWrite(_run.CurvePath, _metrics, _log);
-        _log?.WriteLine(
+        _epochSummary =
             $"epoch {epoch + 1}/{_t.Epochs}: loss {line["loss.total"]!.GetValue<double>():0.0000}  " +
             $"val cos(ê_S) {Fmt(valSem)}  val cos(ê_D) {Fmt(valDet)}  lr {lr:0.###e+0}  " +
-            $"{line["samples_per_second"]!.GetValue<double>():0} samples/s");
+            $"{line["samples_per_second"]!.GetValue<double>():0} samples/s";
+        return new EpochEnd(line, improved);
+    }
+
+    /// <summary>After the loop wrote the checkpoints and metrics.jsonl: the curve and the epoch's log line.</summary>
+    public void AfterCheckpoint(int epoch)
+    {
+        TrainingCurve.TryWrite(_run.CurvePath, Loop.Metrics, _log);
+        _log?.WriteLine(_epochSummary);
     }
 
     /// <summary>
@@ -320,11 +296,8 @@ sealed class TrainingSession : IDisposable
         _ => _cfg.UsesSemantic ? cosSemantic : cosDetail,
     };
 
-    public TrainResult Result(int epochsCompleted, bool interrupted) =>
-        new(epochsCompleted, _step, _bestVal, _bestEpoch, _run.Root, interrupted, _metrics);
-
-    Checkpoint MakeCheckpoint(int epoch) => Checkpoint.FromTraining(_net, _optimizer!, _dropoutGen, _shuffleGen,
-        epoch, _step, _bestVal, _bestEpoch, _metrics, _cfg, _linearCosines);
+    public TrainResult Result(bool interrupted) =>
+        new(Loop.Epoch, Loop.Step, _bestVal, _bestEpoch, _run.Root, interrupted, Loop.Metrics);
 
     /// <summary>Mean cosine between flattened predicted and true tokens on the validation rows (eval mode).</summary>
     /// <returns>Mean cosines per stream, the per-sample cosines (float64, n) of the selection stream and, with
@@ -433,10 +406,10 @@ sealed class TrainingSession : IDisposable
 
     public void Dispose()
     {
-        _scheduler = null;
-        _optimizer?.Dispose();
-        _shuffleGen.Dispose();
-        _dropoutGen.Dispose();
+        _loop?.Dispose();
+        _generators.Dispose();
+        _order?.Dispose();
+        _mix?.Dispose();
         _oofD?.Dispose(); _oofS?.Dispose();
         _linearCosines?.Dispose();
         _net.Dispose();

@@ -1,6 +1,7 @@
-using BrainMClip.Tests.Cli;
 using BrainMClip.IO;
 using BrainMClip.Model;
+using BrainMClip.Optimization;
+using BrainMClip.Tests.Cli;
 using BrainMClip.Training;
 using Xunit;
 using Xunit.Abstractions;

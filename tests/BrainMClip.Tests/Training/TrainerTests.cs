@@ -1,5 +1,6 @@
-using BrainMClip.Tests.Model;
 using BrainMClip.Model;
+using BrainMClip.Optimization;
+using BrainMClip.Tests.Model;
 using BrainMClip.Training;
 using Xunit;
 using static TorchSharp.torch;
@@ -88,7 +89,7 @@ public class TrainerTests
         Assert.Contains("checksum", problem);
 
         var log = new StringWriter();
-        using (var ck = Checkpoint.LoadLatestGood(run, log)) Assert.Equal(1, ck.Epoch);
+        using (var ck = run.LoadLatestGood(log)) Assert.Equal(1, ck.Epoch);
         Assert.Contains("checksum mismatch", log.ToString());
         var resumed = Trainer.Train(cfg, ModelTestData.Training(p), dir.Path,
             new TrainOptions { Log = null, ProgressBar = false, Resume = true });

@@ -5,6 +5,7 @@ using BrainMClip.Generation.Models;
 using BrainMClip.Generation.Pipelines;
 using BrainMClip.Generation.Schedulers;
 using BrainMClip.IO;
+using BrainMClip.Optimization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -52,6 +53,16 @@ public sealed record PixelGeneratorOptions
     /// cref="Training.ContextNoise"/>); 0 = off.</summary>
     public double ContextNoise { get; init; }
 
+    /// <summary>Steps between checkpoints (train-state/last.ckpt; <c>--resume</c> continues from the last
+    /// one).</summary>
+    public int CheckpointEvery { get; init; } = DefaultCheckpointEvery;
+    public const int DefaultCheckpointEvery = 100;
+    /// <summary>Continue the interrupted run in <see cref="OutDir"/> (bit-identical to an uninterrupted one at the
+    /// same thread count).</summary>
+    public bool Resume { get; init; }
+    /// <summary>Stop after this many checkpoints (as if interrupted); the run can be resumed later.</summary>
+    public int? StopAfterCheckpoints { get; init; }
+
     public static readonly string[] Contexts = ["semantic", "semantic+detail"];
 
     /// <summary>The feature tensors of <see cref="Context"/>, in concatenation order.</summary>
@@ -59,18 +70,21 @@ public sealed record PixelGeneratorOptions
     {
         "semantic" => [GeneratorInfo.SemanticStream],
         "semantic+detail" => [GeneratorInfo.SemanticStream, GeneratorInfo.DetailStream],
-        _ => throw new UserInputException($"--context {Context}: expected one of {string.Join(", ", Contexts)}"),
+        _ => throw UserInputException.Invalid(nameof(Context),
+            $"unknown context '{Context}' (expected one of {string.Join(", ", Contexts)})"),
     };
 }
 
-public sealed record PixelGeneratorResult(string OutDir, int Steps, double FinalLoss, double Seconds, long Parameters);
+/// <summary>The run's outcome; <paramref name="Completed"/> is false when it stopped early (StopAfterCheckpoints) and
+/// nothing was written but the training state.</summary>
+public sealed record PixelGeneratorResult(string OutDir, int Steps, double FinalLoss, double Seconds, long Parameters,
+    bool Completed = true);
 
 /// <summary>
 /// Trains the embedded generator (docs/generation.md): the same diffusers UNet class in pixel space (3 in/out channels,
-/// no VAE) on
-/// the
-/// stimulus images, conditioned by cross-attention on their CLIP-Semantic tokens, with the epsilon objective on the SD
-/// noise schedule, AdamW and an EMA of the weights. Writes a generator folder <see cref="Reconstruction"/> can load.
+/// no VAE) on the stimulus images, conditioned by cross-attention on their CLIP-Semantic tokens, with the epsilon
+/// objective on the SD noise schedule, AdamW and an EMA of the weights. Writes a generator folder <see
+/// cref="Reconstruction"/> can load.
 /// </summary>
 public static class PixelGeneratorTrainer
 {
@@ -82,23 +96,23 @@ public static class PixelGeneratorTrainer
         int attentionResolution = 16, bool contextMap = false, int contextMapShuffle = 0)
     {
         if (attentionResolution < 1 || attentionResolution > size)
-            throw new UserInputException(
-                $"--attention-resolution {attentionResolution}: expected 1 to {size} (the largest feature-map side " +
-                $"with attention)");
+            throw UserInputException.Invalid("AttentionResolution",
+                $"attention resolution must be 1 to {size} (the largest feature-map side with attention; got " +
+                $"{attentionResolution})");
         int levels = size switch
         {
             32 => 3,
             64 => 4,
-            _ => throw new UserInputException($"--size {size}: expected 32 or 64"),
+            _ => throw UserInputException.Invalid("Size", $"image size must be 32 or 64 (got {size})"),
         };
         channels ??= size == 32 ? [32, 64, 64] : [32, 64, 64, 64];
         if (channels.Length != levels)
-            throw new UserInputException(
-                $"--channels: {channels.Length} values given but size {size} uses {levels} levels");
+            throw UserInputException.Invalid("Channels",
+                $"{channels.Length} block channel values given but size {size} uses {levels} levels");
         if (channels.Any(c => c <= 0 || c % 8 != 0))
-            throw new UserInputException(
-                $"--channels {string.Join(",", channels)}: each must be a positive multiple of 8 (8 norm groups, 4 " +
-                $"heads)");
+            throw UserInputException.Invalid("Channels",
+                $"block channels {string.Join(",", channels)}: each must be a positive multiple of 8 (8 norm groups, " +
+                $"4 heads)");
         // Attention where the feature map side is at most attentionResolution (the mid block always has it).
         var cross = Enumerable.Range(0, levels).Select(i => size >> i <= attentionResolution).ToArray();
         return new UNet2DConditionConfig
@@ -136,13 +150,10 @@ public static class PixelGeneratorTrainer
 
     public static PixelGeneratorResult Train(PixelGeneratorOptions o, TextWriter? log = null)
     {
-        if (o.Steps < 1) throw new UserInputException($"--steps {o.Steps}: expected at least 1");
-        if (o.BatchSize < 1) throw new UserInputException($"batch size {o.BatchSize}: expected at least 1");
-        if (!Predictions.Contains(o.Prediction))
-            throw new UserInputException(
-                $"--prediction {o.Prediction}: expected one of {string.Join(", ", Predictions)}");
+        Validate(o);
         var streams = o.ContextStreams;
         var clock = Stopwatch.StartNew();
+        var resumeFrom = OpenState(o);
         using var outer = NewDisposeScope();
         log ??= Console.Error;
         log.WriteLine($"generator train: loading {o.ImagesPath}");
@@ -154,11 +165,13 @@ public static class PixelGeneratorTrainer
         long n = images.shape[0];
         int tokens = (int)context.shape[1], dim = (int)context.shape[2];
 
-        manual_seed(o.Seed);
         if (o.ContextMap) RequirePatchGrid(o, tokens);
         var cfg = SmallConfig(o.Size, dim, o.Channels, o.AttentionResolution, o.ContextMap,
             o.ContextMap ? o.ContextMapShuffle : 0);
         using var unet = new UNet2DConditionModel(cfg);
+        // PyTorch's default initialisation from the run's generator (exactly what manual_seed(seed) before
+        // constructing the UNet gave).
+        using (var initGen = new Generator((ulong)o.Seed)) ModuleInit.Default(unet, initGen);
         using var ema = new UNet2DConditionModel(cfg);
         CopyWeights(unet, ema);
         // set_alpha_to_one: DDIM's last step then returns the clean image itself. SD's false leaves √(1 − ᾱ₀) = 0.029
@@ -166,38 +179,36 @@ public static class PixelGeneratorTrainer
         // upper bound CLIP 2-way 87.0 % → 92.7 %, docs/generation.md). Training is unaffected (same ᾱ table).
         var sched = SchedulerConfig.StableDiffusion with { PredictionType = o.Prediction, SetAlphaToOne = true };
         var alphas = tensor(sched.AlphasCumprod());
-        var gen = new Generator((ulong)o.Seed + 17);
-        // Parameter lists once: enumerating the module tree for clipping and the EMA on every step is avoidable work.
-        var trained = unet.parameters().ToList();
-        var averaged = ema.parameters().ToList();
-        var opt = optim.AdamW(trained, lr: o.LearningRate, weight_decay: 0.01);
-        long parameters = trained.Sum(p => p.numel());
-        unet.train();
-        double lossAvg = double.NaN;
-        int warmup = Math.Min(100, Math.Max(1, o.Steps / 10));
+        using var generators = new RunGenerators();
+        var data = generators.Add("data", (ulong)o.Seed + 17);
         double emaDecay = o.EmaDecay ?? Math.Clamp(1 - 5.0 / o.Steps, 0.0, 0.999);
-        using (var bar = new ProgressBar("generator train", o.Steps, "step", log))
+        var task = new PixelGeneratorTask(unet, ema, images, context, alphas, sched.NumTrainTimesteps, o, data,
+            contextNoise, emaDecay)
+        { Fingerprint = Fingerprint(o), Loop = null! };
+        var trained = unet.parameters().ToList();
+        long parameters = trained.Sum(p => p.numel());
+        using var loop = new TrainingLoop(task, PixelGeneratorTask.Epochs(o), new OptimizationSettings
         {
-            for (int step = 0; step < o.Steps; step++)
-            {
-                using var scope = NewDisposeScope();
-                foreach (var g in opt.ParamGroups) g.LearningRate = LearningRate(o, step, warmup);
-                var loss = DenoisingLoss(unet, images, context, alphas, sched.NumTrainTimesteps, o, gen,
-                    contextNoise);
-                opt.zero_grad();
-                loss.backward();
-                nn.utils.clip_grad_norm_(trained, 1.0);
-                opt.step();
-                double d = Math.Min(emaDecay, (1.0 + step) / (10.0 + step));
-                UpdateEma(trained, averaged, d);
-                double l = loss.item<float>();
-                if (!double.IsFinite(l)) throw new InvalidOperationException(
-                    $"generator training diverged at step {step} (loss {l})");
-                lossAvg = double.IsNaN(lossAvg) ? l : 0.98 * lossAvg + 0.02 * l;
-                bar.Advance(1, $"loss {lossAvg:0.0000}");
-            }
+            Groups = [(trained, 0.01)],
+            MaxLr = o.LearningRate,
+            Schedule = new WarmupCosineSchedule(o.LearningRate, Math.Min(100, Math.Max(1, o.Steps / 10)), o.Steps,
+                floor: 0.1),
+            ClipGroups = [trained],
+            MaxGradNorm = 1.0,
+        }, StateFiles(o.OutDir), generators)
+        { ProgressLabel = "generator train", Log = log };
+        task.Loop = loop;
+        if (resumeFrom is not null)
+        {
+            using (resumeFrom) loop.Restore(resumeFrom);
+            log.WriteLine($"generator train: resuming {o.OutDir} after step {loop.Step}");
         }
+        loop.StartSchedule();
+        if (!loop.Run(o.StopAfterCheckpoints))
+            return new PixelGeneratorResult(o.OutDir, (int)loop.Step, task.LossAverage, clock.Elapsed.TotalSeconds,
+                parameters, Completed: false);
         ema.eval();
+        double lossAvg = task.LossAverage;
         var training = TrainingRecord(o, n, emaDecay, cfg, lossAvg, clock.Elapsed.TotalSeconds, parameters);
         var info = new GeneratorInfo
         {
@@ -212,6 +223,54 @@ public static class PixelGeneratorTrainer
         };
         GeneratorFolder.SavePixelGenerator(o.OutDir, ema, sched, info);
         return new PixelGeneratorResult(o.OutDir, o.Steps, lossAvg, clock.Elapsed.TotalSeconds, parameters);
+    }
+
+    static void Validate(PixelGeneratorOptions o)
+    {
+        UserInputException.Require(o.Steps >= 1, nameof(o.Steps), $"steps must be at least 1 (got {o.Steps})");
+        UserInputException.Require(o.BatchSize >= 1, nameof(o.BatchSize),
+            $"batch size must be at least 1 (got {o.BatchSize})");
+        UserInputException.Require(Predictions.Contains(o.Prediction), nameof(o.Prediction),
+            $"unknown prediction '{o.Prediction}' (expected one of {string.Join(", ", Predictions)})");
+        UserInputException.Require(o.CheckpointEvery >= 1, nameof(o.CheckpointEvery),
+            $"checkpoint interval must be at least 1 step (got {o.CheckpointEvery})");
+    }
+
+    /// <summary>The training state in OUT/train-state/ and the metrics in OUT/metrics.jsonl.</summary>
+    static LoopFiles StateFiles(string outDir) => new()
+    {
+        LastCheckpoint = Path.Combine(outDir, "train-state", "last.ckpt"),
+        PreviousCheckpoint = Path.Combine(outDir, "train-state", "prev.ckpt"),
+        MetricsPath = Path.Combine(outDir, "metrics.jsonl"),
+    };
+
+    /// <summary>Every setting that shapes the run (a resumed run must use the same).</summary>
+    static string Fingerprint(PixelGeneratorOptions o) => JsonSerializer.Serialize(o with
+    {
+        ImagesPath = Path.GetFullPath(o.ImagesPath),
+        FeaturesPath = Path.GetFullPath(o.FeaturesPath),
+        OutDir = "",
+        Resume = false,
+        StopAfterCheckpoints = null,
+    });
+
+    /// <summary>The checkpoint to resume from, or null for a fresh run; refuses to overwrite or mix runs.</summary>
+    static Checkpoint? OpenState(PixelGeneratorOptions o)
+    {
+        var files = StateFiles(o.OutDir);
+        bool exists = File.Exists(files.LastCheckpoint) || File.Exists(files.PreviousCheckpoint);
+        if (exists && !o.Resume)
+            throw new UserInputException(
+                $"{o.OutDir}: already holds a generator training run; resume it or choose another output folder");
+        if (!exists) return null;
+        var ck = Checkpoint.LoadLatestGood(files.LastCheckpoint, files.PreviousCheckpoint, o.OutDir, null);
+        if (ck.Metadata.GetValueOrDefault("options") != Fingerprint(o))
+        {
+            ck.Dispose();
+            throw new UserInputException($"{files.LastCheckpoint}: the run was started with other settings; resume " +
+                                         $"with the same options (saved: {ck.Metadata.GetValueOrDefault("options")})");
+        }
+        return ck;
     }
 
     /// <summary>What generator_info.json records about the training run.</summary>
@@ -264,7 +323,7 @@ public static class PixelGeneratorTrainer
             if (parts.Count > 0 && t.shape[1] != parts[0].shape[1])
                 throw new UserInputException(
                     $"{o.FeaturesPath}: '{name}' has {t.shape[1]} tokens but '{streams[0]}' has {parts[0].shape[1]}; " +
-                    "--context semantic+detail needs the same tokens in both");
+                    "the semantic+detail context needs the same tokens in both");
             parts.Add(t);
         }
         return ((parts.Count == 1 ? parts[0] : cat(parts, 2)).MoveToOuterDisposeScope(),
@@ -278,22 +337,16 @@ public static class PixelGeneratorTrainer
         int g = (int)Math.Round(Math.Sqrt(Math.Max(tokens - 1, 0)));
         if (tokens < 2 || g * g != tokens - 1)
             throw new UserInputException(
-                $"{o.FeaturesPath}: --context-map needs context tokens = a class token + a square grid of patches; " +
+                $"{o.FeaturesPath}: the context map needs context tokens = a class token + a square grid of patches; " +
                 $"got {tokens} tokens");
         if (o.ContextMapShuffle < 0 || o.ContextMapShuffle == 1 || g * o.ContextMapShuffle > o.Size)
-            throw new UserInputException(
-                $"--context-map-shuffle {o.ContextMapShuffle}: expected 0 or a factor of at least 2 with " +
+            throw UserInputException.Invalid(nameof(o.ContextMapShuffle),
+                $"context-map shuffle {o.ContextMapShuffle}: expected 0 or a factor of at least 2 with " +
                 $"{g} (the patch grid of {o.FeaturesPath}) x factor <= {o.Size} (the image side)");
     }
 
     /// <summary>The UNet parameterisations the trainer and the DDIM/DPM schedulers share.</summary>
     public static readonly string[] Predictions = ["epsilon", "v_prediction", "sample"];
-
-    /// <summary>Linear warm-up then cosine decay to 10 %.</summary>
-    static double LearningRate(PixelGeneratorOptions o, int step, int warmup) => step < warmup
-        ? o.LearningRate * (step + 1) / warmup
-        : o.LearningRate * (0.1
-            + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / Math.Max(1, o.Steps - warmup))));
 
     /// <summary>
     /// Denoising loss (target per <see cref="PixelGeneratorOptions.Prediction"/>) on a random batch: random images,
@@ -333,8 +386,8 @@ public static class PixelGeneratorTrainer
         "epsilon" => noise,
         "sample" => x0,
         "v_prediction" => alphaBar.sqrt() * noise - (1 - alphaBar).sqrt() * x0,
-        _ => throw new UserInputException(
-            $"--prediction {prediction}: expected one of {string.Join(", ", Predictions)}"),
+        _ => throw UserInputException.Invalid("Prediction",
+            $"unknown prediction '{prediction}' (expected one of {string.Join(", ", Predictions)})"),
     };
 
     static void CopyWeights(nn.Module from, nn.Module to)
@@ -342,12 +395,5 @@ public static class PixelGeneratorTrainer
         using var noGrad = no_grad();
         var src = from.state_dict();
         foreach (var (k, v) in to.state_dict()) v.copy_(src[k]);
-    }
-
-    static void UpdateEma(IReadOnlyList<TorchSharp.Modules.Parameter> src,
-        IReadOnlyList<TorchSharp.Modules.Parameter> dst, double decay)
-    {
-        using var noGrad = no_grad();
-        for (int i = 0; i < src.Count; i++) dst[i].mul_(decay).add_(src[i], alpha: 1 - decay);
     }
 }

@@ -1,12 +1,12 @@
-using BrainMClip.Training;
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json.Nodes;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using BrainMClip.Features;
 using BrainMClip.IO;
-using TorchSharp.Modules;
+using BrainMClip.Optimization;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace BrainMClip.Simulation.TargetEncoder;
@@ -51,8 +51,7 @@ public sealed record ClipTrainOptions
     /// <summary>
     /// Start from local attention (2D sine-cosine position embeddings, q/k projections = identity + the random
     /// init), so early layers attend to neighbouring patches from the first step instead of uniformly (mimetic
-    /// initialisation,
-    /// Trockman &amp; Kolter 2023); only the initial values differ, the architecture is CLIP's.
+    /// initialisation, Trockman &amp; Kolter 2023); only the initial values differ, the architecture is CLIP's.
     /// </summary>
     public bool LocalInit { get; init; }
     /// <summary>
@@ -103,7 +102,8 @@ public static class ClipTrainer
     public static ClipVisionConfig PresetConfig(string name) => name switch
     {
         "tiny" => ClipVisionConfig.Preset("tiny") with { NumHiddenLayers = 6 },
-        _ => throw new UserInputException($"--preset {name}: expected one of {string.Join(", ", PresetNames)}"),
+        _ => throw UserInputException.Invalid("Preset",
+            $"unknown preset '{name}' (expected one of {string.Join(", ", PresetNames)})"),
     };
 
     public static int DefaultTapLayer(int layers) => Math.Max(1, layers / 3);
@@ -122,64 +122,54 @@ public static class ClipTrainer
         var resumeFrom = OpenState(o, fingerprint);
 
         using var outer = NewDisposeScope();
-        manual_seed(o.Seed);
         using var net = new ClipTrainingNet(cfg, source.CaptionDim, source.Families.Count, tap);
+        // The heads' initial values: PyTorch's defaults from the run's generator (exactly what manual_seed(seed)
+        // before constructing the network gave; the tower is then replaced by clip-init's weights).
+        using (var initGen = new Generator((ulong)o.Seed)) ModuleInit.Default(net, initGen);
         Initialise(net, cfg, o, source);
         var parameters = net.parameters().ToList();
-        var opt = optim.AdamW(parameters, lr: o.MaxLr, weight_decay: o.WeightDecay);
 
         log?.WriteLine($"clip-train: {o.Images} fresh scenes per epoch ({o.CurriculumEpochs} one-object epochs " +
                        $"first), {o.ProbeImages} probe scenes ({source.Description})");
-        ClipSceneSet Render(long first, int count, bool one) =>
-            ClipSceneSet.Render(source, first, count, cfg.ImageSize, cfg.PatchSize, one);
-        using var probe = Render(ProbeFirstIndex, o.ProbeImages, one: false);
+        using var probe = ClipSceneSet.Render(source, ProbeFirstIndex, o.ProbeImages, cfg.ImageSize, cfg.PatchSize,
+            singleObject: false);
         log?.WriteLine($"clip-train: probe scenes ready ({clock.Elapsed.TotalSeconds:0.0}s)");
 
-        var state = new RunState();
+        long totalSteps = o.Images / o.BatchSize * (long)o.Epochs;
+        using var generators = new RunGenerators();
+        using var task = new ClipTrainingTask(net, o, cfg, source, generators, log)
+        { Fingerprint = fingerprint, Loop = null! };
+        using var loop = new TrainingLoop(task, o.Epochs, new OptimizationSettings
+        {
+            Groups = [(parameters, o.WeightDecay)],
+            MaxLr = o.MaxLr,
+            Schedule = Schedule(o, totalSteps),
+            ClipGroups = [parameters],
+            MaxGradNorm = 1.0,
+        }, new LoopFiles
+        {
+            LastCheckpoint = StatePath(o.OutDir),
+            PreviousCheckpoint = Path.Combine(o.OutDir, "train-state", "prev.ckpt"),
+            MetricsPath = Path.Combine(o.OutDir, "metrics.jsonl"),
+        }, generators)
+        { ProgressLabel = "clip-train", Log = log };
+        task.Loop = loop;
         if (resumeFrom is not null)
         {
-            using (resumeFrom) state = Restore(resumeFrom, net, opt);
-            log?.WriteLine($"clip-train: resuming {o.OutDir} after epoch {state.Epoch} (step {state.Step})");
+            using (resumeFrom) loop.Restore(resumeFrom);
+            log?.WriteLine($"clip-train: resuming {o.OutDir} after epoch {loop.Epoch} (step {loop.Step})");
         }
-        else state.InitProbe = Probe(net, probe, o);
-
-        var processor = ClipImageProcessor.ForSize(cfg.ImageSize);
-        long stepsPerEpoch = o.Images / o.BatchSize, totalSteps = stepsPerEpoch * o.Epochs;
-        int stopAt = Math.Min(o.Epochs, o.StopAfterEpochs ?? o.Epochs);
-        using (var bar = log is null ? null : new ProgressBar("clip-train", totalSteps, "step", log))
-        {
-            bar?.Advance(state.Step);
-            // The next epoch's scenes render on other threads while this one trains (torch keeps ~1 core busy).
-            Task<ClipSceneSet> Prefetch(int e) => Task.Run(() => Render(EpochFirstIndex(e, o), o.Images,
-                e < o.CurriculumEpochs));
-            var next = state.Epoch < stopAt ? Prefetch(state.Epoch) : null;
-            try
-            {
-                while (state.Epoch < stopAt)
-                {
-                    bool one = state.Epoch < o.CurriculumEpochs;
-                    using var set = next!.Result;
-                    next = state.Epoch + 1 < stopAt ? Prefetch(state.Epoch + 1) : null;
-                    var row = RunEpoch(net, parameters, opt, set, processor, o, state, totalSteps, bar);
-                    row["scenes"] = one ? "one-object" : "mixed 1-3 objects";
-                    state.History.Add(row);
-                    log?.WriteLine($"clip-train: {row.ToJsonString()}");
-                    state.Epoch++;
-                    SaveState(o.OutDir, net, opt, state, fingerprint);
-                }
-            }
-            finally
-            {
-                if (next is not null) next.Result.Dispose();
-            }
-        }
-        if (state.Epoch < o.Epochs)
-            return new ClipTrainResult(o.OutDir, false, state.Epoch, clock.Elapsed.TotalSeconds, new JsonObject());
+        else task.InitProbe = Probe(net, probe, o);
+        loop.StartSchedule();
+        task.StopAt = Math.Min(o.Epochs, o.StopAfterEpochs is { } s ? Math.Max(s, loop.Epoch + 1) : o.Epochs);
+        if (!loop.Run(o.StopAfterEpochs))
+            return new ClipTrainResult(o.OutDir, false, loop.Epoch, clock.Elapsed.TotalSeconds, new JsonObject());
         var final = Probe(net, probe, o);
         long trained = parameters.Sum(p => p.numel());
-        var summary = Summary(o, cfg, tap, source, state, final, clock.Elapsed.TotalSeconds, trained);
+        var summary = Summary(o, cfg, tap, source, loop.Metrics, task.InitProbe, final, clock.Elapsed.TotalSeconds,
+            trained);
         WriteOutput(o.OutDir, net, cfg, summary);
-        return new ClipTrainResult(o.OutDir, true, state.Epoch, clock.Elapsed.TotalSeconds, summary);
+        return new ClipTrainResult(o.OutDir, true, loop.Epoch, clock.Elapsed.TotalSeconds, summary);
     }
 
     /// <summary>
@@ -194,24 +184,29 @@ public static class ClipTrainer
 
     static void Validate(ClipTrainOptions o)
     {
-        static void Require(bool ok, string message)
-        {
-            if (!ok) throw new UserInputException(message);
-        }
-        Require(o.BatchSize >= 2, $"--batch {o.BatchSize}: expected at least 2 (the contrastive loss compares images)");
-        Require(o.Images >= o.BatchSize, $"--images {o.Images}: expected at least one batch ({o.BatchSize})");
-        Require(o.Epochs >= 1, $"--epochs {o.Epochs}: expected at least 1");
-        Require((long)o.Images * o.Epochs < ProbeFirstIndex,
-            $"--images {o.Images} x --epochs {o.Epochs}: expected fewer than {ProbeFirstIndex} scenes in all");
-        Require(o.CurriculumEpochs >= 0, $"--curriculum-epochs {o.CurriculumEpochs}: expected 0 or more");
-        Require(o.MaxLr > 0 && double.IsFinite(o.MaxLr), $"--lr {o.MaxLr}: expected a positive number");
-        Require(o.WarmupFraction is >= 0 and < 1, $"--warmup {o.WarmupFraction}: expected a fraction in [0, 1)");
-        Require(o.LowResFraction is >= 0 and <= 1, $"--lowres {o.LowResFraction}: expected a fraction in [0, 1]");
-        Require(o.LowResSides.Min >= 2 && o.LowResSides.Min <= o.LowResSides.Max,
-            $"--lowres-sides {o.LowResSides.Min}-{o.LowResSides.Max}: expected min-max with 2 <= min <= max");
+        static void Require(bool ok, string field, string message) => UserInputException.Require(ok, field, message);
+        Require(o.BatchSize >= 2, nameof(o.BatchSize),
+            $"batch size must be at least 2 (got {o.BatchSize}; the contrastive loss compares images)");
+        Require(o.Images >= o.BatchSize, nameof(o.Images),
+            $"scenes per epoch must be at least one batch ({o.BatchSize}) (got {o.Images})");
+        Require(o.Epochs >= 1, nameof(o.Epochs), $"epochs must be at least 1 (got {o.Epochs})");
+        Require((long)o.Images * o.Epochs < ProbeFirstIndex, nameof(o.Images),
+            $"{o.Images} scenes x {o.Epochs} epochs: expected fewer than {ProbeFirstIndex} scenes in all");
+        Require(o.CurriculumEpochs >= 0, nameof(o.CurriculumEpochs),
+            $"curriculum epochs must be 0 or more (got {o.CurriculumEpochs})");
+        Require(o.MaxLr > 0 && double.IsFinite(o.MaxLr), nameof(o.MaxLr),
+            $"learning rate must be a positive number (got {o.MaxLr})");
+        Require(o.WarmupFraction is >= 0 and < 1, nameof(o.WarmupFraction),
+            $"warm-up fraction must be in [0, 1) (got {o.WarmupFraction})");
+        Require(o.LowResFraction is >= 0 and <= 1, nameof(o.LowResFraction),
+            $"low-resolution fraction must be in [0, 1] (got {o.LowResFraction})");
+        Require(o.LowResSides.Min >= 2 && o.LowResSides.Min <= o.LowResSides.Max, nameof(o.LowResSides),
+            $"low-resolution sides must be min-max with 2 <= min <= max (got {o.LowResSides.Min}-" +
+            $"{o.LowResSides.Max})");
         Require(o.RetrievalWay >= 2 && o.ProbeImages >= o.RetrievalWay + 10 && o.ProbeImages >= o.BatchSize,
+            nameof(o.ProbeImages),
             $"probe of {o.ProbeImages} scenes: expected at least {o.RetrievalWay} + 10 and one batch");
-        AtomicFile.RequireWritable(Path.Combine(o.OutDir, "training.json"), "--out");
+        AtomicFile.RequireWritable(Path.Combine(o.OutDir, "training.json"), "output folder");
     }
 
     /// <summary>clip-init's weights (or the local init), then the whitened patch embedding when asked for.</summary>
@@ -296,99 +291,10 @@ public static class ClipTrainer
         return tensor(pe, [cfg.NumTokens, w]);
     }
 
-    /// <summary>LR at a step: linear warm-up, then cosine decay to 5 % (a pure function of the step).</summary>
-    public static double LearningRate(long step, long total, ClipTrainOptions o)
-    {
-        long warm = Math.Max(1, (long)Math.Round(total * o.WarmupFraction));
-        if (step < warm) return o.MaxLr * (step + 1) / warm;
-        double t = (double)(step - warm) / Math.Max(1, total - warm);
-        return o.MaxLr * (0.05 + 0.95 * 0.5 * (1 + Math.Cos(Math.PI * t)));
-    }
-
-    static JsonObject RunEpoch(ClipTrainingNet net, List<Parameter> parameters, OptimizerHelper opt, ClipSceneSet set,
-        ClipImageProcessor processor, ClipTrainOptions o, RunState state, long totalSteps, ProgressBar? bar)
-    {
-        net.train();
-        using var gen = new Generator((ulong)o.Seed * 1_000_003UL + (ulong)state.Epoch + 101);
-        using var views = new Generator((ulong)o.Seed * 1_000_003UL + (ulong)state.Epoch + 500_009);
-        var order = randperm(set.Count, generator: gen);
-        long steps = set.Count / o.BatchSize;
-        double pooled = 0, tokens = 0, presence = 0, local = 0, parts = 0, gradNorm = 0;
-        JsonObject? gradNorms = null;
-        for (long i = 0; i < steps; i++)
-        {
-            using var scope = NewDisposeScope();
-            double lr = LearningRate(state.Step, totalSteps, o);
-            foreach (var g in opt.ParamGroups) g.LearningRate = lr;
-            var idx = order.narrow(0, i * o.BatchSize, o.BatchSize);
-            var batchImages = LowResolution.Augment(set.Images.index_select(0, idx), o.LowResFraction,
-                o.LowResSides.Min, o.LowResSides.Max, views);
-            var px = ClipTrainingProbe.Pixels(batchImages, processor);
-            var terms = net.Loss(px, set.Captions.index_select(0, idx), set.Families.index_select(0, idx),
-                set.Coverage?.index_select(0, idx), o.Weights);
-            opt.zero_grad();
-            terms.Total.backward();
-            if (i == steps - 1) gradNorms = GradNorms(net);
-            gradNorm += nn.utils.clip_grad_norm_(parameters, 1.0);
-            opt.step();
-            double total = terms.Total.item<float>();
-            if (!double.IsFinite(total))
-                throw new InvalidOperationException($"clip-train diverged at step {state.Step} (loss {total})");
-            pooled += terms.Pooled.item<float>(); tokens += terms.Tokens.item<float>();
-            presence += terms.Presence.item<float>(); local += terms.Local.item<float>();
-            parts += terms.Parts.item<float>();
-            state.Step++;
-            double k = i + 1;
-            bar?.Advance(1, $"epoch {state.Epoch + 1} nce {pooled / k:0.000}/{tokens / k:0.000} " +
-                            $"pres {presence / k:0.000} parts {parts / k:0.000}");
-        }
-        order.Dispose();
-        net.eval();
-        return new JsonObject
-        {
-            ["epoch"] = state.Epoch + 1,
-            ["steps"] = steps,
-            ["lr_end"] = LearningRate(state.Step - 1, totalSteps, o),
-            ["contrastive_pooled_loss"] = Math.Round(pooled / steps, 4),
-            ["contrastive_token_loss"] = Math.Round(tokens / steps, 4),
-            ["presence_loss"] = Math.Round(presence / steps, 4),
-            ["local_mse"] = Math.Round(local / steps, 4),
-            ["patch_family_loss"] = Math.Round(parts / steps, 4),
-            ["logit_scale"] = Math.Round(net.LogitScale, 3),
-            ["grad_norm"] = Math.Round(gradNorm / steps, 4),
-            ["grad_norms_last_step"] = gradNorms,
-        };
-    }
-
-    /// <summary>
-    /// Gradient norm per part (embeddings, each block, heads) before clipping: shows whether the early layers learn.
-    /// </summary>
-    static JsonObject GradNorms(ClipTrainingNet net)
-    {
-        using var scope = NewDisposeScope();
-        var sums = new SortedDictionary<string, double>(StringComparer.Ordinal);
-        foreach (var (name, p) in net.named_parameters())
-        {
-            if (p.grad is not { } g) continue;
-            var parts = name.Split('.');
-            string key = name.Contains(".layers.", StringComparison.Ordinal)
-                ? "block" + parts[Array.IndexOf(parts, "layers") + 1].PadLeft(2, '0')
-                : name.StartsWith("clip.", StringComparison.Ordinal) ? parts[^2] : parts[0];
-            double sq = g.pow(2).sum().item<float>();
-            sums[key] = sums.GetValueOrDefault(key) + sq;
-        }
-        var row = new JsonObject();
-        foreach (var (k, v) in sums) row[k] = Math.Round(Math.Sqrt(v), 5);
-        return row;
-    }
-
-    sealed class RunState
-    {
-        public int Epoch;
-        public long Step;
-        public List<JsonObject> History = [];
-        public JsonObject? InitProbe;
-    }
+    /// <summary>Linear warm-up over <see cref="ClipTrainOptions.WarmupFraction"/> of the steps, then cosine decay
+    /// to 5 %.</summary>
+    public static WarmupCosineSchedule Schedule(ClipTrainOptions o, long totalSteps) =>
+        new(o.MaxLr, (long)Math.Round(totalSteps * o.WarmupFraction), totalSteps, floor: 0.05);
 
     /// <summary>
     /// Every setting that shapes the run, in one place: the resume fingerprint and the head of training.json.
@@ -424,14 +330,13 @@ public static class ClipTrainer
     /// <summary>The checkpoint to resume from, or null for a fresh run; refuses to overwrite or mix runs.</summary>
     static Checkpoint? OpenState(ClipTrainOptions o, string fingerprint)
     {
-        string path = StatePath(o.OutDir);
-        bool exists = File.Exists(path);
+        string path = StatePath(o.OutDir), previous = Path.Combine(o.OutDir, "train-state", "prev.ckpt");
+        bool exists = File.Exists(path) || File.Exists(previous);
         if (exists && !o.Resume)
             throw new UserInputException(
-                $"{o.OutDir}: already holds a clip-train run; pass --resume to continue it or choose another --out");
+                $"{o.OutDir}: already holds a clip-train run; resume it or choose another output folder");
         if (!exists) return null;
-        var ck = Checkpoint.TryLoad(path, out var problem)
-                 ?? throw new UserInputException($"{path}: cannot resume ({problem}); delete it to start over");
+        var ck = Checkpoint.LoadLatestGood(path, previous, o.OutDir, null);
         if (ck.Metadata.GetValueOrDefault("options") != fingerprint)
         {
             ck.Dispose();
@@ -441,51 +346,8 @@ public static class ClipTrainer
         return ck;
     }
 
-    static void SaveState(string outDir, ClipTrainingNet net, OptimizerHelper opt, RunState s, string fingerprint)
-    {
-        using var scope = NewDisposeScope();
-        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (k, v) in net.state_dict()) tensors["model." + k] = v.detach().clone();
-        using (var ms = new MemoryStream())
-        {
-            using (var bw = new BinaryWriter(ms, System.Text.Encoding.UTF8, leaveOpen: true)) opt.save_state_dict(bw);
-            tensors["optimizer"] = Checkpoint.BytesTensor(ms.ToArray());
-        }
-        var meta = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["epoch"] = s.Epoch.ToString(CultureInfo.InvariantCulture),
-            ["step"] = s.Step.ToString(CultureInfo.InvariantCulture),
-            ["options"] = fingerprint,
-            ["history"] = new JsonArray(s.History.Select(h => (JsonNode)h.DeepClone()).ToArray()).ToJsonString(),
-            ["init_probe"] = s.InitProbe?.ToJsonString() ?? "null",
-        };
-        Directory.CreateDirectory(Path.GetDirectoryName(StatePath(outDir))!);
-        new Checkpoint { Tensors = tensors, Metadata = meta }.Save(StatePath(outDir));
-    }
-
-    static RunState Restore(Checkpoint ck, ClipTrainingNet net, OptimizerHelper opt)
-    {
-        using (var noGrad = no_grad())
-            foreach (var (k, p) in net.state_dict())
-            {
-                if (!ck.Tensors.TryGetValue("model." + k, out var t) || !t.shape.SequenceEqual(p.shape))
-                    throw new UserInputException($"checkpoint: tensor 'model.{k}' is missing or has another shape");
-                p.copy_(t);
-            }
-        using (var ms = new MemoryStream(Checkpoint.TensorBytes(ck.Tensors["optimizer"])))
-        using (var br = new BinaryReader(ms)) opt.load_state_dict(br);
-        return new RunState
-        {
-            Epoch = ck.Epoch,
-            Step = ck.Step,
-            History = JsonNode.Parse(ck.Metadata["history"])!.AsArray()
-                .Select(n => n!.AsObject().DeepClone().AsObject()).ToList(),
-            InitProbe = JsonNode.Parse(ck.Metadata["init_probe"]) as JsonObject,
-        };
-    }
-
-    static JsonObject Summary(ClipTrainOptions o, ClipVisionConfig cfg, int tap, IClipSceneSource source, RunState s,
-        JsonObject final, double seconds, long parameters)
+    static JsonObject Summary(ClipTrainOptions o, ClipVisionConfig cfg, int tap, IClipSceneSource source,
+        IReadOnlyList<JsonObject> history, JsonObject? initProbe, JsonObject final, double seconds, long parameters)
     {
         var summary = new JsonObject { ["kind"] = "clip-train" };
         foreach (var (k, v) in Settings(o, cfg, tap, source)) summary[k] = v?.DeepClone();
@@ -495,8 +357,8 @@ public static class ClipTrainer
             $"probe {ProbeFirstIndex}.., whitening sample {WhitenFirstIndex}..";
         summary["threads"] = get_num_threads();
         summary["seconds"] = Math.Round(seconds, 1);
-        summary["history"] = new JsonArray(s.History.Select(h => (JsonNode)h.DeepClone()).ToArray());
-        summary["probe_init"] = s.InitProbe?.DeepClone();
+        summary["history"] = new JsonArray(history.Select(h => (JsonNode)h.DeepClone()).ToArray());
+        summary["probe_init"] = initProbe?.DeepClone();
         summary["probe_final"] = final;
         return summary;
     }

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Training.Optimization;
+namespace BrainMClip.Optimization;
 
 /// <summary>
 /// TorchSharp's AdamW update, the same arithmetic in the same order (bit-identical parameters and moments, tested in

@@ -1,14 +1,14 @@
 using BrainMClip.Training;
 using TorchSharp;
 using TorchSharp.Modules;
-using LeanAdamW = BrainMClip.Training.Optimization.AdamW;
-using StockAdamW = TorchSharp.Modules.AdamW;
 using Xunit;
 using static TorchSharp.torch;
+using LeanAdamW = BrainMClip.Optimization.AdamW;
+using StockAdamW = TorchSharp.Modules.AdamW;
 
-namespace BrainMClip.Tests.Training;
+namespace BrainMClip.Tests.Optimization;
 
-/// <summary>Training.Optimization.AdamW must be TorchSharp's AdamW to the bit (parameters and serialised state), only
+/// <summary>Optimization.AdamW must be TorchSharp's AdamW to the bit (parameters and serialised state), only
 /// leaner.</summary>
 public class LeanAdamWTests
 {

@@ -3,17 +3,16 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using BrainMClip.IO;
-using BrainMClip.Model;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace BrainMClip.Training;
+namespace BrainMClip.Optimization;
 
 /// <summary>
-/// A training checkpoint: a safetensors file with the model weights (<c>model.*</c>), the serialised AdamW state
-/// (<c>optimizer</c>, bytes), the RNG states (<c>rng.dropout</c>: the run's dropout generator;
-/// <c>rng.shuffle</c>: the batch-order generator) and metadata (epoch, step, scheduler steps, best validation score,
+/// A training checkpoint (<see cref="TrainingLoop"/> writes them): a safetensors file with the model weights
+/// (<c>model.*</c>), the serialised AdamW state (<c>optimizer</c>, bytes), the run's generator states
+/// (<c>rng.NAME</c>), what the trainer adds (e.g. the brain trainer's best validation score) and metadata (epoch, step,
 /// metrics history) plus a SHA-256 over all tensor bytes and metadata so corruption is detected on load.
 /// </summary>
 public sealed class Checkpoint : IDisposable
@@ -93,14 +92,12 @@ public sealed class Checkpoint : IDisposable
         return Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant();
     }
 
-    const string OptimizerKey = "optimizer", DropoutRngKey = "rng.dropout", ShuffleRngKey = "rng.shuffle";
-    const string LinearCosinesKey = "val.linear_cosines";
-
-    /// <summary>The newest checkpoint that verifies (last, then prev); corrupt ones are reported and skipped.</summary>
-    public static Checkpoint LoadLatestGood(RunFolder run, TextWriter? log)
+    /// <summary>The newest of <paramref name="last"/> and <paramref name="previous"/> that verifies; corrupt ones are
+    /// reported and skipped.</summary>
+    public static Checkpoint LoadLatestGood(string last, string previous, string what, TextWriter? log)
     {
         var problems = new List<string>();
-        foreach (var path in new[] { run.LastCheckpoint, run.PreviousCheckpoint })
+        foreach (var path in new[] { last, previous })
         {
             var ck = TryLoad(path, out var problem);
             if (ck is not null)
@@ -111,65 +108,18 @@ public sealed class Checkpoint : IDisposable
             }
             problems.Add($"{path}: {problem}");
         }
-        throw new UserInputException(
-            $"{run.Root}: no usable checkpoint to resume from ({string.Join("; ", problems)})");
+        throw new UserInputException($"{what}: no usable checkpoint to resume from ({string.Join("; ", problems)})");
     }
 
     /// <summary>Copies <c>model.*</c> tensors of a checkpoint into the network, checking keys and shapes
     /// exactly.</summary>
-    public static void LoadModel(nn.Module net, Checkpoint ck, string what) =>
-        StateDictLoader.Load(net, ck.Tensors, what,
-            new StateDictOptions { Prefix = "model.", What = "the configuration" });
+    public static void LoadModel(nn.Module net, Checkpoint ck, string what) => LoadModule(net, ck, "model.", what);
 
-    /// <summary>
-    /// The complete training state after <paramref name="epoch"/> epochs: weights, optimiser, both generators, the
-    /// best score so far, the metrics history and (with a competing linear path) its validation cosines.
-    /// </summary>
-    public static Checkpoint FromTraining(BrainMClipNet net, OptimizerHelper optimizer, Generator dropout,
-        Generator shuffle, int epoch, long step, double bestVal, int bestEpoch, List<JsonObject> metrics,
-        BrainMClipConfig cfg, Tensor? linearCosines)
-    {
-        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (k, v) in net.state_dict()) tensors["model." + k] = v.detach().clone();
-        if (linearCosines is not null) tensors[LinearCosinesKey] = linearCosines.clone();
-        using (var ms = new MemoryStream())
-        {
-            using (var bw = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true)) optimizer.save_state_dict(bw);
-            tensors[OptimizerKey] = BytesTensor(ms.ToArray());
-        }
-        tensors[DropoutRngKey] = dropout.get_state();
-        tensors[ShuffleRngKey] = shuffle.get_state();
-        var meta = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["epoch"] = epoch.ToString(CultureInfo.InvariantCulture),
-            ["step"] = step.ToString(CultureInfo.InvariantCulture),
-            ["scheduler_steps"] = step.ToString(CultureInfo.InvariantCulture),
-            ["best_val"] = bestVal.ToString("R", CultureInfo.InvariantCulture),
-            ["best_epoch"] = bestEpoch.ToString(CultureInfo.InvariantCulture),
-            // Generator seeds: initialisation seed, shuffle seed+1, dropout seed+2, validation split seed+7919.
-            ["seed"] = cfg.Training.Seed.ToString(CultureInfo.InvariantCulture),
-            ["voxels_detail"] = net.VoxelsDetail.ToString(CultureInfo.InvariantCulture),
-            ["voxels_semantic"] = net.VoxelsSemantic.ToString(CultureInfo.InvariantCulture),
-            ["config"] = cfg.ToJson(),
-            ["metrics"] = string.Join("\n", metrics.Select(m => m.ToJsonString())),
-        };
-        return new Checkpoint { Tensors = tensors, Metadata = meta };
-    }
-
-    /// <summary>Restores the optimiser state and both generators written by <see cref="FromTraining"/>.</summary>
-    public void RestoreTraining(OptimizerHelper optimizer, Generator dropout, Generator shuffle)
-    {
-        using (var ms = new MemoryStream(TensorBytes(Tensors[OptimizerKey])))
-        using (var br = new BinaryReader(ms)) optimizer.load_state_dict(br);
-        dropout.set_state(Tensors[DropoutRngKey]);
-        shuffle.set_state(Tensors[ShuffleRngKey]);
-    }
-
-    public double BestValidation => double.Parse(Metadata["best_val"], CultureInfo.InvariantCulture);
-    public int BestEpoch => int.Parse(Metadata["best_epoch"], CultureInfo.InvariantCulture);
-
-    /// <summary>A copy of the linear path's validation cosines, if the run saved them.</summary>
-    public Tensor? CloneLinearCosines() => Tensors.TryGetValue(LinearCosinesKey, out var lc) ? lc.clone() : null;
+    /// <summary>Copies the tensors under <paramref name="prefix"/> into <paramref name="module"/> (keys and shapes
+    /// checked exactly).</summary>
+    public static void LoadModule(nn.Module module, Checkpoint ck, string prefix, string what) =>
+        StateDictLoader.Load(module, ck.Tensors, what,
+            new StateDictOptions { Prefix = prefix, What = "the configuration" });
 
     /// <summary>The metrics history (one JSON object per completed epoch).</summary>
     public IEnumerable<JsonObject> MetricsHistory() =>
