@@ -103,7 +103,7 @@ public static class ReferenceModels
         };
         if (z.TextTokens > 0) modules["head_text"] = LayerCount.Linear(h, z.TextTokens * z.TextWidth);
         return new("mindbridge", "MindBridge (single subject)",
-            $"MindBridge code (MindSingle; train_single.sh: --h_size 2048 --n_blocks 4, pool {pooled}) at {z.Label}",
+            $"MindBridge code (MindSingle; train_single.sh: h_size 2048, n_blocks 4, pool_num {pooled}) at {z.Label}",
             z.TextTokens > 0
                 ? $"adapter, embedder, translator, image head ({z.Tokens}x{z.Width}) and text head " +
                   $"({z.TextTokens}x{z.TextWidth})"

@@ -251,7 +251,7 @@ public static partial class ReportBuilder
     {
         if (o["reference_sizes"] is not JsonObject sizes || o["references"] is not JsonObject refs)
             return "<p>No reference counts at this configuration's sizes (params.json predates them; rerun " +
-                "<code>brainmclip params --json</code>).</p>";
+                "<code>brainmclip params</code>).</p>";
         var rows = refs.Select(kv => (kv.Value?["name"]?.ToString() ?? kv.Key, Num(kv.Value?["total"]),
             Num(kv.Value?["fraction_ours"]))).Where(r => r.Item2 is not null && r.Item3 is not null)
             .Select(r => $"{H(r.Item1)} {F(r.Item2!.Value)} ({(1 - r.Item3!.Value) * 100:F1}% fewer)");
