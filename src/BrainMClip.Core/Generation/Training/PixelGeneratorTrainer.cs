@@ -355,10 +355,12 @@ public static class PixelGeneratorTrainer
     /// <summary>
     /// Denoising loss (target per <see cref="PixelGeneratorOptions.Prediction"/>) on a random batch: random images,
     /// context dropped with probability ContextDropout, random timesteps and noise, all drawn from
-    /// <paramref name="gen"/> in a fixed order.
+    /// <paramref name="gen"/> in a fixed order. <paramref name="mark"/> names phases for the bench
+    /// (generator_step_demo).
     /// </summary>
-    internal static Tensor DenoisingLoss(UNet2DConditionModel unet, Tensor images, Tensor context, Tensor alphas,
-        int timesteps, PixelGeneratorOptions o, Generator gen, ContextNoise? contextNoise = null)
+    public static Tensor DenoisingLoss(UNet2DConditionModel unet, Tensor images, Tensor context, Tensor alphas,
+        int timesteps, PixelGeneratorOptions o, Generator gen, ContextNoise? contextNoise = null,
+        Action<string>? mark = null)
     {
         long n = images.shape[0];
         var idx = randint(0, n, [Math.Min(o.BatchSize, n)], dtype: ScalarType.Int64, generator: gen);
@@ -375,8 +377,11 @@ public static class PixelGeneratorTrainer
         var target = Target(o.Prediction, x0, noise, a);
         if (!TorchSetup.IsCpu(o.Device))
             (xt, t, ctx, target) = (xt.to(o.Device!), t.to(o.Device!), ctx.to(o.Device!), target.to(o.Device!));
+        mark?.Invoke("batch");
         var pred = unet.Forward(xt, t, ctx);
-        return nn.functional.mse_loss(pred, target);
+        var loss = nn.functional.mse_loss(pred, target);
+        mark?.Invoke("forward");
+        return loss;
     }
 
     /// <summary>
