@@ -1,3 +1,4 @@
+using BrainMClip.Optimization;
 using BrainMClip.Model;
 using BrainMClip.Training;
 using Xunit;
