@@ -27,5 +27,6 @@ public static class CommandGroups
     {
         ["data"] = "Inspect and export NSD-layout data (fMRI matrices, stimuli, ROI masks).",
         ["generator"] = "Train or inspect the image generator.",
+        ["evidence"] = "Collect study runs, analyse them (hierarchical bootstrap) and generate the docs' numbers.",
     };
 }

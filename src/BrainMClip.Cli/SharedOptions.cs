@@ -28,11 +28,17 @@ public static class SharedOptions
         DefaultValueFactory = _ => NsdSubject.DefaultBetaScale,
     };
 
+    /// <summary>The device of every command that computes with torch (parsed by <see cref="GetDevice"/>).</summary>
     public static Option<string> Device() => new("--device")
     {
-        Description = "cpu, cuda or cuda:N (cuda needs a CUDA build; CPU runs are deterministic).",
+        Description = "Where torch computes: cpu, cuda or cuda:N. cuda needs a CUDA build (dotnet build " +
+                      "-p:TorchBackend=cuda; README, 'GPU'); on this CPU build it exits 2. CPU runs are deterministic.",
         DefaultValueFactory = _ => TorchSetup.DefaultDevice,
     };
+
+    /// <summary>The device a command was given (<see cref="Device"/>): bad or unavailable devices are exit 2.</summary>
+    public static TorchSharp.torch.Device GetDevice(ParseResult parse, Option<string> device) =>
+        TorchSetup.ParseDevice(parse.GetValue(device)!);
 
     /// <summary>The seed of a command that draws random numbers itself; <paramref name="defaultSeed"/> is the
     /// seed its options record declares.</summary>

@@ -42,11 +42,13 @@ public sealed class AblateCommand : ICliCommand
         var batch = new Option<int>("--batch")
         { Description = "Retrieval samples per loop.", DefaultValueFactory = _ => D.Batch };
         var beta = SharedOptions.BetaScale();
+        var device = SharedOptions.Device();
         foreach (var o in new Option[]
             { data, subject, features, featuresTest, config, output, variants, epochs, seed, loops, batch,
-            beta }) command.Options.Add(o);
+            beta, device }) command.Options.Add(o);
         command.SetAction(parse =>
         {
+            var dev = SharedOptions.GetDevice(parse, device);
             var cfg = BrainMClipConfig.Resolve(parse.GetValue(config)!);
             if (parse.GetValue(epochs) is { } e) cfg = cfg with { Training = cfg.Training with { Epochs = e } };
             if (parse.GetValue(seed) is { } s) cfg = cfg with { Training = cfg.Training with { Seed = s } };
@@ -60,7 +62,7 @@ public sealed class AblateCommand : ICliCommand
             var subj = NsdSubject.Open(parse.GetValue(data)!, parse.GetValue(subject), parse.GetValue(beta)!);
             var result = TrainingPipeline.Ablate(subj, parse.GetValue(features)!, parse.GetValue(featuresTest)!, cfg,
                 parse.GetValue(output)!,
-                list, parse.GetValue(loops), parse.GetValue(batch), D.Seed, Console.Error);
+                list, parse.GetValue(loops), parse.GetValue(batch), D.Seed, Console.Error, dev);
             Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         });

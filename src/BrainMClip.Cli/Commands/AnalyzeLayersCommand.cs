@@ -8,7 +8,8 @@ namespace BrainMClip.Cli.Commands;
 public sealed class AnalyzeLayersCommand : StageCommand<AnalyzeLayersCommand.Request,
     (LayerAnalysisResult Result, IReadOnlyList<string> Files)>
 {
-    public sealed record Request(string Features, string Data, int Subject, string Split, string Out);
+    public sealed record Request(string Features, string Data, int Subject, string Split, string Out,
+        TorchSharp.torch.Device? Device = null);
 
     public override string[] Path => ["analyze-layers"];
     public override string Description =>
@@ -31,7 +32,9 @@ public sealed class AnalyzeLayersCommand : StageCommand<AnalyzeLayersCommand.Req
     };
     readonly Option<string> output = new Option<string>("--out") { Description = "Output folder.", Required = true };
 
-    protected override Option[] Options => [feat, data, subject, split, output];
+    readonly Option<string> device = SharedOptions.Device();
+
+    protected override Option[] Options => [feat, data, subject, split, output, device];
 
     public override Request Bind(ParseResult parse, CancellationToken cancel)
     {
@@ -39,12 +42,12 @@ public sealed class AnalyzeLayersCommand : StageCommand<AnalyzeLayersCommand.Req
         if (sp is not ("test" or "train")) throw new UserInputException($"--split {sp}: expected test or train");
         if (parse.GetValue(subject) < 1) throw new UserInputException("--subject must be 1 or more");
         return new Request(parse.GetValue(feat)!, parse.GetValue(data)!, parse.GetValue(subject), sp,
-            parse.GetValue(output)!);
+            parse.GetValue(output)!, SharedOptions.GetDevice(parse, device));
     }
 
     public override (LayerAnalysisResult Result, IReadOnlyList<string> Files) Execute(Request r)
     {
-        var result = LayerAnalysisRunner.Run(r.Features, r.Data, r.Subject, r.Split, Console.Error);
+        var result = LayerAnalysisRunner.Run(r.Features, r.Data, r.Subject, r.Split, Console.Error, r.Device);
         return (result, LayerAnalysisWriter.Write(result, r.Out));
     }
 

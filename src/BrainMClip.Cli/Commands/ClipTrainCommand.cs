@@ -131,10 +131,11 @@ public sealed class ClipTrainCommand : StageCommand<ClipTrainCommand.Request, Cl
     {
         Description = "Skip the per-layer read-outs (layers.json lists none).",
     };
+    readonly Option<string> device = SharedOptions.Device();
 
     protected override Option[] Options =>
         [output, preset, images, epochs, seed, batch, lr, curriculum, threads, resume, weights, localInit, noLayers,
-         tap, layers, warmup, noWhiten, curScale, lowres, lowresSides];
+         tap, layers, warmup, noWhiten, curScale, lowres, lowresSides, device];
 
     protected override void ConfigureOptions() => preset.AcceptOnlyFromAmong(ClipTrainer.PresetNames);
 
@@ -153,6 +154,7 @@ public sealed class ClipTrainCommand : StageCommand<ClipTrainCommand.Request, Cl
         return new Request(new ClipTrainOptions
         {
             OutDir = r.GetValue(output)!,
+            Device = SharedOptions.GetDevice(r, device),
             Preset = r.GetValue(preset)!,
             Images = r.GetValue(images),
             Epochs = r.GetValue(epochs),

@@ -60,12 +60,14 @@ public sealed class EvaluateCommand : StageCommand<EvaluateCommand.Request, IRea
     };
 
     readonly Option<int?> threads = SharedOptions.Threads();
+    readonly Option<string> device = SharedOptions.Device();
 
-    protected override Option[] Options => [recons, truth, output, nets, metrics, batch, truthCache, threads];
+    protected override Option[] Options => [recons, truth, output, nets, metrics, batch, truthCache, threads, device];
 
     public override Request Bind(ParseResult parse, CancellationToken cancel)
     {
         SharedOptions.ApplyThreads(parse.GetValue(threads));
+        var dev = SharedOptions.GetDevice(parse, device);
         string[] reconPaths = parse.GetValue(recons) ?? [], outPaths = parse.GetValue(output) ?? [];
         string? cache = parse.GetValue(truthCache);
         if (reconPaths.Length == 0 && cache is null)
@@ -87,9 +89,10 @@ public sealed class EvaluateCommand : StageCommand<EvaluateCommand.Request, IRea
         {
             Metrics = Evaluator.ParseMetricList(parse.GetValue(metrics)!),
             NetsDir = netsDir,
-            ClipFactory = ClipEmbedders.Factory,
+            ClipFactory = ClipEmbedders.On(dev),
             BatchSize = b,
             TruthCache = cache,
+            Device = dev,
         });
     }
 

@@ -26,11 +26,18 @@ public sealed class FeaturesCommand : StageCommand<FeatureExtractionOptions, Fea
     {
         Description = "Images: a folder (sorted by the number in the file name, else by name), an image file, " +
         "a stimulus .npy (N,H,W,3; uint8, or floats holding 0-255, rounded to 8 bit), an HDF5 file (N,3,H,W in " +
-        "[0,1]; FILE.hdf5:DATASET or --dataset), or a .safetensors with normalised pixel_values.",
+        "[0,1], or N,H,W,3 uint8 such as nsd_stimuli.hdf5:imgBrick; FILE.hdf5:DATASET or --dataset), or a " +
+        ".safetensors with normalised pixel_values.",
         Required = true
     };
     readonly Option<string?> dataset = new Option<string?>("--dataset")
     { Description = "HDF5 dataset name (default: images)." };
+    readonly Option<string?> rows = new Option<string?>("--rows")
+    {
+        Description = "A 1-D .npy of 0-based int64 row ids (e.g. processed_data/subj01/nsd_train_nsdid_sub1.npy): " +
+        "extract only those rows of --input, in that order, reading just them (the 73,000 NSD stimuli are never " +
+        "loaded whole)."
+    };
     readonly Option<string> output = new Option<string>("--out")
     { Description = "Output feature file (.safetensors), written atomically.", Required = true };
     readonly Option<string?> detail = new Option<string?>("--detail-layers")
@@ -70,7 +77,7 @@ public sealed class FeaturesCommand : StageCommand<FeatureExtractionOptions, Fea
     };
 
     protected override Option[] Options =>
-        [clip, input, dataset, output, detail, hidden, batch, shard, device, dtype, resume];
+        [clip, input, dataset, rows, output, detail, hidden, batch, shard, device, dtype, resume];
 
     protected override bool Cancellable => true; // Ctrl+C stops between batches; rerun with --resume
 
@@ -88,13 +95,14 @@ public sealed class FeaturesCommand : StageCommand<FeatureExtractionOptions, Fea
             Checkpoint = p.GetValue(clip)!,
             Input = p.GetValue(input)!,
             Dataset = p.GetValue(dataset),
+            Rows = p.GetValue(rows),
             Output = p.GetValue(output)!,
             DetailLayers = p.GetValue(detail),
             HiddenStates = hs,
             Batch = p.GetValue(batch),
             ShardIndex = si,
             ShardCount = sn,
-            Device = TorchSetup.ParseDevice(p.GetValue(device)!),
+            Device = SharedOptions.GetDevice(p, device),
             OutputDType = p.GetValue(dtype) switch
             {
                 "float32" => torch.ScalarType.Float32,

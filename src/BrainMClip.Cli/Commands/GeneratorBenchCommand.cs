@@ -34,10 +34,12 @@ public sealed class GeneratorBenchCommand : ICliCommand
             Description = "Also time one decode with the SD/VD VAE shape (128/256/512/512) to a (8 x latent) " +
             "image."
         };
-        foreach (var o in new Option[] { config, latent, tokens, steps, batch, dtype, slice, vae }) command.Options.Add(
-            o);
+        var device = SharedOptions.Device();
+        foreach (var o in new Option[] { config, latent, tokens, steps, batch, dtype, slice, vae, device })
+            command.Options.Add(o);
         command.SetAction(r =>
         {
+            var dev = SharedOptions.GetDevice(r, device);
             var cfgPath = r.GetValue(config);
             var cfg = cfgPath == null ? UNetBenchmark.VersatileDiffusionImageUnet : UNet2DConditionConfig.Load(cfgPath);
             int n = r.GetValue(steps);
@@ -47,7 +49,7 @@ public sealed class GeneratorBenchCommand : ICliCommand
             var dt = Reconstruction.ParseDType(r.GetValue(dtype)!);
             (double Wall, double Cpu, long PeakRssMB)? vaeTime = r.GetValue(vae)
                 ? UNetBenchmark.TimeVaeDecode(UNetBenchmark.StableDiffusionVae, r.GetValue(latent), r.GetValue(latent),
-                    dt)
+                    dt, device: dev)
                 : null;
             if (n == 0)
             {
@@ -63,7 +65,7 @@ public sealed class GeneratorBenchCommand : ICliCommand
             }
             var res = UNetBenchmark.Run(cfg, r.GetValue(latent), r.GetValue(latent), r.GetValue(tokens), n,
                 r.GetValue(batch),
-                dt, r.GetValue(slice));
+                dt, r.GetValue(slice), device: dev);
             Console.WriteLine(JsonSerializer.Serialize(new
             {
                 parameters = res.Parameters,

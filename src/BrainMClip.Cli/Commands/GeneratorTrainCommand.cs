@@ -100,9 +100,11 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
             "to an uninterrupted run at the same thread count).",
     };
 
+    readonly Option<string> device = SharedOptions.Device();
+
     protected override Option[] Options =>
         [images, features, output, steps, size, seed, lr, batch, channels, attention, prediction, contextMap,
-            contextMapShuffle, context, contextNoise, threads, checkpointEvery, resume];
+            contextMapShuffle, context, contextNoise, threads, checkpointEvery, resume, device];
 
     protected override void ConfigureOptions()
     {
@@ -143,6 +145,7 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
         ContextNoise = r.GetValue(contextNoise),
         CheckpointEvery = r.GetValue(checkpointEvery),
         Resume = r.GetValue(resume),
+        Device = SharedOptions.GetDevice(r, device),
     };
 
     public override PixelGeneratorResult Execute(PixelGeneratorOptions request) =>

@@ -51,7 +51,7 @@ public sealed class ParityCommand : ICliCommand
             }
             var options = new ParityOptions
             {
-                Device = TorchSetup.ParseDevice(p.GetValue(device)!),
+                Device = SharedOptions.GetDevice(p, device),
                 DetailLayers = p.GetValue(detail),
                 Settings = settings,
             };

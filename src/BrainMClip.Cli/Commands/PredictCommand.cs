@@ -11,7 +11,7 @@ namespace BrainMClip.Cli.Commands;
 public sealed class PredictCommand : StageCommand<PredictCommand.Request, TrainingPipeline.PredictionFile>
 {
     public sealed record Request(string Run, string Data, int Subject, string BetaScale, string Split, string Out,
-        double? Fusion);
+        double? Fusion, TorchSharp.torch.Device? Device = null);
 
     public override string[] Path => ["predict"];
     public override string Description =>
@@ -30,18 +30,20 @@ public sealed class PredictCommand : StageCommand<PredictCommand.Request, Traini
     readonly Option<double?> fusion = new Option<double?>("--fusion")
     { Description = "Fusion weight λ in [0,1] for 'fused' (default: the run's fusion.lambda, 0.25)." };
     readonly Option<string> beta = SharedOptions.BetaScale();
+    readonly Option<string> device = SharedOptions.Device();
 
-    protected override Option[] Options => [run, data, subject, split, output, fusion, beta];
+    protected override Option[] Options => [run, data, subject, split, output, fusion, beta, device];
 
     protected override void ConfigureOptions() => split.AcceptOnlyFromAmong("train", "test");
 
     public override Request Bind(ParseResult parse, CancellationToken cancel) =>
         new(parse.GetValue(run)!, parse.GetValue(data)!, parse.GetValue(subject), parse.GetValue(beta)!,
-            parse.GetValue(split)!, parse.GetValue(output)!, parse.GetValue(fusion));
+            parse.GetValue(split)!, parse.GetValue(output)!, parse.GetValue(fusion),
+            SharedOptions.GetDevice(parse, device));
 
     public override TrainingPipeline.PredictionFile Execute(Request r) =>
         TrainingPipeline.PredictToFile(r.Run, NsdSubject.Open(r.Data, r.Subject, r.BetaScale), r.Split, r.Fusion,
-            r.Out, Console.Error);
+            r.Out, Console.Error, r.Device);
 
     public override object Report(Request request, TrainingPipeline.PredictionFile f)
     {

@@ -9,7 +9,8 @@ namespace BrainMClip.Cli.Commands;
 /// features.</summary>
 public sealed class RetrieveCommand : StageCommand<RetrieveCommand.Request, JsonObject>
 {
-    public sealed record Request(string Pred, string Features, int Loops, int Batch, long Seed);
+    public sealed record Request(string Pred, string Features, int Loops, int Batch, long Seed,
+        TorchSharp.torch.Device? Device = null);
 
     static readonly RetrievalSettings D = new();
 
@@ -36,14 +37,16 @@ public sealed class RetrieveCommand : StageCommand<RetrieveCommand.Request, Json
     readonly Option<long> seed = new Option<long>("--seed")
     { Description = "Seed of the loop sampling.", DefaultValueFactory = _ => D.Seed };
 
-    protected override Option[] Options => [pred, feats, loops, batch, seed];
+    readonly Option<string> device = SharedOptions.Device();
+
+    protected override Option[] Options => [pred, feats, loops, batch, seed, device];
 
     public override Request Bind(ParseResult parse, CancellationToken cancel) =>
         new(parse.GetValue(pred)!, parse.GetValue(feats)!, parse.GetValue(loops), parse.GetValue(batch),
-            parse.GetValue(seed));
+            parse.GetValue(seed), SharedOptions.GetDevice(parse, device));
 
     public override JsonObject Execute(Request r) =>
-        RetrievalReport.Compute(r.Pred, r.Features, r.Loops, r.Batch, r.Seed);
+        RetrievalReport.Compute(r.Pred, r.Features, r.Loops, r.Batch, r.Seed, r.Device);
 
     public override object Report(Request request, JsonObject result) => result;
 }

@@ -25,8 +25,7 @@ public sealed class StudyCommand : ICliCommand
 
     public void Configure(Command command)
     {
-        var data = new Option<string>("--data")
-        { Description = "Data root in the Brain-Diffuser layout.", Required = true };
+        var data = SharedOptions.Data();
         var subject = SharedOptions.Subject();
         var featTrain = new Option<string>("--features-train")
         { Description = "CLIP features of the TRAIN stimuli (train order).", Required = true };
@@ -61,13 +60,15 @@ public sealed class StudyCommand : ICliCommand
         { Description = "Bootstrap resamples of the paired CI.", DefaultValueFactory = _ => D.BootstrapResamples };
         var beta = SharedOptions.BetaScale();
         var threads = SharedOptions.Threads();
+        var device = SharedOptions.Device();
         foreach (var o in new Option[]
             { data, subject, featTrain, featTest, config, output, sizes, seeds, ablations, baselines, ablationSeeds,
-            epochs, loops, batch, bootstrap, beta, threads })
+            epochs, loops, batch, bootstrap, beta, threads, device })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
             SharedOptions.ApplyThreads(parse.GetValue(threads));
+            var dev = SharedOptions.GetDevice(parse, device);
             var cfg = BrainMClipConfig.Resolve(parse.GetValue(config)!);
             if (cfg.IsRidge) throw new UserInputException(
                 "--config ridge: the study trains ridge itself; give the network's configuration");
@@ -90,6 +91,7 @@ public sealed class StudyCommand : ICliCommand
                 AblationSeeds = Math.Max(1, parse.GetValue(ablationSeeds)),
                 Retrieval = D.Retrieval with { Loops = parse.GetValue(loops), Batch = parse.GetValue(batch) },
                 BootstrapResamples = parse.GetValue(bootstrap),
+                Device = dev,
             };
             var result = Study.Run(subj, parse.GetValue(featTrain)!, parse.GetValue(featTest)!, opts,
                 parse.GetValue(output)!);

@@ -8,6 +8,7 @@ namespace BrainMClip.Cli.Commands;
 public sealed class SynthCommand : StageCommand<SynthOptions, SynthResult>
 {
     static readonly SynthOptions D = Defaults.Of<SynthOptions>();
+    static readonly NsdReleaseSpec R = Defaults.Of<NsdReleaseSpec>();
 
     public override string[] Path => ["synth"];
     public override string Description =>
@@ -16,7 +17,12 @@ public sealed class SynthCommand : StageCommand<SynthOptions, SynthResult>
         "and word-like objects; retinotopic prf voxels with compressive responses to local contrast/colour energy; " +
         "position- and size-tolerant, saturating category-selective floc voxels; mixed voxels elsewhere; " +
         "independent, shared and spatially smooth noise averaged over repetitions, with NSD-style noise ceilings. " +
-        "--world linear: geometric shapes, voxels linear in pooled features and category counts, independent noise.";
+        "--world linear: geometric shapes, voxels linear in pooled features and category counts, independent noise. " +
+        "--nsd-release: write instead a miniature NSD release as downloaded (nsd_expdesign.mat, " +
+        "betas_sessionNN.nii.gz or .hdf5, nsd_stimuli.hdf5, ROI masks) for `nsd prepare`: the real constants " +
+        "(750 trials per session, 10,000 images per subject with the 1,000 shared first, 30,000 trials, 73,000 " +
+        "stimuli) on an 8x12x8 grid with 16x16 images; each trial is a synthetic-world response plus trial noise, " +
+        "x300 as int16.";
 
     readonly Option<string> output = new Option<string>("--out")
     { Description = "Data root to write (must be empty or absent unless --force).", Required = true };
@@ -66,16 +72,33 @@ public sealed class SynthCommand : StageCommand<SynthOptions, SynthResult>
         Description = "Element type of the fMRI matrices: float32 or float64.",
         DefaultValueFactory = _ => D.FmriDType
     };
+    readonly Option<bool> release = new Option<bool>("--nsd-release")
+    {
+        Description = "Write a miniature NSD release (the layout `nsd prepare` reads) instead of prepared data; " +
+            "--train/--test do not apply (the design decides), --image-size defaults to 16 (at most 32).",
+    };
+    readonly Option<string> betas = new Option<string>("--betas")
+    {
+        Description = "With --nsd-release: betas files as nifti (betas_sessionNN.nii.gz) or hdf5 (.hdf5).",
+        DefaultValueFactory = _ => R.Betas.ToString().ToLowerInvariant(),
+    };
+    readonly Option<int> sessions = new Option<int>("--sessions")
+    {
+        Description = "With --nsd-release: sessions 1..K get betas files (1..40; the design always covers 40).",
+        DefaultValueFactory = _ => R.Sessions,
+    };
     readonly Option<bool> force = new Option<bool>("--force")
     { Description = "Write into a non-empty --out folder (files of the layout are replaced)." };
 
     protected override Option[] Options =>
-        [output, subject, train, test, size, seed, world, cats, snr, prfColour, reps, dtype, force];
+        [output, subject, train, test, size, seed, world, cats, snr, prfColour, reps, dtype, release, betas, sessions,
+            force];
 
     protected override void ConfigureOptions()
     {
         world.AcceptOnlyFromAmong(WorldName(SynthWorld.Hierarchical), WorldName(SynthWorld.Linear));
         dtype.AcceptOnlyFromAmong("float32", "float64");
+        betas.AcceptOnlyFromAmong("nifti", "hdf5");
     }
 
     public override SynthOptions Bind(ParseResult parse, CancellationToken cancel)
@@ -86,7 +109,14 @@ public sealed class SynthCommand : StageCommand<SynthOptions, SynthResult>
         if (SyntheticNsd.IsNonEmptyDirectory(outDir) && !parse.GetValue(force))
             throw new UserInputException(
                 $"{outDir}: --out folder is not empty; choose another folder or pass --force");
-        return new SynthOptions
+        bool isRelease = parse.GetValue(release);
+        bool Given(Option o) => parse.GetResult(o) is { Implicit: false };
+        if (!isRelease && (Given(betas) || Given(sessions)))
+            throw new UserInputException("--betas and --sessions apply only with --nsd-release");
+        if (isRelease && (Given(train) || Given(test)))
+            throw new UserInputException(
+                "--train/--test do not apply with --nsd-release (the design and --sessions decide the images)");
+        var o = new SynthOptions
         {
             OutDir = outDir,
             Subject = parse.GetValue(subject),
@@ -101,6 +131,17 @@ public sealed class SynthCommand : StageCommand<SynthOptions, SynthResult>
             Repetitions = parse.GetValue(reps),
             World = Enum.Parse<SynthWorld>(parse.GetValue(world)!, ignoreCase: true),
         };
+        if (!isRelease) return o;
+        return o with
+        {
+            ImageSize = Given(size) ? o.ImageSize : 16,
+            Grid = [8, 12, 8],
+            NsdRelease = new NsdReleaseSpec
+            {
+                Betas = parse.GetValue(betas) == "hdf5" ? NsdBetasFormat.Hdf5 : NsdBetasFormat.Nifti,
+                Sessions = parse.GetValue(sessions),
+            },
+        };
     }
 
     /// <summary>The --world word of a world (hierarchical, linear).</summary>
@@ -108,17 +149,33 @@ public sealed class SynthCommand : StageCommand<SynthOptions, SynthResult>
 
     public override SynthResult Execute(SynthOptions request) => SyntheticNsd.Generate(request);
 
-    public override object Report(SynthOptions request, SynthResult r) => new
-    {
-        world = WorldName(request.World),
-        data = System.IO.Path.GetFullPath(r.DataRoot),
-        subject = r.Subject,
-        train_samples = r.Train,
-        test_samples = r.Test,
-        image_shape = new[] { r.ImageSize, r.ImageSize, 3 },
-        voxels_detail = r.VoxelsDetail,
-        voxels_semantic = r.VoxelsSemantic,
-        voxels_low = r.VoxelsLow,
-        ground_truth = System.IO.Path.GetFullPath(r.GroundTruthJson),
-    };
+    public override object Report(SynthOptions request, SynthResult r) => r.Release is { } rel
+        ? new
+        {
+            nsd_release = System.IO.Path.GetFullPath(r.DataRoot),
+            subject = r.Subject,
+            betas = rel.Betas == NsdBetasFormat.Hdf5 ? "hdf5" : "nifti",
+            sessions = rel.Sessions,
+            train_images = rel.TrainImages,
+            test_images = rel.TestImages,
+            train_trials = rel.TrainTrials,
+            test_trials = rel.TestTrials,
+            image_shape = new[] { r.ImageSize, r.ImageSize, 3 },
+            voxels_detail = r.VoxelsDetail,
+            bytes = rel.Bytes,
+            ground_truth = System.IO.Path.GetFullPath(r.GroundTruthJson),
+        }
+        : new
+        {
+            world = WorldName(request.World),
+            data = System.IO.Path.GetFullPath(r.DataRoot),
+            subject = r.Subject,
+            train_samples = r.Train,
+            test_samples = r.Test,
+            image_shape = new[] { r.ImageSize, r.ImageSize, 3 },
+            voxels_detail = r.VoxelsDetail,
+            voxels_semantic = r.VoxelsSemantic,
+            voxels_low = r.VoxelsLow,
+            ground_truth = System.IO.Path.GetFullPath(r.GroundTruthJson),
+        };
 }

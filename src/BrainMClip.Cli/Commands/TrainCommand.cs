@@ -11,7 +11,7 @@ public sealed class TrainCommand : StageCommand<TrainCommand.Request, TrainResul
 {
     /// <summary>A training run: the resolved configuration (with --epochs/--seed applied) and where it goes.</summary>
     public sealed record Request(string Data, int Subject, string BetaScale, string Features, BrainMClipConfig Config,
-        string Out, bool Resume);
+        string Out, bool Resume, TorchSharp.torch.Device? Device = null);
 
     public override string[] Path => ["train"];
     public override string Description =>
@@ -56,20 +56,19 @@ public sealed class TrainCommand : StageCommand<TrainCommand.Request, TrainResul
     public override Request Bind(ParseResult parse, CancellationToken cancel)
     {
         SharedOptions.ApplyThreads(parse.GetValue(threads));
-        if (!TorchSetup.ParseDevice(parse.GetValue(device)!).type.Equals(TorchSharp.DeviceType.CPU))
-            throw new UserInputException("--device: training runs on cpu in this build");
+        var dev = SharedOptions.GetDevice(parse, device);
         var cfg = BrainMClipConfig.Resolve(parse.GetValue(config)!);
         if (parse.GetValue(epochs) is { } e) cfg = cfg with { Training = cfg.Training with { Epochs = e } };
         if (parse.GetValue(seed) is { } s) cfg = cfg with { Training = cfg.Training with { Seed = s } };
         cfg.Validate("--epochs/--seed");
         return new Request(parse.GetValue(data)!, parse.GetValue(subject), parse.GetValue(beta)!,
-            parse.GetValue(features)!, cfg, parse.GetValue(output)!, parse.GetValue(resume));
+            parse.GetValue(features)!, cfg, parse.GetValue(output)!, parse.GetValue(resume), dev);
     }
 
     /// <summary>Trains; a diverged run ends as a TrainingDivergedException (exit 1 with its message).</summary>
     public override TrainResult Execute(Request r) =>
         TrainingPipeline.Train(NsdSubject.Open(r.Data, r.Subject, r.BetaScale), r.Features, r.Config, r.Out,
-            new TrainOptions { Resume = r.Resume, Log = Console.Error });
+            new TrainOptions { Resume = r.Resume, Log = Console.Error, Device = r.Device });
 
     public override object Report(Request request, TrainResult r) => new JsonObject
     {

@@ -4,4 +4,8 @@ namespace BrainMClip.Evaluation;
 public static class ClipEmbedders
 {
     public static Func<string, IImageEmbedder> Factory { get; } = folder => ClipImageEmbedder.FromPretrained(folder);
+
+    /// <summary>The factory with the CLIP model on <paramref name="device"/>.</summary>
+    public static Func<string, IImageEmbedder> On(TorchSharp.torch.Device device) =>
+        folder => ClipImageEmbedder.FromPretrained(folder, device);
 }

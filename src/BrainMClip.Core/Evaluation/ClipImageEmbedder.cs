@@ -16,7 +16,8 @@ public sealed class ClipImageEmbedder(ClipVisionModel model) : IImageEmbedder
     public static readonly float[] ClipMean = [0.48145466f, 0.4578275f, 0.40821073f];
     public static readonly float[] ClipStd = [0.26862954f, 0.26130258f, 0.27577711f];
 
-    public static ClipImageEmbedder FromPretrained(string folder) => new(ClipVisionModel.FromPretrained(folder));
+    public static ClipImageEmbedder FromPretrained(string folder, Device? device = null) =>
+        new(ClipVisionModel.FromPretrained(folder, device));
 
     public Tensor Embed(Tensor images01)
     {

@@ -23,7 +23,7 @@ public sealed record EvaluationOptions
     /// <summary>Metric keys to compute (subset of <see cref="Evaluator.AllMetrics"/>).</summary>
     public required IReadOnlySet<string> Metrics { get; init; }
     /// <summary>Folder holding alexnet.safetensors, inception_v3.safetensors, efficientnet_b1.safetensors,
-    /// swav_resnet50.safetensors, clip/.</summary>
+    /// swav_resnet50.safetensors (or PyTorch .pth/.pth.tar/.pt/.bin of the same names), clip/.</summary>
     public string? NetsDir { get; init; }
     /// <summary>Builds the CLIP embedder from a folder (NETS/clip); null when no CLIP implementation is
     /// available.</summary>
@@ -32,6 +32,9 @@ public sealed record EvaluationOptions
     /// <summary>Safetensors file for the ground truth's network features (<see cref="TruthFeatureCache"/>): read when
     /// it matches, otherwise computed and written; null = always computed, never stored.</summary>
     public string? TruthCache { get; init; }
+    /// <summary>Where the metric networks run (null = the CPU); images are prepared and features kept on the
+    /// CPU.</summary>
+    public Device? Device { get; init; }
 }
 
 /// <summary>Computes the reconstruction metrics of docs/evaluation.md over paired images.</summary>
@@ -44,6 +47,20 @@ public static class Evaluator
     /// <summary>The metric networks, their weight files and the metrics each serves
     /// (<see cref="MetricNetwork.Files"/>).</summary>
     public static IReadOnlyList<(string net, string file, string[] metrics)> NetworkFiles => MetricNetwork.Files;
+
+    /// <summary>PyTorch checkpoint suffixes a network's weights may have instead of .safetensors.</summary>
+    public static readonly string[] TorchSuffixes = [".pth", ".pth.tar", ".pt", ".bin"];
+
+    /// <summary>
+    /// A network's weights in NETS: <paramref name="file"/> (NAME.safetensors), else a PyTorch checkpoint NAME.pth,
+    /// NAME.pth.tar, NAME.pt or NAME.bin as torchvision and torch hub hand them out; null when none exists.
+    /// </summary>
+    public static string? FindNetworkFile(string netsDir, string file)
+    {
+        string stem = Path.GetFileNameWithoutExtension(file);
+        return new[] { file }.Concat(TorchSuffixes.Select(s => stem + s)).Select(f => Path.Combine(netsDir, f))
+            .FirstOrDefault(File.Exists);
+    }
 
     public static IReadOnlySet<string> ParseMetricList(string spec)
     {
@@ -131,11 +148,12 @@ public static class Evaluator
                     var model = MetricNetwork.Create(x.net);
                     loaded.Add((x.net, x.metrics, model));
                     var rep = model.LoadWeights(x.path);
+                    if (!TorchSetup.IsCpu(options.Device)) model.to(options.Device!);
                     string unused = rep.Unexpected.Count == 0 ? ""
                         : $" ({rep.Unexpected.Count} unused, e.g. {rep.Unexpected[0]})";
                     log?.WriteLine($"{x.net}: {rep.Loaded} tensors from {x.path}{unused}");
                 }
-            var work = new Scoring(truth, idx, sets, options.Metrics, loaded, clip, cached);
+            var work = new Scoring(truth, idx, sets, options.Metrics, loaded, clip, cached, options.Device ?? CPU);
             work.Run(options.BatchSize);
             if (fingerprint is not null && cached is null)
             {
@@ -161,15 +179,16 @@ public static class Evaluator
         {
             var needed = metrics.Where(want.Contains).ToArray();
             if (needed.Length == 0) continue;
-            string? path = options.NetsDir == null ? null : Path.Combine(options.NetsDir, file);
-            if (path != null && File.Exists(path)) { nets.Add((net, path, needed)); report.Networks[net] = path; }
+            string? path = options.NetsDir == null ? null : FindNetworkFile(options.NetsDir, file);
+            if (path != null) { nets.Add((net, path, needed)); report.Networks[net] = path; }
             else
             {
                 report.Networks[net] = null;
                 foreach (var m in needed)
                     report.Skipped[m] =
-                        options.NetsDir == null ? $"no metric-network folder given (needs {file})"
-                            : $"{file} not found in {options.NetsDir}";
+                        options.NetsDir == null ? $"no metric-network folder given (needs {file})" : $"{file} (or a " +
+                        $"PyTorch {Path.GetFileNameWithoutExtension(file)}.pth/.pth.tar/.pt/.bin) not found in " +
+                        $"{options.NetsDir}";
             }
         }
         IImageEmbedder? clip = null;
@@ -200,6 +219,7 @@ public static class Evaluator
         readonly bool _truthCached;
         readonly List<(string net, string[] metrics, MetricNetwork model)> loaded;
         readonly IImageEmbedder? clip;
+        readonly Device _device;
         readonly int _n;
         readonly Dictionary<string, FeatureMatrix> _truth;
         readonly List<Dictionary<string, FeatureMatrix>> _pred;
@@ -208,8 +228,9 @@ public static class Evaluator
 
         public Scoring(ImageSet truth, IReadOnlyList<int> idx, IReadOnlyList<ImagePairs> sets,
             IReadOnlySet<string> want, List<(string net, string[] metrics, MetricNetwork model)> loaded,
-            IImageEmbedder? clip, Dictionary<string, FeatureMatrix>? cachedTruth)
+            IImageEmbedder? clip, Dictionary<string, FeatureMatrix>? cachedTruth, Device device)
         {
+            _device = device;
             truthImages = truth; this.idx = idx;
             this.sets = sets; this.want = want; this.loaded = loaded; this.clip = clip;
             _n = idx.Count;
@@ -268,7 +289,7 @@ public static class Evaluator
             foreach (var (_, metrics, model) in loaded)
             {
                 using var scope = NewDisposeScope();
-                var f = model.Extract(model.Preprocess(Batch(images, model.InputSize)));
+                var f = model.Extract(model.Preprocess(Batch(images, model.InputSize)).to(_device));
                 foreach (var m in metrics) Store(into, m, _n, start, f[NodeFor(m)]);
             }
             if (clip != null)
@@ -327,6 +348,6 @@ public static class Evaluator
                 $"{metric}: {n}×{dims} features exceed one array");
             feats[metric] = m = new FeatureMatrix(n, (int)dims);
         }
-        m.SetRows(start, batch);
+        m.SetRows(start, batch.cpu());
     }
 }

@@ -25,8 +25,9 @@ public static class LayerAnalysis
     /// </summary>
     public static LayerAnalysisResult Run(int layerCount, Func<int, Tensor> loadLayer,
         IReadOnlyDictionary<string, Tensor> roiGroups,
-        IReadOnlyList<string>? layerNames = null, IProgress<int>? progress = null)
+        IReadOnlyList<string>? layerNames = null, IProgress<int>? progress = null, Device? device = null)
     {
+        device ??= CPU;
         if (layerCount == 0) throw new ArgumentException("layer analysis needs at least one layer");
         if (roiGroups.Count == 0) throw new ArgumentException("layer analysis needs at least one ROI group");
         var names = layerNames?.ToArray() ?? Enumerable.Range(0, layerCount).Select(i => $"layer {i}").ToArray();
@@ -47,7 +48,7 @@ public static class LayerAnalysis
                 var x = loadLayer(i);
                 if (x.shape[0] != n) throw new ArgumentException(
                     $"layer {names[i]} has {x.shape[0]} samples, expected {n}");
-                var (g, rowSums, d) = Gram(x);
+                var (g, rowSums, d) = Gram(x, device);
                 layerRdms[i] = RdmUpper(g, rowSums, d);
                 grams[i] = DoubleCentre(g).MoveToOuterDisposeScope();
                 progress?.Report(i + 1);
@@ -55,7 +56,7 @@ public static class LayerAnalysis
             var roiRdms = rois.Select(r =>
             {
                 using var s = NewDisposeScope();
-                var (g, rs, d) = Gram(roiGroups[r]);
+                var (g, rs, d) = Gram(roiGroups[r], device);
                 return RdmUpper(g, rs, d);
             }).ToArray();
 
@@ -79,22 +80,24 @@ public static class LayerAnalysis
 
     /// <summary>G = X Xᵀ (float64, accumulated over column chunks so a float32 layer is never copied whole) and row
     /// sums.</summary>
-    static (Tensor gram, double[] rowSums, long dims) Gram(Tensor x)
+    /// <summary>X·Xᵀ and the row sums in float64, accumulated on <paramref name="device"/>, returned on the
+    /// CPU.</summary>
+    static (Tensor gram, double[] rowSums, long dims) Gram(Tensor x, Device device)
     {
         long n = x.shape[0];
         var flat = x.reshape(n, -1);
         long d = flat.shape[1];
         const long chunk = 8192;
-        var g = zeros(n, n, ScalarType.Float64);
-        var sums = zeros(n, ScalarType.Float64);
+        var g = zeros(n, n, ScalarType.Float64, device: device);
+        var sums = zeros(n, ScalarType.Float64, device: device);
         for (long c = 0; c < d; c += chunk)
         {
             using var scope = NewDisposeScope();
-            var block = flat.narrow(1, c, Math.Min(chunk, d - c)).to_type(ScalarType.Float64);
+            var block = flat.narrow(1, c, Math.Min(chunk, d - c)).to(ScalarType.Float64, device);
             g.add_(torch.mm(block, block.t()));
             sums.add_(block.sum(1));
         }
-        return (g, sums.data<double>().ToArray(), d);
+        return (g.cpu(), sums.cpu().data<double>().ToArray(), d);
     }
 
     /// <summary>Upper triangle (k = 1, row-major) of 1 − Pearson between rows, from the raw Gram matrix.</summary>

@@ -60,7 +60,7 @@ public static partial class LayerAnalysisRunner
     }
 
     public static LayerAnalysisResult Run(string featPath, string dataRoot, int subject, string split,
-        TextWriter? log = null)
+        TextWriter? log = null, Device? device = null)
     {
         var layers = HiddenStateKeys(featPath);
         var nsd = NsdSubject.Open(dataRoot, subject);
@@ -83,7 +83,7 @@ public static partial class LayerAnalysisRunner
                 $"({string.Join(", ", groups.Select(g => $"{g.Key} {g.Value.shape[1]}"))}), {samples} samples");
             using var bar = new ProgressBar("analyze-layers", layers.Count, "layer");
             var result = LayerAnalysis.Run(layers.Count, i => FeatureFile.Read(featPath, layers[i].key),
-                groups, layers.Select(l => $"layer {l.layer}").ToList(), new BarProgress(bar));
+                groups, layers.Select(l => $"layer {l.layer}").ToList(), new BarProgress(bar), device);
             foreach (var g in groups.Values) g.Dispose();
             return result;
         }

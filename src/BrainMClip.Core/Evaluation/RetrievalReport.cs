@@ -9,7 +9,8 @@ public static class RetrievalReport
 {
     /// <summary>Retrieval of every stream in PRED against the test features (the JSON `brainmclip retrieve`
     /// prints).</summary>
-    public static JsonObject Compute(string predPath, string featuresPath, int loops, int batch, long seed)
+    public static JsonObject Compute(string predPath, string featuresPath, int loops, int batch, long seed,
+        TorchSharp.torch.Device? device = null)
     {
         var predicted = Predictions.Contents(predPath);
         var featHeader = FeatureFile.ReadHeader(featuresPath);
@@ -27,7 +28,8 @@ public static class RetrievalReport
                     $"{predPath} has {p.shape[0]} '{stream}' rows but {featuresPath} has {y.shape[0]}: features must " +
                         $"be " +
                     "of the same split, in the same order");
-            root[stream] = Retrieval.Compute(p, y, loops, batch, seed).ToJson();
+            using var onDevice = TorchSetup.IsCpu(device) ? null : p.to(device!);
+            root[stream] = Retrieval.Compute(onDevice ?? p, y, loops, batch, seed).ToJson();
         }
         if (root.Count == 0)
             throw new UserInputException($"{predPath}: holds neither 'semantic' nor 'detail' predictions");

@@ -85,8 +85,8 @@ public sealed class ClipVisionModel : nn.Module
     public Device Device => visual_projection.weight!.device;
 
     /// <summary>
-    /// Loads an HF folder: <c>config.json</c> + <c>model.safetensors</c> (CLIPVisionModelWithProjection, or a full
-    /// CLIPModel whose text tower is ignored). Half-precision weights are converted to float32.
+    /// Loads an HF folder: <c>config.json</c> + weights (<see cref="WeightFiles"/>; CLIPVisionModelWithProjection,
+    /// or a full CLIPModel whose text tower is ignored). Half-precision weights are converted to float32.
     /// </summary>
     public static ClipVisionModel FromPretrained(string folder, Device? device = null)
     {
@@ -127,31 +127,42 @@ public sealed class ClipVisionModel : nn.Module
         catch (OverflowException) { return long.MaxValue; }
     }
 
-    /// <summary><c>model.safetensors</c>, or the files listed by a sharded checkpoint's
-    /// <c>model.safetensors.index.json</c>.</summary>
+    /// <summary>
+    /// The weight files of a Hugging Face folder, in the order Hugging Face prefers them: <c>model.safetensors</c>,
+    /// a sharded <c>model.safetensors.index.json</c>, <c>pytorch_model.bin</c>, a sharded
+    /// <c>pytorch_model.bin.index.json</c>.
+    /// </summary>
     static IReadOnlyList<string> WeightFiles(string folder)
     {
-        string single = Path.Combine(folder, "model.safetensors");
-        if (File.Exists(single)) return [single];
-        string index = Path.Combine(folder, "model.safetensors.index.json");
-        if (File.Exists(index))
+        foreach (var (single, index) in new[]
+                 {
+                     ("model.safetensors", "model.safetensors.index.json"),
+                     ("pytorch_model.bin", "pytorch_model.bin.index.json"),
+                 })
         {
-            try
-            {
-                var map = System.Text.Json.Nodes.JsonNode.Parse(
-                    File.ReadAllText(index))?["weight_map"] as System.Text.Json.Nodes.JsonObject
-                          ?? throw new UserInputException($"{index}: no 'weight_map' object");
-                return map.Select(kv => Path.Combine(folder, kv.Value!.GetValue<string>())).Distinct()
-                    .Order(StringComparer.Ordinal).ToList();
-            }
-            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException)
-            {
-                throw new UserInputException($"{index}: malformed index ({e.Message})");
-            }
+            if (File.Exists(Path.Combine(folder, single))) return [Path.Combine(folder, single)];
+            if (File.Exists(Path.Combine(folder, index))) return ShardFiles(folder, Path.Combine(folder, index));
         }
         throw new UserInputException(
-            $"{single}: CLIP weights not found (expected a Hugging Face folder with model.safetensors or " +
-            $"model.safetensors.index.json; convert a pytorch_model.bin with the safetensors convert script)");
+            $"{Path.Combine(folder, "model.safetensors")}: CLIP weights not found (expected a Hugging Face folder " +
+            $"with model.safetensors, pytorch_model.bin or a sharded *.index.json of either)");
+    }
+
+    /// <summary>The distinct files a sharded checkpoint's index lists in its weight_map.</summary>
+    static IReadOnlyList<string> ShardFiles(string folder, string index)
+    {
+        try
+        {
+            var map = System.Text.Json.Nodes.JsonNode.Parse(
+                File.ReadAllText(index))?["weight_map"] as System.Text.Json.Nodes.JsonObject
+                      ?? throw new UserInputException($"{index}: no 'weight_map' object");
+            return map.Select(kv => Path.Combine(folder, kv.Value!.GetValue<string>())).Distinct()
+                .Order(StringComparer.Ordinal).ToList();
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException)
+        {
+            throw new UserInputException($"{index}: malformed index ({e.Message})");
+        }
     }
 
     /// <summary>Keys in a checkpoint that are not part of the vision tower and are skipped on purpose.</summary>
@@ -161,8 +172,9 @@ public sealed class ClipVisionModel : nn.Module
         key == "logit_scale" || key.EndsWith("position_ids", StringComparison.Ordinal);
 
     /// <summary>
-    /// Copies weights from safetensors file(s), failing on any missing, unexpected or wrongly shaped key (all problems
-    /// are listed, each naming the key). Half-precision tensors are converted to the parameters' float32.
+    /// Copies weights from safetensors or PyTorch file(s), failing on any missing, unexpected or wrongly shaped key
+    /// (all problems are listed, each naming the key). Half-precision tensors are converted to the parameters'
+    /// float32.
     /// </summary>
     public void LoadSafeTensors(IReadOnlyList<string> paths) =>
         StateDictLoader.LoadFiles(this, paths,

@@ -15,6 +15,8 @@ public sealed record FeatureExtractionOptions
     public required string Input { get; init; }
     /// <summary>HDF5 dataset name (default "images").</summary>
     public string? Dataset { get; init; }
+    /// <summary>A 1-D .npy of 0-based row ids: only those input rows, in that order (null = every row).</summary>
+    public string? Rows { get; init; }
     public required string Output { get; init; }
     /// <summary>"a-b" hidden-state range for CLIP-Detail; null = the model's default (11-20 for 24 layers, scaled
     /// otherwise).</summary>
@@ -59,7 +61,8 @@ public static class FeatureExtractor
         var clock = Stopwatch.StartNew();
         Validate(o);
 
-        using var source = ImageSources.Open(o.Input, o.Dataset); // cheap checks of the input before loading the model
+        // Cheap checks of the input (and the row ids) before loading the model.
+        using var source = ImageSources.Open(o.Input, o.Dataset, o.Rows);
         using var model = ClipVisionModel.FromPretrained(o.Checkpoint, o.Device);
         var cfg = model.Config;
         var processor = ClipImageProcessor.FromFolder(o.Checkpoint);

@@ -21,9 +21,51 @@ public static class ImageSources
     /// <summary>
     /// <paramref name="spec"/> is an image folder, a single image file, a stimulus <c>.npy</c> (N,H,W,3; uint8 or
     /// 0–255 floats), an HDF5 file (N,3,H,W in [0,1]; dataset from <paramref name="dataset"/> or <c>file.hdf5:name</c>,
-    /// default "images"), or a safetensors file with already normalised <c>pixel_values</c>.
+    /// default "images"; or (N,H,W,3) uint8 such as NSD's <c>nsd_stimuli.hdf5:imgBrick</c>), or a safetensors file
+    /// with already normalised <c>pixel_values</c>. With <paramref name="rows"/> (a row-id .npy, see
+    /// <see cref="ReadRowIds"/>) only those rows are read, in that order.
     /// </summary>
-    public static IImageSource Open(string spec, string? dataset = null)
+    public static IImageSource Open(string spec, string? dataset = null, string? rows = null)
+    {
+        if (rows is null) return OpenFile(spec, dataset);
+        var ids = ReadRowIds(rows);
+        var source = OpenFile(spec, dataset);
+        try
+        {
+            for (int i = 0; i < ids.Length; i++)
+                if (ids[i] < 0 || ids[i] >= source.Count)
+                    throw new UserInputException(
+                        $"{rows}: row id {ids[i]} at position {i} is outside the {source.Count} images of " +
+                        $"{source.Description} (expected 0-based ids 0..{source.Count - 1})");
+            return new RowSelection(source, ids, Path.GetFullPath(rows));
+        }
+        catch
+        {
+            source.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A row-id file: a 1-D .npy of 0-based integer ids (int64 as NSD's nsdid files; int32 too).</summary>
+    public static long[] ReadRowIds(string path)
+    {
+        UserInputException.RequireFile(path, "row ids (.npy of 0-based int64 ids)");
+        var a = Npy.Read(path);
+        if (a.Shape.Length != 1 || a.Shape[0] == 0)
+            throw new UserInputException(
+                $"{path}: row ids have shape ({string.Join(", ", a.Shape)}); expected a non-empty 1-D array of " +
+                $"0-based image ids");
+        return a.DType switch
+        {
+            NpyDType.Int64 => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(a.Data).ToArray(),
+            NpyDType.Int32 => Array.ConvertAll(
+                System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(a.Data).ToArray(), v => (long)v),
+            _ => throw new UserInputException(
+                $"{path}: row ids have dtype {a.DType}; expected int64 (0-based image ids, as NSD's nsdid files)"),
+        };
+    }
+
+    static IImageSource OpenFile(string spec, string? dataset)
     {
         if (Directory.Exists(spec)) return new FolderSource(spec);
         string path = spec;
@@ -112,41 +154,44 @@ sealed class NpySource : IImageSource
     {
         var rows = Npy.ReadRows(_path, start, count);
         int h = (int)_header.Shape[1], w = (int)_header.Shape[2], per = h * w * 3;
-        var images = new RgbImage[count];
-        if (rows.DType == NpyDType.UInt8)
-            for (int i = 0; i < count; i++) images[i] = new RgbImage(w, h, rows.Data.AsSpan(i * per, per).ToArray());
-        else
+        if (rows.DType == NpyDType.UInt8) return Decode(rows.Data, count, h, w, processor);
+        var f = rows.ToFloat32();
+        var px = new byte[checked(per * count)];
+        for (int j = 0; j < px.Length; j++)
         {
-            var f = rows.ToFloat32();
-            for (int i = 0; i < count; i++)
-            {
-                var px = new byte[per];
-                for (int j = 0; j < per; j++)
-                {
-                    float v = f[i * per + j];
-                    if (!(v >= -0.5f && v < 255.5f))
-                        throw new UserInputException(
-                            $"{_path}: image {start + i} has value {v}; expected 0–255 (uint8 or floats holding " +
-                            $"0–255)");
-                    px[j] = (byte)Math.Round(v, MidpointRounding.AwayFromZero);
-                }
-                images[i] = new RgbImage(w, h, px);
-            }
+            float v = f[j];
+            if (!(v >= -0.5f && v < 255.5f))
+                throw new UserInputException(
+                    $"{_path}: image {start + j / per} has value {v}; expected 0–255 (uint8 or floats holding 0–255)");
+            px[j] = (byte)Math.Round(v, MidpointRounding.AwayFromZero);
         }
+        return Decode(px, count, h, w, processor);
+    }
+
+    /// <summary>Channels-last uint8 rows (count, h, w, 3) → RGB images → normalised pixels.</summary>
+    internal static Tensor Decode(byte[] data, int count, int h, int w, ClipImageProcessor processor)
+    {
+        int per = h * w * 3;
+        var images = new RgbImage[count];
+        for (int i = 0; i < count; i++) images[i] = new RgbImage(w, h, data.AsSpan(i * per, per).ToArray());
         return processor.Preprocess(images);
     }
 
     public void Dispose() { }
 }
 
-/// <summary>HDF5 image datasets such as MindEye's <c>coco_images_224_float16.hdf5</c>: (N, 3, H, W) in [0,
-/// 1].</summary>
+/// <summary>
+/// HDF5 image datasets: channels-first (N, 3, H, W) in [0, 1] such as MindEye's <c>coco_images_224_float16.hdf5</c>,
+/// or channels-last uint8 (N, H, W, 3) such as NSD's <c>nsd_stimuli.hdf5:imgBrick</c>. Channels-last rows are decoded
+/// to the same RGB images a stimulus .npy gives, so both go through one preprocessing path.
+/// </summary>
 sealed class Hdf5Source : IImageSource
 {
     readonly string _path, _name;
     readonly Hdf5File _file;
     readonly Hdf5Dataset _ds;
     readonly ulong[] _dims;
+    readonly bool _channelsLast;
     public long Count => (long)_dims[0];
     public string Description => $"hdf5:{_path}:{_name}";
 
@@ -160,12 +205,19 @@ sealed class Hdf5Source : IImageSource
         {
             _ds = _file.Dataset(dataset);
             _dims = _ds.Dims;
-            if (_dims.Length != 4 || _dims[1] != 3 || _dims[0] == 0 || _dims[2] == 0 || _dims[3] == 0
-                || _dims[2] > int.MaxValue || _dims[3] > int.MaxValue)
+            bool isByte = _ds.TypeClass == H5DataTypeClass.FixedPoint && _ds.TypeSize == 1;
+            bool valid = _dims.Length == 4 && _dims.All(d => d > 0 && d <= int.MaxValue);
+            // A dataset with 3 in both places (3x3 images) is read channels-first, as before channels-last existed.
+            _channelsLast = valid && _dims[3] == 3 && _dims[1] != 3;
+            if (!valid || !(_dims[1] == 3 || _channelsLast))
                 throw new UserInputException(
-                    $"{path}:{dataset}: shape ({string.Join(", ", _dims)}); expected (N, 3, H, W) images in [0, 1]");
-            if (!(_ds.TypeClass == H5DataTypeClass.FloatingPoint && _ds.TypeSize is 2 or 4 or 8)
-                && !(_ds.TypeClass == H5DataTypeClass.FixedPoint && _ds.TypeSize == 1))
+                    $"{path}:{dataset}: shape ({string.Join(", ", _dims)}); expected (N, 3, H, W) images in [0, 1] " +
+                    $"or (N, H, W, 3) uint8 images");
+            if (_channelsLast && !isByte)
+                throw new UserInputException(
+                    $"{path}:{dataset}: channels-last (N, H, W, 3) images of type {_ds.TypeClass} of " +
+                    $"{_ds.TypeSize} bytes; expected uint8 (as NSD's imgBrick)");
+            if (!(_ds.TypeClass == H5DataTypeClass.FloatingPoint && _ds.TypeSize is 2 or 4 or 8) && !isByte)
                 throw new UserInputException(
                     $"{path}:{dataset}: element type {_ds.TypeClass} of {_ds.TypeSize} bytes; expected float16/32/64 " +
                     $"in [0, 1] (or uint8 0–255)");
@@ -179,6 +231,8 @@ sealed class Hdf5Source : IImageSource
 
     public Tensor Load(long start, int count, ClipImageProcessor processor)
     {
+        if (_channelsLast)
+            return NpySource.Decode(_ds.ReadRows<byte>(start, count), count, (int)_dims[1], (int)_dims[2], processor);
         long[] shape = [count, (long)_dims[1], (long)_dims[2], (long)_dims[3]];
         using var scope = NewDisposeScope();
         Tensor x = _ds.TypeClass == H5DataTypeClass.FixedPoint
@@ -193,6 +247,33 @@ sealed class Hdf5Source : IImageSource
     }
 
     public void Dispose() => _file.Dispose();
+}
+
+/// <summary>
+/// Chosen rows of another source, in the given order (e.g. one subject's NSD images out of the 73,000 of
+/// <c>nsd_stimuli.hdf5</c>). A batch reads only its rows, one run of consecutive ids at a time, and every image goes
+/// through the source's own per-image preprocessing, so the result equals that of a file holding just those rows.
+/// </summary>
+sealed class RowSelection(IImageSource inner, long[] rows, string rowsPath) : IImageSource
+{
+    public long Count => rows.Length;
+    public string Description => $"{inner.Description} rows:{rowsPath} ({rows.Length})";
+
+    public Tensor Load(long start, int count, ClipImageProcessor processor)
+    {
+        using var scope = NewDisposeScope();
+        var parts = new List<Tensor>();
+        for (int i = 0; i < count;)
+        {
+            int run = 1;
+            while (i + run < count && rows[start + i + run] == rows[start + i] + run) run++;
+            parts.Add(inner.Load(rows[start + i], run, processor));
+            i += run;
+        }
+        return (parts.Count == 1 ? parts[0] : cat(parts, 0)).MoveToOuterDisposeScope();
+    }
+
+    public void Dispose() => inner.Dispose();
 }
 
 /// <summary>Already normalised pixels: a safetensors file with <c>pixel_values</c> (N, 3, S, S).</summary>

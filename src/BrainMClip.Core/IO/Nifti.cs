@@ -57,7 +57,7 @@ public static class Nifti
         _ => 0,
     };
 
-    static UserInputException Bad(string path, string what) => new($"{path}: invalid NIfTI-1 file: {what}");
+    internal static UserInputException Bad(string path, string what) => new($"{path}: invalid NIfTI-1 file: {what}");
 
     public static NiftiVolume Read(string path)
     {
@@ -84,7 +84,7 @@ public static class Nifti
 
     /// <summary>Reads up to <paramref name="count"/> bytes; returns how many were read (fewer only at end of
     /// stream).</summary>
-    static int ReadUpTo(Stream s, byte[] buf, int offset, int count)
+    internal static int ReadUpTo(Stream s, byte[] buf, int offset, int count)
     {
         int total = 0;
         while (total < count)
@@ -96,7 +96,12 @@ public static class Nifti
         return total;
     }
 
-    static NiftiVolume Parse(Stream s, string path, long? compressedLength, long? fileLength)
+    /// <summary>The checked header fields both readers need.</summary>
+    internal sealed record Fields(short[] Dim, NiftiDataType DType, int ElementSize, long VoxOffset, double Slope,
+        double Intercept, bool BigEndian, float[] PixDim);
+
+    /// <summary>Reads and checks the header; <paramref name="series"/> accepts 4-D (X×Y×Z×T) files.</summary>
+    internal static Fields ParseFields(Stream s, string path, bool series)
     {
         var (h, big) = ReadHeader(s, path);
 
@@ -109,7 +114,7 @@ public static class Nifti
 
         var dim = new short[8];
         for (int i = 0; i < 8; i++) dim[i] = I16(40 + 2 * i);
-        CheckDims(path, dim);
+        CheckDims(path, dim, series);
 
         var dtype = (NiftiDataType)I16(70);
         int esize = ElementSize(dtype);
@@ -125,13 +130,23 @@ public static class Nifti
         if (!float.IsFinite(voxOffsetF) || voxOffsetF < HeaderSize || voxOffsetF > 1e9
             || voxOffsetF != Math.Floor(voxOffsetF))
             throw Bad(path, $"vox_offset {voxOffsetF} is invalid (expected a whole number ≥ 348)");
-        long voxOffset = (long)voxOffsetF;
 
         double slope = F32(112), inter = F32(116);
         // NIfTI: slope 0 means "no scaling"; nibabel treats NaN/inf the same way.
         if (slope == 0 || !double.IsFinite(slope)) { slope = 1; inter = 0; }
         if (!double.IsFinite(inter)) inter = 0;
+        return new Fields(dim, dtype, esize, (long)voxOffsetF, slope, inter, big, [F32(80), F32(84), F32(88)]);
+    }
 
+    static NiftiVolume Parse(Stream s, string path, long? compressedLength, long? fileLength)
+    {
+        var f = ParseFields(s, path, series: false);
+        var dim = f.Dim;
+        var dtype = f.DType;
+        int esize = f.ElementSize;
+        long voxOffset = f.VoxOffset;
+        bool big = f.BigEndian;
+        double slope = f.Slope, inter = f.Intercept;
         int nx = dim[1], ny = dim[2], nz = dim[3];
         long count = (long)nx * ny * nz;
         long dataBytes = count * esize;
@@ -156,7 +171,7 @@ public static class Nifti
 
         var values = Decode(raw, dtype, big, nx, ny, nz, slope, inter);
 
-        var pix = new[] { F32(80), F32(84), F32(88) };
+        var pix = f.PixDim;
         return new NiftiVolume
         {
             Path = path,
@@ -190,20 +205,23 @@ public static class Nifti
         return (h, big);
     }
 
-    static void CheckDims(string path, short[] dim)
+    static void CheckDims(string path, short[] dim, bool series)
     {
         int ndim = dim[0];
         if (ndim < 1 || ndim > 7) throw Bad(path, $"dim[0] = {ndim}, expected 1..7");
         for (int i = 1; i <= ndim; i++)
             if (dim[i] < 1) throw Bad(path, $"dim[{i}] = {dim[i]}; every used dimension must be ≥ 1");
         if (ndim < 3) throw Bad(path, $"a 3-D volume is expected but dim[0] = {ndim}");
-        for (int i = 4; i <= ndim; i++)
+        if (series && ndim < 4) throw Bad(path, $"a 4-D series (X×Y×Z×T) is expected but dim[0] = {ndim}");
+        for (int i = series ? 5 : 4; i <= ndim; i++)
             if (dim[i] != 1)
-                throw Bad(path, $"a 3-D volume is expected but the file is {ndim}-D with dim[{i}] = {dim[i]}");
+                throw Bad(path, series
+                    ? $"a 4-D series is expected but the file is {ndim}-D with dim[{i}] = {dim[i]}"
+                    : $"a 3-D volume is expected but the file is {ndim}-D with dim[{i}] = {dim[i]}");
     }
 
     /// <summary>Skips the header extensions between the header and vox_offset; they must really be there.</summary>
-    static void SkipExtensions(Stream s, string path, long voxOffset)
+    internal static void SkipExtensions(Stream s, string path, long voxOffset)
     {
         long skip = voxOffset - HeaderSize;
         var scratch = new byte[Math.Max(1, Math.Min(skip, 1 << 16))];
@@ -280,7 +298,7 @@ public static class Nifti
         return values;
     }
 
-    static void SwapBytes(byte[] raw, int esize)
+    internal static void SwapBytes(byte[] raw, int esize)
     {
         switch (esize)
         {
@@ -343,11 +361,73 @@ public static class Nifti
         int esize = ElementSize(dtype);
         if (esize == 0) throw new ArgumentException($"unsupported datatype {dtype}");
 
+        var h = BuildHeader(nx, ny, nz, 1, dtype, voxelSize);
+
+        var data = new byte[count * esize];
+        var ds = data.AsSpan();
+        int dst = 0;
+        for (int z = 0; z < nz; z++)
+            for (int y = 0; y < ny; y++)
+                for (int x = 0; x < nx; x++, dst++)
+                    WriteValue(ds, dst, dtype, values[(int)(((long)x * ny + y) * nz + z)]);
+
+        bool gz = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase);
+        AtomicFile.Write(path, s =>
+        {
+            if (gz)
+            {
+                using var z = new GZipStream(s, CompressionLevel.Optimal, leaveOpen: true);
+                z.Write(h); z.Write(data);
+            }
+            else { s.Write(h); s.Write(data); }
+        });
+    }
+
+    /// <summary>
+    /// Writes a little-endian 4-D NIfTI-1 series (X×Y×Z×T) atomically, gzip-compressed when the name ends in
+    /// <c>.gz</c>, one volume at a time: <paramref name="volume"/>(t) returns volume t in C order over [x,y,z].
+    /// </summary>
+    public static void WriteSeries(string path, int[] shape, int volumes, Func<int, double[]> volume,
+        NiftiDataType dtype, float voxelSize = 1.8f)
+    {
+        if (shape.Length != 3 || shape.Any(d => d < 1 || d > short.MaxValue) || volumes < 1
+            || volumes > short.MaxValue)
+            throw new ArgumentException("shape must be [nx, ny, nz] and volumes 1..32767", nameof(shape));
+        int nx = shape[0], ny = shape[1], nz = shape[2], esize = ElementSize(dtype);
+        var h = BuildHeader(nx, ny, nz, volumes, dtype, voxelSize);
+        var data = new byte[(long)nx * ny * nz * esize];
+        bool gz = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase);
+        AtomicFile.Write(path, s =>
+        {
+            using var z = gz ? new GZipStream(s, CompressionLevel.Fastest, leaveOpen: true) : null;
+            Stream o = (Stream?)z ?? s;
+            o.Write(h);
+            for (int t = 0; t < volumes; t++)
+            {
+                var values = volume(t);
+                if (values.Length != data.Length / esize)
+                    throw new ArgumentException(
+                        $"volume {t} has {values.Length} values; shape needs {data.Length / esize}");
+                int dst = 0;
+                for (int zz = 0; zz < nz; zz++)
+                    for (int y = 0; y < ny; y++)
+                        for (int x = 0; x < nx; x++, dst++)
+                            WriteValue(data, dst, dtype, values[(x * ny + y) * nz + zz]);
+                o.Write(data);
+            }
+        });
+    }
+
+    /// <summary>A little-endian NIfTI-1 header (plus the empty extension flag) for X×Y×Z(×T) data, unscaled, with an
+    /// affine of voxel size <paramref name="voxelSize"/> as both qform and sform.</summary>
+    static byte[] BuildHeader(int nx, int ny, int nz, int nt, NiftiDataType dtype, float voxelSize)
+    {
+        int esize = ElementSize(dtype);
         var h = new byte[352]; // header + 4-byte extension flag (all zero: no extensions)
         var hs = h.AsSpan();
         BinaryPrimitives.WriteInt32LittleEndian(hs, HeaderSize);
         h[38] = (byte)'r'; // regular = 'r' (Analyze legacy field; nibabel writes it too)
-        short[] dim = [3, (short)nx, (short)ny, (short)nz, 1, 1, 1, 1];
+        short[] dim = [(short)(nt > 1 ? 4 : 3), (short)nx, (short)ny, (short)nz, (short)nt, 1, 1, 1];
         for (int i = 0; i < 8; i++) BinaryPrimitives.WriteInt16LittleEndian(hs[(40 + 2 * i)..], dim[i]);
         BinaryPrimitives.WriteInt16LittleEndian(hs[70..], (short)dtype);
         BinaryPrimitives.WriteInt16LittleEndian(hs[72..], (short)(8 * esize));
@@ -370,24 +450,7 @@ public static class Nifti
         for (int i = 0; i < 12; i++) BinaryPrimitives.WriteSingleLittleEndian(hs[(280 + 4 * i)..], srow[i]);
         "n+1\0"u8.CopyTo(hs[344..]);
 
-        var data = new byte[count * esize];
-        var ds = data.AsSpan();
-        int dst = 0;
-        for (int z = 0; z < nz; z++)
-            for (int y = 0; y < ny; y++)
-                for (int x = 0; x < nx; x++, dst++)
-                    WriteValue(ds, dst, dtype, values[(int)(((long)x * ny + y) * nz + z)]);
-
-        bool gz = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase);
-        AtomicFile.Write(path, s =>
-        {
-            if (gz)
-            {
-                using var z = new GZipStream(s, CompressionLevel.Optimal, leaveOpen: true);
-                z.Write(h); z.Write(data);
-            }
-            else { s.Write(h); s.Write(data); }
-        });
+        return h;
     }
 
     static void WriteValue(Span<byte> d, int i, NiftiDataType t, double v)

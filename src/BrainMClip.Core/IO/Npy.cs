@@ -241,12 +241,10 @@ public static class Npy
         return new NpyArray { DType = h.DType, Shape = shape, Data = data };
     }
 
-    /// <summary>Writes a version 1.0 file (2.0 if the header needs it), atomically.</summary>
-    public static void Write(string path, NpyDType dtype, long[] shape, ReadOnlySpan<byte> data)
+    /// <summary>The header bytes of a version 1.0 (2.0 if needed) C-order file, for writers that stream the
+    /// data after it.</summary>
+    public static byte[] Header(NpyDType dtype, long[] shape)
     {
-        long count = shape.Aggregate(1L, (a, b) => a * b);
-        if (data.Length != count * ElementSize(dtype))
-            throw new ArgumentException($"data has {data.Length} bytes; shape needs {count * ElementSize(dtype)}");
         string shapeStr = shape.Length == 1 ? $"({shape[0]},)" : $"({string.Join(", ", shape)})";
         string dict = $"{{'descr': '{DescrOf(dtype)}', 'fortran_order': False, 'shape': {shapeStr}, }}";
         int version = dict.Length + 11 > ushort.MaxValue ? 2 : 1;
@@ -264,7 +262,16 @@ public static class Npy
         }
         else { var b = new byte[4]; BinaryPrimitives.WriteUInt32LittleEndian(b, (uint)headerText.Length); ms.Write(b); }
         ms.Write(Encoding.Latin1.GetBytes(headerText));
-        var head = ms.ToArray();
+        return ms.ToArray();
+    }
+
+    /// <summary>Writes a version 1.0 file (2.0 if the header needs it), atomically.</summary>
+    public static void Write(string path, NpyDType dtype, long[] shape, ReadOnlySpan<byte> data)
+    {
+        long count = shape.Aggregate(1L, (a, b) => a * b);
+        if (data.Length != count * ElementSize(dtype))
+            throw new ArgumentException($"data has {data.Length} bytes; shape needs {count * ElementSize(dtype)}");
+        var head = Header(dtype, shape);
         var payload = data.ToArray();
         AtomicFile.Write(path, s => { s.Write(head); s.Write(payload); });
     }

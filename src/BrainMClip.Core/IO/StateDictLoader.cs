@@ -20,6 +20,8 @@ public sealed record StateDictOptions
     public Func<string, bool>? Ignored { get; init; }
     /// <summary>Report source keys the module does not use instead of failing on them.</summary>
     public bool AllowUnexpected { get; init; }
+    /// <summary>When every source key starts with "module." (a DataParallel model's state dict), strip it.</summary>
+    public bool StripDataParallelPrefix { get; init; }
     /// <summary>What the source must match, for the error message ("does not match {What}").</summary>
     public string What { get; init; } = "the model";
 }
@@ -28,8 +30,8 @@ public sealed record StateDictOptions
 /// The one strict loader of weights into a module: every module key must be present (unless optional) with exactly
 /// the module's shape and a floating dtype where the module's is floating, and no source key may be left over
 /// (unless ignored or allowed); all problems are listed, each naming its key. Values are cast to the module's dtype.
-/// Files are streamed: their headers are checked first, then tensors are read one at a time, so a large checkpoint
-/// never sits in memory whole.
+/// Safetensors files are streamed: their headers are checked first, then tensors are read one at a time, so a large
+/// checkpoint never sits in memory whole. PyTorch checkpoints (.bin, .pth) are unpickled whole first.
 /// </summary>
 public static class StateDictLoader
 {
@@ -38,22 +40,51 @@ public static class StateDictLoader
 
     sealed record Source(string Key, string Origin, long[] Shape, bool Floating, string DType, Func<Tensor> Read);
 
-    /// <summary>Loads safetensors file(s) (one checkpoint, possibly sharded) into <paramref name="module"/>.</summary>
+    /// <summary>
+    /// Loads weight file(s) (one checkpoint, possibly sharded) into <paramref name="module"/>: safetensors, or
+    /// PyTorch zip checkpoints (<see cref="TorchCheckpoint"/>), told apart by their first bytes. Both give the same
+    /// tensors: a file's values cast to the module's dtype.
+    /// </summary>
     public static LoadReport LoadFiles(nn.Module module, IReadOnlyList<string> paths, StateDictOptions? options = null)
     {
         options ??= new StateDictOptions();
         var entries = new List<Source>();
-        foreach (var path in paths)
-            foreach (var (key, e) in SafeTensors.ReadHeader(path).Entries)
-                entries.Add(new Source(key, path, e.Shape, e.DType is "F32" or "F16" or "BF16" or "F64", e.DType,
-                    () => SafeTensors.LoadTensor(path, key)));
-        string where = paths.Count == 1 ? paths[0] : Path.GetDirectoryName(paths[0]) + " (sharded checkpoint)";
-        return Load(module, entries, where, options);
+        var owned = new List<Tensor>();
+        try
+        {
+            foreach (var path in paths)
+            {
+                if (TorchCheckpoint.Kind(path) == WeightFileKind.SafeTensors)
+                {
+                    foreach (var (key, e) in SafeTensors.ReadHeader(path).Entries)
+                        entries.Add(new Source(key, path, e.Shape, e.DType is "F32" or "F16" or "BF16" or "F64",
+                            e.DType, () => SafeTensors.LoadTensor(path, key)));
+                    continue;
+                }
+                var tensors = TorchCheckpoint.ReadStateDict(path);
+                owned.AddRange(tensors.Values);
+                entries.AddRange(tensors.Select(kv => new Source(kv.Key, path, kv.Value.shape,
+                    kv.Value.is_floating_point(), kv.Value.dtype.ToString(), () => kv.Value)));
+            }
+            if (options.StripDataParallelPrefix
+                && entries.All(e => e.Key.StartsWith("module." + options.Prefix, StringComparison.Ordinal)))
+                options = options with { Prefix = "module." + options.Prefix };
+            string where = paths.Count == 1 ? paths[0] : Path.GetDirectoryName(paths[0]) + " (sharded checkpoint)";
+            return Load(module, entries, where, options);
+        }
+        finally
+        {
+            foreach (var t in owned) t.Dispose();
+        }
     }
 
-    /// <summary>Loads a torchvision-style file: absent optional keys are skipped, extra keys are reported.</summary>
+    /// <summary>
+    /// Loads a torchvision-style file: absent optional keys are skipped, extra keys are reported, and a "module."
+    /// prefix on every key (saved from DataParallel, as torch hub's .pth.tar files often are) is stripped.
+    /// </summary>
     public static LoadReport LoadFile(nn.Module module, string path, Func<string, bool> optional) =>
-        LoadFiles(module, [path], new StateDictOptions { Optional = optional, AllowUnexpected = true });
+        LoadFiles(module, [path],
+            new StateDictOptions { Optional = optional, AllowUnexpected = true, StripDataParallelPrefix = true });
 
     /// <summary>Loads tensors already in memory (e.g. a training checkpoint); they are copied, not disposed.</summary>
     public static LoadReport Load(nn.Module module, IReadOnlyDictionary<string, Tensor> tensors, string sourceName,

@@ -42,7 +42,7 @@ public static class Losses
     {
         using var scope = NewDisposeScope();
         var logits = F.linear(preds, targets) / temperature;
-        var probs = mix.Targets();
+        var probs = mix.Targets().to(logits.device);
         var loss1 = -(logits.log_softmax(-1) * probs).sum(-1).mean();
         var loss2 = -(logits.t().log_softmax(-1) * probs.t()).sum(-1).mean();
         return ((loss1 + loss2) / 2).MoveToOuterDisposeScope();

@@ -40,6 +40,29 @@ public static class Retrieval
         long seed = 42) =>
         Run(predictions, truth, loops, batch, seed).PerSample;
 
+    /// <summary>
+    /// How often each of <paramref name="n"/> test samples is drawn by the loops of <see cref="PerSample"/> with these
+    /// settings: the same for every model scored with the same seed (the draws do not depend on the predictions), so
+    /// a per-sample hit rate times this count is the sample's hit count.
+    /// </summary>
+    public static int[] Draws(long n, int loops = 30, int batch = 300, long seed = 42)
+    {
+        if (loops < 1 || batch < 2 || n < 2)
+            throw new UserInputException($"retrieval draws: n {n}, loops {loops}, batch {batch} (expected >= 2, 1, 2)");
+        using var scope = NewDisposeScope();
+        int size = (int)Math.Min(batch, n);
+        int nLoops = n <= batch ? 1 : loops;
+        using var gen = new Generator((ulong)seed);
+        var drawn = new int[n];
+        for (int loop = 0; loop < nLoops; loop++)
+            foreach (long i in Draw(n, size, gen).data<long>()) drawn[i]++;
+        return drawn;
+    }
+
+    /// <summary>One loop's sample indices (Run and Draws must consume the generator identically).</summary>
+    static Tensor Draw(long n, int size, Generator gen) =>
+        n <= size ? arange(n) : randperm(n, generator: gen).narrow(0, 0, size);
+
     static (RetrievalResult Result, PerSampleRetrieval PerSample) Run(Tensor predictions, Tensor truth, int loops,
         int batch, long seed)
     {
@@ -58,8 +81,10 @@ public static class Retrieval
 
         using var scope = NewDisposeScope();
         using var _ = no_grad();
+        // Computed on the predictions' device; the draws come from a CPU generator (the same on every device).
+        var device = predictions.device;
         var p = F.normalize(predictions.flatten(1).to_type(ScalarType.Float32), dim: -1);
-        var y = F.normalize(truth.flatten(1).to_type(ScalarType.Float32), dim: -1);
+        var y = F.normalize(truth.flatten(1).to(ScalarType.Float32, device), dim: -1);
         int size = (int)Math.Min(batch, n);
         int nLoops = n <= batch ? 1 : loops;
         using var gen = new Generator((ulong)seed);
@@ -68,13 +93,14 @@ public static class Retrieval
         for (int loop = 0; loop < nLoops; loop++)
         {
             using var inner = NewDisposeScope();
-            var idx = n <= batch ? arange(n) : randperm(n, generator: gen).narrow(0, 0, size);
-            var ps = p.index_select(0, idx);
-            var ys = y.index_select(0, idx);
+            var idx = Draw(n, size, gen);
+            var idxOn = idx.to(device);
+            var ps = p.index_select(0, idxOn);
+            var ys = y.index_select(0, idxOn);
             var sim = F.linear(ys, ps);                 // sim[i, j] = cos(image i, prediction j)
-            var diag = arange(size);
-            var hitI = sim.argmax(1).eq(diag).to_type(ScalarType.Float64);
-            var hitB = sim.argmax(0).eq(diag).to_type(ScalarType.Float64);
+            var diag = arange(size, device: device);
+            var hitI = sim.argmax(1).eq(diag).to_type(ScalarType.Float64).cpu();
+            var hitB = sim.argmax(0).eq(diag).to_type(ScalarType.Float64).cpu();
             i2b += hitI.mean().item<double>();
             b2i += hitB.mean().item<double>();
             var rows = idx.data<long>().ToArray();

@@ -22,7 +22,9 @@ public sealed class SeededDropout : Module<Tensor, Tensor>
     {
         if (!training || _p == 0) return x.alias();
         using var scope = NewDisposeScope();
-        var keep = rand(x.shape, generator: _rng.Generator, dtype: x.dtype, device: x.device).ge(_p);
+        // The run's generator is a CPU generator (its state travels in the checkpoints): draw there, then move, so the
+        // mask is the same on every device.
+        var keep = rand(x.shape, generator: _rng.Generator, dtype: x.dtype).to(x.device).ge(_p);
         return (x * keep / (1 - _p)).MoveToOuterDisposeScope();
     }
 }

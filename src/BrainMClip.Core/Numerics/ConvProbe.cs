@@ -61,24 +61,32 @@ public static class ConvProbe
     }
 
     /// <summary>Worst relative error of one random instance of <paramref name="c"/>.</summary>
-    public static double CaseError(ConvProbeCase c, ConvRoute route, Generator gen)
+    public static double CaseError(ConvProbeCase c, ConvRoute route, Generator gen) => CaseError(c, route, gen, null);
+
+    /// <summary>
+    /// <see cref="CaseError(ConvProbeCase, ConvRoute, Generator)"/> with the low-precision convolution on
+    /// <paramref name="device"/> (a non-CPU device computes with its own kernels; <paramref name="route"/> is then
+    /// unused). Inputs are drawn on the CPU and the float64 reference stays there.
+    /// </summary>
+    public static double CaseError(ConvProbeCase c, ConvRoute route, Generator gen, Device? device)
     {
+        bool cpu = TorchSetup.IsCpu(device);
         using var scope = NewDisposeScope();
         var x64 = randn([2, c.In, 16, 16], dtype: ScalarType.Float64, generator: gen);
         var w64 = randn([c.Out, c.In, 3, 3], dtype: ScalarType.Float64, generator: gen) / Math.Sqrt(9.0 * c.In);
         var b64 = randn([c.Out], dtype: ScalarType.Float64, generator: gen) * 0.1;
         var g64 = randn([2, c.Out, 16, 16], dtype: ScalarType.Float64, generator: gen);
         // The reference uses the values the low-precision run sees (bf16-rounded inputs), computed in float64.
-        var x = x64.to_type(c.Dtype).requires_grad_();
-        var w = w64.to_type(c.Dtype).requires_grad_();
-        var b = b64.to_type(c.Dtype);
-        var xr = x.detach().to_type(ScalarType.Float64).requires_grad_();
-        var wr = w.detach().to_type(ScalarType.Float64).requires_grad_();
-        var yr = F.conv2d(xr, wr, b.to_type(ScalarType.Float64), padding: [1]);
-        var y = ConvKernels.Conv2d(x, w, b, 1, 1, 1, route);
+        var x = (cpu ? x64.to_type(c.Dtype) : x64.to_type(c.Dtype).to(device!)).requires_grad_();
+        var w = (cpu ? w64.to_type(c.Dtype) : w64.to_type(c.Dtype).to(device!)).requires_grad_();
+        var b = cpu ? b64.to_type(c.Dtype) : b64.to_type(c.Dtype).to(device!);
+        var xr = x.detach().to_type(ScalarType.Float64).cpu().requires_grad_();
+        var wr = w.detach().to_type(ScalarType.Float64).cpu().requires_grad_();
+        var yr = F.conv2d(xr, wr, b.to_type(ScalarType.Float64).cpu(), padding: [1]);
+        var y = cpu ? ConvKernels.Conv2d(x, w, b, 1, 1, 1, route) : F.conv2d(x, w, b, padding: [1]);
         double err = RelError(y, yr);
         if (c.Dtype != ScalarType.Float32) return err;
-        (y * g64.to_type(c.Dtype)).sum().backward();
+        (y * g64.to_type(c.Dtype).to(y.device)).sum().backward();
         (yr * g64).sum().backward();
         return Math.Max(err, Math.Max(RelError(x.grad!, xr.grad!), RelError(w.grad!, wr.grad!)));
     }
@@ -87,7 +95,7 @@ public static class ConvProbe
     public static double RelError(Tensor a, Tensor reference)
     {
         using var scope = NewDisposeScope();
-        var a64 = a.detach().to_type(ScalarType.Float64);
+        var a64 = a.detach().to_type(ScalarType.Float64).cpu();
         if (!a64.isfinite().all().item<bool>()) return double.PositiveInfinity;
         var r = reference.detach();
         double scale = Math.Max(r.abs().max().item<double>(), 1e-30);

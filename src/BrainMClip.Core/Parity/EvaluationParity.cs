@@ -87,14 +87,14 @@ public sealed class NetworkParity(string name) : IEvaluationParityComponent
         return net.Extract(input.to_type(ScalarType.Float32));
     }
 
-    /// <summary>A file as given, or in a folder `NAME.safetensors`, `model.safetensors`, or its only safetensors
-    /// file.</summary>
+    /// <summary>A file as given, or in a folder `NAME.safetensors` (or NAME.pth, .pth.tar, .pt, .bin),
+    /// `model.safetensors`, or its only safetensors file.</summary>
     public static string ResolveWeights(string path, string name)
     {
         if (File.Exists(path)) return path;
         if (!Directory.Exists(path)) throw new UserInputException($"{path}: weights file or folder not found");
-        foreach (var candidate in new[] { $"{name}.safetensors", "model.safetensors" })
-            if (File.Exists(Path.Combine(path, candidate))) return Path.Combine(path, candidate);
+        if (Evaluator.FindNetworkFile(path, $"{name}.safetensors") is { } found) return found;
+        if (File.Exists(Path.Combine(path, "model.safetensors"))) return Path.Combine(path, "model.safetensors");
         var all = Directory.GetFiles(path, "*.safetensors");
         return all.Length == 1 ? all[0]
             : throw new UserInputException(

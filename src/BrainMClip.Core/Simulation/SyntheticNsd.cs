@@ -49,6 +49,9 @@ public sealed record SynthOptions
     public string FmriDType { get; init; } = "float32";
     /// <summary>Voxel grid [nx, ny, nz]; y runs posterior → anterior.</summary>
     public int[] Grid { get; init; } = [20, 24, 20];
+    /// <summary>When set, write a miniature NSD release instead of the prepared layout (<see
+    /// cref="SyntheticNsd.GenerateRelease"/>).</summary>
+    public NsdReleaseSpec? NsdRelease { get; init; }
 
     public int LinearCategories => Categories ?? 8;
     public double EffectiveSnr => Snr ?? (World == SynthWorld.Linear ? 1.0 : SyntheticNsd.HierarchicalDefaultSnr);
@@ -87,7 +90,11 @@ public sealed record SynthOptions
 
 /// <summary>What <see cref="SyntheticNsd.Generate"/> wrote.</summary>
 public sealed record SynthResult(string DataRoot, int Subject, int Train, int Test, int ImageSize,
-    int VoxelsDetail, int VoxelsSemantic, int VoxelsLow, string GroundTruthJson);
+    int VoxelsDetail, int VoxelsSemantic, int VoxelsLow, string GroundTruthJson)
+{
+    /// <summary>Set when a miniature NSD release was written.</summary>
+    public NsdReleaseInfo? Release { get; init; }
+}
 
 /// <summary>
 /// A seeded synthetic NSD-like subject in exactly the docs/data.md layout (docs/data.md), in one of two worlds
@@ -107,6 +114,7 @@ public static partial class SyntheticNsd
     public static SynthResult Generate(SynthOptions o, TextWriter? progress = null)
     {
         o.Validate();
+        if (o.NsdRelease != null) return GenerateRelease(o, progress);
         return o.World == SynthWorld.Linear ? GenerateLinear(o, progress) : GenerateHierarchical(o, progress);
     }
 

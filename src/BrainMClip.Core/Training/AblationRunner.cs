@@ -103,7 +103,7 @@ public static class AblationRunner
     /// </summary>
     public static VariantResult TrainAndScore(string variant, BrainMClipConfig baseConfig, TrainingData train,
         Tensor testDetail, Tensor testSemantic, FeatureStore testFeatures, string runDir, RetrievalSettings retrieval,
-        TextWriter? log = null, Action<string>? prepareRun = null, bool resume = false)
+        TextWriter? log = null, Action<string>? prepareRun = null, bool resume = false, Device? device = null)
     {
         var cfg = VariantConfig(baseConfig, variant);
         bool noSplit = variant is "no_split" or "ridge_no_split", finalLayer = variant == "final_layer_only";
@@ -117,10 +117,10 @@ public static class AblationRunner
         var started = DateTime.UtcNow;
         if (cfg.IsRidge) RidgeBaseline.Train(cfg, data, runDir, log);
         else Trainer.Train(cfg, data, runDir,
-            new TrainOptions { Log = log, ProgressBar = log is not null, Resume = continuing });
+            new TrainOptions { Log = log, ProgressBar = log is not null, Resume = continuing, Device = device });
         double seconds = (DateTime.UtcNow - started).TotalSeconds;
         using var scope = NewDisposeScope();
-        using var predictor = Predictor.Open(runDir, log);
+        using var predictor = Predictor.Open(runDir, log, device);
         using var pred = predictor.Predict(testDetail, noSplit ? testDetail : testSemantic);
         pred.Save(Path.Combine(runDir, "pred_test.safetensors"));
         var truthS = testFeatures.AllSemantic();
@@ -140,7 +140,7 @@ public static class AblationRunner
     public static JsonObject Run(BrainMClipConfig baseConfig, TrainingData train, Tensor testDetail,
         Tensor testSemantic,
         FeatureStore testFeatures, string outDir, IEnumerable<string>? variants = null, int loops = 30, int batch = 300,
-        long retrievalSeed = 42, TextWriter? log = null, Action<string>? prepareRun = null)
+        long retrievalSeed = 42, TextWriter? log = null, Action<string>? prepareRun = null, Device? device = null)
     {
         var list = (variants ?? Variants).ToList();
         Directory.CreateDirectory(outDir);
@@ -150,7 +150,7 @@ public static class AblationRunner
             string runDir = Path.Combine(outDir, v);
             log?.WriteLine($"== ablation '{v}' → {runDir}");
             var row = TrainAndScore(v, baseConfig, train, testDetail, testSemantic, testFeatures, runDir,
-                new RetrievalSettings(loops, batch, retrievalSeed), log, prepareRun).ToJson();
+                new RetrievalSettings(loops, batch, retrievalSeed), log, prepareRun, device: device).ToJson();
             rows.Add(row);
             log?.WriteLine($"   {v}: {row.ToJsonString()}");
         }

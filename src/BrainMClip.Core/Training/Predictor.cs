@@ -13,6 +13,7 @@ public sealed class Predictor : IDisposable
 {
     readonly BrainMClipNet? _net;
     readonly Dictionary<string, Tensor>? _ridge;
+    readonly Device _device;
     public BrainMClipConfig Config { get; }
     public int VoxelsDetail { get; }
     public int VoxelsSemantic { get; }
@@ -20,15 +21,17 @@ public sealed class Predictor : IDisposable
     public string Source { get; }
 
     Predictor(BrainMClipConfig cfg, BrainMClipNet? net, Dictionary<string, Tensor>? ridge, int vD, int vS,
-        string source)
+        string source, Device device)
     {
         Config = cfg; _net = net; _ridge = ridge; VoxelsDetail = vD; VoxelsSemantic = vS; Source = source;
+        _device = device;
     }
 
     /// <summary>Opens RUN: config.json plus best.ckpt (falling back to the newest good checkpoint) or
-    /// ridge.safetensors.</summary>
-    public static Predictor Open(string runDir, TextWriter? log = null)
+    /// ridge.safetensors, with the weights on <paramref name="device"/> (default the CPU).</summary>
+    public static Predictor Open(string runDir, TextWriter? log = null, Device? device = null)
     {
+        device ??= CPU;
         var run = new RunFolder(runDir);
         UserInputException.RequireDirectory(run.Root, "run folder");
         UserInputException.RequireFile(run.ConfigPath, "run configuration (config.json)");
@@ -39,7 +42,14 @@ public sealed class Predictor : IDisposable
             int vD = int.Parse(meta["voxels_detail"], CultureInfo.InvariantCulture),
                 vS = int.Parse(meta["voxels_semantic"], CultureInfo.InvariantCulture);
             foreach (var t in ridge.Values) t.DetachFromDisposeScope();
-            return new Predictor(cfg, null, ridge, vD, vS, run.RidgePath);
+            if (!TorchSetup.IsCpu(device))
+                foreach (var k in ridge.Keys.ToList())
+                {
+                    var moved = ridge[k].to(device).DetachFromDisposeScope();
+                    ridge[k].Dispose();
+                    ridge[k] = moved;
+                }
+            return new Predictor(cfg, null, ridge, vD, vS, run.RidgePath, device);
         }
         Checkpoint? ck = Checkpoint.TryLoad(run.BestCheckpoint, out var problem);
         string source = run.BestCheckpoint;
@@ -56,11 +66,13 @@ public sealed class Predictor : IDisposable
             var net = new BrainMClipNet(cfg, vD, vS);
             Checkpoint.LoadModel(net, ck, source);
             net.eval();
-            return new Predictor(cfg, net, null, vD, vS, $"{source} (epoch {ck.Epoch})");
+            net.to(device);
+            return new Predictor(cfg, net, null, vD, vS, $"{source} (epoch {ck.Epoch})", device);
         }
     }
 
-    /// <summary>Predicts from z-scored voxels (N,N_D) and (N,N_S) at fusion weight λ (default: the config's).</summary>
+    /// <summary>Predicts from z-scored voxels (N,N_D) and (N,N_S) at fusion weight λ (default: the config's), on the
+    /// predictor's device; the predictions are on the CPU.</summary>
     public Predictions Predict(Tensor detailVoxels, Tensor semanticVoxels, double? lambda = null, int batch = 100)
     {
         double lam = lambda ?? Config.Fusion.Lambda;
@@ -79,8 +91,9 @@ public sealed class Predictor : IDisposable
         if (_ridge is not null)
         {
             detail = Linear(detailVoxels, "detail").reshape(n, m.Tokens, m.DetailWidth);
-            semantic = Linear(semanticVoxels, "semantic").reshape(n, m.Tokens, m.SemanticWidth);
-            projected = Linear(detail, "fusion");
+            semantic = Linear(semanticVoxels, "semantic").reshape(n, m.Tokens, m.SemanticWidth).cpu();
+            projected = Linear(detail, "fusion").cpu();
+            detail = detail.cpu();
         }
         else
         {
@@ -89,10 +102,11 @@ public sealed class Predictor : IDisposable
             for (long s = 0; s < n; s += batch)
             {
                 long c = Math.Min(batch, n - s);
-                var o = net.Forward(Config.UsesDetail ? detailVoxels.narrow(0, s, c).to_type(ScalarType.Float32) : null,
-                    Config.UsesSemantic ? semanticVoxels.narrow(0, s, c).to_type(ScalarType.Float32) : null);
-                if (o.Detail is not null) { dParts.Add(o.Detail); pParts.Add(net.Project(o.Detail)); }
-                if (o.Semantic is not null) sParts.Add(o.Semantic);
+                var o = net.Forward(
+                    Config.UsesDetail ? detailVoxels.narrow(0, s, c).to(ScalarType.Float32, _device) : null,
+                    Config.UsesSemantic ? semanticVoxels.narrow(0, s, c).to(ScalarType.Float32, _device) : null);
+                if (o.Detail is not null) { dParts.Add(o.Detail.cpu()); pParts.Add(net.Project(o.Detail).cpu()); }
+                if (o.Semantic is not null) sParts.Add(o.Semantic.cpu());
             }
             if (dParts.Count > 0) { detail = cat(dParts, 0); projected = cat(pParts, 0); }
             if (sParts.Count > 0) semantic = cat(sParts, 0);
@@ -111,7 +125,7 @@ public sealed class Predictor : IDisposable
     }
 
     Tensor Linear(Tensor x, string name) =>
-        RidgeMap.Apply(x, _ridge![$"{name}.weight"], _ridge[$"{name}.bias"]);
+        RidgeMap.Apply(x.to(_device), _ridge![$"{name}.weight"], _ridge[$"{name}.bias"]);
 
     public void Dispose()
     {

@@ -32,6 +32,8 @@ public sealed record StudyOptions
     public RetrievalSettings Retrieval { get; init; } = new();
     public int BootstrapResamples { get; init; } = 2000;
     public TextWriter? Log { get; init; } = Console.Error;
+    /// <summary>Where the networks train and predict (null = the CPU; ridge is fitted on the CPU).</summary>
+    public Device? Device { get; init; }
 }
 
 /// <summary>
@@ -180,7 +182,7 @@ public static class Study
         var cfg = o.Network with { Training = o.Network.Training with { Seed = seed } };
         var data = new TrainingData(streams.Detail, streams.Semantic, features);
         var result = AblationRunner.TrainAndScore(variant, cfg, data, testD, testS, test, runDir, o.Retrieval, o.Log,
-            dir => streams.SaveStats(new RunFolder(dir).ZScorePath), resume: true);
+            dir => streams.SaveStats(new RunFolder(dir).ZScorePath), resume: true, device: o.Device);
         var retrieval = result.ToJson();
         retrieval.Remove("variant"); retrieval.Remove("train_seconds");
         var per = new Dictionary<string, double[]>(StringComparer.Ordinal);

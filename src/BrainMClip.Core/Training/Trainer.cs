@@ -24,7 +24,8 @@ public static class Trainer
         var resumeFrom = ResumeOrStart(cfg, run, options);
         PrepareRunFolder(run, options);
         using var split = TrainSplit.Draw(data.Samples, cfg.Training);
-        using var session = new TrainingSession(cfg, data, split, run, options.Log, options.ProgressBar);
+        using var session = new TrainingSession(cfg, data, split, run, options.Log, options.ProgressBar,
+            options.Device);
         session.InitializeNetwork(resuming: resumeFrom is not null);
         session.BuildLoop();
         if (resumeFrom is not null) session.Restore(resumeFrom);

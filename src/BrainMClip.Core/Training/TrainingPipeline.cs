@@ -62,9 +62,17 @@ public static class TrainingPipeline
                                $"targets {features.Tokens} tokens × {features.DetailWidth}/{features.SemanticWidth}; " +
                                    $"beta scaling {subject.BetaScale.Mode} (÷{subject.BetaScale.Divisor})");
         void Prepare(RunFolder run) => streams.SaveStats(run.ZScorePath);
-        if (cfg.IsRidge) return RidgeBaseline.Train(cfg, data, runDir, options.Log, Prepare);
+        if (cfg.IsRidge)
+        {
+            if (!TorchSetup.IsCpu(options.Device))
+                options.Log?.WriteLine(
+                    $"ridge: the closed-form float64 fit runs on the CPU (the device {options.Device} applies to " +
+                    "networks and to predicting)");
+            return RidgeBaseline.Train(cfg, data, runDir, options.Log, Prepare);
+        }
         return Trainer.Train(cfg, data, runDir, new TrainOptions
         {
+            Device = options.Device,
             Resume = options.Resume,
             StopAfterEpoch = options.StopAfterEpoch,
             Log = options.Log,
@@ -88,9 +96,9 @@ public static class TrainingPipeline
     /// <summary>Predicts a split with a trained run (neural or ridge) at fusion weight λ (default: the
     /// run's).</summary>
     public static Predictions Predict(string runDir, NsdSubject subject, string split, double? lambda = null,
-        TextWriter? log = null)
+        TextWriter? log = null, Device? device = null)
     {
-        using var predictor = Predictor.Open(runDir, log);
+        using var predictor = Predictor.Open(runDir, log, device);
         var (d, s) = LoadNormalized(subject, runDir, split);
         using (d) using (s) return predictor.Predict(d, s, lambda);
     }
@@ -102,9 +110,9 @@ public static class TrainingPipeline
     /// <summary>`predict`: <see cref="Predict"/> saved to <paramref name="outPath"/> with the run, split and subject
     /// in the metadata.</summary>
     public static PredictionFile PredictToFile(string runDir, NsdSubject subject, string split, double? lambda,
-        string outPath, TextWriter? log = null)
+        string outPath, TextWriter? log = null, Device? device = null)
     {
-        using var pred = Predict(runDir, subject, split, lambda, log);
+        using var pred = Predict(runDir, subject, split, lambda, log, device);
         pred.Save(outPath, new Dictionary<string, string>
         {
             ["run"] = System.IO.Path.GetFullPath(runDir),
@@ -118,7 +126,8 @@ public static class TrainingPipeline
     /// <summary>Trains and scores every ablation variant plus ridge (see <see cref="AblationRunner"/>).</summary>
     public static JsonObject Ablate(NsdSubject subject, string featuresTrain, string featuresTest,
         BrainMClipConfig baseConfig, string outDir,
-        IEnumerable<string>? variants = null, int loops = 30, int batch = 300, long seed = 42, TextWriter? log = null)
+        IEnumerable<string>? variants = null, int loops = 30, int batch = 300, long seed = 42, TextWriter? log = null,
+        Device? device = null)
     {
         using var streams = LoadTrainStreams(subject);
         using var train = FeatureStore.Open(featuresTrain);
@@ -133,6 +142,6 @@ public static class TrainingPipeline
         using var testS = streams.SemanticStats.Apply(ts);
         return AblationRunner.Run(baseConfig, new TrainingData(streams.Detail, streams.Semantic, train), testD, testS,
             test, outDir,
-            variants, loops, batch, seed, log, dir => streams.SaveStats(new RunFolder(dir).ZScorePath));
+            variants, loops, batch, seed, log, dir => streams.SaveStats(new RunFolder(dir).ZScorePath), device);
     }
 }

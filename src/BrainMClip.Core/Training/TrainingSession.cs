@@ -29,6 +29,7 @@ sealed class TrainingSession : ITrainingTask, IDisposable
     readonly bool _progressBar;
     readonly BrainMClipNet _net;
     readonly RunGenerators _generators = new();
+    readonly Device _device;
     readonly Generator _dropoutGen;
     readonly Generator _shuffleGen;
     Tensor? _oofD, _oofS;
@@ -45,10 +46,11 @@ sealed class TrainingSession : ITrainingTask, IDisposable
     public nn.Module Model => _net;
 
     public TrainingSession(BrainMClipConfig cfg, TrainingData data, TrainSplit split, RunFolder run, TextWriter? log,
-        bool progressBar)
+        bool progressBar, Device? device = null)
     {
         _cfg = cfg; _t = cfg.Training; _data = data; _split = split; _run = run; _log = log;
         _progressBar = progressBar;
+        _device = device ?? CPU;
         _net = new BrainMClipNet(cfg, (int)data.Detail.shape[1], (int)data.Semantic.shape[1]);
         // Generator seeds: initialisation seed, shuffle seed+1, dropout seed+2, validation split seed+7919.
         _dropoutGen = _generators.Add("dropout", (ulong)_t.Seed + 2);
@@ -81,7 +83,13 @@ sealed class TrainingSession : ITrainingTask, IDisposable
             _net.InitializeOutputBias(meanD, meanS);
         }
         _net.DropoutGenerator = _dropoutGen;
+        // Initialised on the CPU from the run's generators (the same weights on every device), then moved before the
+        // optimiser allocates its state beside the parameters.
+        if (!TorchSetup.IsCpu(_device)) _net.to(_device);
     }
+
+    /// <summary>A batch tensor on the run's device (the data, tables and generators stay on the CPU).</summary>
+    Tensor? OnDevice(Tensor? t) => t is null || TorchSetup.IsCpu(_device) ? t : t.to(_device);
 
     void FitRidgeSkip(string stream, StreamEncoder encoder, bool resuming)
     {
@@ -225,6 +233,8 @@ sealed class TrainingSession : ITrainingTask, IDisposable
             skipD = skipD is null ? null : _mix.Mix(skipD);
             skipS = skipS is null ? null : _mix.Mix(skipS);
         }
+        (fD, fS, skipD, skipS, eD, eS) = (OnDevice(fD), OnDevice(fS), OnDevice(skipD), OnDevice(skipS), OnDevice(eD)!,
+            OnDevice(eS)!);
         var output = _net.Forward(fD, fS, skipD, skipS);
         var loss = Losses.Compute(_net, output, fD, fS, eD, eS, _mix);
         var objective = loss.Fusion is null ? loss.Total : loss.Total + loss.Fusion;
@@ -324,12 +334,12 @@ sealed class TrainingSession : ITrainingTask, IDisposable
         {
             using var scope = NewDisposeScope();
             var rows = valIdx.narrow(0, start, Math.Min(batch, n - start));
-            var o = _net.Forward(c.UsesDetail ? _data.Detail.index_select(0, rows) : null,
-                c.UsesSemantic ? _data.Semantic.index_select(0, rows) : null,
-                _oofD?.index_select(0, rows), _oofS?.index_select(0, rows));
+            var o = _net.Forward(OnDevice(c.UsesDetail ? _data.Detail.index_select(0, rows) : null),
+                OnDevice(c.UsesSemantic ? _data.Semantic.index_select(0, rows) : null),
+                OnDevice(_oofD?.index_select(0, rows)), OnDevice(_oofS?.index_select(0, rows)));
             Tensor? cosS = null, cosD = null;
-            var yS = c.UsesSemantic ? _data.Features.Semantic(rows).flatten(1) : null;
-            var yD = c.UsesDetail ? _data.Features.Detail(rows).flatten(1) : null;
+            var yS = OnDevice(c.UsesSemantic ? _data.Features.Semantic(rows).flatten(1) : null);
+            var yD = OnDevice(c.UsesDetail ? _data.Features.Detail(rows).flatten(1) : null);
             if (o.Semantic is not null)
             {
                 cosS = nn.functional.cosine_similarity(o.Semantic.flatten(1), yS!, dim: -1);
@@ -340,16 +350,16 @@ sealed class TrainingSession : ITrainingTask, IDisposable
                 cosD = nn.functional.cosine_similarity(o.Detail.flatten(1), yD!, dim: -1);
                 sumD += cosD.sum().item<float>();
             }
-            perSample.Add((c.UsesSemantic ? cosS! : cosD!).to_type(ScalarType.Float64).MoveToOuterDisposeScope());
+            perSample.Add((c.UsesSemantic ? cosS! : cosD!).to_type(ScalarType.Float64).cpu().MoveToOuterDisposeScope());
             if (retrieval)
             {
-                preds.Add((c.UsesSemantic ? o.Semantic! : o.Detail!).flatten(1).MoveToOuterDisposeScope());
-                truths.Add((c.UsesSemantic ? yS! : yD!).MoveToOuterDisposeScope());
+                preds.Add((c.UsesSemantic ? o.Semantic! : o.Detail!).flatten(1).cpu().MoveToOuterDisposeScope());
+                truths.Add((c.UsesSemantic ? yS! : yD!).cpu().MoveToOuterDisposeScope());
             }
             if (detailTop1)
             {
-                predsD.Add(o.Detail!.flatten(1).MoveToOuterDisposeScope());
-                truthsD.Add(yD!.MoveToOuterDisposeScope());
+                predsD.Add(o.Detail!.flatten(1).cpu().MoveToOuterDisposeScope());
+                truthsD.Add(yD!.cpu().MoveToOuterDisposeScope());
             }
         }
         _net.train();

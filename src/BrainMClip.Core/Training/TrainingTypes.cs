@@ -38,6 +38,9 @@ public sealed record TrainingData(Tensor Detail, Tensor Semantic, FeatureStore F
 
 public sealed class TrainOptions
 {
+    /// <summary>Where the network, its optimiser state and each batch live (null = the CPU); the data, the run's
+    /// generators and the checkpoints stay on the CPU.</summary>
+    public Device? Device { get; init; }
     /// <summary>Continue from the run folder's last good checkpoint.</summary>
     public bool Resume { get; init; }
     /// <summary>Stop after this many completed epochs (as if interrupted); the run can be resumed later.</summary>

@@ -19,6 +19,30 @@ public class DemoPipelineTests
     }
 
     [Fact]
+    public void SummaryHoldsThePairedDifferencesOfTheBrainRows()
+    {
+        using var dir = new TempDir();
+        string a = Path.Combine(dir.Path, "a.json"), b = Path.Combine(dir.Path, "b.json");
+        var net = new BrainMClip.Evaluation.MetricsReport { N = 4, Indices = [0, 1, 2, 3] };
+        net.Metrics["clip"] = new(0.75, [1.0, 0.5, 1.0, 0.5]);
+        net.Metrics["pixcorr"] = new(0.3, [0.3, 0.3, 0.3, 0.3]);
+        var ridge = new BrainMClip.Evaluation.MetricsReport { N = 4, Indices = [0, 1, 2, 3] };
+        ridge.Metrics["clip"] = new(0.5, [0.5, 0.5, 0.5, 0.5]);
+        ridge.Metrics["pixcorr"] = new(0.1, [0.1, 0.1, 0.1, 0.1]);
+        net.Save(a); ridge.Save(b);
+        var d = DemoPipeline.PairedDifferences(a, b)!;
+        Assert.Equal(0.25, d["clip"]!["mean"]!.GetValue<double>(), 12);           // (0.5 + 0 + 0.5 + 0) / 4
+        // Differences {½, 0, ½, 0}: a resample's mean is 0 (or ½) with probability 1/16 each, more than 2.5 %, so the
+        // percentile interval is exactly [0, ½].
+        Assert.Equal(0.0, d["clip"]!["ci95_low"]!.GetValue<double>(), 12);
+        Assert.Equal(0.5, d["clip"]!["ci95_high"]!.GetValue<double>(), 12);
+        // A constant difference has a zero-width interval.
+        Assert.Equal(0.2, d["pixcorr"]!["ci95_low"]!.GetValue<double>(), 12);
+        Assert.Equal(0.2, d["pixcorr"]!["ci95_high"]!.GetValue<double>(), 12);
+        Assert.Equal(4, d["pixcorr"]!["images"]!.GetValue<int>());
+    }
+
+    [Fact]
     public void TrainedEncoderIsClipTrainWithTheDemoSizes()
     {
         var o = new DemoOptions

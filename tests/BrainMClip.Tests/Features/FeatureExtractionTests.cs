@@ -204,6 +204,74 @@ public class FeatureExtractionTests
         Assert.Contains("'images' not found", e.Message);
     }
 
+    /// <summary>
+    /// NSD's stimuli as downloaded (imgBrick: N×H×W×3 uint8 in an HDF5 file) with a row-id file give exactly the
+    /// features of a prepared .npy holding those rows: same bytes in every output tensor.
+    /// </summary>
+    [Fact]
+    public void NsdStimuliHdf5WithRowsEqualsThePreparedNpy()
+    {
+        using var dir = new TempDir();
+        var (ckpt, _) = Setup(dir, n: 1);
+        const int n = 9, h = 20, w = 24, per = h * w * 3;
+        var brick = new byte[n * per];
+        new Random(11).NextBytes(brick);
+        string h5 = Path.Combine(dir.Path, "nsd_stimuli.hdf5");
+        new H5File { ["imgBrick"] = new H5Dataset(brick, fileDims: [n, h, w, 3]) }.Write(h5);
+        // Out of order, with a run of consecutive ids (2,3,4) and a repeat, across batch boundaries (batch 3).
+        long[] ids = [7, 2, 3, 4, 0, 8, 2];
+        string rows = Path.Combine(dir.Path, "nsd_train_nsdid_sub1.npy");
+        Npy.Write(rows, NpyDType.Int64, [ids.Length], System.Runtime.InteropServices.MemoryMarshal.AsBytes(
+            ids.AsSpan()));
+        string prepared = Path.Combine(dir.Path, "stim.npy");
+        Npy.WriteUInt8(prepared, [ids.Length, h, w, 3],
+            ids.SelectMany(i => brick.AsSpan((int)i * per, per).ToArray()).ToArray());
+
+        string fH5 = Path.Combine(dir.Path, "h5.safetensors"), fNpy = Path.Combine(dir.Path, "npy.safetensors");
+        var r = FeatureExtractor.Run(Opts(ckpt, h5 + ":imgBrick", fH5) with { Rows = rows, HiddenStates = "2" });
+        FeatureExtractor.Run(Opts(ckpt, prepared, fNpy) with { HiddenStates = "2" });
+        Assert.Equal((long)ids.Length, r.Samples);
+        var a = SafeTensors.Load(fH5, out var meta);
+        var b = SafeTensors.Load(fNpy);
+        Assert.Equal(b.Keys.Order(), a.Keys.Order());
+        foreach (var k in b.Keys)
+            Assert.Equal(b[k].bytes.ToArray(), a[k].bytes.ToArray());
+        Assert.Contains("rows:", meta[FeatureFile.Keys.Source]);
+
+        // The whole brick without --rows reads channels-last too: row 7 of it equals row 0 of the selection.
+        string fAll = Path.Combine(dir.Path, "all.safetensors");
+        FeatureExtractor.Run(Opts(ckpt, h5, fAll) with { Dataset = "imgBrick" });
+        Assert.Equal(a["image_embeds"][0].bytes.ToArray(), SafeTensors.Load(fAll)["image_embeds"][7].bytes.ToArray());
+    }
+
+    [Fact]
+    public void BadRowFilesAreRefusedNamingTheFile()
+    {
+        using var dir = new TempDir();
+        var (ckpt, npy) = Setup(dir, n: 4);
+        string outPath = Path.Combine(dir.Path, "f.safetensors");
+        void Refused(string name, NpyDType dtype, long[] shape, byte[] data, string expected)
+        {
+            string rows = Path.Combine(dir.Path, name);
+            Npy.Write(rows, dtype, shape, data);
+            var e = Assert.Throws<UserInputException>(() =>
+                FeatureExtractor.Run(Opts(ckpt, npy, outPath) with { Rows = rows }));
+            Assert.Contains(rows, e.Message);
+            Assert.Contains(expected, e.Message);
+            Assert.False(File.Exists(outPath));
+        }
+        static byte[] Longs(params long[] v) => System.Runtime.InteropServices.MemoryMarshal.AsBytes(
+            v.AsSpan()).ToArray();
+        Refused("high.npy", NpyDType.Int64, [2], Longs(1, 4), "row id 4 at position 1 is outside the 4 images");
+        Refused("negative.npy", NpyDType.Int64, [1], Longs(-1), "row id -1 at position 0");
+        Refused("float.npy", NpyDType.Float64, [2], BitConverter.GetBytes(1.0).Concat(BitConverter.GetBytes(2.0))
+            .ToArray(), "expected int64");
+        Refused("matrix.npy", NpyDType.Int64, [1, 2], Longs(0, 1), "expected a non-empty 1-D array");
+        // Through the command line: exit 2.
+        Assert.Equal(2, BrainMClip.Cli.Program.Main(["features", "--clip", ckpt, "--input", npy, "--rows",
+            Path.Combine(dir.Path, "high.npy"), "--out", outPath]));
+    }
+
     [Fact]
     public void ParityCommandWritesGoldenNames()
     {

@@ -11,6 +11,31 @@ namespace BrainMClip.Tests.Model;
 [Collection("Console")]
 public class CliPipelineTests
 {
+    static (double I2b, double B2i) ReferenceTop1(string pred, string features, string stream)
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        using var pr = Predictions.Load(pred, stream);
+        var p = (stream == "semantic" ? pr.Semantic! : pr.Detail!).flatten(1).to_type(TorchSharp.torch.float64);
+        var y = BrainMClip.Features.FeatureFile.Read(features, stream).flatten(1).to_type(TorchSharp.torch.float64);
+        p = p / p.norm(1, keepdim: true);
+        y = y / y.norm(1, keepdim: true);
+        var sim = TorchSharp.torch.einsum("ik,jk->ij", y, p).data<double>().ToArray();
+        int n = (int)y.shape[0];
+        int i2b = 0, b2i = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int bestRow = 0, bestCol = 0;
+            for (int j = 1; j < n; j++)
+            {
+                if (sim[i * n + j] > sim[i * n + bestRow]) bestRow = j;      // image i → predictions
+                if (sim[j * n + i] > sim[bestCol * n + i]) bestCol = j;      // prediction i → images
+            }
+            i2b += bestRow == i ? 1 : 0;
+            b2i += bestCol == i ? 1 : 0;
+        }
+        return ((double)i2b / n, (double)b2i / n);
+    }
+
     static string Ok((int Code, string Out, string Err) r)
     {
         Assert.True(r.Code == 0, $"exit {r.Code}\n{r.Err}");
@@ -62,8 +87,10 @@ public class CliPipelineTests
             Ok(CliRunner.Run("retrieve", "--pred", P("pred.safetensors"), "--features", P("fte.safetensors"))))!;
         foreach (var s in new[] { "semantic", "detail" })
         {
-            Assert.InRange(ret[s]!["image_to_brain_top1"]!.GetValue<double>(), 0, 1);
-            Assert.InRange(ret[s]!["brain_to_image_top1"]!.GetValue<double>(), 0, 1);
+            // Against a float64 reference: one batch of all 20 test samples, cosine argmax in both directions.
+            var (i2b, b2i) = ReferenceTop1(P("pred.safetensors"), P("fte.safetensors"), s);
+            Assert.Equal(i2b, ret[s]!["image_to_brain_top1"]!.GetValue<double>(), 12);
+            Assert.Equal(b2i, ret[s]!["brain_to_image_top1"]!.GetValue<double>(), 12);
             Assert.Equal(1, ret[s]!["loops"]!.GetValue<int>());
             Assert.Equal(20, ret[s]!["batch"]!.GetValue<int>());
         }
@@ -96,6 +123,28 @@ public class CliPipelineTests
         Assert.Equal(["decoder_detail", "decoder_semantic", "encoder_detail", "encoder_semantic", "fusion"],
             modules.Select(m => m.Key).Order().ToArray());
         Assert.Equal(193_640_832, total);
+        // The paper preset at NSD subject 1's sizes: the matched references are the published counts.
+        Assert.Equal(15724, j["reference_sizes"]!["voxels"]!.GetValue<long>());
+        Assert.Equal(ParameterCounts.MindEye1, j["references"]!["mindeye1"]!["total"]!.GetValue<long>());
+        Assert.Equal(ParameterCounts.MindBridge, j["references"]!["mindbridge"]!["total"]!.GetValue<long>());
+        Assert.Equal(1 - (double)total / ParameterCounts.MindEye1, j["reduction_vs_mindeye1"]!.GetValue<double>());
         Assert.Equal(2, CliRunner.Run("params", "--config", "nope").Code);
+    }
+
+    /// <summary>The demo's configuration and sizes: "fewer parameters" only against references counted at 1,508
+    /// voxels and 65×64 targets, never against the NSD-sized published counts (issue 29).</summary>
+    [Fact]
+    public void ParamsJsonForTheDemoComparesAtTheDemosSizes()
+    {
+        var j = JsonNode.Parse(Ok(CliRunner.Run("params", "--config", "tiny-recon", "--voxels-detail", "1508",
+            "--voxels-semantic", "554", "--json")))!;
+        long total = j["total"]!.GetValue<long>();
+        Assert.Equal(1508, j["reference_sizes"]!["voxels"]!.GetValue<long>());
+        Assert.Equal(65, j["reference_sizes"]!["tokens"]!.GetValue<long>());
+        Assert.Equal(64, j["reference_sizes"]!["width"]!.GetValue<long>());
+        long me1 = j["references"]!["mindeye1"]!["total"]!.GetValue<long>();
+        Assert.Equal(94_859_520, me1); // hand count: ReferenceModelTests
+        Assert.Equal(1 - (double)total / me1, j["reduction_vs_mindeye1"]!.GetValue<double>());
+        Assert.Equal(ParameterCounts.MindEye1, j["references_as_published"]!["mindeye1"]!["total"]!.GetValue<long>());
     }
 }

@@ -59,8 +59,40 @@ public class StudyCommandTests
             double mean = d["mean"]!.GetValue<double>(), lo = d["ci95_low"]!.GetValue<double>(),
                 hi = d["ci95_high"]!.GetValue<double>();
             Assert.InRange(mean, lo, hi);
-            Assert.InRange(hi - lo, 0, 2);
+            // The paired mean against the runs' own per-image rates: mean over images of (network − ridge), each
+            // model's rate averaged over its seeds first (float64 reference).
+            int size = c["size"]!.GetValue<int>();
+            JsonNode Run(int seed, string variant) =>
+                JsonNode.Parse(File.ReadAllText(P($"study/runs/n{size}/seed{seed}/{variant}/result.json")))!;
+            double[] Rates(string variant) => Enumerable.Range(0, 20).Select(i => Enumerable.Range(0, 2)
+                .Select(seed => Run(seed, variant)["per_sample"]!["semantic.brain_to_image"]![i]!.GetValue<double>())
+                .Average()).ToArray();
+            var (net, ridge) = (Rates("full"), Rates("ridge"));
+            Assert.Equal(net.Zip(ridge, (a, b) => a - b).Average(), mean, 12);
         }
+        // The evidence tools read this study as `study` wrote it: every run collected, and the analysis' network −
+        // ridge differences are the study's own (one subject, paired seeds).
+        var col = JsonNode.Parse(Ok(CliRunner.Run("evidence", "collect", "--study", P("study"), "--subject", "2",
+            "--out", P("ev"))))!;
+        Assert.Equal(11, col["runs"]!.GetValue<int>());
+        Ok(CliRunner.Run("evidence", "analyse", "--root", P("ev"), "--resamples", "100"));
+        var analysis = JsonNode.Parse(File.ReadAllText(P("ev/analysis.json")))!["comparisons"]!.AsArray();
+        foreach (var c in curve)
+        {
+            int n = c!["size"]!.GetValue<int>();
+            var a = analysis.Single(x => x!["model"]!.GetValue<string>() == "tiny" &&
+                x["baseline"]!.GetValue<string>() == "ridge" && x["n_train"]!.GetValue<int>() == n &&
+                x["metric"]!.GetValue<string>() == "semantic_b2i")!;
+            double loopMeans = c["network"]!["semantic.brain_to_image"]!["mean"]!.GetValue<double>() -
+                c["ridge"]!["semantic.brain_to_image"]!["mean"]!.GetValue<double>();
+            Assert.Equal(loopMeans, a["difference_top1"]!.GetValue<double>(), 12);
+            // The preregistered per-image statistic is the study's own paired mean here (one subject, no image
+            // left undrawn).
+            Assert.Equal(c["network_minus_ridge"]!["semantic.brain_to_image"]!["mean"]!.GetValue<double>(),
+                a["difference"]!.GetValue<double>(), 12);
+        }
+        Assert.Contains(analysis, x => x!["model"]!.GetValue<string>() == "tiny_no_split");
+
         var abl = first["ablations"]!.AsArray().Select(a => a!["variant"]!.GetValue<string>()).ToArray();
         Assert.Equal(["no_cross", "no_split", "final_layer_only"], abl);
         // 2 sizes × 2 seeds × (ridge + network) + 3 ablations at 60 with one seed = 11 runs, one CSV row each.
@@ -109,6 +141,18 @@ public class StudyCommandTests
         Assert.False(File.Exists(P("study/runs/n60/seed1/ridge/ridge.safetensors")));
         Assert.Equal(2, CliRunner.Run("study", "--data", P("data"), "--features-train", P("ftrain.safetensors"),
             "--features-test", P("ftest.safetensors"), "--out", P("study2"), "--baselines", "full").Code);
+
+        // The evidence tools: the models under their preregistered names, and every preregistered comparison.
+        var col = JsonNode.Parse(Ok(CliRunner.Run("evidence", "collect", "--study", P("study"), "--subject", "4",
+            "--out", P("ev"))))!;
+        Assert.Equal(["linear", "ridge", "ridge_no_split", "ridge_retrieval_alpha", "tiny", "tiny_no_split"],
+            col["models"]!.AsArray().Select(m => m!.GetValue<string>()).ToArray());
+        Ok(CliRunner.Run("evidence", "analyse", "--root", P("ev"), "--resamples", "100"));
+        var pairs = JsonNode.Parse(File.ReadAllText(P("ev/analysis.json")))!["comparisons"]!.AsArray()
+            .Where(c => c!["metric"]!.GetValue<string>() == "semantic_b2i")
+            .Select(c => $"{c!["model"]} - {c["baseline"]}").ToArray();
+        Assert.Equal(["tiny - ridge", "tiny - ridge_retrieval_alpha", "tiny - linear", "tiny_no_split - tiny",
+            "ridge_no_split - ridge", "linear - ridge"], pairs);
     }
 
     [Fact]

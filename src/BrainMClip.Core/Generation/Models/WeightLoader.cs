@@ -8,23 +8,24 @@ namespace BrainMClip.Generation.Models;
 /// saving.</summary>
 public static class WeightLoader
 {
-    /// <summary>The diffusers weight file of a model folder: diffusion_pytorch_model.safetensors or
-    /// model.safetensors.</summary>
+    /// <summary>File names a diffusers model folder may hold its weights under, in the order they are
+    /// preferred.</summary>
+    public static readonly string[] WeightFileNames =
+    [
+        "diffusion_pytorch_model.safetensors", "model.safetensors", "diffusion_pytorch_model.bin", "pytorch_model.bin",
+    ];
+
+    /// <summary>The weight file of a diffusers model folder: safetensors preferred, else a PyTorch .bin.</summary>
     public static string FindWeights(string folder)
     {
         UserInputException.RequireDirectory(folder, "model folder");
-        foreach (var name in new[] { "diffusion_pytorch_model.safetensors", "model.safetensors" })
+        foreach (var name in WeightFileNames)
         {
             var p = Path.Combine(folder, name);
             if (File.Exists(p)) return p;
         }
-        if (File.Exists(Path.Combine(folder, "diffusion_pytorch_model.bin"))
-            || File.Exists(Path.Combine(folder, "pytorch_model.bin")))
-            throw new UserInputException(
-                $"{folder}: only a PyTorch .bin checkpoint was found; convert it to safetensors " +
-                                         "(diffusion_pytorch_model.safetensors) first");
         throw new UserInputException(
-            $"{folder}: no weights found (expected diffusion_pytorch_model.safetensors or model.safetensors)");
+            $"{folder}: no weights found (expected one of {string.Join(", ", WeightFileNames)})");
     }
 
     /// <param name="rename">Maps a file key to a model key (legacy names); identity when null.</param>

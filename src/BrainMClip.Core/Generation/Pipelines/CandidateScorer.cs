@@ -51,7 +51,8 @@ public sealed class TokenCosineScorer : ICandidateScorer
         using var scope = NewDisposeScope();
         var a = candidates.reshape(candidates.shape[0], -1);
         var b = target.reshape(1, -1).expand(a.shape[0], -1);
-        return nn.functional.cosine_similarity(a, b, 1, 1e-8).to_type(ScalarType.Float32).data<float>().ToArray();
+        return nn.functional.cosine_similarity(a, b, 1, 1e-8).to_type(ScalarType.Float32).cpu().data<float>()
+            .ToArray();
     }
 
     public void Dispose() => _owned?.Dispose();

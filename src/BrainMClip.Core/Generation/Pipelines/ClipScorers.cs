@@ -9,9 +9,13 @@ public static class ClipScorers
     /// Candidates in [0, 1] → CLIP preprocessing (Pillow-style bicubic resize + centre crop, float path) → ViT → VD
     /// tokens (the CLIP-Semantic space the brain predictions live in), compared by flattened cosine.
     /// </summary>
-    public static ICandidateScorer Create(string clipFolder)
+    public static ICandidateScorer Create(string clipFolder) => Create(clipFolder, null);
+
+    /// <summary><see cref="Create(string)"/> with the CLIP model on <paramref name="device"/> (null = the
+    /// CPU).</summary>
+    public static ICandidateScorer Create(string clipFolder, TorchSharp.torch.Device? device)
     {
-        var clip = ClipVisionModel.FromPretrained(clipFolder);
+        var clip = ClipVisionModel.FromPretrained(clipFolder, device);
         var processor = ClipImageProcessor.FromFolder(clipFolder);
         return new TokenCosineScorer(images =>
         {

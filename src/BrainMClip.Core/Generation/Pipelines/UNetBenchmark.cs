@@ -64,13 +64,15 @@ public static class UNetBenchmark
     /// <param name="batch">2 = one image with classifier-free guidance ([uncond; cond]).</param>
     public static UNetBenchmarkResult Run(UNet2DConditionConfig cfg, int latentHeight, int latentWidth, int tokens,
         int steps,
-        long batch, ScalarType dtype, int? attentionSlice, TextWriter? log = null)
+        long batch, ScalarType dtype, int? attentionSlice, TextWriter? log = null, Device? device = null)
     {
+        device ??= CPU;
         log ??= Console.Error;
         var clock = Stopwatch.StartNew();
         manual_seed(0);
         using var unet = new UNet2DConditionModel(cfg);
         if (dtype != ScalarType.Float32) unet.to(dtype);
+        if (!TorchSetup.IsCpu(device)) unet.to(device);
         unet.eval();
         unet.SetAttentionSlicing(attentionSlice);
         long parameters = unet.parameters().Sum(p => p.numel());
@@ -84,9 +86,9 @@ public static class UNetBenchmark
         for (int i = 0; i < steps; i++)
         {
             using var scope = NewDisposeScope();
-            var x = randn(batch, cfg.InChannels, latentHeight, latentWidth);
-            var ctx = randn(batch, tokens, cfg.CrossAttentionDim);
-            var t = tensor(new long[] { 981 - 50 * i });
+            var x = randn(batch, cfg.InChannels, latentHeight, latentWidth).to(device);
+            var ctx = randn(batch, tokens, cfg.CrossAttentionDim).to(device);
+            var t = tensor(new long[] { 981 - 50 * i }).to(device);
             var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             var sw = Stopwatch.StartNew();
             var y = unet.Forward(x, t, ctx);
@@ -116,17 +118,19 @@ public static class UNetBenchmark
     /// MB).</summary>
     public static (double Wall, double Cpu, long PeakRssMB) TimeVaeDecode(AutoencoderKLConfig cfg, int latentHeight,
         int latentWidth,
-        ScalarType dtype, TextWriter? log = null)
+        ScalarType dtype, TextWriter? log = null, Device? device = null)
     {
         log ??= Console.Error;
+        device ??= CPU;
         manual_seed(0);
         using var vae = new AutoencoderKL(cfg);
         if (dtype != ScalarType.Float32) vae.to(dtype);
+        if (!TorchSetup.IsCpu(device)) vae.to(device);
         vae.eval();
         ResetPeakRss();
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var z = randn(1, cfg.LatentChannels, latentHeight, latentWidth);
+        var z = randn(1, cfg.LatentChannels, latentHeight, latentWidth).to(device);
         var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         var sw = Stopwatch.StartNew();
         var image = vae.Decode(z);

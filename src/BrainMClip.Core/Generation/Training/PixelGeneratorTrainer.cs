@@ -52,6 +52,9 @@ public sealed record PixelGeneratorOptions
     /// <summary>Probability that a training sample's context is corrupted stream by stream (<see
     /// cref="Training.ContextNoise"/>); 0 = off.</summary>
     public double ContextNoise { get; init; }
+    /// <summary>Where the UNet, its EMA copy and each batch live (null = the CPU); images, context and the random
+    /// draws stay on the CPU, so a seed gives the same batches on every device.</summary>
+    public Device? Device { get; init; }
 
     /// <summary>Steps between checkpoints (train-state/last.ckpt; <c>--resume</c> continues from the last
     /// one).</summary>
@@ -174,6 +177,7 @@ public static class PixelGeneratorTrainer
         using (var initGen = new Generator((ulong)o.Seed)) ModuleInit.Default(unet, initGen);
         using var ema = new UNet2DConditionModel(cfg);
         CopyWeights(unet, ema);
+        if (!TorchSetup.IsCpu(o.Device)) { unet.to(o.Device!); ema.to(o.Device!); } // before the optimiser's state
         // set_alpha_to_one: DDIM's last step then returns the clean image itself. SD's false leaves √(1 − ᾱ₀) = 0.029
         // of the noise estimate in the output, invisible after a VAE but a pixel grain here (measured on the demo:
         // upper bound CLIP 2-way 87.0 % → 92.7 %, docs/generation.md). Training is unaffected (same ᾱ table).
@@ -351,10 +355,12 @@ public static class PixelGeneratorTrainer
     /// <summary>
     /// Denoising loss (target per <see cref="PixelGeneratorOptions.Prediction"/>) on a random batch: random images,
     /// context dropped with probability ContextDropout, random timesteps and noise, all drawn from
-    /// <paramref name="gen"/> in a fixed order.
+    /// <paramref name="gen"/> in a fixed order. <paramref name="mark"/> names phases for the bench
+    /// (generator_step_demo).
     /// </summary>
-    internal static Tensor DenoisingLoss(UNet2DConditionModel unet, Tensor images, Tensor context, Tensor alphas,
-        int timesteps, PixelGeneratorOptions o, Generator gen, ContextNoise? contextNoise = null)
+    public static Tensor DenoisingLoss(UNet2DConditionModel unet, Tensor images, Tensor context, Tensor alphas,
+        int timesteps, PixelGeneratorOptions o, Generator gen, ContextNoise? contextNoise = null,
+        Action<string>? mark = null)
     {
         long n = images.shape[0];
         var idx = randint(0, n, [Math.Min(o.BatchSize, n)], dtype: ScalarType.Int64, generator: gen);
@@ -368,8 +374,14 @@ public static class PixelGeneratorTrainer
         var noise = randn(x0.shape, generator: gen);
         var a = alphas.index_select(0, t).view(b, 1, 1, 1);
         var xt = a.sqrt() * x0 + (1 - a).sqrt() * noise;
+        var target = Target(o.Prediction, x0, noise, a);
+        if (!TorchSetup.IsCpu(o.Device))
+            (xt, t, ctx, target) = (xt.to(o.Device!), t.to(o.Device!), ctx.to(o.Device!), target.to(o.Device!));
+        mark?.Invoke("batch");
         var pred = unet.Forward(xt, t, ctx);
-        return nn.functional.mse_loss(pred, Target(o.Prediction, x0, noise, a));
+        var loss = nn.functional.mse_loss(pred, target);
+        mark?.Invoke("forward");
+        return loss;
     }
 
     /// <summary>

@@ -15,6 +15,9 @@ namespace BrainMClip.Simulation.TargetEncoder;
 public sealed record ClipTrainOptions
 {
     public required string OutDir { get; init; }
+    /// <summary>Where the network and its optimiser state live (null = the CPU); scenes, augmentation draws and the
+    /// saved state stay on the CPU.</summary>
+    public Device? Device { get; init; }
     /// <summary>Architecture (see <see cref="ClipTrainer.PresetConfig"/>).</summary>
     public string Preset { get; init; } = "tiny";
     /// <summary>An explicit architecture instead of the preset (tests use very small ones).</summary>
@@ -127,6 +130,7 @@ public static class ClipTrainer
         // before constructing the network gave; the tower is then replaced by clip-init's weights).
         using (var initGen = new Generator((ulong)o.Seed)) ModuleInit.Default(net, initGen);
         Initialise(net, cfg, o, source);
+        if (!TorchSetup.IsCpu(o.Device)) net.to(o.Device!); // initialised on the CPU, moved before the optimiser
         var parameters = net.parameters().ToList();
 
         log?.WriteLine($"clip-train: {o.Images} fresh scenes per epoch ({o.CurriculumEpochs} one-object epochs " +

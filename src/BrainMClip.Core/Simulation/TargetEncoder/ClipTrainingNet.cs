@@ -79,11 +79,14 @@ public sealed class ClipTrainingNet : nn.Module
     /// </summary>
     public ClipLossTerms Loss(Tensor pixels, Tensor captions, Tensor families, Tensor? coverage, ClipLossWeights w)
     {
+        var device = logit_scale.device; // the batch comes from the CPU; the network may live elsewhere
+        (pixels, captions, families, coverage) = (pixels.to(device), captions.to(device), families.to(device),
+            coverage?.to(device));
         var (tap, z) = clip.ForwardForTraining(pixels, TapLayer);
         long b = z.shape[0], t = z.shape[1];
         var text = F.normalize(caption_encoder.call(captions), dim: -1);                        // (B, P)
         var scale = logit_scale.exp().clamp_max(MaxLogitScale);
-        var target = arange(b, dtype: ScalarType.Int64);
+        var target = arange(b, dtype: ScalarType.Int64, device: device);
 
         var pooled = z.mean([1]);                                                              // (B, P)
         var logits = scale * F.linear(F.normalize(pooled, dim: -1), text);                     // image i vs caption j
@@ -101,7 +104,7 @@ public sealed class ClipTrainingNet : nn.Module
         var local = F.mse_loss(local_head.call(patches), PatchStatistics(pixels, clip.Config.PatchSize));
 
         var parts = coverage is null
-            ? zeros(1).squeeze()
+            ? zeros(1, device: device).squeeze()
             : F.binary_cross_entropy_with_logits(part_head.call(patches), coverage);
 
         var total = pooledLoss * w.Pooled + tokenLoss * w.Tokens + presence * w.Presence + local * w.Local

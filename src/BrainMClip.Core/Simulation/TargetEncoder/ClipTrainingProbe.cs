@@ -52,14 +52,15 @@ public static class ClipTrainingProbe
                 lossBatches++;
             }
             using var r = net.Clip.Run(px, new ClipRunOptions { HiddenStates = perLayer ? layers : [] });
-            semantic.Add(r.VdTokens.flatten(1).MoveToOuterDisposeScope());
+            // Read-outs are fitted on the CPU (ridge in float64), whatever device the network is on.
+            semantic.Add(r.VdTokens.flatten(1).cpu().MoveToOuterDisposeScope());
             if (!perLayer) continue;
             int keep = Math.Max(0, Math.Min(b, patchImages - s));
             foreach (var k in layers)
             {
-                pooledByLayer[k].Add(r.HiddenStates[k].mean([1]).MoveToOuterDisposeScope());
+                pooledByLayer[k].Add(r.HiddenStates[k].mean([1]).cpu().MoveToOuterDisposeScope());
                 if (keep > 0)
-                    patchByLayer[k].Add(r.HiddenStates[k].narrow(0, 0, keep).narrow(1, 1, cfg.NumTokens - 1)
+                    patchByLayer[k].Add(r.HiddenStates[k].narrow(0, 0, keep).narrow(1, 1, cfg.NumTokens - 1).cpu()
                         .MoveToOuterDisposeScope());
             }
             if (keep > 0)
@@ -115,7 +116,8 @@ public static class ClipTrainingProbe
                 using var inner = NewDisposeScope();
                 var chunk = u8.narrow(0, s, Math.Min(batch, u8.shape[0] - s));
                 using var r = net.Clip.Run(Pixels(chunk, processor), new ClipRunOptions());
-                rows.Add(F.normalize(r.ImageEmbeds.to_type(ScalarType.Float64), dim: -1).MoveToOuterDisposeScope());
+                rows.Add(F.normalize(r.ImageEmbeds.to_type(ScalarType.Float64), dim: -1).cpu()
+                    .MoveToOuterDisposeScope());
             }
             return cat(rows, 0);
         }
