@@ -1,5 +1,5 @@
-using BrainMClip.Optimization;
 using BrainMClip.Model;
+using BrainMClip.Optimization;
 using BrainMClip.Training;
 using Xunit;
 using Xunit.Abstractions;
