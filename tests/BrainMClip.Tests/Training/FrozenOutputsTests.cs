@@ -50,8 +50,8 @@ public class FrozenOutputsTests
         string P(string name) => Path.Combine(dir.Path, name);
         Run("synth", "--out", P("data"), "--seed", "5", "--train", "80", "--test", "12");
         Run("clip-init", "--out", P("clip"), "--preset", "tiny", "--seed", "1");
-        Run("features", "--clip", P("clip"), "--input",
-            Path.Combine(P("data"), "processed_data", "subj01", "nsd_train_stim_sub1.npy"), "--out", P("ft.safetensors"));
+        string stimuli = Path.Combine(P("data"), "processed_data", "subj01", "nsd_train_stim_sub1.npy");
+        Run("features", "--clip", P("clip"), "--input", stimuli, "--out", P("ft.safetensors"));
         File.WriteAllText(P("cfg.json"), """{"base":"tiny","training":{"epochs":2}}""");
         int threads = TorchSharp.torch.get_num_threads();
         try
