@@ -148,7 +148,7 @@ public static class PixelGeneratorTrainer
         return (t.clamp(0, 1) * 2 - 1).MoveToOuterDisposeScope();
     }
 
-    public static PixelGeneratorResult Train(PixelGeneratorOptions o, TextWriter? log = null)
+    static void Validate(PixelGeneratorOptions o)
     {
         if (o.Steps < 1) throw new UserInputException($"--steps {o.Steps}: expected at least 1");
         if (o.BatchSize < 1) throw new UserInputException($"batch size {o.BatchSize}: expected at least 1");
@@ -157,6 +157,11 @@ public static class PixelGeneratorTrainer
         if (!Predictions.Contains(o.Prediction))
             throw new UserInputException(
                 $"--prediction {o.Prediction}: expected one of {string.Join(", ", Predictions)}");
+    }
+
+    public static PixelGeneratorResult Train(PixelGeneratorOptions o, TextWriter? log = null)
+    {
+        Validate(o);
         var streams = o.ContextStreams;
         var clock = Stopwatch.StartNew();
         var resumeFrom = OpenState(o);
