@@ -4,9 +4,11 @@ set -uo pipefail
 cd "$(dirname "$0")"
 ./scripts/setup.sh || exit 1
 export OMP_WAIT_POLICY=PASSIVE
-# Layout first (seconds, no build): the .editorconfig rules. Fix with `dotnet format whitespace BrainMClip.slnx`.
-if ! dotnet format whitespace BrainMClip.slnx --verify-no-changes -v q; then
-  echo "dotnet format: layout differs from .editorconfig (run: dotnet format whitespace BrainMClip.slnx)"; exit 1
+# Format first: every .editorconfig rule (whitespace, code style, import order), not only the layout. It loads the
+# solution, so it takes about 2 minutes on 2 cores (measured 1 min 53 s; 5 min 41 s on a busy machine).
+# Fix with `dotnet format BrainMClip.slnx`.
+if ! dotnet format BrainMClip.slnx --verify-no-changes -v q; then
+  echo "dotnet format: the code differs from .editorconfig (run: dotnet format BrainMClip.slnx)"; exit 1
 fi
 log=$(mktemp)
 dotnet test BrainMClip.slnx -c Release --logger "console;verbosity=normal" 2>&1 | tee "$log" | grep -vE '^\s+Passed [A-Za-z]'

@@ -12,6 +12,12 @@ public interface ICliCommand
     string Description { get; }
     /// <summary>Adds options/arguments to <paramref name="command"/> and sets its action.</summary>
     void Configure(Command command);
+
+    /// <summary>
+    /// Flags of the options-record properties whose flag is not the property's name in kebab case (e.g.
+    /// MaxLr → --lr), so a Core error about that property names the flag (<see cref="CliCommand.FlagOf"/>).
+    /// </summary>
+    IReadOnlyDictionary<string, string> FieldFlags => CliCommand.NoFieldFlags;
 }
 
 /// <summary>Descriptions of command groups (words that only hold sub-commands).</summary>

@@ -21,7 +21,7 @@ public static class Program
         }
         catch (Exception ex)
         {
-            return ExitCodes.Report(ex);
+            return ExitCodes.Report(ex, parse.CommandResult.Command);
         }
     }
 
@@ -61,7 +61,7 @@ public static class Program
             }
             parent = group;
         }
-        var cmd = new Command(c.Path[^1], c.Description);
+        var cmd = new CliCommand(c);
         c.Configure(cmd);
         parent.Subcommands.Add(cmd);
     }
@@ -71,15 +71,16 @@ public static class ExitCodes
 {
     public const int Ok = 0, Internal = 1, Usage = 2;
 
-    /// <summary>Maps an exception to the CLI contract: 2 for bad input (message only), 1 for internal errors.</summary>
-    public static int Report(Exception ex)
+    /// <summary>Maps an exception to the CLI contract: 2 for bad input (message only, prefixed with the flag of
+    /// the setting it names when <paramref name="command"/> has one), 1 for internal errors.</summary>
+    public static int Report(Exception ex, Command? command = null)
     {
         var e = ex is TargetInvocationException { InnerException: { } inner } ? inner : ex;
         if (e is AggregateException { InnerExceptions.Count: 1 } agg) e = agg.InnerExceptions[0];
         switch (e)
         {
             case UserInputException u:
-                Console.Error.WriteLine($"error: {u.Message}");
+                Console.Error.WriteLine($"error: {CliCommand.Describe(u, command)}");
                 return Usage;
             case Optimization.TrainingDivergedException d:
                 Console.Error.WriteLine($"error: {d.Message}");

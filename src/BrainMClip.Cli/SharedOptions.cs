@@ -1,4 +1,5 @@
 using System.CommandLine;
+using BrainMClip.Data;
 
 namespace BrainMClip.Cli;
 
@@ -17,27 +18,28 @@ public static class SharedOptions
     public static Option<int> Subject() => new("--subject")
     {
         Description = "Subject number (1-based; folder subj0N).",
-        DefaultValueFactory = _ => 1,
+        DefaultValueFactory = _ => NsdSubject.DefaultSubject,
     };
 
     public static Option<string> BetaScale() => new("--beta-scale")
     {
         Description = "Divide fMRI values: auto (by 300 when int16 or |mean| > 30, i.e. NSD ×300 betas), none, or a " +
                       "number; predict with the setting used for training.",
-        DefaultValueFactory = _ => "auto",
+        DefaultValueFactory = _ => NsdSubject.DefaultBetaScale,
     };
 
     public static Option<string> Device() => new("--device")
     {
         Description = "cpu, cuda or cuda:N (cuda needs a CUDA build; CPU runs are deterministic).",
-        DefaultValueFactory = _ => "cpu",
+        DefaultValueFactory = _ => TorchSetup.DefaultDevice,
     };
 
-    /// <summary>The seed of a command that draws random numbers itself.</summary>
-    public static Option<long> Seed() => new("--seed")
+    /// <summary>The seed of a command that draws random numbers itself; <paramref name="defaultSeed"/> is the
+    /// seed its options record declares.</summary>
+    public static Option<long> Seed(long defaultSeed) => new("--seed")
     {
         Description = "Random seed (every draw derives from it: the same seed gives the same output).",
-        DefaultValueFactory = _ => 0,
+        DefaultValueFactory = _ => defaultSeed,
     };
 
     /// <summary>The seed of a command that trains from a configuration holding its own seed.</summary>

@@ -28,6 +28,9 @@ public abstract class StageCommand<TRequest, TResult> : ICliCommand
     /// <summary>The object stdout shows as JSON (serialised with <see cref="JsonOptions"/>).</summary>
     public abstract object Report(TRequest request, TResult result);
 
+    /// <inheritdoc cref="ICliCommand.FieldFlags"/>
+    public virtual IReadOnlyDictionary<string, string> FieldFlags => CliCommand.NoFieldFlags;
+
     protected virtual JsonSerializerOptions JsonOptions => Indented;
 
     /// <summary>An async action whose token Ctrl+C cancels (the work stops between batches); otherwise Ctrl+C ends

@@ -13,11 +13,11 @@ public sealed class AblateCommand : ICliCommand
     public string[] Path => ["ablate"];
     public string Description =>
         "Train every ablation variant (full, no_cross, no_rec, semantic_only, detail_only, global_only, full_heads) " +
-            "and the " +
-        "ridge baseline with the same data, split, seed and schedule; predict the test split; score " +
-            "docs/evaluation.md " +
-            "retrieval. " +
-        "Writes OUT/<variant>/ run folders, OUT/ablations.json and OUT/ablations.csv; prints the JSON.";
+        "and the ridge baseline with the same data, split, seed and schedule; predict the test split; score " +
+        "docs/evaluation.md retrieval. Writes OUT/<variant>/ run folders, OUT/ablations.json and OUT/ablations.csv; " +
+        "prints the JSON.";
+
+    static readonly RetrievalSettings D = new();
 
     public void Configure(Command command)
     {
@@ -38,9 +38,9 @@ public sealed class AblateCommand : ICliCommand
         { Description = $"Comma-separated subset of: {string.Join(",", AblationRunner.Variants)} (default: all)." };
         var epochs = new Option<int?>("--epochs") { Description = "Override training.epochs for every variant." };
         var seed = SharedOptions.SeedOverride();
-        var loops = new Option<int>("--loops") { Description = "Retrieval loops.", DefaultValueFactory = _ => 30 };
+        var loops = new Option<int>("--loops") { Description = "Retrieval loops.", DefaultValueFactory = _ => D.Loops };
         var batch = new Option<int>("--batch")
-        { Description = "Retrieval samples per loop.", DefaultValueFactory = _ => 300 };
+        { Description = "Retrieval samples per loop.", DefaultValueFactory = _ => D.Batch };
         var beta = SharedOptions.BetaScale();
         foreach (var o in new Option[]
             { data, subject, features, featuresTest, config, output, variants, epochs, seed, loops, batch,
@@ -60,7 +60,7 @@ public sealed class AblateCommand : ICliCommand
             var subj = NsdSubject.Open(parse.GetValue(data)!, parse.GetValue(subject), parse.GetValue(beta)!);
             var result = TrainingPipeline.Ablate(subj, parse.GetValue(features)!, parse.GetValue(featuresTest)!, cfg,
                 parse.GetValue(output)!,
-                list, parse.GetValue(loops), parse.GetValue(batch), 42, Console.Error);
+                list, parse.GetValue(loops), parse.GetValue(batch), D.Seed, Console.Error);
             Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         });

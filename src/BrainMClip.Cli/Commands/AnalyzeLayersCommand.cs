@@ -13,10 +13,8 @@ public sealed class AnalyzeLayersCommand : StageCommand<AnalyzeLayersCommand.Req
     public override string[] Path => ["analyze-layers"];
     public override string Description =>
         "Layer analysis behind the choice of CLIP layers 11-20: RSA (Spearman between each CLIP layer's RDM and each " +
-            "ROI " +
-        "group's RDM; RDM = 1 - Pearson between samples) and linear CKA between every pair of layers. Writes " +
-            "rsa.csv, " +
-        "cka.csv, rsa.png, cka.png and layers.json into --out; prints the best layer per ROI group as JSON.";
+        "ROI group's RDM; RDM = 1 - Pearson between samples) and linear CKA between every pair of layers. Writes " +
+        "rsa.csv, cka.csv, rsa.png, cka.png and layers.json into --out; prints the best layer per ROI group as JSON.";
 
     readonly Option<string> feat = new Option<string>("--features")
     {

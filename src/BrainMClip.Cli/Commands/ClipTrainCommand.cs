@@ -1,7 +1,7 @@
-using BrainMClip.Simulation;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using BrainMClip.Simulation;
 using BrainMClip.Simulation.TargetEncoder;
 
 namespace BrainMClip.Cli.Commands;
@@ -16,6 +16,9 @@ public sealed class ClipTrainCommand : StageCommand<ClipTrainCommand.Request, Cl
     /// curriculum scenes.
     /// </summary>
     public sealed record Request(ClipTrainOptions Options, int? Threads, WorldSceneOptions SingleScenes);
+
+    static readonly ClipTrainOptions D = Defaults.Of<ClipTrainOptions>();
+    static readonly WorldSceneOptions Curriculum = WorldSceneSource.CurriculumScenes;
 
     public override string[] Path => ["clip-train"];
     public override string Description =>
@@ -33,13 +36,13 @@ public sealed class ClipTrainCommand : StageCommand<ClipTrainCommand.Request, Cl
     readonly Option<string> preset = new Option<string>("--preset")
     {
         Description = "tiny: 64 px, patch 8 (65 tokens), width 128, 6 layers, projection 64.",
-        DefaultValueFactory = _ => "tiny",
+        DefaultValueFactory = _ => D.Preset,
     };
     readonly Option<int> images = new Option<int>("--images")
     {
         Description = "Scenes per epoch, rendered fresh every epoch (one-object in the curriculum epochs, else " +
             "1-3 objects). 2500 with --epochs 8 is a quick, weaker run (624 steps, docs/simulation.md).",
-        DefaultValueFactory = _ => 4000,
+        DefaultValueFactory = _ => D.Images,
     };
     readonly Option<int> epochs = new Option<int>("--epochs")
     {
@@ -47,27 +50,27 @@ public sealed class ClipTrainCommand : StageCommand<ClipTrainCommand.Request, Cl
             "steps, half of each batch at low resolution) are the run that learns the world's categories and " +
             "recognises 32-px images; with --seed 3 --threads 1 they remake the shipped encoder " +
             "assets/encoders/world-tiny.",
-        DefaultValueFactory = _ => 40,
+        DefaultValueFactory = _ => D.Epochs,
     };
     readonly Option<int> seed = new Option<int>("--seed")
     {
         Description = "Seed of the initial weights, the batch order and the world stream (disjoint from synth's).",
-        DefaultValueFactory = _ => 0,
+        DefaultValueFactory = _ => D.Seed,
     };
     readonly Option<int> batch = new Option<int>("--batch")
     {
         Description = "Batch size (the contrastive loss compares the images of a batch).",
-        DefaultValueFactory = _ => 32,
+        DefaultValueFactory = _ => D.BatchSize,
     };
     readonly Option<double> lr = new Option<double>("--lr")
     {
         Description = "Peak AdamW learning rate (linear warm-up over 10 % of the steps, cosine decay to 5 %).",
-        DefaultValueFactory = _ => 1e-3,
+        DefaultValueFactory = _ => D.MaxLr,
     };
     readonly Option<int> curriculum = new Option<int>("--curriculum-epochs")
     {
         Description = "Epochs on one-object scenes before the mixed ones.",
-        DefaultValueFactory = _ => 2,
+        DefaultValueFactory = _ => D.CurriculumEpochs,
     };
     readonly Option<int?> threads = new Option<int?>("--threads")
     { Description = "Torch CPU threads (default: libtorch's choice)." };
@@ -99,7 +102,7 @@ public sealed class ClipTrainCommand : StageCommand<ClipTrainCommand.Request, Cl
     readonly Option<double> warmup = new Option<double>("--warmup")
     {
         Description = "Fraction of the steps with a linear LR warm-up.",
-        DefaultValueFactory = _ => 0.1,
+        DefaultValueFactory = _ => D.WarmupFraction,
     };
     readonly Option<bool> noWhiten = new Option<bool>("--no-whiten-init")
     {
@@ -110,19 +113,19 @@ public sealed class ClipTrainCommand : StageCommand<ClipTrainCommand.Request, Cl
     {
         Description = "Object scale range (image fractions) of the one-object curriculum scenes; large objects " +
             "teach the families fastest (synth's own scenes: 0.3-0.6 alone, 0.25-0.45 with others).",
-        DefaultValueFactory = _ => "0.5-0.85",
+        DefaultValueFactory = _ => Range(Curriculum.SingleScaleMin, Curriculum.SingleScaleMax),
     };
     readonly Option<double> lowres = new Option<double>("--lowres")
     {
         Description = "Fraction of each batch seen at a low resolution (shrunk to a random side, 8-bit, enlarged " +
             "back), so the embedding recognises low-resolution renderings such as the demo generator's 32-px " +
             "images (training.json's probe reports lowres_two_way at 32 and 16 px). 0 turns it off.",
-        DefaultValueFactory = _ => 0.5,
+        DefaultValueFactory = _ => D.LowResFraction,
     };
     readonly Option<string> lowresSides = new Option<string>("--lowres-sides")
     {
         Description = "Range of the low-resolution side in pixels, min-max (one side per batch).",
-        DefaultValueFactory = _ => "16-40",
+        DefaultValueFactory = _ => Range(D.LowResSides.Min, D.LowResSides.Max),
     };
     readonly Option<bool> noLayers = new Option<bool>("--no-layer-probe")
     {
@@ -134,6 +137,15 @@ public sealed class ClipTrainCommand : StageCommand<ClipTrainCommand.Request, Cl
          tap, layers, warmup, noWhiten, curScale, lowres, lowresSides];
 
     protected override void ConfigureOptions() => preset.AcceptOnlyFromAmong(ClipTrainer.PresetNames);
+
+    public override IReadOnlyDictionary<string, string> FieldFlags { get; } = new Dictionary<string, string>
+    {
+        [nameof(ClipTrainOptions.BatchSize)] = "--batch",
+        [nameof(ClipTrainOptions.MaxLr)] = "--lr",
+        [nameof(ClipTrainOptions.WarmupFraction)] = "--warmup",
+        [nameof(ClipTrainOptions.LowResFraction)] = "--lowres",
+        [nameof(ClipTrainOptions.LowResSides)] = "--lowres-sides",
+    };
 
     public override Request Bind(ParseResult r, CancellationToken cancel)
     {
@@ -183,10 +195,14 @@ public sealed class ClipTrainCommand : StageCommand<ClipTrainCommand.Request, Cl
         return figures;
     }
 
+    /// <summary>"a-b", as <see cref="ParseRange{T}"/> reads it.</summary>
+    static string Range<T>(T a, T b) where T : IFormattable =>
+        string.Create(CultureInfo.InvariantCulture, $"{a}-{b}");
+
     static WorldSceneOptions SingleScenes(string range)
     {
         var (a, b) = ParseRange<double>(range, "--curriculum-scale", "min-max, e.g. 0.5-0.85");
-        return WorldSceneOptions.SingleObject with { SingleScaleMin = a, SingleScaleMax = b };
+        return Curriculum with { SingleScaleMin = a, SingleScaleMax = b };
     }
 
     static (int, int) ParseSides(string range) =>

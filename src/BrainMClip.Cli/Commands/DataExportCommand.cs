@@ -11,8 +11,8 @@ public sealed class DataExportCommand : ICliCommand
     public string[] Path => ["data", "export"];
     public string Description =>
         "Write one voxel stream (detail = all nsdgeneral voxels, semantic = floc-labelled, low = prf-visualrois) of " +
-            "one split " +
-        "as a float32 (samples, voxels) .npy, beta-scaled, optionally z-scored with the training split's statistics.";
+        "one split as a float32 (samples, voxels) .npy, beta-scaled, optionally z-scored with the training split's " +
+        "statistics.";
 
     public void Configure(Command command)
     {

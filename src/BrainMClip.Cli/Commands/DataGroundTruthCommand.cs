@@ -1,7 +1,8 @@
-using BrainMClip.Simulation;
 using System.CommandLine;
 using System.Text.Json;
+using BrainMClip.Data;
 using BrainMClip.Evaluation;
+using BrainMClip.Simulation;
 
 namespace BrainMClip.Cli.Commands;
 
@@ -15,10 +16,9 @@ public sealed class DataGroundTruthCommand : ICliCommand
         "For a subject written by 'brainmclip synth': linear decoders (ridge, alpha by 5-fold CV on the training " +
         "split) from the floc (semantic), prf (low) and all (detail) voxels to the ground truth — category set " +
         "(per-label and exact-set accuracy, with chance), local contrast and within-category attributes (Pearson r) " +
-        "— " +
-        "plus the mean noise ceiling per stream and the RSA of the ground truth with every ROI group (--noise-free: " +
-        "the same decoders on the noise-free signal). With --features-train/--features-test, also top-1 retrieval of " +
-        "CLIP-Semantic from ridge on the true labels and captions alone. Prints JSON.";
+        "— plus the mean noise ceiling per stream and the RSA of the ground truth with every ROI group " +
+        "(--noise-free: the same decoders on the noise-free signal). With --features-train/--features-test, also " +
+        "top-1 retrieval of CLIP-Semantic from ridge on the true labels and captions alone. Prints JSON.";
 
     public void Configure(Command command)
     {
@@ -30,7 +30,7 @@ public sealed class DataGroundTruthCommand : ICliCommand
         var subject = new Option<int>("--subject")
         {
             Description = "Subject number (1-based).",
-            DefaultValueFactory = _ => 1,
+            DefaultValueFactory = _ => NsdSubject.DefaultSubject,
         };
         var ftr = new Option<string?>("--features-train")
         {

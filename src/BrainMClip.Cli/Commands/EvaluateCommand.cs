@@ -12,6 +12,8 @@ public sealed class EvaluateCommand : StageCommand<EvaluateCommand.Request, IRea
     public sealed record Request(IReadOnlyList<ImagePairs> Sets, string Truth, string[] Outs,
         EvaluationOptions Options);
 
+    static readonly EvaluationOptions D = Defaults.Of<EvaluationOptions>();
+
     public override string[] Path => ["evaluate"];
     public override string Description =>
         "Score reconstructions against ground truth with the NSD protocol metrics (PixCorr, SSIM, legacy SSIM, " +
@@ -47,7 +49,7 @@ public sealed class EvaluateCommand : StageCommand<EvaluateCommand.Request, IRea
         DefaultValueFactory = _ => "all"
     };
     readonly Option<int> batch = new Option<int>("--batch")
-    { Description = "Images per network batch.", DefaultValueFactory = _ => 8 };
+    { Description = "Images per network batch.", DefaultValueFactory = _ => D.BatchSize };
 
     readonly Option<string?> truthCache = new Option<string?>("--truth-cache")
     {

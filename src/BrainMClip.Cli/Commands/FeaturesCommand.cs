@@ -8,12 +8,13 @@ namespace BrainMClip.Cli.Commands;
 /// (docs/features.md).</summary>
 public sealed class FeaturesCommand : StageCommand<FeatureExtractionOptions, FeatureExtractionResult>
 {
+    static readonly FeatureExtractionOptions D = Defaults.Of<FeatureExtractionOptions>();
+
     public override string[] Path => ["features"];
     public override string Description =>
         "Extract CLIP features (detail = mean of hidden layers a..b, semantic = VD image tokens, image_embeds) for " +
-            "every " +
-        "stimulus image into a safetensors file. Batched, resumable, shardable for array jobs (merge with " +
-            "merge-features).";
+        "every stimulus image into a safetensors file. Batched, resumable, shardable for array jobs (merge with " +
+        "merge-features).";
 
     readonly Option<string> clip = new Option<string>("--clip")
     {
@@ -47,19 +48,19 @@ public sealed class FeaturesCommand : StageCommand<FeatureExtractionOptions, Fea
     {
         Description = "Images per forward pass. Sharded runs and their merge are byte-identical to one run " +
         "with the same --batch.",
-        DefaultValueFactory = _ => 16
+        DefaultValueFactory = _ => D.Batch
     };
     readonly Option<string> shard = new Option<string>("--shard")
     {
         Description = "i/n: process only the i-th (0-based) of n contiguous blocks of rows, e.g. for a cluster " +
         "array job; merge the n files with merge-features.",
-        DefaultValueFactory = _ => "0/1"
+        DefaultValueFactory = _ => new Shard(D.ShardIndex, D.ShardCount).ToString()
     };
     readonly Option<string> device = SharedOptions.Device();
     readonly Option<string> dtype = new Option<string>("--dtype")
     {
         Description = "Storage type of the output tensors: float32 or float16 (half the disk).",
-        DefaultValueFactory = _ => "float32"
+        DefaultValueFactory = _ => DTypeName(D.OutputDType)
     };
     readonly Option<bool> resume = new Option<bool>("--resume")
     {
@@ -72,6 +73,11 @@ public sealed class FeaturesCommand : StageCommand<FeatureExtractionOptions, Fea
         [clip, input, dataset, output, detail, hidden, batch, shard, device, dtype, resume];
 
     protected override bool Cancellable => true; // Ctrl+C stops between batches; rerun with --resume
+
+    public override IReadOnlyDictionary<string, string> FieldFlags { get; } = new Dictionary<string, string>
+    {
+        [nameof(FeatureExtractionOptions.OutputDType)] = "--dtype",
+    };
 
     public override FeatureExtractionOptions Bind(ParseResult p, CancellationToken cancel)
     {
@@ -99,6 +105,9 @@ public sealed class FeaturesCommand : StageCommand<FeatureExtractionOptions, Fea
             Cancellation = cancel,
         };
     }
+
+    /// <summary>The --dtype word of a storage type.</summary>
+    static string DTypeName(torch.ScalarType t) => t.ToString().ToLowerInvariant();
 
     public override FeatureExtractionResult Execute(FeatureExtractionOptions request) =>
         FeatureExtractor.Run(request);

@@ -6,11 +6,12 @@ namespace BrainMClip.Cli.Commands;
 /// <summary>`brainmclip generator train`: the embedded pixel-space generator (docs/generation.md).</summary>
 public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, PixelGeneratorResult>
 {
+    static readonly PixelGeneratorOptions D = Defaults.Of<PixelGeneratorOptions>();
+
     public override string[] Path => ["generator", "train"];
     public override string Description =>
         "Train the small pixel-space diffusion generator (the diffusers UNet class, 3 channels, no VAE) on stimulus " +
-            "images " +
-        "conditioned on their CLIP-Semantic tokens; writes a generator folder for 'reconstruct'.";
+        "images conditioned on their CLIP-Semantic tokens; writes a generator folder for 'reconstruct'.";
 
     readonly Option<string> images = new Option<string>("--images")
     { Description = "Stimulus images, .npy (N,H,W,3) uint8 (e.g. nsd_train_stim_sub1.npy).", Required = true };
@@ -25,18 +26,18 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
     {
         Description = "Optimisation steps (measured on one core at 32 px: about 0.5 s each at the defaults, 0.2 s " +
         "with --batch 8 --attention-resolution 8, the demo's 1000-step setting).",
-        DefaultValueFactory = _ => 300
+        DefaultValueFactory = _ => D.Steps
     };
     readonly Option<int> size = new Option<int>("--size")
-    { Description = "Image size the generator works at: 32 or 64.", DefaultValueFactory = _ => 32 };
-    readonly Option<long> seed = SharedOptions.Seed();
+    { Description = "Image size the generator works at: 32 or 64.", DefaultValueFactory = _ => D.Size };
+    readonly Option<long> seed = SharedOptions.Seed(D.Seed);
     readonly Option<double> lr = new Option<double>("--lr")
     {
         Description = "Peak AdamW learning rate (warm-up, cosine decay to 10%).",
-        DefaultValueFactory = _ => 1e-3
+        DefaultValueFactory = _ => D.LearningRate
     };
     readonly Option<int> batch = new Option<int>("--batch")
-    { Description = "Batch size.", DefaultValueFactory = _ => 16 };
+    { Description = "Batch size.", DefaultValueFactory = _ => D.BatchSize };
     readonly Option<string?> channels = new Option<string?>("--channels")
     {
         Description = "Block channels per level, comma-separated (default 32,64,64 at size 32; 32,64,64,64 at " +
@@ -47,7 +48,7 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
         Description =
             "Largest feature-map side with attention blocks: 16 (at 32 px: 16x16 and 8x8 levels) or 8 (only 8x8 " +
             "and the mid block; faster).",
-        DefaultValueFactory = _ => 16,
+        DefaultValueFactory = _ => D.AttentionResolution,
     };
 
     readonly Option<string> prediction = new Option<string>("--prediction")
@@ -55,7 +56,7 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
         Description = "What the UNet predicts: epsilon (noise), v_prediction or sample (the clean image; with " +
             "--context-map the design the demo uses, docs/generation.md); recorded in scheduler/ so reconstruct " +
             "samples accordingly.",
-        DefaultValueFactory = _ => "epsilon",
+        DefaultValueFactory = _ => D.Prediction,
     };
     readonly Option<bool> contextMap = new Option<bool>("--context-map")
     {
@@ -75,7 +76,7 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
         Description = "What conditions the UNet: semantic (CLIP-Semantic tokens, as Versatile Diffusion) or " +
             "semantic+detail (each token's CLIP-Semantic and CLIP-Detail vectors concatenated: the generator fuses " +
             "the two streams; reconstruct then also reads PRED's 'detail'; the demo's choice, docs/generation.md).",
-        DefaultValueFactory = _ => "semantic",
+        DefaultValueFactory = _ => D.Context,
     };
 
     readonly Option<double> contextNoise = new Option<double>("--context-noise")
@@ -109,6 +110,12 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
         prediction.AcceptOnlyFromAmong(PixelGeneratorTrainer.Predictions);
         context.AcceptOnlyFromAmong(PixelGeneratorOptions.Contexts);
     }
+
+    public override IReadOnlyDictionary<string, string> FieldFlags { get; } = new Dictionary<string, string>
+    {
+        [nameof(PixelGeneratorOptions.BatchSize)] = "--batch",
+        [nameof(PixelGeneratorOptions.LearningRate)] = "--lr",
+    };
 
     public override PixelGeneratorOptions Bind(ParseResult r, CancellationToken cancel)
     {

@@ -72,9 +72,8 @@ public sealed class ParamsCommand : StageCommand<ParamsCommand.Request, Paramete
             Console.WriteLine($"  source:   {r.Source}");
         }
         Console.WriteLine(
-            "The BrainMCLIP paper reports 71.7% fewer parameters than \"the top VAE-based method\" without a " +
-            "count we can " +
-                          "reproduce; these references are ours.");
+            "The BrainMCLIP paper reports 71.7% fewer parameters than \"the top VAE-based method\" without a count " +
+            "we can reproduce; these references are ours.");
     }
 
     public override object Report(Request request, ParameterCounts.Summary summary)

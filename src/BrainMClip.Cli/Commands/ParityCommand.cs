@@ -1,6 +1,6 @@
-using BrainMClip.Parity;
 using System.CommandLine;
 using System.Text.Json;
+using BrainMClip.Parity;
 
 namespace BrainMClip.Cli.Commands;
 

@@ -16,9 +16,8 @@ public sealed class PredictCommand : StageCommand<PredictCommand.Request, Traini
     public override string[] Path => ["predict"];
     public override string Description =>
         "Predict CLIP tokens for a split with a trained run (BrainMCLIP best checkpoint or ridge). Writes " +
-            "PRED.safetensors with " +
-        "'detail' (ê_D), 'semantic' (ê_S), 'detail_projected' (P(ê_D), to re-fuse at another λ) and 'fused' " +
-            "(conditioning tokens).";
+        "PRED.safetensors with 'detail' (ê_D), 'semantic' (ê_S), 'detail_projected' (P(ê_D), to re-fuse at another " +
+        "λ) and 'fused' (conditioning tokens).";
 
     readonly Option<string> run = new Option<string>("--run")
     { Description = "Run folder written by 'brainmclip train'.", Required = true };

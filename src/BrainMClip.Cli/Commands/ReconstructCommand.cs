@@ -11,12 +11,13 @@ public sealed class ReconstructCommand
     /// <summary>The reconstruction, and the true features to render the upper bound from (or null).</summary>
     public sealed record Request(ReconstructOptions Options, string? TruthFeatures);
 
+    static readonly ReconstructOptions D = Defaults.Of<ReconstructOptions>();
+
     public override string[] Path => ["reconstruct"];
     public override string Description =>
         "Reconstruct test images from brain predictions (PRED.safetensors from 'predict') with a diffusion " +
-            "generator; " +
-        "writes rec_000.png... named by test index and reconstruct.json. With --truth-features also the upper bound " +
-        "from the true features (OUT/true_features/); --shard i/n splits the work over array jobs.";
+        "generator; writes rec_000.png... named by test index and reconstruct.json. With --truth-features also the " +
+        "upper bound from the true features (OUT/true_features/); --shard i/n splits the work over array jobs.";
 
     readonly Option<string> pred = new Option<string>("--pred")
     {
@@ -32,26 +33,26 @@ public sealed class ReconstructCommand
     readonly Option<string> output = new Option<string>("--out")
     { Description = "Output folder for rec_NNN.png and reconstruct.json.", Required = true };
     readonly Option<int> steps = new Option<int>("--steps")
-    { Description = "Sampling steps.", DefaultValueFactory = _ => 20 };
+    { Description = "Sampling steps.", DefaultValueFactory = _ => D.Steps };
     readonly Option<double> guidance = new Option<double>("--guidance")
     {
         Description = "Classifier-free guidance scale (unconditional context = zeros); <= 1 disables guidance.",
-        DefaultValueFactory = _ => 3.5
+        DefaultValueFactory = _ => D.Guidance
     };
     readonly Option<int> candidates = new Option<int>("--candidates")
     {
         Description = "Images sampled per test sample; the one whose CLIP tokens are closest to the " +
         "brain-predicted tokens is kept (needs GEN/clip/).",
-        DefaultValueFactory = _ => 1
+        DefaultValueFactory = _ => D.Candidates
     };
     readonly Option<double> fusion = new Option<double>("--fusion")
     {
         Description = "Fusion weight lambda: conditioning = renorm((1-lambda)*semantic + lambda*P(detail)).",
-        DefaultValueFactory = _ => 0.25
+        DefaultValueFactory = _ => D.Fusion
     };
-    readonly Option<long> seed = SharedOptions.Seed();
+    readonly Option<long> seed = SharedOptions.Seed(D.Seed);
     readonly Option<string> scheduler = new Option<string>("--scheduler")
-    { Description = "ddim (eta 0) or dpm (DPM-Solver++ 2M).", DefaultValueFactory = _ => "ddim" };
+    { Description = "ddim (eta 0) or dpm (DPM-Solver++ 2M).", DefaultValueFactory = _ => D.Scheduler };
     readonly Option<string> device = SharedOptions.Device();
     readonly Option<int?> limit = new Option<int?>("--limit")
     { Description = "Reconstruct only the first N test samples." };
@@ -61,7 +62,7 @@ public sealed class ReconstructCommand
     {
         Description = "Model precision: float32, bfloat16 or float16 (halves memory; slower on CPUs without " +
         "native support).",
-        DefaultValueFactory = _ => "float32"
+        DefaultValueFactory = _ => D.DType
     };
     readonly Option<int?> slice = new Option<int?>("--attention-slice")
     {
@@ -84,7 +85,7 @@ public sealed class ReconstructCommand
     {
         Description = "i/n: render only the i-th (0-based) of n contiguous blocks of the test samples, e.g. one " +
         "SLURM array task each (scripts/slurm/); all tasks may share --out (one manifest per shard).",
-        DefaultValueFactory = _ => "0/1"
+        DefaultValueFactory = _ => D.Shard.ToString()
     };
 
     readonly Option<int> batch = new Option<int>("--batch")
@@ -92,7 +93,7 @@ public sealed class ReconstructCommand
         Description = "Samples (test image x candidate) denoised together per UNet call (twice the rows with " +
         "guidance); only the time per image changes. Images equal --batch 1's to the bit for the demo's generator; " +
         "large generators on 2+ threads can differ in the last float bits (docs/performance.md).",
-        DefaultValueFactory = _ => Reconstruction.DefaultBatch
+        DefaultValueFactory = _ => D.Batch
     };
 
     protected override Option[] Options =>

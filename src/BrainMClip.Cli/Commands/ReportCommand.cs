@@ -9,13 +9,15 @@ public sealed class ReportCommand : StageCommand<ReportCommand.Request, string>
 {
     public sealed record Request(ReportInputs Inputs, string Out);
 
+    static readonly ReportInputs D = Defaults.Of<ReportInputs>();
+
     public override string[] Path => ["report"];
     public override string Description =>
         "Write a self-contained report.html (images embedded, no external files): ground truth beside " +
-            "reconstructions, " +
-        "one column per reconstruction row (from true features, BrainMCLIP, baselines such as ridge) for metrics and " +
-        "retrieval, the published MindEye1/MindEye2 figures only for real NSD data, training curves, ablations, " +
-        "parameter counts and the layer-analysis heatmaps. Every input is optional; a section without input says so.";
+        "reconstructions, one column per reconstruction row (from true features, BrainMCLIP, baselines such as " +
+        "ridge) for metrics and retrieval, the published MindEye1/MindEye2 figures only for real NSD data, training " +
+        "curves, ablations, parameter counts and the layer-analysis heatmaps. Every input is optional; a section " +
+        "without input says so.";
 
     readonly Option<string> output = new Option<string>("--out")
     { Description = "Where to write the HTML report.", Required = true };
@@ -45,9 +47,9 @@ public sealed class ReportCommand : StageCommand<ReportCommand.Request, string>
         "variant)."
     };
     readonly Option<string> title = new Option<string>("--title")
-    { Description = "Report title.", DefaultValueFactory = _ => "BrainMClip report" };
+    { Description = "Report title.", DefaultValueFactory = _ => D.Title };
     readonly Option<int> grid = new Option<int>("--grid")
-    { Description = "Maximum number of image pairs in the grid.", DefaultValueFactory = _ => 16 };
+    { Description = "Maximum number of image pairs in the grid.", DefaultValueFactory = _ => D.MaxGridImages };
     readonly Option<string?> data = new Option<string?>("--data")
     {
         Description = "Data root of the test images (default: found from --truth's path). A synthetic root (it " +
@@ -57,7 +59,7 @@ public sealed class ReportCommand : StageCommand<ReportCommand.Request, string>
     readonly Option<string> label = new Option<string>("--label")
     {
         Description = "Name of the --recons/--metrics/--retrieval row.",
-        DefaultValueFactory = _ => "BrainMCLIP"
+        DefaultValueFactory = _ => D.MainLabel
     };
     readonly Option<string?> upper = new Option<string?>("--upper-bound")
     {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using BrainMClip.Evaluation;
+using BrainMClip.Training;
 
 namespace BrainMClip.Cli.Commands;
 
@@ -10,11 +11,13 @@ public sealed class RetrieveCommand : StageCommand<RetrieveCommand.Request, Json
 {
     public sealed record Request(string Pred, string Features, int Loops, int Batch, long Seed);
 
+    static readonly RetrievalSettings D = new();
+
     public override string[] Path => ["retrieve"];
     public override string Description =>
         "Top-1 retrieval (docs/evaluation.md): loops of --batch test samples drawn without replacement; flattened, " +
-            "L2-normalised " +
-        "tokens; image→brain and brain→image; mean over loops. Prints JSON per stream (semantic, detail).";
+        "L2-normalised tokens; image→brain and brain→image; mean over loops. Prints JSON per stream (semantic, " +
+        "detail).";
 
     readonly Option<string> pred = new Option<string>("--pred")
     { Description = "PRED.safetensors written by 'brainmclip predict' (test order).", Required = true };
@@ -26,12 +29,12 @@ public sealed class RetrieveCommand : StageCommand<RetrieveCommand.Request, Json
     readonly Option<int> loops = new Option<int>("--loops")
     {
         Description = "Number of random loops (one loop with all samples when there are fewer than --batch).",
-        DefaultValueFactory = _ => 30
+        DefaultValueFactory = _ => D.Loops
     };
     readonly Option<int> batch = new Option<int>("--batch")
-    { Description = "Samples per loop (MindEye: 300).", DefaultValueFactory = _ => 300 };
+    { Description = "Samples per loop (MindEye: 300).", DefaultValueFactory = _ => D.Batch };
     readonly Option<long> seed = new Option<long>("--seed")
-    { Description = "Seed of the loop sampling.", DefaultValueFactory = _ => 42 };
+    { Description = "Seed of the loop sampling.", DefaultValueFactory = _ => D.Seed };
 
     protected override Option[] Options => [pred, feats, loops, batch, seed];
 

@@ -21,12 +21,13 @@ public sealed class StudyCommand : ICliCommand
             "and " +
         "OUT/runs/n{size}/seed{s}/{variant}/; re-running the same command resumes (finished runs are kept).";
 
+    static readonly StudyOptions D = Defaults.Of<StudyOptions>();
+
     public void Configure(Command command)
     {
         var data = new Option<string>("--data")
         { Description = "Data root in the Brain-Diffuser layout.", Required = true };
-        var subject = new Option<int>("--subject")
-        { Description = "Subject number (1-based).", DefaultValueFactory = _ => 1 };
+        var subject = SharedOptions.Subject();
         var featTrain = new Option<string>("--features-train")
         { Description = "CLIP features of the TRAIN stimuli (train order).", Required = true };
         var featTest = new Option<string>("--features-test")
@@ -41,24 +42,24 @@ public sealed class StudyCommand : ICliCommand
         var sizes = new Option<string?>("--sizes")
         { Description = "Comma-separated training-set sizes (default: all training samples)." };
         var seeds = new Option<int>("--seeds")
-        { Description = "Seeds per size (subset, initialisation, batch order).", DefaultValueFactory = _ => 3 };
+        { Description = "Seeds per size (subset, initialisation, batch order).", DefaultValueFactory = _ => D.Seeds };
         var ablations = new Option<string>("--ablations")
         {
             Description = $"Comma-separated ablations at the largest size, or 'none' (default: " +
             $"{string.Join(",", Study.DefaultAblations)}; also: full_heads).",
-            DefaultValueFactory = _ => string.Join(",", Study.DefaultAblations)
+            DefaultValueFactory = _ => string.Join(",", D.Ablations)
         };
         var baselines = BaselinesOption();
         var ablationSeeds = new Option<int>("--ablation-seeds")
-        { Description = "Seeds per ablation (at most --seeds).", DefaultValueFactory = _ => 1 };
+        { Description = "Seeds per ablation (at most --seeds).", DefaultValueFactory = _ => D.AblationSeeds };
         var epochs = new Option<int?>("--epochs") { Description = "Override training.epochs of the network." };
-        var loops = new Option<int>("--loops") { Description = "Retrieval loops.", DefaultValueFactory = _ => 30 };
+        var loops = new Option<int>("--loops")
+        { Description = "Retrieval loops.", DefaultValueFactory = _ => D.Retrieval.Loops };
         var batch = new Option<int>("--batch")
-        { Description = "Retrieval samples per loop.", DefaultValueFactory = _ => 300 };
+        { Description = "Retrieval samples per loop.", DefaultValueFactory = _ => D.Retrieval.Batch };
         var bootstrap = new Option<int>("--bootstrap")
-        { Description = "Bootstrap resamples of the paired CI.", DefaultValueFactory = _ => 2000 };
-        var beta = new Option<string>("--beta-scale")
-        { Description = "fMRI scaling: auto, none, or a divisor.", DefaultValueFactory = _ => "auto" };
+        { Description = "Bootstrap resamples of the paired CI.", DefaultValueFactory = _ => D.BootstrapResamples };
+        var beta = SharedOptions.BetaScale();
         var threads = SharedOptions.Threads();
         foreach (var o in new Option[]
             { data, subject, featTrain, featTest, config, output, sizes, seeds, ablations, baselines, ablationSeeds,
@@ -87,7 +88,7 @@ public sealed class StudyCommand : ICliCommand
                 Ablations = ablList,
                 Baselines = basList,
                 AblationSeeds = Math.Max(1, parse.GetValue(ablationSeeds)),
-                Retrieval = new RetrievalSettings(parse.GetValue(loops), parse.GetValue(batch)),
+                Retrieval = D.Retrieval with { Loops = parse.GetValue(loops), Batch = parse.GetValue(batch) },
                 BootstrapResamples = parse.GetValue(bootstrap),
             };
             var result = Study.Run(subj, parse.GetValue(featTrain)!, parse.GetValue(featTest)!, opts,

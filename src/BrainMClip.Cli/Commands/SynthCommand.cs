@@ -1,42 +1,42 @@
-using BrainMClip.Simulation;
 using System.CommandLine;
 using BrainMClip.Data;
+using BrainMClip.Simulation;
 
 namespace BrainMClip.Cli.Commands;
 
 /// <summary>`brainmclip synth`: writes a seeded synthetic NSD-like subject in the layout of docs/data.md.</summary>
 public sealed class SynthCommand : StageCommand<SynthOptions, SynthResult>
 {
+    static readonly SynthOptions D = Defaults.Of<SynthOptions>();
+
     public override string[] Path => ["synth"];
     public override string Description =>
         "Generate a seeded synthetic NSD-like subject in exactly the Brain-Diffuser layout, with ROI NIfTI masks and " +
-            "the " +
-        "ground truth under DATA/ground_truth/. --world hierarchical (default): scenes of face-, body-, place- and " +
-        "word-like objects; retinotopic prf voxels with compressive responses to local contrast/colour energy; " +
+        "the ground truth under DATA/ground_truth/. --world hierarchical (default): scenes of face-, body-, place- " +
+        "and word-like objects; retinotopic prf voxels with compressive responses to local contrast/colour energy; " +
         "position- and size-tolerant, saturating category-selective floc voxels; mixed voxels elsewhere; " +
-            "independent, " +
-        "shared and spatially smooth noise averaged over repetitions, with NSD-style noise ceilings. --world linear: " +
-        "geometric shapes, voxels linear in pooled features and category counts, independent noise.";
+        "independent, shared and spatially smooth noise averaged over repetitions, with NSD-style noise ceilings. " +
+        "--world linear: geometric shapes, voxels linear in pooled features and category counts, independent noise.";
 
     readonly Option<string> output = new Option<string>("--out")
     { Description = "Data root to write (must be empty or absent unless --force).", Required = true };
     readonly Option<int> subject = new Option<int>("--subject")
-    { Description = "Subject number (1-based; folder subj0N).", DefaultValueFactory = _ => 1 };
+    { Description = "Subject number (1-based; folder subj0N).", DefaultValueFactory = _ => D.Subject };
     readonly Option<int> train = new Option<int>("--train")
     {
         Description = "Number of training images (rows of the training fMRI matrix).",
-        DefaultValueFactory = _ => 600
+        DefaultValueFactory = _ => D.Train
     };
     readonly Option<int> test = new Option<int>("--test")
-    { Description = "Number of test images.", DefaultValueFactory = _ => 100 };
+    { Description = "Number of test images.", DefaultValueFactory = _ => D.Test };
     readonly Option<int> size = new Option<int>("--image-size")
-    { Description = "Image height and width in pixels.", DefaultValueFactory = _ => 64 };
+    { Description = "Image height and width in pixels.", DefaultValueFactory = _ => D.ImageSize };
     readonly Option<int> seed = new Option<int>("--seed")
-    { Description = "Random seed; the same seed gives the same files.", DefaultValueFactory = _ => 0 };
+    { Description = "Random seed; the same seed gives the same files.", DefaultValueFactory = _ => D.Seed };
     readonly Option<string> world = new Option<string>("--world")
     {
         Description = "Simulated world: hierarchical (default) or linear.",
-        DefaultValueFactory = _ => "hierarchical",
+        DefaultValueFactory = _ => WorldName(D.World),
     };
     readonly Option<int?> cats = new Option<int?>("--categories")
     {
@@ -54,17 +54,17 @@ public sealed class SynthCommand : StageCommand<SynthOptions, SynthResult>
         Description = "Hierarchical world: weight of a signed local colour term (mean luminance and opponent colour " +
             "under each voxel's receptive field) beside the edge energy in the low-level drive. 0 = edge energy " +
             $"only (the evidence studies' world); the demo uses {SyntheticNsd.DemoPrfColour}.",
-        DefaultValueFactory = _ => 0,
+        DefaultValueFactory = _ => D.PrfColour,
     };
     readonly Option<int> reps = new Option<int>("--repetitions")
     {
         Description = "Repetitions per image, averaged (hierarchical: at least 2, for the noise ceiling).",
-        DefaultValueFactory = _ => 3,
+        DefaultValueFactory = _ => D.Repetitions,
     };
     readonly Option<string> dtype = new Option<string>("--fmri-dtype")
     {
         Description = "Element type of the fMRI matrices: float32 or float64.",
-        DefaultValueFactory = _ => "float32"
+        DefaultValueFactory = _ => D.FmriDType
     };
     readonly Option<bool> force = new Option<bool>("--force")
     { Description = "Write into a non-empty --out folder (files of the layout are replaced)." };
@@ -74,7 +74,7 @@ public sealed class SynthCommand : StageCommand<SynthOptions, SynthResult>
 
     protected override void ConfigureOptions()
     {
-        world.AcceptOnlyFromAmong("hierarchical", "linear");
+        world.AcceptOnlyFromAmong(WorldName(SynthWorld.Hierarchical), WorldName(SynthWorld.Linear));
         dtype.AcceptOnlyFromAmong("float32", "float64");
     }
 
@@ -99,15 +99,18 @@ public sealed class SynthCommand : StageCommand<SynthOptions, SynthResult>
             PrfColour = parse.GetValue(prfColour),
             FmriDType = parse.GetValue(dtype)!,
             Repetitions = parse.GetValue(reps),
-            World = parse.GetValue(world) == "linear" ? SynthWorld.Linear : SynthWorld.Hierarchical,
+            World = Enum.Parse<SynthWorld>(parse.GetValue(world)!, ignoreCase: true),
         };
     }
+
+    /// <summary>The --world word of a world (hierarchical, linear).</summary>
+    static string WorldName(SynthWorld w) => w.ToString().ToLowerInvariant();
 
     public override SynthResult Execute(SynthOptions request) => SyntheticNsd.Generate(request);
 
     public override object Report(SynthOptions request, SynthResult r) => new
     {
-        world = request.World == SynthWorld.Linear ? "linear" : "hierarchical",
+        world = WorldName(request.World),
         data = System.IO.Path.GetFullPath(r.DataRoot),
         subject = r.Subject,
         train_samples = r.Train,

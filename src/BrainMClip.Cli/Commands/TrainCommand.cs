@@ -24,7 +24,7 @@ public sealed class TrainCommand : StageCommand<TrainCommand.Request, TrainResul
     readonly Option<string> data = new Option<string>("--data")
     { Description = "Data root in the Brain-Diffuser layout (processed_data/, nsddata/).", Required = true };
     readonly Option<int> subject = new Option<int>("--subject")
-    { Description = "Subject number (1-based; folder subj0N).", DefaultValueFactory = _ => 1 };
+    { Description = "Subject number (1-based; folder subj0N).", DefaultValueFactory = _ => NsdSubject.DefaultSubject };
     readonly Option<string> features = new Option<string>("--features")
     {
         Description = "CLIP features of the TRAIN stimuli in train order ('detail', 'semantic'; from " +

@@ -14,6 +14,8 @@ public sealed class DemoCommand : ICliCommand
         "(upper bound), score all eight metrics (random-weight metric networks from nets-init, labelled as such), " +
         "write report.html. Each stage echoes the equivalent brainmclip command line.";
 
+    static readonly DemoOptions D = Defaults.Of<DemoOptions>();
+
     public void Configure(Command command)
     {
         var outDir = new Option<string?>("--out")
@@ -21,10 +23,11 @@ public sealed class DemoCommand : ICliCommand
         var force = new Option<bool>("--force")
         { Description = "Allow writing into a non-empty --out folder (its files may be replaced)." };
         var train = new Option<int>("--train")
-        { Description = "Synthetic training images.", DefaultValueFactory = _ => DemoOptions.DefaultTrain };
-        var test = new Option<int>("--test") { Description = "Synthetic test images.", DefaultValueFactory = _ => 100 };
+        { Description = "Synthetic training images.", DefaultValueFactory = _ => D.Train };
+        var test = new Option<int>("--test")
+        { Description = "Synthetic test images.", DefaultValueFactory = _ => D.Test };
         var seed = new Option<int>("--seed")
-        { Description = "Seed for data, models and training.", DefaultValueFactory = _ => 0 };
+        { Description = "Seed for data, models and training.", DefaultValueFactory = _ => D.Seed };
         var epochs = new Option<int?>("--epochs")
         { Description = "BrainMCLIP training epochs (default: the configuration's)." };
         var config = new Option<string>("--config")
@@ -32,7 +35,7 @@ public sealed class DemoCommand : ICliCommand
             Description = "BrainMCLIP network configuration for the training stage (train --config): tiny-recon " +
                           "(default: tiny with its detail stream trained for reconstruction), tiny, paper or a .json " +
                           "such as {\"base\": \"tiny\", \"model\": {\"head\": \"full\"}} (docs/evidence.md).",
-            DefaultValueFactory = _ => DemoOptions.DefaultConfig,
+            DefaultValueFactory = _ => D.Config,
         };
         var quick = new Option<bool>("--quick") { Description = "Tiny sizes for a smoke run (about a minute)." };
         var world = new Option<string>("--world")
@@ -40,7 +43,7 @@ public sealed class DemoCommand : ICliCommand
             Description = "Simulated world of the subject (synth --world): hierarchical (object scenes, " +
                           "retinotopic and category-selective voxels, docs/simulation.md; default) or linear " +
                           "(shapes, voxels linear in pooled features; pair with --encoder random).",
-            DefaultValueFactory = _ => "hierarchical",
+            DefaultValueFactory = _ => D.World,
         };
         world.AcceptOnlyFromAmong(DemoOptions.Worlds);
         var encoder = new Option<string>("--encoder")
@@ -49,13 +52,13 @@ public sealed class DemoCommand : ICliCommand
                           "for the hierarchical world, assets/encoders/world-tiny), random (clip-init, seeded random " +
                           "weights) or trained (clip-train --preset tiny in this run, --clip-images x --clip-epochs; " +
                           "~4 min, weaker).",
-            DefaultValueFactory = _ => "shipped",
+            DefaultValueFactory = _ => D.Encoder,
         };
         encoder.AcceptOnlyFromAmong(DemoOptions.Encoders);
         var clipImages = new Option<int>("--clip-images")
-        { Description = "--encoder trained: clip-train's scenes per epoch.", DefaultValueFactory = _ => 2500 };
+        { Description = "--encoder trained: clip-train's scenes per epoch.", DefaultValueFactory = _ => D.ClipImages };
         var clipEpochs = new Option<int>("--clip-epochs")
-        { Description = "--encoder trained: clip-train's epochs.", DefaultValueFactory = _ => 8 };
+        { Description = "--encoder trained: clip-train's epochs.", DefaultValueFactory = _ => D.ClipEpochs };
         foreach (var opt in new Option[]
             { outDir, force, train, test, seed, epochs, config, quick, world, encoder, clipImages, clipEpochs })
             command.Options.Add(opt);

@@ -1,4 +1,3 @@
-using BrainMClip.Simulation;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -6,6 +5,7 @@ using System.Text.Json.Nodes;
 using BrainMClip.Cli.Commands;
 using BrainMClip.Data;
 using BrainMClip.Generation.Pipelines;
+using BrainMClip.Simulation;
 
 namespace BrainMClip.Cli.Demo;
 
@@ -322,9 +322,10 @@ public sealed class DemoPipeline(DemoOptions o, CancellationToken cancel = defau
         var clock = Stopwatch.StartNew();
         TRequest request;
         TResult result;
+        System.CommandLine.ParseResult? parse = null;
         try
         {
-            var parse = Program.Parse(command, args);
+            parse = Program.Parse(command, args);
             if (parse.Errors.Count > 0)
             {
                 foreach (var err in parse.Errors) _log.WriteLine($"error: {err.Message}");
@@ -335,7 +336,7 @@ public sealed class DemoPipeline(DemoOptions o, CancellationToken cancel = defau
         }
         catch (Exception ex) when (ex is not DemoStageException)
         {
-            throw new DemoStageException(title, ExitCodes.Report(ex));
+            throw new DemoStageException(title, ExitCodes.Report(ex, parse?.CommandResult.Command));
         }
         _timings.Add(
             ($"{title[..title.IndexOf('.')]} {args[0]}{(args[0] is "data" or "generator" ? " " + args[1] : "")}",

@@ -17,7 +17,7 @@ public readonly record struct Shard(int Index, int Count)
         if (parts.Length == 2 && int.TryParse(parts[0], out int i) && int.TryParse(parts[1], out int n)
             && n > 0 && i >= 0 && i < n)
             return new Shard(i, n);
-        throw new UserInputException($"--shard {s}: expected i/n with 0 <= i < n, e.g. 0/4");
+        throw UserInputException.Invalid("Shard", $"shard '{s}': expected i/n with 0 <= i < n, e.g. 0/4");
     }
 
     /// <summary>This block's [Start, End) of <paramref name="total"/> items (empty if items &lt; shards).</summary>

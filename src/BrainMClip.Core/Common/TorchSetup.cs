@@ -6,6 +6,9 @@ namespace BrainMClip;
 /// test.</summary>
 public static class TorchSetup
 {
+    /// <summary>The device when none is chosen: CPU runs are deterministic.</summary>
+    public const string DefaultDevice = "cpu";
+
     /// <summary>Parses "cpu", "cuda" or "cuda:N" into a device, with a clear error when CUDA is not
     /// available.</summary>
     public static torch.Device ParseDevice(string name)
@@ -15,11 +18,11 @@ public static class TorchSetup
         if (n.StartsWith("cuda", StringComparison.Ordinal))
         {
             if (!torch.cuda.is_available())
-                throw new UserInputException(
-                    $"--device {name}: CUDA is not available in this build (it uses the TorchSharp-cpu package; see " +
+                throw UserInputException.Invalid("Device",
+                    $"device {name}: CUDA is not available in this build (it uses the TorchSharp-cpu package; see " +
                         $"README, 'GPU').");
             return torch.device(n);
         }
-        throw new UserInputException($"--device {name}: expected cpu, cuda or cuda:N");
+        throw UserInputException.Invalid("Device", $"unknown device '{name}' (expected cpu, cuda or cuda:N)");
     }
 }

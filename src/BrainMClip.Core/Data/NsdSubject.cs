@@ -30,8 +30,8 @@ public sealed record BetaScaling(string Mode, double Divisor)
             && double.IsFinite(d))
             return new BetaScaling("manual", d)
             { Reason = $"divided by {d.ToString(CultureInfo.InvariantCulture)} as requested" };
-        throw new UserInputException(
-            $"--beta-scale: '{spec}' is not valid (expected auto, none or a positive number to divide by)");
+        throw UserInputException.Invalid("BetaScale",
+            $"beta scale '{spec}' is not valid (expected auto, none or a positive number to divide by)");
     }
 }
 
@@ -81,16 +81,25 @@ public sealed class NsdSubject
 
     static string CheckSplit(string split) => split is "train" or "test"
         ? split
-        : throw new UserInputException($"--split: '{split}' is not a split (expected train or test)");
+        : throw UserInputException.Invalid("Split", $"'{split}' is not a split (expected train or test)");
+
+    /// <summary>The subject when none is chosen (1-based; folder subj01).</summary>
+    public const int DefaultSubject = 1;
+
+    /// <summary>The fMRI scaling when none is chosen: auto divides NSD's ×300 betas by 300, leaves others
+    /// as they are.</summary>
+    public const string DefaultBetaScale = "auto";
 
     /// <summary>Opens and validates subject <paramref name="subject"/> (1-based) of <paramref
     /// name="dataRoot"/>.</summary>
-    public static NsdSubject Open(string dataRoot, int subject = 1, string betaScale = "auto") =>
+    public static NsdSubject Open(string dataRoot, int subject = DefaultSubject,
+        string betaScale = DefaultBetaScale) =>
         new(dataRoot, subject, betaScale);
 
     /// <summary><see cref="Open"/>, then every fMRI value of both splits read once: NaN/Inf is bad input and
     /// surfaces here (`data info`), not in training.</summary>
-    public static NsdSubject OpenChecked(string dataRoot, int subject = 1, string betaScale = "auto")
+    public static NsdSubject OpenChecked(string dataRoot, int subject = DefaultSubject,
+        string betaScale = DefaultBetaScale)
     {
         var s = Open(dataRoot, subject, betaScale);
         foreach (var split in Splits) s.ValidateFinite(split);
@@ -100,7 +109,8 @@ public sealed class NsdSubject
     NsdSubject(string dataRoot, int subject, string betaScale)
     {
         if (subject < 1
-            || subject > 99) throw new UserInputException($"--subject: {subject} is out of range (expected 1..99)");
+            || subject > 99) throw UserInputException.Invalid("Subject",
+                $"subject {subject} is out of range (expected 1..99)");
         UserInputException.RequireDirectory(dataRoot, "data root");
         DataRoot = dataRoot;
         Subject = subject;

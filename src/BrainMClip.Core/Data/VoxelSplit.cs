@@ -29,7 +29,8 @@ public static class NsdRois
         "detail" => VoxelStream.Detail,
         "semantic" => VoxelStream.Semantic,
         "low" => VoxelStream.Low,
-        _ => throw new UserInputException($"--stream: '{s}' is not a stream (expected detail, semantic or low)"),
+        _ => throw UserInputException.Invalid("Stream",
+            $"'{s}' is not a voxel stream (expected detail, semantic or low)"),
     };
 }
 

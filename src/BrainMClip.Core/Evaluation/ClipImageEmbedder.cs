@@ -1,5 +1,5 @@
-using BrainMClip.IO;
 using BrainMClip.Features;
+using BrainMClip.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 

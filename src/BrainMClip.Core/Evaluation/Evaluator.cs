@@ -1,5 +1,5 @@
-using BrainMClip.IO;
 using BrainMClip.Evaluation.Networks;
+using BrainMClip.IO;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -51,8 +51,8 @@ public static class Evaluator
         var set = new HashSet<string>(StringComparer.Ordinal);
         foreach (var raw in spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
-            if (!AllMetrics.Contains(raw)) throw new UserInputException(
-                $"--metrics: unknown metric '{raw}' (known: all, {string.Join(", ", AllMetrics)})");
+            if (!AllMetrics.Contains(raw)) throw UserInputException.Invalid("Metrics",
+                $"unknown metric '{raw}' (known: all, {string.Join(", ", AllMetrics)})");
             set.Add(raw);
         }
         return set;
@@ -168,8 +168,8 @@ public static class Evaluator
                 report.Networks[net] = null;
                 foreach (var m in needed)
                     report.Skipped[m] =
-                        options.NetsDir == null ? $"no --nets folder given (needs {file})" : $"{file} not found in " +
-                        $"{options.NetsDir}";
+                        options.NetsDir == null ? $"no metric-network folder given (needs {file})"
+                            : $"{file} not found in {options.NetsDir}";
             }
         }
         IImageEmbedder? clip = null;
@@ -178,8 +178,8 @@ public static class Evaluator
             string? clipDir = options.NetsDir == null ? null : Path.Combine(options.NetsDir, "clip");
             if (clipDir == null || !Directory.Exists(clipDir))
                 report.Skipped["clip"] =
-                    clipDir == null ? "no --nets folder given (needs clip/)" : $"clip/ (a Hugging Face CLIP folder) " +
-                    $"not found in {options.NetsDir}";
+                    clipDir == null ? "no metric-network folder given (needs clip/)"
+                        : $"clip/ (a Hugging Face CLIP folder) not found in {options.NetsDir}";
             else if (options.ClipFactory == null) report.Skipped["clip"] = "this build has no CLIP image embedder";
             else { clip = options.ClipFactory(clipDir); report.Networks["clip"] = clipDir; }
         }

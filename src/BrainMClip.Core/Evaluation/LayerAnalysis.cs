@@ -8,8 +8,7 @@ public sealed record LayerAnalysisResult(string[] LayerNames, string[] RoiNames,
 
 /// <summary>
 /// The analysis the paper used to choose CLIP layers 11–20 (docs/evaluation.md): representational similarity between
-/// every CLIP
-/// layer and every ROI group (Spearman correlation of the RDMs' upper triangles, RDM = 1 − Pearson between
+/// every CLIP layer and every ROI group (Spearman correlation of the RDMs' upper triangles, RDM = 1 − Pearson between
 /// samples), and linear CKA between every pair of layers. All arithmetic in float64.
 /// </summary>
 public static class LayerAnalysis

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
-using BrainMClip.Features;
 using BrainMClip.Data;
+using BrainMClip.Features;
 using BrainMClip.IO;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -31,15 +31,14 @@ public static partial class LayerAnalysisRunner
             .Select(x => (int.Parse(x.m.Groups[1].Value), x.k)).OrderBy(x => x.Item1).ToList();
         if (keys.Count == 0)
             throw new UserInputException(
-                $"{featPath}: no hidden_states.k tensors; extract features with `brainmclip features --hidden-states`");
+                $"{featPath}: no hidden_states.k tensors; extract features that store the hidden states");
         return keys;
     }
 
     /// <summary>
     /// ROI groups of the layer analysis (docs/evaluation.md) over the nsdgeneral voxels: early visual areas V1–hV4 and
-    /// their union
-    /// (low-level, prf-visualrois), each floc category (faces, bodies, places, words), their union (semantic) and
-    /// all of nsdgeneral. Groups without voxels are left out.
+    /// their union (low-level, prf-visualrois), each floc category (faces, bodies, places, words), their union
+    /// (semantic) and all of nsdgeneral. Groups without voxels are left out.
     /// </summary>
     public static Dictionary<string, int[]> RoiGroupColumns(VoxelSplit split)
     {

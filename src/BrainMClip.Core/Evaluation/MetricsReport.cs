@@ -7,8 +7,7 @@ namespace BrainMClip.Evaluation;
 public sealed record MetricResult(double Mean, IReadOnlyList<double> PerImage);
 
 /// <summary>METRICS.json (docs/file-formats.md): <c>{"n", "metrics": {name: {"mean", "per_image"}}, "skipped": {name:
-/// why}}</c>,
-/// plus <c>"networks"</c> (which weight files were used) and <c>"indices"</c> (image numbers in per_image
+/// why}}</c>, plus <c>"networks"</c> (which weight files were used) and <c>"indices"</c> (image numbers in per_image
 /// order).</summary>
 public sealed class MetricsReport
 {

@@ -167,7 +167,8 @@ public sealed record ClipVisionConfig
             NumAttentionHeads = 16,
             PatchSize = 14,
         },
-        _ => throw new UserInputException($"--preset {name}: expected one of {string.Join(", ", PresetNames)}"),
+        _ => throw UserInputException.Invalid("Preset",
+            $"unknown preset '{name}' (expected one of {string.Join(", ", PresetNames)})"),
     };
 
     public static readonly string[] PresetNames = ["tiny", "vit-b-16", "vit-b-32", "vit-l-14"];

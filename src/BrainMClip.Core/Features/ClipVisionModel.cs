@@ -19,16 +19,19 @@ public sealed record ClipRunOptions
 
     /// <summary>Parses "a-b" (or a single "k") into an inclusive hidden-state range valid for a model of <paramref
     /// name="numLayers"/> blocks.</summary>
-    public static (int First, int Last) ParseLayerRange(string text, int numLayers, string option = "--detail-layers")
+    /// <param name="field">The setting the range came from, for the error (<see cref="UserInputException.Field"/>).
+    /// </param>
+    public static (int First, int Last) ParseLayerRange(string text, int numLayers,
+        string field = nameof(DetailLayers))
     {
         var parts = text.Split('-', StringSplitOptions.TrimEntries);
         if (parts.Length is < 1 or > 2 || !int.TryParse(parts[0], out int a) || !int.TryParse(parts[^1], out int b))
-            throw new UserInputException(
-                $"{option} {text}: expected a range like 11-20 (hidden-state indices, inclusive)");
+            throw UserInputException.Invalid(field,
+                $"hidden-state range {text}: expected a range like 11-20 (hidden-state indices, inclusive)");
         if (a < 0 || b < a || b > numLayers)
-            throw new UserInputException(
-                $"{option} {text}: expected 0 <= first <= last <= {numLayers} (the model has {numLayers} layers; 0 = " +
-                $"pre_layrnorm output)");
+            throw UserInputException.Invalid(field,
+                $"hidden-state range {text}: expected 0 <= first <= last <= {numLayers} (the model has {numLayers} " +
+                $"layers; 0 = pre_layrnorm output)");
         return (a, b);
     }
 }

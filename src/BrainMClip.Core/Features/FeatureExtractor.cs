@@ -47,11 +47,10 @@ public sealed record FeatureExtractionResult(
 
 /// <summary>
 /// Batched CLIP feature extraction (docs/features.md) with sharding and resumption. Batches are fixed blocks of
-/// absolute rows
-/// (batch k = rows [k·B, (k+1)·B)); a shard is a contiguous block of whole batches, so every batch is computed on
-/// exactly the same input whether the run is sharded or not, which makes merged shards byte-identical to one run.
-/// Each finished batch is saved atomically to OUTPUT.partial/; the final file is assembled from them atomically
-/// (so the disk briefly holds the output twice) and the folder is then removed.
+/// absolute rows (batch k = rows [k·B, (k+1)·B)); a shard is a contiguous block of whole batches, so every batch is
+/// computed on exactly the same input whether the run is sharded or not, which makes merged shards byte-identical to
+/// one run. Each finished batch is saved atomically to OUTPUT.partial/; the final file is assembled from them
+/// atomically (so the disk briefly holds the output twice) and the folder is then removed.
 /// </summary>
 public static class FeatureExtractor
 {
@@ -136,12 +135,12 @@ public static class FeatureExtractor
 
     static void Validate(FeatureExtractionOptions o)
     {
-        if (o.Batch <= 0) throw new UserInputException($"--batch {o.Batch}: expected a positive number");
-        if (o.ShardCount <= 0 || o.ShardIndex < 0 || o.ShardIndex >= o.ShardCount)
-            throw new UserInputException($"--shard {o.ShardIndex}/{o.ShardCount}: expected i/n with 0 <= i < n");
-        if (o.OutputDType is not (ScalarType.Float32 or ScalarType.Float16))
-            throw new UserInputException($"--dtype {o.OutputDType}: expected float32 or float16");
-        AtomicFile.RequireWritable(o.Output, "--out"); // fail now, not after the whole extraction
+        UserInputException.Require(o.Batch > 0, nameof(o.Batch), $"batch must be a positive number (got {o.Batch})");
+        UserInputException.Require(o.ShardCount > 0 && o.ShardIndex >= 0 && o.ShardIndex < o.ShardCount, "Shard",
+            $"shard {o.ShardIndex}/{o.ShardCount}: expected i/n with 0 <= i < n");
+        UserInputException.Require(o.OutputDType is ScalarType.Float32 or ScalarType.Float16, nameof(o.OutputDType),
+            $"storage type {o.OutputDType}: expected float32 or float16");
+        AtomicFile.RequireWritable(o.Output, "output file"); // fail now, not after the whole extraction
     }
 
     /// <summary>
@@ -166,8 +165,8 @@ public static class FeatureExtractor
                     string old = File.ReadAllText(jobFile);
                     if (old != job)
                         throw new UserInputException(
-                            $"{partial}: left by an extraction with other settings; delete it or run without " +
-                            $"--resume (previous settings: {old})");
+                            $"{partial}: left by an extraction with other settings; delete it or start afresh " +
+                            $"instead of resuming (previous settings: {old})");
                     foreach (var tmp in Directory.EnumerateFiles(partial, ".*.tmp")) File.Delete(tmp);
                 }
             }
@@ -175,7 +174,7 @@ public static class FeatureExtractor
             {
                 if (o.Progress)
                     Console.Error.WriteLine(
-                        $"features: discarding the unfinished run in {partial} (pass --resume to continue it)");
+                        $"features: discarding the unfinished run in {partial} (resume to continue it)");
                 Directory.Delete(partial, recursive: true);
             }
         }
@@ -212,7 +211,7 @@ public static class FeatureExtractor
         var set = new SortedSet<int>();
         foreach (var part in spec.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
-            var (a, b) = ClipRunOptions.ParseLayerRange(part, numLayers, "--hidden-states");
+            var (a, b) = ClipRunOptions.ParseLayerRange(part, numLayers, nameof(FeatureExtractionOptions.HiddenStates));
             for (int k = a; k <= b; k++) set.Add(k);
         }
         return set.ToArray();

@@ -64,7 +64,8 @@ public static class FeatureFile
         var h = ReadHeader(path);
         if (!h.Entries.TryGetValue(name, out var e))
             throw new UserInputException(
-                $"{path}: tensor '{name}' not found (--restandardize expects a features file written by 'features')");
+                $"{path}: tensor '{name}' not found (re-standardisation expects a features file written by " +
+                "'features')");
         if (e.Shape.Length != 3 || e.Shape[1] != tokens || e.Shape[2] != width || e.Shape[0] < 2)
             throw new UserInputException(
                 $"{path}: '{name}' is [{string.Join(",", e.Shape)}]; expected (N ≥ 2, {tokens}, {width}) like the " +

@@ -34,7 +34,7 @@ public static class ImageSources
             path = spec[..colon];
             ds ??= spec[(colon + 1)..];
         }
-        UserInputException.RequireFile(path, "--input (image folder, image, .npy, .hdf5/.h5 or .safetensors)");
+        UserInputException.RequireFile(path, "input images (image folder, image, .npy, .hdf5/.h5 or .safetensors)");
         string ext = Path.GetExtension(path).ToLowerInvariant();
         return ext switch
         {

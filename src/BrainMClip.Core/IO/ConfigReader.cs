@@ -5,8 +5,8 @@ namespace BrainMClip.IO;
 
 /// <summary>
 /// Typed access to a Hugging Face (diffusers, transformers) <c>config.json</c>: absent keys fall back to the diffusers
-/// default, present keys must
-/// have the right JSON type, and every problem is a <see cref="UserInputException"/> naming the file and the field.
+/// default, present keys must have the right JSON type, and every problem is a <see cref="UserInputException"/> naming
+/// the file and the field.
 /// </summary>
 public sealed class ConfigReader
 {

@@ -208,7 +208,7 @@ public sealed record BrainMClipConfig
         if (PresetNames.Contains(presetOrPath)) return Parse(PresetJson(presetOrPath), $"preset '{presetOrPath}'");
         if (!File.Exists(presetOrPath))
             throw new UserInputException(
-                $"--config {presetOrPath}: not a preset ({string.Join(", ", PresetNames)}) and no such file");
+                $"configuration {presetOrPath}: not a preset ({string.Join(", ", PresetNames)}) and no such file");
         return Parse(File.ReadAllText(presetOrPath), presetOrPath);
     }
 

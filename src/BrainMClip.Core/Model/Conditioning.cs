@@ -23,7 +23,8 @@ public static class Conditioning
     /// prediction.</param>
     public static Tensor Fuse(Tensor semantic, Tensor detailProjected, double lambda)
     {
-        if (lambda is < 0 or > 1) throw new UserInputException($"--fusion {lambda}: expected a value in [0, 1]");
+        UserInputException.Require(lambda is >= 0 and <= 1, "Fusion",
+            $"fusion weight lambda must be in [0, 1] (got {lambda})");
         if (!semantic.shape.SequenceEqual(detailProjected.shape))
             throw new UserInputException(
                 $"fusion: semantic tokens [{string.Join(",", semantic.shape)}] and projected detail tokens " +
@@ -51,7 +52,7 @@ public static class Conditioning
     {
         if (predictions.shape[0] < 2)
             throw new UserInputException(
-                "--restandardize needs at least 2 predicted samples (it standardises over the samples)");
+                "re-standardisation needs at least 2 predicted samples (it standardises over the samples)");
         using var scope = NewDisposeScope();
         var p64 = predictions.to_type(ScalarType.Float64);
         var z = (p64 - p64.mean([0], keepdim: true)) / p64.std(0, keepdim: true).clamp_min(1e-12);
@@ -98,20 +99,20 @@ public static class Conditioning
             using var rs = Restandardize(semantic, target.Mean, target.Std);
             if (lambda == 0) return (Renorm(rs), semantic, $"semantic only (lambda 0){how}");
             throw new UserInputException(
-                $"{predPath}: tensor 'detail_projected' (N,T,P) not found, needed for --fusion {lambda} with " +
-                "--restandardize (use --fusion 0 for semantic only)");
+                $"{predPath}: tensor 'detail_projected' (N,T,P) not found, needed for fusion weight {lambda} with " +
+                "re-standardisation (use fusion weight 0 for semantic only)");
         }
         if (lambda == 0) return (Renorm(semantic), semantic, "semantic only (lambda 0)");
         if (contents.Contains(Predictions.FusedKey))
         {
             Console.Error.WriteLine(
-                $"warning: {predPath} has no 'detail_projected'; using its precomputed 'fused' tokens (--fusion " +
-                    $"ignored)");
+                $"warning: {predPath} has no 'detail_projected'; using its precomputed 'fused' tokens (the fusion " +
+                    $"weight is ignored)");
             using var p = Predictions.Load(predPath, Predictions.FusedKey);
             return (p.Fused!.to_type(ScalarType.Float32), semantic, "precomputed 'fused' from PRED");
         }
         throw new UserInputException(
-            $"{predPath}: tensor 'detail_projected' (N,T,P) not found, needed for --fusion {lambda} (use --fusion 0 " +
-            "for semantic only)");
+            $"{predPath}: tensor 'detail_projected' (N,T,P) not found, needed for fusion weight {lambda} (use " +
+            "fusion weight 0 for semantic only)");
     }
 }

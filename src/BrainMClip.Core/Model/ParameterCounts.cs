@@ -21,10 +21,12 @@ public static class ParameterCounts
     public static Summary Summarize(string config, int voxelsDetail, int voxelsSemantic)
     {
         var cfg = BrainMClipConfig.Resolve(config);
-        if (cfg.IsRidge) throw new UserInputException(
-            "--config ridge: the ridge baseline has no network; its size is voxels × tokens × width per stream");
-        if (voxelsDetail < 1 || voxelsSemantic < 1) throw new UserInputException(
-            $"--voxels-detail {voxelsDetail} / --voxels-semantic {voxelsSemantic}: expected positive counts");
+        if (cfg.IsRidge) throw UserInputException.Invalid("Config",
+            "the ridge baseline has no network; its size is voxels × tokens × width per stream");
+        UserInputException.Require(voxelsDetail >= 1, "VoxelsDetail",
+            $"detail voxels must be a positive count (got {voxelsDetail})");
+        UserInputException.Require(voxelsSemantic >= 1, "VoxelsSemantic",
+            $"semantic voxels must be a positive count (got {voxelsSemantic})");
         var modules = Compute(cfg, voxelsDetail, voxelsSemantic);
         return new Summary(cfg, voxelsDetail, voxelsSemantic, modules, modules.Sum(m => m.Parameters),
             ReferenceModels.All());

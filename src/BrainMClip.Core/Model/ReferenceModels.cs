@@ -61,7 +61,7 @@ public static class ReferenceModels
     {
         const long pooled = 8192, h = 2048, bottleneck = 128;
         return new("mindbridge", "MindBridge (single subject)",
-            "MindBridge code (MindSingle; train_single.sh: --h_size 2048 --n_blocks 4 --pool_num 8192)",
+            "MindBridge code (MindSingle; train_single.sh: h_size 2048, n_blocks 4, pool_num 8192)",
             "adapter, embedder, translator, image head (257x768) and text head (77x768)",
             "Versatile Diffusion; the multi-subject builder/cycle modules (not used for one subject)",
             new Dictionary<string, long>

@@ -20,11 +20,10 @@ public sealed record RetrievalResult(double ImageToBrainTop1, double BrainToImag
 
 /// <summary>
 /// Retrieval (MindEye protocol, docs/evaluation.md): each loop draws <c>batch</c> test samples without replacement
-/// (seeded),
-/// flattens and L2-normalises predictions and ground truth, builds the cosine matrix and counts how often the
-/// matching partner is the most similar one, image→brain (per image, over predictions) and brain→image (per
-/// prediction, over images); results are averaged over loops. With fewer samples than <c>batch</c> a single loop
-/// uses all of them (further loops would repeat it exactly).
+/// (seeded), flattens and L2-normalises predictions and ground truth, builds the cosine matrix and counts how often the
+/// matching partner is the most similar one, image→brain (per image, over predictions) and brain→image (per prediction,
+/// over images); results are averaged over loops. With fewer samples than <c>batch</c> a single loop uses all of them
+/// (further loops would repeat it exactly).
 /// </summary>
 public static class Retrieval
 {
@@ -44,8 +43,8 @@ public static class Retrieval
     static (RetrievalResult Result, PerSampleRetrieval PerSample) Run(Tensor predictions, Tensor truth, int loops,
         int batch, long seed)
     {
-        if (loops < 1) throw new UserInputException($"--loops {loops}: expected >= 1");
-        if (batch < 2) throw new UserInputException($"--batch {batch}: expected >= 2");
+        UserInputException.Require(loops >= 1, "Loops", $"retrieval loops must be at least 1 (got {loops})");
+        UserInputException.Require(batch >= 2, "Batch", $"retrieval samples per loop must be at least 2 (got {batch})");
         if (predictions.shape[0] != truth.shape[0])
             throw new UserInputException(
                 $"retrieval: {predictions.shape[0]} predictions but {truth.shape[0]} ground-truth rows");

@@ -27,8 +27,8 @@ public static class ConvKernels
     /// <summary>
     /// Whether a convolution has a channel count outside the measured-correct set: a reduced input-channel tail in a
     /// spatial (k &gt; 1) kernel, or an output-channel tail (reduced in backward-data; the bf16 fault). 1×1
-    /// forward with
-    /// any input count was measured right; grouped (depthwise) convolutions are outside the measured fault class.
+    /// forward with any input count was measured right; grouped (depthwise) convolutions are outside the measured fault
+    /// class.
     /// </summary>
     public static bool HasChannelTail(long cin, long cout, long kernel, long groups) =>
         groups == 1 && ((kernel > 1 && cin % Block != 0) || cout % Block != 0);

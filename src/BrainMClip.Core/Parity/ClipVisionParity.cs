@@ -13,15 +13,15 @@ public sealed class ClipVisionParity : IParityComponent
 {
     public string Name => "clip-vision";
     public string Description =>
-        "--model = HF CLIP folder; pixel_values -> hidden_states.k, pooler_output, image_embeds, vd_tokens, " +
-            "detail_mean " +
-        "(--detail-layers, default scaled 11-20); pixel_values_batch -> image_embeds_batch, hidden_states_last_batch.";
+        "model = HF CLIP folder; pixel_values -> hidden_states.k, pooler_output, image_embeds, vd_tokens, " +
+        "detail_mean (detail layers, default scaled 11-20); pixel_values_batch -> image_embeds_batch, " +
+        "hidden_states_last_batch.";
 
     public void Run(string? model, IReadOnlyDictionary<string, Tensor> inputs, IDictionary<string, Tensor> outputs,
         ParityOptions options)
     {
         if (model == null) throw new UserInputException(
-            "parity clip-vision: --model (a Hugging Face CLIP folder) is required");
+            "parity clip-vision: the model (a Hugging Face CLIP folder) is required");
         using var clip = ClipVisionModel.FromPretrained(model, options.Device);
         int layers = clip.Config.NumHiddenLayers;
         var detail = options.DetailLayers is

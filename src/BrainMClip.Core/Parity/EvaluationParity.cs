@@ -7,8 +7,7 @@ namespace BrainMClip.Parity;
 
 /// <summary>
 /// `parity` components of the evaluation area (docs/parity.md): each reads the tensors it recognises and returns every
-/// output
-/// it can compute, under the tensor names PyTorch-side checks use.
+/// output it can compute, under the tensor names PyTorch-side checks use.
 /// </summary>
 public interface IEvaluationParityComponent
 {
@@ -70,13 +69,13 @@ public sealed class NetworkParity(string name) : IEvaluationParityComponent
     };
 
     public string Description =>
-        $"torchvision {name} (--model FILE.safetensors or a folder holding {name}.safetensors; classifier weights " +
+        $"torchvision {name} (the model: FILE.safetensors or a folder holding {name}.safetensors; classifier weights " +
         $"optional): input (N,3,H,W, resized and normalised) -> {NodeText[name]}.";
 
     public Dictionary<string, Tensor> Run(string? model, IReadOnlyDictionary<string, Tensor> inputs)
     {
         if (string.IsNullOrEmpty(model)) throw new UserInputException(
-            $"parity {name}: --model (a torchvision-named safetensors file or a folder with {name}.safetensors) is " +
+            $"parity {name}: the model (a torchvision-named safetensors file or a folder with {name}.safetensors) is " +
             $"required");
         var input = TwoWayParity.Require(inputs, "input", name);
         if (input.dim() != 4 || input.shape[1] != 3)

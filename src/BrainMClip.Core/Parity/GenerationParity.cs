@@ -17,7 +17,7 @@ internal static class ParityInputs
     public static string Dir(string? modelDir, string component, params string[] subs)
     {
         if (modelDir == null) throw new UserInputException(
-            $"parity {component}: --model (a diffusers folder) is required");
+            $"parity {component}: the model (a diffusers folder) is required");
         return subs.Select(s => Path.Combine(modelDir, s)).FirstOrDefault(Directory.Exists) ?? modelDir;
     }
 
@@ -107,9 +107,8 @@ public sealed class VaeParity : IParityComponent
 
 /// <summary>
 /// <c>ddim</c>: num_inference_steps, step_timestep, step{k}_model_output, step{k}_sample, cfg_* → timesteps,
-/// alphas_cumprod,
-/// step{k}_prev_sample, step{k}_pred_original_sample, cfg_noise_pred (plus betas, final_alpha_cumprod and the step
-/// alphas).
+/// alphas_cumprod, step{k}_prev_sample, step{k}_pred_original_sample, cfg_noise_pred (plus betas, final_alpha_cumprod
+/// and the step alphas).
 /// </summary>
 public sealed class DdimParity : IParityComponent
 {
@@ -170,9 +169,8 @@ public sealed class DdimParity : IParityComponent
 
 /// <summary>
 /// <c>pipeline</c> (DIR with unet/, vae/, ddim/ or scheduler/): latents_init, encoder_hidden_states (row 0
-/// unconditional),
-/// guidance_scale, num_inference_steps → timesteps, guided_noise_pred, latents_after_step, latents_final, image,
-/// image_01.
+/// unconditional), guidance_scale, num_inference_steps → timesteps, guided_noise_pred, latents_after_step,
+/// latents_final, image, image_01.
 /// </summary>
 public sealed class PipelineParity : IParityComponent
 {

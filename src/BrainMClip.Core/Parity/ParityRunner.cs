@@ -43,7 +43,7 @@ public static class ParityRunner
     public static IParityComponent Find(string name) =>
         Components.FirstOrDefault(c => c.Name == name)
         ?? throw new UserInputException(
-            $"--component {name}: unknown component; available: {string.Join(", ", Components.Select(c => c.Name))}");
+            $"unknown parity component '{name}'; available: {string.Join(", ", Components.Select(c => c.Name))}");
 
     /// <summary>Loads IN, runs the component, writes OUT atomically; returns the names written.</summary>
     public static IReadOnlyList<string> RunFiles(string component, string? model, string inputsPath, string outPath,

@@ -37,7 +37,7 @@ public static partial class ReportBuilder
     // ---------------------------------------------------------------- grid
     static string Grid(ReportInputs i)
     {
-        if (i.ReconDir == null) return Missing("no reconstruction folder given (--recons).");
+        if (i.ReconDir == null) return Missing("no reconstruction folder given.");
         var rows = Rows(i).Where(r => r.ReconDir != null)
             .Select(r => (r.Label, Set: ImageSet.Open(r.ReconDir!), Tips: PerImageTips(r.MetricsJson))).ToList();
         var main = rows.First(r => r.Label == i.MainLabel).Set;
@@ -50,7 +50,7 @@ public static partial class ReportBuilder
         if (i.UpperBound != null)
             sb.Append($". <b>{H(i.UpperBound.Label)}</b>: the same generator, seeds and sampler conditioned on the " +
                       "true CLIP features, i.e. what perfect decoding would give with this generator");
-        if (truth == null) sb.Append(" (no ground truth given: --truth)");
+        if (truth == null) sb.Append(" (no ground truth given)");
         sb.Append(".</p>\n");
         for (int start = 0; start < idx.Count; start += GridColumns)
         {
@@ -109,7 +109,7 @@ public static partial class ReportBuilder
     // ---------------------------------------------------------------- metrics
     static string Metrics(ReportInputs i)
     {
-        if (i.MetricsJson == null) return Missing("no METRICS.json given (--metrics); run `brainmclip evaluate`.");
+        if (i.MetricsJson == null) return Missing("no METRICS.json given; run `brainmclip evaluate`.");
         var rows = Rows(i).Where(r => r.MetricsJson != null)
             .Select(r => (r.Label, M: MetricsReport.Load(r.MetricsJson!))).ToList();
         var main = rows.First(r => r.Label == i.MainLabel).M;
@@ -164,7 +164,7 @@ public static partial class ReportBuilder
             (source.Subject == PublishedFigures.Subject && n == PublishedFigures.TestImages ? ""
                 : $" <b>This run differs (subject {source.Subject?.ToString() ?? "?"}, {n} test images): the " +
                   "published columns are context, not a like-for-like comparison.</b>"),
-        _ => "Data source unknown (pass --data DATA): published NSD figures are shown only beside results on " +
+        _ => "Data source unknown (give the data root): published NSD figures are shown only beside results on " +
              "real NSD data.",
     };
 
@@ -212,7 +212,7 @@ public static partial class ReportBuilder
     static string Retrieval(ReportInputs i)
     {
         if (i.RetrievalJson == null)
-            return Missing("no retrieval JSON given (--retrieval); run `brainmclip retrieve`.");
+            return Missing("no retrieval JSON given; run `brainmclip retrieve`.");
         var rows = Rows(i).Where(r => r.RetrievalJson != null)
             .Select(r => (r.Label, Root: ReadJson(r.RetrievalJson!) as JsonObject)).ToList();
         var streams = rows.SelectMany(r => r.Root?.Where(kv => kv.Value is JsonObject).Select(kv => kv.Key) ?? [])
@@ -253,7 +253,7 @@ public static partial class ReportBuilder
                       "like-for-like comparison</b>");
         sb.Append(published ? $". Published: {H(PublishedFigures.Protocol)}</p>"
             : ". No published figures: " + (source.Kind == DataKind.Synthetic ? "synthetic data." : "data source " +
-              "unknown (--data).") + "</p>");
+              "unknown (no data root given).") + "</p>");
         return sb.ToString();
     }
 

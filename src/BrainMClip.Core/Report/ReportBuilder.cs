@@ -127,7 +127,7 @@ public static partial class ReportBuilder
     // ---------------------------------------------------------------- training
     static string Training(ReportInputs i)
     {
-        if (i.RunDir == null) return Missing("no run folder given (--run).");
+        if (i.RunDir == null) return Missing("no training run folder given.");
         if (!Directory.Exists(i.RunDir)) throw new UserInputException($"{i.RunDir}: run folder not found");
         var sb = new StringBuilder();
         string jsonl = Path.Combine(i.RunDir, "metrics.jsonl");
@@ -189,7 +189,7 @@ public static partial class ReportBuilder
     static string Ablations(ReportInputs i)
     {
         if (i.AblationsJson == null) return Missing(
-            "no ablation results given (--ablations; `brainmclip ablate` writes ablations.json).");
+            "no ablation results given (`brainmclip ablate` writes ablations.json).");
         var root = ReadJson(i.AblationsJson);
         // `brainmclip ablate`: {"test_samples", "variants": [{"variant", "semantic": {...}, "detail": {...}, ...}]}.
         if (root is JsonObject o && o["variants"] is JsonArray variants)
@@ -209,7 +209,7 @@ public static partial class ReportBuilder
             && File.Exists(Path.Combine(i.RunDir, "params.json")) ? Path.Combine(i.RunDir, "params.json") : null);
         var sb = new StringBuilder();
         if (path == null) sb.Append(
-            Missing("no parameter counts given (--params; `brainmclip params --config C --json > params.json`)."));
+            Missing("no parameter counts given (`brainmclip params` writes them)."));
         else
         {
             var root = ReadJson(path);
@@ -300,7 +300,7 @@ public static partial class ReportBuilder
     static string Layers(ReportInputs i)
     {
         if (i.LayersDir == null) return Missing(
-            "no layer-analysis folder given (--layers); run `brainmclip analyze-layers`.");
+            "no layer-analysis folder given; run `brainmclip analyze-layers`.");
         if (!Directory.Exists(i.LayersDir)) throw new UserInputException($"{i.LayersDir}: folder not found");
         var sb = new StringBuilder();
         foreach (var (name, title) in new[]

@@ -1,6 +1,6 @@
-using BrainMClip.Evaluation;
 using System.Text.Json.Nodes;
 using BrainMClip.Data;
+using BrainMClip.Evaluation;
 using BrainMClip.Features;
 using BrainMClip.IO;
 using BrainMClip.Model;
@@ -95,10 +95,8 @@ public static class GroundTruthDecoding
             ["chance"] = Chance(labTr, labTe),
             ["streams"] = streams,
             ["notes"] = "ridge per target set, alpha by 5-fold CV; accuracies on the test split; label = presence of " +
-                        "each " +
-                        "category (count > 0), threshold 0.5; set = all labels of an image right; contrast_r / " +
-                        "attribute_r: mean Pearson r per column over test images (attributes: images holding the " +
-                        "family).",
+                "each category (count > 0), threshold 0.5; set = all labels of an image right; contrast_r / " +
+                "attribute_r: mean Pearson r per column over test images (attributes: images holding the family).",
         };
         result["rsa_ground_truth"] = GroundTruthRsa(s, [("labels", labTe), ("contrast", conTe), ("captions", capTe)]);
         if (features is { } f) result["semantic_target_from_ground_truth"] = SemanticFromTruth(f, labTr, labTe,

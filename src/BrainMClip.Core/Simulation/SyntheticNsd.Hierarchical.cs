@@ -1,6 +1,6 @@
-using BrainMClip.Data;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using BrainMClip.Data;
 using BrainMClip.IO;
 
 namespace BrainMClip.Simulation;
@@ -16,8 +16,7 @@ public static partial class SyntheticNsd
 {
     /// <summary>
     /// Default SNR of one repetition in the hierarchical world: with 3 repetitions the mean noise ceiling is about
-    /// 37.5%,
-    /// near NSD's nsdgeneral average, and ridge stays well below what it reaches on the noise-free signal.
+    /// 37.5%, near NSD's nsdgeneral average, and ridge stays well below what it reaches on the noise-free signal.
     /// </summary>
     public const double HierarchicalDefaultSnr = 0.2;
 

@@ -1,6 +1,6 @@
-using BrainMClip.Data;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using BrainMClip.Data;
 using BrainMClip.IO;
 using static TorchSharp.torch;
 
@@ -391,9 +391,8 @@ public static partial class SyntheticNsd
             voxels.Select(v => (v.Kind, v.Roi, v.LowWeight, v.CatWeight)).ToList(), files);
         json["notes"] =
                 "labels: (N,K) object count per category; signal: noiseless standardised responses; voxel_rf: (cx, " +
-                "cy, sigma) " +
-                        "in image fractions (x right, y down); voxel_tuning: (N_D, K) category weights; voxel order " +
-                            "= nsdgeneral C order.";
+                "cy, sigma) in image fractions (x right, y down); voxel_tuning: (N_D, K) category weights; voxel " +
+                "order = nsdgeneral C order.";
         json["scenes"] = new JsonObject { ["train"] = SceneList(0, o.Train), ["test"] = SceneList(o.Train, o.Test) };
         return json;
     }

@@ -1,6 +1,6 @@
-using BrainMClip.Data;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using BrainMClip.Data;
 using BrainMClip.IO;
 using static TorchSharp.torch;
 
@@ -28,8 +28,7 @@ public sealed record SynthOptions
     public int Seed { get; init; }
     /// <summary>
     /// Linear world only: number of object categories K (1..8, in the order of <see
-    /// cref="SyntheticNsd.CategoryNames"/>);
-    /// null = 8. The hierarchical world always has the four families of <see
+    /// cref="SyntheticNsd.CategoryNames"/>); null = 8. The hierarchical world always has the four families of <see
     /// cref="BrainMClip.Simulation.WorldFamily"/>.
     /// </summary>
     public int? Categories { get; init; }
@@ -56,34 +55,30 @@ public sealed record SynthOptions
 
     public void Validate()
     {
-        if (Subject < 1 || Subject > 99) throw new UserInputException($"--subject: {Subject} is out of range (1..99)");
-        if (Train < 2) throw new UserInputException($"--train: {Train} is too small (at least 2, for z-scoring)");
-        if (Test < 1) throw new UserInputException($"--test: {Test} is too small (at least 1)");
-        if ((long)Train
-            + Test > 1_000_000) throw new UserInputException(
-            "--train + --test: more than 1,000,000 images is not supported");
-        if (ImageSize < 16
-            || ImageSize > 1024) throw new UserInputException($"--image-size: {ImageSize} is out of range (16..1024)");
-        if (Categories != null && World != SynthWorld.Linear)
-            throw new UserInputException(
-                "--categories: only the linear world has a choice of categories (pass --world linear)");
-        if (LinearCategories < 1 || LinearCategories > SyntheticNsd.CategoryNames.Length)
-            throw new UserInputException(
-                $"--categories: {LinearCategories} is out of range (1..{SyntheticNsd.CategoryNames.Length})");
-        if (PrfColour != 0 && World != SynthWorld.Hierarchical)
-            throw new UserInputException(
-                "--prf-colour: only the hierarchical world has it (pass --world hierarchical)");
-        if (!(PrfColour >= 0) || !double.IsFinite(PrfColour))
-            throw new UserInputException($"--prf-colour: {PrfColour} must be 0 or a positive number");
-        if (!(EffectiveSnr > 0) || !double.IsFinite(EffectiveSnr))
-            throw new UserInputException($"--snr: {EffectiveSnr} must be a positive number");
+        static void Require(bool ok, string field, string message) => UserInputException.Require(ok, field, message);
+        Require(Subject is >= 1 and <= 99, nameof(Subject), $"subject {Subject} is out of range (1..99)");
+        Require(Train >= 2, nameof(Train), $"too few training images: {Train} (at least 2, for z-scoring)");
+        Require(Test >= 1, nameof(Test), $"too few test images: {Test} (at least 1)");
+        Require((long)Train + Test <= 1_000_000, nameof(Train),
+            "training + test images: more than 1,000,000 images is not supported");
+        Require(ImageSize is >= 16 and <= 1024, nameof(ImageSize),
+            $"image size {ImageSize} is out of range (16..1024)");
+        Require(Categories == null || World == SynthWorld.Linear, nameof(Categories),
+            "only the linear world has a choice of categories");
+        Require(LinearCategories >= 1 && LinearCategories <= SyntheticNsd.CategoryNames.Length, nameof(Categories),
+            $"category count {LinearCategories} is out of range (1..{SyntheticNsd.CategoryNames.Length})");
+        Require(PrfColour == 0 || World == SynthWorld.Hierarchical, nameof(PrfColour),
+            "only the hierarchical world has a prf colour weight");
+        Require(PrfColour >= 0 && double.IsFinite(PrfColour), nameof(PrfColour),
+            $"prf colour weight {PrfColour} must be 0 or a positive number");
+        Require(EffectiveSnr > 0 && double.IsFinite(EffectiveSnr), nameof(Snr),
+            $"signal-to-noise ratio {EffectiveSnr} must be a positive number");
         int minReps = World == SynthWorld.Linear ? 1 : 2;
-        if (Repetitions < minReps || Repetitions > 100)
-            throw new UserInputException(
-                $"--repetitions: {Repetitions} is out of range ({minReps}..100; the hierarchical " +
-                                         "world needs 2 or more to estimate the noise ceiling)");
-        if (FmriDType is not ("float32" or "float64")) throw new UserInputException(
-            $"--fmri-dtype: '{FmriDType}' (expected float32 or float64)");
+        Require(Repetitions >= minReps && Repetitions <= 100, nameof(Repetitions),
+            $"repetition count {Repetitions} is out of range ({minReps}..100; the hierarchical world needs 2 or more " +
+            "to estimate the noise ceiling)");
+        Require(FmriDType is "float32" or "float64", nameof(FmriDType),
+            $"fMRI element type '{FmriDType}' (expected float32 or float64)");
         if (Grid.Length != 3 || Grid[0] < 8 || Grid[1] < 12 || Grid[2] < 8 || Grid.Any(g => g > 200))
             throw new UserInputException(
                 $"grid {string.Join("×", Grid)} is invalid (at least 8×12×8, at most 200 per side)");
@@ -151,8 +146,8 @@ public static partial class SyntheticNsd
     /// <summary>
     /// Retinotopic receptive field of a prf-visualrois voxel with label <paramref name="label"/> (1..7) in the left
     /// (<paramref name="left"/>) or right hemisphere: contralateral hemifield, ventral areas see the upper field,
-    /// dorsal
-    /// the lower, hV4 both; size grows with eccentricity and along the hierarchy. (cx, cy, sigma) in image fractions.
+    /// dorsal the lower, hV4 both; size grows with eccentricity and along the hierarchy. (cx, cy, sigma) in image
+    /// fractions.
     /// </summary>
     internal static (double Cx, double Cy, double Sigma) RetinotopicRf(Func<double> uniform, int label, bool left)
     {
@@ -171,8 +166,7 @@ public static partial class SyntheticNsd
     /// ROI label volumes (C order over [x,y,z]): −1 outside an ellipsoidal brain, 0 unlabelled, labels as in
     /// docs/data.md.
     /// nsdgeneral covers the posterior part; prf-visualrois the most posterior slabs (partly outside nsdgeneral,
-    /// dorsally);
-    /// floc-* lie ventrally in front of them and extend beyond nsdgeneral anteriorly.
+    /// dorsally); floc-* lie ventrally in front of them and extend beyond nsdgeneral anteriorly.
     /// </summary>
     static Dictionary<string, double[]> MakeRois(int[] grid)
     {

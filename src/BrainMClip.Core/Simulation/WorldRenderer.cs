@@ -2,9 +2,8 @@ namespace BrainMClip.Simulation;
 
 /// <summary>
 /// Renders <see cref="WorldScene"/>s. Objects are unions of simple parts (ellipses, boxes, capsules, triangles) given
-/// as
-/// signed distance functions in the object's frame ([−1, 1]², y down), anti-aliased by turning the distance into pixel
-/// coverage, so no supersampling is needed. About 1 ms per 64×64 image on one core.
+/// as signed distance functions in the object's frame ([−1, 1]², y down), anti-aliased by turning the distance into
+/// pixel coverage, so no supersampling is needed. About 1 ms per 64×64 image on one core.
 /// </summary>
 public static class WorldRenderer
 {

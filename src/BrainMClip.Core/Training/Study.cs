@@ -101,8 +101,8 @@ public static class Study
             throw new UserInputException($"{featuresTest}: {test.Rows} rows but {subject.TestSamples} test samples");
         foreach (int size in o.Sizes)
             if (size < 4 || size > subject.TrainSamples)
-                throw new UserInputException(
-                    $"--sizes: {size} is not between 4 and the {subject.TrainSamples} training samples");
+                throw UserInputException.Invalid("Sizes",
+                    $"training-set size {size} is not between 4 and the {subject.TrainSamples} training samples");
         Directory.CreateDirectory(outDir);
         AtomicFile.WriteAllText(Path.Combine(outDir, "network_config.json"), o.Network.ToJson() + "\n");
         using var d = subject.LoadStream("train", VoxelStream.Detail);

@@ -52,7 +52,8 @@ public static class Trainer
             if (saved.ToJson() != cfg.ToJson())
                 throw new UserInputException(
                     $"{run.ConfigPath}: the run was started with a different configuration; resume with the same " +
-                    $"--config/--epochs/--seed (saved: {saved.Training.Epochs} epochs, seed {saved.Training.Seed})");
+                    $"configuration, epochs and seed (saved: {saved.Training.Epochs} epochs, seed " +
+                    $"{saved.Training.Seed})");
             if (hasCheckpoint) return run.LoadLatestGood(log);
             log?.WriteLine(
                 $"{run.Root}: no checkpoint yet (the run stopped during its first epoch); starting from the beginning");
@@ -60,7 +61,7 @@ public static class Trainer
         }
         if (hasCheckpoint)
             throw new UserInputException(
-                $"{run.Root}: already holds a training run; use --resume to continue it or choose another --out");
+                $"{run.Root}: already holds a training run; resume it or choose another run folder");
         Directory.CreateDirectory(run.Root);
         AtomicFile.WriteAllText(run.ConfigPath, cfg.ToJson() + "\n");
         return null;

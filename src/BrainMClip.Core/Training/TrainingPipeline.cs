@@ -47,8 +47,8 @@ public static class TrainingPipeline
     {
         options ??= new TrainOptions();
         // Cheap checks before the long work (loading the fMRI streams takes minutes on real data).
-        UserInputException.RequireFile(featuresPath, "--features file (CLIP features of the train stimuli)");
-        AtomicFile.RequireWritable(Path.Combine(runDir, "config.json"), "--out");
+        UserInputException.RequireFile(featuresPath, "features file (CLIP features of the train stimuli)");
+        AtomicFile.RequireWritable(Path.Combine(runDir, "config.json"), "run folder");
         using var features = FeatureStore.Open(featuresPath);
         using var streams = LoadTrainStreams(subject);
         if (features.Rows != subject.TrainSamples)

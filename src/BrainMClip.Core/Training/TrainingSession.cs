@@ -174,10 +174,10 @@ sealed class TrainingSession : ITrainingTask, IDisposable
 
     /// <summary>
     /// training.keep_linear_unless_better (with ridge_skip and zero_init_head the untrained model IS the linear map):
-    /// the map is best.ckpt "epoch 0", and a
-    /// trained epoch replaces it only if its validation cosines beat the map's significantly (paired over the
-    /// validation samples, mean gain > 2 standard errors), so a residual that merely fits noise is never preferred
-    /// over the map alone. The map's per-sample cosines travel in the checkpoints for resumed runs.
+    /// the map is best.ckpt "epoch 0", and a trained epoch replaces it only if its validation cosines beat the map's
+    /// significantly (paired over the validation samples, mean gain > 2 standard errors), so a residual that merely
+    /// fits noise is never preferred over the map alone. The map's per-sample cosines travel in the checkpoints for
+    /// resumed runs.
     /// </summary>
     public void SaveLinearPathAsEpochZero()
     {

@@ -1,8 +1,8 @@
-using BrainMClip.Simulation;
 using BrainMClip.Cli;
 using BrainMClip.Cli.Commands;
 using BrainMClip.Cli.Demo;
 using BrainMClip.Data;
+using BrainMClip.Simulation;
 using BrainMClip.Simulation.TargetEncoder;
 using Xunit;
 

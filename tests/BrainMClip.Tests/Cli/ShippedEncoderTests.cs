@@ -1,7 +1,7 @@
-using BrainMClip.Simulation;
 using BrainMClip.Cli.Demo;
 using BrainMClip.Features;
 using BrainMClip.Model;
+using BrainMClip.Simulation;
 using BrainMClip.Simulation.TargetEncoder;
 using Xunit;
 using static TorchSharp.torch;

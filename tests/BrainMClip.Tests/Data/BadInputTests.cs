@@ -1,7 +1,7 @@
-using BrainMClip.Tests.Cli;
 using System.Text;
 using BrainMClip.Data;
 using BrainMClip.IO;
+using BrainMClip.Tests.Cli;
 using Xunit;
 
 namespace BrainMClip.Tests.Data;

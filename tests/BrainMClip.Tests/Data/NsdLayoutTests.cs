@@ -1,7 +1,7 @@
-using BrainMClip.Tests.Cli;
 using System.Text.Json;
 using BrainMClip.Data;
 using BrainMClip.IO;
+using BrainMClip.Tests.Cli;
 using Xunit;
 using static TorchSharp.torch;
 

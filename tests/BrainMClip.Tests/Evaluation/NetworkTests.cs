@@ -1,6 +1,6 @@
 using BrainMClip.Evaluation.Networks;
-using BrainMClip.Parity;
 using BrainMClip.IO;
+using BrainMClip.Parity;
 using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;

@@ -1,7 +1,7 @@
-using BrainMClip.Parity;
 using System.Text.Json.Nodes;
 using BrainMClip.Features;
 using BrainMClip.IO;
+using BrainMClip.Parity;
 using Xunit;
 using static TorchSharp.torch;
 

@@ -1,6 +1,6 @@
-using BrainMClip.Parity;
 using BrainMClip.Features;
 using BrainMClip.IO;
+using BrainMClip.Parity;
 using PureHDF;
 using Xunit;
 using static TorchSharp.torch;

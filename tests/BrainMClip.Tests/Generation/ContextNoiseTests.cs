@@ -73,6 +73,7 @@ public class ContextNoiseTests
     {
         using var ctx = Context();
         var e = Assert.Throws<UserInputException>(() => new ContextNoise(ctx, [2, 3], p));
-        Assert.Contains("--context-noise", e.Message);
+        Assert.Equal("ContextNoise", e.Field); // the CLI names it --context-noise
+        Assert.Contains("context-noise probability must be in [0, 1]", e.Message);
     }
 }

@@ -57,7 +57,8 @@ public class DetailContextTests
         Assert.Equal(P + W, gen.Info.ContextDim);
 
         var e = Assert.Throws<UserInputException>(() => Train(tmp.Path, stim, feat, "detail"));
-        Assert.Contains("--context detail", e.Message);
+        Assert.Equal("Context", e.Field); // the CLI names it --context
+        Assert.Contains("unknown context 'detail'", e.Message);
         var oddTokens = Path.Combine(tmp.Path, "odd.safetensors");
         SafeTensors.Save(oddTokens, new Dictionary<string, Tensor>
         { ["semantic"] = zeros(N, Tokens, P), ["detail"] = zeros(N, Tokens - 1, W) });

@@ -1,6 +1,6 @@
-using BrainMClip.Tests.Cli;
-using BrainMClip.Parity;
 using BrainMClip.IO;
+using BrainMClip.Parity;
+using BrainMClip.Tests.Cli;
 using Xunit;
 using static TorchSharp.torch;
 

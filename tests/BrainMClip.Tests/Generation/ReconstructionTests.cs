@@ -173,7 +173,13 @@ public class ReconstructionTests
         var bad = Path.Combine(tmp.Path, "bad.safetensors");
         SafeTensors.Save(bad, new Dictionary<string, Tensor> { ["semantic"] = randn([5, 3, 8], generator: g) });
         var e = Assert.Throws<UserInputException>(() => PixelGeneratorTrainer.Train(new PixelGeneratorOptions
-        { ImagesPath = stim, FeaturesPath = bad, OutDir = outDir, Steps = 1 }, TextWriter.Null));
+        { ImagesPath = stim, FeaturesPath = bad, OutDir = Path.Combine(tmp.Path, "gen-bad"), Steps = 1 },
+            TextWriter.Null));
         Assert.Contains("same samples", e.Message);
+        // A folder that already holds a run is neither overwritten nor silently continued (valid inputs: bad ones
+        // are reported first, as bad inputs).
+        var again = Assert.Throws<UserInputException>(() => PixelGeneratorTrainer.Train(new PixelGeneratorOptions
+        { ImagesPath = stim, FeaturesPath = feat, OutDir = outDir, Steps = 1 }, TextWriter.Null));
+        Assert.Contains("already holds a generator training run", again.Message);
     }
 }

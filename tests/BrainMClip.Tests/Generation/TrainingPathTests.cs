@@ -52,7 +52,8 @@ public class TrainingPathTests
         Assert.Equal(["CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"], at8.UpBlockTypes);
         var e = Assert.Throws<UserInputException>(() =>
             PixelGeneratorTrainer.SmallConfig(32, 8, attentionResolution: 0));
-        Assert.Contains("--attention-resolution", e.Message);
+        Assert.Equal("AttentionResolution", e.Field); // the CLI names it --attention-resolution
+        Assert.Contains("attention resolution must be 1 to 32", e.Message);
     }
 
     /// <summary>

@@ -1,7 +1,7 @@
-using BrainMClip.Tests.Cli;
 using System.Text.Json.Nodes;
 using BrainMClip.IO;
 using BrainMClip.Model;
+using BrainMClip.Tests.Cli;
 using Xunit;
 
 namespace BrainMClip.Tests.Model;

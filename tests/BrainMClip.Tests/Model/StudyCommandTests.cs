@@ -1,5 +1,5 @@
-using BrainMClip.Tests.Cli;
 using System.Text.Json.Nodes;
+using BrainMClip.Tests.Cli;
 using BrainMClip.Tests.Data;
 using Xunit;
 

@@ -1,7 +1,7 @@
-using BrainMClip.Tests.Cli;
 using System.Text.Json.Nodes;
 using BrainMClip.Features;
 using BrainMClip.IO;
+using BrainMClip.Tests.Cli;
 using Xunit;
 
 namespace BrainMClip.Tests.Reliability;

@@ -1,8 +1,8 @@
-using BrainMClip.Simulation;
-using BrainMClip.Tests.Cli;
 using System.Text.Json;
 using BrainMClip.Data;
 using BrainMClip.IO;
+using BrainMClip.Simulation;
+using BrainMClip.Tests.Cli;
 using Xunit;
 using static TorchSharp.torch;
 

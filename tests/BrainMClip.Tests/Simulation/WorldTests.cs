@@ -1,5 +1,5 @@
-using BrainMClip.Simulation;
 using BrainMClip.IO;
+using BrainMClip.Simulation;
 using Xunit;
 
 namespace BrainMClip.Tests.Simulation;

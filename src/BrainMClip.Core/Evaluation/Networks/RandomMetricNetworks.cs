@@ -32,7 +32,7 @@ public static class RandomMetricNetworks
     {
         foreach (var n in networks ?? [])
             if (MetricNetwork.Files.All(x => x.net != n))
-                throw new UserInputException($"--networks: unknown network '{n}' (known: " +
+                throw UserInputException.Invalid("Networks", $"unknown metric network '{n}' (known: " +
                                              $"{string.Join(", ", MetricNetwork.Files.Select(x => x.net))})");
         Directory.CreateDirectory(outDir);
         var hashes = new SortedDictionary<string, string>(StringComparer.Ordinal);
@@ -49,7 +49,7 @@ public static class RandomMetricNetworks
         string origin;
         if (clipFrom != null)
         {
-            UserInputException.RequireDirectory(clipFrom, "--clip (a Hugging Face CLIP folder)");
+            UserInputException.RequireDirectory(clipFrom, "CLIP to copy (a Hugging Face CLIP folder)");
             if (Path.GetFullPath(clipFrom).TrimEnd('/') != Path.GetFullPath(clipDir).TrimEnd('/'))
                 CopyFiles(clipFrom, clipDir);
             origin = $"copied from {Path.GetFullPath(clipFrom)}";

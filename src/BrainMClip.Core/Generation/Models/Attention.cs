@@ -7,8 +7,7 @@ namespace BrainMClip.Generation.Models;
 
 /// <summary>
 /// diffusers Attention with AttnProcessor semantics: softmax(QKᵀ·d^-0.5)V per head, <c>to_q/to_k/to_v</c> (bias
-/// optional),
-/// <c>to_out.0</c>. Optional slicing over (batch×heads) bounds the size of the score matrix.
+/// optional), <c>to_out.0</c>. Optional slicing over (batch×heads) bounds the size of the score matrix.
 /// </summary>
 public sealed class Attention : nn.Module
 {
@@ -56,9 +55,9 @@ public sealed class Attention : nn.Module
         if (slice == bh && qp.dtype == ScalarType.Float32)
         {
             // Fused attention on (B, h, N, d) views: libtorch's CPU flash kernel never materialises the (B·h, N, M)
-            // scores
-            // and needs no head-split copies; ~2× faster than bmm/softmax/bmm forward and backward at 256 tokens. Its
-            // default scale is d^-0.5 and it accumulates in float32, so upcast_attention changes nothing for float32.
+            // scores and needs no head-split copies; ~2× faster than bmm/softmax/bmm forward and backward at 256
+            // tokens. Its default scale is d^-0.5 and it accumulates in float32, so upcast_attention changes nothing
+            // for float32.
             var o4 = nn.functional.scaled_dot_product_attention(SplitHeads(qp, b, n),
                 SplitHeads(to_k.forward(ctx), b, m),
                 SplitHeads(to_v.forward(ctx), b, m));

@@ -130,8 +130,7 @@ public sealed class UNet2DConditionModel : nn.Module
 
     /// <summary>
     /// Sinusoidal timestep embedding as diffusers' get_timestep_embedding (float32): exponent = −ln(10000)·i/(half −
-    /// shift),
-    /// [sin, cos] (or [cos, sin] with flip_sin_to_cos).
+    /// shift), [sin, cos] (or [cos, sin] with flip_sin_to_cos).
     /// </summary>
     public static Tensor TimestepFeatures(Tensor timesteps, long dim, bool flipSinToCos, double freqShift)
     {

@@ -7,8 +7,7 @@ public static class ClipScorers
 {
     /// <summary>
     /// Candidates in [0, 1] → CLIP preprocessing (Pillow-style bicubic resize + centre crop, float path) → ViT → VD
-    /// tokens
-    /// (the CLIP-Semantic space the brain predictions live in), compared by flattened cosine.
+    /// tokens (the CLIP-Semantic space the brain predictions live in), compared by flattened cosine.
     /// </summary>
     public static ICandidateScorer Create(string clipFolder)
     {

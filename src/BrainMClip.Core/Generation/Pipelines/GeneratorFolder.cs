@@ -121,7 +121,7 @@ public sealed class GeneratorFolder : IDisposable
     {
         "ddim" => new DDIMScheduler(SchedulerConfig),
         "dpm" or "dpm++" or "dpmsolver" => new DPMSolverMultistepScheduler(SchedulerConfig),
-        _ => throw new UserInputException($"--scheduler {kind}: expected ddim or dpm"),
+        _ => throw UserInputException.Invalid("Scheduler", $"unknown scheduler '{kind}' (expected ddim or dpm)"),
     };
 
     public ImageVariationPipeline CreatePipeline(string scheduler = "ddim") =>

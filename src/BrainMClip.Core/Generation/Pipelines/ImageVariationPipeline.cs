@@ -11,10 +11,9 @@ public sealed record DenoiseStep(int Index, long Timestep, Tensor GuidedNoisePre
 
 /// <summary>
 /// The Versatile Diffusion image-variation sampling loop: latents → per timestep UNet on [uncond; cond]
-/// (classifier-free
-/// guidance when the scale is above 1) → scheduler step → VAE decode of latents / scaling_factor → (x/2 + 0.5).clamp(0,
-/// 1).
-/// Without a VAE (our pixel-space generator) the UNet works on the image itself, which lies in [−1, 1].
+/// (classifier-free guidance when the scale is above 1) → scheduler step → VAE decode of latents / scaling_factor →
+/// (x/2 + 0.5).clamp(0, 1). Without a VAE (our pixel-space generator) the UNet works on the image itself, which lies in
+/// [−1, 1].
 /// </summary>
 public sealed class ImageVariationPipeline
 {
@@ -58,8 +57,7 @@ public sealed class ImageVariationPipeline
 
     /// <summary>
     /// Runs the sampling loop. <paramref name="context"/> is (2B, T, D) = [uncond; cond] when <paramref
-    /// name="guidance"/> &gt; 1,
-    /// else (B, T, D) conditional only. Returns the final latents (float32).
+    /// name="guidance"/> &gt; 1, else (B, T, D) conditional only. Returns the final latents (float32).
     /// </summary>
     public Tensor Denoise(Tensor latents, Tensor context, double guidance, int steps,
         Action<DenoiseStep>? onStep = null,

@@ -21,7 +21,7 @@ public sealed record ReconstructOptions
     public double Fusion { get; init; } = Conditioning.DefaultLambda;
     public long Seed { get; init; }
     public string Scheduler { get; init; } = "ddim";
-    public string Device { get; init; } = "cpu";
+    public string Device { get; init; } = TorchSetup.DefaultDevice;
     public int? Limit { get; init; }
     public bool Resume { get; init; }
     /// <summary>float32, bfloat16 or float16 weights/activations.</summary>
@@ -85,7 +85,8 @@ public static class Reconstruction
         "float32" or "fp32" => ScalarType.Float32,
         "bfloat16" or "bf16" => ScalarType.BFloat16,
         "float16" or "fp16" => ScalarType.Float16,
-        _ => throw new UserInputException($"--dtype {name}: expected float32, bfloat16 or float16"),
+        _ => throw UserInputException.Invalid("DType",
+            $"unknown precision '{name}' (expected float32, bfloat16 or float16)"),
     };
 
     /// <summary>The seed of candidate <paramref name="k"/> of test image <paramref name="index"/>: independent of
@@ -128,11 +129,12 @@ public static class Reconstruction
         if (o.Candidates > 1)
         {
             if (gen.ClipFolder == null)
-                throw new UserInputException(
-                    $"{o.GeneratorPath}: --candidates {o.Candidates} needs a CLIP model for best-of-N: put a Hugging " +
+                throw UserInputException.Invalid(nameof(o.Candidates),
+                    $"{o.GeneratorPath}: {o.Candidates} candidates need a CLIP model for best-of-N: put a Hugging " +
                     $"Face CLIP folder at {Path.Combine(o.GeneratorPath, "clip")}");
             if (scorerFactory == null)
-                throw new UserInputException("--candidates > 1: no CLIP scorer is available in this build");
+                throw UserInputException.Invalid(nameof(o.Candidates),
+                    "more than 1 candidate: no CLIP scorer is available in this build");
             scorer = scorerFactory(gen.ClipFolder);
         }
         try
@@ -145,7 +147,7 @@ public static class Reconstruction
             if (oldSettings != null && oldSettings.ToJsonString() != settings.ToJsonString())
                 throw new UserInputException(
                     $"{manifestPath}: the images in {o.OutDir} were made with other settings " +
-                    $"({oldSettings.ToJsonString()}); resume with the same options or use another --out");
+                    $"({oldSettings.ToJsonString()}); resume with the same options or use another output folder");
             for (int f = first; f < end; f++) AtomicFile.DeleteStaleTemps(Path.Combine(o.OutDir, ImageName(f)));
             AtomicFile.DeleteStaleTemps(manifestPath);
             var clock = Stopwatch.StartNew();
@@ -180,13 +182,16 @@ public static class Reconstruction
 
     static void Validate(ReconstructOptions o)
     {
-        if (o.Steps < 1) throw new UserInputException($"--steps {o.Steps}: expected at least 1");
-        if (o.Candidates < 1) throw new UserInputException($"--candidates {o.Candidates}: expected at least 1");
-        if (o.Guidance < 0) throw new UserInputException($"--guidance {o.Guidance}: expected a non-negative scale");
-        if (o.Batch < 1) throw new UserInputException($"--batch {o.Batch}: expected at least 1");
-        if (o.Limit is < 1) throw new UserInputException($"--limit {o.Limit}: expected at least 1");
-        if (o.AttentionSlice is < 1)
-            throw new UserInputException($"--attention-slice {o.AttentionSlice}: expected at least 1");
+        UserInputException.Require(o.Steps >= 1, nameof(o.Steps), $"sampling steps must be at least 1 (got {o.Steps})");
+        UserInputException.Require(o.Candidates >= 1, nameof(o.Candidates),
+            $"candidates per image must be at least 1 (got {o.Candidates})");
+        UserInputException.Require(o.Guidance >= 0, nameof(o.Guidance),
+            $"guidance scale must not be negative (got {o.Guidance})");
+        UserInputException.Require(o.Batch >= 1, nameof(o.Batch), $"batch must be at least 1 (got {o.Batch})");
+        UserInputException.Require(o.Limit is not < 1, nameof(o.Limit),
+            $"sample limit must be at least 1 (got {o.Limit})");
+        UserInputException.Require(o.AttentionSlice is not < 1, nameof(o.AttentionSlice),
+            $"attention slice must be at least 1 row (got {o.AttentionSlice})");
     }
 
     /// <summary>With --resume: the finished images recorded in an existing manifest, and its settings.</summary>

@@ -25,8 +25,7 @@ public sealed record UNetBenchmarkResult(
 public static class UNetBenchmark
 {
     /// <summary>The Versatile Diffusion image UNet shape (docs/generation.md): SD-1.x layout, channels
-    /// 320/640/1280/1280, 2 layers
-    /// per block, cross-attention 768, 8 heads.</summary>
+    /// 320/640/1280/1280, 2 layers per block, cross-attention 768, 8 heads.</summary>
     public static UNet2DConditionConfig VersatileDiffusionImageUnet => new()
     {
         SampleSize = 64,

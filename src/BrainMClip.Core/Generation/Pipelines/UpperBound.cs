@@ -15,15 +15,15 @@ public static class UpperBound
     /// <summary>Sub-folder of <c>reconstruct --out</c> holding the images rendered from the true features.</summary>
     public const string FolderName = "true_features";
 
-    const string What = "--truth-features (features of the test images)";
+    const string What = "true features (features of the test images)";
 
     /// <summary>renorm(true CLIP-Semantic tokens) of a features file: what perfect decoding gives (λ = 0).</summary>
     public static (Tensor Conditioning, Tensor Semantic, string Source) LoadConditioning(string featuresPath)
     {
         UserInputException.RequireFile(featuresPath, What);
         if (!FeatureFile.ReadHeader(featuresPath).Entries.ContainsKey(FeatureFile.Semantic))
-            throw new UserInputException($"{featuresPath}: tensor 'semantic' (N,T,P) not found; --truth-features " +
-                                         "expects the test images' features from 'brainmclip features'");
+            throw new UserInputException($"{featuresPath}: tensor 'semantic' (N,T,P) not found; the true " +
+                                         "features must be the test images' features from 'brainmclip features'");
         var semantic = FeatureFile.Read(featuresPath, FeatureFile.Semantic).to_type(ScalarType.Float32);
         if (semantic.dim() != 3)
             throw new UserInputException(
@@ -46,7 +46,7 @@ public static class UpperBound
             && !p.Shape.SequenceEqual(t.Shape))
             throw new UserInputException(
                 $"{trueFeatures}: 'semantic' is [{string.Join(",", t.Shape)}] but the predictions in {o.PredPath} " +
-                $"are [{string.Join(",", p.Shape)}]; --truth-features must be the features of the same test images, " +
+                $"are [{string.Join(",", p.Shape)}]; the true features must be those of the same test images, " +
                 "in the same order");
         var upper = o with
         {

@@ -47,7 +47,8 @@ public sealed class DDIMScheduler : IDiffusionScheduler
     {
         int T = Config.NumTrainTimesteps;
         if (numInferenceSteps < 1 || numInferenceSteps > T)
-            throw new UserInputException($"--steps {numInferenceSteps}: expected 1..{T} (num_train_timesteps)");
+            throw UserInputException.Invalid("Steps",
+                $"sampling steps must be in 1..{T} (num_train_timesteps; got {numInferenceSteps})");
         NumInferenceSteps = numInferenceSteps;
         Timesteps = ComputeTimesteps(Config, numInferenceSteps);
     }

@@ -31,7 +31,8 @@ public sealed class DPMSolverMultistepScheduler : IDiffusionScheduler, IDisposab
     public void SetTimesteps(int n)
     {
         int T = Config.NumTrainTimesteps;
-        if (n < 1 || n > T) throw new UserInputException($"--steps {n}: expected 1..{T} (num_train_timesteps)");
+        if (n < 1 || n > T) throw UserInputException.Invalid("Steps",
+            $"sampling steps must be in 1..{T} (num_train_timesteps; got {n})");
         long[] ts;
         switch (Config.TimestepSpacing)
         {

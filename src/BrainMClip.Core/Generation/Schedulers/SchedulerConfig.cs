@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
-using BrainMClip.IO;
 using BrainMClip.Generation.Models;
+using BrainMClip.IO;
 using static TorchSharp.torch;
 
 namespace BrainMClip.Generation.Schedulers;
@@ -97,8 +97,8 @@ public sealed record SchedulerConfig
     /// <summary>
     /// torch.linspace(start, end, n, dtype=float32) as the PyTorch CPU kernel computes it (AVX2 build, the one the
     /// reference betas come from): blocks of 8 from a fused-multiply-add base, then base + j·step; the second half
-    /// counts
-    /// back from the end. libtorch 2.10's own linspace differs by 1 ulp in places, which would move alphas_cumprod.
+    /// counts back from the end. libtorch 2.10's own linspace differs by 1 ulp in places, which would move
+    /// alphas_cumprod.
     /// </summary>
     internal static float[] TorchLinspace(float start, float end, int n)
     {

@@ -23,7 +23,8 @@ public sealed class ContextNoise : IDisposable
     public ContextNoise(Tensor context, IReadOnlyList<int> widths, double probability)
     {
         if (probability is < 0 or > 1 || double.IsNaN(probability))
-            throw new UserInputException($"--context-noise {probability}: expected a probability in [0, 1]");
+            throw UserInputException.Invalid("ContextNoise",
+                $"context-noise probability must be in [0, 1] (got {probability})");
         if (widths.Sum() != context.shape[2])
             throw new ArgumentException(
                 $"stream widths sum to {widths.Sum()}, context has {context.shape[2]} channels");

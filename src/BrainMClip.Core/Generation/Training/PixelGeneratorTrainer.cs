@@ -70,7 +70,8 @@ public sealed record PixelGeneratorOptions
     {
         "semantic" => [GeneratorInfo.SemanticStream],
         "semantic+detail" => [GeneratorInfo.SemanticStream, GeneratorInfo.DetailStream],
-        _ => throw new UserInputException($"--context {Context}: expected one of {string.Join(", ", Contexts)}"),
+        _ => throw UserInputException.Invalid(nameof(Context),
+            $"unknown context '{Context}' (expected one of {string.Join(", ", Contexts)})"),
     };
 }
 
@@ -81,10 +82,9 @@ public sealed record PixelGeneratorResult(string OutDir, int Steps, double Final
 
 /// <summary>
 /// Trains the embedded generator (docs/generation.md): the same diffusers UNet class in pixel space (3 in/out channels,
-/// no VAE) on
-/// the
-/// stimulus images, conditioned by cross-attention on their CLIP-Semantic tokens, with the epsilon objective on the SD
-/// noise schedule, AdamW and an EMA of the weights. Writes a generator folder <see cref="Reconstruction"/> can load.
+/// no VAE) on the stimulus images, conditioned by cross-attention on their CLIP-Semantic tokens, with the epsilon
+/// objective on the SD noise schedule, AdamW and an EMA of the weights. Writes a generator folder <see
+/// cref="Reconstruction"/> can load.
 /// </summary>
 public static class PixelGeneratorTrainer
 {
@@ -96,23 +96,23 @@ public static class PixelGeneratorTrainer
         int attentionResolution = 16, bool contextMap = false, int contextMapShuffle = 0)
     {
         if (attentionResolution < 1 || attentionResolution > size)
-            throw new UserInputException(
-                $"--attention-resolution {attentionResolution}: expected 1 to {size} (the largest feature-map side " +
-                $"with attention)");
+            throw UserInputException.Invalid("AttentionResolution",
+                $"attention resolution must be 1 to {size} (the largest feature-map side with attention; got " +
+                $"{attentionResolution})");
         int levels = size switch
         {
             32 => 3,
             64 => 4,
-            _ => throw new UserInputException($"--size {size}: expected 32 or 64"),
+            _ => throw UserInputException.Invalid("Size", $"image size must be 32 or 64 (got {size})"),
         };
         channels ??= size == 32 ? [32, 64, 64] : [32, 64, 64, 64];
         if (channels.Length != levels)
-            throw new UserInputException(
-                $"--channels: {channels.Length} values given but size {size} uses {levels} levels");
+            throw UserInputException.Invalid("Channels",
+                $"{channels.Length} block channel values given but size {size} uses {levels} levels");
         if (channels.Any(c => c <= 0 || c % 8 != 0))
-            throw new UserInputException(
-                $"--channels {string.Join(",", channels)}: each must be a positive multiple of 8 (8 norm groups, 4 " +
-                $"heads)");
+            throw UserInputException.Invalid("Channels",
+                $"block channels {string.Join(",", channels)}: each must be a positive multiple of 8 (8 norm groups, " +
+                $"4 heads)");
         // Attention where the feature map side is at most attentionResolution (the mid block always has it).
         var cross = Enumerable.Range(0, levels).Select(i => size >> i <= attentionResolution).ToArray();
         return new UNet2DConditionConfig
@@ -146,17 +146,6 @@ public static class PixelGeneratorTrainer
             t = nn.functional.interpolate(t, size: [size, size], mode: InterpolationMode.Bilinear, align_corners: false,
                 antialias: t.shape[2] > size);
         return (t.clamp(0, 1) * 2 - 1).MoveToOuterDisposeScope();
-    }
-
-    static void Validate(PixelGeneratorOptions o)
-    {
-        if (o.Steps < 1) throw new UserInputException($"--steps {o.Steps}: expected at least 1");
-        if (o.BatchSize < 1) throw new UserInputException($"batch size {o.BatchSize}: expected at least 1");
-        if (o.CheckpointEvery < 1)
-            throw new UserInputException($"--checkpoint-every {o.CheckpointEvery}: expected at least 1");
-        if (!Predictions.Contains(o.Prediction))
-            throw new UserInputException(
-                $"--prediction {o.Prediction}: expected one of {string.Join(", ", Predictions)}");
     }
 
     public static PixelGeneratorResult Train(PixelGeneratorOptions o, TextWriter? log = null)
@@ -237,6 +226,17 @@ public static class PixelGeneratorTrainer
         return new PixelGeneratorResult(o.OutDir, o.Steps, lossAvg, clock.Elapsed.TotalSeconds, parameters);
     }
 
+    static void Validate(PixelGeneratorOptions o)
+    {
+        UserInputException.Require(o.Steps >= 1, nameof(o.Steps), $"steps must be at least 1 (got {o.Steps})");
+        UserInputException.Require(o.BatchSize >= 1, nameof(o.BatchSize),
+            $"batch size must be at least 1 (got {o.BatchSize})");
+        UserInputException.Require(Predictions.Contains(o.Prediction), nameof(o.Prediction),
+            $"unknown prediction '{o.Prediction}' (expected one of {string.Join(", ", Predictions)})");
+        UserInputException.Require(o.CheckpointEvery >= 1, nameof(o.CheckpointEvery),
+            $"checkpoint interval must be at least 1 step (got {o.CheckpointEvery})");
+    }
+
     /// <summary>The training state in OUT/train-state/ and the metrics in OUT/metrics.jsonl.</summary>
     static LoopFiles StateFiles(string outDir) => new()
     {
@@ -262,8 +262,7 @@ public static class PixelGeneratorTrainer
         bool exists = File.Exists(files.LastCheckpoint) || File.Exists(files.PreviousCheckpoint);
         if (exists && !o.Resume)
             throw new UserInputException(
-                $"{o.OutDir}: already holds a generator training run; pass --resume to continue it or choose " +
-                "another --out");
+                $"{o.OutDir}: already holds a generator training run; resume it or choose another output folder");
         if (!exists) return null;
         var ck = Checkpoint.LoadLatestGood(files.LastCheckpoint, files.PreviousCheckpoint, o.OutDir, null);
         if (ck.Metadata.GetValueOrDefault("options") != Fingerprint(o))
@@ -325,7 +324,7 @@ public static class PixelGeneratorTrainer
             if (parts.Count > 0 && t.shape[1] != parts[0].shape[1])
                 throw new UserInputException(
                     $"{o.FeaturesPath}: '{name}' has {t.shape[1]} tokens but '{streams[0]}' has {parts[0].shape[1]}; " +
-                    "--context semantic+detail needs the same tokens in both");
+                    "the semantic+detail context needs the same tokens in both");
             parts.Add(t);
         }
         return ((parts.Count == 1 ? parts[0] : cat(parts, 2)).MoveToOuterDisposeScope(),
@@ -339,11 +338,11 @@ public static class PixelGeneratorTrainer
         int g = (int)Math.Round(Math.Sqrt(Math.Max(tokens - 1, 0)));
         if (tokens < 2 || g * g != tokens - 1)
             throw new UserInputException(
-                $"{o.FeaturesPath}: --context-map needs context tokens = a class token + a square grid of patches; " +
+                $"{o.FeaturesPath}: the context map needs context tokens = a class token + a square grid of patches; " +
                 $"got {tokens} tokens");
         if (o.ContextMapShuffle < 0 || o.ContextMapShuffle == 1 || g * o.ContextMapShuffle > o.Size)
-            throw new UserInputException(
-                $"--context-map-shuffle {o.ContextMapShuffle}: expected 0 or a factor of at least 2 with " +
+            throw UserInputException.Invalid(nameof(o.ContextMapShuffle),
+                $"context-map shuffle {o.ContextMapShuffle}: expected 0 or a factor of at least 2 with " +
                 $"{g} (the patch grid of {o.FeaturesPath}) x factor <= {o.Size} (the image side)");
     }
 
@@ -383,8 +382,8 @@ public static class PixelGeneratorTrainer
         "epsilon" => noise,
         "sample" => x0,
         "v_prediction" => alphaBar.sqrt() * noise - (1 - alphaBar).sqrt() * x0,
-        _ => throw new UserInputException(
-            $"--prediction {prediction}: expected one of {string.Join(", ", Predictions)}"),
+        _ => throw UserInputException.Invalid("Prediction",
+            $"unknown prediction '{prediction}' (expected one of {string.Join(", ", Predictions)})"),
     };
 
     static void CopyWeights(nn.Module from, nn.Module to)

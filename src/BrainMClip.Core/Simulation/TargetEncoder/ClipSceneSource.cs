@@ -11,8 +11,8 @@ namespace BrainMClip.Simulation.TargetEncoder;
 /// <param name="Labels">The true labels used by the retrieval check (family presence and within-category
 /// attributes).</param>
 /// <param name="Coverage">Optional per-pixel coverage of each family, (F, S, S) row-major in [0, 1], for the middle
-/// layer's
-/// per-patch family head (local category evidence lives in the middle of the tower, not in the final tokens).</param>
+/// layer's per-patch family head (local category evidence lives in the middle of the tower, not in the final
+/// tokens).</param>
 public sealed record ClipScene(
     RgbImage Image, float[] Caption, float[] Families, float[] Labels, float[]? Coverage = null);
 

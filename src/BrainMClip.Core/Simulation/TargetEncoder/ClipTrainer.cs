@@ -51,8 +51,7 @@ public sealed record ClipTrainOptions
     /// <summary>
     /// Start from local attention (2D sine-cosine position embeddings, q/k projections = identity + the random
     /// init), so early layers attend to neighbouring patches from the first step instead of uniformly (mimetic
-    /// initialisation,
-    /// Trockman &amp; Kolter 2023); only the initial values differ, the architecture is CLIP's.
+    /// initialisation, Trockman &amp; Kolter 2023); only the initial values differ, the architecture is CLIP's.
     /// </summary>
     public bool LocalInit { get; init; }
     /// <summary>
@@ -103,7 +102,8 @@ public static class ClipTrainer
     public static ClipVisionConfig PresetConfig(string name) => name switch
     {
         "tiny" => ClipVisionConfig.Preset("tiny") with { NumHiddenLayers = 6 },
-        _ => throw new UserInputException($"--preset {name}: expected one of {string.Join(", ", PresetNames)}"),
+        _ => throw UserInputException.Invalid("Preset",
+            $"unknown preset '{name}' (expected one of {string.Join(", ", PresetNames)})"),
     };
 
     public static int DefaultTapLayer(int layers) => Math.Max(1, layers / 3);
@@ -184,24 +184,29 @@ public static class ClipTrainer
 
     static void Validate(ClipTrainOptions o)
     {
-        static void Require(bool ok, string message)
-        {
-            if (!ok) throw new UserInputException(message);
-        }
-        Require(o.BatchSize >= 2, $"--batch {o.BatchSize}: expected at least 2 (the contrastive loss compares images)");
-        Require(o.Images >= o.BatchSize, $"--images {o.Images}: expected at least one batch ({o.BatchSize})");
-        Require(o.Epochs >= 1, $"--epochs {o.Epochs}: expected at least 1");
-        Require((long)o.Images * o.Epochs < ProbeFirstIndex,
-            $"--images {o.Images} x --epochs {o.Epochs}: expected fewer than {ProbeFirstIndex} scenes in all");
-        Require(o.CurriculumEpochs >= 0, $"--curriculum-epochs {o.CurriculumEpochs}: expected 0 or more");
-        Require(o.MaxLr > 0 && double.IsFinite(o.MaxLr), $"--lr {o.MaxLr}: expected a positive number");
-        Require(o.WarmupFraction is >= 0 and < 1, $"--warmup {o.WarmupFraction}: expected a fraction in [0, 1)");
-        Require(o.LowResFraction is >= 0 and <= 1, $"--lowres {o.LowResFraction}: expected a fraction in [0, 1]");
-        Require(o.LowResSides.Min >= 2 && o.LowResSides.Min <= o.LowResSides.Max,
-            $"--lowres-sides {o.LowResSides.Min}-{o.LowResSides.Max}: expected min-max with 2 <= min <= max");
+        static void Require(bool ok, string field, string message) => UserInputException.Require(ok, field, message);
+        Require(o.BatchSize >= 2, nameof(o.BatchSize),
+            $"batch size must be at least 2 (got {o.BatchSize}; the contrastive loss compares images)");
+        Require(o.Images >= o.BatchSize, nameof(o.Images),
+            $"scenes per epoch must be at least one batch ({o.BatchSize}) (got {o.Images})");
+        Require(o.Epochs >= 1, nameof(o.Epochs), $"epochs must be at least 1 (got {o.Epochs})");
+        Require((long)o.Images * o.Epochs < ProbeFirstIndex, nameof(o.Images),
+            $"{o.Images} scenes x {o.Epochs} epochs: expected fewer than {ProbeFirstIndex} scenes in all");
+        Require(o.CurriculumEpochs >= 0, nameof(o.CurriculumEpochs),
+            $"curriculum epochs must be 0 or more (got {o.CurriculumEpochs})");
+        Require(o.MaxLr > 0 && double.IsFinite(o.MaxLr), nameof(o.MaxLr),
+            $"learning rate must be a positive number (got {o.MaxLr})");
+        Require(o.WarmupFraction is >= 0 and < 1, nameof(o.WarmupFraction),
+            $"warm-up fraction must be in [0, 1) (got {o.WarmupFraction})");
+        Require(o.LowResFraction is >= 0 and <= 1, nameof(o.LowResFraction),
+            $"low-resolution fraction must be in [0, 1] (got {o.LowResFraction})");
+        Require(o.LowResSides.Min >= 2 && o.LowResSides.Min <= o.LowResSides.Max, nameof(o.LowResSides),
+            $"low-resolution sides must be min-max with 2 <= min <= max (got {o.LowResSides.Min}-" +
+            $"{o.LowResSides.Max})");
         Require(o.RetrievalWay >= 2 && o.ProbeImages >= o.RetrievalWay + 10 && o.ProbeImages >= o.BatchSize,
+            nameof(o.ProbeImages),
             $"probe of {o.ProbeImages} scenes: expected at least {o.RetrievalWay} + 10 and one batch");
-        AtomicFile.RequireWritable(Path.Combine(o.OutDir, "training.json"), "--out");
+        AtomicFile.RequireWritable(Path.Combine(o.OutDir, "training.json"), "output folder");
     }
 
     /// <summary>clip-init's weights (or the local init), then the whitened patch embedding when asked for.</summary>
@@ -329,7 +334,7 @@ public static class ClipTrainer
         bool exists = File.Exists(path) || File.Exists(previous);
         if (exists && !o.Resume)
             throw new UserInputException(
-                $"{o.OutDir}: already holds a clip-train run; pass --resume to continue it or choose another --out");
+                $"{o.OutDir}: already holds a clip-train run; resume it or choose another output folder");
         if (!exists) return null;
         var ck = Checkpoint.LoadLatestGood(path, previous, o.OutDir, null);
         if (ck.Metadata.GetValueOrDefault("options") != fingerprint)

@@ -1,6 +1,6 @@
 using BrainMClip.Features;
-using TorchSharp.Modules;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -75,8 +75,7 @@ public sealed class ClipTrainingNet : nn.Module
 
     /// <summary>
     /// All loss terms for normalised pixels (B, 3, S, S), captions (B, D), family multi-hot (B, F) and optional
-    /// per-patch
-    /// family coverage (B, G², F).
+    /// per-patch family coverage (B, G², F).
     /// </summary>
     public ClipLossTerms Loss(Tensor pixels, Tensor captions, Tensor families, Tensor? coverage, ClipLossWeights w)
     {

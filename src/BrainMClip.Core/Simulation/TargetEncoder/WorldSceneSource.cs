@@ -1,5 +1,5 @@
-using BrainMClip.Simulation;
 using BrainMClip.IO;
+using BrainMClip.Simulation;
 
 namespace BrainMClip.Simulation.TargetEncoder;
 
@@ -14,6 +14,11 @@ public sealed class WorldSceneSource : IClipSceneSource
     public const int SeedOffset = 1_500_000_000;
     public const int MaxTrainSeed = int.MaxValue - SeedOffset;
 
+    /// <summary>The one-object curriculum scenes of <c>clip-train</c> by default: large objects (half the image and
+    /// more) teach the families fastest; synth's own scenes use 0.3-0.6 alone.</summary>
+    public static WorldSceneOptions CurriculumScenes { get; } =
+        WorldSceneOptions.SingleObject with { SingleScaleMin = 0.5, SingleScaleMax = 0.85 };
+
     readonly WorldSceneOptions single;
 
     /// <param name="single">
@@ -24,7 +29,7 @@ public sealed class WorldSceneSource : IClipSceneSource
         this.single = single ?? WorldSceneOptions.SingleObject;
         this.single.Validate();
         if (trainSeed < 0 || trainSeed > MaxTrainSeed)
-            throw new UserInputException($"--seed {trainSeed}: expected 0..{MaxTrainSeed}");
+            throw UserInputException.Invalid("Seed", $"training seed must be in 0..{MaxTrainSeed} (got {trainSeed})");
         WorldSeed = SeedOffset + trainSeed;
     }
 

@@ -1,8 +1,8 @@
-using BrainMClip.Simulation;
 using System.Text.Json.Nodes;
 using BrainMClip.Features;
-using BrainMClip.Simulation.TargetEncoder;
 using BrainMClip.IO;
+using BrainMClip.Simulation;
+using BrainMClip.Simulation.TargetEncoder;
 using Xunit;
 using static TorchSharp.torch;
 
