@@ -182,9 +182,10 @@ public class ReconstructionTests
         { ImagesPath = stim, FeaturesPath = bad, OutDir = Path.Combine(tmp.Path, "gen-bad"), Steps = 1 },
             TextWriter.Null));
         Assert.Contains("same samples", e.Message);
-        // A folder that already holds a run is neither overwritten nor silently continued.
+        // A folder that already holds a run is neither overwritten nor silently continued (valid inputs: bad ones
+        // are reported first, as bad inputs).
         var again = Assert.Throws<UserInputException>(() => PixelGeneratorTrainer.Train(new PixelGeneratorOptions
-        { ImagesPath = stim, FeaturesPath = bad, OutDir = outDir, Steps = 1 }, TextWriter.Null));
+        { ImagesPath = stim, FeaturesPath = feat, OutDir = outDir, Steps = 1 }, TextWriter.Null));
         Assert.Contains("already holds a generator training run", again.Message);
     }
 }

@@ -156,7 +156,6 @@ public static class PixelGeneratorTrainer
         Validate(o);
         var streams = o.ContextStreams;
         var clock = Stopwatch.StartNew();
-        var resumeFrom = OpenState(o);
         using var outer = NewDisposeScope();
         log ??= Console.Error;
         log.WriteLine($"generator train: loading {o.ImagesPath}");
@@ -169,6 +168,8 @@ public static class PixelGeneratorTrainer
         int tokens = (int)context.shape[1], dim = (int)context.shape[2];
 
         if (o.ContextMap) RequirePatchGrid(o, tokens);
+        // After the inputs' checks: a bad input is reported as such, also in a folder that holds a run.
+        var resumeFrom = OpenState(o);
         var cfg = SmallConfig(o.Size, dim, o.Channels, o.AttentionResolution, o.ContextMap,
             o.ContextMap ? o.ContextMapShuffle : 0);
         using var unet = new UNet2DConditionModel(cfg);
