@@ -10,6 +10,13 @@ export OMP_WAIT_POLICY=PASSIVE
 if ! dotnet format BrainMClip.slnx --verify-no-changes -v q; then
   echo "dotnet format: the code differs from .editorconfig (run: dotnet format BrainMClip.slnx)"; exit 1
 fi
+# The CPU whose kernels the tests run on, first in every log: MKL/oneDNN block shapes differently per CPU, and a
+# failure of a numerical test is read against it (docs/reliability.md).
+if dotnet build src/BrainMClip.Cli -c Release -nologo -v q -clp:ErrorsOnly >/dev/null 2>&1; then
+  echo "machine: $(./brainmclip doctor --summary 2>/dev/null || echo 'doctor --summary failed')"
+else
+  echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-) (CLI did not build; the tests will say why)"
+fi
 log=$(mktemp)
 dotnet test BrainMClip.slnx -c Release --logger "console;verbosity=normal" 2>&1 | tee "$log" | grep -vE '^\s+Passed [A-Za-z]'
 rc=${PIPESTATUS[0]}

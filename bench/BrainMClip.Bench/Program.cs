@@ -121,7 +121,7 @@ static class Program
             "blas_check",
         "conv_probe", "conv_tail_layers", "reconstruct_pixel", "reconstruct_vd16", "train_step_paper_gemms",
         "vae_conv_512",
-        "reconstruct_vd64", "gemm_rows_probe",
+        "reconstruct_vd64", "gemm_rows_probe", "generator_step_demo",
     ];
 
     static double Median(List<double> xs)
@@ -192,6 +192,7 @@ static class Program
             "unet_step_vd" => UNetStep(),
             "vae_decode_512" => VaeDecode(),
             "generator_step" => GeneratorStep(),
+            "generator_step_demo" => GeneratorStepDemo(trace),
             "generator_denoise_b2" => GeneratorDenoise(),
             "conv_probe" => ConvWorkloads.Probe(),
             "conv_tail_layers" => ConvWorkloads.TailLayers(),
@@ -374,6 +375,58 @@ static class Program
                 ["parameters"] = ps.Sum(p => p.numel()),
                 ["image"] = "3x32x32",
                 ["context"] = "65x64"
+            });
+    }
+
+    /// <summary>
+    /// One step of the demo's `generator train` (DemoPipeline.GeneratorCommandLine: 32 px, channels 32/64/64,
+    /// attention at 8×8 only, batch 8, x0 ("sample") objective, pixel-shuffle context map ×4 on 65×192 tokens,
+    /// AdamW, clipping, EMA) with PixelGeneratorTrainer's own step; phases: batch, forward+loss, backward, clip,
+    /// AdamW, EMA (with --phases). Run it with --threads 1, as the demo does.
+    /// </summary>
+    static Workload GeneratorStepDemo(StepPhases trace)
+    {
+        manual_seed(0);
+        var images = rand(4000, 3, 32, 32) * 2 - 1;
+        var context = randn(4000, 65, 192);
+        var o = new PixelGeneratorOptions
+        {
+            ImagesPath = "-", FeaturesPath = "-", OutDir = "-", Steps = 2000, BatchSize = 8, LearningRate = 3e-3,
+            AttentionResolution = 8, Prediction = "sample", ContextMap = true, ContextMapShuffle = 4,
+        };
+        var cfg = PixelGeneratorTrainer.SmallConfig(32, 192, null, 8, contextMap: true, contextMapShuffle: 4);
+        var unet = new UNet2DConditionModel(cfg);
+        var ema = new UNet2DConditionModel(cfg);
+        unet.train();
+        var sched = SchedulerConfig.StableDiffusion with { PredictionType = o.Prediction, SetAlphaToOne = true };
+        var alphas = tensor(sched.AlphasCumprod());
+        var ps = unet.parameters().ToList(); var es = ema.parameters().ToList();
+        var opt = optim.AdamW(ps, lr: o.LearningRate, weight_decay: 0.01);
+        var gen = new Generator(17);
+        void Step()
+        {
+            trace.Start();
+            using var scope = NewDisposeScope();
+            var loss = PixelGeneratorTrainer.DenoisingLoss(unet, images, context, alphas, sched.NumTrainTimesteps, o,
+                gen, mark: trace.Mark);
+            opt.zero_grad();
+            loss.backward();
+            trace.Mark("backward");
+            nn.utils.clip_grad_norm_(ps, 1.0);
+            trace.Mark("clip");
+            opt.step();
+            trace.Mark("adamw");
+            using (no_grad()) for (int i = 0; i < ps.Count; i++) es[i].mul_(0.999).add_(ps[i], alpha: 0.001);
+            if (!float.IsFinite(loss.item<float>())) throw new InvalidOperationException("loss diverged");
+            trace.Mark("ema");
+        }
+        return new Workload(Step, new Owners(unet, ema, opt, gen),
+            new JsonObject
+            {
+                ["batch"] = o.BatchSize,
+                ["parameters"] = ps.Sum(p => p.numel()),
+                ["image"] = "3x32x32",
+                ["context"] = "65x192",
             });
     }
 

@@ -14,15 +14,27 @@ public sealed class DoctorCommand : ICliCommand
     public string Description =>
         "Check this machine: CPU, threads, libtorch/oneDNN/BLAS, and numerical self-checks against float64 " +
         "(convolutions with channel tails, matmul, attention, norms, bf16/fp16). JSON on stdout; exit 1 if a check " +
-        "fails.";
+        "fails. --summary: one line naming the CPU and kernels, no checks (test.sh prints it into every test log).";
+
+    readonly Option<bool> summary = new("--summary")
+    {
+        Description = "Print one line (CPU model, vendor/family/model/stepping, threads, vector extension, libtorch " +
+            "capability, oneDNN) and exit 0, without the numerical checks."
+    };
 
     public void Configure(Command command)
     {
         var device = SharedOptions.Device();
         device.Description += " The self-checks run there (against float64 on the CPU).";
         command.Options.Add(device);
+        command.Options.Add(summary);
         command.SetAction(parse =>
         {
+            if (parse.GetValue(summary))
+            {
+                Console.WriteLine(MachineInfo.Collect().Summary);
+                return 0;
+            }
             var dev = SharedOptions.GetDevice(parse, device);
             var decision = ConvPolicy.Current; // first: it may switch oneDNN off, which MachineInfo reports
             var machine = MachineInfo.Collect();

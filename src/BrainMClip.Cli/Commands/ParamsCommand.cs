@@ -48,7 +48,7 @@ public sealed class ParamsCommand : StageCommand<ParamsCommand.Request, Paramete
 
     static void PrintTable(ParameterCounts.Summary summary)
     {
-        var (cfg, d, s, modules, total, refs) = summary;
+        var (cfg, d, s, modules, total, refs, sizes, published) = summary;
         var ci = CultureInfo.InvariantCulture;
         Console.WriteLine(
             $"BrainMCLIP '{cfg.Name}' (H {cfg.Model.Hidden}, R {cfg.Model.Blocks}, r {cfg.Model.Rank}, head " +
@@ -62,7 +62,8 @@ public sealed class ParamsCommand : StageCommand<ParamsCommand.Request, Paramete
         }
         Console.WriteLine($"{"total",-28}{total.ToString("N0", ci),16}");
         Console.WriteLine();
-        Console.WriteLine("References (same counter, layer shapes from each model's public code, NSD subject 1):");
+        Console.WriteLine($"References at the same sizes ({sizes.Label}; same counter, hidden layers as in each " +
+            "model's public code):");
         foreach (var r in refs)
         {
             double f = (double)total / r.Total;
@@ -71,6 +72,10 @@ public sealed class ParamsCommand : StageCommand<ParamsCommand.Request, Paramete
             Console.WriteLine($"  excludes: {r.Excludes}");
             Console.WriteLine($"  source:   {r.Source}");
         }
+        Console.WriteLine();
+        Console.WriteLine("As published (NSD subject 1, each with its own CLIP targets; compare them with " +
+            "`params --config paper`, not with a smaller configuration):");
+        foreach (var r in published) Console.WriteLine($"{r.Name,-42}{r.Total.ToString("N0", ci),16}   {r.Source}");
         Console.WriteLine(
             "The BrainMCLIP paper reports 71.7% fewer parameters than \"the top VAE-based method\" without a count " +
             "we can reproduce; these references are ours.");
@@ -78,7 +83,7 @@ public sealed class ParamsCommand : StageCommand<ParamsCommand.Request, Paramete
 
     public override object Report(Request request, ParameterCounts.Summary summary)
     {
-        var (cfg, d, s, modules, total, refs) = summary;
+        var (cfg, d, s, modules, total, refs, sizes, published) = summary;
         var mods = new JsonObject();
         foreach (var m in modules)
         {
@@ -86,6 +91,39 @@ public sealed class ParamsCommand : StageCommand<ParamsCommand.Request, Paramete
             foreach (var (k, v) in m.Parts) parts[k] = v;
             mods[m.Name] = new JsonObject { ["total"] = m.Parameters, ["parts"] = parts };
         }
+        var references = References(refs, total);
+        var asPublished = new JsonObject();
+        foreach (var r in published) asPublished[r.Key] = new JsonObject { ["name"] = r.Name, ["total"] = r.Total };
+        // "Fewer parameters" only against the references at this configuration's own sizes.
+        double vsMe1 = (double)total / refs.Single(r => r.Key == "mindeye1").Total,
+            vsMb = (double)total / refs.Single(r => r.Key == "mindbridge").Total;
+        var root = new JsonObject
+        {
+            ["config"] = cfg.Name,
+            ["voxels_detail"] = d,
+            ["voxels_semantic"] = s,
+            ["total"] = total,
+            ["modules"] = mods,
+            ["reference_sizes"] = new JsonObject
+            {
+                ["voxels"] = sizes.Voxels,
+                ["tokens"] = sizes.Tokens,
+                ["width"] = sizes.Width,
+                ["label"] = sizes.Label,
+            },
+            ["references"] = references,
+            ["references_as_published"] = asPublished,
+            ["fraction_of_mindeye1"] = vsMe1,
+            ["reduction_vs_mindeye1"] = 1 - vsMe1,
+            ["fraction_of_mindbridge"] = vsMb,
+            ["paper_claim"] =
+                "71.7% fewer parameters than the top VAE-based method (model and count not published with it)",
+        };
+        return root;
+    }
+
+    static JsonObject References(IReadOnlyList<ReferenceModel> refs, long total)
+    {
         var references = new JsonObject();
         foreach (var r in refs)
         {
@@ -102,21 +140,6 @@ public sealed class ParamsCommand : StageCommand<ParamsCommand.Request, Paramete
                 ["fraction_ours"] = (double)total / r.Total,
             };
         }
-        double vsMe1 = (double)total / ParameterCounts.MindEye1, vsMb = (double)total / ParameterCounts.MindBridge;
-        var root = new JsonObject
-        {
-            ["config"] = cfg.Name,
-            ["voxels_detail"] = d,
-            ["voxels_semantic"] = s,
-            ["total"] = total,
-            ["modules"] = mods,
-            ["references"] = references,
-            ["fraction_of_mindeye1"] = vsMe1,
-            ["reduction_vs_mindeye1"] = 1 - vsMe1,
-            ["fraction_of_mindbridge"] = vsMb,
-            ["paper_claim"] =
-                "71.7% fewer parameters than the top VAE-based method (model and count not published with it)",
-        };
-        return root;
+        return references;
     }
 }

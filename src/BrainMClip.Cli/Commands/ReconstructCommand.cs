@@ -91,8 +91,10 @@ public sealed class ReconstructCommand
     readonly Option<int> batch = new Option<int>("--batch")
     {
         Description = "Samples (test image x candidate) denoised together per UNet call (twice the rows with " +
-        "guidance); only the time per image changes. Images equal --batch 1's to the bit for the demo's generator; " +
-        "large generators on 2+ threads can differ in the last float bits (docs/performance.md).",
+        "guidance); only the time per image changes. On every CPU the images are --batch 1's within one grey level " +
+        "(float32 rounding order); bit-identical where the CPU's GEMM blocking does not depend on the batch " +
+        "(measured for the demo's generator on Intel; not on AMD Zen 4). Same --batch, --threads and machine: " +
+        "bit-identical (docs/reliability.md).",
         DefaultValueFactory = _ => D.Batch
     };
 

@@ -111,7 +111,8 @@ public sealed class DemoPipeline(DemoOptions o, CancellationToken cancel = defau
         int threads = TorchSharp.torch.get_num_threads();
         using var generator = StartGenerator(stim("train"));
         var parameters = Stage(new ParamsCommand(),
-            "5. Parameter counts of this configuration beside MindBridge / MindEye1", P("params.json"),
+            "5. Parameter counts of this configuration beside MindBridge / MindEye1 at the same voxel and target sizes",
+            P("params.json"),
             "params", "--config", o.Config, "--voxels-detail", $"{nD}", "--voxels-semantic", $"{nS}", "--json");
 
         string[] epochArgs = o.Epochs is { } e ? ["--epochs", $"{e}"] : [];

@@ -6,15 +6,19 @@ namespace BrainMClip.Model;
 /// </summary>
 public static class ParameterCounts
 {
-    /// <summary>Reference totals (computed from layer shapes in <see cref="ReferenceModels"/>; a test keeps them
-    /// equal).</summary>
+    /// <summary>Reference totals as published, at NSD subject 1's sizes (computed from layer shapes in
+    /// <see cref="ReferenceModels"/>; a test keeps them equal).</summary>
     public const long MindBridge = 561_283_712, MindEye1 = 947_579_904;
 
     public sealed record ModuleCount(string Name, long Parameters, IReadOnlyDictionary<string, long> Parts);
 
-    /// <summary>Per-module counts of one configuration and its voxel counts, with the reference models.</summary>
+    /// <summary>Per-module counts of one configuration and its voxel counts, with the reference models at the same
+    /// sizes (<paramref name="References"/>, <paramref name="Sizes"/>: the only ones a "fewer parameters" figure
+    /// may use) and as published on NSD subject 1 (<paramref name="Published"/>, for scale beside the paper
+    /// preset).</summary>
     public sealed record Summary(BrainMClipConfig Config, int VoxelsDetail, int VoxelsSemantic,
-        IReadOnlyList<ModuleCount> Modules, long Total, IReadOnlyList<ReferenceModel> References);
+        IReadOnlyList<ModuleCount> Modules, long Total, IReadOnlyList<ReferenceModel> References,
+        ReferenceSizes Sizes, IReadOnlyList<ReferenceModel> Published);
 
     /// <summary>`params`: the counts of configuration <paramref name="config"/> (a preset or a .json) beside the
     /// reference models.</summary>
@@ -28,8 +32,23 @@ public static class ParameterCounts
         UserInputException.Require(voxelsSemantic >= 1, "VoxelsSemantic",
             $"semantic voxels must be a positive count (got {voxelsSemantic})");
         var modules = Compute(cfg, voxelsDetail, voxelsSemantic);
+        var sizes = MatchedSizes(cfg, voxelsDetail);
         return new Summary(cfg, voxelsDetail, voxelsSemantic, modules, modules.Sum(m => m.Parameters),
-            ReferenceModels.All());
+            ReferenceModels.All(sizes), sizes, ReferenceModels.All());
+    }
+
+    /// <summary>
+    /// The sizes the references are counted at to compare with <paramref name="c"/>: its detail voxels (all
+    /// nsdgeneral voxels, the input MindEye1/2 take; the semantic voxels are a subset of them) and its semantic target
+    /// T × C_S (the CLIP image tokens the references predict). Our detail target is extra output the references do
+    /// not have.
+    /// </summary>
+    public static ReferenceSizes MatchedSizes(BrainMClipConfig c, long voxelsDetail)
+    {
+        var sizes = ReferenceSizes.Of(voxelsDetail, c.Model.Tokens, c.Model.SemanticWidth);
+        var nsd = ReferenceSizes.NsdSubject1;
+        // At NSD subject 1's sizes the matched references are the published ones (MindBridge with its text head).
+        return sizes.Voxels == nsd.Voxels && sizes.Tokens == nsd.Tokens && sizes.Width == nsd.Width ? nsd : sizes;
     }
 
     public static IReadOnlyList<ModuleCount> Compute(BrainMClipConfig c, long voxelsDetail, long voxelsSemantic)

@@ -230,18 +230,34 @@ public static partial class ReportBuilder
                         $"class=\"parts\">{H(string.Join(", ", parts))}</td></tr>");
                 }
                 sb.Append($"<tr><th>total</th><th>{F(Num(o["total"]) ?? double.NaN)}</th><th></th></tr></table>");
-                if (Num(o["reduction_vs_mindeye1"]) is { } red)
-                    sb.Append(
-                        $"<p>{red * 100:F1}% fewer parameters than MindEye1's voxel→CLIP network (the paper reports " +
-                        $"71.7% fewer than the top VAE-based method).</p>");
+                sb.Append(ReferenceComparison(o));
             }
             else sb.Append(JsonTable(root, "module"));
         }
         sb.Append(
-            "<p>Reference counts (docs/model.md, computed from the authors' code): MindBridge single subject " +
-            "561,283,712; " +
-                  "MindEye1 voxel→CLIP network, subject 1: 947,579,904.</p>");
+            "<p>As published (docs/model.md, computed from the authors' code at NSD subject 1's sizes, 15,724 voxels " +
+            "and 257×768 targets): MindBridge single subject 561,283,712; MindEye1 voxel→CLIP network 947,579,904 " +
+            "— to be compared with the <code>paper</code> preset at those sizes, not with a smaller " +
+            "configuration.</p>");
         return sb.ToString();
+    }
+
+    /// <summary>
+    /// The "fewer parameters" sentence, only against references counted at this configuration's own voxel and target
+    /// sizes (params.json's <c>reference_sizes</c>); a params.json without them (written before issue 29) gets no
+    /// comparison, since its MindEye1 figure was at NSD subject 1's sizes whatever the configuration.
+    /// </summary>
+    static string ReferenceComparison(JsonObject o)
+    {
+        if (o["reference_sizes"] is not JsonObject sizes || o["references"] is not JsonObject refs)
+            return "<p>No reference counts at this configuration's sizes (params.json predates them; rerun " +
+                "<code>brainmclip params</code>).</p>";
+        var rows = refs.Select(kv => (kv.Value?["name"]?.ToString() ?? kv.Key, Num(kv.Value?["total"]),
+            Num(kv.Value?["fraction_ours"]))).Where(r => r.Item2 is not null && r.Item3 is not null)
+            .Select(r => $"{H(r.Item1)} {F(r.Item2!.Value)} ({(1 - r.Item3!.Value) * 100:F1}% fewer)");
+        return $"<p>At the same sizes ({H(sizes["label"]?.ToString())}), counted with the same counter and " +
+            $"each reference's published hidden layers: {string.Join("; ", rows)}. The paper reports 71.7% fewer " +
+            "parameters than the top VAE-based method.</p>";
     }
 
     /// <summary>A table from arbitrary JSON: an array of objects or an object of objects → rows; otherwise key/value

@@ -65,8 +65,8 @@ public sealed partial class TrainingLoopTests
         foreach (var f in Directory.EnumerateFiles(root, "*.cs", SearchOption.AllDirectories))
         {
             var rel = Path.GetRelativePath(root, f).Replace('\\', '/');
-            if (rel.Split('/').Any(p => p is "bin" or "obj") || rel.StartsWith("Optimization/", StringComparison.Ordinal))
-                continue;
+            if (rel.Split('/').Any(p => p is "bin" or "obj")
+                || rel.StartsWith("Optimization/", StringComparison.Ordinal)) continue;
             var code = Code(File.ReadAllText(f));
             foreach (var token in LoopOnly.Where(t => code.Contains(t, StringComparison.Ordinal)))
                 found.Add($"{rel}: {token} (belongs in Optimization/TrainingLoop)");

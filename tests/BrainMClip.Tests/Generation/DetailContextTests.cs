@@ -62,7 +62,9 @@ public class DetailContextTests
         var oddTokens = Path.Combine(tmp.Path, "odd.safetensors");
         SafeTensors.Save(oddTokens, new Dictionary<string, Tensor>
         { ["semantic"] = zeros(N, Tokens, P), ["detail"] = zeros(N, Tokens - 1, W) });
-        e = Assert.Throws<UserInputException>(() => Train(tmp.Path, stim, oddTokens, "semantic+detail"));
+        // A fresh folder: generator train refuses to start a new run in one that holds a run.
+        string fresh = Path.Combine(tmp.Path, "odd");
+        e = Assert.Throws<UserInputException>(() => Train(fresh, stim, oddTokens, "semantic+detail"));
         Assert.Contains("4 tokens", e.Message);
     }
 

@@ -123,6 +123,28 @@ public class CliPipelineTests
         Assert.Equal(["decoder_detail", "decoder_semantic", "encoder_detail", "encoder_semantic", "fusion"],
             modules.Select(m => m.Key).Order().ToArray());
         Assert.Equal(193_640_832, total);
+        // The paper preset at NSD subject 1's sizes: the matched references are the published counts.
+        Assert.Equal(15724, j["reference_sizes"]!["voxels"]!.GetValue<long>());
+        Assert.Equal(ParameterCounts.MindEye1, j["references"]!["mindeye1"]!["total"]!.GetValue<long>());
+        Assert.Equal(ParameterCounts.MindBridge, j["references"]!["mindbridge"]!["total"]!.GetValue<long>());
+        Assert.Equal(1 - (double)total / ParameterCounts.MindEye1, j["reduction_vs_mindeye1"]!.GetValue<double>());
         Assert.Equal(2, CliRunner.Run("params", "--config", "nope").Code);
+    }
+
+    /// <summary>The demo's configuration and sizes: "fewer parameters" only against references counted at 1,508
+    /// voxels and 65×64 targets, never against the NSD-sized published counts (issue 29).</summary>
+    [Fact]
+    public void ParamsJsonForTheDemoComparesAtTheDemosSizes()
+    {
+        var j = JsonNode.Parse(Ok(CliRunner.Run("params", "--config", "tiny-recon", "--voxels-detail", "1508",
+            "--voxels-semantic", "554", "--json")))!;
+        long total = j["total"]!.GetValue<long>();
+        Assert.Equal(1508, j["reference_sizes"]!["voxels"]!.GetValue<long>());
+        Assert.Equal(65, j["reference_sizes"]!["tokens"]!.GetValue<long>());
+        Assert.Equal(64, j["reference_sizes"]!["width"]!.GetValue<long>());
+        long me1 = j["references"]!["mindeye1"]!["total"]!.GetValue<long>();
+        Assert.Equal(94_859_520, me1); // hand count: ReferenceModelTests
+        Assert.Equal(1 - (double)total / me1, j["reduction_vs_mindeye1"]!.GetValue<double>());
+        Assert.Equal(ParameterCounts.MindEye1, j["references_as_published"]!["mindeye1"]!["total"]!.GetValue<long>());
     }
 }

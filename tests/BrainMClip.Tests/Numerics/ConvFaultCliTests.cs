@@ -78,6 +78,25 @@ public class ConvFaultCliTests
         Assert.NotNull(json["convolutions"]!["route"]);
     }
 
+    /// <summary>doctor --summary: one line naming the CPU as /proc/cpuinfo does (model name, vendor, family,
+    /// model, stepping), read here independently; exit 0, no checks run.</summary>
+    [Fact]
+    public void DoctorSummaryIsOneLineNamingTheCpu()
+    {
+        var (code, stdout, stderr) = CliRunner.Run("doctor", "--summary");
+        Assert.True(code == 0, stderr);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        string Field(string key) => File.ReadLines("/proc/cpuinfo")
+            .Select(l => l.Split(':', 2)).First(p => p.Length == 2 && p[0].Trim() == key)[1].Trim();
+        Assert.StartsWith(Field("model name") + " (", lines[0]);
+        Assert.Contains($"{Field("vendor_id")} family {Field("cpu family")} model {Field("model")} stepping " +
+            Field("stepping"), lines[0]);
+        Assert.Contains($"{Environment.ProcessorCount} logical CPUs", lines[0]);
+        Assert.Contains("libtorch 2.10.0.0", lines[0]);
+        Assert.DoesNotContain("checks", stdout);
+    }
+
     /// <summary>The CLI in a child process with one environment variable set (the route is per process).</summary>
     static (int Code, string Out, string Err) Child(string oneDnn, params string[] args) =>
         ChildWith("BRAINMCLIP_ONEDNN", oneDnn, args);

@@ -78,20 +78,22 @@ public class KillResumeTests(ITestOutputHelper log)
         log.WriteLine($"features: {killed} kills, resumed output byte-identical ({expected.Length} bytes)");
     }
 
-    /// <summary>Every rec_*.png byte-identical and the manifest's settings and per-image entries equal.</summary>
+    /// <summary>Every rec_*.png the same image and the manifest's settings and per-image entries equal. A resumed
+    /// run starts its calls at the first missing image, so its calls hold other row counts than the reference's:
+    /// within one grey level (Float32Reorder), bit-identical where the blocking does not depend on the row count.
+    /// </summary>
     static void AssertSameReconstructions(string expected, string actual)
     {
         var names = Directory.GetFiles(expected, "rec_*.png").Select(Path.GetFileName).Order().ToArray();
         Assert.Equal(names, Directory.GetFiles(actual, "rec_*.png").Select(Path.GetFileName).Order().ToArray());
-        foreach (var n in names) Assert.True(File.ReadAllBytes(Path.Combine(expected, n!))
-            .SequenceEqual(File.ReadAllBytes(Path.Combine(actual, n!))), $"{n} differs");
+        foreach (var n in names) Float32Reorder.AssertPngsClose(Path.Combine(expected, n!), Path.Combine(actual, n!));
         var a = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(expected, "reconstruct.json")))!;
         var b = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(actual, "reconstruct.json")))!;
         Assert.Equal(a["images"]!.ToJsonString(), b["images"]!.ToJsonString()); // seeds, chosen candidates
     }
 
     [Fact]
-    public void ReconstructKilledAndResumedIsByteIdentical()
+    public void ReconstructKilledAndResumedGivesTheSameImages()
     {
         using var dir = new TempDir();
         // Generator: the golden tiny VD-style unet/vae/ddim; predictions: 8 samples of 5 tokens x 32.
@@ -133,8 +135,7 @@ public class KillResumeTests(ITestOutputHelper log)
                 string name = Path.GetFileName(f);
                 if (name.StartsWith('.') && name.EndsWith(".tmp")) continue;
                 // complete and right
-                if (name.EndsWith(".png")) Assert.Equal(File.ReadAllBytes(Path.Combine(reference, name)),
-                    File.ReadAllBytes(f));
+                if (name.EndsWith(".png")) Float32Reorder.AssertPngsClose(Path.Combine(reference, name), f);
                 else if (name == "reconstruct.json") System.Text.Json.JsonDocument.Parse(File.ReadAllText(f)).Dispose();
                 else Assert.Fail($"unexpected file {name}");
             }
@@ -143,7 +144,7 @@ public class KillResumeTests(ITestOutputHelper log)
         Assert.True(killed >= 1, "no attempt was killed mid-run");
         AssertSameReconstructions(reference, output);
         Assert.Empty(Directory.EnumerateFiles(output, ".*.tmp"));
-        log.WriteLine($"reconstruct: {killed} kills, resumed images byte-identical");
+        log.WriteLine($"reconstruct: {killed} kills, resumed images within one grey level");
     }
 
     [Fact]

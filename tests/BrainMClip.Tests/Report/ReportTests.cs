@@ -22,7 +22,7 @@ public class ReportTests(ITestOutputHelper output)
         m.Skipped["swav"] = "swav_resnet50.safetensors not found";
         m.Save(Path.Combine(dir, "METRICS.json"));
         File.WriteAllText(Path.Combine(dir, "retrieval.json"), """{"semantic": {"image_to_brain_top1": 0.5, "brain_to_image_top1": 0.45, "loops": 30, "batch": 300}}""");
-        File.WriteAllText(Path.Combine(dir, "params.json"), """{"config": "tiny", "voxels_detail": 1508, "voxels_semantic": 554, "total": 8888888, "modules": {"encoder_detail": {"total": 1234567, "parts": {"input": 1000}}, "encoder_semantic": {"total": 7654321, "parts": {}}}, "fraction_of_mindeye1": 0.0094, "reduction_vs_mindeye1": 0.9906}""");
+        File.WriteAllText(Path.Combine(dir, "params.json"), """{"config": "tiny", "voxels_detail": 1508, "voxels_semantic": 554, "total": 8888888, "modules": {"encoder_detail": {"total": 1234567, "parts": {"input": 1000}}, "encoder_semantic": {"total": 7654321, "parts": {}}}, "fraction_of_mindeye1": 0.0937, "reduction_vs_mindeye1": 0.9063, "reference_sizes": {"voxels": 1508, "tokens": 65, "width": 64, "label": "matched: 1,508 voxels, 65x64 targets"}, "references": {"mindeye1": {"name": "MindEye1 (voxel2clip)", "total": 94859520, "fraction_ours": 0.0937}}}""");
         File.WriteAllText(Path.Combine(dir, "ablations.json"), """{"test_samples": 20, "variants": [{"variant": "full", "train_seconds": 3.5, "semantic": {"image_to_brain_top1": 0.61, "brain_to_image_top1": 0.6}, "detail": null}, {"variant": "no-cross", "train_seconds": 3.1, "semantic": {"image_to_brain_top1": 0.58, "brain_to_image_top1": 0.55}, "detail": null}]}""");
         string run = Path.Combine(dir, "run");
         Directory.CreateDirectory(run);
@@ -44,6 +44,19 @@ public class ReportTests(ITestOutputHelper output)
         };
     }
 
+    /// <summary>A params.json from before issue 29 (its MindEye1 fraction was at NSD subject 1's sizes whatever the
+    /// configuration): no "fewer parameters" sentence at all.</summary>
+    [Fact]
+    public void OldParamsJsonGetsNoCrossSizeComparison()
+    {
+        using var tmp = new TempDir();
+        string p = Path.Combine(tmp.Path, "params.json");
+        File.WriteAllText(p, """{"config": "tiny", "voxels_detail": 1508, "voxels_semantic": 554, "total": 4540174, "modules": {"encoder_detail": {"total": 1, "parts": {}}}, "fraction_of_mindeye1": 0.0048, "reduction_vs_mindeye1": 0.9952}""");
+        string html = ReportBuilder.Build(new ReportInputs { ParamsJson = p });
+        Assert.Contains("predates them", html);
+        Assert.DoesNotContain("% fewer", html);
+    }
+
     [Fact]
     public void ReportHasEverySectionAndNotesMissingInputs()
     {
@@ -60,7 +73,10 @@ public class ReportTests(ITestOutputHelper output)
         Assert.Contains("semantic.image_to_brain_top1", html); // ablation columns from nested objects
         Assert.Contains("no-cross", html);
         Assert.Contains("1,234,567", html);
-        Assert.Contains("99.1% fewer parameters", html);
+        // Fewer parameters only at the same sizes (issue 29); the published NSD-sized counts only as context.
+        Assert.Contains("At the same sizes (matched: 1,508 voxels, 65x64 targets)", html);
+        Assert.Contains("MindEye1 (voxel2clip) 94,859,520 (90.6% fewer)", html);
+        Assert.DoesNotContain("99.1% fewer", html);
         Assert.True(Regex.Matches(html, "data:image/png;base64,").Count >= 8 + 4);
 
         string empty = ReportBuilder.Build(new ReportInputs());

@@ -120,9 +120,10 @@ public class SlurmRecipeTests
                 .ToList();
             Assert.Equal(Images, a.Count);
             Assert.Equal(a, b);
+            // Shards of 3 images against one run in calls of 4 (--batch default): other row counts, so within one
+            // grey level (Float32Reorder); the feature shards above are whole batches and stay byte-identical.
             foreach (var f in a)
-                Assert.Equal(File.ReadAllBytes(Path.Combine(single, sub, f!)),
-                    File.ReadAllBytes(Path.Combine(sharded, sub, f!)));
+                Float32Reorder.AssertPngsClose(Path.Combine(single, sub, f!), Path.Combine(sharded, sub, f!));
             // One manifest per task, together listing every image once.
             var indices = Enumerable.Range(0, Shards).SelectMany(i =>
             {

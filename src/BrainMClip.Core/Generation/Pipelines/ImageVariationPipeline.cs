@@ -129,11 +129,12 @@ public sealed class ImageVariationPipeline
     }
 
     /// <summary>
-    /// Several images in one batch, each exactly (to the bit) as this method makes it alone: row i of
-    /// <paramref name="cond"/> (B, T, D) starts from its own noise drawn from <paramref name="generators"/>[i] as for
-    /// B = 1, the scheduler step is elementwise, every image is decoded on its own, and the UNet's kernels see batch
-    /// sizes for which they were measured batch-invariant (see <see cref="MaxImagesPerCall"/>; a lone unguided image
-    /// is run as two rows). MKL's linear layers round differently across row-count boundaries that depend on the
+    /// Several images in one batch, each as this method makes it alone (to the bit where the CPU's kernels round the
+    /// same for every batch size, e.g. the demo's generator on Intel; within float32 rounding order elsewhere): row i
+    /// of <paramref name="cond"/> (B, T, D) starts from its own noise drawn from <paramref name="generators"/>[i] as
+    /// for B = 1, the scheduler step is elementwise, every image is decoded on its own, and the UNet's kernels see
+    /// batch sizes for which they were measured batch-invariant (see <see cref="MaxImagesPerCall"/>; a lone unguided
+    /// image is run as two rows). MKL's linear layers round differently across row-count boundaries that depend on the
     /// shape and thread count (≤ 8 rows; with 2 threads ≥ 256 rows at 1280 wide), so a large UNet can differ in the
     /// last bits between batch sizes (docs/performance.md, bench gemm_rows_probe). Returns (B, 3, H, W) in [0, 1];
     /// <paramref name="onProgress"/> counts sampling steps.

@@ -44,8 +44,9 @@ public sealed record ReconstructOptions
     /// <summary>
     /// Samples (test image × candidate) denoised together per UNet call (2× the rows with guidance); only the time
     /// per image changes. Each sample keeps its own seeded noise (<see cref="ImageVariationPipeline.GenerateEach"/>),
-    /// so the images equal K = 1's to the bit while every GEMM stays in one MKL rounding regime across K: measured for
-    /// the demo's generator; not for the 860 M-parameter VD UNet on 2 threads (docs/performance.md).
+    /// so the images equal K = 1's within float32 rounding order on every CPU (≤ 1 grey level), and to the bit while
+    /// every GEMM stays in one rounding regime across K: measured for the demo's generator on Intel; not on AMD Zen 4,
+    /// nor for the 860 M-parameter VD UNet on 2 threads (docs/performance.md, docs/reliability.md).
     /// </summary>
     public int Batch { get; init; } = Reconstruction.DefaultBatch;
 }

@@ -156,7 +156,6 @@ public static class PixelGeneratorTrainer
         Validate(o);
         var streams = o.ContextStreams;
         var clock = Stopwatch.StartNew();
-        var resumeFrom = OpenState(o);
         using var outer = NewDisposeScope();
         log ??= Console.Error;
         log.WriteLine($"generator train: loading {o.ImagesPath}");
@@ -169,6 +168,8 @@ public static class PixelGeneratorTrainer
         int tokens = (int)context.shape[1], dim = (int)context.shape[2];
 
         if (o.ContextMap) RequirePatchGrid(o, tokens);
+        // After the inputs' checks: a bad input is reported as such, also in a folder that holds a run.
+        var resumeFrom = OpenState(o);
         var cfg = SmallConfig(o.Size, dim, o.Channels, o.AttentionResolution, o.ContextMap,
             o.ContextMap ? o.ContextMapShuffle : 0);
         using var unet = new UNet2DConditionModel(cfg);
@@ -355,10 +356,12 @@ public static class PixelGeneratorTrainer
     /// <summary>
     /// Denoising loss (target per <see cref="PixelGeneratorOptions.Prediction"/>) on a random batch: random images,
     /// context dropped with probability ContextDropout, random timesteps and noise, all drawn from
-    /// <paramref name="gen"/> in a fixed order.
+    /// <paramref name="gen"/> in a fixed order. <paramref name="mark"/> names phases for the bench
+    /// (generator_step_demo).
     /// </summary>
-    internal static Tensor DenoisingLoss(UNet2DConditionModel unet, Tensor images, Tensor context, Tensor alphas,
-        int timesteps, PixelGeneratorOptions o, Generator gen, ContextNoise? contextNoise = null)
+    public static Tensor DenoisingLoss(UNet2DConditionModel unet, Tensor images, Tensor context, Tensor alphas,
+        int timesteps, PixelGeneratorOptions o, Generator gen, ContextNoise? contextNoise = null,
+        Action<string>? mark = null)
     {
         long n = images.shape[0];
         var idx = randint(0, n, [Math.Min(o.BatchSize, n)], dtype: ScalarType.Int64, generator: gen);
@@ -375,8 +378,11 @@ public static class PixelGeneratorTrainer
         var target = Target(o.Prediction, x0, noise, a);
         if (!TorchSetup.IsCpu(o.Device))
             (xt, t, ctx, target) = (xt.to(o.Device!), t.to(o.Device!), ctx.to(o.Device!), target.to(o.Device!));
+        mark?.Invoke("batch");
         var pred = unet.Forward(xt, t, ctx);
-        return nn.functional.mse_loss(pred, target);
+        var loss = nn.functional.mse_loss(pred, target);
+        mark?.Invoke("forward");
+        return loss;
     }
 
     /// <summary>
