@@ -20,6 +20,9 @@
 #   --guidance G       reconstruct --guidance (default: 3.5 with --generator, 1 for the small generator).
 #   --limit L          reconstruct only the first L test images (default: all).
 #   --batch B          features --batch (default 16).
+#   --only LIST        run only these stages (comma list of prepare, clip-init, features-train, features-test,
+#                      train, predict, retrieve, generator, reconstruct, nets-init, evaluate, report); submit.sh
+#                      uses it to run the chain as SLURM jobs.
 #   --metrics LIST     evaluate --metrics (default all); with nets-init only the networks these need are written.
 # Environment: BRAINMCLIP (the CLI; default: the repository's ./brainmclip wrapper).
 set -euo pipefail
@@ -28,14 +31,14 @@ BRAINMCLIP=${BRAINMCLIP:-$here/../../brainmclip}
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
 root="" subject="" work="" clip="" generator="" nets="" config=paper device=cpu sessions="" epochs=""
-gen_steps=300 recon_steps=20 guidance="" limit="" batch=16 metrics=all
+gen_steps=300 recon_steps=20 guidance="" limit="" batch=16 metrics=all only=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --nsd-root) root=$2 ;; --subject) subject=$2 ;; --work) work=$2 ;; --clip) clip=$2 ;;
         --generator) generator=$2 ;; --nets) nets=$2 ;; --config) config=$2 ;; --device) device=$2 ;;
         --sessions) sessions=$2 ;; --epochs) epochs=$2 ;; --gen-steps) gen_steps=$2 ;;
         --recon-steps) recon_steps=$2 ;; --guidance) guidance=$2 ;; --limit) limit=$2 ;; --batch) batch=$2 ;;
-        --metrics) metrics=$2 ;;
+        --metrics) metrics=$2 ;; --only) only=$2 ;;
         -h|--help) usage ;;
         *) echo "run-local.sh: unknown option '$1'" >&2; usage ;;
     esac
@@ -56,6 +59,7 @@ log=$work/chain.log
 # stage NAME CMD...: skip when done, else run (echoed, timed into WORK/timings.tsv) and mark done on success.
 stage() {
     local name=$1; shift
+    if [ -n "$only" ] && [[ ",$only," != *",$name,"* ]]; then return 0; fi
     if [ -e "$work/.done/$name" ]; then echo "== $name: done, skipped" | tee -a "$log" >&2; return 0; fi
     echo "== $name: $*" | tee -a "$log" >&2
     local t0=$EPOCHREALTIME
