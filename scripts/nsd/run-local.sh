@@ -45,7 +45,9 @@ while [ $# -gt 0 ]; do
     [ $# -ge 2 ] || { echo "run-local.sh: $1 needs a value" >&2; exit 2; }
     shift 2
 done
-[ -n "$root" ] && [ -n "$subject" ] && [ -n "$work" ] || { echo "run-local.sh: --nsd-root, --subject and --work are required" >&2; usage; }
+if [ -z "$root" ] || [ -z "$subject" ] || [ -z "$work" ]; then
+    echo "run-local.sh: --nsd-root, --subject and --work are required" >&2; usage
+fi
 
 mkdir -p "$work/.done"
 work=$(cd "$work" && pwd)
@@ -124,7 +126,8 @@ if [ -z "$nets" ]; then
 fi
 mkdir -p "$work/eval"
 stage evaluate bm_to "$work/eval/means.json" evaluate --recons "$work/recon" --truth "$test_stim" --nets "$nets" \
-    --out "$work/eval/METRICS.json" --truth-cache "$work/eval/truth-features.safetensors" --metrics "$metrics" --device "$device"
+    --out "$work/eval/METRICS.json" --truth-cache "$work/eval/truth-features.safetensors" \
+    --metrics "$metrics" --device "$device"
 
 stage report bm report --out "$work/report.html" --run "$work/run" --metrics "$work/eval/METRICS.json" \
     --retrieval "$work/retrieval.json" --recons "$work/recon" --truth "$test_stim" --data "$data" \

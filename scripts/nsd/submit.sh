@@ -33,7 +33,9 @@ while [ $# -gt 0 ]; do
     esac
     args+=("$1" "$2"); shift 2
 done
-[ -n "$root" ] && [ -n "$subject" ] && [ -n "$work" ] || { echo "submit.sh: --nsd-root, --subject and --work are required" >&2; exit 2; }
+if [ -z "$root" ] || [ -z "$subject" ] || [ -z "$work" ]; then
+    echo "submit.sh: --nsd-root, --subject and --work are required" >&2; exit 2
+fi
 mkdir -p "$work/.done" "$work/logs"
 work=$(cd "$work" && pwd)
 args+=(--work "$work")
@@ -66,8 +68,9 @@ for split in train test; do
     CLIP=$clip IMAGES=$root/nsddata_stimuli/stimuli/nsd/nsd_stimuli.hdf5:imgBrick OUT=$out BATCH=$batch \
         DEVICE=$device EXTRA="--rows $sub/nsd_${split}_nsdid_sub$subject.npy --dtype float16" \
         job "features-$split" "$prep" --array=0-$((feature_shards - 1)) "${gpu[@]}" -- "$slurm/features.sbatch"
+    merge="bash $(printf '%q' "$slurm/merge-features.sbatch")"
     OUT=$out job "merge-$split" "$id" --cpus-per-task=1 --mem=8G --time=01:00:00 -- \
-        --wrap "bash $(printf '%q' "$slurm/merge-features.sbatch") && touch $(printf '%q' "$work/.done/features-$split")"
+        --wrap "$merge && touch $(printf '%q' "$work/.done/features-$split")"
     feats+=${feats:+:}$id
 done
 feats=${feats:-$prep}
