@@ -24,10 +24,19 @@
 #                      train, predict, retrieve, generator, reconstruct, nets-init, evaluate, report); submit.sh
 #                      uses it to run the chain as SLURM jobs.
 #   --metrics LIST     evaluate --metrics (default all); with nets-init only the networks these need are written.
-# Environment: BRAINMCLIP (the CLI; default: the repository's ./brainmclip wrapper).
+# Environment: BRAINMCLIP (the CLI; default: the repository's ./brainmclip wrapper, built first if it is not).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-BRAINMCLIP=${BRAINMCLIP:-$here/../../brainmclip}
+repo=$(cd "$here/../.." && pwd)
+if [ -z "${BRAINMCLIP:-}" ]; then
+    BRAINMCLIP=$repo/brainmclip
+    # From a clean clone the one command builds the CLI first (the wrapper runs the newer of Release and Debug).
+    if [ ! -x "$repo/src/BrainMClip.Cli/bin/Release/net10.0/brainmclip" ] &&
+        [ ! -x "$repo/src/BrainMClip.Cli/bin/Debug/net10.0/brainmclip" ]; then
+        echo "== build: dotnet build src/BrainMClip.Cli -c Release" >&2
+        dotnet build "$repo/src/BrainMClip.Cli" -c Release -nologo -v q -clp:ErrorsOnly >&2
+    fi
+fi
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
 root="" subject="" work="" clip="" generator="" nets="" config=paper device=cpu sessions="" epochs=""
