@@ -42,6 +42,8 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; ex
 root="" subject="" work="" clip="" generator="" nets="" config=paper device=cpu sessions="" epochs=""
 gen_steps=300 recon_steps=20 guidance="" limit="" batch=16 metrics=all only=""
 while [ $# -gt 0 ]; do
+    case "$1" in -h|--help) usage ;; esac
+    [ $# -ge 2 ] || { echo "run-local.sh: $1 needs a value" >&2; exit 2; }
     case "$1" in
         --nsd-root) root=$2 ;; --subject) subject=$2 ;; --work) work=$2 ;; --clip) clip=$2 ;;
         --generator) generator=$2 ;; --nets) nets=$2 ;; --config) config=$2 ;; --device) device=$2 ;;
@@ -51,7 +53,6 @@ while [ $# -gt 0 ]; do
         -h|--help) usage ;;
         *) echo "run-local.sh: unknown option '$1'" >&2; usage ;;
     esac
-    [ $# -ge 2 ] || { echo "run-local.sh: $1 needs a value" >&2; exit 2; }
     shift 2
 done
 if [ -z "$root" ] || [ -z "$subject" ] || [ -z "$work" ]; then

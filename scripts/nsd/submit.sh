@@ -21,6 +21,7 @@ SBATCH=${SBATCH:-sbatch}
 args=() root="" subject="" work="" clip="" generator="" device=cpu batch=16 recon_steps=20 guidance="" limit=""
 feature_shards=16 recon_shards=8 extra_sbatch=""
 while [ $# -gt 0 ]; do
+    case "$1" in -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2 ;; esac
     [ $# -ge 2 ] || { echo "submit.sh: $1 needs a value" >&2; exit 2; }
     case "$1" in
         --feature-shards) feature_shards=$2; shift 2; continue ;;
