@@ -145,20 +145,7 @@ public static partial class NsdPrepare
         sources.Add(NsdRelease.StimuliPath(o.NsdRoot));
 
         int trials = sessions * NsdRelease.TrialsPerSession;
-        var ids = new[] { new List<int>(), new List<int>() };
-        var rowOf = new[] { new Dictionary<int, int>(), new Dictionary<int, int>() };
-        var map = new (int, int)[trials];
-        for (int t = 0; t < trials; t++)
-        {
-            int split = design.IsTrain(t) ? 0 : 1, id = design.ImageOf(o.Subject, t);
-            if (!rowOf[split].TryGetValue(id, out int row))
-            {
-                row = ids[split].Count;
-                rowOf[split][id] = row;
-                ids[split].Add(id);
-            }
-            map[t] = (split, row);
-        }
+        var (ids, map) = design.RowsByFirstAppearance(o.Subject, trials);
         var reps = ids.Select(l => new int[l.Count]).ToArray();
         foreach (var (split, row) in map) reps[split][row]++;
         if (ids[0].Count == 0 || ids[1].Count == 0)

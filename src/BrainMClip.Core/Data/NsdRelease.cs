@@ -91,4 +91,27 @@ public sealed class NsdDesign
     /// <summary>Training trials show one of the subject's own 9000 images (masterordering &gt; 1000); the others show
     /// the shared 1000 (the test split).</summary>
     public bool IsTrain(int trial) => MasterOrdering[trial] > NsdRelease.SharedImages;
+
+    /// <summary>
+    /// Brain-Diffuser's rows for the first <paramref name="trials"/> trials: per split (0 train, 1 test) the distinct
+    /// 0-based image ids in order of first appearance, and for each trial its (split, row).
+    /// </summary>
+    public (List<int>[] Ids, (int Split, int Row)[] Map) RowsByFirstAppearance(int subject, int trials)
+    {
+        var ids = new[] { new List<int>(), new List<int>() };
+        var rowOf = new[] { new Dictionary<int, int>(), new Dictionary<int, int>() };
+        var map = new (int, int)[trials];
+        for (int t = 0; t < trials; t++)
+        {
+            int split = IsTrain(t) ? 0 : 1, id = ImageOf(subject, t);
+            if (!rowOf[split].TryGetValue(id, out int row))
+            {
+                row = ids[split].Count;
+                rowOf[split][id] = row;
+                ids[split].Add(id);
+            }
+            map[t] = (split, row);
+        }
+        return (ids, map);
+    }
 }

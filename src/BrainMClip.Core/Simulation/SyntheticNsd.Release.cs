@@ -53,20 +53,8 @@ public static partial class SyntheticNsd
 
         // The distinct images of the sessions written, per split, in order of first appearance.
         int trials = spec.Sessions * NsdRelease.TrialsPerSession;
-        var ids = new[] { new List<int>(), new List<int>() };
-        var rowOf = new[] { new Dictionary<int, int>(), new Dictionary<int, int>() };
-        var trialRow = new int[trials];
-        for (int t = 0; t < trials; t++)
-        {
-            int split = design.IsTrain(t) ? 0 : 1, id = design.ImageOf(o.Subject, t);
-            if (!rowOf[split].TryGetValue(id, out int row))
-            {
-                row = ids[split].Count;
-                rowOf[split][id] = row;
-                ids[split].Add(id);
-            }
-            trialRow[t] = split == 0 ? row : -1 - row;
-        }
+        var (ids, map) = design.RowsByFirstAppearance(o.Subject, trials);
+        var trialRow = map.Select(m => m.Split == 0 ? m.Row : -1 - m.Row).ToArray();
 
         string work = Path.Combine(root, $".synth-subject-{Guid.NewGuid():N}");
         try
