@@ -22,6 +22,10 @@ dotnet test BrainMClip.slnx -c Release --logger "console;verbosity=normal" 2>&1 
 rc=${PIPESTATUS[0]}
 count() { grep -E "^\s+$1: [0-9]+" "$log" | tail -n 1 | grep -oE '[0-9]+' || echo 0; }
 passed=$(count Passed); failed=$(count Failed); skipped=$(count Skipped)
+# The failures again, last, with their first lines: a CI log is often read from its tail only.
+if [ "$failed" != 0 ]; then
+  echo "failed tests:"; grep -E -A4 '^\s+Failed [A-Za-z]' "$log" | grep -vE '^\s*(--|Stack Trace:)?$' | cut -c1-300
+fi
 rm -f "$log"
 echo "$passed passed, $failed failed, $skipped skipped"
 if [ "$rc" -ne 0 ] || [ "$passed" -eq 0 ]; then exit 1; fi

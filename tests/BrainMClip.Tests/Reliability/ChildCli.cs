@@ -54,7 +54,10 @@ public static class ChildCli
         }
     }
 
-    public static Child Start(params string[] args)
+    public static Child Start(params string[] args) => Start(new Dictionary<string, string>(), args);
+
+    /// <summary>Starts the CLI with extra environment variables (read by LibTorch/MKL when the child loads them).</summary>
+    public static Child Start(IReadOnlyDictionary<string, string> env, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet")
         { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -62,12 +65,17 @@ public static class ChildCli
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["OMP_NUM_THREADS"] = "1"; // 2-core CI shared with other tests
         psi.Environment["OMP_WAIT_POLICY"] = "PASSIVE";
+        foreach (var (k, v) in env) psi.Environment[k] = v;
         return new Child(Process.Start(psi) ?? throw new InvalidOperationException("could not start dotnet"));
     }
 
-    public static (int Code, string Out, string Err) Run(TimeSpan timeout, params string[] args)
+    public static (int Code, string Out, string Err) Run(TimeSpan timeout, params string[] args) =>
+        Run(timeout, new Dictionary<string, string>(), args);
+
+    public static (int Code, string Out, string Err) Run(TimeSpan timeout, IReadOnlyDictionary<string, string> env,
+        params string[] args)
     {
-        using var c = Start(args);
+        using var c = Start(env, args);
         int code = c.Wait(timeout);
         return (code, c.Out, c.Err);
     }

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using BrainMClip.Tests.Cli;
+using BrainMClip.Tests.Reliability;
 using Xunit;
 
 namespace BrainMClip.Tests.Training;
@@ -13,12 +14,29 @@ namespace BrainMClip.Tests.Training;
 /// (commit 1c72768's CLI, the same commands; digest = SHA-256 over the sorted tensor names, each followed by a zero
 /// byte and its raw data, so the optimiser state and the generators' states count, the wall-clock metadata does
 /// not).
+/// <para>
+/// Every step runs as a child process in LibTorch's CPU-independent mode (<see cref="Pinned"/>): MKL's conditional
+/// numerical reproducibility (<c>MKL_CBWR=COMPATIBLE</c>), ATen's baseline kernels and oneDNN capped at SSE4.1. By
+/// default MKL picks its blocking per CPU (an AMD EPYC got other bits than the Intel Xeon the digests were first taken
+/// on), so a digest pinned in the default mode holds on one vendor only. In the pinned mode 1c72768 and this code give
+/// the same digests, and on the recording machine they do not change when MKL is held to AVX2 and .NET to 256-bit
+/// vectors (the second run below), which is how another vendor's kernels would differ. Same operations in the same
+/// order in the pinned mode means the same operations in the default mode, so the replication's presets did not
+/// move either.
+/// </para>
 /// </summary>
-[Collection("Console")]
 public class FrozenOutputsTests
 {
-    const string LastCheckpoint = "441805ab2adccd2c615a3a4fd9709d49f8dededaa0973b9f72b1d9bb831c0770";
-    const string Predictions = "6932bc5247d9efb831657c77409bbf70e42a99fd2be14a63fafbb25c3c6c2a02";
+    const string LastCheckpoint = "b428a960fd548590ee5530ea6933f9f1ae979abbf63b26f535266c9ebcfd873a";
+    const string Predictions = "22f9e9df5f6021e61209fbc76859e38cfd62787bee69b5d813914423aec775dd";
+
+    /// <summary>LibTorch's kernels made independent of the CPU (docs/reliability.md, "Bitwise across CPUs").</summary>
+    static readonly Dictionary<string, string> Pinned = new()
+    {
+        ["MKL_CBWR"] = "COMPATIBLE",
+        ["ATEN_CPU_CAPABILITY"] = "default",
+        ["ONEDNN_MAX_CPU_ISA"] = "SSE41",
+    };
 
     /// <summary>The tensor digest described above, read from the file's bytes.</summary>
     static string TensorDigest(string path)
@@ -37,31 +55,40 @@ public class FrozenOutputsTests
         return Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant();
     }
 
-    static void Run(params string[] args)
+    /// <summary>The five commands in one directory; returns the checkpoint's and the predictions' digests.</summary>
+    static (string Checkpoint, string Predictions) Digests(string root, IReadOnlyDictionary<string, string> env)
     {
-        var (code, _, err) = CliRunner.Run(args);
-        Assert.True(code == 0, $"{string.Join(' ', args)}: exit {code}\n{err}");
+        string P(string name) => Path.Combine(root, name);
+        void Run(params string[] args)
+        {
+            var (code, _, err) = ChildCli.Run(TimeSpan.FromMinutes(5), env, args);
+            Assert.True(code == 0, $"{string.Join(' ', args)}: exit {code}\n{err}");
+        }
+        Directory.CreateDirectory(root);
+        Run("synth", "--out", P("data"), "--seed", "5", "--train", "80", "--test", "12");
+        Run("clip-init", "--out", P("clip"), "--preset", "tiny", "--seed", "1");
+        string stimuli = Path.Combine(P("data"), "processed_data", "subj01", "nsd_train_stim_sub1.npy");
+        Run("features", "--clip", P("clip"), "--input", stimuli, "--out", P("ft.safetensors"));
+        File.WriteAllText(P("cfg.json"), """{"base":"tiny","training":{"epochs":2}}""");
+        Run("train", "--data", P("data"), "--features", P("ft.safetensors"), "--config", P("cfg.json"), "--out",
+            P("run"), "--threads", "1");
+        Run("predict", "--run", P("run"), "--data", P("data"), "--out", P("pred.safetensors"));
+        return (TensorDigest(Path.Combine(P("run"), "checkpoints", "last.ckpt")), TensorDigest(P("pred.safetensors")));
     }
 
     [Fact]
     public void TinyPresetTrainingAndPredictionAreByteIdenticalToThePreLoopCode()
     {
         using var dir = new TempDir();
-        string P(string name) => Path.Combine(dir.Path, name);
-        Run("synth", "--out", P("data"), "--seed", "5", "--train", "80", "--test", "12");
-        Run("clip-init", "--out", P("clip"), "--preset", "tiny", "--seed", "1");
-        string stimuli = Path.Combine(P("data"), "processed_data", "subj01", "nsd_train_stim_sub1.npy");
-        Run("features", "--clip", P("clip"), "--input", stimuli, "--out", P("ft.safetensors"));
-        File.WriteAllText(P("cfg.json"), """{"base":"tiny","training":{"epochs":2}}""");
-        int threads = TorchSharp.torch.get_num_threads();
-        try
+        var pinned = Digests(Path.Combine(dir.Path, "pinned"), Pinned);
+        Assert.Equal(LastCheckpoint, pinned.Checkpoint);
+        Assert.Equal(Predictions, pinned.Predictions);
+        // Other instruction sets on this machine must not move the pinned digests (else the pin is not a pin).
+        var narrower = Digests(Path.Combine(dir.Path, "avx2"), new Dictionary<string, string>(Pinned)
         {
-            Run("train", "--data", P("data"), "--features", P("ft.safetensors"), "--config", P("cfg.json"), "--out",
-                P("run"), "--threads", "1");
-        }
-        finally { TorchSharp.torch.set_num_threads(threads); }
-        Run("predict", "--run", P("run"), "--data", P("data"), "--out", P("pred.safetensors"));
-        Assert.Equal(LastCheckpoint, TensorDigest(Path.Combine(P("run"), "checkpoints", "last.ckpt")));
-        Assert.Equal(Predictions, TensorDigest(P("pred.safetensors")));
+            ["MKL_ENABLE_INSTRUCTIONS"] = "AVX2",
+            ["DOTNET_EnableAVX512F"] = "0",
+        });
+        Assert.Equal(pinned, narrower);
     }
 }
