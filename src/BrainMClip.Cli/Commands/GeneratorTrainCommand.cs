@@ -88,6 +88,12 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
     };
 
     readonly Option<int?> threads = SharedOptions.Threads();
+    readonly Option<string?> threadsFrom = new Option<string?>("--threads-from")
+    {
+        Description = "STEP:N — from optimizer step STEP on, use N torch threads (e.g. 1500:2). The demo trains the " +
+            "generator on one core beside the brain stages and widens it to both once they are done; tied to a " +
+            "step, not the clock, so every attempt computes the same.",
+    };
     readonly Option<int> checkpointEvery = new Option<int>("--checkpoint-every")
     {
         Description = "Steps between checkpoints of the training state (OUT/train-state/; OUT/metrics.jsonl gets a " +
@@ -104,7 +110,7 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
 
     protected override Option[] Options =>
         [images, features, output, steps, size, seed, lr, batch, channels, attention, prediction, contextMap,
-            contextMapShuffle, context, contextNoise, threads, checkpointEvery, resume, device];
+            contextMapShuffle, context, contextNoise, threads, threadsFrom, checkpointEvery, resume, device];
 
     protected override void ConfigureOptions()
     {
@@ -146,6 +152,7 @@ public sealed class GeneratorTrainCommand : StageCommand<PixelGeneratorOptions, 
         CheckpointEvery = r.GetValue(checkpointEvery),
         Resume = r.GetValue(resume),
         Device = SharedOptions.GetDevice(r, device),
+        ThreadsFrom = r.GetValue(threadsFrom) is { } t ? ThreadsFromStep.Parse(t) : null,
     };
 
     public override PixelGeneratorResult Execute(PixelGeneratorOptions request) =>

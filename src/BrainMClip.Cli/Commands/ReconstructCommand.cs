@@ -98,15 +98,18 @@ public sealed class ReconstructCommand
         DefaultValueFactory = _ => D.Batch
     };
 
+    readonly Option<int?> threads = SharedOptions.Threads();
+
     protected override Option[] Options =>
         [pred, generator, output, steps, guidance, candidates, fusion, seed, scheduler, device, limit, resume,
-            dtype, slice, restandardize, truthFeatures, shard, batch];
+            dtype, slice, restandardize, truthFeatures, shard, batch, threads];
 
     protected override void ConfigureOptions() => scheduler.AcceptOnlyFromAmong("ddim", "dpm");
 
     public override Request Bind(ParseResult r, CancellationToken cancel)
     {
         SharedOptions.GetDevice(r, device); // a CUDA device on a CPU build is refused before any work
+        SharedOptions.ApplyThreads(r.GetValue(threads));
         var options = new ReconstructOptions
         {
             PredPath = r.GetValue(pred)!,

@@ -19,6 +19,9 @@ public sealed class BackgroundStage : IDisposable
 
     public string Title { get; }
 
+    /// <summary>True once the child has exited (successfully or not; <see cref="Wait"/> tells which).</summary>
+    public bool HasExited => _process.HasExited;
+
     BackgroundStage(string title, Process process, StreamWriter log)
     {
         Title = title;
@@ -36,8 +39,14 @@ public sealed class BackgroundStage : IDisposable
 
     /// <summary>Starts <c>brainmclip ARGS</c> (this very executable) with its stderr written to
     /// <paramref name="logPath"/>.</summary>
-    public static BackgroundStage Start(string title, string logPath, IEnumerable<string> args) =>
-        Start(title, logPath, StartInfo(args));
+    /// <param name="unsetEnvironment">Variables the child must not inherit (e.g. OMP_WAIT_POLICY).</param>
+    public static BackgroundStage Start(string title, string logPath, IEnumerable<string> args,
+        IEnumerable<string>? unsetEnvironment = null)
+    {
+        var psi = StartInfo(args);
+        foreach (var name in unsetEnvironment ?? []) psi.Environment.Remove(name);
+        return Start(title, logPath, psi);
+    }
 
     /// <summary>Starts any process as a background stage (tests use a shell).</summary>
     public static BackgroundStage Start(string title, string logPath, ProcessStartInfo psi)

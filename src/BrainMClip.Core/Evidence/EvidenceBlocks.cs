@@ -168,6 +168,13 @@ public static partial class EvidenceBlocks
     public static string Format(JsonNode node, string format, string what)
     {
         if (format == "analysis-table") return AnalysisTable(node, what);
+        if (format == "s") return node is JsonValue sv && sv.TryGetValue(out string? text) ? text
+            : throw new UserInputException($"{what}: format 's' needs a string, found {node.ToJsonString()}");
+        if (format == "min-s") // seconds as "7 min 52 s" (rounded to the second)
+        {
+            long total = (long)Math.Round(Number(node, what));
+            return total >= 60 ? $"{total / 60} min {total % 60} s" : $"{total} s";
+        }
         if (format.StartsWith('d') && node is JsonObject diff && diff["mean"] is { } mean)
             return Fixed(Number(mean, what), Digits(format[1..], what), true) + " " +
                 Format(node, "ci" + format[1..], what);

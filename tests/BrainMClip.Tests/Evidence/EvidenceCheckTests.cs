@@ -96,8 +96,17 @@ public class EvidenceCheckTests
     [InlineData(8859.0, "n0", "8,859")]
     [InlineData(0.623, "pct1", "62.3")]
     [InlineData(0.062, "x100+f1", "+6.2")]
+    [InlineData(472.6, "min-s", "7 min 53 s")]
+    [InlineData(59.4, "min-s", "59 s")]
     public void FormatsWriteNumbersAsTheDocsDo(double x, string format, string expected) =>
         Assert.Equal(expected, EvidenceBlocks.Format(JsonValue.Create(x), format, "test"));
+
+    [Fact]
+    public void StringsAreWrittenAsTheyAreAndNumbersAreNotStrings()
+    {
+        Assert.Equal("Intel(R) Xeon(R)", EvidenceBlocks.Format(JsonValue.Create("Intel(R) Xeon(R)"), "s", "t"));
+        Assert.Throws<UserInputException>(() => EvidenceBlocks.Format(JsonValue.Create(1.5), "s", "t"));
+    }
 
     [Fact]
     public void AnIntervalIsSignedAndSelectorsPickOneElement()

@@ -50,6 +50,8 @@ sealed class PixelGeneratorTask : ITrainingTask
 
     public StepLoss Loss(int epoch, long index)
     {
+        if (_o.ThreadsFrom is { } widen && Loop.Step >= widen.Step && get_num_threads() != widen.Threads)
+            set_num_threads(widen.Threads);
         var loss = PixelGeneratorTrainer.DenoisingLoss(_unet, _images, _context, _alphas, _timesteps, _o, _data,
             _contextNoise);
         return new StepLoss(loss, [("loss", loss)]);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using BrainMClip.Features;
 using BrainMClip.Generation.Models;
@@ -10,6 +11,25 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 namespace BrainMClip.Generation.Training;
+
+/// <summary>A thread count that applies from an optimizer step on (<c>generator train --threads-from STEP:N</c>).
+/// </summary>
+public sealed record ThreadsFromStep(int Step, int Threads)
+{
+    /// <summary>Parses "STEP:N" (STEP ≥ 0, N ≥ 1).</summary>
+    public static ThreadsFromStep Parse(string text)
+    {
+        var parts = text.Split(':');
+        if (parts.Length == 2
+            && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int step)
+            && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int n)
+            && n >= 1)
+            return new ThreadsFromStep(step, n);
+        throw UserInputException.Invalid(nameof(PixelGeneratorOptions.ThreadsFrom),
+            $"threads-from '{text}': expected STEP:N, an optimizer step (0 or more) and a thread count (1 or more), " +
+            "e.g. 1500:2");
+    }
+}
 
 /// <summary>Settings of <c>generator train</c>.</summary>
 public sealed record PixelGeneratorOptions
@@ -65,6 +85,11 @@ public sealed record PixelGeneratorOptions
     public bool Resume { get; init; }
     /// <summary>Stop after this many checkpoints (as if interrupted); the run can be resumed later.</summary>
     public int? StopAfterCheckpoints { get; init; }
+    /// <summary>From this optimizer step on, use this many torch threads (null = keep the process's count). The demo
+    /// trains the generator on one core beside the brain stages and widens it to both once they are done; fixed by
+    /// step, not by clock, so a run computes the same on every attempt (thread counts can change the sums' order on
+    /// some CPUs, docs/reliability.md).</summary>
+    public ThreadsFromStep? ThreadsFrom { get; init; }
 
     public static readonly string[] Contexts = ["semantic", "semantic+detail"];
 
@@ -257,6 +282,7 @@ public static class PixelGeneratorTrainer
         OutDir = "",
         Resume = false,
         StopAfterCheckpoints = null,
+        ThreadsFrom = null, // like --threads: how the run computes, not what
     });
 
     /// <summary>The checkpoint to resume from, or null for a fresh run; refuses to overwrite or mix runs.</summary>
