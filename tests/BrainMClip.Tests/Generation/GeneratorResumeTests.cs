@@ -25,7 +25,7 @@ public class GeneratorResumeTests
         return (stim, feat);
     }
 
-    static PixelGeneratorOptions Options(string root, string outDir)
+    internal static PixelGeneratorOptions Options(string root, string outDir)
     {
         var (images, features) = Inputs(root);
         return new PixelGeneratorOptions

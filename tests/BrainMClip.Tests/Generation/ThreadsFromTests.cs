@@ -44,18 +44,8 @@ public class ThreadsFromTests
     public void ResumingWithAnotherScheduleIsAccepted()
     {
         using var dir = new TempDir();
-        var (images, features) = GeneratorResumeTests.Inputs(dir.Path);
-        var o = new PixelGeneratorOptions
+        var o = GeneratorResumeTests.Options(dir.Path, Path.Combine(dir.Path, "g")) with
         {
-            ImagesPath = images,
-            FeaturesPath = features,
-            OutDir = Path.Combine(dir.Path, "g"),
-            Steps = 4,
-            CheckpointEvery = 2,
-            BatchSize = 2,
-            Size = 32,
-            Channels = [8, 8, 8],
-            Seed = 1,
             StopAfterCheckpoints = 1,
             ThreadsFrom = new ThreadsFromStep(100, TorchSharp.torch.get_num_threads()),
         };
